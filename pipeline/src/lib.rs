@@ -1,0 +1,10 @@
+//! Lintel: count people entering and leaving buildings from the cameras at their doors.
+//!
+//! The modules follow the data flow of `DESIGN.md`:
+//! [`ingest`] → [`infer`] → [`track`] → [`count`].
+
+pub mod count;
+pub mod detection;
+pub mod infer;
+pub mod ingest;
+pub mod track;
