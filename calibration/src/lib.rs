@@ -1,1 +1,12 @@
+//! Lintel's zones and their geometry, and the site file that places them:
+//! site → buildings → entrances → cameras → zones.
+//!
+//! Pure Rust with no I/O beyond reading the site file, so the pipeline, the
+//! web calibration page and the tests all share one definition of "crossed
+//! the line".
+
 pub mod geometry;
+pub mod site;
+
+pub use geometry::{CountingLine, Crossing, Point, Polygon, Side};
+pub use site::{Building, Camera, Credentials, Entrance, Location, Site, SiteError, Zone, ZoneShape};

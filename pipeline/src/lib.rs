@@ -7,4 +7,5 @@ pub mod count;
 pub mod detection;
 pub mod infer;
 pub mod ingest;
+pub mod replay;
 pub mod track;

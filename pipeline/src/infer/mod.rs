@@ -1,1 +1,15 @@
-//! infer stage.
+//! Inference: ONNX models through ONNX Runtime (`ort`): the person detector.
+
+mod decode;
+mod detector;
+mod error;
+mod manifest;
+mod preprocess;
+mod runtime;
+
+pub use decode::{Candidate, decode_ssd_tf, decode_yolov5, decode_yolov8, decode_yolox, non_max_suppression};
+pub use detector::Detector;
+pub use error::InferError;
+pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
+pub use preprocess::Letterbox;
+pub use runtime::Runtime;

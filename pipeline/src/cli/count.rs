@@ -1,0 +1,260 @@
+//! `lintel count`: a video file through the whole pipeline, counts printed per zone,
+//! entrance and building.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use lintel::infer::{Detector, Manifest, Runtime};
+use lintel::replay::{ReplayOptions, ReplayReport, ReplayZone, ZoneUnits, replay};
+use lintel_calibration::geometry::{CountingLine, Point, Side};
+use lintel_calibration::site::{Site, ZoneShape};
+use serde::Serialize;
+
+#[derive(Args)]
+pub struct CountArgs {
+    /// Video file or URI; defaults to the camera's URL in the site file.
+    video: Option<String>,
+    /// Site file (TOML) with buildings, entrances, cameras and zones.
+    #[arg(long)]
+    site: Option<PathBuf>,
+    /// Camera of the site file whose zones to count on (may be left out if there is one).
+    #[arg(long)]
+    camera: Option<String>,
+    /// Ad-hoc counting segment in video pixels, NAME=X1,Y1,X2,Y2 (repeatable): crossing onto
+    /// the right-hand side of A→B as drawn on the image is an entry.
+    #[arg(long = "line", value_name = "NAME=X1,Y1,X2,Y2")]
+    lines: Vec<String>,
+    /// Print one JSON object on stdout instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write the tracks in MOTChallenge CSV (frame,id,left,top,width,height,score,-1,-1,-1).
+    #[arg(long, value_name = "FILE")]
+    tracks_out: Option<PathBuf>,
+    /// Model name from the manifest (default: the manifest's default).
+    #[arg(long)]
+    model: Option<String>,
+    /// The model manifest.
+    #[arg(long, value_name = "FILE")]
+    models: Option<PathBuf>,
+    /// Analyse this many frames per second (default: every frame).
+    #[arg(long)]
+    fps: Option<f64>,
+    /// ONNX Runtime threads (default: ONNX Runtime's choice).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+/// Hysteresis of ad-hoc lines: 1% of the frame height each side, like a site file's default.
+const AD_HOC_MIN_DISTANCE: f32 = 0.01;
+
+pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
+    let mut zones = Vec::new();
+    let mut camera_id = None;
+    let mut site = None;
+    if let Some(path) = &args.site {
+        let loaded = Site::load(path)?;
+        let camera = match &args.camera {
+            Some(id) => loaded.camera(id).with_context(|| {
+                format!("{}: no camera {id:?} (cameras: {})", path.display(), camera_ids(&loaded))
+            })?,
+            None if loaded.cameras.len() == 1 => &loaded.cameras[0],
+            None => bail!("{}: several cameras, choose one with --camera ({})", path.display(), camera_ids(&loaded)),
+        };
+        let entrance = loaded.entrance_of(&camera.id).map(|e| e.id.clone());
+        let building = loaded.building_of_camera(&camera.id).map(|b| b.id.clone());
+        for zone in loaded.zones_for(&camera.id) {
+            zones.push(ReplayZone {
+                name: zone.name.clone(),
+                entrance: entrance.clone(),
+                building: building.clone(),
+                shape: zone.shape.clone(),
+                units: ZoneUnits::Normalised,
+                aggregate: zone.aggregate,
+                min_distance: zone.min_distance,
+            });
+        }
+        camera_id = Some(camera.id.clone());
+        site = Some(loaded);
+    } else if args.camera.is_some() {
+        bail!("--camera needs --site");
+    }
+    for spec in &args.lines {
+        zones.push(parse_line(spec)?);
+    }
+    if zones.is_empty() {
+        bail!("nothing to count on: give --site FILE [--camera ID] or --line NAME=X1,Y1,X2,Y2");
+    }
+    let video = match (&args.video, &camera_id, &site) {
+        (Some(video), _, _) => video.clone(),
+        (None, Some(id), Some(site)) => site.camera(id).map(|c| c.url.clone()).unwrap_or_default(),
+        _ => bail!("no video given"),
+    };
+
+    let manifest_path = args.models.clone().unwrap_or_else(super::default_manifest);
+    let manifest = Manifest::load(&manifest_path)?;
+    let spec = manifest.detector(args.model.as_deref())?;
+    let runtime = Runtime::load()?;
+    let mut detector = Detector::load(&runtime, spec, &manifest.file_of(spec), args.threads)?;
+
+    let options = ReplayOptions {
+        fps: args.fps,
+        tracks_out: args.tracks_out.clone(),
+        progress: !args.json && std::io::stderr().is_terminal(),
+        ..Default::default()
+    };
+    let report = replay(&mut detector, &video, &zones, &options)?;
+    let summary = Summary::new(&video, &spec.name, camera_id.as_deref(), &zones, &report);
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        summary.print_table();
+    }
+    match report.interrupted {
+        // The counts made so far are printed above; the error still fails the command.
+        Some(error) => Err(error.into()),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn camera_ids(site: &Site) -> String {
+    site.cameras.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// `NAME=X1,Y1,X2,Y2` in video pixels.
+fn parse_line(spec: &str) -> anyhow::Result<ReplayZone> {
+    let usage = || format!("--line {spec:?}: expected NAME=X1,Y1,X2,Y2 (pixels of the video)");
+    let (name, coords) = spec.split_once('=').with_context(usage)?;
+    let numbers: Vec<f32> = coords.split(',').map(|n| n.trim().parse::<f32>()).collect::<Result<_, _>>().ok().with_context(usage)?;
+    let [x1, y1, x2, y2] = numbers[..] else { bail!(usage()) };
+    if name.is_empty() || (x1 == x2 && y1 == y2) || numbers.iter().any(|n| !n.is_finite()) {
+        bail!(usage());
+    }
+    Ok(ReplayZone {
+        name: name.to_string(),
+        entrance: None,
+        building: None,
+        shape: ZoneShape::Line(CountingLine::new(Point::new(x1, y1), Point::new(x2, y2), Side::Right)),
+        units: ZoneUnits::Pixels,
+        aggregate: false,
+        min_distance: AD_HOC_MIN_DISTANCE,
+    })
+}
+
+/// What `lintel count` prints; the JSON form is documented in the README.
+#[derive(Serialize)]
+struct Summary {
+    schema: &'static str,
+    video: String,
+    model: String,
+    camera: Option<String>,
+    frames: u64,
+    width: u32,
+    height: u32,
+    source_fps: Option<f64>,
+    elapsed_s: f64,
+    analysed_fps: f64,
+    tracks: u64,
+    zones: Vec<ZoneSummary>,
+    entrances: Vec<Totals>,
+    buildings: Vec<Totals>,
+    complete: bool,
+}
+
+#[derive(Serialize)]
+struct ZoneSummary {
+    name: String,
+    kind: &'static str,
+    entrance: Option<String>,
+    building: Option<String>,
+    aggregate: bool,
+    entries: u64,
+    exits: u64,
+}
+
+#[derive(Serialize, Default)]
+struct Totals {
+    id: String,
+    entries: u64,
+    exits: u64,
+}
+
+impl Summary {
+    fn new(video: &str, model: &str, camera: Option<&str>, zones: &[ReplayZone], report: &ReplayReport) -> Self {
+        let zone_summaries: Vec<ZoneSummary> = zones
+            .iter()
+            .zip(&report.zones)
+            .map(|(zone, tally)| ZoneSummary {
+                name: zone.name.clone(),
+                kind: match zone.shape {
+                    ZoneShape::Line(_) => "line",
+                    ZoneShape::Polygon(_) => "polygon",
+                },
+                entrance: zone.entrance.clone(),
+                building: zone.building.clone(),
+                aggregate: zone.aggregate,
+                entries: tally.entries,
+                exits: tally.exits,
+            })
+            .collect();
+        let roll_up = |key: fn(&ZoneSummary) -> Option<&String>| {
+            let mut totals: BTreeMap<String, Totals> = BTreeMap::new();
+            for zone in zone_summaries.iter().filter(|z| z.aggregate) {
+                if let Some(id) = key(zone) {
+                    let t = totals.entry(id.clone()).or_insert_with(|| Totals { id: id.clone(), ..Default::default() });
+                    t.entries += zone.entries;
+                    t.exits += zone.exits;
+                }
+            }
+            totals.into_values().collect::<Vec<_>>()
+        };
+        let entrances = roll_up(|z| z.entrance.as_ref());
+        let buildings = roll_up(|z| z.building.as_ref());
+        let elapsed = report.elapsed.as_secs_f64();
+        Self {
+            schema: "lintel.count/1",
+            video: lintel::ingest::redact_uri(video),
+            model: model.to_string(),
+            camera: camera.map(str::to_string),
+            frames: report.frames,
+            width: report.source_size.0,
+            height: report.source_size.1,
+            source_fps: report.source_fps,
+            elapsed_s: elapsed,
+            analysed_fps: if elapsed > 0.0 { report.frames as f64 / elapsed } else { 0.0 },
+            tracks: report.tracks,
+            zones: zone_summaries,
+            entrances,
+            buildings,
+            complete: report.interrupted.is_none(),
+        }
+    }
+
+    fn print_table(&self) {
+        println!(
+            "{}: {} frames ({}×{}) in {:.1} s, {:.1} frames/s, model {}",
+            self.video, self.frames, self.width, self.height, self.elapsed_s, self.analysed_fps, self.model
+        );
+        println!("{:<20} {:<8} {:<16} {:<16} {:>8} {:>8}", "zone", "kind", "entrance", "building", "entries", "exits");
+        for z in &self.zones {
+            let dash = "-".to_string();
+            println!(
+                "{:<20} {:<8} {:<16} {:<16} {:>8} {:>8}",
+                z.name,
+                z.kind,
+                z.entrance.as_ref().unwrap_or(&dash),
+                z.building.as_ref().unwrap_or(&dash),
+                z.entries,
+                z.exits
+            );
+        }
+        for (label, totals) in [("entrance", &self.entrances), ("building", &self.buildings)] {
+            for t in totals {
+                println!("{label} {}: {} entries, {} exits", t.id, t.entries, t.exits);
+            }
+        }
+    }
+}

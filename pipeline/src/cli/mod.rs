@@ -1,0 +1,36 @@
+//! Command-line interface: argument parsing and the sub-commands.
+
+mod count;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lintel", version, about = "Anonymised people counting for building entrances")]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Count entries and exits in a recorded video.
+    Count(count::CountArgs),
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Count(args) => count::run(args),
+    }
+}
+
+/// `models/models.toml` of the working directory, else of the workspace lintel was built in.
+fn default_manifest() -> PathBuf {
+    let local = PathBuf::from("models/models.toml");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/models.toml")
+}

@@ -1,0 +1,33 @@
+//! Running totals of entries and exits per zone.
+
+use lintel_calibration::geometry::Crossing;
+
+use super::CrossingEvent;
+
+/// Entries and exits of one zone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ZoneTally {
+    pub entries: u64,
+    pub exits: u64,
+}
+
+/// Totals per zone of one camera, in the counter's zone order.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    pub zones: Vec<ZoneTally>,
+}
+
+impl Tally {
+    pub fn new(zones: usize) -> Self {
+        Self { zones: vec![ZoneTally::default(); zones] }
+    }
+
+    pub fn add(&mut self, event: &CrossingEvent) {
+        if let Some(zone) = self.zones.get_mut(event.zone) {
+            match event.direction {
+                Crossing::Entry => zone.entries += 1,
+                Crossing::Exit => zone.exits += 1,
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! Detector output decoders: plain functions from output tensors to candidate boxes.
+//!
+//! Every decoder returns boxes in the pixel coordinates of the model's input and keeps only the
+//! person class; [`non_max_suppression`] then removes duplicates where the graph did not.
+
+/// A box in model-input pixels, before it is mapped back to the frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    pub x1: f32,
+    pub y1: f32,
+    pub x2: f32,
+    pub y2: f32,
+    pub score: f32,
+}
+
+impl Candidate {
+    fn from_centre(cx: f32, cy: f32, w: f32, h: f32, score: f32) -> Self {
+        Self { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0, score }
+    }
+
+    fn iou(&self, other: &Candidate) -> f32 {
+        let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
+        let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
+        let inter = w * h;
+        let area = |c: &Candidate| (c.x2 - c.x1).max(0.0) * (c.y2 - c.y1).max(0.0);
+        let union = area(self) + area(other) - inter;
+        if union <= 0.0 { 0.0 } else { inter / union }
+    }
+}
+
+/// TensorFlow Object Detection API outputs: boxes `[1, N, 4]` as normalised (ymin, xmin, ymax, xmax),
+/// scores `[1, N]`, classes `[1, N]` (as floats), and the number of valid rows.
+pub fn decode_ssd_tf(
+    boxes: &[f32],
+    scores: &[f32],
+    classes: &[f32],
+    valid: usize,
+    input_size: (u32, u32),
+    person_class: u32,
+    min_score: f32,
+    out: &mut Vec<Candidate>,
+) {
+    let (w, h) = (input_size.0 as f32, input_size.1 as f32);
+    let rows = valid.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
+    for i in 0..rows {
+        if classes[i].round() as u32 != person_class || scores[i] < min_score {
+            continue;
+        }
+        let b = &boxes[i * 4..i * 4 + 4];
+        out.push(Candidate { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score: scores[i] });
+    }
+}
+
+/// YOLOv8 / YOLO11 layout `[4 + classes, N]` (the batch dimension dropped): one column per candidate.
+pub fn decode_yolov8(data: &[f32], rows: usize, candidates: usize, person_class: u32, min_score: f32, out: &mut Vec<Candidate>) {
+    let class_row = 4 + person_class as usize;
+    if class_row >= rows || data.len() < rows * candidates {
+        return;
+    }
+    let row = |r: usize| &data[r * candidates..(r + 1) * candidates];
+    let (cx, cy, w, h, score) = (row(0), row(1), row(2), row(3), row(class_row));
+    for i in 0..candidates {
+        if score[i] >= min_score {
+            out.push(Candidate::from_centre(cx[i], cy[i], w[i], h[i], score[i]));
+        }
+    }
+}
+
+/// YOLOv5 / YOLOv7 layout `[N, 5 + classes]`: cx, cy, w, h, objectness, class scores.
+pub fn decode_yolov5(data: &[f32], candidates: usize, width: usize, person_class: u32, min_score: f32, out: &mut Vec<Candidate>) {
+    let class_col = 5 + person_class as usize;
+    if class_col >= width || data.len() < candidates * width {
+        return;
+    }
+    for r in data.chunks_exact(width).take(candidates) {
+        let score = r[4] * r[class_col];
+        if score >= min_score {
+            out.push(Candidate::from_centre(r[0], r[1], r[2], r[3], score));
+        }
+    }
+}
+
+/// YOLOX exported without in-graph decoding: `[N, 5 + classes]` rows of grid offsets and log sizes,
+/// for strides 8, 16 and 32 in that order, each grid row-major. Objectness and class scores are
+/// already probabilities.
+pub fn decode_yolox(
+    data: &[f32],
+    candidates: usize,
+    width: usize,
+    input_size: (u32, u32),
+    person_class: u32,
+    min_score: f32,
+    out: &mut Vec<Candidate>,
+) {
+    let class_col = 5 + person_class as usize;
+    if class_col >= width || data.len() < candidates * width {
+        return;
+    }
+    let mut rows = data.chunks_exact(width).take(candidates);
+    for stride in [8u32, 16, 32] {
+        let (gw, gh) = (input_size.0 / stride, input_size.1 / stride);
+        for gy in 0..gh {
+            for gx in 0..gw {
+                let Some(r) = rows.next() else { return };
+                let score = r[4] * r[class_col];
+                if score < min_score {
+                    continue;
+                }
+                let s = stride as f32;
+                let cx = (r[0] + gx as f32) * s;
+                let cy = (r[1] + gy as f32) * s;
+                out.push(Candidate::from_centre(cx, cy, r[2].exp() * s, r[3].exp() * s, score));
+            }
+        }
+    }
+}
+
+/// Greedy non-maximum suppression: keeps the best box of every group overlapping more than `iou`.
+pub fn non_max_suppression(candidates: &mut Vec<Candidate>, iou: f32) {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept = 0;
+    for i in 0..candidates.len() {
+        let candidate = candidates[i];
+        if candidates[..kept].iter().all(|k| k.iou(&candidate) <= iou) {
+            candidates[kept] = candidate;
+            kept += 1;
+        }
+    }
+    candidates.truncate(kept);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let mut c = vec![
+            Candidate { x1: 0.0, y1: 0.0, x2: 10.0, y2: 10.0, score: 0.5 },
+            Candidate { x1: 1.0, y1: 1.0, x2: 11.0, y2: 11.0, score: 0.9 },
+            Candidate { x1: 50.0, y1: 50.0, x2: 60.0, y2: 60.0, score: 0.3 },
+        ];
+        non_max_suppression(&mut c, 0.45);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].score, 0.9);
+        assert_eq!(c[1].score, 0.3);
+    }
+
+    #[test]
+    fn yolov8_reads_columns() {
+        // two candidates, 1 class
+        let data = [10.0, 20.0, 10.0, 20.0, 4.0, 4.0, 6.0, 6.0, 0.9, 0.1];
+        let mut out = Vec::new();
+        decode_yolov8(&data, 5, 2, 0, 0.5, &mut out);
+        assert_eq!(out, vec![Candidate { x1: 8.0, y1: 7.0, x2: 12.0, y2: 13.0, score: 0.9 }]);
+    }
+}

@@ -1,0 +1,233 @@
+//! The person detector: an ONNX model, its pre-processing and its decoder.
+
+use std::path::{Path, PathBuf};
+
+use ort::session::Session;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+
+use crate::detection::{BBox, Detection};
+use crate::ingest::{Frame, ScaleMode};
+
+use super::decode::{self, Candidate};
+use super::manifest::{InputDtype, InputLayout, ModelSpec, OutputFormat};
+use super::preprocess::{InputBuffer, Letterbox};
+use super::{InferError, Runtime};
+
+/// Boxes below this score are dropped before tracking (the tracker's low stage starts at 0.1).
+const DEFAULT_MIN_SCORE: f32 = 0.1;
+const NMS_IOU: f32 = 0.45;
+
+/// Runs a person-detection model on frames; boxes come back in frame pixels.
+pub struct Detector {
+    session: Session,
+    spec: ModelSpec,
+    path: PathBuf,
+    input: InputBuffer,
+    candidates: Vec<Candidate>,
+    min_score: f32,
+}
+
+impl Detector {
+    /// Loads `file` and checks that its input matches what `spec` says.
+    pub fn load(runtime: &Runtime, spec: &ModelSpec, file: &Path, threads: usize) -> Result<Self, InferError> {
+        if !file.exists() {
+            return Err(InferError::ModelMissing { path: file.to_path_buf() });
+        }
+        let load_error = |message: String| InferError::ModelLoad { path: file.to_path_buf(), message };
+        let mut builder = Session::builder(&runtime.environment).map_err(|e| load_error(e.to_string()))?;
+        if threads > 0 {
+            builder = builder.with_intra_threads(threads).map_err(|e| load_error(e.to_string()))?;
+        }
+        let session = builder.commit_from_file(file).map_err(|e| load_error(first_line(&e.to_string())))?;
+        check_input(&session, spec, file)?;
+        check_outputs(&session, spec, file)?;
+        Ok(Self {
+            session,
+            spec: spec.clone(),
+            path: file.to_path_buf(),
+            input: InputBuffer::new(spec),
+            candidates: Vec::with_capacity(256),
+            min_score: DEFAULT_MIN_SCORE,
+        })
+    }
+
+    pub fn spec(&self) -> &ModelSpec {
+        &self.spec
+    }
+
+    /// The frame size this model wants from ingest.
+    pub fn input_size(&self) -> (u32, u32) {
+        (self.spec.input_width, self.spec.input_height)
+    }
+
+    pub fn scale_mode(&self) -> ScaleMode {
+        if self.spec.letterboxed() { ScaleMode::Letterbox } else { ScaleMode::Stretch }
+    }
+
+    pub fn set_min_score(&mut self, min_score: f32) {
+        self.min_score = min_score;
+    }
+
+    /// Detects people in a frame already scaled to [`Detector::input_size`].
+    pub fn detect(&mut self, frame: &Frame) -> Result<Vec<Detection>, InferError> {
+        let run_error = |message: String| InferError::Run { model: self.path.display().to_string(), message };
+        if (frame.width(), frame.height()) != self.input_size() {
+            return Err(run_error(format!(
+                "frame is {}×{}, the model takes {}×{}",
+                frame.width(),
+                frame.height(),
+                self.spec.input_width,
+                self.spec.input_height
+            )));
+        }
+        let view = frame.rgb().map_err(|e| run_error(e.to_string()))?;
+        self.input.fill(&view);
+        drop(view);
+        self.run()?;
+        let letterbox = Letterbox::new(
+            (frame.source_width, frame.source_height),
+            self.input_size(),
+            self.spec.letterboxed(),
+        );
+        Ok(self.candidates.iter().map(|c| to_detection(c, &letterbox, self.spec.person_class)).collect())
+    }
+
+    /// Runs the model on the filled input buffer and decodes into `self.candidates`.
+    fn run(&mut self) -> Result<(), InferError> {
+        let path = &self.path;
+        let run_error = |e: ort::Error| InferError::Run { model: path.display().to_string(), message: e.to_string() };
+        let (w, h) = (self.spec.input_width as usize, self.spec.input_height as usize);
+        let shape = match self.spec.input_layout {
+            InputLayout::Nhwc => [1, h, w, 3],
+            InputLayout::Nchw => [1, 3, h, w],
+        };
+        let input = match &self.input {
+            InputBuffer::Bytes(data) => TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn(),
+            InputBuffer::Floats { data, .. } => {
+                TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
+            }
+        };
+        let outputs = self
+            .session
+            .run(ort::inputs![self.spec.input_name.as_str() => input])
+            .map_err(run_error)?;
+        let min_score = self.min_score;
+        let input_size = (self.spec.input_width, self.spec.input_height);
+        self.candidates.clear();
+        let (spec, out) = (&self.spec, &mut self.candidates);
+        let tensor = |name: &str| -> Result<(Vec<i64>, &[f32]), InferError> {
+            let value = outputs.get(name).ok_or_else(|| InferError::Run {
+                model: path.display().to_string(),
+                message: format!("no output named {name:?}"),
+            })?;
+            let (shape, data) = value.try_extract_tensor::<f32>().map_err(run_error)?;
+            Ok((shape.iter().copied().collect(), data))
+        };
+        let first = spec.outputs.first().map(String::as_str).unwrap_or("output0");
+        match spec.format {
+            OutputFormat::SsdTf => {
+                let [boxes, scores, classes, num] = ssd_outputs(spec);
+                let (_, boxes) = tensor(boxes)?;
+                let (_, scores) = tensor(scores)?;
+                let (_, classes) = tensor(classes)?;
+                let (_, num) = tensor(num)?;
+                let valid = num.first().map_or(scores.len(), |n| *n as usize);
+                decode::decode_ssd_tf(boxes, scores, classes, valid, input_size, spec.person_class, min_score, out);
+                // The graph already ran NMS per class; nothing to add.
+            }
+            OutputFormat::Yolov8 => {
+                let (shape, data) = tensor(first)?;
+                let (rows, n) = last_two(&shape);
+                decode::decode_yolov8(data, rows, n, spec.person_class, min_score, out);
+                decode::non_max_suppression(out, NMS_IOU);
+            }
+            OutputFormat::Yolov5 => {
+                let (shape, data) = tensor(first)?;
+                let (n, width) = last_two(&shape);
+                decode::decode_yolov5(data, n, width, spec.person_class, min_score, out);
+                decode::non_max_suppression(out, NMS_IOU);
+            }
+            OutputFormat::Yolox => {
+                let (shape, data) = tensor(first)?;
+                let (n, width) = last_two(&shape);
+                decode::decode_yolox(data, n, width, input_size, spec.person_class, min_score, out);
+                decode::non_max_suppression(out, NMS_IOU);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn to_detection(c: &Candidate, letterbox: &Letterbox, class: u32) -> Detection {
+    let (x1, y1) = letterbox.to_source(c.x1, c.y1);
+    let (x2, y2) = letterbox.to_source(c.x2, c.y2);
+    Detection { bbox: BBox::from_corners(x1, y1, x2, y2), score: c.score, class }
+}
+
+fn ssd_outputs(spec: &ModelSpec) -> [&str; 4] {
+    let name = |i: usize, default: &'static str| spec.outputs.get(i).map(String::as_str).unwrap_or(default);
+    [
+        name(0, "detection_boxes:0"),
+        name(1, "detection_scores:0"),
+        name(2, "detection_classes:0"),
+        name(3, "num_detections:0"),
+    ]
+}
+
+fn last_two(shape: &[i64]) -> (usize, usize) {
+    match shape {
+        [.., a, b] => (*a as usize, *b as usize),
+        _ => (0, 0),
+    }
+}
+
+fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// The model's single image input must have the name, element type and shape the manifest gives.
+fn check_input(session: &Session, spec: &ModelSpec, file: &Path) -> Result<(), InferError> {
+    let (w, h) = (spec.input_width as i64, spec.input_height as i64);
+    let expected_shape = match spec.input_layout {
+        InputLayout::Nhwc => [1, h, w, 3],
+        InputLayout::Nchw => [1, 3, h, w],
+    };
+    let expected_type = match spec.input_dtype {
+        InputDtype::Uint8 => TensorElementType::Uint8,
+        InputDtype::Float32 => TensorElementType::Float32,
+    };
+    let describe_expected = format!("{:?} {:?} {:?}", spec.input_name, expected_type, expected_shape);
+    let mismatch = |found: String| InferError::ModelMismatch {
+        path: file.to_path_buf(),
+        message: format!("input {found} does not match models.toml (expects {describe_expected})"),
+    };
+    let Some(input) = session.inputs().iter().find(|i| i.name() == spec.input_name) else {
+        let found = session.inputs().iter().map(|i| format!("{:?}", i.name())).collect::<Vec<_>>().join(", ");
+        return Err(mismatch(format!("named {found}")));
+    };
+    let ValueType::Tensor { ty, shape, .. } = input.dtype() else {
+        return Err(mismatch(format!("{:?} is not a tensor", input.name())));
+    };
+    // -1 is a dynamic dimension: any size fits.
+    let shape_fits = shape.len() == 4 && shape.iter().zip(expected_shape).all(|(&d, e)| d == -1 || d == e);
+    if *ty != expected_type || !shape_fits {
+        return Err(mismatch(format!("{:?} {:?} {:?}", input.name(), ty, shape.iter().collect::<Vec<_>>())));
+    }
+    Ok(())
+}
+
+fn check_outputs(session: &Session, spec: &ModelSpec, file: &Path) -> Result<(), InferError> {
+    let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
+    let wanted: Vec<&str> = match spec.format {
+        OutputFormat::SsdTf => ssd_outputs(spec).to_vec(),
+        _ => spec.outputs.first().map(String::as_str).into_iter().collect(),
+    };
+    let wanted = if wanted.is_empty() { vec![names.first().copied().unwrap_or("output0")] } else { wanted };
+    match wanted.iter().find(|w| !names.contains(w)) {
+        Some(missing) => Err(InferError::ModelMismatch {
+            path: file.to_path_buf(),
+            message: format!("no output named {missing:?} as models.toml says (outputs: {})", names.join(", ")),
+        }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,197 @@
+//! `models/models.toml`: which ONNX models exist, what their inputs are and how to read their outputs.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::InferError;
+
+/// How a detector's outputs are laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputFormat {
+    /// TensorFlow Object Detection API export: `detection_boxes` (normalised ymin, xmin, ymax, xmax),
+    /// `detection_scores`, `detection_classes`, `num_detections`; NMS already done in the graph.
+    SsdTf,
+    /// Ultralytics YOLOv8 / YOLO11: `[1, 4 + classes, N]`, boxes cx, cy, w, h in input pixels, no objectness.
+    Yolov8,
+    /// YOLOv5 / YOLOv7: `[1, N, 5 + classes]`, cx, cy, w, h, objectness, class scores.
+    Yolov5,
+    /// YOLOX exported without in-graph decoding: `[1, N, 5 + classes]` grid offsets, strides 8, 16, 32.
+    Yolox,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputLayout {
+    Nhwc,
+    Nchw,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputDtype {
+    Uint8,
+    Float32,
+}
+
+/// One model of the manifest.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelSpec {
+    pub name: String,
+    /// Relative to the manifest's folder.
+    pub file: PathBuf,
+    #[serde(default = "default_role")]
+    pub role: String,
+    pub format: OutputFormat,
+    pub input_name: String,
+    pub input_layout: InputLayout,
+    pub input_dtype: InputDtype,
+    pub input_width: u32,
+    pub input_height: u32,
+    /// The class index that means "person" in this model's numbering.
+    #[serde(default)]
+    pub person_class: u32,
+    /// Output tensor names, in the order the format expects (SSD: boxes, scores, classes, num).
+    #[serde(default)]
+    pub outputs: Vec<String>,
+    /// Keep the aspect ratio and pad (YOLO); default: YOLO formats letterbox, SSD stretches.
+    pub letterbox: Option<bool>,
+    /// Float inputs: value = (pixel / 255 − mean) / std, per RGB channel.
+    #[serde(default = "default_mean")]
+    pub mean: [f32; 3],
+    #[serde(default = "default_std")]
+    pub std: [f32; 3],
+    pub sha256: Option<String>,
+    pub licence: Option<String>,
+    pub source: Option<String>,
+}
+
+fn default_role() -> String {
+    "detector".into()
+}
+fn default_mean() -> [f32; 3] {
+    [0.0; 3]
+}
+fn default_std() -> [f32; 3] {
+    [1.0; 3]
+}
+
+impl ModelSpec {
+    pub fn letterboxed(&self) -> bool {
+        self.letterbox.unwrap_or(self.format != OutputFormat::SsdTf)
+    }
+}
+
+/// The parsed manifest, with the folder its relative paths start from.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub default: Option<String>,
+    pub models: Vec<ModelSpec>,
+}
+
+#[derive(Deserialize)]
+struct ManifestFile {
+    default: Option<String>,
+    #[serde(default, rename = "model")]
+    models: Vec<ModelSpec>,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Self, InferError> {
+        let text = std::fs::read_to_string(path).map_err(|e| InferError::Manifest {
+            path: path.to_path_buf(),
+            line: 0,
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, InferError> {
+        let file: ManifestFile = toml::from_str(text).map_err(|e| InferError::Manifest {
+            path: path.to_path_buf(),
+            line: e.span().map_or(0, |span| line_of(text, span.start)),
+            message: e.message().to_string(),
+        })?;
+        let manifest = Self { path: path.to_path_buf(), default: file.default, models: file.models };
+        if let Some(default) = &manifest.default
+            && manifest.model(default).is_none()
+        {
+            return Err(InferError::Manifest {
+                path: path.to_path_buf(),
+                line: line_of(text, text.find("default").unwrap_or(0)),
+                message: format!("default: no model named {default:?}"),
+            });
+        }
+        Ok(manifest)
+    }
+
+    pub fn model(&self, name: &str) -> Option<&ModelSpec> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    /// The model named `name`, or the manifest's default detector.
+    pub fn detector(&self, name: Option<&str>) -> Result<&ModelSpec, InferError> {
+        let wanted = name.or(self.default.as_deref());
+        let found = match wanted {
+            Some(name) => self.model(name),
+            None => self.models.iter().find(|m| m.role == "detector"),
+        };
+        found.ok_or_else(|| InferError::Manifest {
+            path: self.path.clone(),
+            line: 0,
+            message: match wanted {
+                Some(name) => format!("no model named {name:?} (models: {})", self.names()),
+                None => "no detector model".into(),
+            },
+        })
+    }
+
+    /// Where the model's file lives.
+    pub fn file_of(&self, spec: &ModelSpec) -> PathBuf {
+        self.path.parent().unwrap_or(Path::new(".")).join(&spec.file)
+    }
+
+    fn names(&self) -> String {
+        self.models.iter().map(|m| m.name.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_model() {
+        let text = r#"
+default = "m"
+[[model]]
+name = "m"
+file = "m.onnx"
+format = "yolov8"
+input_name = "images"
+input_layout = "nchw"
+input_dtype = "float32"
+input_width = 640
+input_height = 640
+"#;
+        let manifest = Manifest::parse(text, Path::new("models/models.toml")).unwrap();
+        let spec = manifest.detector(None).unwrap();
+        assert_eq!(spec.format, OutputFormat::Yolov8);
+        assert!(spec.letterboxed());
+        assert_eq!(manifest.file_of(spec), Path::new("models/m.onnx"));
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let text = "[[model]]\nname = \"m\"\nformat = \"yolo99\"\n";
+        let error = Manifest::parse(text, Path::new("models.toml")).unwrap_err().to_string();
+        assert!(error.starts_with("models.toml:3:"), "{error}");
+        assert!(error.contains("yolo99") || error.contains("variant"), "{error}");
+    }
+}

@@ -1,0 +1,115 @@
+//! Pre-processing: one pass from the mapped GStreamer frame into the model's input tensor.
+
+use crate::ingest::RgbView;
+
+use super::manifest::{InputDtype, InputLayout, ModelSpec};
+
+/// How model-input pixels map back to frame pixels (scale, then centred padding).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Letterbox {
+    pub scale_x: f32,
+    pub scale_y: f32,
+    pub pad_x: f32,
+    pub pad_y: f32,
+}
+
+impl Letterbox {
+    /// The mapping GStreamer's `videoscale` applies to bring `source` to `input`.
+    pub fn new(source: (u32, u32), input: (u32, u32), keep_aspect: bool) -> Self {
+        let (sw, sh) = (source.0 as f32, source.1 as f32);
+        let (iw, ih) = (input.0 as f32, input.1 as f32);
+        if !keep_aspect {
+            return Self { scale_x: iw / sw, scale_y: ih / sh, pad_x: 0.0, pad_y: 0.0 };
+        }
+        let scale = (iw / sw).min(ih / sh);
+        let pad_x = ((iw - (sw * scale).round()) / 2.0).floor();
+        let pad_y = ((ih - (sh * scale).round()) / 2.0).floor();
+        Self { scale_x: scale, scale_y: scale, pad_x, pad_y }
+    }
+
+    /// A model-input point in frame pixels.
+    pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
+        ((x - self.pad_x) / self.scale_x, (y - self.pad_y) / self.scale_y)
+    }
+}
+
+/// The input tensor's storage, allocated once per detector and refilled for every frame.
+pub(crate) enum InputBuffer {
+    Bytes(Vec<u8>),
+    Floats { data: Vec<f32>, lut: [[f32; 256]; 3], layout: InputLayout },
+}
+
+impl InputBuffer {
+    pub(crate) fn new(spec: &ModelSpec) -> Self {
+        let len = spec.input_width as usize * spec.input_height as usize * 3;
+        match spec.input_dtype {
+            InputDtype::Uint8 => Self::Bytes(vec![0; len]),
+            InputDtype::Float32 => {
+                // A table per channel turns normalisation into one lookup per byte.
+                let mut lut = [[0.0; 256]; 3];
+                for (c, table) in lut.iter_mut().enumerate() {
+                    for (v, slot) in table.iter_mut().enumerate() {
+                        *slot = (v as f32 / 255.0 - spec.mean[c]) / spec.std[c];
+                    }
+                }
+                Self::Floats { data: vec![0.0; len], lut, layout: spec.input_layout }
+            }
+        }
+    }
+
+    /// Copies a frame of exactly the input size into the tensor, honouring the row stride.
+    pub(crate) fn fill(&mut self, frame: &RgbView<'_>) {
+        let (width, height, stride) = (frame.width(), frame.height(), frame.stride());
+        let data = frame.data();
+        let rows = (0..height).map(|y| &data[y * stride..y * stride + width * 3]);
+        match self {
+            // uint8 NHWC RGB is exactly GStreamer's packed RGB without the row padding.
+            Self::Bytes(out) => {
+                for (row, dst) in rows.zip(out.chunks_exact_mut(width * 3)) {
+                    dst.copy_from_slice(row);
+                }
+            }
+            Self::Floats { data: out, lut, layout: InputLayout::Nhwc } => {
+                for (row, dst) in rows.zip(out.chunks_exact_mut(width * 3)) {
+                    for (px, d) in row.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
+                        d[0] = lut[0][px[0] as usize];
+                        d[1] = lut[1][px[1] as usize];
+                        d[2] = lut[2][px[2] as usize];
+                    }
+                }
+            }
+            Self::Floats { data: out, lut, layout: InputLayout::Nchw } => {
+                let plane = width * height;
+                let (r, rest) = out.split_at_mut(plane);
+                let (g, b) = rest.split_at_mut(plane);
+                for (y, row) in rows.enumerate() {
+                    let at = y * width;
+                    let (r, g, b) = (&mut r[at..at + width], &mut g[at..at + width], &mut b[at..at + width]);
+                    for (x, px) in row.chunks_exact(3).enumerate() {
+                        r[x] = lut[0][px[0] as usize];
+                        g[x] = lut[1][px[1] as usize];
+                        b[x] = lut[2][px[2] as usize];
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn letterbox_maps_back_to_the_source() {
+        let lb = Letterbox::new((768, 576), (640, 640), true);
+        assert!((lb.scale_x - 640.0 / 768.0).abs() < 1e-6);
+        assert_eq!(lb.pad_x, 0.0);
+        assert_eq!(lb.pad_y, 80.0);
+        let (x, y) = lb.to_source(320.0, 80.0);
+        assert!((x - 384.0).abs() < 1e-3 && y.abs() < 1e-3);
+        let stretch = Letterbox::new((768, 576), (300, 300), false);
+        let (x, y) = stretch.to_source(300.0, 300.0);
+        assert!((x - 768.0).abs() < 1e-3 && (y - 576.0).abs() < 1e-3);
+    }
+}

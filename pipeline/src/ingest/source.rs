@@ -1,0 +1,265 @@
+//! A GStreamer pipeline from a file or camera URI to RGB frames at the analysis size.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use gstreamer as gst;
+use gstreamer::prelude::*;
+use gstreamer_app as gst_app;
+use gstreamer_video as gst_video;
+
+use super::frame::Frame;
+use super::uri::{redact_uri, to_uri};
+
+/// How frames are brought to the detector's input size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleMode {
+    /// Stretch to the size, ignoring aspect ratio (SSD models squash their input anyway).
+    Stretch,
+    /// Keep the aspect ratio and pad with black borders, centred (YOLO-style letterbox).
+    Letterbox,
+}
+
+/// What a [`FrameSource`] should produce.
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// Size of the RGB frames handed to Rust; `None` keeps the decoded size.
+    pub size: Option<(u32, u32)>,
+    pub scale: ScaleMode,
+    /// Analysis frame rate; `None` analyses every frame.
+    pub fps: Option<f64>,
+    /// A live source keeps only the newest frame; a file is read at full speed, every frame.
+    pub live: bool,
+}
+
+impl Default for SourceOptions {
+    fn default() -> Self {
+        Self { size: None, scale: ScaleMode::Stretch, fps: None, live: false }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("GStreamer could not start: {0}")]
+    Init(String),
+    #[error("{uri}: {message}")]
+    Stream { uri: String, message: String },
+    #[error("{uri}: truncated: the stream ended at {decoded:.1} s of {duration:.1} s")]
+    Truncated { uri: String, decoded: f64, duration: f64 },
+}
+
+/// Frames of one source, pulled one at a time with [`FrameSource::next_frame`].
+pub struct FrameSource {
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+    scaler: gst::Element,
+    /// Redacted: safe to put in errors and logs.
+    uri: String,
+    source_info: Option<gst_video::VideoInfo>,
+    frames: u64,
+    last_pts: Option<Duration>,
+    finished: bool,
+}
+
+impl FrameSource {
+    /// Builds and starts the pipeline for `input` (a path or a URI).
+    pub fn open(input: &str, options: &SourceOptions) -> Result<Self, IngestError> {
+        gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
+        let uri = to_uri(input).map_err(|message| IngestError::Stream { uri: redact_uri(input), message })?;
+        let redacted = redact_uri(&uri);
+        let build_error = |e: gst::glib::BoolError| IngestError::Stream { uri: redacted.clone(), message: e.to_string() };
+
+        let pipeline = gst::Pipeline::new();
+        let decode = gst::ElementFactory::make("uridecodebin").property("uri", &uri).build().map_err(build_error)?;
+        let mut chain: Vec<gst::Element> = Vec::new();
+        if let Some(fps) = options.fps {
+            chain.push(gst::ElementFactory::make("videorate").property("drop-only", true).build().map_err(build_error)?);
+            let (num, den) = fps_fraction(fps);
+            chain.push(capsfilter(gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(num, den)).build())
+                .map_err(build_error)?);
+        }
+        let scaler = gst::ElementFactory::make("videoscale")
+            .property("add-borders", options.scale == ScaleMode::Letterbox)
+            .build()
+            .map_err(build_error)?;
+        chain.push(scaler.clone());
+        if let Some((width, height)) = options.size {
+            let mut caps = gst::Caps::builder("video/x-raw").field("width", width as i32).field("height", height as i32);
+            if options.scale == ScaleMode::Letterbox {
+                caps = caps.field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
+            }
+            chain.push(capsfilter(caps.build()).map_err(build_error)?);
+        }
+        chain.push(gst::ElementFactory::make("videoconvert").build().map_err(build_error)?);
+        let sink = gst_app::AppSink::builder()
+            .caps(&gst::Caps::builder("video/x-raw").field("format", "RGB").build())
+            .sync(options.live)
+            // A file blocks the decoder when Rust falls behind (every frame is analysed);
+            // a live source keeps only the newest frame, so a slow box never builds a backlog.
+            .max_buffers(if options.live { 1 } else { 4 })
+            .drop(options.live)
+            .build();
+
+        pipeline.add(&decode).map_err(build_error)?;
+        for element in &chain {
+            pipeline.add(element).map_err(build_error)?;
+        }
+        pipeline.add(&sink).map_err(build_error)?;
+        gst::Element::link_many(chain.iter().chain(std::iter::once(sink.upcast_ref()))).map_err(build_error)?;
+
+        // uridecodebin exposes one pad per stream once it knows them: link the first video one.
+        let video_in = chain[0].static_pad("sink").ok_or_else(|| IngestError::Init("no sink pad".into()))?;
+        let linked = Arc::new(Mutex::new(false));
+        decode.connect_pad_added(move |_, pad| {
+            let is_video = pad
+                .current_caps()
+                .unwrap_or_else(|| pad.query_caps(None))
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("video/"));
+            let mut linked = linked.lock().unwrap_or_else(|e| e.into_inner());
+            if is_video && !*linked {
+                *linked = pad.link(&video_in).is_ok();
+            }
+        });
+
+        let source = Self {
+            pipeline,
+            sink,
+            scaler,
+            uri: redacted,
+            source_info: None,
+            frames: 0,
+            last_pts: None,
+            finished: false,
+        };
+        source
+            .pipeline
+            .set_state(gst::State::Playing)
+            .map_err(|_| source.bus_error().unwrap_or_else(|| source.error("could not start the pipeline")))?;
+        Ok(source)
+    }
+
+    /// The source URI with any credentials removed.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    /// Total duration, when the container knows it.
+    pub fn duration(&self) -> Option<Duration> {
+        self.pipeline.query_duration::<gst::ClockTime>().map(|t| Duration::from_nanos(t.nseconds()))
+    }
+
+    /// Frames of the source per second, as the decoder reports it (after the first frame).
+    pub fn source_fps(&self) -> Option<f64> {
+        self.source_info
+            .as_ref()
+            .map(|info| info.fps())
+            .filter(|fps| fps.numer() > 0 && fps.denom() > 0)
+            .map(|fps| fps.numer() as f64 / fps.denom() as f64)
+    }
+
+    /// The next frame; `Ok(None)` at the end of a stream that ended normally.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, IngestError> {
+        if self.finished {
+            return Ok(None);
+        }
+        loop {
+            if let Some(error) = self.bus_error() {
+                self.finished = true;
+                return Err(error);
+            }
+            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                return self.frame_from(sample).map(Some);
+            }
+            if self.sink.is_eos() {
+                self.finished = true;
+                // An error posted just before EOS (a decoder giving up) wins over the EOS.
+                if let Some(error) = self.bus_error() {
+                    return Err(error);
+                }
+                self.check_complete()?;
+                return Ok(None);
+            }
+        }
+    }
+
+    fn frame_from(&mut self, sample: gst::Sample) -> Result<Frame, IngestError> {
+        let caps = sample.caps().ok_or_else(|| self.error("a frame without caps"))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| self.error(&e.to_string()))?;
+        let buffer = sample.buffer_owned().ok_or_else(|| self.error("a frame without data"))?;
+        if self.source_info.is_none() {
+            let decoded = self
+                .scaler
+                .static_pad("sink")
+                .and_then(|pad| pad.current_caps())
+                .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok())
+                .unwrap_or_else(|| info.clone());
+            self.source_info = Some(decoded);
+        }
+        let (source_width, source_height) =
+            self.source_info.as_ref().map(|i| (i.width(), i.height())).unwrap_or((info.width(), info.height()));
+        let pts = buffer.pts().map(|t| Duration::from_nanos(t.nseconds()));
+        let index = match (pts, self.source_fps()) {
+            (Some(pts), Some(fps)) => (pts.as_secs_f64() * fps).round() as u64,
+            _ => self.frames,
+        };
+        self.frames += 1;
+        self.last_pts = pts;
+        Ok(Frame { index, pts, source_width, source_height, buffer, info })
+    }
+
+    /// A file that stops well before the duration its container announces was cut short.
+    fn check_complete(&self) -> Result<(), IngestError> {
+        let (Some(duration), Some(last)) = (self.duration(), self.last_pts) else {
+            return if self.frames == 0 { Err(self.error("the stream ended before its first video frame")) } else { Ok(()) };
+        };
+        let frame_time = self.source_fps().map_or(0.1, |fps| 1.0 / fps);
+        let decoded = last.as_secs_f64() + frame_time;
+        // Two frames of slack: containers round their duration.
+        if decoded + 2.0 * frame_time < duration.as_secs_f64() {
+            return Err(IngestError::Truncated { uri: self.uri.clone(), decoded, duration: duration.as_secs_f64() });
+        }
+        Ok(())
+    }
+
+    fn bus_error(&self) -> Option<IngestError> {
+        let bus = self.pipeline.bus()?;
+        while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(error) = message.view() {
+                return Some(self.error(&describe(error.error())));
+            }
+        }
+        None
+    }
+
+    fn error(&self, message: &str) -> IngestError {
+        IngestError::Stream { uri: self.uri.clone(), message: message.to_string() }
+    }
+}
+
+impl Drop for FrameSource {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+fn capsfilter(caps: gst::Caps) -> Result<gst::Element, gst::glib::BoolError> {
+    gst::ElementFactory::make("capsfilter").property("caps", caps).build()
+}
+
+/// GStreamer's messages, made into one line a person can act on.
+fn describe(error: gst::glib::Error) -> String {
+    let message = error.message().lines().next().unwrap_or_default().to_string();
+    if error.matches(gst::ResourceError::NotFound) || error.matches(gst::ResourceError::OpenRead) {
+        format!("cannot open: {message}")
+    } else if error.matches(gst::StreamError::TypeNotFound) || error.matches(gst::StreamError::WrongType) {
+        format!("not a video this build can decode: {message}")
+    } else {
+        message
+    }
+}
+
+fn fps_fraction(fps: f64) -> (i32, i32) {
+    let den = 1000;
+    ((fps * den as f64).round() as i32, den)
+}

@@ -1,0 +1,211 @@
+//! Replay: a recorded video through the whole pipeline (ingest → detect → track → count).
+//!
+//! This is what `lintel count` runs: every frame of the file is analysed, as fast as the box
+//! can, so the same file always gives the same counts.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use lintel_calibration::site::ZoneShape;
+
+use crate::count::{CounterConfig, CrossingEvent, Tally, ZoneCounter, ZoneTally};
+use crate::infer::{Detector, InferError};
+use crate::ingest::{FrameSource, IngestError, SourceOptions};
+use crate::track::{TrackState, Tracker, TrackerConfig};
+
+/// A zone to count on, with what it belongs to (for the report).
+#[derive(Debug, Clone)]
+pub struct ReplayZone {
+    pub name: String,
+    pub entrance: Option<String>,
+    pub building: Option<String>,
+    pub shape: ZoneShape,
+    pub units: ZoneUnits,
+    /// Whether the zone's counts add up into its entrance and building.
+    pub aggregate: bool,
+    /// Hysteresis distance each side of the boundary, as a fraction of the frame height.
+    pub min_distance: f32,
+}
+
+/// The coordinate system of a [`ReplayZone`]'s shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZoneUnits {
+    /// 0..1 of the frame width and height (site files).
+    Normalised,
+    /// Pixels of the decoded video (ad-hoc `--line`).
+    Pixels,
+}
+
+impl ReplayZone {
+    fn in_pixels(&self, width: u32, height: u32) -> (ZoneShape, f32) {
+        let shape = match self.units {
+            ZoneUnits::Pixels => self.shape.clone(),
+            ZoneUnits::Normalised => self.shape.scale(width as f32, height as f32),
+        };
+        (shape, self.min_distance * height as f32)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// Analysis frame rate; `None` analyses every frame.
+    pub fps: Option<f64>,
+    /// Write the tracks as MOTChallenge CSV here.
+    pub tracks_out: Option<PathBuf>,
+    /// Show a progress bar on the terminal.
+    pub progress: bool,
+    pub tracker: Option<TrackerConfig>,
+    /// How long a lost track is kept for re-identification by motion.
+    pub max_lost: Option<Duration>,
+}
+
+/// What a replay counted.
+#[derive(Debug)]
+pub struct ReplayReport {
+    pub frames: u64,
+    pub source_size: (u32, u32),
+    pub source_fps: Option<f64>,
+    pub elapsed: Duration,
+    pub zones: Vec<ZoneTally>,
+    /// Distinct confirmed tracks seen.
+    pub tracks: u64,
+    /// The stream failed part-way: the counts above are what was made before it did.
+    pub interrupted: Option<ReplayError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Infer(#[from] InferError),
+    #[error("{path}: cannot write tracks: {error}")]
+    TracksOut { path: PathBuf, error: std::io::Error },
+}
+
+/// Default time a lost track waits to be found again: people at a door are hidden for seconds.
+const DEFAULT_MAX_LOST: Duration = Duration::from_secs(3);
+
+/// Runs the pipeline over a video file and counts crossings of `zones`.
+///
+/// Errors that stop the stream part-way are returned inside the report (`interrupted`), with the
+/// counts made until then: nothing counted is lost.
+pub fn replay(
+    detector: &mut Detector,
+    video: &str,
+    zones: &[ReplayZone],
+    options: &ReplayOptions,
+) -> Result<ReplayReport, ReplayError> {
+    let started = Instant::now();
+    let source_options = SourceOptions {
+        size: Some(detector.input_size()),
+        scale: detector.scale_mode(),
+        fps: options.fps,
+        live: false,
+    };
+    let mut source = FrameSource::open(video, &source_options)?;
+    let mut tracks_out = match &options.tracks_out {
+        Some(path) => Some((
+            std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(|error| ReplayError::TracksOut { path: path.clone(), error })?,
+            ),
+            path.clone(),
+        )),
+        None => None,
+    };
+    let mut tracker: Option<Tracker> = None;
+    let mut counter: Option<ZoneCounter> = None;
+    let mut tally = Tally::new(zones.len());
+    let mut events: Vec<CrossingEvent> = Vec::new();
+    let mut frames = 0u64;
+    let mut source_size = (0, 0);
+    let mut confirmed_ids = std::collections::HashSet::new();
+    let mut progress = None;
+
+    let interrupted = loop {
+        let frame = match source.next_frame() {
+            Ok(Some(frame)) => frame,
+            Ok(None) => break None,
+            Err(error) => break Some(ReplayError::Ingest(error)),
+        };
+        if counter.is_none() {
+            source_size = (frame.source_width, frame.source_height);
+            let pixel_zones = zones.iter().map(|z| z.in_pixels(frame.source_width, frame.source_height)).collect();
+            counter = Some(ZoneCounter::new(pixel_zones, source_size, CounterConfig::default()));
+            let fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
+            let mut config = options.tracker.clone().unwrap_or_default();
+            let max_lost = options.max_lost.unwrap_or(DEFAULT_MAX_LOST);
+            config.max_lost_frames = (max_lost.as_secs_f64() * fps).round().max(1.0) as u32;
+            tracker = Some(Tracker::new(config));
+            if options.progress {
+                progress = Some(progress_bar(&source, fps));
+            }
+        }
+        let (Some(tracker), Some(counter)) = (tracker.as_mut(), counter.as_mut()) else { unreachable!() };
+        let detections = match detector.detect(&frame) {
+            Ok(d) => d,
+            Err(error) => break Some(ReplayError::Infer(error)),
+        };
+        let update = tracker.update(&detections);
+        events.clear();
+        counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
+        events.iter().for_each(|e| tally.add(e));
+        for track in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
+            confirmed_ids.insert(track.id);
+            if let Some((out, path)) = tracks_out.as_mut() {
+                let b = track.bbox;
+                writeln!(
+                    out,
+                    "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
+                    frame.index + 1,
+                    track.id.0,
+                    b.left,
+                    b.top,
+                    b.width,
+                    b.height,
+                    track.score
+                )
+                .map_err(|error| ReplayError::TracksOut { path: path.clone(), error })?;
+            }
+        }
+        frames += 1;
+        if let Some(bar) = &progress {
+            bar.set_position(frame.index + 1);
+        }
+    };
+    if let Some(counter) = counter.as_mut() {
+        events.clear();
+        counter.finish(&mut events);
+        events.iter().for_each(|e| tally.add(e));
+    }
+    if let Some((mut out, path)) = tracks_out {
+        out.flush().map_err(|error| ReplayError::TracksOut { path, error })?;
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    Ok(ReplayReport {
+        frames,
+        source_size,
+        source_fps: source.source_fps(),
+        elapsed: started.elapsed(),
+        zones: tally.zones,
+        tracks: confirmed_ids.len() as u64,
+        interrupted,
+    })
+}
+
+fn progress_bar(source: &FrameSource, fps: f64) -> indicatif::ProgressBar {
+    // Containers give a duration, not a frame count; without one, a spinner.
+    let total = source.duration().map(|d| (d.as_secs_f64() * fps).round() as u64);
+    let bar = match total {
+        Some(total) => indicatif::ProgressBar::new(total),
+        None => indicatif::ProgressBar::new_spinner(),
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} frames {per_sec} eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
