@@ -98,7 +98,7 @@ impl ZoneCounter {
             if !track.matched {
                 continue;
             }
-            let anchor = anchor_of(&track.bbox);
+            let anchor = self.anchor_of(&track.bbox);
             let touches_edge = self.touches_edge(&track.bbox);
             let confirmed = track.state == TrackState::Confirmed;
             let zone_count = self.zones.len();
@@ -116,26 +116,30 @@ impl ZoneCounter {
         }
         for id in removed {
             if let Some(states) = self.states.remove(id) {
-                self.flush(states, events);
+                self.flush(states, false, events);
             }
         }
     }
 
-    /// End of stream: crossings still pending on tracks that left the picture are counted.
+    /// End of stream: the video stopped, not the person, so a crossing seen for too few frames
+    /// still counts.
     pub fn finish(&mut self, events: &mut Vec<CrossingEvent>) {
-        let states: Vec<_> = self.states.drain().map(|(_, s)| s).collect();
-        for s in states {
-            self.flush(s, events);
+        let mut states: Vec<_> = self.states.drain().collect();
+        // Events in a stable order, whatever the hash map's.
+        states.sort_by_key(|(id, _)| *id);
+        for (_, s) in states {
+            self.flush(s, true, events);
         }
     }
 
     /// A track ends: a crossing seen for too few frames still counts when the person was last
-    /// seen at the edge of the picture (they walked out of it, so there were no more frames).
-    fn flush(&self, states: Vec<ZoneState>, events: &mut Vec<CrossingEvent>) {
+    /// seen at the edge of the picture (they walked out of it, so there were no more frames),
+    /// or when the stream ended.
+    fn flush(&self, states: Vec<ZoneState>, stream_ended: bool, events: &mut Vec<CrossingEvent>) {
         for (zone, state) in states.into_iter().enumerate() {
             if let (Some((from, from_point)), Some(pending)) = (state.settled, state.pending)
                 && pending.region != from
-                && pending.last_touched_edge
+                && (pending.last_touched_edge || stream_ended)
                 && passes_through(&self.zones[zone].0, from_point, pending.last_point)
             {
                 events.push(CrossingEvent {
@@ -146,6 +150,14 @@ impl ZoneCounter {
                 });
             }
         }
+    }
+
+    /// Where a person stands: the bottom centre of the box, kept inside the picture. A box cut by
+    /// the frame edge (or predicted past it) must not put the feet beyond the end of a line drawn
+    /// to the edge, or the crossing would seem to go around it.
+    fn anchor_of(&self, bbox: &BBox) -> Point {
+        let (x, y) = bbox.bottom_centre();
+        Point::new(x.clamp(0.0, self.frame_size.0), y.clamp(0.0, self.frame_size.1))
     }
 
     fn touches_edge(&self, bbox: &BBox) -> bool {
@@ -215,11 +227,6 @@ fn direction_of(region: Region) -> Crossing {
     if region { Crossing::Entry } else { Crossing::Exit }
 }
 
-/// Where a person stands: the bottom centre of the box.
-fn anchor_of(bbox: &BBox) -> Point {
-    let (x, y) = bbox.bottom_centre();
-    Point::new(x, y)
-}
 
 /// The region of `p`, or `None` inside the hysteresis band around the boundary.
 fn classify(geometry: &ZoneShape, hysteresis: f32, p: Point) -> Option<Region> {
@@ -358,6 +365,32 @@ mod tests {
         let mut counter = ZoneCounter::new(vec![(ZoneShape::Polygon(door), 5.0)], (200, 200), CounterConfig::default());
         let ys: Vec<_> = (0..10).map(|i| Some(60.0 + i as f32 * 8.0)).collect();
         let events = walk(&mut counter, &ys, TrackState::Confirmed);
+        assert_eq!(events.iter().map(|e| e.direction).collect::<Vec<_>>(), vec![Crossing::Entry]);
+    }
+
+    #[test]
+    fn a_crossing_seen_once_when_the_video_ends_counts() {
+        let mut counter = line_counter();
+        let mut events = Vec::new();
+        for (frame, y) in [70.0, 80.0, 90.0, 120.0].into_iter().enumerate() {
+            counter.update(&[track(1, 100.0, y, TrackState::Confirmed, true)], &[], frame as u64, None, &mut events);
+        }
+        assert!(events.is_empty(), "one frame on the new side is not enough while the video goes on");
+        counter.finish(&mut events);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].frame, 3);
+    }
+
+    #[test]
+    fn feet_below_the_frame_still_cross_a_line_drawn_to_the_edge() {
+        // A vertical line down to the bottom edge; the person walks left along the bottom with the
+        // box reaching 20 px below the picture.
+        let line = CountingLine::new(Point::new(100.0, 0.0), Point::new(100.0, 200.0), Side::Right);
+        let mut counter = ZoneCounter::new(vec![(ZoneShape::Line(line), 5.0)], (200, 200), CounterConfig::default());
+        let mut events = Vec::new();
+        for (frame, x) in [150.0, 140.0, 130.0, 120.0, 90.0, 80.0, 70.0].into_iter().enumerate() {
+            counter.update(&[track(1, x, 220.0, TrackState::Confirmed, true)], &[], frame as u64, None, &mut events);
+        }
         assert_eq!(events.iter().map(|e| e.direction).collect::<Vec<_>>(), vec![Crossing::Entry]);
     }
 }

@@ -1,0 +1,85 @@
+//! End to end: frames per second of the whole pipeline (`lintel count`'s replay: decode, scale,
+//! detect, track, count) on the PETS clip, against the detector alone on the same frames already
+//! decoded in memory. Rounds are interleaved in one process, so the ratio holds on a noisy box.
+//!
+//! Run: `cargo bench -p lintel-benches --bench end_to_end` (after scripts/setup).
+//! Options (env): LINTEL_BENCH_ROUNDS (default 3), LINTEL_BENCH_MODEL (manifest name).
+
+use std::path::Path;
+use std::time::Instant;
+
+use lintel::infer::{Detector, Manifest, Runtime};
+use lintel::ingest::{Frame, FrameSource, SourceOptions};
+use lintel::replay::{ReplayOptions, ReplayZone, ZoneUnits, replay};
+use lintel_calibration::site::Site;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let video = root.join("fixtures/video/vtest.avi");
+    assert!(video.exists(), "{} missing: run scripts/setup", video.display());
+    let video = video.to_str().unwrap().to_string();
+    let rounds: usize = std::env::var("LINTEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+
+    let manifest = Manifest::load(&root.join("models/models.toml")).expect("models manifest");
+    let model = std::env::var("LINTEL_BENCH_MODEL").ok();
+    let spec = manifest.detector(model.as_deref()).expect("model");
+    let runtime = Runtime::load().expect("ONNX Runtime");
+    let mut detector = Detector::load(&runtime, spec, &manifest.file_of(spec), 0).expect("detector");
+
+    let site = Site::load(root.join("fixtures/pets.toml")).expect("site");
+    let zones: Vec<ReplayZone> = site
+        .zones_for("walkway")
+        .map(|z| ReplayZone {
+            name: z.name.clone(),
+            entrance: None,
+            building: None,
+            shape: z.shape.clone(),
+            units: ZoneUnits::Normalised,
+            aggregate: z.aggregate,
+            min_distance: z.min_distance,
+        })
+        .collect();
+
+    let frames = decode_all(&video, &detector);
+    println!("model {}, {} frames pre-decoded at {:?}, {rounds} interleaved rounds", spec.name, frames.len(), detector.input_size());
+
+    let (mut alone, mut whole) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let started = Instant::now();
+        let mut boxes = 0;
+        for frame in &frames {
+            boxes += detector.detect(frame).expect("detect").len();
+        }
+        let fps = frames.len() as f64 / started.elapsed().as_secs_f64();
+        alone.push(fps);
+
+        let report = replay(&mut detector, &video, &zones, &ReplayOptions::default()).expect("replay");
+        let pipeline_fps = report.frames as f64 / report.elapsed.as_secs_f64();
+        whole.push(pipeline_fps);
+        println!(
+            "round {round}: detector alone {fps:.1} frames/s ({boxes} boxes), lintel count {pipeline_fps:.1} frames/s, ratio {:.3}",
+            pipeline_fps / fps
+        );
+    }
+    let (a, w) = (median(&mut alone), median(&mut whole));
+    println!("median: detector alone {a:.1} frames/s, lintel count {w:.1} frames/s, ratio {:.3}", w / a);
+}
+
+fn decode_all(video: &str, detector: &Detector) -> Vec<Frame> {
+    let options = SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
+    let mut source = FrameSource::open(video, &options).expect("open video");
+    let mut frames = Vec::new();
+    while let Some(frame) = source.next_frame().expect("decode") {
+        // Copied out of GStreamer's buffer pool, which is not meant to hold a whole clip.
+        let view = frame.rgb().expect("map");
+        let row = view.width() * 3;
+        let packed: Vec<u8> = (0..view.height()).flat_map(|y| &view.data()[y * view.stride()..y * view.stride() + row]).copied().collect();
+        frames.push(Frame::from_rgb(frame.width(), frame.height(), packed, frame.index).expect("frame"));
+    }
+    frames
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -1,0 +1,685 @@
+//! The ByteTrack association loop: settings, per-track state and the stages
+//! of one frame.
+
+use super::assignment::{AssignmentSolver, CostMatrix};
+use super::kalman::BoxFilter;
+use super::{Track, TrackId, TrackState};
+use crate::detection::{BBox, Detection};
+
+/// Tracker settings. The defaults are ByteTrack's, except `min_hits`, which
+/// asks for three matched frames before a person is trusted.
+///
+/// Costs are `1 − IoU` between a track's predicted box and a detection, or
+/// `1 − IoU × score` where `fuse_score` applies; a `max_cost` of 0.8 thus
+/// means "IoU at least 0.2".
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackerConfig {
+    /// Detections scoring at least this are *high*: they may match any track
+    /// and start new ones.
+    pub high_score: f32,
+    /// Detections scoring at least this, but below `high_score`, are *low*:
+    /// they can only keep a confirmed track alive (ByteTrack's second stage,
+    /// which rescues people who are partly occluded). Lower ones are ignored.
+    pub low_score: f32,
+    /// A high detection matched to no track starts one only if it scores at
+    /// least this.
+    pub new_track_score: f32,
+    /// Largest cost of a match between a high detection and a confirmed or
+    /// lost track.
+    pub first_stage_max_cost: f32,
+    /// Largest cost of a match between a low detection and a confirmed track
+    /// left over by the first stage (plain IoU, never score-fused: low scores
+    /// are expected there).
+    pub second_stage_max_cost: f32,
+    /// Largest cost of a match between a high detection left over by the
+    /// first stage and a tentative track.
+    pub tentative_max_cost: f32,
+    /// Multiply IoU by the detection score in the first and tentative
+    /// stages, so a confident detection wins over a doubtful one at the same
+    /// overlap (ByteTrack's default outside crowded MOT20 scenes).
+    pub fuse_score: bool,
+    /// Matched frames, in a row and counting the first, after which a
+    /// tentative track is confirmed (birth hysteresis). 0 behaves as 1:
+    /// confirmed at birth.
+    pub min_hits: u32,
+    /// Frames a lost track is kept, coasting on its prediction, before it is
+    /// removed (death hysteresis). In analysed frames: scale it by the
+    /// analysis fps to get a duration.
+    pub max_lost_frames: u32,
+    /// Confirm the tracks born in the first frame at once, as ByteTrack does,
+    /// so people already in view at start-up are followed from the first
+    /// frame. Off by default: every confirmed track then has at least
+    /// `min_hits` matches, and a false detection in the first frame cannot
+    /// become a confirmed ghost; a real person is confirmed two frames later
+    /// anyway.
+    pub confirm_first_frame: bool,
+    /// How much a lost track's predicted box and the candidate detections are
+    /// widened for matching, per frame the track has been missing, as a
+    /// fraction of their size on each side (buffered IoU, as in C-BIoU). The
+    /// prediction of a person hidden for a second drifts; plain IoU with it
+    /// falls to zero and the person comes back under a new id, which is the
+    /// commonest way a crossing is lost.
+    pub lost_buffer_per_frame: f32,
+    /// The most a lost track's box is widened.
+    pub max_lost_buffer: f32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            high_score: 0.5,
+            low_score: 0.1,
+            new_track_score: 0.6,
+            first_stage_max_cost: 0.8,
+            second_stage_max_cost: 0.5,
+            tentative_max_cost: 0.7,
+            fuse_score: true,
+            min_hits: 3,
+            max_lost_frames: 30,
+            confirm_first_frame: false,
+            lost_buffer_per_frame: 0.05,
+            max_lost_buffer: 0.5,
+        }
+    }
+}
+
+/// What one [`Tracker::update`] returns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrackerUpdate<'a> {
+    /// Every live track (tentative, confirmed and lost), in increasing id
+    /// order. Counting usually wants the confirmed ones.
+    pub tracks: &'a [Track],
+    /// Ids of the tracks removed in this update (lost too long, or tentative
+    /// and missed), which will never appear again: whoever keeps per-track
+    /// state, such as a counter, can forget them. Tentative ids are included.
+    pub removed: &'a [TrackId],
+}
+
+/// ByteTrack-style multi-object tracker for one camera. Call
+/// [`update`](Self::update) once per analysed frame, with that frame's
+/// detections.
+///
+/// Each update:
+/// 1. predicts every track one frame ahead (lost tracks keep their height);
+/// 2. matches high detections to confirmed and lost tracks; a lost track that
+///    is matched is confirmed again with the same id;
+/// 3. matches low detections to the confirmed tracks still unmatched; those
+///    still unmatched become lost;
+/// 4. matches the high detections left to tentative tracks; a tentative
+///    track that is matched `min_hits` times is confirmed, one that misses a
+///    frame is removed;
+/// 5. removes tracks lost for more than `max_lost_frames`;
+/// 6. starts a tentative track from each high detection still unmatched that
+///    scores at least `new_track_score`.
+///
+/// Matching is optimal assignment on the cost matrix of each stage. The
+/// working memory is kept between frames, so a steady scene allocates
+/// nothing.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    config: TrackerConfig,
+    /// Updates since creation or [`reset`](Self::reset).
+    frame: u64,
+    next_id: u64,
+    /// Live tracks with their motion state, in increasing id order.
+    live: Vec<Live>,
+    /// The public view of `live`, rebuilt after each update.
+    tracks: Vec<Track>,
+    removed: Vec<TrackId>,
+    scratch: Scratch,
+    matcher: Matcher,
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    track: Track,
+    filter: BoxFilter,
+    remove: bool,
+}
+
+/// Per-frame index lists, kept for their allocations.
+#[derive(Debug, Clone, Default)]
+struct Scratch {
+    /// Indices of high and low detections.
+    high: Vec<usize>,
+    low: Vec<usize>,
+    /// Indices of the tracks taking part in the current stage.
+    pool: Vec<usize>,
+    /// High detections left by the first stage.
+    high_left: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    max_cost: f32,
+    fuse_score: bool,
+    /// Widening of lost tracks' boxes per missing frame, and its cap.
+    lost_buffer: (f32, f32),
+}
+
+/// Builds the cost matrix of a stage and solves it; the outcome stays in the
+/// matcher until the next stage.
+#[derive(Debug, Clone, Default)]
+struct Matcher {
+    costs: CostMatrix,
+    solver: AssignmentSolver,
+    /// `(live index, detection index)` pairs.
+    matches: Vec<(usize, usize)>,
+    unmatched_tracks: Vec<usize>,
+    unmatched_detections: Vec<usize>,
+}
+
+impl Matcher {
+    fn associate(
+        &mut self,
+        live: &[Live],
+        detections: &[Detection],
+        pool: &[usize],
+        candidates: &[usize],
+        stage: Stage,
+    ) {
+        self.costs.reset(pool.len(), candidates.len(), 1.0);
+        for (row, &t) in pool.iter().enumerate() {
+            let track = &live[t].track;
+            let buffer = match track.state {
+                TrackState::Lost => (stage.lost_buffer.0 * track.frames_since_seen as f32).min(stage.lost_buffer.1),
+                _ => 0.0,
+            };
+            let predicted = widened(&track.bbox, buffer);
+            for (cost, &d) in self.costs.row_mut(row).iter_mut().zip(candidates) {
+                let detection = &detections[d];
+                let iou = predicted.iou(&widened(&detection.bbox, buffer));
+                *cost = 1.0 - if stage.fuse_score { iou * detection.score } else { iou };
+            }
+        }
+        let assignment = self.solver.solve(&self.costs, stage.max_cost);
+        self.matches.clear();
+        self.matches.extend(assignment.matches.iter().map(|&(r, c)| (pool[r], candidates[c])));
+        self.unmatched_tracks.clear();
+        self.unmatched_tracks.extend(assignment.unmatched_rows.iter().map(|&r| pool[r]));
+        self.unmatched_detections.clear();
+        self.unmatched_detections.extend(assignment.unmatched_cols.iter().map(|&c| candidates[c]));
+    }
+
+    /// Corrects each matched track with its detection.
+    fn apply(&self, live: &mut [Live], detections: &[Detection], min_hits: u32) {
+        for &(t, d) in &self.matches {
+            let Live { track, filter, .. } = &mut live[t];
+            let detection = &detections[d];
+            filter.update(&detection.bbox);
+            track.bbox = filter.bbox();
+            track.score = detection.score;
+            track.matched = true;
+            track.hits = track.hits.saturating_add(1);
+            track.frames_since_seen = 0;
+            track.state = match track.state {
+                TrackState::Tentative if track.hits < min_hits => TrackState::Tentative,
+                _ => TrackState::Confirmed,
+            };
+        }
+    }
+}
+
+/// `b` grown by `buffer` × its size on every side.
+fn widened(b: &BBox, buffer: f32) -> BBox {
+    if buffer <= 0.0 {
+        return *b;
+    }
+    let (dx, dy) = (b.width * buffer, b.height * buffer);
+    BBox { left: b.left - dx, top: b.top - dy, width: b.width + 2.0 * dx, height: b.height + 2.0 * dy }
+}
+
+/// A box the Kalman filter can take: finite, with a positive size. Anything
+/// else from the detector is ignored rather than allowed to poison a track.
+fn usable(b: &BBox) -> bool {
+    [b.left, b.top, b.width, b.height].iter().all(|v| v.is_finite()) && b.width > 0.0 && b.height > 0.0
+}
+
+impl Tracker {
+    /// A tracker with no tracks; the first id it gives is 1.
+    pub fn new(config: TrackerConfig) -> Self {
+        Self {
+            config,
+            frame: 0,
+            next_id: 1,
+            live: Vec::new(),
+            tracks: Vec::new(),
+            removed: Vec::new(),
+            scratch: Scratch::default(),
+            matcher: Matcher::default(),
+        }
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// The tracks after the last update, as in [`TrackerUpdate::tracks`].
+    pub fn tracks(&self) -> &[Track] {
+        &self.tracks
+    }
+
+    /// The ids removed by the last update, as in [`TrackerUpdate::removed`].
+    pub fn removed(&self) -> &[TrackId] {
+        &self.removed
+    }
+
+    /// Drops every track, for a camera whose stream restarted; returns their
+    /// ids. New ids continue from the last one, so no id is ever reused.
+    pub fn reset(&mut self) -> &[TrackId] {
+        self.removed.clear();
+        self.removed.extend(self.live.iter().map(|l| l.track.id));
+        self.live.clear();
+        self.tracks.clear();
+        self.frame = 0;
+        &self.removed
+    }
+
+    /// Advances the tracker by one analysed frame with that frame's
+    /// detections. Detections with a non-finite or empty box, or a score
+    /// below `low_score` (or NaN), are ignored.
+    pub fn update(&mut self, detections: &[Detection]) -> TrackerUpdate<'_> {
+        let Self { config, frame, next_id, live, tracks, removed, scratch: s, matcher } = self;
+        let min_hits = config.min_hits.max(1);
+        *frame += 1;
+        removed.clear();
+
+        // 1. Predict.
+        for Live { track, filter, .. } in live.iter_mut() {
+            if track.state == TrackState::Lost {
+                filter.freeze_height();
+            }
+            filter.predict();
+            track.bbox = filter.bbox();
+            track.matched = false;
+            track.age = track.age.saturating_add(1);
+            track.frames_since_seen = track.frames_since_seen.saturating_add(1);
+        }
+
+        s.high.clear();
+        s.low.clear();
+        for (i, d) in detections.iter().enumerate().filter(|(_, d)| usable(&d.bbox)) {
+            if d.score >= config.high_score {
+                s.high.push(i);
+            } else if d.score >= config.low_score {
+                s.low.push(i);
+            }
+        }
+
+        // 2. High detections against every track already trusted, seen or not.
+        s.pool.clear();
+        s.pool.extend((0..live.len()).filter(|&t| live[t].track.state != TrackState::Tentative));
+        let lost_buffer = (config.lost_buffer_per_frame, config.max_lost_buffer);
+        let stage = Stage { max_cost: config.first_stage_max_cost, fuse_score: config.fuse_score, lost_buffer };
+        matcher.associate(live, detections, &s.pool, &s.high, stage);
+        matcher.apply(live, detections, min_hits);
+        s.high_left.clone_from(&matcher.unmatched_detections);
+
+        // 3. Low detections only against tracks seen until now: a low box is
+        // too weak evidence to revive a lost track.
+        s.pool.clear();
+        s.pool
+            .extend(matcher.unmatched_tracks.iter().copied().filter(|&t| live[t].track.state == TrackState::Confirmed));
+        let stage = Stage { max_cost: config.second_stage_max_cost, fuse_score: false, lost_buffer };
+        matcher.associate(live, detections, &s.pool, &s.low, stage);
+        matcher.apply(live, detections, min_hits);
+        for &t in &matcher.unmatched_tracks {
+            live[t].track.state = TrackState::Lost;
+        }
+
+        // 4. The high detections left against tentative tracks.
+        s.pool.clear();
+        s.pool.extend((0..live.len()).filter(|&t| live[t].track.state == TrackState::Tentative));
+        let stage = Stage { max_cost: config.tentative_max_cost, fuse_score: config.fuse_score, lost_buffer };
+        matcher.associate(live, detections, &s.pool, &s.high_left, stage);
+        matcher.apply(live, detections, min_hits);
+        for &t in &matcher.unmatched_tracks {
+            live[t].remove = true;
+        }
+
+        // 5. Lost for too long.
+        for l in live.iter_mut() {
+            if l.track.state == TrackState::Lost && l.track.frames_since_seen > config.max_lost_frames {
+                l.remove = true;
+            }
+        }
+        removed.extend(live.iter().filter(|l| l.remove).map(|l| l.track.id));
+        live.retain(|l| !l.remove);
+
+        // 6. Births, appended so that `live` stays in id order.
+        let confirmed_at_birth = min_hits <= 1 || (config.confirm_first_frame && *frame == 1);
+        for &d in &matcher.unmatched_detections {
+            let detection = &detections[d];
+            if detection.score >= config.new_track_score {
+                let filter = BoxFilter::new(&detection.bbox);
+                let track = Track {
+                    id: TrackId(*next_id),
+                    bbox: filter.bbox(),
+                    score: detection.score,
+                    state: if confirmed_at_birth { TrackState::Confirmed } else { TrackState::Tentative },
+                    matched: true,
+                    hits: 1,
+                    frames_since_seen: 0,
+                    age: 1,
+                };
+                *next_id += 1;
+                live.push(Live { track, filter, remove: false });
+            }
+        }
+
+        tracks.clear();
+        tracks.extend(live.iter().map(|l| l.track));
+        TrackerUpdate { tracks, removed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn det(left: f32, top: f32, width: f32, height: f32, score: f32) -> Detection {
+        Detection { bbox: BBox { left, top, width, height }, score, class: 0 }
+    }
+
+    /// A person walking right at 4 px per frame.
+    fn walker(t: u32, score: f32) -> Detection {
+        det(50.0 + 4.0 * t as f32, 100.0, 60.0, 160.0, score)
+    }
+
+    fn only(tracks: &[Track]) -> Track {
+        assert_eq!(tracks.len(), 1, "{tracks:#?}");
+        tracks[0]
+    }
+
+    #[test]
+    fn a_person_walking_keeps_one_id_and_is_confirmed_after_min_hits() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..60 {
+            let update = tracker.update(&[walker(t, 0.9)]);
+            assert!(update.removed.is_empty());
+            let track = only(update.tracks);
+            assert_eq!(track.id, TrackId(1));
+            assert!(track.matched);
+            assert_eq!((track.hits, track.age, track.frames_since_seen), (t + 1, t + 1, 0));
+            let want = if t < 2 { TrackState::Tentative } else { TrackState::Confirmed };
+            assert_eq!(track.state, want, "frame {t}");
+            assert!(track.bbox.iou(&walker(t, 0.9).bbox) > 0.9, "the estimate follows the person");
+        }
+    }
+
+    #[test]
+    fn a_person_missing_for_ten_frames_comes_back_with_the_same_id() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..20 {
+            tracker.update(&[walker(t, 0.9)]);
+        }
+        for t in 20..30 {
+            let update = tracker.update(&[]);
+            assert!(update.removed.is_empty());
+            let track = only(update.tracks);
+            assert_eq!((track.id, track.state, track.matched), (TrackId(1), TrackState::Lost, false));
+            assert_eq!(track.frames_since_seen, t - 19);
+            // It coasts along the path it was walking.
+            assert!(track.bbox.iou(&walker(t, 0.9).bbox) > 0.7, "frame {t}: {:?}", track.bbox);
+        }
+        for t in 30..35 {
+            let track = only(tracker.update(&[walker(t, 0.9)]).tracks);
+            assert_eq!((track.id, track.state, track.matched), (TrackId(1), TrackState::Confirmed, true));
+        }
+    }
+
+    #[test]
+    fn a_track_lost_too_long_is_removed_and_reported() {
+        let config = TrackerConfig { max_lost_frames: 5, ..TrackerConfig::default() };
+        let mut tracker = Tracker::new(config);
+        for t in 0..10 {
+            tracker.update(&[walker(t, 0.9)]);
+        }
+        for _ in 0..5 {
+            let update = tracker.update(&[]);
+            assert_eq!(only(update.tracks).state, TrackState::Lost);
+            assert!(update.removed.is_empty());
+        }
+        let update = tracker.update(&[]);
+        assert!(update.tracks.is_empty());
+        assert_eq!(update.removed, &[TrackId(1)]);
+        // Coming back later is a new person as far as the tracker knows.
+        let track = only(tracker.update(&[walker(16, 0.9)]).tracks);
+        assert_eq!((track.id, track.state), (TrackId(2), TrackState::Tentative));
+        assert!(tracker.removed().is_empty());
+    }
+
+    #[test]
+    fn a_one_frame_false_detection_never_becomes_confirmed() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..20 {
+            let mut detections = vec![walker(t, 0.9)];
+            if t == 8 {
+                detections.push(det(400.0, 300.0, 50.0, 120.0, 0.95));
+            }
+            let update = tracker.update(&detections);
+            for track in update.tracks {
+                if track.id != TrackId(1) {
+                    assert_eq!((track.id, track.state), (TrackId(2), TrackState::Tentative));
+                }
+            }
+            assert_eq!(update.tracks.len(), if t == 8 { 2 } else { 1 });
+            assert_eq!(update.removed, if t == 9 { &[TrackId(2)][..] } else { &[] });
+        }
+    }
+
+    #[test]
+    fn two_people_crossing_keep_their_ids_through_an_occlusion() {
+        // A walks right, B walks left a little further back; B is hidden
+        // behind A for seven frames around the moment they cross (t ≈ 33).
+        let a = |t: u32| det(100.0 + 6.0 * t as f32, 100.0, 60.0, 180.0, 0.9);
+        let b = |t: u32| det(500.0 - 6.0 * t as f32, 130.0, 60.0, 180.0, 0.8);
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut ids = None;
+        for t in 0..70 {
+            let hidden = (30..=36).contains(&t);
+            let detections = if hidden { vec![a(t)] } else { vec![b(t), a(t)] };
+            let update = tracker.update(&detections);
+            assert!(update.removed.is_empty());
+            assert_eq!(update.tracks.len(), 2, "frame {t}");
+            if t < 2 {
+                continue;
+            }
+            // Who is who: the track nearer each person's true box.
+            let nearest = |d: Detection| {
+                *update.tracks.iter().max_by(|x, y| x.bbox.iou(&d.bbox).total_cmp(&y.bbox.iou(&d.bbox))).unwrap()
+            };
+            let (ta, tb) = (nearest(a(t)), nearest(b(t)));
+            assert_ne!(ta.id, tb.id, "frame {t}");
+            assert_eq!(ta.state, TrackState::Confirmed);
+            assert_eq!(tb.state, if hidden { TrackState::Lost } else { TrackState::Confirmed }, "frame {t}");
+            let now = (ta.id, tb.id);
+            assert_eq!(*ids.get_or_insert(now), now, "identities swapped at frame {t}");
+        }
+    }
+
+    #[test]
+    fn low_score_detections_keep_a_track_alive_but_start_none() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..10 {
+            tracker.update(&[walker(t, 0.9)]);
+        }
+        for t in 10..40 {
+            let track = only(tracker.update(&[walker(t, 0.3)]).tracks);
+            assert_eq!((track.id, track.state, track.matched), (TrackId(1), TrackState::Confirmed, true), "frame {t}");
+            assert_eq!(track.score, 0.3);
+        }
+        // Below the low threshold, a detection is ignored: the track is lost.
+        assert_eq!(only(tracker.update(&[walker(40, 0.05)]).tracks).state, TrackState::Lost);
+
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..10 {
+            assert!(tracker.update(&[walker(t, 0.3)]).tracks.is_empty());
+        }
+        // Between high_score and new_track_score: may match, may not start.
+        assert!(tracker.update(&[walker(10, 0.55)]).tracks.is_empty());
+    }
+
+    #[test]
+    fn a_low_score_detection_does_not_revive_a_lost_track_but_a_high_one_does() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..10 {
+            tracker.update(&[walker(t, 0.9)]);
+        }
+        tracker.update(&[]);
+        let track = only(tracker.update(&[walker(11, 0.3)]).tracks);
+        assert_eq!((track.state, track.matched), (TrackState::Lost, false));
+        let track = only(tracker.update(&[walker(12, 0.9)]).tracks);
+        assert_eq!((track.id, track.state, track.hits), (TrackId(1), TrackState::Confirmed, 11));
+    }
+
+    #[test]
+    fn confirm_first_frame_confirms_only_the_first_frame() {
+        let config = TrackerConfig { confirm_first_frame: true, ..TrackerConfig::default() };
+        let mut tracker = Tracker::new(config);
+        let first = [det(0.0, 0.0, 50.0, 100.0, 0.9), det(300.0, 0.0, 50.0, 100.0, 0.9)];
+        let update = tracker.update(&first);
+        assert!(update.tracks.iter().all(|t| t.state == TrackState::Confirmed));
+        let update = tracker.update(&[first[0], first[1], det(600.0, 0.0, 50.0, 100.0, 0.9)]);
+        let states: Vec<_> = update.tracks.iter().map(|t| (t.id.0, t.state)).collect();
+        assert_eq!(states, [(1, TrackState::Confirmed), (2, TrackState::Confirmed), (3, TrackState::Tentative)]);
+    }
+
+    #[test]
+    fn min_hits_of_one_or_zero_confirms_at_birth() {
+        for min_hits in [0, 1] {
+            let mut tracker = Tracker::new(TrackerConfig { min_hits, ..TrackerConfig::default() });
+            assert_eq!(only(tracker.update(&[walker(0, 0.9)]).tracks).state, TrackState::Confirmed);
+        }
+    }
+
+    #[test]
+    fn unusable_detections_are_ignored() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let junk = [
+            det(f32::NAN, 0.0, 50.0, 100.0, 0.9),
+            det(0.0, 0.0, 0.0, 100.0, 0.9),
+            det(0.0, 0.0, 50.0, -1.0, 0.9),
+            det(0.0, 0.0, 50.0, f32::INFINITY, 0.9),
+            det(0.0, 0.0, 50.0, 100.0, f32::NAN),
+        ];
+        assert!(tracker.update(&junk).tracks.is_empty());
+    }
+
+    #[test]
+    fn reset_reports_the_dropped_ids_and_never_reuses_them() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        tracker.update(&[walker(0, 0.9), det(400.0, 0.0, 50.0, 100.0, 0.9)]);
+        assert_eq!(tracker.reset(), &[TrackId(1), TrackId(2)]);
+        assert!(tracker.tracks().is_empty());
+        assert_eq!(only(tracker.update(&[walker(0, 0.9)]).tracks).id, TrackId(3));
+    }
+
+    /// Frames of a random scene: a few people moving at constant velocity,
+    /// each detected in most frames with a random score and some jitter, plus
+    /// random clutter.
+    fn scene() -> impl Strategy<Value = Vec<Vec<Detection>>> {
+        let person = (0f32..600.0, 0f32..400.0, -10f32..10.0, -5f32..5.0, 20f32..80.0, 60f32..200.0);
+        (1usize..40).prop_flat_map(move |frames| {
+            let sighting = (prop::bool::weighted(0.8), 0f32..1.0, -2f32..2.0);
+            let people = prop::collection::vec((person.clone(), prop::collection::vec(sighting, frames)), 0..6);
+            let junk = (0f32..640.0, 0f32..480.0, 10f32..100.0, 10f32..200.0, 0f32..1.0);
+            let clutter = prop::collection::vec(prop::collection::vec(junk, 0..3), frames);
+            (people, clutter).prop_map(move |(people, clutter)| {
+                (0..frames)
+                    .map(|f| {
+                        let t = f as f32;
+                        let mut detections: Vec<Detection> = people
+                            .iter()
+                            .filter(|(_, sightings)| sightings[f].0)
+                            .map(|((x, y, vx, vy, w, h), sightings)| {
+                                let (_, score, jitter) = sightings[f];
+                                det(x + vx * t + jitter, y + vy * t - jitter, *w, *h, score)
+                            })
+                            .collect();
+                        detections.extend(clutter[f].iter().map(|&(x, y, w, h, s)| det(x, y, w, h, s)));
+                        detections
+                    })
+                    .collect()
+            })
+        })
+    }
+
+    fn config() -> impl Strategy<Value = TrackerConfig> {
+        (1u32..5, 0u32..6, any::<bool>(), any::<bool>()).prop_map(
+            |(min_hits, max_lost_frames, fuse_score, confirm_first_frame)| TrackerConfig {
+                min_hits,
+                max_lost_frames,
+                fuse_score,
+                confirm_first_frame,
+                ..TrackerConfig::default()
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn tracker_invariants(config in config(), frames in scene()) {
+            let mut tracker = Tracker::new(config.clone());
+            let mut previous: BTreeMap<TrackId, Track> = BTreeMap::new();
+            let mut gone: BTreeSet<TrackId> = BTreeSet::new();
+            let mut highest = 0;
+            for (f, detections) in frames.iter().enumerate() {
+                let frame = f as u32 + 1;
+                let update = tracker.update(detections);
+                let ids: Vec<TrackId> = update.tracks.iter().map(|t| t.id).collect();
+                prop_assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids unique and sorted: {ids:?}");
+
+                for track in update.tracks {
+                    prop_assert!(!gone.contains(&track.id), "id {:?} reused", track.id);
+                    if !previous.contains_key(&track.id) {
+                        prop_assert!(track.id.0 > highest, "new id {:?} not above {highest}", track.id);
+                        highest = track.id.0;
+                        prop_assert_eq!((track.age, track.hits), (1, 1));
+                    }
+                    prop_assert!(track.hits >= 1 && track.hits <= track.age);
+                    prop_assert_eq!(track.matched, track.frames_since_seen == 0);
+                    match track.state {
+                        TrackState::Tentative => {
+                            prop_assert!(track.matched, "a tentative track that misses is removed");
+                            prop_assert_eq!(track.hits, track.age, "tentative hits are consecutive");
+                            prop_assert!(track.hits < config.min_hits);
+                        }
+                        TrackState::Confirmed => {
+                            prop_assert!(track.matched, "a confirmed track that misses becomes lost");
+                            let born_in_first_frame = track.age == frame;
+                            prop_assert!(
+                                track.hits >= config.min_hits || (config.confirm_first_frame && born_in_first_frame),
+                                "confirmed with {} hits", track.hits
+                            );
+                        }
+                        TrackState::Lost => {
+                            prop_assert!(track.frames_since_seen <= config.max_lost_frames);
+                        }
+                    }
+                }
+                let matched = update.tracks.iter().filter(|t| t.matched).count();
+                prop_assert!(matched <= detections.len(), "{matched} matched, {} detections", detections.len());
+
+                // Every track that disappears is reported, exactly once.
+                let vanished: Vec<TrackId> = previous.keys().copied().filter(|id| !ids.contains(id)).collect();
+                prop_assert_eq!(update.removed, &vanished[..]);
+                for before in update.removed.iter().filter_map(|id| previous.get(id)) {
+                    match before.state {
+                        // It missed this frame.
+                        TrackState::Tentative => {}
+                        // It missed this frame and may not be lost at all.
+                        TrackState::Confirmed => prop_assert_eq!(config.max_lost_frames, 0),
+                        // Its time ran out exactly now.
+                        TrackState::Lost => prop_assert_eq!(before.frames_since_seen, config.max_lost_frames),
+                    }
+                }
+                gone.extend(update.removed.iter().copied());
+                previous = update.tracks.iter().map(|t| (t.id, *t)).collect();
+            }
+        }
+    }
+}
