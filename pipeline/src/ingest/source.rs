@@ -46,6 +46,8 @@ pub enum IngestError {
     Stream { uri: String, message: String },
     #[error("{uri}: truncated: the stream ended at {decoded:.1} s of {duration:.1} s")]
     Truncated { uri: String, decoded: f64, duration: f64 },
+    #[error("{uri}: truncated: the file has {actual} of the {declared} bytes its header declares")]
+    TruncatedFile { uri: String, actual: u64, declared: u64 },
 }
 
 /// Frames of one source, pulled one at a time with [`FrameSource::next_frame`].
@@ -58,6 +60,11 @@ pub struct FrameSource {
     source_info: Option<gst_video::VideoInfo>,
     frames: u64,
     last_pts: Option<Duration>,
+    /// The duration the container announced when the stream started: a demuxer may revise it
+    /// down to what it found once it hits the end of a cut file.
+    announced_duration: Option<Duration>,
+    /// The file behind a `file://` URI, for checks GStreamer does not make.
+    local_path: Option<std::path::PathBuf>,
     finished: bool,
 }
 
@@ -130,6 +137,8 @@ impl FrameSource {
             source_info: None,
             frames: 0,
             last_pts: None,
+            announced_duration: None,
+            local_path: gst::glib::filename_from_uri(&uri).ok().map(|(path, _)| path),
             finished: false,
         };
         source
@@ -195,6 +204,7 @@ impl FrameSource {
                 .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok())
                 .unwrap_or_else(|| info.clone());
             self.source_info = Some(decoded);
+            self.announced_duration = self.duration();
         }
         let (source_width, source_height) =
             self.source_info.as_ref().map(|i| (i.width(), i.height())).unwrap_or((info.width(), info.height()));
@@ -208,9 +218,13 @@ impl FrameSource {
         Ok(Frame { index, pts, source_width, source_height, buffer, info })
     }
 
-    /// A file that stops well before the duration its container announces was cut short.
+    /// A file that stops well before the duration its container announces, or is shorter than
+    /// its header says, was cut short.
     fn check_complete(&self) -> Result<(), IngestError> {
-        let (Some(duration), Some(last)) = (self.duration(), self.last_pts) else {
+        if let Some((actual, declared)) = self.local_path.as_deref().and_then(riff_shortfall) {
+            return Err(IngestError::TruncatedFile { uri: self.uri.clone(), actual, declared });
+        }
+        let (Some(duration), Some(last)) = (self.announced_duration.or(self.duration()), self.last_pts) else {
             return if self.frames == 0 { Err(self.error("the stream ended before its first video frame")) } else { Ok(()) };
         };
         let frame_time = self.source_fps().map_or(0.1, |fps| 1.0 / fps);
@@ -241,6 +255,21 @@ impl Drop for FrameSource {
     fn drop(&mut self) {
         let _ = self.pipeline.set_state(gst::State::Null);
     }
+}
+
+/// A RIFF file (AVI) declares its own size in its first 8 bytes; GStreamer's demuxer plays a cut
+/// one to its end without a word, so compare. Returns (actual, declared) when the file is short.
+fn riff_shortfall(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::io::Read;
+    let mut header = [0u8; 8];
+    let mut file = std::fs::File::open(path).ok()?;
+    file.read_exact(&mut header).ok()?;
+    if &header[..4] != b"RIFF" {
+        return None;
+    }
+    let declared = u32::from_le_bytes([header[4], header[5], header[6], header[7]]) as u64 + 8;
+    let actual = file.metadata().ok()?.len();
+    (actual < declared).then_some((actual, declared))
 }
 
 fn capsfilter(caps: gst::Caps) -> Result<gst::Element, gst::glib::BoolError> {

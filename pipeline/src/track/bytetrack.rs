@@ -7,7 +7,10 @@ use super::{Track, TrackId, TrackState};
 use crate::detection::{BBox, Detection};
 
 /// Tracker settings. The defaults are ByteTrack's, except `min_hits`, which
-/// asks for three matched frames before a person is trusted.
+/// asks for three matched frames before a person is trusted, `fuse_score`
+/// (off: the SSD pedestrian detector's scores are low for people who are
+/// partly hidden, and fusing them lost those people on PETS09-S2L1), and the
+/// buffered IoU of lost tracks (ByteTrack has none).
 ///
 /// Costs are `1 − IoU` between a track's predicted box and a detection, or
 /// `1 − IoU × score` where `fuse_score` applies; a `max_cost` of 0.8 thus
@@ -73,11 +76,11 @@ impl Default for TrackerConfig {
             first_stage_max_cost: 0.8,
             second_stage_max_cost: 0.5,
             tentative_max_cost: 0.7,
-            fuse_score: true,
+            fuse_score: false,
             min_hits: 3,
             max_lost_frames: 30,
             confirm_first_frame: false,
-            lost_buffer_per_frame: 0.05,
+            lost_buffer_per_frame: 0.1,
             max_lost_buffer: 0.5,
         }
     }

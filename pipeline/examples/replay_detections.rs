@@ -1,0 +1,82 @@
+//! Development aid: tracker + counter over detections cached by `dump_detections`, printing the
+//! counts per zone of a site file, and writing tracks as MOTChallenge CSV.
+//!
+//! `cargo run --release --example replay_detections -- DETECTIONS SITE CAMERA WIDTH HEIGHT FPS [TRACKS_OUT]`
+//! Tracker settings can be overridden with env vars, e.g. `MAX_LOST_S=4 LOST_BUFFER=0.08`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use lintel::count::{CounterConfig, Tally, ZoneCounter};
+use lintel::detection::{BBox, Detection};
+use lintel::track::{TrackState, Tracker, TrackerConfig};
+use lintel_calibration::site::Site;
+
+fn env(name: &str) -> Option<f32> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let text = std::fs::read_to_string(&args[1])?;
+    let site = Site::load(&args[2])?;
+    let (width, height, fps): (u32, u32, f32) = (args[4].parse()?, args[5].parse()?, args[6].parse()?);
+    let mut frames: BTreeMap<u64, Vec<Detection>> = BTreeMap::new();
+    for line in text.lines() {
+        let v: Vec<f32> = line.split(',').map(|x| x.parse().unwrap()).collect();
+        let bbox = BBox { left: v[2], top: v[3], width: v[4], height: v[5] };
+        frames.entry(v[0] as u64).or_default().push(Detection { bbox, score: v[1], class: 1 });
+    }
+    let last = frames.keys().last().copied().unwrap_or(0);
+    let zones: Vec<_> = site.zones_for(&args[3]).collect();
+    let mut config = TrackerConfig::default();
+    config.max_lost_frames = (env("MAX_LOST_S").unwrap_or(3.0) * fps) as u32;
+    if let Some(v) = env("LOST_BUFFER") {
+        config.lost_buffer_per_frame = v;
+    }
+    if let Some(v) = env("MAX_BUFFER") {
+        config.max_lost_buffer = v;
+    }
+    if let Some(v) = env("HIGH") {
+        config.high_score = v;
+    }
+    if let Some(v) = env("NEW") {
+        config.new_track_score = v;
+    }
+    if let Some(v) = env("FIRST_COST") {
+        config.first_stage_max_cost = v;
+    }
+    if let Some(v) = env("FUSE") {
+        config.fuse_score = v > 0.0;
+    }
+    let mut tracker = Tracker::new(config);
+    let mut counter = ZoneCounter::new(
+        zones.iter().map(|z| (z.shape_in_pixels(width as f32, height as f32), z.min_distance_px(height as f32))).collect(),
+        (width, height),
+        CounterConfig::default(),
+    );
+    let mut tally = Tally::new(zones.len());
+    let mut events = Vec::new();
+    let mut out = args.get(7).map(|p| std::io::BufWriter::new(std::fs::File::create(p).unwrap()));
+    let empty = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for frame in 1..=last {
+        let detections = frames.get(&frame).unwrap_or(&empty);
+        let update = tracker.update(detections);
+        counter.update(update.tracks, update.removed, frame - 1, None, &mut events);
+        for t in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
+            ids.insert(t.id);
+            if let Some(out) = out.as_mut() {
+                let b = t.bbox;
+                writeln!(out, "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1", frame, t.id.0, b.left, b.top, b.width, b.height, t.score)?;
+            }
+        }
+    }
+    counter.finish(&mut events);
+    events.iter().for_each(|e| tally.add(e));
+    println!("tracks {}", ids.len());
+    for (z, t) in zones.iter().zip(&tally.zones) {
+        println!("{} {} {}", z.name, t.entries, t.exits);
+    }
+    Ok(())
+}
