@@ -24,7 +24,7 @@ fn main() {
     let model = std::env::var("LINTEL_BENCH_MODEL").ok();
     let spec = manifest.detector(model.as_deref()).expect("model");
     let runtime = Runtime::load().expect("ONNX Runtime");
-    let mut detector = Detector::load(&runtime, spec, &manifest.file_of(spec), 0).expect("detector");
+    let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), 0).expect("detector");
 
     let site = Site::load(root.join("fixtures/pets.toml")).expect("site");
     let zones: Vec<ReplayZone> = site

@@ -15,7 +15,7 @@ fn main() -> anyhow::Result<()> {
     let manifest = Manifest::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/models.toml")))?;
     let spec = manifest.detector(args.get(3).map(String::as_str))?;
     let runtime = Runtime::load()?;
-    let mut detector = Detector::load(&runtime, spec, &manifest.file_of(spec), 0)?;
+    let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), 0)?;
     let options = SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
     let mut source = FrameSource::open(video, &options)?;
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);

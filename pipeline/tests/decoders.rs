@@ -13,7 +13,7 @@ fn test_model(file: &str) -> PathBuf {
     path
 }
 
-fn runtime() -> Runtime {
+fn runtime() -> &'static Runtime {
     Runtime::load().expect("ONNX Runtime: run scripts/setup to install it")
 }
 
@@ -21,7 +21,7 @@ fn detect(manifest_entry: &str, file: &str, size: (u32, u32)) -> Vec<Detection> 
     let text = format!("[[model]]\nname = \"t\"\nfile = \"{file}\"\n{manifest_entry}");
     let manifest = Manifest::parse(&text, &test_model(file).with_file_name("models.toml")).unwrap();
     let spec = manifest.detector(Some("t")).unwrap();
-    let mut detector = Detector::load(&runtime(), spec, &test_model(file), 1).unwrap();
+    let mut detector = Detector::load(runtime(), spec, &test_model(file), 1).unwrap();
     let frame = Frame::from_rgb(size.0, size.1, vec![0; (size.0 * size.1 * 3) as usize], 0).unwrap();
     detector.detect(&frame).unwrap()
 }
@@ -77,7 +77,7 @@ fn a_model_whose_input_differs_from_the_manifest_is_refused() {
     );
     let manifest = Manifest::parse(&text, &test_model("wrong-input.onnx").with_file_name("models.toml")).unwrap();
     let spec = manifest.detector(None).unwrap();
-    let error = Detector::load(&runtime(), spec, &test_model("wrong-input.onnx"), 1).err().expect("must be refused");
+    let error = Detector::load(runtime(), spec, &test_model("wrong-input.onnx"), 1).err().expect("must be refused");
     assert!(matches!(error, InferError::ModelMismatch { .. }), "{error}");
     let message = error.to_string();
     assert!(message.contains("wrong-input.onnx") && message.contains("\"data\"") && message.contains("images"), "{message}");
@@ -88,7 +88,7 @@ fn a_missing_model_file_says_how_to_get_it() {
     let text = format!("[[model]]\nname = \"t\"\nfile = \"absent.onnx\"\nformat = \"yolov8\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\n");
     let manifest = Manifest::parse(&text, Path::new("models/models.toml")).unwrap();
     let spec = manifest.detector(None).unwrap();
-    let error = Detector::load(&runtime(), spec, &manifest.file_of(spec), 1).err().expect("must fail");
+    let error = Detector::load(runtime(), spec, &manifest.file_of(spec), 1).err().expect("must fail");
     let message = error.to_string();
     assert!(message.contains("models/absent.onnx") && message.contains("scripts/setup"), "{message}");
 }

@@ -98,7 +98,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&manifest_path)?;
     let spec = manifest.detector(args.model.as_deref())?;
     let runtime = Runtime::load()?;
-    let mut detector = Detector::load(&runtime, spec, &manifest.file_of(spec), args.threads)?;
+    let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), args.threads)?;
 
     let options = ReplayOptions {
         fps: args.fps,

@@ -1,6 +1,7 @@
 //! Finding and loading the ONNX Runtime shared library.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use super::InferError;
 
@@ -9,7 +10,11 @@ const LIBRARY_NAME: &str = "libonnxruntime.so.1.31.1";
 /// Where `scripts/setup` installs it, relative to the workspace.
 const INSTALL_DIR: &str = ".local/onnxruntime";
 
-/// A loaded ONNX Runtime: create sessions from it.
+/// ONNX Runtime allows one environment per process: every caller shares this one.
+static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+static LOADING: Mutex<()> = Mutex::new(());
+
+/// The loaded ONNX Runtime (one per process): create sessions from it.
 pub struct Runtime {
     pub(crate) environment: ort::environment::Environment,
     library: PathBuf,
@@ -17,8 +22,12 @@ pub struct Runtime {
 
 impl Runtime {
     /// Loads the library from `ORT_DYLIB_PATH`, else next to the executable, else from the
-    /// workspace's `.local/onnxruntime/` (where `scripts/setup` puts it).
-    pub fn load() -> Result<Self, InferError> {
+    /// workspace's `.local/onnxruntime/` (where `scripts/setup` puts it). Later calls return the
+    /// runtime loaded first.
+    pub fn load() -> Result<&'static Self, InferError> {
+        if let Some(runtime) = RUNTIME.get() {
+            return Ok(runtime);
+        }
         let library = match std::env::var_os("ORT_DYLIB_PATH") {
             Some(path) => {
                 let path = PathBuf::from(path);
@@ -32,8 +41,17 @@ impl Runtime {
         Self::load_from(&library)
     }
 
-    /// Loads a specific library file.
-    pub fn load_from(library: &Path) -> Result<Self, InferError> {
+    /// Loads a specific library file, unless a runtime is already loaded (then that one is returned).
+    pub fn load_from(library: &Path) -> Result<&'static Self, InferError> {
+        let _loading = LOADING.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(runtime) = RUNTIME.get() {
+            return Ok(runtime);
+        }
+        let runtime = Self::create(library)?;
+        Ok(RUNTIME.get_or_init(|| runtime))
+    }
+
+    fn create(library: &Path) -> Result<Self, InferError> {
         let load_error = |message: String| InferError::RuntimeLoad { path: library.to_path_buf(), message };
         // ort panics on some libraries it cannot use; keep that a clear error, not a crash.
         let loaded = std::panic::catch_unwind(|| ort::init_from(library))
