@@ -41,7 +41,12 @@ fn main() {
         .collect();
 
     let frames = decode_all(&video, &detector);
-    println!("model {}, {} frames pre-decoded at {:?}, {rounds} interleaved rounds", spec.name, frames.len(), detector.input_size());
+    println!(
+        "model {}, {} frames pre-decoded at {:?}, {rounds} interleaved rounds",
+        spec.name,
+        frames.len(),
+        detector.input_size()
+    );
 
     let (mut alone, mut whole) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -66,14 +71,18 @@ fn main() {
 }
 
 fn decode_all(video: &str, detector: &Detector) -> Vec<Frame> {
-    let options = SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
+    let options =
+        SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
     let mut source = FrameSource::open(video, &options).expect("open video");
     let mut frames = Vec::new();
     while let Some(frame) = source.next_frame().expect("decode") {
         // Copied out of GStreamer's buffer pool, which is not meant to hold a whole clip.
         let view = frame.rgb().expect("map");
         let row = view.width() * 3;
-        let packed: Vec<u8> = (0..view.height()).flat_map(|y| &view.data()[y * view.stride()..y * view.stride() + row]).copied().collect();
+        let packed: Vec<u8> = (0..view.height())
+            .flat_map(|y| &view.data()[y * view.stride()..y * view.stride() + row])
+            .copied()
+            .collect();
         frames.push(Frame::from_rgb(frame.width(), frame.height(), packed, frame.index).expect("frame"));
     }
     frames

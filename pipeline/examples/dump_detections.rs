@@ -16,13 +16,23 @@ fn main() -> anyhow::Result<()> {
     let spec = manifest.detector(args.get(3).map(String::as_str))?;
     let runtime = Runtime::load()?;
     let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), 0)?;
-    let options = SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
+    let options =
+        SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
     let mut source = FrameSource::open(video, &options)?;
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
     while let Some(frame) = source.next_frame()? {
         for d in detector.detect(&frame)? {
             let b = d.bbox;
-            writeln!(file, "{},{:.4},{:.2},{:.2},{:.2},{:.2}", frame.index + 1, d.score, b.left, b.top, b.width, b.height)?;
+            writeln!(
+                file,
+                "{},{:.4},{:.2},{:.2},{:.2},{:.2}",
+                frame.index + 1,
+                d.score,
+                b.left,
+                b.top,
+                b.width,
+                b.height
+            )?;
         }
     }
     Ok(())

@@ -29,8 +29,8 @@ fn main() -> anyhow::Result<()> {
     }
     let last = frames.keys().last().copied().unwrap_or(0);
     let zones: Vec<_> = site.zones_for(&args[3]).collect();
-    let mut config = TrackerConfig::default();
-    config.max_lost_frames = (env("MAX_LOST_S").unwrap_or(3.0) * fps) as u32;
+    let mut config =
+        TrackerConfig { max_lost_frames: (env("MAX_LOST_S").unwrap_or(3.0) * fps) as u32, ..Default::default() };
     if let Some(v) = env("LOST_BUFFER") {
         config.lost_buffer_per_frame = v;
     }
@@ -51,7 +51,10 @@ fn main() -> anyhow::Result<()> {
     }
     let mut tracker = Tracker::new(config);
     let mut counter = ZoneCounter::new(
-        zones.iter().map(|z| (z.shape_in_pixels(width as f32, height as f32), z.min_distance_px(height as f32))).collect(),
+        zones
+            .iter()
+            .map(|z| (z.shape_in_pixels(width as f32, height as f32), z.min_distance_px(height as f32)))
+            .collect(),
         (width, height),
         CounterConfig::default(),
     );
@@ -68,7 +71,11 @@ fn main() -> anyhow::Result<()> {
             ids.insert(t.id);
             if let Some(out) = out.as_mut() {
                 let b = t.bbox;
-                writeln!(out, "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1", frame, t.id.0, b.left, b.top, b.width, b.height, t.score)?;
+                writeln!(
+                    out,
+                    "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
+                    frame, t.id.0, b.left, b.top, b.width, b.height, t.score
+                )?;
             }
         }
     }

@@ -39,7 +39,9 @@ const YOLO_INPUT: &str = "input_name = \"images\"\ninput_layout = \"nchw\"\ninpu
 
 #[test]
 fn yolov8_columns_with_nms_and_class_filter() {
-    let manifest = format!("format = \"yolov8\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\nperson_class = 0\noutputs = [\"output0\"]\n");
+    let manifest = format!(
+        "format = \"yolov8\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\nperson_class = 0\noutputs = [\"output0\"]\n"
+    );
     let detections = detect(&manifest, "yolov8.onnx", (640, 640));
     assert_eq!(detections.len(), 1, "{detections:?}");
     assert_box(&detections[0], [270.0, 140.0, 370.0, 340.0], 0.9);
@@ -47,7 +49,9 @@ fn yolov8_columns_with_nms_and_class_filter() {
 
 #[test]
 fn yolov5_rows_with_objectness() {
-    let manifest = format!("format = \"yolov5\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\nperson_class = 0\noutputs = [\"output0\"]\n");
+    let manifest = format!(
+        "format = \"yolov5\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\nperson_class = 0\noutputs = [\"output0\"]\n"
+    );
     let detections = detect(&manifest, "yolov5.onnx", (640, 640));
     assert_eq!(detections.len(), 1, "{detections:?}");
     assert_box(&detections[0], [270.0, 140.0, 370.0, 340.0], 0.9);
@@ -55,7 +59,9 @@ fn yolov5_rows_with_objectness() {
 
 #[test]
 fn yolox_raw_grid_outputs() {
-    let manifest = format!("format = \"yolox\"\n{YOLO_INPUT}input_width = 64\ninput_height = 64\nperson_class = 0\noutputs = [\"output\"]\n");
+    let manifest = format!(
+        "format = \"yolox\"\n{YOLO_INPUT}input_width = 64\ninput_height = 64\nperson_class = 0\noutputs = [\"output\"]\n"
+    );
     let detections = detect(&manifest, "yolox.onnx", (64, 64));
     assert_eq!(detections.len(), 1, "{detections:?}");
     assert_box(&detections[0], [20.0, 4.0, 36.0, 36.0], 0.9 * 0.95);
@@ -80,12 +86,17 @@ fn a_model_whose_input_differs_from_the_manifest_is_refused() {
     let error = Detector::load(runtime(), spec, &test_model("wrong-input.onnx"), 1).err().expect("must be refused");
     assert!(matches!(error, InferError::ModelMismatch { .. }), "{error}");
     let message = error.to_string();
-    assert!(message.contains("wrong-input.onnx") && message.contains("\"data\"") && message.contains("images"), "{message}");
+    assert!(
+        message.contains("wrong-input.onnx") && message.contains("\"data\"") && message.contains("images"),
+        "{message}"
+    );
 }
 
 #[test]
 fn a_missing_model_file_says_how_to_get_it() {
-    let text = format!("[[model]]\nname = \"t\"\nfile = \"absent.onnx\"\nformat = \"yolov8\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\n");
+    let text = format!(
+        "[[model]]\nname = \"t\"\nfile = \"absent.onnx\"\nformat = \"yolov8\"\n{YOLO_INPUT}input_width = 640\ninput_height = 640\n"
+    );
     let manifest = Manifest::parse(&text, Path::new("models/models.toml")).unwrap();
     let spec = manifest.detector(None).unwrap();
     let error = Detector::load(runtime(), spec, &manifest.file_of(spec), 1).err().expect("must fail");

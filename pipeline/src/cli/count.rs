@@ -58,9 +58,9 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.site {
         let loaded = Site::load(path)?;
         let camera = match &args.camera {
-            Some(id) => loaded.camera(id).with_context(|| {
-                format!("{}: no camera {id:?} (cameras: {})", path.display(), camera_ids(&loaded))
-            })?,
+            Some(id) => loaded
+                .camera(id)
+                .with_context(|| format!("{}: no camera {id:?} (cameras: {})", path.display(), camera_ids(&loaded)))?,
             None if loaded.cameras.len() == 1 => &loaded.cameras[0],
             None => bail!("{}: several cameras, choose one with --camera ({})", path.display(), camera_ids(&loaded)),
         };
@@ -128,7 +128,8 @@ fn camera_ids(site: &Site) -> String {
 fn parse_line(spec: &str) -> anyhow::Result<ReplayZone> {
     let usage = || format!("--line {spec:?}: expected NAME=X1,Y1,X2,Y2 (pixels of the video)");
     let (name, coords) = spec.split_once('=').with_context(usage)?;
-    let numbers: Vec<f32> = coords.split(',').map(|n| n.trim().parse::<f32>()).collect::<Result<_, _>>().ok().with_context(usage)?;
+    let numbers: Vec<f32> =
+        coords.split(',').map(|n| n.trim().parse::<f32>()).collect::<Result<_, _>>().ok().with_context(usage)?;
     let [x1, y1, x2, y2] = numbers[..] else { bail!(usage()) };
     if name.is_empty() || (x1 == x2 && y1 == y2) || numbers.iter().any(|n| !n.is_finite()) {
         bail!(usage());

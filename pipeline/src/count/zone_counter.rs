@@ -162,7 +162,10 @@ impl ZoneCounter {
 
     fn touches_edge(&self, bbox: &BBox) -> bool {
         let m = self.config.edge_margin;
-        bbox.left <= m || bbox.top <= m || bbox.right() >= self.frame_size.0 - m || bbox.bottom() >= self.frame_size.1 - m
+        bbox.left <= m
+            || bbox.top <= m
+            || bbox.right() >= self.frame_size.0 - m
+            || bbox.bottom() >= self.frame_size.1 - m
     }
 }
 
@@ -226,7 +229,6 @@ fn observe(
 fn direction_of(region: Region) -> Crossing {
     if region { Crossing::Entry } else { Crossing::Exit }
 }
-
 
 /// The region of `p`, or `None` inside the hysteresis band around the boundary.
 fn classify(geometry: &ZoneShape, hysteresis: f32, p: Point) -> Option<Region> {

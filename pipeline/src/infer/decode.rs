@@ -28,6 +28,17 @@ impl Candidate {
     }
 }
 
+/// What every decoder needs besides the tensor.
+#[derive(Debug, Clone, Copy)]
+pub struct DecodeParams {
+    /// Width and height of the model input, in pixels.
+    pub input_size: (u32, u32),
+    /// The class index that means "person".
+    pub person_class: u32,
+    /// Candidates scoring less are dropped.
+    pub min_score: f32,
+}
+
 /// TensorFlow Object Detection API outputs: boxes `[1, N, 4]` as normalised (ymin, xmin, ymax, xmax),
 /// scores `[1, N]`, classes `[1, N]` (as floats), and the number of valid rows.
 pub fn decode_ssd_tf(
@@ -35,11 +46,10 @@ pub fn decode_ssd_tf(
     scores: &[f32],
     classes: &[f32],
     valid: usize,
-    input_size: (u32, u32),
-    person_class: u32,
-    min_score: f32,
+    params: &DecodeParams,
     out: &mut Vec<Candidate>,
 ) {
+    let DecodeParams { input_size, person_class, min_score } = *params;
     let (w, h) = (input_size.0 as f32, input_size.1 as f32);
     let rows = valid.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
     for i in 0..rows {
@@ -52,7 +62,8 @@ pub fn decode_ssd_tf(
 }
 
 /// YOLOv8 / YOLO11 layout `[4 + classes, N]` (the batch dimension dropped): one column per candidate.
-pub fn decode_yolov8(data: &[f32], rows: usize, candidates: usize, person_class: u32, min_score: f32, out: &mut Vec<Candidate>) {
+pub fn decode_yolov8(data: &[f32], rows: usize, candidates: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
+    let DecodeParams { person_class, min_score, .. } = *params;
     let class_row = 4 + person_class as usize;
     if class_row >= rows || data.len() < rows * candidates {
         return;
@@ -67,7 +78,8 @@ pub fn decode_yolov8(data: &[f32], rows: usize, candidates: usize, person_class:
 }
 
 /// YOLOv5 / YOLOv7 layout `[N, 5 + classes]`: cx, cy, w, h, objectness, class scores.
-pub fn decode_yolov5(data: &[f32], candidates: usize, width: usize, person_class: u32, min_score: f32, out: &mut Vec<Candidate>) {
+pub fn decode_yolov5(data: &[f32], candidates: usize, width: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
+    let DecodeParams { person_class, min_score, .. } = *params;
     let class_col = 5 + person_class as usize;
     if class_col >= width || data.len() < candidates * width {
         return;
@@ -83,15 +95,8 @@ pub fn decode_yolov5(data: &[f32], candidates: usize, width: usize, person_class
 /// YOLOX exported without in-graph decoding: `[N, 5 + classes]` rows of grid offsets and log sizes,
 /// for strides 8, 16 and 32 in that order, each grid row-major. Objectness and class scores are
 /// already probabilities.
-pub fn decode_yolox(
-    data: &[f32],
-    candidates: usize,
-    width: usize,
-    input_size: (u32, u32),
-    person_class: u32,
-    min_score: f32,
-    out: &mut Vec<Candidate>,
-) {
+pub fn decode_yolox(data: &[f32], candidates: usize, width: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
+    let DecodeParams { input_size, person_class, min_score } = *params;
     let class_col = 5 + person_class as usize;
     if class_col >= width || data.len() < candidates * width {
         return;
@@ -151,7 +156,8 @@ mod tests {
         // two candidates, 1 class
         let data = [10.0, 20.0, 10.0, 20.0, 4.0, 4.0, 6.0, 6.0, 0.9, 0.1];
         let mut out = Vec::new();
-        decode_yolov8(&data, 5, 2, 0, 0.5, &mut out);
+        let params = DecodeParams { input_size: (20, 20), person_class: 0, min_score: 0.5 };
+        decode_yolov8(&data, 5, 2, &params, &mut out);
         assert_eq!(out, vec![Candidate { x1: 8.0, y1: 7.0, x2: 12.0, y2: 13.0, score: 0.9 }]);
     }
 }

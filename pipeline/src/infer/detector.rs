@@ -84,11 +84,8 @@ impl Detector {
         self.input.fill(&view);
         drop(view);
         self.run()?;
-        let letterbox = Letterbox::new(
-            (frame.source_width, frame.source_height),
-            self.input_size(),
-            self.spec.letterboxed(),
-        );
+        let letterbox =
+            Letterbox::new((frame.source_width, frame.source_height), self.input_size(), self.spec.letterboxed());
         Ok(self.candidates.iter().map(|c| to_detection(c, &letterbox, self.spec.person_class)).collect())
     }
 
@@ -102,17 +99,19 @@ impl Detector {
             InputLayout::Nchw => [1, 3, h, w],
         };
         let input = match &self.input {
-            InputBuffer::Bytes(data) => TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn(),
+            InputBuffer::Bytes(data) => {
+                TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
+            }
             InputBuffer::Floats { data, .. } => {
                 TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
             }
         };
-        let outputs = self
-            .session
-            .run(ort::inputs![self.spec.input_name.as_str() => input])
-            .map_err(run_error)?;
-        let min_score = self.min_score;
-        let input_size = (self.spec.input_width, self.spec.input_height);
+        let outputs = self.session.run(ort::inputs![self.spec.input_name.as_str() => input]).map_err(run_error)?;
+        let params = decode::DecodeParams {
+            input_size: (self.spec.input_width, self.spec.input_height),
+            person_class: self.spec.person_class,
+            min_score: self.min_score,
+        };
         self.candidates.clear();
         let (spec, out) = (&self.spec, &mut self.candidates);
         let tensor = |name: &str| -> Result<(Vec<i64>, &[f32]), InferError> {
@@ -132,25 +131,25 @@ impl Detector {
                 let (_, classes) = tensor(classes)?;
                 let (_, num) = tensor(num)?;
                 let valid = num.first().map_or(scores.len(), |n| *n as usize);
-                decode::decode_ssd_tf(boxes, scores, classes, valid, input_size, spec.person_class, min_score, out);
+                decode::decode_ssd_tf(boxes, scores, classes, valid, &params, out);
                 // The graph already ran NMS per class; nothing to add.
             }
             OutputFormat::Yolov8 => {
                 let (shape, data) = tensor(first)?;
                 let (rows, n) = last_two(&shape);
-                decode::decode_yolov8(data, rows, n, spec.person_class, min_score, out);
+                decode::decode_yolov8(data, rows, n, &params, out);
                 decode::non_max_suppression(out, NMS_IOU);
             }
             OutputFormat::Yolov5 => {
                 let (shape, data) = tensor(first)?;
                 let (n, width) = last_two(&shape);
-                decode::decode_yolov5(data, n, width, spec.person_class, min_score, out);
+                decode::decode_yolov5(data, n, width, &params, out);
                 decode::non_max_suppression(out, NMS_IOU);
             }
             OutputFormat::Yolox => {
                 let (shape, data) = tensor(first)?;
                 let (n, width) = last_two(&shape);
-                decode::decode_yolox(data, n, width, input_size, spec.person_class, min_score, out);
+                decode::decode_yolox(data, n, width, &params, out);
                 decode::non_max_suppression(out, NMS_IOU);
             }
         }

@@ -7,7 +7,9 @@ mod manifest;
 mod preprocess;
 mod runtime;
 
-pub use decode::{Candidate, decode_ssd_tf, decode_yolov5, decode_yolov8, decode_yolox, non_max_suppression};
+pub use decode::{
+    Candidate, DecodeParams, decode_ssd_tf, decode_yolov5, decode_yolov8, decode_yolox, non_max_suppression,
+};
 pub use detector::Detector;
 pub use error::InferError;
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};

@@ -36,7 +36,7 @@ impl Letterbox {
 /// The input tensor's storage, allocated once per detector and refilled for every frame.
 pub(crate) enum InputBuffer {
     Bytes(Vec<u8>),
-    Floats { data: Vec<f32>, lut: [[f32; 256]; 3], layout: InputLayout },
+    Floats { data: Vec<f32>, lut: Box<[[f32; 256]; 3]>, layout: InputLayout },
 }
 
 impl InputBuffer {
@@ -46,7 +46,7 @@ impl InputBuffer {
             InputDtype::Uint8 => Self::Bytes(vec![0; len]),
             InputDtype::Float32 => {
                 // A table per channel turns normalisation into one lookup per byte.
-                let mut lut = [[0.0; 256]; 3];
+                let mut lut = Box::new([[0.0; 256]; 3]);
                 for (c, table) in lut.iter_mut().enumerate() {
                     for (v, slot) in table.iter_mut().enumerate() {
                         *slot = (v as f32 / 255.0 - spec.mean[c]) / spec.std[c];

@@ -81,10 +81,7 @@ fn candidate_dirs() -> Vec<PathBuf> {
 
 fn find_library() -> Result<PathBuf, InferError> {
     let dirs = candidate_dirs();
-    dirs.iter()
-        .map(|dir| dir.join(LIBRARY_NAME))
-        .find(|path| path.exists())
-        .ok_or_else(|| InferError::RuntimeMissing {
-            searched: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
-        })
+    dirs.iter().map(|dir| dir.join(LIBRARY_NAME)).find(|path| path.exists()).ok_or_else(|| InferError::RuntimeMissing {
+        searched: dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+    })
 }
