@@ -61,6 +61,16 @@ fn main() {
         let report = replay(&mut detector, &video, &zones, &ReplayOptions::default()).expect("replay");
         let pipeline_fps = report.frames as f64 / report.elapsed.as_secs_f64();
         whole.push(pipeline_fps);
+        let t = report.timings;
+        let per_frame = |d: std::time::Duration| d.as_secs_f64() * 1000.0 / report.frames as f64;
+        println!(
+            "round {round}: inside lintel count, ms/frame: ingest {:.2}, detect {:.2}, track+count {:.3}; \
+             detect share {:.3}",
+            per_frame(t.ingest),
+            per_frame(t.detect),
+            per_frame(t.track_and_count),
+            t.detect.as_secs_f64() / report.elapsed.as_secs_f64()
+        );
         println!(
             "round {round}: detector alone {fps:.1} frames/s ({boxes} boxes), lintel count {pipeline_fps:.1} frames/s, ratio {:.3}",
             pipeline_fps / fps

@@ -70,8 +70,22 @@ pub struct ReplayReport {
     pub zones: Vec<ZoneTally>,
     /// Distinct confirmed tracks seen.
     pub tracks: u64,
+    /// Where the time went, stage by stage.
+    pub timings: StageTimings,
     /// The stream failed part-way: the counts above are what was made before it did.
     pub interrupted: Option<ReplayError>,
+}
+
+/// Wall time spent in each stage over a replay, measured frame by frame in the same run, so
+/// their ratios hold on a busy machine.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimings {
+    /// Waiting for the next decoded, scaled, converted frame from GStreamer.
+    pub ingest: Duration,
+    /// Pre-processing, inference and decoding of the detector.
+    pub detect: Duration,
+    /// Tracking, counting and writing tracks.
+    pub track_and_count: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,9 +136,13 @@ pub fn replay(
     let mut source_size = (0, 0);
     let mut confirmed_ids = std::collections::HashSet::new();
     let mut progress = None;
+    let mut timings = StageTimings::default();
 
     let interrupted = loop {
-        let frame = match source.next_frame() {
+        let waited = Instant::now();
+        let next = source.next_frame();
+        timings.ingest += waited.elapsed();
+        let frame = match next {
             Ok(Some(frame)) => frame,
             Ok(None) => break None,
             Err(error) => break Some(ReplayError::Ingest(error)),
@@ -143,10 +161,13 @@ pub fn replay(
             }
         }
         let (Some(tracker), Some(counter)) = (tracker.as_mut(), counter.as_mut()) else { unreachable!() };
+        let detecting = Instant::now();
         let detections = match detector.detect(&frame) {
             Ok(d) => d,
             Err(error) => break Some(ReplayError::Infer(error)),
         };
+        let tracking = Instant::now();
+        timings.detect += tracking - detecting;
         let update = tracker.update(&detections);
         events.clear();
         counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
@@ -169,6 +190,7 @@ pub fn replay(
                 .map_err(|error| ReplayError::TracksOut { path: path.clone(), error })?;
             }
         }
+        timings.track_and_count += tracking.elapsed();
         frames += 1;
         if let Some(bar) = &progress {
             bar.set_position(frame.index + 1);
@@ -192,6 +214,7 @@ pub fn replay(
         elapsed: started.elapsed(),
         zones: tally.zones,
         tracks: confirmed_ids.len() as u64,
+        timings,
         interrupted,
     })
 }
