@@ -7,5 +7,7 @@ pub mod count;
 pub mod detection;
 pub mod infer;
 pub mod ingest;
+pub mod node;
+pub mod publish;
 pub mod replay;
 pub mod track;

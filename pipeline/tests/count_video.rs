@@ -178,3 +178,27 @@ fn tracks_are_written_as_motchallenge_csv() {
     assert!(rows > 2500, "{rows} rows");
     assert!((19..200).contains(&ids.len()), "{} track ids", ids.len());
 }
+
+#[test]
+fn an_analysis_rate_reads_fewer_frames_and_keeps_source_frame_numbers() {
+    let tracks = std::env::temp_dir().join(format!("lintel-tracks-2fps-{}.txt", std::process::id()));
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["count", "--json", "--fps", "2", "--line", "h=0,300,768,300", "--tracks-out"])
+        .arg(&tracks)
+        .arg(video())
+        .output()
+        .expect("run lintel");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let frames = run["frames"].as_u64().unwrap();
+    assert!((155..=165).contains(&frames), "{frames} frames at 2 of the clip's 10 frames/s");
+    assert_eq!(run["source_fps"], 10.0);
+    // Track rows carry the source's frame numbers (1..795), five apart.
+    let numbers: std::collections::BTreeSet<u64> = std::fs::read_to_string(&tracks)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert!(numbers.iter().all(|n| (n - 1) % 5 == 0), "{numbers:?}");
+    assert!(*numbers.last().unwrap() > 700);
+}

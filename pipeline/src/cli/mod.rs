@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
 mod count;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,11 +19,14 @@ pub struct Args {
 enum Command {
     /// Count entries and exits in a recorded video.
     Count(count::CountArgs),
+    /// Watch every camera of a site and publish counts over MQTT.
+    Run(run::RunArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Count(args) => count::run(args),
+        Command::Run(args) => run::run(args),
     }
 }
 

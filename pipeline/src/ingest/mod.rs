@@ -1,9 +1,18 @@
 //! Ingest: GStreamer pipelines that decode a camera or a file and hand RGB frames to Rust.
+//!
+//! [`FrameSource`] is one pipeline; [`CameraSupervisor`] keeps one camera's pipeline running
+//! (restarts with backoff) on its own thread; [`rtsp_server::ClipServer`] serves a clip as a fake
+//! RTSP camera for tests and the demo.
 
 mod frame;
+mod live;
+pub mod rtsp_server;
 mod source;
+mod supervisor;
 mod uri;
 
 pub use frame::{Frame, FrameError, MapError, RgbView};
-pub use source::{FrameSource, IngestError, ScaleMode, SourceOptions};
+pub use live::{Credentials, LiveOptions, RtspTransport};
+pub use source::{FrameSource, IngestError, Pulled, ScaleMode, SourceOptions};
+pub use supervisor::{Backoff, CameraConfig, CameraFrame, CameraState, CameraSupervisor, LatestFrame};
 pub use uri::redact_uri;

@@ -1,7 +1,7 @@
 //! A GStreamer pipeline from a file or camera URI to RGB frames at the analysis size.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gstreamer as gst;
 use gstreamer::prelude::*;
@@ -9,7 +9,8 @@ use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
 use super::frame::Frame;
-use super::uri::{redact_uri, to_uri};
+use super::live::{self, Credentials, LiveFailure, LiveOptions};
+use super::uri::{redact_uri, split_userinfo, to_uri};
 
 /// How frames are brought to the detector's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,7 @@ pub struct SourceOptions {
     /// Analysis frame rate; `None` analyses every frame.
     pub fps: Option<f64>,
     /// A live source keeps only the newest frame; a file is read at full speed, every frame.
+    /// `rtsp://` sources are always live, whatever this says.
     pub live: bool,
 }
 
@@ -38,6 +40,8 @@ impl Default for SourceOptions {
     }
 }
 
+/// Why a source could not be opened or stopped delivering frames. Messages name the redacted URI
+/// and never contain a password.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     #[error("GStreamer could not start: {0}")]
@@ -48,13 +52,39 @@ pub enum IngestError {
     Truncated { uri: String, decoded: f64, duration: f64 },
     #[error("{uri}: truncated: the file has {actual} of the {declared} bytes its header declares")]
     TruncatedFile { uri: String, actual: u64, declared: u64 },
+    /// The camera refused the login: retrying with the same password cannot help.
+    #[error("{uri}: authentication failed ({status}): check the camera's user and password")]
+    AuthFailed { uri: String, status: String },
+    /// A live source delivered no frame for `after` (at the start or since its last frame).
+    #[error("{uri}: no frame for {:.1} s: the camera does not answer or sends nothing", after.as_secs_f64())]
+    Timeout { uri: String, after: Duration },
+}
+
+impl IngestError {
+    /// Whether trying again, unchanged, cannot fix this: a refused login (retrying could also lock
+    /// the camera's account) or a GStreamer installation that cannot build the pipeline.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, IngestError::AuthFailed { .. } | IngestError::Init(_))
+    }
+}
+
+/// The outcome of one [`FrameSource::poll_frame`].
+pub enum Pulled {
+    Frame(Frame),
+    /// No frame within the wait; the source is still running (and not yet past its timeout).
+    Waiting,
+    /// The stream ended normally (end of a file; for a live source, the sender stopped).
+    Ended,
 }
 
 /// Frames of one source, pulled one at a time with [`FrameSource::next_frame`].
 pub struct FrameSource {
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
-    scaler: gst::Element,
+    /// The first element after the decoder: its input caps are the decoded stream's (size, and
+    /// frame rate before any analysis rate is applied).
+    first: gst::Element,
+    analysis_fps: Option<f64>,
     /// Redacted: safe to put in errors and logs.
     uri: String,
     source_info: Option<gst_video::VideoInfo>,
@@ -66,24 +96,59 @@ pub struct FrameSource {
     /// The file behind a `file://` URI, for checks GStreamer does not make.
     local_path: Option<std::path::PathBuf>,
     finished: bool,
+    /// `Some` for a live source: no frame for this long is an error.
+    watchdog: Option<Duration>,
+    /// When the last frame arrived (or the pipeline started).
+    last_progress: Instant,
 }
 
 impl FrameSource {
-    /// Builds and starts the pipeline for `input` (a path or a URI).
+    /// Builds and starts the pipeline for `input` (a path or a URI), with default [`LiveOptions`].
     pub fn open(input: &str, options: &SourceOptions) -> Result<Self, IngestError> {
+        Self::open_with(input, options, &LiveOptions::default())
+    }
+
+    /// Builds and starts the pipeline for `input`; `rtsp://` URIs are read with rtspsrc as `live`
+    /// says (latency, transport, login, timeout).
+    ///
+    /// Opening does not wait for the camera: a refused login or a silent camera shows up as an
+    /// error from [`next_frame`](Self::next_frame) or [`poll_frame`](Self::poll_frame).
+    pub fn open_with(input: &str, options: &SourceOptions, live: &LiveOptions) -> Result<Self, IngestError> {
         gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
         let uri = to_uri(input).map_err(|message| IngestError::Stream { uri: redact_uri(input), message })?;
         let redacted = redact_uri(&uri);
-        let build_error = |e: gst::glib::BoolError| IngestError::Stream { uri: redacted.clone(), message: e.to_string() };
+        let build_error =
+            |e: gst::glib::BoolError| IngestError::Stream { uri: redacted.clone(), message: e.to_string() };
+        let rtsp = live::is_rtsp(&uri);
+        let is_live = options.live || rtsp;
 
         let pipeline = gst::Pipeline::new();
-        let decode = gst::ElementFactory::make("uridecodebin").property("uri", &uri).build().map_err(build_error)?;
+        let decode = if rtsp {
+            let (location, from_uri) = split_userinfo(&uri);
+            let credentials = live.credentials.clone().or(from_uri.map(|(user, pw)| Credentials::new(user, pw)));
+            let src = live::rtspsrc(&location, live, credentials.as_ref()).map_err(build_error)?;
+            let decode = gst::ElementFactory::make("decodebin").build().map_err(build_error)?;
+            pipeline.add(&src).map_err(build_error)?;
+            let decode_in = decode.static_pad("sink").ok_or_else(|| IngestError::Init("no sink pad".into()))?;
+            // rtspsrc adds its RTP pad once the camera described its streams (only video is selected).
+            src.connect_pad_added(move |_, pad| {
+                if !decode_in.is_linked() {
+                    let _ = pad.link(&decode_in);
+                }
+            });
+            decode
+        } else {
+            gst::ElementFactory::make("uridecodebin").property("uri", &uri).build().map_err(build_error)?
+        };
         let mut chain: Vec<gst::Element> = Vec::new();
         if let Some(fps) = options.fps {
-            chain.push(gst::ElementFactory::make("videorate").property("drop-only", true).build().map_err(build_error)?);
+            chain
+                .push(gst::ElementFactory::make("videorate").property("drop-only", true).build().map_err(build_error)?);
             let (num, den) = fps_fraction(fps);
-            chain.push(capsfilter(gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(num, den)).build())
-                .map_err(build_error)?);
+            chain.push(
+                capsfilter(gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(num, den)).build())
+                    .map_err(build_error)?,
+            );
         }
         let scaler = gst::ElementFactory::make("videoscale")
             .property("add-borders", options.scale == ScaleMode::Letterbox)
@@ -91,7 +156,8 @@ impl FrameSource {
             .map_err(build_error)?;
         chain.push(scaler.clone());
         if let Some((width, height)) = options.size {
-            let mut caps = gst::Caps::builder("video/x-raw").field("width", width as i32).field("height", height as i32);
+            let mut caps =
+                gst::Caps::builder("video/x-raw").field("width", width as i32).field("height", height as i32);
             if options.scale == ScaleMode::Letterbox {
                 caps = caps.field("pixel-aspect-ratio", gst::Fraction::new(1, 1));
             }
@@ -100,11 +166,13 @@ impl FrameSource {
         chain.push(gst::ElementFactory::make("videoconvert").build().map_err(build_error)?);
         let sink = gst_app::AppSink::builder()
             .caps(&gst::Caps::builder("video/x-raw").field("format", "RGB").build())
-            .sync(options.live)
+            // A file read as live plays at its own pace; a camera is paced by the network already,
+            // and waiting on the clock would only add the pipeline's latency to every frame.
+            .sync(options.live && !rtsp)
             // A file blocks the decoder when Rust falls behind (every frame is analysed);
             // a live source keeps only the newest frame, so a slow box never builds a backlog.
-            .max_buffers(if options.live { 1 } else { 4 })
-            .drop(options.live)
+            .max_buffers(if is_live { 1 } else { 4 })
+            .drop(is_live)
             .build();
 
         pipeline.add(&decode).map_err(build_error)?;
@@ -132,14 +200,17 @@ impl FrameSource {
         let source = Self {
             pipeline,
             sink,
-            scaler,
+            first: chain[0].clone(),
+            analysis_fps: options.fps,
             uri: redacted,
             source_info: None,
             frames: 0,
             last_pts: None,
             announced_duration: None,
-            local_path: gst::glib::filename_from_uri(&uri).ok().map(|(path, _)| path),
+            local_path: if rtsp { None } else { gst::glib::filename_from_uri(&uri).ok().map(|(path, _)| path) },
             finished: false,
+            watchdog: is_live.then_some(live.timeout),
+            last_progress: Instant::now(),
         };
         source
             .pipeline
@@ -168,28 +239,52 @@ impl FrameSource {
     }
 
     /// The next frame; `Ok(None)` at the end of a stream that ended normally.
+    ///
+    /// Blocks until a frame arrives; a live source gives up with [`IngestError::Timeout`] after
+    /// [`LiveOptions::timeout`] without one.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, IngestError> {
-        if self.finished {
-            return Ok(None);
-        }
         loop {
+            match self.poll_frame(Duration::from_millis(100))? {
+                Pulled::Frame(frame) => return Ok(Some(frame)),
+                Pulled::Ended => return Ok(None),
+                Pulled::Waiting => {}
+            }
+        }
+    }
+
+    /// Waits at most about `wait` for the next frame, so that a caller can do something else
+    /// (check a stop flag) while a camera is slow. Errors as [`next_frame`](Self::next_frame).
+    pub fn poll_frame(&mut self, wait: Duration) -> Result<Pulled, IngestError> {
+        if self.finished {
+            return Ok(Pulled::Ended);
+        }
+        if let Some(error) = self.bus_error() {
+            self.finished = true;
+            return Err(error);
+        }
+        let wait = gst::ClockTime::from_nseconds(u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX));
+        if let Some(sample) = self.sink.try_pull_sample(wait) {
+            self.last_progress = Instant::now();
+            return self.frame_from(sample).map(Pulled::Frame);
+        }
+        if self.sink.is_eos() {
+            self.finished = true;
+            // An error posted just before EOS (a decoder giving up) wins over the EOS.
             if let Some(error) = self.bus_error() {
-                self.finished = true;
                 return Err(error);
             }
-            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
-                return self.frame_from(sample).map(Some);
-            }
-            if self.sink.is_eos() {
+            self.check_complete()?;
+            return Ok(Pulled::Ended);
+        }
+        if let Some(limit) = self.watchdog {
+            let after = self.last_progress.elapsed();
+            if after >= limit {
                 self.finished = true;
-                // An error posted just before EOS (a decoder giving up) wins over the EOS.
-                if let Some(error) = self.bus_error() {
-                    return Err(error);
-                }
-                self.check_complete()?;
-                return Ok(None);
+                // The element may have said why just now (a TCP timeout): that is the better message.
+                return Err(self.bus_error().unwrap_or(IngestError::Timeout { uri: self.uri.clone(), after }));
             }
         }
+        Ok(Pulled::Waiting)
     }
 
     fn frame_from(&mut self, sample: gst::Sample) -> Result<Frame, IngestError> {
@@ -198,7 +293,7 @@ impl FrameSource {
         let buffer = sample.buffer_owned().ok_or_else(|| self.error("a frame without data"))?;
         if self.source_info.is_none() {
             let decoded = self
-                .scaler
+                .first
                 .static_pad("sink")
                 .and_then(|pad| pad.current_caps())
                 .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok())
@@ -225,9 +320,15 @@ impl FrameSource {
             return Err(IngestError::TruncatedFile { uri: self.uri.clone(), actual, declared });
         }
         let (Some(duration), Some(last)) = (self.announced_duration.or(self.duration()), self.last_pts) else {
-            return if self.frames == 0 { Err(self.error("the stream ended before its first video frame")) } else { Ok(()) };
+            return if self.frames == 0 {
+                Err(self.error("the stream ended before its first video frame"))
+            } else {
+                Ok(())
+            };
         };
-        let frame_time = self.source_fps().map_or(0.1, |fps| 1.0 / fps);
+        // With an analysis rate, frames are that far apart, not the source's frame time.
+        let fps = self.analysis_fps.or(self.source_fps()).unwrap_or(10.0);
+        let frame_time = 1.0 / fps;
         let decoded = last.as_secs_f64() + frame_time;
         // Two frames of slack: containers round their duration.
         if decoded + 2.0 * frame_time < duration.as_secs_f64() {
@@ -240,7 +341,18 @@ impl FrameSource {
         let bus = self.pipeline.bus()?;
         while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
             if let gst::MessageView::Error(error) = message.view() {
-                return Some(self.error(&describe(error.error())));
+                let from_rtspsrc = error.src().is_some_and(|src| {
+                    src.downcast_ref::<gst::Element>().and_then(|e| e.factory()).is_some_and(|f| f.name() == "rtspsrc")
+                });
+                if !from_rtspsrc {
+                    return Some(self.error(&describe(error.error())));
+                }
+                let debug = error.debug();
+                let status = live::rtsp_status(error.details());
+                return Some(match live::classify(&error.error(), debug.as_deref(), status) {
+                    LiveFailure::Unauthorized(status) => IngestError::AuthFailed { uri: self.uri.clone(), status },
+                    LiveFailure::Other(message) => self.error(&message),
+                });
             }
         }
         None

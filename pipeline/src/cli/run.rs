@@ -1,0 +1,104 @@
+//! `lintel run`: the edge service. Watches every camera of a site file, counts, and publishes
+//! per-building counts, occupancy, alerts and node status over MQTT.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use lintel::count::IntervalConfig;
+use lintel::infer::{Detector, Manifest, Runtime};
+use lintel::node::{NodeOptions, run_node};
+use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, UtcTime};
+use lintel_calibration::site::Site;
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Site file (TOML): buildings, entrances, cameras, zones.
+    #[arg(long)]
+    site: PathBuf,
+    /// MQTT broker, HOST:PORT.
+    #[arg(long, default_value = "127.0.0.1:1883")]
+    mqtt: String,
+    /// Environment variable holding the MQTT user name.
+    #[arg(long, value_name = "VAR")]
+    mqtt_user_env: Option<String>,
+    /// Environment variable holding the MQTT password (never on the command line).
+    #[arg(long, value_name = "VAR")]
+    mqtt_password_env: Option<String>,
+    /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
+    #[arg(long, default_value = "spool")]
+    spool: PathBuf,
+    /// Length of a counting interval in seconds.
+    #[arg(long, default_value_t = 60)]
+    interval_s: u64,
+    /// Seconds without frames before a camera is reported offline.
+    #[arg(long, default_value_t = 30)]
+    offline_grace_s: u64,
+    /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
+    #[arg(long)]
+    run_for_s: Option<u64>,
+    /// Model name from the manifest.
+    #[arg(long)]
+    model: Option<String>,
+    /// The model manifest.
+    #[arg(long, value_name = "FILE")]
+    models: Option<PathBuf>,
+    /// ONNX Runtime threads (default: ONNX Runtime's choice).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let site = Site::load(&args.site)?;
+    let manifest = Manifest::load(&args.models.clone().unwrap_or_else(super::default_manifest))?;
+    let spec = manifest.detector(args.model.as_deref())?;
+    let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
+
+    let (host, port) = args
+        .mqtt
+        .rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--mqtt {:?}: expected HOST:PORT", args.mqtt))?;
+    let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
+    broker.username = read_env(args.mqtt_user_env.as_deref())?;
+    broker.password = read_env(args.mqtt_password_env.as_deref())?;
+    let will = NodeStatus {
+        site: site.id.clone(),
+        node: site.node.clone(),
+        seq: Default::default(),
+        at: UtcTime::now(),
+        state: NodeState::Offline,
+        cameras: Vec::new(),
+    };
+    let publisher = Publisher::start(broker, will)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = Arc::clone(&stop);
+    ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
+        .context("cannot install the signal handler")?;
+
+    let options = NodeOptions {
+        interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
+        offline_grace: Duration::from_secs(args.offline_grace_s),
+        run_for: args.run_for_s.map(Duration::from_secs),
+        ..NodeOptions::default()
+    };
+    tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
+    let summary = run_node(&site, &mut detector, &publisher, &options, &stop)?;
+    // Give the broker a moment to take what is spooled; what it does not take stays on disk
+    // and goes out at the next start.
+    publisher.flush(Duration::from_secs(5));
+    eprintln!(
+        "lintel run: {} frames analysed, {} crossings, {} intervals published",
+        summary.frames_analysed, summary.crossings, summary.intervals_published
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {
+    var.map(|v| std::env::var(v).with_context(|| format!("environment variable {v} is not set"))).transpose()
+}

@@ -1,0 +1,440 @@
+//! The edge node: every camera of a site at once, counted, rolled up per building and published.
+//!
+//! Cameras are supervised each in its own thread (a failing camera never stops another); the
+//! detector is shared and runs on this thread, taking the newest frame of each camera in turn,
+//! so a slow box analyses fewer frames, it never builds a backlog. Each camera has its own
+//! tracker and zone counter; crossings of zones with `aggregate = true` become entrance events,
+//! which roll up into wall-clock intervals published over MQTT through the on-disk spool.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use lintel_calibration::site::{Camera, Site};
+
+use crate::count::{
+    BuildingSpec, CounterConfig, CrossingEvent, EntranceSpec, IntervalAggregator, IntervalConfig, IntervalReport,
+    ZoneCounter,
+};
+use crate::infer::Detector;
+use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Credentials, LatestFrame, LiveOptions};
+use crate::publish::CameraState as PublishedCameraState;
+use crate::publish::{
+    Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, NodeState, NodeStatus, Occupancy,
+    Publisher, SPOOL_ALERT_RATIO, UtcTime,
+};
+use crate::track::{Tracker, TrackerConfig};
+
+/// Settings of a node beyond the site file.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub interval: IntervalConfig,
+    /// A camera without frames for this long raises `camera_offline`.
+    pub offline_grace: Duration,
+    /// How long a lost track waits to be found again.
+    pub max_lost: Duration,
+    /// Analysis rate of cameras whose site entry gives none.
+    pub default_fps: f64,
+    /// Stop after this long (tests, demos); `None` runs until `stop` is set.
+    pub run_for: Option<Duration>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            interval: IntervalConfig::default(),
+            offline_grace: Duration::from_secs(30),
+            max_lost: Duration::from_secs(3),
+            default_fps: 10.0,
+            run_for: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("camera {camera}: {message}")]
+    Camera { camera: String, message: String },
+    #[error("the site has no camera")]
+    NoCamera,
+}
+
+/// What a node did, for its log line at exit.
+#[derive(Debug, Default, Clone)]
+pub struct NodeSummary {
+    pub frames_analysed: u64,
+    pub crossings: u64,
+    pub intervals_published: u64,
+}
+
+/// One camera's analysis state.
+struct CameraWork {
+    id: String,
+    entrance: String,
+    supervisor: CameraSupervisor,
+    mailbox: LatestFrame,
+    /// Zones in site order with whether they add into the entrance.
+    zones: Vec<(lintel_calibration::site::Zone, bool)>,
+    /// Built at the first frame of each connection (the frame size is known then).
+    analysis: Option<(u64, Tracker, ZoneCounter)>,
+    fps: f64,
+    started: Instant,
+    last_frame: Option<Instant>,
+    offline: bool,
+    published_state: Option<&'static str>,
+}
+
+/// Runs the node until `stop` is set (or `options.run_for` has passed).
+pub fn run_node(
+    site: &Site,
+    detector: &mut Detector,
+    publisher: &Publisher,
+    options: &NodeOptions,
+    stop: &AtomicBool,
+) -> Result<NodeSummary, NodeError> {
+    if site.cameras.is_empty() {
+        return Err(NodeError::NoCamera);
+    }
+    let mut cameras = Vec::new();
+    for camera in &site.cameras {
+        cameras.push(start_camera(site, camera, detector, options)?);
+    }
+    let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
+    let mut summary = NodeSummary::default();
+    let mut events: Vec<CrossingEvent> = Vec::new();
+    let mut unhealthy_in_interval: HashMap<String, bool> = HashMap::new();
+    let mut spool_alerted = false;
+    let mut was_connected = false;
+    let mut over_capacity: HashMap<String, bool> = HashMap::new();
+    let started = Instant::now();
+    let mut last_housekeeping = Instant::now() - Duration::from_secs(1);
+
+    publish_status(site, publisher, &mut cameras, true);
+    while !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit) {
+        let mut analysed = false;
+        for camera in cameras.iter_mut() {
+            let Some(frame) = camera.mailbox.take() else { continue };
+            analysed = true;
+            summary.frames_analysed += 1;
+            events.clear();
+            let at = SystemTime::now() - frame.received_at.elapsed();
+            if let Err(error) = analyse(camera, frame, detector, options, &mut events) {
+                tracing::error!(camera = %camera.id, "{error}");
+                continue;
+            }
+            for event in &events {
+                if camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
+                    aggregator.record(&camera.entrance, event.direction, at);
+                    summary.crossings += 1;
+                }
+            }
+        }
+        if last_housekeeping.elapsed() >= Duration::from_millis(250) {
+            last_housekeeping = Instant::now();
+            let changed = watch_health(site, publisher, &mut cameras, options, &mut unhealthy_in_interval);
+            // After a lost connection the broker has published our last will: say we are online.
+            let connected = publisher.status().connected;
+            let reconnected = connected && !was_connected;
+            was_connected = connected;
+            if changed || reconnected {
+                publish_status(site, publisher, &mut cameras, true);
+            }
+            for report in aggregator.close_due(SystemTime::now()) {
+                publish_interval(site, publisher, &report, &mut unhealthy_in_interval, &mut over_capacity);
+                summary.intervals_published += 1;
+            }
+            let status = publisher.status();
+            if status.fill_ratio >= SPOOL_ALERT_RATIO && !spool_alerted {
+                spool_alerted = true;
+                alert(
+                    site,
+                    publisher,
+                    AlertKind::SpoolFilling,
+                    &site.node,
+                    format!(
+                        "the publishing spool is {:.0}% full ({} messages waiting for the broker)",
+                        status.fill_ratio * 100.0,
+                        status.spooled
+                    ),
+                );
+            } else if status.fill_ratio < SPOOL_ALERT_RATIO / 2.0 {
+                spool_alerted = false;
+            }
+        }
+        if !analysed {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    publish_status(site, publisher, &mut cameras, false);
+    for camera in cameras {
+        camera.supervisor.stop();
+    }
+    Ok(summary)
+}
+
+fn start_camera(
+    site: &Site,
+    camera: &Camera,
+    detector: &Detector,
+    options: &NodeOptions,
+) -> Result<CameraWork, NodeError> {
+    let camera_error = |message: String| NodeError::Camera { camera: camera.id.clone(), message };
+    let mut config = CameraConfig::new(camera.id.clone(), camera.url.clone());
+    let fps = camera.analysis_fps.map_or(options.default_fps, f64::from);
+    config.source.size = Some(detector.input_size());
+    config.source.scale = detector.scale_mode();
+    config.source.fps = Some(fps);
+    config.live = LiveOptions { credentials: credentials_of(camera).map_err(camera_error)?, ..LiveOptions::default() };
+    let (supervisor, mailbox) = CameraSupervisor::spawn_latest(config).map_err(|e| camera_error(e.to_string()))?;
+    let zones = site.zones_for(&camera.id).map(|z| (z.clone(), z.aggregate)).collect();
+    Ok(CameraWork {
+        id: camera.id.clone(),
+        entrance: camera.entrance.clone(),
+        supervisor,
+        mailbox,
+        zones,
+        analysis: None,
+        fps,
+        started: Instant::now(),
+        last_frame: None,
+        offline: false,
+        published_state: None,
+    })
+}
+
+/// A camera's login, read from the environment variables or file the site file names.
+fn credentials_of(camera: &Camera) -> Result<Option<Credentials>, String> {
+    let c = &camera.credentials;
+    let user = match &c.username_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| format!("environment variable {var} (username) is not set"))?),
+        None => None,
+    };
+    let password = match (&c.password_env, &c.password_file) {
+        (Some(var), _) => {
+            Some(std::env::var(var).map_err(|_| format!("environment variable {var} (password) is not set"))?)
+        }
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: cannot read the password file: {e}", file.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    Ok(match (user, password) {
+        (Some(user), Some(password)) => Some(Credentials::new(user, password)),
+        (Some(user), None) => Some(Credentials::new(user, String::new())),
+        (None, Some(password)) => Some(Credentials::new(String::new(), password)),
+        (None, None) => None,
+    })
+}
+
+fn analyse(
+    camera: &mut CameraWork,
+    frame: CameraFrame,
+    detector: &mut Detector,
+    options: &NodeOptions,
+    events: &mut Vec<CrossingEvent>,
+) -> Result<(), crate::infer::InferError> {
+    camera.last_frame = Some(Instant::now());
+    let CameraFrame { connection, frame, .. } = frame;
+    // A new connection restarts timestamps and may show a moved camera: start tracking afresh
+    // rather than bridge the gap.
+    if camera.analysis.as_ref().is_none_or(|(c, _, _)| *c != connection) {
+        let (w, h) = (frame.source_width, frame.source_height);
+        let zones = camera
+            .zones
+            .iter()
+            .map(|(z, _)| (z.shape_in_pixels(w as f32, h as f32), z.min_distance_px(h as f32)))
+            .collect();
+        let counter = ZoneCounter::new(zones, (w, h), CounterConfig::default());
+        let config = TrackerConfig {
+            max_lost_frames: (options.max_lost.as_secs_f64() * camera.fps).round().max(1.0) as u32,
+            ..TrackerConfig::default()
+        };
+        if let Some((_, _, mut old)) = camera.analysis.take() {
+            old.finish(events);
+        }
+        camera.analysis = Some((connection, Tracker::new(config), counter));
+    }
+    let detections = detector.detect(&frame)?;
+    if let Some((_, tracker, counter)) = camera.analysis.as_mut() {
+        let update = tracker.update(&detections);
+        counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
+    }
+    Ok(())
+}
+
+/// Raises offline/back alerts; returns whether any camera's published state changed.
+fn watch_health(
+    site: &Site,
+    publisher: &Publisher,
+    cameras: &mut [CameraWork],
+    options: &NodeOptions,
+    unhealthy: &mut HashMap<String, bool>,
+) -> bool {
+    let mut changed = false;
+    for camera in cameras.iter_mut() {
+        let state = camera.supervisor.state();
+        let silent = camera.last_frame.map_or(Duration::MAX, |t| t.elapsed());
+        if state != CameraState::Live || silent > Duration::from_secs(2) {
+            unhealthy.insert(camera.entrance.clone(), true);
+        }
+        // Without any frame yet, the grace counts from the camera's start.
+        let since_start_or_frame = silent.min(camera.started.elapsed());
+        if !camera.offline && since_start_or_frame >= options.offline_grace && state != CameraState::Live {
+            camera.offline = true;
+            let why = match &state {
+                CameraState::Retrying { last_error, .. } => last_error.clone(),
+                CameraState::Failed { error } => error.clone(),
+                _ => "no frames".into(),
+            };
+            alert(
+                site,
+                publisher,
+                AlertKind::CameraOffline,
+                &camera.id,
+                format!("camera {} is offline: {why}", camera.id),
+            );
+        } else if camera.offline && state == CameraState::Live && silent < Duration::from_secs(2) {
+            camera.offline = false;
+            alert(site, publisher, AlertKind::CameraBack, &camera.id, format!("camera {} is back", camera.id));
+        }
+        let name = state.name();
+        if camera.published_state != Some(name) {
+            changed = true;
+        }
+    }
+    changed
+}
+
+fn publish_interval(
+    site: &Site,
+    publisher: &Publisher,
+    report: &IntervalReport,
+    unhealthy: &mut HashMap<String, bool>,
+    over_capacity: &mut HashMap<String, bool>,
+) {
+    let entrances = report
+        .entrances
+        .iter()
+        .map(|e| EntranceSummary {
+            id: e.id.clone(),
+            entries: e.entries,
+            exits: e.exits,
+            cameras: e.cameras.clone(),
+            healthy: !unhealthy.remove(&e.id).unwrap_or(false),
+        })
+        .collect();
+    let counts = Counts {
+        site: site.id.clone(),
+        building: report.building.clone(),
+        node: site.node.clone(),
+        seq: Default::default(),
+        interval: IntervalBounds { start: UtcTime::from(report.start), end: UtcTime::from(report.end) },
+        entries: report.entries,
+        exits: report.exits,
+        occupancy: report.occupancy,
+        entrances,
+    };
+    send(publisher, counts);
+    let capacity = site.building(&report.building).and_then(|b| b.capacity).map(u64::from);
+    send(
+        publisher,
+        Occupancy {
+            site: site.id.clone(),
+            building: report.building.clone(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::from(report.end),
+            occupancy: report.occupancy,
+            capacity,
+        },
+    );
+    let over = capacity.is_some_and(|c| report.occupancy > c);
+    let was_over = over_capacity.insert(report.building.clone(), over).unwrap_or(false);
+    if over && !was_over {
+        alert(
+            site,
+            publisher,
+            AlertKind::OverCapacity,
+            &report.building,
+            format!(
+                "building {} holds an estimated {} people, above its capacity {}",
+                report.building,
+                report.occupancy,
+                capacity.unwrap_or(0)
+            ),
+        );
+    }
+}
+
+fn publish_status(site: &Site, publisher: &Publisher, cameras: &mut [CameraWork], online: bool) {
+    let statuses = cameras
+        .iter_mut()
+        .map(|camera| {
+            let state = camera.supervisor.state();
+            camera.published_state = Some(state.name());
+            CameraStatus {
+                id: camera.id.clone(),
+                state: match state {
+                    CameraState::Starting => PublishedCameraState::Starting,
+                    CameraState::Live => PublishedCameraState::Live,
+                    CameraState::Retrying { .. } => PublishedCameraState::Retrying,
+                    CameraState::Failed { .. } => PublishedCameraState::Failed,
+                },
+            }
+        })
+        .collect();
+    send(
+        publisher,
+        NodeStatus {
+            site: site.id.clone(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::now(),
+            state: if online { NodeState::Online } else { NodeState::Offline },
+            cameras: statuses,
+        },
+    );
+}
+
+fn alert(site: &Site, publisher: &Publisher, kind: AlertKind, subject: &str, message: String) {
+    tracing::warn!(subject, "{message}");
+    send(
+        publisher,
+        Alert {
+            site: site.id.clone(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::now(),
+            kind,
+            subject: subject.to_string(),
+            message,
+        },
+    );
+}
+
+/// Spools a message; a full spool is logged (the spool-filling alert went out before).
+fn send(publisher: &Publisher, message: impl Into<crate::publish::Message>) {
+    if let Err(error) = publisher.publish(message) {
+        tracing::error!("{error}");
+    }
+}
+
+fn building_specs(site: &Site) -> Vec<BuildingSpec> {
+    site.buildings
+        .iter()
+        .map(|b| BuildingSpec {
+            id: b.id.clone(),
+            initial_occupancy: u64::from(b.initial_occupancy),
+            entrances: site
+                .entrances_of_building(&b.id)
+                .map(|e| EntranceSpec {
+                    id: e.id.clone(),
+                    cameras: site.cameras_of_entrance(&e.id).map(|c| c.id.clone()).collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}

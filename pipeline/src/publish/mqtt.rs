@@ -1,0 +1,505 @@
+//! The MQTT publisher: a background thread that drains the [`Spool`] to a broker, in order, with QoS 1.
+//!
+//! [`Publisher::publish`] only writes the message to the spool (durably) and returns its `seq`;
+//! the thread sends the oldest spooled message, waits for the broker's PubAck, removes it from the
+//! spool, and goes on with the next. One message is in flight at a time, which keeps the order
+//! strict at the price of one round trip per message (a few per minute are published).
+//!
+//! Delivery is *at least once*: if the connection drops after the broker got the in-flight message
+//! but before its PubAck arrived, that one message is sent again after reconnecting (same bytes,
+//! same `seq`). Consumers de-duplicate by `(node, seq)`; no other message can be duplicated, and
+//! none is lost while it fits in the spool.
+//!
+//! The last will is a node status `offline`, retained. Its `seq` is reserved from the spool when the
+//! publisher starts, so it is unique, but it is the one message that may arrive after messages with
+//! a higher `seq`, and that may never arrive at all (if the node never reached the broker in that
+//! run). Dropping the [`Publisher`] closes the connection without an MQTT DISCONNECT, so the broker
+//! publishes the will: a node that stops is reported offline.
+//!
+//! ```no_run
+//! use lintel::publish::{BrokerConfig, Message, NodeState, NodeStatus, Publisher, UtcTime};
+//!
+//! let config = BrokerConfig::new("127.0.0.1", 1883, "lintel-edge-01", "/var/lib/lintel/spool");
+//! let offline = NodeStatus {
+//!     site: "s1".into(), node: "edge-01".into(), seq: 0, at: UtcTime::now(),
+//!     state: NodeState::Offline, cameras: vec![],
+//! };
+//! let publisher = Publisher::start(config, offline.clone()).unwrap();
+//! let online = NodeStatus { state: NodeState::Online, ..offline };
+//! let seq = publisher.publish(online).unwrap();
+//! println!("spooled as {seq}; {:?}", publisher.status());
+//! ```
+
+use std::fmt;
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    Client, ConnectReturnCode, Connection, ConnectionError, Event, LastWill, MqttOptions, NetworkOptions, Outgoing,
+    Packet, QoS, RecvError, RecvTimeoutError,
+};
+
+use super::messages::{Message, MessageError, NodeStatus, SeqNo};
+use super::spool::{MAX_PAYLOAD_BYTES, Spool, SpoolError};
+
+/// How long the thread waits for network events before it looks at the spool again: the most a
+/// freshly published message waits before it is sent.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+/// Where and how to connect. MQTT 3.1.1 over plain TCP, clean session (the spool, not the broker
+/// session, keeps unsent messages).
+#[derive(Clone)]
+pub struct BrokerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Unique per node: a broker disconnects the older of two clients with the same id.
+    pub client_id: String,
+    pub username: Option<String>,
+    /// Already resolved from the environment or a file; never logged, never in an error.
+    pub password: Option<String>,
+    /// MQTT keep-alive: zero (off) or at least one second.
+    pub keep_alive: Duration,
+    /// TCP connect plus CONNACK, and any network write; rounded up to whole seconds (at least 1).
+    pub connect_timeout: Duration,
+    /// First wait after a failed connection; doubled at each failure up to `max_backoff` (±25 % jitter).
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+}
+
+impl BrokerConfig {
+    /// A configuration with the defaults: no login, keep-alive 30 s, connect timeout 5 s, backoff
+    /// 0.2 s to 30 s, a 64 MiB spool (about a week of per-minute counts for a dozen buildings).
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        client_id: impl Into<String>,
+        spool_dir: impl Into<PathBuf>,
+    ) -> Self {
+        BrokerConfig {
+            host: host.into(),
+            port,
+            client_id: client_id.into(),
+            username: None,
+            password: None,
+            keep_alive: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            spool_dir: spool_dir.into(),
+            spool_max_bytes: 64 << 20,
+        }
+    }
+
+    /// `host:port`, for messages.
+    pub fn broker(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn validate(&self) -> Result<(), PublishError> {
+        let problem = if self.host.is_empty() {
+            "the broker host is empty"
+        } else if self.client_id.is_empty() {
+            "the MQTT client id is empty"
+        } else if !self.keep_alive.is_zero() && self.keep_alive < Duration::from_secs(1) {
+            "the MQTT keep-alive must be 0 (off) or at least 1 s"
+        } else if self.min_backoff.is_zero() || self.min_backoff > self.max_backoff {
+            "the reconnect backoff must satisfy 0 < min_backoff <= max_backoff"
+        } else if self.password.is_some() && self.username.is_none() {
+            "an MQTT password is set without a username"
+        } else {
+            return Ok(());
+        };
+        Err(PublishError::Config { broker: self.broker(), problem: problem.into() })
+    }
+}
+
+impl fmt::Debug for BrokerConfig {
+    /// Like a derived `Debug`, with the password replaced: configs end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("keep_alive", &self.keep_alive)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
+            .finish()
+    }
+}
+
+/// Why a publisher could not start or a message could not be accepted. One line; never a password.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("MQTT broker {broker}: {problem}")]
+    Config { broker: String, problem: String },
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("the MQTT last will: {0}")]
+    LastWill(MessageError),
+    #[error("cannot start the MQTT publishing thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// A snapshot of the publisher's state, for the dashboard, logs and health checks.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublisherStatus {
+    /// Connected to the broker (CONNACK received, no error since).
+    pub connected: bool,
+    /// Messages in the spool, not yet acknowledged by the broker.
+    pub spooled: usize,
+    pub spool_bytes: u64,
+    /// 0.0 to 1.0; alert at [`super::SPOOL_ALERT_RATIO`].
+    pub fill_ratio: f64,
+    /// The problem that stands now, on one line (never the password); `None` once connected again.
+    pub last_error: Option<String>,
+    /// The last `seq` handed out.
+    pub last_seq: SeqNo,
+}
+
+/// Counters since the publisher started, for Prometheus.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PublisherMetrics {
+    /// Messages acknowledged by the broker (and removed from the spool).
+    pub sent: u64,
+    /// Messages accepted by [`Publisher::publish`] (written to the spool).
+    pub spooled: u64,
+    /// Successful connections (the first one and every reconnection).
+    pub connects: u64,
+}
+
+/// State shared between the [`Publisher`] handle and its thread.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    connected: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    sent: AtomicU64,
+    spooled: AtomicU64,
+    connects: AtomicU64,
+}
+
+/// Publishes Lintel's messages to an MQTT broker through an on-disk spool; see the module docs for the guarantees.
+pub struct Publisher {
+    spool: Arc<Mutex<Spool>>,
+    shared: Arc<Shared>,
+    /// Dropped to wake the thread out of a backoff wait.
+    wake: Option<mpsc::Sender<()>>,
+    worker: Option<JoinHandle<()>>,
+}
+
+impl Publisher {
+    /// Opens the spool, registers `last_will` (a node status, normally `offline`; its `seq` is
+    /// assigned here) and starts the thread that connects and sends. Returns at once; the
+    /// connection comes up in the background and [`Publisher::status`] tells how it goes.
+    pub fn start(config: BrokerConfig, last_will: NodeStatus) -> Result<Publisher, PublishError> {
+        config.validate()?;
+        let mut spool = Spool::open(&config.spool_dir, config.spool_max_bytes)?;
+
+        let mut will = Message::from(last_will);
+        let will_topic = will.topic().map_err(PublishError::LastWill)?;
+        will.set_seq(spool.reserve_seq()?);
+        let will_payload = will.to_json().map_err(PublishError::LastWill)?;
+
+        let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
+        options
+            .set_keep_alive(config.keep_alive)
+            .set_clean_session(true)
+            .set_max_packet_size(2 * MAX_PAYLOAD_BYTES, 2 * MAX_PAYLOAD_BYTES)
+            .set_last_will(LastWill::new(will_topic, will_payload, QoS::AtLeastOnce, true));
+        if let Some(username) = &config.username {
+            options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
+        }
+        // Few slots suffice: the thread queues one publish at a time.
+        let (client, mut connection) = Client::new(options, 4);
+        let mut network = NetworkOptions::new();
+        network.set_tcp_nodelay(true);
+        network.set_connection_timeout(config.connect_timeout.as_secs_f64().ceil().max(1.0) as u64);
+        connection.eventloop.set_network_options(network);
+
+        let spool = Arc::new(Mutex::new(spool));
+        let shared = Arc::new(Shared::default());
+        let (wake, wait) = mpsc::channel();
+        let worker = Worker {
+            client,
+            connection,
+            spool: Arc::clone(&spool),
+            shared: Arc::clone(&shared),
+            wait,
+            broker: config.broker(),
+            username: config.username.clone(),
+            password: config.password.clone().filter(|p| !p.is_empty()),
+            min_backoff: config.min_backoff,
+            max_backoff: config.max_backoff,
+            jitter: RandomState::new(),
+            waits: 0,
+            logged: None,
+        };
+        let worker = std::thread::Builder::new()
+            .name("lintel-mqtt".into())
+            .spawn(move || worker.run())
+            .map_err(PublishError::Thread)?;
+        Ok(Publisher { spool, shared, wake: Some(wake), worker: Some(worker) })
+    }
+
+    /// Assigns the message its `seq`, writes it to the spool (fsynced) and returns the `seq`; the
+    /// thread sends it when the broker is there. Fails when the spool is full or unwritable.
+    pub fn publish(&self, message: impl Into<Message>) -> Result<SeqNo, PublishError> {
+        let seq = self.lock_spool().push(message)?;
+        self.shared.spooled.fetch_add(1, Ordering::Relaxed);
+        Ok(seq)
+    }
+
+    /// Connection state, spool fill and the standing error.
+    pub fn status(&self) -> PublisherStatus {
+        let (spooled, spool_bytes, fill_ratio, last_seq) = {
+            let spool = self.lock_spool();
+            (spool.len(), spool.bytes(), spool.fill_ratio(), spool.last_seq())
+        };
+        let mut last_error = lock(&self.shared.last_error).clone();
+        if self.worker.as_ref().is_some_and(|w| w.is_finished()) {
+            last_error = Some("the MQTT publishing thread stopped unexpectedly; messages only spool".into());
+        }
+        PublisherStatus {
+            connected: self.shared.connected.load(Ordering::Relaxed),
+            spooled,
+            spool_bytes,
+            fill_ratio,
+            last_error,
+            last_seq,
+        }
+    }
+
+    /// Counters since start.
+    pub fn metrics(&self) -> PublisherMetrics {
+        PublisherMetrics {
+            sent: self.shared.sent.load(Ordering::Relaxed),
+            spooled: self.shared.spooled.load(Ordering::Relaxed),
+            connects: self.shared.connects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Waits until the spool is empty (everything acknowledged) or `timeout` passes; true if empty.
+    /// For a clean shutdown, and for tests.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.lock_spool().is_empty() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn lock_spool(&self) -> MutexGuard<'_, Spool> {
+        lock(&self.spool)
+    }
+}
+
+impl Drop for Publisher {
+    /// Stops the thread (within one connect timeout at worst) and closes the connection without
+    /// a DISCONNECT, so the broker publishes the last will. Spooled messages stay for the next start.
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        drop(self.wake.take());
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+/// Locks a mutex even if a panicking thread poisoned it: the spool's state is updated only after
+/// each file operation succeeded, so it is consistent at every point a panic could happen.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The spooled message the broker has not acknowledged yet.
+struct InFlight {
+    seq: SeqNo,
+    /// The MQTT packet id, known once rumqttc has written the PUBLISH.
+    pkid: Option<u16>,
+}
+
+/// The background thread's state: the rumqttc connection and what it needs to report.
+struct Worker {
+    client: Client,
+    connection: Connection,
+    spool: Arc<Mutex<Spool>>,
+    shared: Arc<Shared>,
+    /// Never receives anything; disconnects when the Publisher drops, which ends a backoff wait.
+    wait: mpsc::Receiver<()>,
+    broker: String,
+    username: Option<String>,
+    password: Option<String>,
+    min_backoff: Duration,
+    max_backoff: Duration,
+    /// Randomly keyed: hashing a counter with it gives each wait its jitter without a random crate.
+    jitter: RandomState,
+    waits: u64,
+    /// The last error written to the log, so a broker that stays away is logged once, not every retry.
+    logged: Option<String>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        let mut backoff = self.min_backoff;
+        let mut connected = false;
+        let mut in_flight: Option<InFlight> = None;
+        while !self.shared.stop.load(Ordering::Relaxed) {
+            if !connected {
+                // `recv` runs one connection attempt, bounded by the connect timeout.
+                match self.connection.recv() {
+                    Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                        connected = true;
+                        backoff = self.min_backoff;
+                        // Clean session: nothing of the old connection will be resent by rumqttc,
+                        // so the spool's oldest message goes out again.
+                        in_flight = None;
+                        self.shared.connected.store(true, Ordering::Relaxed);
+                        self.shared.connects.fetch_add(1, Ordering::Relaxed);
+                        *lock(&self.shared.last_error) = None;
+                        self.logged = None;
+                        tracing::info!(broker = %self.broker, "connected to the MQTT broker");
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(error)) => {
+                        self.report(&error);
+                        backoff = self.wait_backoff(backoff);
+                    }
+                    Err(RecvError) => break,
+                }
+                continue;
+            }
+
+            if in_flight.is_none() {
+                match self.send_oldest() {
+                    Ok(sent) => in_flight = sent,
+                    Err(stop) if stop.0 => break,
+                    Err(_) => {}
+                }
+            }
+            match self.connection.recv_timeout(IDLE_POLL) {
+                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+                    if let Some(flight) = in_flight.as_mut().filter(|f| f.pkid.is_none()) {
+                        flight.pkid = Some(pkid);
+                    }
+                }
+                Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
+                    if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(ack.pkid)) {
+                        self.shared.sent.fetch_add(1, Ordering::Relaxed);
+                        let acked = lock(&self.spool).ack(flight.seq);
+                        if let Err(error) = acked {
+                            self.set_error(error.to_string(), false);
+                        }
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    connected = false;
+                    in_flight = None;
+                    self.shared.connected.store(false, Ordering::Relaxed);
+                    self.report(&error);
+                    backoff = self.wait_backoff(backoff);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        self.shared.connected.store(false, Ordering::Relaxed);
+    }
+
+    /// Hands the oldest spooled message to rumqttc. `Err(Stop(true))` when rumqttc's channel is
+    /// gone (the thread must end); spool errors are reported and retried on the next round.
+    fn send_oldest(&mut self) -> Result<Option<InFlight>, Stop> {
+        let oldest = lock(&self.spool).peek_oldest();
+        match oldest {
+            Ok(Some(message)) => {
+                if self.client.publish(message.topic, QoS::AtLeastOnce, message.retained, message.payload).is_err() {
+                    return Err(Stop(true));
+                }
+                Ok(Some(InFlight { seq: message.seq, pkid: None }))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                self.set_error(error.to_string(), false);
+                Err(Stop(false))
+            }
+        }
+    }
+
+    /// Turns a connection error into one line for `status()` and the log.
+    fn report(&mut self, error: &ConnectionError) {
+        let broker = &self.broker;
+        let (line, refused_login) = match error {
+            ConnectionError::ConnectionRefused(
+                code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
+            ) => {
+                let user = self.username.as_deref().map(|u| format!(" as user {u:?}")).unwrap_or_default();
+                let reason = match code {
+                    ConnectReturnCode::BadUserNamePassword => "bad username or password",
+                    _ => "not authorized",
+                };
+                (
+                    format!(
+                        "MQTT broker {broker} refused the login{user}: {reason} (check the MQTT username and password)"
+                    ),
+                    true,
+                )
+            }
+            ConnectionError::ConnectionRefused(code) => {
+                (format!("MQTT broker {broker} refused the connection: {code:?}"), false)
+            }
+            ConnectionError::Io(io) => (format!("cannot reach MQTT broker {broker}: {io}"), false),
+            ConnectionError::NetworkTimeout => (format!("MQTT broker {broker} did not answer in time"), false),
+            other => (format!("connection to MQTT broker {broker} lost: {other}"), false),
+        };
+        self.set_error(line, refused_login);
+    }
+
+    /// Records the standing error; logs it once (an error for a refused login, a warning otherwise).
+    fn set_error(&mut self, line: String, refused_login: bool) {
+        // Defence in depth: no error text from below may ever show the password.
+        let line = match &self.password {
+            Some(password) => line.replace(password.as_str(), "<redacted>"),
+            None => line,
+        };
+        let line = line.replace('\n', " ");
+        if self.logged.as_deref() != Some(&line) {
+            if refused_login {
+                tracing::error!("{line}");
+            } else {
+                tracing::warn!("{line}; messages are kept in the spool");
+            }
+            self.logged = Some(line.clone());
+        }
+        *lock(&self.shared.last_error) = Some(line);
+    }
+
+    /// Waits about `backoff` (±25 %, so many nodes don't reconnect in lockstep after a broker
+    /// restart), or less if the Publisher is dropped; returns the next backoff.
+    fn wait_backoff(&mut self, backoff: Duration) -> Duration {
+        self.waits += 1;
+        let mut hasher = self.jitter.build_hasher();
+        hasher.write_u64(self.waits);
+        let factor = 0.75 + (hasher.finish() % 1000) as f64 / 2000.0;
+        let _ = self.wait.recv_timeout(backoff.mul_f64(factor));
+        (backoff * 2).min(self.max_backoff)
+    }
+}
+
+/// A failed attempt to hand a message to rumqttc; `true` means the thread must stop.
+struct Stop(bool);

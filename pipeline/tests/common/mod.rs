@@ -1,0 +1,148 @@
+//! Real services on 127.0.0.1 for the integration tests: a mosquitto broker and the fake RTSP
+//! camera, each a child process killed when dropped.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn workspace(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+pub fn video() -> PathBuf {
+    let path = workspace("fixtures/video/vtest.avi");
+    assert!(path.exists(), "{} is missing: run scripts/setup", path.display());
+    path
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("lintel-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening on port {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// mosquitto on a free loopback port, anonymous.
+pub struct Broker {
+    pub port: u16,
+    child: Child,
+}
+
+impl Broker {
+    pub fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let config = dir.join("mosquitto.conf");
+        std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is not installed: run scripts/setup");
+        wait_for_port(port, "mosquitto");
+        Self { port, child }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `mosquitto_sub -v` on a topic filter, collecting `topic payload` lines.
+pub struct Subscriber {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Subscriber {
+    pub fn start(port: u16, filter: &str) -> Self {
+        let mut child = Command::new("mosquitto_sub")
+            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-v", "-t", filter])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub is not installed: run scripts/setup");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // mosquitto_sub has no "subscribed" signal; give it a moment to connect.
+        std::thread::sleep(Duration::from_millis(500));
+        Self { child, lines }
+    }
+
+    /// Every `(topic, payload)` received so far.
+    pub fn drain(&self) -> Vec<(String, serde_json::Value)> {
+        self.lines
+            .try_iter()
+            .filter_map(|line| {
+                let (topic, payload) = line.split_once(' ')?;
+                Some((topic.to_string(), serde_json::from_str(payload).expect("payload is JSON")))
+            })
+            .collect()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The fake camera: `lintel-rtsp-server` serving the clip in real time.
+pub struct RtspCamera {
+    pub url: String,
+    child: Child,
+}
+
+impl RtspCamera {
+    pub fn start(path: &str) -> Self {
+        let port = free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lintel-rtsp-server"))
+            .arg(video())
+            .args(["--port", &port.to_string(), "--path", path])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lintel-rtsp-server");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        let url =
+            ready.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("rtsp server said {ready:?}")).to_string();
+        Self { url, child }
+    }
+}
+
+impl Drop for RtspCamera {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

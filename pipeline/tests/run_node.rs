@@ -1,0 +1,145 @@
+//! `lintel run` end to end: the clip served by a real RTSP server, counted live, rolled up per
+//! building and published to a real mosquitto; a second camera that never answers raises an
+//! alert and does not disturb the first.
+
+mod common;
+
+use std::process::Command;
+
+use common::{Broker, RtspCamera, Subscriber, free_port, scratch_dir, video, workspace};
+use serde_json::Value;
+
+/// The clip is 79.5 s; the node runs a little longer to connect first.
+const RUN_FOR_S: &str = "84";
+
+fn site_file(dir: &std::path::Path, camera_url: &str, dead_url: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
+    let text = text.replace(
+        "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
+        &format!("url = \"{camera_url}\""),
+    );
+    let text = format!(
+        "{text}
+[[building]]
+id = \"annex\"
+
+[[entrance]]
+id = \"gate\"
+building = \"annex\"
+
+[[camera]]
+id = \"gate\"
+entrance = \"gate\"
+url = \"{dead_url}\"
+
+[[zone]]
+camera = \"gate\"
+name = \"gate-line\"
+kind = \"line\"
+points = [[0.0, 0.5], [1.0, 0.5]]
+"
+    );
+    let path = dir.join("site.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn file_counts() -> (u64, u64) {
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["count", "--json", "--site"])
+        .arg(workspace("fixtures/pets.toml"))
+        .arg(video())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let building = &run["buildings"][0];
+    (building["entries"].as_u64().unwrap(), building["exits"].as_u64().unwrap())
+}
+
+#[test]
+fn live_counts_reach_the_broker_and_a_dead_camera_raises_an_alert() {
+    let dir = scratch_dir("run-node");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let dead = format!("rtsp://127.0.0.1:{}/nothing-here", free_port());
+    let site = site_file(&dir, &camera.url, &dead);
+    let subscriber = Subscriber::start(broker.port, "lintel/#");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["run", "--site"])
+        .arg(&site)
+        .args(["--mqtt", &format!("127.0.0.1:{}", broker.port), "--spool"])
+        .arg(dir.join("spool"))
+        .args(["--interval-s", "5", "--offline-grace-s", "3", "--run-for-s", RUN_FOR_S])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "lintel run failed: {stderr}");
+    assert!(!stderr.contains("nothing-here@"), "{stderr}");
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let messages = subscriber.drain();
+    drop(camera);
+
+    // Sequence numbers: strictly increasing in arrival order, none twice (the last will, sent
+    // by the broker for a connection that closed, carries the seq reserved for it at start).
+    let seqs: Vec<u64> = messages
+        .iter()
+        .filter(|(_, m)| {
+            !(m["schema"] == "lintel.node_status/1"
+                && m["state"] == "offline"
+                && m["cameras"].as_array().is_some_and(|c| c.is_empty()))
+        })
+        .map(|(_, m)| m["seq"].as_u64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "seq not increasing: {seqs:?}");
+
+    let counts = |building: &str| -> Vec<&Value> {
+        messages
+            .iter()
+            .filter(|(topic, _)| topic == &format!("lintel/v1/pets/building/{building}/counts"))
+            .map(|(_, m)| m)
+            .collect()
+    };
+    let hall = counts("hall");
+    assert!(hall.len() >= 14, "{} intervals of 5 s in {RUN_FOR_S} s", hall.len());
+    for pair in hall.windows(2) {
+        assert_eq!(pair[0]["interval"]["end"], pair[1]["interval"]["start"], "intervals must be contiguous");
+    }
+    let live_entries: u64 = hall.iter().map(|m| m["entries"].as_u64().unwrap()).sum();
+    let live_exits: u64 = hall.iter().map(|m| m["exits"].as_u64().unwrap()).sum();
+    let (file_entries, file_exits) = file_counts();
+    println!("over RTSP: {live_entries} entries, {live_exits} exits; from the file: {file_entries}, {file_exits}");
+    // A live source drops frames when the box falls behind, and the stream starts a moment
+    // after the run: allow a few people either way.
+    for (live, file) in [(live_entries, file_entries), (live_exits, file_exits)] {
+        let allowed = (file as f64 * 0.2).max(3.0);
+        assert!(live.abs_diff(file) as f64 <= allowed, "live {live} vs file {file}");
+    }
+
+    let annex = counts("annex");
+    assert!(!annex.is_empty(), "a building without a live camera still reports its intervals");
+    assert!(annex.iter().all(|m| m["entrances"][0]["healthy"] == false));
+    assert!(annex.iter().all(|m| m["entries"] == 0 && m["exits"] == 0));
+
+    let alerts: Vec<&Value> =
+        messages.iter().filter(|(topic, _)| topic == "lintel/v1/pets/alerts").map(|(_, m)| m).collect();
+    assert!(alerts.iter().any(|a| a["kind"] == "camera_offline" && a["subject"] == "gate"), "{alerts:?}");
+    assert!(!alerts.iter().any(|a| a["kind"] == "camera_offline" && a["subject"] == "walkway"), "{alerts:?}");
+
+    let statuses: Vec<&Value> = messages
+        .iter()
+        .filter(|(topic, m)| topic == "lintel/v1/pets/node/edge-01/status" && m["state"] == "online")
+        .map(|(_, m)| m)
+        .collect();
+    let last = statuses.last().expect("node status");
+    let state_of =
+        |id: &str| last["cameras"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["state"].clone();
+    assert_eq!(state_of("walkway"), "live");
+    assert_eq!(state_of("gate"), "retrying");
+    // Nothing about a single person leaves the box.
+    for (_, m) in &messages {
+        let text = m.to_string();
+        assert!(!text.contains("track") && !text.contains("embedding") && !text.contains("bbox"), "{text}");
+    }
+}
