@@ -7,14 +7,15 @@
 //! which roll up into wall-clock intervals published over MQTT through the on-disk spool.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::{Camera, Site};
 
 use crate::count::{
-    BuildingSpec, CounterConfig, CrossingEvent, EntranceSpec, IntervalAggregator, IntervalConfig, IntervalReport,
-    ZoneCounter,
+    AggregatorState, BuildingSpec, CounterConfig, CrossingEvent, EntranceSpec, IntervalAggregator, IntervalConfig,
+    IntervalReport, ZoneCounter,
 };
 use crate::infer::Detector;
 use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Credentials, LatestFrame, LiveOptions};
@@ -37,6 +38,8 @@ pub struct NodeOptions {
     pub default_fps: f64,
     /// Stop after this long (tests, demos); `None` runs until `stop` is set.
     pub run_for: Option<Duration>,
+    /// Where the intervals not yet published and the occupancy survive a restart.
+    pub state_file: Option<PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -47,6 +50,7 @@ impl Default for NodeOptions {
             max_lost: Duration::from_secs(3),
             default_fps: 10.0,
             run_for: None,
+            state_file: None,
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum NodeError {
     Camera { camera: String, message: String },
     #[error("the site has no camera")]
     NoCamera,
+    #[error("{path}: {message}")]
+    State { path: PathBuf, message: String },
 }
 
 /// What a node did, for its log line at exit.
@@ -100,6 +106,14 @@ pub fn run_node(
         cameras.push(start_camera(site, camera, detector, options)?);
     }
     let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
+    if let Some(path) = &options.state_file {
+        if let Some(state) = load_state(path)? {
+            aggregator.restore(state);
+            tracing::info!(path = %path.display(), "resumed the intervals not yet published");
+        }
+    }
+    // Intervals that ended while the node was down were not watched: their entrances are unhealthy.
+    let resumed_at = SystemTime::now();
     let mut summary = NodeSummary::default();
     let mut events: Vec<CrossingEvent> = Vec::new();
     let mut unhealthy_in_interval: HashMap<String, bool> = HashMap::new();
@@ -122,11 +136,15 @@ pub fn run_node(
                 tracing::error!(camera = %camera.id, "{error}");
                 continue;
             }
+            let before = summary.crossings;
             for event in &events {
                 if camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
                     aggregator.record(&camera.entrance, event.direction, at);
                     summary.crossings += 1;
                 }
+            }
+            if summary.crossings != before {
+                save_state(options, &aggregator);
             }
         }
         if last_housekeeping.elapsed() >= Duration::from_millis(250) {
@@ -139,9 +157,20 @@ pub fn run_node(
             if changed || reconnected {
                 publish_status(site, publisher, &mut cameras, true);
             }
-            for report in aggregator.close_due(SystemTime::now()) {
-                publish_interval(site, publisher, &report, &mut unhealthy_in_interval, &mut over_capacity);
+            let reports = aggregator.close_due(SystemTime::now());
+            for report in &reports {
+                if report.start < resumed_at {
+                    for entrance in &report.entrances {
+                        unhealthy_in_interval.insert(entrance.id.clone(), true);
+                    }
+                }
+                publish_interval(site, publisher, report, &mut unhealthy_in_interval, &mut over_capacity);
                 summary.intervals_published += 1;
+            }
+            // Published (spooled, fsynced) first, then marked done: a crash between the two
+            // repeats an interval with the same counts rather than losing one.
+            if !reports.is_empty() {
+                save_state(options, &aggregator);
             }
             let status = publisher.status();
             if status.fill_ratio >= SPOOL_ALERT_RATIO && !spool_alerted {
@@ -419,6 +448,33 @@ fn alert(site: &Site, publisher: &Publisher, kind: AlertKind, subject: &str, mes
 fn send(publisher: &Publisher, message: impl Into<crate::publish::Message>) {
     if let Err(error) = publisher.publish(message) {
         tracing::error!("{error}");
+    }
+}
+
+fn load_state(path: &Path) -> Result<Option<AggregatorState>, NodeError> {
+    let state_error = |message: String| NodeError::State { path: path.to_path_buf(), message };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            serde_json::from_str(&text).map(Some).map_err(|e| state_error(format!("not a Lintel state file: {e}")))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(state_error(format!("cannot read: {e}"))),
+    }
+}
+
+/// Writes the aggregation state atomically (a temporary file renamed over the old one).
+fn save_state(options: &NodeOptions, aggregator: &IntervalAggregator) {
+    let Some(path) = &options.state_file else { return };
+    let write = || -> std::io::Result<()> {
+        let tmp = path.with_extension("tmp");
+        let json = serde_json::to_vec(&aggregator.snapshot())?;
+        let mut file = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut file, &json)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    if let Err(error) = write() {
+        tracing::error!(path = %path.display(), "cannot save the interval state: {error}");
     }
 }
 

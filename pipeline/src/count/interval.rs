@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lintel_calibration::geometry::Crossing;
+use serde::{Deserialize, Serialize};
 
 /// Settings of the aggregation.
 #[derive(Debug, Clone)]
@@ -61,6 +62,26 @@ pub struct IntervalReport {
     /// Occupancy at the end of the interval: never below zero.
     pub occupancy: u64,
     pub entrances: Vec<EntranceCounts>,
+}
+
+/// What survives a restart: the intervals not yet published and the occupancy estimates, by id
+/// (so a site file edited in between still applies what matches).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AggregatorState {
+    /// Start (Unix seconds) of the oldest interval not yet published.
+    pub next_to_close: Option<u64>,
+    pub open: Vec<OpenCounts>,
+    pub occupancy: Vec<(String, u64)>,
+}
+
+/// Counts of one entrance in one interval not yet published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenCounts {
+    pub start: u64,
+    pub building: String,
+    pub entrance: String,
+    pub entries: u64,
+    pub exits: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +167,41 @@ impl IntervalAggregator {
     /// Current occupancy of each building, as of the last closed interval.
     pub fn occupancy(&self) -> impl Iterator<Item = (&str, u64)> {
         self.buildings.iter().map(|b| (b.spec.id.as_str(), b.occupancy))
+    }
+
+    /// The state to persist so a restart loses and repeats no interval.
+    pub fn snapshot(&self) -> AggregatorState {
+        let open = self
+            .open
+            .iter()
+            .flat_map(|(start, counts)| {
+                counts.iter().map(move |(&(b, e), &(entries, exits))| OpenCounts {
+                    start: *start,
+                    building: self.buildings[b].spec.id.clone(),
+                    entrance: self.buildings[b].spec.entrances[e].id.clone(),
+                    entries,
+                    exits,
+                })
+            })
+            .collect();
+        let occupancy = self.buildings.iter().map(|b| (b.spec.id.clone(), b.occupancy)).collect();
+        AggregatorState { next_to_close: self.next_to_close, open, occupancy }
+    }
+
+    /// Takes back a persisted state; entries for buildings or entrances no longer in the site
+    /// are dropped.
+    pub fn restore(&mut self, state: AggregatorState) {
+        self.next_to_close = state.next_to_close;
+        for (id, occupancy) in state.occupancy {
+            self.set_occupancy(&id, occupancy);
+        }
+        for c in state.open {
+            if let Some(key) = self.find(&c.entrance) {
+                let counts = self.open.entry(c.start).or_default().entry(key).or_default();
+                counts.0 += c.entries;
+                counts.1 += c.exits;
+            }
+        }
     }
 
     fn find(&self, entrance: &str) -> Option<(usize, usize)> {
@@ -248,6 +304,25 @@ mod tests {
         agg.record("east", Crossing::Entry, t(6_070));
         let reports = agg.close_due(t(6_130));
         assert_eq!(reports[1].occupancy, 8);
+    }
+
+    #[test]
+    fn a_restored_state_continues_where_it_stopped() {
+        let mut agg = aggregator();
+        agg.record("north", Crossing::Entry, t(6_001));
+        agg.close_due(t(6_070));
+        agg.record("north", Crossing::Exit, t(6_075));
+        agg.record("east", Crossing::Entry, t(6_080));
+        let state = agg.snapshot();
+        let json = serde_json::to_string(&state).unwrap();
+
+        let mut resumed = aggregator();
+        resumed.restore(serde_json::from_str(&json).unwrap());
+        assert_eq!(resumed.snapshot(), state);
+        let reports = resumed.close_due(t(6_130));
+        assert_eq!(reports[0].start, t(6_060), "the interval after the last published one, not a repeat");
+        assert_eq!((reports[0].exits, reports[0].occupancy), (1, 10));
+        assert_eq!((reports[1].entries, reports[1].occupancy), (1, 1));
     }
 
     #[test]

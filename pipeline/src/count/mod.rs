@@ -4,6 +4,9 @@ mod interval;
 mod tally;
 mod zone_counter;
 
-pub use interval::{BuildingSpec, EntranceCounts, EntranceSpec, IntervalAggregator, IntervalConfig, IntervalReport};
+pub use interval::{
+    AggregatorState, BuildingSpec, EntranceCounts, EntranceSpec, IntervalAggregator, IntervalConfig, IntervalReport,
+    OpenCounts,
+};
 pub use tally::{Tally, ZoneTally};
 pub use zone_counter::{CounterConfig, CrossingEvent, ZoneCounter};
