@@ -106,11 +106,11 @@ pub fn run_node(
         cameras.push(start_camera(site, camera, detector, options)?);
     }
     let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
-    if let Some(path) = &options.state_file {
-        if let Some(state) = load_state(path)? {
-            aggregator.restore(state);
-            tracing::info!(path = %path.display(), "resumed the intervals not yet published");
-        }
+    if let Some(path) = &options.state_file
+        && let Some(state) = load_state(path)?
+    {
+        aggregator.restore(state);
+        tracing::info!(path = %path.display(), "resumed the intervals not yet published");
     }
     // Intervals that ended while the node was down were not watched: their entrances are unhealthy.
     let resumed_at = SystemTime::now();

@@ -13,5 +13,5 @@ pub use decode::{
 pub use detector::Detector;
 pub use error::InferError;
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
-pub use preprocess::Letterbox;
+pub use preprocess::{InputBuffer, Letterbox};
 pub use runtime::Runtime;

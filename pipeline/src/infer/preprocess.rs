@@ -34,13 +34,14 @@ impl Letterbox {
 }
 
 /// The input tensor's storage, allocated once per detector and refilled for every frame.
-pub(crate) enum InputBuffer {
+pub enum InputBuffer {
     Bytes(Vec<u8>),
     Floats { data: Vec<f32>, lut: Box<[[f32; 256]; 3]>, layout: InputLayout },
 }
 
 impl InputBuffer {
-    pub(crate) fn new(spec: &ModelSpec) -> Self {
+    /// Storage for `spec`'s input, with its normalisation tables.
+    pub fn new(spec: &ModelSpec) -> Self {
         let len = spec.input_width as usize * spec.input_height as usize * 3;
         match spec.input_dtype {
             InputDtype::Uint8 => Self::Bytes(vec![0; len]),
@@ -58,7 +59,7 @@ impl InputBuffer {
     }
 
     /// Copies a frame of exactly the input size into the tensor, honouring the row stride.
-    pub(crate) fn fill(&mut self, frame: &RgbView<'_>) {
+    pub fn fill(&mut self, frame: &RgbView<'_>) {
         let (width, height, stride) = (frame.width(), frame.height(), frame.stride());
         let data = frame.data();
         let rows = (0..height).map(|y| &data[y * stride..y * stride + width * 3]);

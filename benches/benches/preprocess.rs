@@ -1,0 +1,81 @@
+//! Pre-processing: a 768×576 RGB frame (the default detector's input size, so the scaler in
+//! GStreamer has nothing left to do) into the detector's input tensor with the pipeline's own
+//! `InputBuffer`, against a plain `memcpy` of the same bytes measured in the same run.
+//!
+//! Run: `cargo bench -p lintel-benches --bench preprocess` (add `-- --quick` for a shorter run).
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use lintel::infer::{InputBuffer, Manifest, ModelSpec};
+use lintel::ingest::Frame;
+use lintel_benches::Rng;
+
+const WIDTH: u32 = 768;
+const HEIGHT: u32 = 576;
+
+fn picture() -> Vec<u8> {
+    let mut rng = Rng::new(7);
+    (0..WIDTH as usize * HEIGHT as usize * 3).map(|_| rng.next_u64() as u8).collect()
+}
+
+/// A model of the given input type at 768×576; float models with ImageNet normalisation.
+fn spec(layout: &str, dtype: &str) -> ModelSpec {
+    let text = format!(
+        "[[model]]\nname = \"m\"\nfile = \"m.onnx\"\nformat = \"yolov8\"\ninput_name = \"images\"\n\
+         input_layout = \"{layout}\"\ninput_dtype = \"{dtype}\"\ninput_width = {WIDTH}\ninput_height = {HEIGHT}\n\
+         mean = [0.485, 0.456, 0.406]\nstd = [0.229, 0.224, 0.225]\n"
+    );
+    Manifest::parse(&text, Path::new("models.toml")).expect("manifest").models.remove(0)
+}
+
+fn preprocess(c: &mut Criterion) {
+    let rgb = picture();
+    let bytes = rgb.len();
+    let frame = Frame::from_rgb(WIDTH, HEIGHT, rgb.clone(), 0).expect("frame");
+    let mut copy = vec![0u8; bytes];
+
+    let mut group = c.benchmark_group("preprocess_768x576");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("memcpy (baseline)", |b| {
+        b.iter(|| copy.copy_from_slice(black_box(&rgb)));
+    });
+    for (name, layout, dtype) in
+        [("u8 nhwc (SSD)", "nhwc", "uint8"), ("f32 nchw (YOLO)", "nchw", "float32"), ("f32 nhwc", "nhwc", "float32")]
+    {
+        let mut input = InputBuffer::new(&spec(layout, dtype));
+        group.bench_function(format!("{name}: map + fill"), |b| {
+            b.iter(|| input.fill(&frame.rgb().expect("map")));
+        });
+        black_box(&input);
+    }
+    group.finish();
+    black_box(&copy);
+
+    // The fixed cost per frame, independent of its size: wrapping bytes in a frame, mapping it.
+    let mut group = c.benchmark_group("frame_768x576");
+    group.bench_function("Frame::from_rgb", |b| {
+        b.iter_batched(
+            || rgb.clone(),
+            |data| Frame::from_rgb(WIDTH, HEIGHT, data, 0).expect("frame"),
+            BatchSize::LargeInput,
+        );
+    });
+    group.bench_function("Frame::rgb (map)", |b| {
+        b.iter(|| frame.rgb().expect("map").data().len());
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(30)
+        .nresamples(10_000);
+    targets = preprocess
+}
+criterion_main!(benches);
