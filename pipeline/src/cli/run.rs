@@ -21,17 +21,26 @@ pub struct RunArgs {
     #[arg(long)]
     site: PathBuf,
     /// MQTT broker, HOST:PORT.
-    #[arg(long, default_value = "127.0.0.1:1883")]
-    mqtt: String,
+    #[cfg_attr(feature = "embedded-broker", doc = "Without it, an embedded broker is started on 127.0.0.1.")]
+    #[arg(long, value_name = "HOST:PORT")]
+    mqtt: Option<String>,
+    /// Port of the embedded broker on 127.0.0.1, started when --mqtt is not given.
+    #[cfg(feature = "embedded-broker")]
+    #[arg(long, value_name = "PORT", default_value_t = 1883, conflicts_with = "mqtt")]
+    embedded_port: u16,
     /// Environment variable holding the MQTT user name.
-    #[arg(long, value_name = "VAR")]
+    #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_user_env: Option<String>,
     /// Environment variable holding the MQTT password (never on the command line).
-    #[arg(long, value_name = "VAR")]
+    #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_password_env: Option<String>,
     /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
     #[arg(long, default_value = "spool")]
     spool: PathBuf,
+    /// File keeping the intervals not yet published and the occupancy across restarts
+    /// (default: beside the spool, `<spool>.state.json`).
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
     /// Length of a counting interval in seconds.
     #[arg(long, default_value_t = 60)]
     interval_s: u64,
@@ -54,15 +63,24 @@ pub struct RunArgs {
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let site = Site::load(&args.site)?;
+    // Without --mqtt, the embedded broker; it runs until the process ends.
+    let (host, port) = match &args.mqtt {
+        Some(mqtt) => {
+            let (host, port) = mqtt
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+                .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))?;
+            (host, port)
+        }
+        None => {
+            let broker = start_embedded_broker(&args)?;
+            (broker.ip().to_string(), broker.port())
+        }
+    };
     let manifest = Manifest::load(&args.models.clone().unwrap_or_else(super::default_manifest))?;
     let spec = manifest.detector(args.model.as_deref())?;
     let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
 
-    let (host, port) = args
-        .mqtt
-        .rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        .with_context(|| format!("--mqtt {:?}: expected HOST:PORT", args.mqtt))?;
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
@@ -85,6 +103,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
         run_for: args.run_for_s.map(Duration::from_secs),
+        state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
@@ -97,6 +116,26 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         summary.frames_analysed, summary.crossings, summary.intervals_published
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "embedded-broker")]
+fn start_embedded_broker(args: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
+    use lintel::publish::embedded_broker::{BrokerError, EmbeddedBroker};
+
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.embedded_port));
+    let broker = EmbeddedBroker::start(address).map_err(|error| match error {
+        BrokerError::PortInUse { .. } => {
+            anyhow::anyhow!("{error}; give a broker with --mqtt HOST:PORT or another port with --embedded-port")
+        }
+        error => error.into(),
+    })?;
+    eprintln!("lintel run: no --mqtt given: started an embedded MQTT broker on {}", broker.address());
+    Ok(broker.address())
+}
+
+#[cfg(not(feature = "embedded-broker"))]
+fn start_embedded_broker(_: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
+    anyhow::bail!("no MQTT broker: give one with --mqtt HOST:PORT (this build has no embedded broker)")
 }
 
 fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {

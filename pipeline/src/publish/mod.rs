@@ -10,6 +10,8 @@
 //! Delivery is at least once: after a reconnection the one message that was in flight may arrive
 //! twice, with the same bytes, so de-duplicate by `(node, seq)`.
 
+#[cfg(feature = "embedded-broker")]
+pub mod embedded_broker;
 pub mod messages;
 pub mod mqtt;
 pub mod spool;
