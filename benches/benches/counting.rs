@@ -9,6 +9,8 @@
 //!
 //! Run: `cargo bench -p lintel-benches --bench counting` (add `-- --quick` for a shorter run).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -147,11 +149,7 @@ fn counting(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-        .nresamples(10_000);
+    config = common::config(Duration::from_secs(3));
     targets = counting
 }
 criterion_main!(benches);

@@ -8,6 +8,8 @@
 //!
 //! Run: `cargo bench -p lintel-benches --bench postprocess` (add `-- --quick` for a shorter run).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -298,11 +300,7 @@ fn decoders(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_millis(1500))
-        .sample_size(30)
-        .nresamples(10_000);
+    config = common::config(Duration::from_millis(1500));
     targets = decoders
 }
 criterion_main!(benches);

@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p lintel-benches --bench preprocess` (add `-- --quick` for a shorter run).
 
+mod common;
+
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -71,11 +73,7 @@ fn preprocess(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-        .nresamples(10_000);
+    config = common::config(Duration::from_secs(3));
     targets = preprocess
 }
 criterion_main!(benches);

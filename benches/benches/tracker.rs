@@ -11,6 +11,8 @@
 //!
 //! Run: `cargo bench -p lintel-benches --bench tracker` (add `-- --quick` for a shorter run).
 
+mod common;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -114,11 +116,7 @@ fn tracker(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(30)
-        .nresamples(10_000);
+    config = common::config(Duration::from_secs(3));
     targets = tracker
 }
 criterion_main!(benches);
