@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Write the tiny ONNX models of models/test/, which test Lintel's output decoders.
 
-Each model ignores what its input holds and returns fixed tensors of a real detector family's output
-layout, with numbers chosen so that a test knows exactly which boxes a correct decoder must find
+Each detector model ignores what its input holds and returns fixed tensors of a real detector family's
+output layout, with numbers chosen so that a test knows exactly which boxes a correct decoder must find
 (models/test/README.md lists them). The outputs still depend on the input, as
 Add(constant, Mul(ReduceSum(input), 0)), so that they are real graph outputs that no optimiser folds
 away and the input keeps its declared name, type and shape, which the runtime checks.
+
+osnet-style.onnx is different: an embedder with an OSNet re-ID export's signature whose output is a
+known function of the input (output j = mean of input channel j % 3), so a test can predict it.
 
 The files are committed; rerun this only to change them:
     .cache/venv-models/bin/python scripts/models/make_test_models.py
@@ -121,12 +124,40 @@ def wrong_input() -> onnx.ModelProto:
                             "input does not match any detector manifest entry (error tests)")
 
 
+OSNET_DIM = 512
+
+
+def osnet_style() -> onnx.ModelProto:
+    # The signature of an OSNet person re-ID export (input [N, 3, 256, 128], height 256, width 128;
+    # output [N, 512]) with a result a test can predict: GlobalAveragePool gives the channel means
+    # [N, 3], then MatMul with W[c, j] = 1 if j % 3 == c else 0, so output j = mean of channel j % 3.
+    w = (np.arange(OSNET_DIM)[np.newaxis, :] % 3 == np.arange(3)[:, np.newaxis]).astype(np.float32)  # [3, 512]
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["input"], ["channel_means_4d"]),
+        helper.make_node("Flatten", ["channel_means_4d"], ["channel_means"], axis=1),
+        helper.make_node("MatMul", ["channel_means", "spread"], ["embedding"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "osnet-style-test",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 256, 128])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", OSNET_DIM])],
+        initializer=[numpy_helper.from_array(w, "spread")],
+        doc_string="OSNet re-ID signature [N,3,256,128] -> [N,512]; embedding[n, j] = mean of input[n, j % 3]",
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="lintel make_test_models.py")
+    model.ir_version = IR_VERSION
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
 MODELS = {
     "yolov8.onnx": yolov8,
     "yolov5.onnx": yolov5,
     "yolox.onnx": yolox,
     "ssd.onnx": ssd,
     "wrong-input.onnx": wrong_input,
+    "osnet-style.onnx": osnet_style,
 }
 
 
@@ -147,6 +178,22 @@ def check_with_runtime(path: Path, model: onnx.ModelProto) -> None:
         np.testing.assert_allclose(got, values[add.input[0]], rtol=0, atol=1e-6, err_msg=f"{path}:{out.name}")
 
 
+def check_osnet_style(path: Path, model: onnx.ModelProto) -> None:
+    """Run the file in ONNX Runtime on a random batch of 2: output j must be the mean of channel j % 3."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(2, 3, 256, 128)).astype(np.float32)
+    (got,) = session.run(["embedding"], {"input": x})
+    want = x.astype(np.float64).mean(axis=(2, 3))[:, np.arange(OSNET_DIM) % 3]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-5, err_msg=f"{path}:embedding")
+
+
+CHECKS = {"osnet-style.onnx": check_osnet_style}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out-dir", type=Path, default=Path(__file__).resolve().parents[2] / "models" / "test")
@@ -156,7 +203,7 @@ def main() -> None:
         model = build()
         path = args.out_dir / file_name
         onnx.save(model, str(path))
-        check_with_runtime(path, model)
+        CHECKS.get(file_name, check_with_runtime)(path, model)
         print(f"{path} ({path.stat().st_size} bytes)")
 
 
