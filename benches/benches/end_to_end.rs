@@ -58,7 +58,7 @@ fn main() {
         let fps = frames.len() as f64 / started.elapsed().as_secs_f64();
         alone.push(fps);
 
-        let report = replay(&mut detector, &video, &zones, &ReplayOptions::default()).expect("replay");
+        let report = replay(&mut detector, None, &video, &zones, &ReplayOptions::default()).expect("replay");
         let pipeline_fps = report.frames as f64 / report.elapsed.as_secs_f64();
         whole.push(pipeline_fps);
         let t = report.timings;

@@ -3,12 +3,14 @@
 //!
 //! `cargo run --release --example replay_detections -- DETECTIONS SITE CAMERA WIDTH HEIGHT FPS [TRACKS_OUT]`
 //! Tracker settings can be overridden with env vars, e.g. `MAX_LOST_S=4 LOST_BUFFER=0.08`.
+//! With `REID=1` and a `DETECTIONS.emb` from `EMBED=1 dump_detections`, the tracker uses
+//! appearance, given the cached embeddings of the detections it asks for (`REID_*` settings).
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use lintel::count::{CounterConfig, Tally, ZoneCounter};
-use lintel::detection::{BBox, Detection};
+use lintel::detection::{BBox, Detection, Embedding};
 use lintel::track::{TrackState, Tracker, TrackerConfig};
 use lintel_calibration::site::Site;
 
@@ -21,11 +23,21 @@ fn main() -> anyhow::Result<()> {
     let text = std::fs::read_to_string(&args[1])?;
     let site = Site::load(&args[2])?;
     let (width, height, fps): (u32, u32, f32) = (args[4].parse()?, args[5].parse()?, args[6].parse()?);
-    let mut frames: BTreeMap<u64, Vec<Detection>> = BTreeMap::new();
-    for line in text.lines() {
+    let reid = env("REID").is_some_and(|v| v > 0.0);
+    let cached = if reid { std::fs::read(format!("{}.emb", args[1]))? } else { Vec::new() };
+    let lines = text.lines().count().max(1);
+    let dim = cached.len() / 4 / lines;
+    let mut frames: BTreeMap<u64, Vec<(Detection, Option<Embedding>)>> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
         let v: Vec<f32> = line.split(',').map(|x| x.parse().unwrap()).collect();
         let bbox = BBox { left: v[2], top: v[3], width: v[4], height: v[5] };
-        frames.entry(v[0] as u64).or_default().push(Detection { bbox, score: v[1], class: 1 });
+        let embedding = (dim > 0).then(|| {
+            let bytes = &cached[i * dim * 4..(i + 1) * dim * 4];
+            let values: Vec<f32> =
+                bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+            Embedding::normalised(&values)
+        });
+        frames.entry(v[0] as u64).or_default().push((Detection { bbox, score: v[1], class: 1 }, embedding.flatten()));
     }
     let last = frames.keys().last().copied().unwrap_or(0);
     let zones: Vec<_> = site.zones_for(&args[3]).collect();
@@ -49,7 +61,25 @@ fn main() -> anyhow::Result<()> {
     if let Some(v) = env("FUSE") {
         config.fuse_score = v > 0.0;
     }
+    config = config.at_fps(
+        fps as f64,
+        std::time::Duration::from_secs_f32(env("MAX_LOST_S").unwrap_or(3.0)),
+        std::time::Duration::from_secs_f32(env("REID_MEMORY_S").unwrap_or(5.0)),
+    );
+    let a = &mut config.appearance;
+    for (name, slot) in [
+        ("REID_WEIGHT", &mut a.weight),
+        ("REID_MAX_DISTANCE", &mut a.max_distance),
+        ("REID_DISTANCE", &mut a.reid_distance),
+        ("REID_MAX_REACH", &mut a.max_reach),
+        ("REID_KEEP", &mut a.keep),
+    ] {
+        if let Some(v) = env(name) {
+            *slot = v;
+        }
+    }
     let mut tracker = Tracker::new(config);
+    let (mut wanted, mut embedded) = (Vec::new(), 0);
     let mut counter = ZoneCounter::new(
         zones
             .iter()
@@ -64,8 +94,15 @@ fn main() -> anyhow::Result<()> {
     let empty = Vec::new();
     let mut ids = std::collections::HashSet::new();
     for frame in 1..=last {
-        let detections = frames.get(&frame).unwrap_or(&empty);
-        let update = tracker.update(detections);
+        let both = frames.get(&frame).unwrap_or(&empty);
+        let detections: Vec<Detection> = both.iter().map(|(d, _)| *d).collect();
+        let mut embeddings = Vec::new();
+        if reid {
+            tracker.wants_appearance(&detections, &mut wanted);
+            embeddings = both.iter().zip(&wanted).map(|((_, e), w)| if *w { e.clone() } else { None }).collect();
+            embedded += embeddings.iter().filter(|e| e.is_some()).count();
+        }
+        let update = tracker.update_with_appearance(&detections, &embeddings);
         counter.update(update.tracks, update.removed, frame - 1, None, &mut events);
         for t in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
             ids.insert(t.id);
@@ -81,7 +118,7 @@ fn main() -> anyhow::Result<()> {
     }
     counter.finish(&mut events);
     events.iter().for_each(|e| tally.add(e));
-    println!("tracks {}", ids.len());
+    println!("tracks {} embedded {embedded}", ids.len());
     for (z, t) in zones.iter().zip(&tally.zones) {
         println!("{} {} {}", z.name, t.entries, t.exits);
     }

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use lintel_calibration::site::ZoneShape;
 
 use crate::count::{CounterConfig, CrossingEvent, Tally, ZoneCounter, ZoneTally};
-use crate::infer::{Detector, InferError};
-use crate::ingest::{FrameSource, IngestError, SourceOptions};
+use crate::detection::{BBox, Detection, Embedding};
+use crate::infer::{Detector, Embedder, InferError};
+use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{TrackState, Tracker, TrackerConfig};
 
 /// A zone to count on, with what it belongs to (for the report).
@@ -58,6 +59,8 @@ pub struct ReplayOptions {
     pub tracker: Option<TrackerConfig>,
     /// How long a lost track is kept for re-identification by motion.
     pub max_lost: Option<Duration>,
+    /// How much longer a lost track whose appearance is known is searched by appearance.
+    pub reid_memory: Option<Duration>,
 }
 
 /// What a replay counted.
@@ -70,6 +73,10 @@ pub struct ReplayReport {
     pub zones: Vec<ZoneTally>,
     /// Distinct confirmed tracks seen.
     pub tracks: u64,
+    /// Person crops embedded by the re-ID model (0 without one).
+    pub embeddings: u64,
+    /// Detections of the frames analysed (what embedding every box would have cost).
+    pub detections: u64,
     /// Where the time went, stage by stage.
     pub timings: StageTimings,
     /// The stream failed part-way: the counts above are what was made before it did.
@@ -84,6 +91,8 @@ pub struct StageTimings {
     pub ingest: Duration,
     /// Pre-processing, inference and decoding of the detector.
     pub detect: Duration,
+    /// Cropping and embedding the people the tracker asked about.
+    pub reid: Duration,
     /// Tracking, counting and writing tracks.
     pub track_and_count: Duration,
 }
@@ -99,14 +108,18 @@ pub enum ReplayError {
 }
 
 /// Default time a lost track waits to be found again: people at a door are hidden for seconds.
-const DEFAULT_MAX_LOST: Duration = Duration::from_secs(3);
+pub const DEFAULT_MAX_LOST: Duration = Duration::from_secs(3);
+/// Default time a lost track whose appearance is known is searched by appearance afterwards.
+pub const DEFAULT_REID_MEMORY: Duration = Duration::from_secs(5);
 
-/// Runs the pipeline over a video file and counts crossings of `zones`.
+/// Runs the pipeline over a video file and counts crossings of `zones`; with an `embedder`,
+/// the tracker also uses appearance, embedding the people it asks about.
 ///
 /// Errors that stop the stream part-way are returned inside the report (`interrupted`), with the
 /// counts made until then: nothing counted is lost.
 pub fn replay(
     detector: &mut Detector,
+    mut embedder: Option<&mut Embedder>,
     video: &str,
     zones: &[ReplayZone],
     options: &ReplayOptions,
@@ -137,6 +150,9 @@ pub fn replay(
     let mut confirmed_ids = std::collections::HashSet::new();
     let mut progress = None;
     let mut timings = StageTimings::default();
+    let letterboxed = detector.spec().letterboxed();
+    let (mut wanted, mut embeddings) = (Vec::new(), Vec::new());
+    let (mut embedded, mut detection_count) = (0u64, 0u64);
 
     let interrupted = loop {
         let waited = Instant::now();
@@ -152,9 +168,11 @@ pub fn replay(
             let pixel_zones = zones.iter().map(|z| z.in_pixels(frame.source_width, frame.source_height)).collect();
             counter = Some(ZoneCounter::new(pixel_zones, source_size, CounterConfig::default()));
             let fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
-            let mut config = options.tracker.clone().unwrap_or_default();
-            let max_lost = options.max_lost.unwrap_or(DEFAULT_MAX_LOST);
-            config.max_lost_frames = (max_lost.as_secs_f64() * fps).round().max(1.0) as u32;
+            let config = options.tracker.clone().unwrap_or_default().at_fps(
+                fps,
+                options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
+                options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
+            );
             tracker = Some(Tracker::new(config));
             if options.progress {
                 progress = Some(progress_bar(&source, fps));
@@ -166,9 +184,18 @@ pub fn replay(
             Ok(d) => d,
             Err(error) => break Some(ReplayError::Infer(error)),
         };
+        let embedding = Instant::now();
+        timings.detect += embedding - detecting;
+        detection_count += detections.len() as u64;
+        if let Some(embedder) = embedder.as_deref_mut() {
+            match embed_wanted(tracker, embedder, &frame, &detections, letterboxed, &mut wanted, &mut embeddings) {
+                Ok(n) => embedded += n,
+                Err(error) => break Some(ReplayError::Infer(error)),
+            }
+        }
         let tracking = Instant::now();
-        timings.detect += tracking - detecting;
-        let update = tracker.update(&detections);
+        timings.reid += tracking - embedding;
+        let update = tracker.update_with_appearance(&detections, &embeddings);
         events.clear();
         counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
         events.iter().for_each(|e| tally.add(e));
@@ -214,9 +241,36 @@ pub fn replay(
         elapsed: started.elapsed(),
         zones: tally.zones,
         tracks: confirmed_ids.len() as u64,
+        embeddings: embedded,
+        detections: detection_count,
         timings,
         interrupted,
     })
+}
+
+/// Embeds the detections the tracker wants an appearance for (batched in one run); the others
+/// get `None`. Returns how many were embedded.
+pub fn embed_wanted(
+    tracker: &Tracker,
+    embedder: &mut Embedder,
+    frame: &Frame,
+    detections: &[Detection],
+    letterboxed: bool,
+    wanted: &mut Vec<bool>,
+    embeddings: &mut Vec<Option<Embedding>>,
+) -> Result<u64, InferError> {
+    tracker.wants_appearance(detections, wanted);
+    let boxes: Vec<BBox> = detections.iter().zip(wanted.iter()).filter(|(_, w)| **w).map(|(d, _)| d.bbox).collect();
+    embeddings.clear();
+    embeddings.resize(detections.len(), None);
+    if boxes.is_empty() {
+        return Ok(0);
+    }
+    let mut found = embedder.embed(frame, &boxes, letterboxed)?.into_iter();
+    for (slot, _) in embeddings.iter_mut().zip(wanted.iter()).filter(|(_, w)| **w) {
+        *slot = found.next().flatten();
+    }
+    Ok(boxes.len() as u64)
 }
 
 fn progress_bar(source: &FrameSource, fps: f64) -> indicatif::ProgressBar {

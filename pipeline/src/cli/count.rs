@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use lintel::infer::{Detector, Manifest, Runtime};
+use lintel::infer::{Detector, Embedder, Manifest, Runtime};
 use lintel::replay::{ReplayOptions, ReplayReport, ReplayZone, ZoneUnits, replay};
 use lintel_calibration::geometry::{CountingLine, Point, Side};
 use lintel_calibration::site::{Site, ZoneShape};
@@ -46,6 +46,13 @@ pub struct CountArgs {
     /// ONNX Runtime threads (default: ONNX Runtime's choice).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Track with appearance too: embed people with the re-ID model MODEL of the manifest
+    /// (default: its first model with role = "reid"; name one with --reid=MODEL).
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    reid: Option<String>,
+    /// Seconds a lost person is searched by appearance after motion gave up (with --reid).
+    #[arg(long, value_name = "S", requires = "reid")]
+    reid_memory_s: Option<f64>,
 }
 
 /// Hysteresis of ad-hoc lines: 1% of the frame height each side, like a site file's default.
@@ -99,15 +106,24 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let spec = manifest.detector(args.model.as_deref())?;
     let runtime = Runtime::load()?;
     let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), args.threads)?;
+    let mut embedder = match args.reid.as_deref() {
+        Some(name) => {
+            let spec = manifest.reid(Some(name).filter(|n| !n.is_empty()))?;
+            Some(Embedder::load(runtime, spec, &manifest.file_of(spec), args.threads)?)
+        }
+        None => None,
+    };
 
     let options = ReplayOptions {
         fps: args.fps,
         tracks_out: args.tracks_out.clone(),
         progress: !args.json && std::io::stderr().is_terminal(),
+        reid_memory: args.reid_memory_s.map(std::time::Duration::from_secs_f64),
         ..Default::default()
     };
-    let report = replay(&mut detector, &video, &zones, &options)?;
-    let summary = Summary::new(&video, &spec.name, camera_id.as_deref(), &zones, &report);
+    let report = replay(&mut detector, embedder.as_mut(), &video, &zones, &options)?;
+    let reid = embedder.as_ref().map(|e| e.spec().name.as_str());
+    let summary = Summary::new(&video, &spec.name, reid, camera_id.as_deref(), &zones, &report);
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -151,6 +167,7 @@ struct Summary {
     schema: &'static str,
     video: String,
     model: String,
+    reid_model: Option<String>,
     camera: Option<String>,
     frames: u64,
     width: u32,
@@ -159,6 +176,8 @@ struct Summary {
     elapsed_s: f64,
     analysed_fps: f64,
     tracks: u64,
+    detections: u64,
+    embedded: u64,
     zones: Vec<ZoneSummary>,
     entrances: Vec<Totals>,
     buildings: Vec<Totals>,
@@ -184,7 +203,14 @@ struct Totals {
 }
 
 impl Summary {
-    fn new(video: &str, model: &str, camera: Option<&str>, zones: &[ReplayZone], report: &ReplayReport) -> Self {
+    fn new(
+        video: &str,
+        model: &str,
+        reid_model: Option<&str>,
+        camera: Option<&str>,
+        zones: &[ReplayZone],
+        report: &ReplayReport,
+    ) -> Self {
         let zone_summaries: Vec<ZoneSummary> = zones
             .iter()
             .zip(&report.zones)
@@ -219,6 +245,7 @@ impl Summary {
             schema: "lintel.count/1",
             video: lintel::ingest::redact_uri(video),
             model: model.to_string(),
+            reid_model: reid_model.map(str::to_string),
             camera: camera.map(str::to_string),
             frames: report.frames,
             width: report.source_size.0,
@@ -227,6 +254,8 @@ impl Summary {
             elapsed_s: elapsed,
             analysed_fps: if elapsed > 0.0 { report.frames as f64 / elapsed } else { 0.0 },
             tracks: report.tracks,
+            detections: report.detections,
+            embedded: report.embeddings,
             zones: zone_summaries,
             entrances,
             buildings,
@@ -239,6 +268,9 @@ impl Summary {
             "{}: {} frames ({}×{}) in {:.1} s, {:.1} frames/s, model {}",
             self.video, self.frames, self.width, self.height, self.elapsed_s, self.analysed_fps, self.model
         );
+        if let Some(reid) = &self.reid_model {
+            println!("re-ID model {reid}: {} of {} detections embedded", self.embedded, self.detections);
+        }
         println!("{:<20} {:<8} {:<16} {:<16} {:>8} {:>8}", "zone", "kind", "entrance", "building", "entries", "exits");
         for z in &self.zones {
             let dash = "-".to_string();

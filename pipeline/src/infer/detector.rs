@@ -33,6 +33,12 @@ impl Detector {
         if !file.exists() {
             return Err(InferError::ModelMissing { path: file.to_path_buf() });
         }
+        if spec.format == OutputFormat::Embedding {
+            return Err(InferError::ModelMismatch {
+                path: file.to_path_buf(),
+                message: format!("model {:?} is a re-ID model, not a detector", spec.name),
+            });
+        }
         let load_error = |message: String| InferError::ModelLoad { path: file.to_path_buf(), message };
         let mut builder = Session::builder(&runtime.environment).map_err(|e| load_error(e.to_string()))?;
         if threads > 0 {
@@ -152,6 +158,8 @@ impl Detector {
                 decode::decode_yolox(data, n, width, &params, out);
                 decode::non_max_suppression(out, NMS_IOU);
             }
+            // Refused by `load`.
+            OutputFormat::Embedding => {}
         }
         Ok(())
     }
@@ -180,7 +188,7 @@ fn last_two(shape: &[i64]) -> (usize, usize) {
     }
 }
 
-fn first_line(text: &str) -> String {
+pub(super) fn first_line(text: &str) -> String {
     text.lines().next().unwrap_or_default().to_string()
 }
 

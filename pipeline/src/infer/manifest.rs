@@ -19,6 +19,8 @@ pub enum OutputFormat {
     Yolov5,
     /// YOLOX exported without in-graph decoding: `[1, N, 5 + classes]` grid offsets, strides 8, 16, 32.
     Yolox,
+    /// An appearance (re-identification) model: `[N, embedding_dim]` features per person crop.
+    Embedding,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -62,6 +64,8 @@ pub struct ModelSpec {
     pub mean: [f32; 3],
     #[serde(default = "default_std")]
     pub std: [f32; 3],
+    /// Length of an appearance model's feature vector.
+    pub embedding_dim: Option<usize>,
     pub sha256: Option<String>,
     pub licence: Option<String>,
     pub source: Option<String>,
@@ -146,6 +150,28 @@ impl Manifest {
                 None => "no detector model".into(),
             },
         })
+    }
+
+    /// The re-identification model named `name`, or the manifest's first one.
+    pub fn reid(&self, name: Option<&str>) -> Result<&ModelSpec, InferError> {
+        let found = match name {
+            Some(name) => self.model(name),
+            None => self.models.iter().find(|m| m.role == "reid"),
+        };
+        match found {
+            Some(spec) if spec.format == OutputFormat::Embedding => Ok(spec),
+            Some(spec) => {
+                Err(self.error(format!("model {:?} is not a re-ID model (format = \"embedding\")", spec.name)))
+            }
+            None => Err(self.error(match name {
+                Some(name) => format!("no model named {name:?} (models: {})", self.names()),
+                None => "no re-ID model (role = \"reid\"); run scripts/install-models".into(),
+            })),
+        }
+    }
+
+    fn error(&self, message: String) -> InferError {
+        InferError::Manifest { path: self.path.clone(), line: 0, message }
     }
 
     /// Where the model's file lives.

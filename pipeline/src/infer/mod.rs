@@ -1,7 +1,8 @@
-//! Inference: ONNX models through ONNX Runtime (`ort`): the person detector.
+//! Inference: ONNX models through ONNX Runtime (`ort`): the person detector and the re-ID model.
 
 mod decode;
 mod detector;
+mod embedder;
 mod error;
 mod manifest;
 mod preprocess;
@@ -11,6 +12,7 @@ pub use decode::{
     Candidate, DecodeParams, decode_ssd_tf, decode_yolov5, decode_yolov8, decode_yolox, non_max_suppression,
 };
 pub use detector::Detector;
+pub use embedder::Embedder;
 pub use error::InferError;
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
 pub use preprocess::{InputBuffer, Letterbox};

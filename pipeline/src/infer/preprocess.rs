@@ -27,6 +27,11 @@ impl Letterbox {
         Self { scale_x: scale, scale_y: scale, pad_x, pad_y }
     }
 
+    /// A frame point in model-input pixels.
+    pub fn to_input(&self, x: f32, y: f32) -> (f32, f32) {
+        (x * self.scale_x + self.pad_x, y * self.scale_y + self.pad_y)
+    }
+
     /// A model-input point in frame pixels.
     pub fn to_source(&self, x: f32, y: f32) -> (f32, f32) {
         ((x - self.pad_x) / self.scale_x, (y - self.pad_y) / self.scale_y)

@@ -4,7 +4,7 @@
 use super::assignment::{AssignmentSolver, CostMatrix};
 use super::kalman::BoxFilter;
 use super::{Track, TrackId, TrackState};
-use crate::detection::{BBox, Detection};
+use crate::detection::{BBox, Detection, Embedding};
 
 /// Tracker settings. The defaults are ByteTrack's, except `min_hits`, which
 /// asks for three matched frames before a person is trusted, `fuse_score`
@@ -65,6 +65,53 @@ pub struct TrackerConfig {
     pub lost_buffer_per_frame: f32,
     /// The most a lost track's box is widened.
     pub max_lost_buffer: f32,
+    /// How appearance embeddings, when given, enter the association.
+    pub appearance: AppearanceConfig,
+}
+
+/// Appearance in the association (BoT-SORT / DeepSORT style); used only for the tracks and
+/// detections that have an embedding, so a tracker fed none behaves as plain ByteTrack.
+///
+/// Distances are cosine distances (1 − cosine similarity) between L2-normalised embeddings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppearanceConfig {
+    /// Weight of the appearance distance in the cost of a pair that motion allows (its IoU cost
+    /// within the stage's limit): cost = (1 − w) × (1 − IoU) + w × distance.
+    pub weight: f32,
+    /// A pair that motion allows but that looks more different than this never matches: it
+    /// keeps two people who brush past each other from swapping identities.
+    pub max_distance: f32,
+    /// A lost track and a detection that do not overlap match on appearance alone when they are
+    /// this similar and the detection is within reach of where the track was last seen.
+    pub reid_distance: f32,
+    /// Frames a lost track that has an embedding stays searchable by appearance after
+    /// `max_lost_frames` (the lost-track pool). Scale it by the analysis fps.
+    pub reid_frames: u32,
+    /// Reach of the appearance-only search: the detection's centre within (1 + this × frames
+    /// missing) track heights of where the track was last seen, and never more than `max_reach`
+    /// heights.
+    pub reach_per_frame: f32,
+    pub max_reach: f32,
+    /// How much of the track's embedding each new sighting keeps (exponential moving average).
+    pub keep: f32,
+    /// A matched track's embedding is refreshed after this many frames (embeddings on demand:
+    /// a person walking alone is embedded now and then, not every frame).
+    pub refresh_frames: u32,
+}
+
+impl Default for AppearanceConfig {
+    fn default() -> Self {
+        Self {
+            weight: 0.5,
+            max_distance: 0.4,
+            reid_distance: 0.12,
+            reid_frames: 35,
+            reach_per_frame: 0.1,
+            max_reach: 3.0,
+            keep: 0.9,
+            refresh_frames: 10,
+        }
+    }
 }
 
 impl Default for TrackerConfig {
@@ -82,7 +129,23 @@ impl Default for TrackerConfig {
             confirm_first_frame: false,
             lost_buffer_per_frame: 0.1,
             max_lost_buffer: 0.5,
+            appearance: AppearanceConfig::default(),
         }
+    }
+}
+
+impl TrackerConfig {
+    /// These settings with their durations turned into frames at `fps` analysed frames a
+    /// second: a lost track is kept `max_lost` (found again by motion), and `reid_memory` more
+    /// when its appearance is known; an embedding is refreshed once a second; the reach of the
+    /// appearance-only search grows by 0.7 person heights a second (a brisk walk).
+    pub fn at_fps(mut self, fps: f64, max_lost: std::time::Duration, reid_memory: std::time::Duration) -> Self {
+        let frames = |d: std::time::Duration| (d.as_secs_f64() * fps).round().max(1.0) as u32;
+        self.max_lost_frames = frames(max_lost);
+        self.appearance.reid_frames = frames(reid_memory);
+        self.appearance.refresh_frames = frames(std::time::Duration::from_secs(1));
+        self.appearance.reach_per_frame = (0.7 / fps.max(0.1)) as f32;
+        self
     }
 }
 
@@ -138,6 +201,29 @@ struct Live {
     track: Track,
     filter: BoxFilter,
     remove: bool,
+    /// What the person looks like (moving average of the sightings embedded), if known.
+    embedding: Option<Embedding>,
+    /// Frames since `embedding` last took a sighting.
+    embedding_age: u32,
+    /// The box of the last matched detection, where an appearance-only search starts.
+    last_seen: BBox,
+}
+
+impl Live {
+    fn born(id: TrackId, detection: &Detection, state: TrackState, embedding: Option<Embedding>) -> Self {
+        let filter = BoxFilter::new(&detection.bbox);
+        let track = Track {
+            id,
+            bbox: filter.bbox(),
+            score: detection.score,
+            state,
+            matched: true,
+            hits: 1,
+            frames_since_seen: 0,
+            age: 1,
+        };
+        Self { track, filter, remove: false, embedding, embedding_age: 0, last_seen: detection.bbox }
+    }
 }
 
 /// Per-frame index lists, kept for their allocations.
@@ -150,14 +236,61 @@ struct Scratch {
     pool: Vec<usize>,
     /// High detections left by the first stage.
     high_left: Vec<usize>,
+    /// Per detection: whether it overlaps another high detection.
+    crowded: Vec<bool>,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Stage {
+struct Stage<'a> {
     max_cost: f32,
     fuse_score: bool,
     /// Widening of lost tracks' boxes per missing frame, and its cap.
     lost_buffer: (f32, f32),
+    /// The embeddings of the detections (empty: none), and how to use them.
+    embeddings: &'a [Option<Embedding>],
+    appearance: &'a AppearanceConfig,
+}
+
+impl Stage<'_> {
+    /// Cost of matching `detection` (index `d`) to the track `live`.
+    fn cost(&self, live: &Live, detections: &[Detection], d: usize) -> f32 {
+        let (track, detection) = (&live.track, &detections[d]);
+        let buffer = match track.state {
+            TrackState::Lost => (self.lost_buffer.0 * track.frames_since_seen as f32).min(self.lost_buffer.1),
+            _ => 0.0,
+        };
+        let iou = widened(&track.bbox, buffer).iou(&widened(&detection.bbox, buffer));
+        let motion = 1.0 - if self.fuse_score { iou * detection.score } else { iou };
+        let (Some(seen), Some(Some(now))) = (&live.embedding, self.embeddings.get(d)) else {
+            return motion;
+        };
+        let distance = seen.distance(now);
+        let a = self.appearance;
+        if motion <= self.max_cost {
+            // Motion says they may be the same person; appearance refines it, or vetoes it.
+            if distance > a.max_distance {
+                return 1.0;
+            }
+            return (1.0 - a.weight) * motion + a.weight * distance;
+        }
+        // Too far for motion: only a lost track may be found again, by appearance, within reach.
+        if track.state == TrackState::Lost && distance <= a.reid_distance && within_reach(live, detection, a) {
+            return distance;
+        }
+        1.0
+    }
+}
+
+/// Whether `detection` is close enough to where the lost track was last seen for the person to
+/// have walked there, and of a plausible size.
+fn within_reach(live: &Live, detection: &Detection, a: &AppearanceConfig) -> bool {
+    let seen = &live.last_seen;
+    let reach = seen.height * (1.0 + a.reach_per_frame * live.track.frames_since_seen as f32).min(a.max_reach);
+    let (sx, sy) = (seen.left + seen.width / 2.0, seen.top + seen.height / 2.0);
+    let b = &detection.bbox;
+    let (dx, dy) = (b.left + b.width / 2.0 - sx, b.top + b.height / 2.0 - sy);
+    let ratio = b.height / seen.height;
+    dx.hypot(dy) <= reach && (0.5..=2.0).contains(&ratio)
 }
 
 /// Builds the cost matrix of a stage and solves it; the outcome stays in the
@@ -183,16 +316,8 @@ impl Matcher {
     ) {
         self.costs.reset(pool.len(), candidates.len(), 1.0);
         for (row, &t) in pool.iter().enumerate() {
-            let track = &live[t].track;
-            let buffer = match track.state {
-                TrackState::Lost => (stage.lost_buffer.0 * track.frames_since_seen as f32).min(stage.lost_buffer.1),
-                _ => 0.0,
-            };
-            let predicted = widened(&track.bbox, buffer);
             for (cost, &d) in self.costs.row_mut(row).iter_mut().zip(candidates) {
-                let detection = &detections[d];
-                let iou = predicted.iou(&widened(&detection.bbox, buffer));
-                *cost = 1.0 - if stage.fuse_score { iou * detection.score } else { iou };
+                *cost = stage.cost(&live[t], detections, d);
             }
         }
         let assignment = self.solver.solve(&self.costs, stage.max_cost);
@@ -204,11 +329,22 @@ impl Matcher {
         self.unmatched_detections.extend(assignment.unmatched_cols.iter().map(|&c| candidates[c]));
     }
 
-    /// Corrects each matched track with its detection.
-    fn apply(&self, live: &mut [Live], detections: &[Detection], min_hits: u32) {
+    /// Corrects each matched track with its detection, and its appearance with the detection's
+    /// embedding unless the crop was shared with someone else.
+    fn apply(&self, live: &mut [Live], detections: &[Detection], min_hits: u32, appearance: &Appearance<'_>) {
         for &(t, d) in &self.matches {
-            let Live { track, filter, .. } = &mut live[t];
+            let Live { track, filter, embedding, embedding_age, last_seen, .. } = &mut live[t];
             let detection = &detections[d];
+            if let Some(Some(now)) = appearance.embeddings.get(d)
+                && !appearance.crowded.get(d).copied().unwrap_or(false)
+            {
+                match embedding {
+                    Some(seen) => seen.blend(now, appearance.config.keep),
+                    None => *embedding = Some(now.clone()),
+                }
+                *embedding_age = 0;
+            }
+            *last_seen = detection.bbox;
             filter.update(&detection.bbox);
             track.bbox = filter.bbox();
             track.score = detection.score;
@@ -222,6 +358,17 @@ impl Matcher {
         }
     }
 }
+
+/// The embeddings of one update, with which detections share their crop with another person.
+struct Appearance<'a> {
+    embeddings: &'a [Option<Embedding>],
+    crowded: &'a [bool],
+    config: &'a AppearanceConfig,
+}
+
+/// Two detections overlapping more than this share too much of their crops for either to
+/// update a track's appearance.
+const CROWDED_IOU: f32 = 0.3;
 
 /// `b` grown by `buffer` × its size on every side.
 fn widened(b: &BBox, buffer: f32) -> BBox {
@@ -283,13 +430,79 @@ impl Tracker {
     /// detections. Detections with a non-finite or empty box, or a score
     /// below `low_score` (or NaN), are ignored.
     pub fn update(&mut self, detections: &[Detection]) -> TrackerUpdate<'_> {
+        self.update_with_appearance(detections, &[])
+    }
+
+    /// Which detections an embedding would help with now (embeddings on demand): high
+    /// detections that start a track or may find a lost one (no clear overlap with a track
+    /// being followed), that overlap more than one track (people passing each other, where
+    /// identities swap), or whose track's appearance is missing or due for a refresh. A person
+    /// walking alone is embedded every `refresh_frames`, not every frame.
+    pub fn wants_appearance(&self, detections: &[Detection], wanted: &mut Vec<bool>) {
+        let config = &self.config;
+        wanted.clear();
+        wanted.resize(detections.len(), false);
+        let predicted: Vec<(BBox, &Live)> = self
+            .live
+            .iter()
+            .map(|l| {
+                let mut filter = l.filter;
+                if l.track.state == TrackState::Lost {
+                    filter.freeze_height();
+                }
+                filter.predict();
+                (filter.bbox(), l)
+            })
+            .collect();
+        for (want, d) in wanted.iter_mut().zip(detections) {
+            if d.score < config.high_score || !usable(&d.bbox) {
+                continue;
+            }
+            let (mut best, mut second, mut best_track) = (0.0f32, 0.0f32, None);
+            let mut lost_nearby = false;
+            for (bbox, l) in &predicted {
+                let iou = bbox.iou(&d.bbox);
+                if l.track.state == TrackState::Lost {
+                    lost_nearby |= l.embedding.is_some()
+                        && (iou > 0.0 || within_reach(l, d, &config.appearance) && l.track.frames_since_seen > 0);
+                    continue;
+                }
+                if iou > best {
+                    (second, best, best_track) = (best, iou, Some(*l));
+                } else if iou > second {
+                    second = iou;
+                }
+            }
+            let stale =
+                best_track.is_none_or(|l| l.embedding.is_none() || l.embedding_age >= config.appearance.refresh_frames);
+            *want = best < 0.5 || second > 0.1 || lost_nearby || stale;
+        }
+    }
+
+    /// The appearance the tracker holds for a live track, if any: for the counter's
+    /// de-duplication across cameras, in memory only.
+    pub fn embedding(&self, id: TrackId) -> Option<&Embedding> {
+        self.live.iter().find(|l| l.track.id == id).and_then(|l| l.embedding.as_ref())
+    }
+
+    /// [`update`](Self::update) with an embedding for some detections (`embeddings[i]` for
+    /// `detections[i]`; a shorter slice leaves the rest without). Tracks keep a moving average of
+    /// their embeddings; a pair that overlaps costs a mix of box overlap and appearance distance
+    /// (and never matches if the two look too different); a lost track that has an embedding is
+    /// searched by appearance alone, within reach of where it was last seen, for
+    /// `appearance.reid_frames` more frames before it is removed.
+    pub fn update_with_appearance(
+        &mut self,
+        detections: &[Detection],
+        embeddings: &[Option<Embedding>],
+    ) -> TrackerUpdate<'_> {
         let Self { config, frame, next_id, live, tracks, removed, scratch: s, matcher } = self;
         let min_hits = config.min_hits.max(1);
         *frame += 1;
         removed.clear();
 
         // 1. Predict.
-        for Live { track, filter, .. } in live.iter_mut() {
+        for Live { track, filter, embedding_age, .. } in live.iter_mut() {
             if track.state == TrackState::Lost {
                 filter.freeze_height();
             }
@@ -298,6 +511,7 @@ impl Tracker {
             track.matched = false;
             track.age = track.age.saturating_add(1);
             track.frames_since_seen = track.frames_since_seen.saturating_add(1);
+            *embedding_age = embedding_age.saturating_add(1);
         }
 
         s.high.clear();
@@ -309,24 +523,44 @@ impl Tracker {
                 s.low.push(i);
             }
         }
+        s.crowded.clear();
+        s.crowded.resize(detections.len(), false);
+        if !embeddings.is_empty() {
+            for (i, &a) in s.high.iter().enumerate() {
+                for &b in &s.high[i + 1..] {
+                    if detections[a].bbox.iou(&detections[b].bbox) > CROWDED_IOU {
+                        s.crowded[a] = true;
+                        s.crowded[b] = true;
+                    }
+                }
+            }
+        }
+        let appearance = Appearance { embeddings, crowded: &s.crowded, config: &config.appearance };
+        let lost_buffer = (config.lost_buffer_per_frame, config.max_lost_buffer);
+        let stage = |max_cost: f32, fuse_score: bool| Stage {
+            max_cost,
+            fuse_score,
+            lost_buffer,
+            embeddings,
+            appearance: &config.appearance,
+        };
 
         // 2. High detections against every track already trusted, seen or not.
         s.pool.clear();
         s.pool.extend((0..live.len()).filter(|&t| live[t].track.state != TrackState::Tentative));
-        let lost_buffer = (config.lost_buffer_per_frame, config.max_lost_buffer);
-        let stage = Stage { max_cost: config.first_stage_max_cost, fuse_score: config.fuse_score, lost_buffer };
-        matcher.associate(live, detections, &s.pool, &s.high, stage);
-        matcher.apply(live, detections, min_hits);
+        matcher.associate(live, detections, &s.pool, &s.high, stage(config.first_stage_max_cost, config.fuse_score));
+        matcher.apply(live, detections, min_hits, &appearance);
         s.high_left.clone_from(&matcher.unmatched_detections);
 
         // 3. Low detections only against tracks seen until now: a low box is
-        // too weak evidence to revive a lost track.
+        // too weak evidence to revive a lost track. Plain IoU: low boxes are
+        // mostly people partly hidden, whose crops say little.
         s.pool.clear();
         s.pool
             .extend(matcher.unmatched_tracks.iter().copied().filter(|&t| live[t].track.state == TrackState::Confirmed));
-        let stage = Stage { max_cost: config.second_stage_max_cost, fuse_score: false, lost_buffer };
-        matcher.associate(live, detections, &s.pool, &s.low, stage);
-        matcher.apply(live, detections, min_hits);
+        let low_stage = Stage { embeddings: &[], ..stage(config.second_stage_max_cost, false) };
+        matcher.associate(live, detections, &s.pool, &s.low, low_stage);
+        matcher.apply(live, detections, min_hits, &appearance);
         for &t in &matcher.unmatched_tracks {
             live[t].track.state = TrackState::Lost;
         }
@@ -334,16 +568,20 @@ impl Tracker {
         // 4. The high detections left against tentative tracks.
         s.pool.clear();
         s.pool.extend((0..live.len()).filter(|&t| live[t].track.state == TrackState::Tentative));
-        let stage = Stage { max_cost: config.tentative_max_cost, fuse_score: config.fuse_score, lost_buffer };
-        matcher.associate(live, detections, &s.pool, &s.high_left, stage);
-        matcher.apply(live, detections, min_hits);
+        matcher.associate(live, detections, &s.pool, &s.high_left, stage(config.tentative_max_cost, config.fuse_score));
+        matcher.apply(live, detections, min_hits, &appearance);
         for &t in &matcher.unmatched_tracks {
             live[t].remove = true;
         }
 
-        // 5. Lost for too long.
+        // 5. Lost for too long; a track whose appearance is known stays in the pool searched by
+        // appearance a while longer.
         for l in live.iter_mut() {
-            if l.track.state == TrackState::Lost && l.track.frames_since_seen > config.max_lost_frames {
+            let limit = match l.embedding {
+                Some(_) => config.max_lost_frames.saturating_add(config.appearance.reid_frames),
+                None => config.max_lost_frames,
+            };
+            if l.track.state == TrackState::Lost && l.track.frames_since_seen > limit {
                 l.remove = true;
             }
         }
@@ -352,22 +590,13 @@ impl Tracker {
 
         // 6. Births, appended so that `live` stays in id order.
         let confirmed_at_birth = min_hits <= 1 || (config.confirm_first_frame && *frame == 1);
+        let state = if confirmed_at_birth { TrackState::Confirmed } else { TrackState::Tentative };
         for &d in &matcher.unmatched_detections {
             let detection = &detections[d];
             if detection.score >= config.new_track_score {
-                let filter = BoxFilter::new(&detection.bbox);
-                let track = Track {
-                    id: TrackId(*next_id),
-                    bbox: filter.bbox(),
-                    score: detection.score,
-                    state: if confirmed_at_birth { TrackState::Confirmed } else { TrackState::Tentative },
-                    matched: true,
-                    hits: 1,
-                    frames_since_seen: 0,
-                    age: 1,
-                };
+                let embedding = embeddings.get(d).cloned().flatten();
+                live.push(Live::born(TrackId(*next_id), detection, state, embedding));
                 *next_id += 1;
-                live.push(Live { track, filter, remove: false });
             }
         }
 

@@ -32,7 +32,7 @@ pub mod assignment;
 mod bytetrack;
 pub mod kalman;
 
-pub use bytetrack::{Tracker, TrackerConfig, TrackerUpdate};
+pub use bytetrack::{AppearanceConfig, Tracker, TrackerConfig, TrackerUpdate};
 
 use crate::detection::BBox;
 
