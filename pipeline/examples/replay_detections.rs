@@ -118,6 +118,11 @@ fn main() -> anyhow::Result<()> {
     }
     counter.finish(&mut events);
     events.iter().for_each(|e| tally.add(e));
+    if let Ok(zone) = std::env::var("EVENTS") {
+        for e in events.iter().filter(|e| zones[e.zone].name == zone) {
+            eprintln!("{} {:?}", e.frame + 1, e.direction);
+        }
+    }
     println!("tracks {} embedded {embedded}", ids.len());
     for (z, t) in zones.iter().zip(&tally.zones) {
         println!("{} {} {}", z.name, t.entries, t.exits);

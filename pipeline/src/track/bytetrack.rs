@@ -102,9 +102,9 @@ pub struct AppearanceConfig {
 impl Default for AppearanceConfig {
     fn default() -> Self {
         Self {
-            weight: 0.5,
+            weight: 0.6,
             max_distance: 0.4,
-            reid_distance: 0.12,
+            reid_distance: 0.08,
             reid_frames: 35,
             reach_per_frame: 0.1,
             max_reach: 3.0,
@@ -236,6 +236,8 @@ struct Scratch {
     pool: Vec<usize>,
     /// High detections left by the first stage.
     high_left: Vec<usize>,
+    /// Tracks left by the first stage.
+    tracks_left: Vec<usize>,
     /// Per detection: whether it overlaps another high detection.
     crowded: Vec<bool>,
 }
@@ -249,6 +251,12 @@ struct Stage<'a> {
     /// The embeddings of the detections (empty: none), and how to use them.
     embeddings: &'a [Option<Embedding>],
     appearance: &'a AppearanceConfig,
+    /// Match lost tracks by appearance alone (the search of the lost-track pool), instead of by
+    /// motion refined by appearance.
+    appearance_only: bool,
+    /// Frames a lost track may be missing and still be matched by motion: after that its
+    /// prediction means little, and only its appearance can find it.
+    max_lost_frames: u32,
 }
 
 impl Stage<'_> {
@@ -261,23 +269,27 @@ impl Stage<'_> {
         };
         let iou = widened(&track.bbox, buffer).iou(&widened(&detection.bbox, buffer));
         let motion = 1.0 - if self.fuse_score { iou * detection.score } else { iou };
-        let (Some(seen), Some(Some(now))) = (&live.embedding, self.embeddings.get(d)) else {
-            return motion;
+        let appearance = match (&live.embedding, self.embeddings.get(d)) {
+            (Some(seen), Some(Some(now))) => Some(seen.distance(now)),
+            _ => None,
         };
-        let distance = seen.distance(now);
         let a = self.appearance;
-        if motion <= self.max_cost {
-            // Motion says they may be the same person; appearance refines it, or vetoes it.
-            if distance > a.max_distance {
-                return 1.0;
+        match appearance {
+            // A lost person, anywhere within reach, who looks the same.
+            Some(distance) if self.appearance_only => {
+                let found =
+                    track.state == TrackState::Lost && distance <= a.reid_distance && within_reach(live, detection, a);
+                if found { distance } else { 1.0 }
             }
-            return (1.0 - a.weight) * motion + a.weight * distance;
+            None if self.appearance_only => 1.0,
+            _ if track.frames_since_seen > self.max_lost_frames => 1.0,
+            None => motion,
+            // Motion rules out the pair: appearance cannot bring it back here.
+            Some(_) if motion > self.max_cost => 1.0,
+            // Looks like someone else: never the same person, however well the boxes overlap.
+            Some(distance) if distance > a.max_distance => 1.0,
+            Some(distance) => (1.0 - a.weight) * motion + a.weight * distance,
         }
-        // Too far for motion: only a lost track may be found again, by appearance, within reach.
-        if track.state == TrackState::Lost && distance <= a.reid_distance && within_reach(live, detection, a) {
-            return distance;
-        }
-        1.0
     }
 }
 
@@ -543,6 +555,8 @@ impl Tracker {
             lost_buffer,
             embeddings,
             appearance: &config.appearance,
+            appearance_only: false,
+            max_lost_frames: config.max_lost_frames,
         };
 
         // 2. High detections against every track already trusted, seen or not.
@@ -551,13 +565,33 @@ impl Tracker {
         matcher.associate(live, detections, &s.pool, &s.high, stage(config.first_stage_max_cost, config.fuse_score));
         matcher.apply(live, detections, min_hits, &appearance);
         s.high_left.clone_from(&matcher.unmatched_detections);
+        s.tracks_left.clone_from(&matcher.unmatched_tracks);
+
+        // 2b. The lost tracks still unmatched, searched by appearance among the high detections
+        // that motion left: after motion, so that a lost track never takes a person away from a
+        // track following them (DeepSORT's matching cascade puts them last for the same reason).
+        if !embeddings.is_empty() {
+            s.pool.clear();
+            s.pool.extend(
+                s.tracks_left
+                    .iter()
+                    .copied()
+                    .filter(|&t| live[t].track.state == TrackState::Lost && live[t].embedding.is_some()),
+            );
+            let search = Stage { appearance_only: true, ..stage(config.appearance.reid_distance, false) };
+            matcher.associate(live, detections, &s.pool, &s.high_left, search);
+            matcher.apply(live, detections, min_hits, &appearance);
+            s.high_left.clone_from(&matcher.unmatched_detections);
+        }
 
         // 3. Low detections only against tracks seen until now: a low box is
         // too weak evidence to revive a lost track. Plain IoU: low boxes are
         // mostly people partly hidden, whose crops say little.
         s.pool.clear();
-        s.pool
-            .extend(matcher.unmatched_tracks.iter().copied().filter(|&t| live[t].track.state == TrackState::Confirmed));
+        s.pool.extend(s.tracks_left.iter().copied().filter(|&t| {
+            let track = &live[t].track;
+            track.state == TrackState::Confirmed && !track.matched
+        }));
         let low_stage = Stage { embeddings: &[], ..stage(config.second_stage_max_cost, false) };
         matcher.associate(live, detections, &s.pool, &s.low, low_stage);
         matcher.apply(live, detections, min_hits, &appearance);
@@ -808,6 +842,89 @@ mod tests {
         assert_eq!(tracker.reset(), &[TrackId(1), TrackId(2)]);
         assert!(tracker.tracks().is_empty());
         assert_eq!(only(tracker.update(&[walker(0, 0.9)]).tracks).id, TrackId(3));
+    }
+
+    fn look(seed: f32) -> Embedding {
+        Embedding::normalised(&(0..16).map(|i| (seed * (i as f32 + 1.0)).sin()).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn a_lost_person_is_found_again_by_appearance_where_motion_cannot_reach() {
+        // Walks right for 20 frames, is hidden 12 frames while turning back, reappears 80 px
+        // behind where they were last seen: far from the prediction, within reach.
+        let config =
+            TrackerConfig::default().at_fps(7.0, std::time::Duration::from_secs(3), std::time::Duration::from_secs(5));
+        for with_appearance in [false, true] {
+            let mut tracker = Tracker::new(config.clone());
+            let me = look(1.0);
+            let embeddings = |n: usize| if with_appearance { vec![Some(me.clone()); n] } else { Vec::new() };
+            for t in 0..20 {
+                tracker.update_with_appearance(&[walker(t, 0.9)], &embeddings(1));
+            }
+            for _ in 0..12 {
+                tracker.update_with_appearance(&[], &[]);
+            }
+            let back = det(50.0 + 4.0 * 19.0 - 80.0, 100.0, 60.0, 160.0, 0.9);
+            let track = only(
+                tracker
+                    .update_with_appearance(&[back], &embeddings(1))
+                    .tracks
+                    .iter()
+                    .filter(|t| t.matched)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .as_slice(),
+            );
+            assert_eq!(track.id == TrackId(1), with_appearance, "{track:?}");
+        }
+    }
+
+    #[test]
+    fn someone_who_looks_different_does_not_take_over_a_track() {
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..10 {
+            tracker.update_with_appearance(&[walker(t, 0.9)], &[Some(look(1.0))]);
+        }
+        // The first person leaves; a different-looking person stands exactly where they would be.
+        let update = tracker.update_with_appearance(&[walker(10, 0.9)], &[Some(look(7.0))]);
+        let first = update.tracks.iter().find(|t| t.id == TrackId(1)).unwrap();
+        assert_eq!((first.state, first.matched), (TrackState::Lost, false));
+        assert!(update.tracks.iter().any(|t| t.id == TrackId(2) && t.matched));
+        // Without embeddings the same boxes continue the track.
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for t in 0..11 {
+            tracker.update(&[walker(t, 0.9)]);
+        }
+        assert_eq!(only(tracker.tracks()).id, TrackId(1));
+    }
+
+    #[test]
+    fn embeddings_are_wanted_for_new_and_crowded_people_and_now_and_then_for_the_rest() {
+        let config = TrackerConfig::default();
+        let refresh = config.appearance.refresh_frames;
+        let mut tracker = Tracker::new(config);
+        let mut wanted = Vec::new();
+        tracker.wants_appearance(&[walker(0, 0.9), walker(0, 0.3)], &mut wanted);
+        assert_eq!(wanted, [true, false], "a new person yes, a low-score box never");
+        let mut asked = 0;
+        for t in 0..40 {
+            tracker.wants_appearance(&[walker(t, 0.9)], &mut wanted);
+            let embeddings = if wanted[0] { vec![Some(look(1.0))] } else { vec![None] };
+            asked += wanted[0] as u32;
+            tracker.update_with_appearance(&[walker(t, 0.9)], &embeddings);
+        }
+        assert!(
+            asked >= 40 / refresh && asked <= 40 / refresh + 2,
+            "a person alone is embedded {asked} times in 40 frames"
+        );
+        // A second person followed right beside the first: the box between them is uncertain.
+        let beside = |t: u32| det(50.0 + 4.0 * t as f32 + 30.0, 100.0, 60.0, 160.0, 0.9);
+        for t in 40..45 {
+            tracker.update(&[walker(t, 0.9), beside(t)]);
+        }
+        let between = det(50.0 + 4.0 * 45.0 + 15.0, 100.0, 60.0, 160.0, 0.9);
+        tracker.wants_appearance(&[between], &mut wanted);
+        assert_eq!(wanted, [true]);
     }
 
     /// Frames of a random scene: a few people moving at constant velocity,
