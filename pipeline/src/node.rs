@@ -70,7 +70,11 @@ pub enum NodeError {
 pub struct NodeSummary {
     pub frames_analysed: u64,
     pub crossings: u64,
+    /// Building intervals handed to the publisher (each a counts and an occupancy message).
     pub intervals_published: u64,
+    /// Sums over the published intervals, to check against what a subscriber received.
+    pub entries_published: u64,
+    pub exits_published: u64,
 }
 
 /// One camera's analysis state.
@@ -166,6 +170,8 @@ pub fn run_node(
                 }
                 publish_interval(site, publisher, report, &mut unhealthy_in_interval, &mut over_capacity);
                 summary.intervals_published += 1;
+                summary.entries_published += report.entries;
+                summary.exits_published += report.exits;
             }
             // Published (spooled, fsynced) first, then marked done: a crash between the two
             // repeats an interval with the same counts rather than losing one.
@@ -444,10 +450,13 @@ fn alert(site: &Site, publisher: &Publisher, kind: AlertKind, subject: &str, mes
     );
 }
 
-/// Spools a message; a full spool is logged (the spool-filling alert went out before).
+/// Spools a message; a full spool is logged, naming what is dropped (the spool-filling alert
+/// went out before).
 fn send(publisher: &Publisher, message: impl Into<crate::publish::Message>) {
+    let message = message.into();
+    let schema = message.schema();
     if let Err(error) = publisher.publish(message) {
-        tracing::error!("{error}");
+        tracing::error!("{error}; a {schema} message is dropped");
     }
 }
 

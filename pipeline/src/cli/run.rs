@@ -37,6 +37,10 @@ pub struct RunArgs {
     /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
     #[arg(long, default_value = "spool")]
     spool: PathBuf,
+    /// Bound of the spool in KiB; `spool_filling` is raised at 80 %, and past the bound new
+    /// messages are refused (logged) until the broker takes some.
+    #[arg(long, value_name = "KIB", default_value_t = 64 * 1024)]
+    spool_max_kib: u64,
     /// File keeping the intervals not yet published and the occupancy across restarts
     /// (default: beside the spool, `<spool>.state.json`).
     #[arg(long, value_name = "FILE")]
@@ -82,6 +86,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
 
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
+    broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
     let will = NodeStatus {
@@ -112,8 +117,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // and goes out at the next start.
     publisher.flush(Duration::from_secs(5));
     eprintln!(
-        "lintel run: {} frames analysed, {} crossings, {} intervals published",
-        summary.frames_analysed, summary.crossings, summary.intervals_published
+        "lintel run: {} frames analysed, {} crossings, {} intervals published ({} entries, {} exits)",
+        summary.frames_analysed,
+        summary.crossings,
+        summary.intervals_published,
+        summary.entries_published,
+        summary.exits_published
     );
     Ok(ExitCode::SUCCESS)
 }
