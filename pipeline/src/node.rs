@@ -6,7 +6,7 @@
 //! tracker and zone counter; crossings of zones with `aggregate = true` become entrance events,
 //! which roll up into wall-clock intervals published over MQTT through the on-disk spool.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
@@ -22,7 +22,7 @@ use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Cr
 use crate::publish::CameraState as PublishedCameraState;
 use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, NodeState, NodeStatus, Occupancy,
-    Publisher, SPOOL_ALERT_RATIO, UtcTime,
+    OccupancySet, Publisher, Received, SPOOL_ALERT_RATIO, UtcTime,
 };
 use crate::track::{Tracker, TrackerConfig};
 
@@ -77,6 +77,22 @@ pub struct NodeSummary {
     pub exits_published: u64,
 }
 
+/// The state file: the aggregation's state and, per building, the id of the last occupancy
+/// command applied (so a retained command is not applied again after a restart).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    #[serde(flatten)]
+    aggregator: AggregatorState,
+    #[serde(default)]
+    occupancy_commands: BTreeMap<String, String>,
+}
+
+/// What the node keeps between loop rounds about the aggregation and its persistence.
+struct Counting {
+    aggregator: IntervalAggregator,
+    occupancy_commands: BTreeMap<String, String>,
+}
+
 /// One camera's analysis state.
 struct CameraWork {
     id: String,
@@ -109,11 +125,15 @@ pub fn run_node(
     for camera in &site.cameras {
         cameras.push(start_camera(site, camera, detector, options)?);
     }
-    let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
+    let mut counting = Counting {
+        aggregator: IntervalAggregator::new(building_specs(site), options.interval.clone()),
+        occupancy_commands: BTreeMap::new(),
+    };
     if let Some(path) = &options.state_file
         && let Some(state) = load_state(path)?
     {
-        aggregator.restore(state);
+        counting.aggregator.restore(state.aggregator);
+        counting.occupancy_commands = state.occupancy_commands;
         tracing::info!(path = %path.display(), "resumed the intervals not yet published");
     }
     // Intervals that ended while the node was down were not watched: their entrances are unhealthy.
@@ -143,12 +163,12 @@ pub fn run_node(
             let before = summary.crossings;
             for event in &events {
                 if camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
-                    aggregator.record(&camera.entrance, event.direction, at);
+                    counting.aggregator.record(&camera.entrance, event.direction, at);
                     summary.crossings += 1;
                 }
             }
             if summary.crossings != before {
-                save_state(options, &aggregator);
+                save_state(options, &counting);
             }
         }
         if last_housekeeping.elapsed() >= Duration::from_millis(250) {
@@ -161,7 +181,10 @@ pub fn run_node(
             if changed || reconnected {
                 publish_status(site, publisher, &mut cameras, true);
             }
-            let reports = aggregator.close_due(SystemTime::now());
+            for command in publisher.received() {
+                apply_command(site, publisher, options, &mut counting, command);
+            }
+            let reports = counting.aggregator.close_due(SystemTime::now());
             for report in &reports {
                 if report.start < resumed_at {
                     for entrance in &report.entrances {
@@ -176,7 +199,7 @@ pub fn run_node(
             // Published (spooled, fsynced) first, then marked done: a crash between the two
             // repeats an interval with the same counts rather than losing one.
             if !reports.is_empty() {
-                save_state(options, &aggregator);
+                save_state(options, &counting);
             }
             let status = publisher.status();
             if status.fill_ratio >= SPOOL_ALERT_RATIO && !spool_alerted {
@@ -205,6 +228,67 @@ pub fn run_node(
         camera.supervisor.stop();
     }
     Ok(summary)
+}
+
+/// The topic filters a node subscribes to: the occupancy commands of its site's buildings.
+pub fn command_filters(site: &Site) -> Vec<String> {
+    OccupancySet::filter(&site.id).into_iter().collect()
+}
+
+/// Applies an occupancy command once (by id, remembered in the state file) and publishes the new
+/// occupancy at once. A bad command is a warning naming its topic, never a stop.
+fn apply_command(
+    site: &Site,
+    publisher: &Publisher,
+    options: &NodeOptions,
+    counting: &mut Counting,
+    command: Received,
+) {
+    let topic = &command.topic;
+    // An empty retained payload is how a command is cleared from the broker: nothing to do.
+    if command.payload.is_empty() {
+        return;
+    }
+    let Some(building) = OccupancySet::building_of(&site.id, topic) else {
+        tracing::warn!("ignored a message on {topic}: not an occupancy command of site {}", site.id);
+        return;
+    };
+    let set = match OccupancySet::parse(&command.payload) {
+        Ok(set) => set,
+        Err(why) => {
+            tracing::warn!("ignored the occupancy command on {topic}: {why}");
+            return;
+        }
+    };
+    if counting.occupancy_commands.get(building) == Some(&set.id) {
+        tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
+        return;
+    }
+    if !counting.aggregator.reset_occupancy(building, set.occupancy) {
+        tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
+        return;
+    }
+    tracing::info!(
+        "occupancy of building {building} set to {} by command {} (issued {})",
+        set.occupancy,
+        set.id,
+        set.issued_at
+    );
+    counting.occupancy_commands.insert(building.to_string(), set.id);
+    save_state(options, counting);
+    let capacity = site.building(building).and_then(|b| b.capacity).map(u64::from);
+    send(
+        publisher,
+        Occupancy {
+            site: site.id.clone(),
+            building: building.to_string(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::now(),
+            occupancy: set.occupancy,
+            capacity,
+        },
+    );
 }
 
 fn start_camera(
@@ -460,7 +544,7 @@ fn send(publisher: &Publisher, message: impl Into<crate::publish::Message>) {
     }
 }
 
-fn load_state(path: &Path) -> Result<Option<AggregatorState>, NodeError> {
+fn load_state(path: &Path) -> Result<Option<SavedState>, NodeError> {
     let state_error = |message: String| NodeError::State { path: path.to_path_buf(), message };
     match std::fs::read_to_string(path) {
         Ok(text) => {
@@ -472,11 +556,15 @@ fn load_state(path: &Path) -> Result<Option<AggregatorState>, NodeError> {
 }
 
 /// Writes the aggregation state atomically (a temporary file renamed over the old one).
-fn save_state(options: &NodeOptions, aggregator: &IntervalAggregator) {
+fn save_state(options: &NodeOptions, counting: &Counting) {
     let Some(path) = &options.state_file else { return };
     let write = || -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
-        let json = serde_json::to_vec(&aggregator.snapshot())?;
+        let state = SavedState {
+            aggregator: counting.aggregator.snapshot(),
+            occupancy_commands: counting.occupancy_commands.clone(),
+        };
+        let json = serde_json::to_vec(&state)?;
         let mut file = std::fs::File::create(&tmp)?;
         std::io::Write::write_all(&mut file, &json)?;
         file.sync_all()?;

@@ -69,13 +69,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let site = Site::load(&args.site)?;
     // Without --mqtt, the embedded broker; it runs until the process ends.
     let (host, port) = match &args.mqtt {
-        Some(mqtt) => {
-            let (host, port) = mqtt
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-                .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))?;
-            (host, port)
-        }
+        Some(mqtt) => parse_broker(mqtt)?,
         None => {
             let broker = start_embedded_broker(&args)?;
             (broker.ip().to_string(), broker.port())
@@ -86,6 +80,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
 
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
+    broker.subscriptions = lintel::node::command_filters(&site);
     broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
@@ -147,6 +142,13 @@ fn start_embedded_broker(_: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
     anyhow::bail!("no MQTT broker: give one with --mqtt HOST:PORT (this build has no embedded broker)")
 }
 
-fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {
+/// `--mqtt HOST:PORT`.
+pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
+    mqtt.rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
+}
+
+pub(super) fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {
     var.map(|v| std::env::var(v).with_context(|| format!("environment variable {v} is not set"))).transpose()
 }
