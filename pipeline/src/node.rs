@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -25,6 +26,7 @@ use crate::publish::{
     OccupancySet, Publisher, Received, SPOOL_ALERT_RATIO, UtcTime,
 };
 use crate::track::{Tracker, TrackerConfig};
+use crate::web::{CameraMetrics, NodeMetrics, Snapshot};
 
 /// Settings of a node beyond the site file.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct NodeOptions {
     pub run_for: Option<Duration>,
     /// Where the intervals not yet published and the occupancy survive a restart.
     pub state_file: Option<PathBuf>,
+    /// Updated every 250 ms for the metrics endpoint.
+    pub metrics: Option<Arc<NodeMetrics>>,
 }
 
 impl Default for NodeOptions {
@@ -51,6 +55,7 @@ impl Default for NodeOptions {
             default_fps: 10.0,
             run_for: None,
             state_file: None,
+            metrics: None,
         }
     }
 }
@@ -108,6 +113,11 @@ struct CameraWork {
     last_frame: Option<Instant>,
     offline: bool,
     published_state: Option<&'static str>,
+    frames_analysed: u64,
+    crossings: u64,
+    /// The highest connection number seen in a frame: connections after the first are reconnects.
+    last_connection: u64,
+    detector_time: Duration,
 }
 
 /// Runs the node until `stop` is set (or `options.run_for` has passed).
@@ -165,6 +175,7 @@ pub fn run_node(
                 if camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
                     counting.aggregator.record(&camera.entrance, event.direction, at);
                     summary.crossings += 1;
+                    camera.crossings += 1;
                 }
             }
             if summary.crossings != before {
@@ -200,6 +211,9 @@ pub fn run_node(
             // repeats an interval with the same counts rather than losing one.
             if !reports.is_empty() {
                 save_state(options, &counting);
+            }
+            if let Some(metrics) = &options.metrics {
+                metrics.update(snapshot(&cameras, publisher, &summary));
             }
             let status = publisher.status();
             if status.fill_ratio >= SPOOL_ALERT_RATIO && !spool_alerted {
@@ -318,6 +332,10 @@ fn start_camera(
         last_frame: None,
         offline: false,
         published_state: None,
+        frames_analysed: 0,
+        crossings: 0,
+        last_connection: 0,
+        detector_time: Duration::ZERO,
     })
 }
 
@@ -356,7 +374,9 @@ fn analyse(
     events: &mut Vec<CrossingEvent>,
 ) -> Result<(), crate::infer::InferError> {
     camera.last_frame = Some(Instant::now());
+    camera.frames_analysed += 1;
     let CameraFrame { connection, frame, .. } = frame;
+    camera.last_connection = camera.last_connection.max(connection);
     // A new connection restarts timestamps and may show a moved camera: start tracking afresh
     // rather than bridge the gap.
     if camera.analysis.as_ref().is_none_or(|(c, _, _)| *c != connection) {
@@ -376,7 +396,10 @@ fn analyse(
         }
         camera.analysis = Some((connection, Tracker::new(config), counter));
     }
-    let detections = detector.detect(&frame)?;
+    let started = Instant::now();
+    let detections = detector.detect(&frame);
+    camera.detector_time += started.elapsed();
+    let detections = detections?;
     if let Some((_, tracker, counter)) = camera.analysis.as_mut() {
         let update = tracker.update(&detections);
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
@@ -485,6 +508,33 @@ fn publish_interval(
                 capacity.unwrap_or(0)
             ),
         );
+    }
+}
+
+/// What the metrics endpoint shows now.
+fn snapshot(cameras: &[CameraWork], publisher: &Publisher, summary: &NodeSummary) -> Snapshot {
+    let status = publisher.status();
+    let counters = publisher.metrics();
+    Snapshot {
+        cameras: cameras
+            .iter()
+            .map(|c| CameraMetrics {
+                id: c.id.clone(),
+                state: c.supervisor.state().name(),
+                frames_received: c.supervisor.frames(),
+                frames_analysed: c.frames_analysed,
+                crossings: c.crossings,
+                reconnects: c.last_connection.saturating_sub(1),
+                detector_seconds: c.detector_time.as_secs_f64(),
+            })
+            .collect(),
+        mqtt_connected: status.connected,
+        spool_messages: status.spooled,
+        spool_bytes: status.spool_bytes,
+        messages_published: counters.sent,
+        messages_spooled: counters.spooled,
+        mqtt_connects: counters.connects,
+        intervals_published: summary.intervals_published,
     }
 }
 

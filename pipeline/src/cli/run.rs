@@ -13,6 +13,7 @@ use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Manifest, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, UtcTime};
+use lintel::web::{MetricsServer, NodeMetrics};
 use lintel_calibration::site::Site;
 
 #[derive(Args)]
@@ -60,6 +61,9 @@ pub struct RunArgs {
     /// The model manifest.
     #[arg(long, value_name = "FILE")]
     models: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDRESS/metrics (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDRESS")]
+    metrics: Option<std::net::SocketAddr>,
     /// ONNX Runtime threads (default: ONNX Runtime's choice).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -99,11 +103,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
         .context("cannot install the signal handler")?;
 
+    let metrics = Arc::new(NodeMetrics::default());
+    let _metrics_server = match args.metrics {
+        Some(address) => Some(
+            MetricsServer::start(address, Arc::clone(&metrics))
+                .with_context(|| format!("--metrics {address}: cannot listen"))?,
+        ),
+        None => None,
+    };
     let options = NodeOptions {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
         run_for: args.run_for_s.map(Duration::from_secs),
         state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
+        metrics: args.metrics.map(|_| metrics),
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
