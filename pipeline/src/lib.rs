@@ -11,3 +11,4 @@ pub mod node;
 pub mod publish;
 pub mod replay;
 pub mod track;
+pub mod web;

@@ -6,8 +6,9 @@
 //! tracker and zone counter; crossings of zones with `aggregate = true` become entrance events,
 //! which roll up into wall-clock intervals published over MQTT through the on-disk spool.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,9 +23,10 @@ use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Cr
 use crate::publish::CameraState as PublishedCameraState;
 use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, NodeState, NodeStatus, Occupancy,
-    Publisher, SPOOL_ALERT_RATIO, UtcTime,
+    OccupancySet, Publisher, Received, SPOOL_ALERT_RATIO, UtcTime,
 };
 use crate::track::{Tracker, TrackerConfig};
+use crate::web::{CameraMetrics, NodeMetrics, Snapshot};
 
 /// Settings of a node beyond the site file.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub struct NodeOptions {
     pub run_for: Option<Duration>,
     /// Where the intervals not yet published and the occupancy survive a restart.
     pub state_file: Option<PathBuf>,
+    /// Updated every 250 ms for the metrics endpoint.
+    pub metrics: Option<Arc<NodeMetrics>>,
 }
 
 impl Default for NodeOptions {
@@ -51,6 +55,7 @@ impl Default for NodeOptions {
             default_fps: 10.0,
             run_for: None,
             state_file: None,
+            metrics: None,
         }
     }
 }
@@ -70,7 +75,27 @@ pub enum NodeError {
 pub struct NodeSummary {
     pub frames_analysed: u64,
     pub crossings: u64,
+    /// Building intervals handed to the publisher (each a counts and an occupancy message).
     pub intervals_published: u64,
+    /// Sums over the published intervals, to check against what a subscriber received.
+    pub entries_published: u64,
+    pub exits_published: u64,
+}
+
+/// The state file: the aggregation's state and, per building, the id of the last occupancy
+/// command applied (so a retained command is not applied again after a restart).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct SavedState {
+    #[serde(flatten)]
+    aggregator: AggregatorState,
+    #[serde(default)]
+    occupancy_commands: BTreeMap<String, String>,
+}
+
+/// What the node keeps between loop rounds about the aggregation and its persistence.
+struct Counting {
+    aggregator: IntervalAggregator,
+    occupancy_commands: BTreeMap<String, String>,
 }
 
 /// One camera's analysis state.
@@ -88,6 +113,11 @@ struct CameraWork {
     last_frame: Option<Instant>,
     offline: bool,
     published_state: Option<&'static str>,
+    frames_analysed: u64,
+    crossings: u64,
+    /// The highest connection number seen in a frame: connections after the first are reconnects.
+    last_connection: u64,
+    detector_time: Duration,
 }
 
 /// Runs the node until `stop` is set (or `options.run_for` has passed).
@@ -105,11 +135,15 @@ pub fn run_node(
     for camera in &site.cameras {
         cameras.push(start_camera(site, camera, detector, options)?);
     }
-    let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
+    let mut counting = Counting {
+        aggregator: IntervalAggregator::new(building_specs(site), options.interval.clone()),
+        occupancy_commands: BTreeMap::new(),
+    };
     if let Some(path) = &options.state_file
         && let Some(state) = load_state(path)?
     {
-        aggregator.restore(state);
+        counting.aggregator.restore(state.aggregator);
+        counting.occupancy_commands = state.occupancy_commands;
         tracing::info!(path = %path.display(), "resumed the intervals not yet published");
     }
     // Intervals that ended while the node was down were not watched: their entrances are unhealthy.
@@ -139,12 +173,13 @@ pub fn run_node(
             let before = summary.crossings;
             for event in &events {
                 if camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
-                    aggregator.record(&camera.entrance, event.direction, at);
+                    counting.aggregator.record(&camera.entrance, event.direction, at);
                     summary.crossings += 1;
+                    camera.crossings += 1;
                 }
             }
             if summary.crossings != before {
-                save_state(options, &aggregator);
+                save_state(options, &counting);
             }
         }
         if last_housekeeping.elapsed() >= Duration::from_millis(250) {
@@ -157,7 +192,10 @@ pub fn run_node(
             if changed || reconnected {
                 publish_status(site, publisher, &mut cameras, true);
             }
-            let reports = aggregator.close_due(SystemTime::now());
+            for command in publisher.received() {
+                apply_command(site, publisher, options, &mut counting, command);
+            }
+            let reports = counting.aggregator.close_due(SystemTime::now());
             for report in &reports {
                 if report.start < resumed_at {
                     for entrance in &report.entrances {
@@ -166,11 +204,16 @@ pub fn run_node(
                 }
                 publish_interval(site, publisher, report, &mut unhealthy_in_interval, &mut over_capacity);
                 summary.intervals_published += 1;
+                summary.entries_published += report.entries;
+                summary.exits_published += report.exits;
             }
             // Published (spooled, fsynced) first, then marked done: a crash between the two
             // repeats an interval with the same counts rather than losing one.
             if !reports.is_empty() {
-                save_state(options, &aggregator);
+                save_state(options, &counting);
+            }
+            if let Some(metrics) = &options.metrics {
+                metrics.update(snapshot(&cameras, publisher, &summary));
             }
             let status = publisher.status();
             if status.fill_ratio >= SPOOL_ALERT_RATIO && !spool_alerted {
@@ -201,6 +244,67 @@ pub fn run_node(
     Ok(summary)
 }
 
+/// The topic filters a node subscribes to: the occupancy commands of its site's buildings.
+pub fn command_filters(site: &Site) -> Vec<String> {
+    OccupancySet::filter(&site.id).into_iter().collect()
+}
+
+/// Applies an occupancy command once (by id, remembered in the state file) and publishes the new
+/// occupancy at once. A bad command is a warning naming its topic, never a stop.
+fn apply_command(
+    site: &Site,
+    publisher: &Publisher,
+    options: &NodeOptions,
+    counting: &mut Counting,
+    command: Received,
+) {
+    let topic = &command.topic;
+    // An empty retained payload is how a command is cleared from the broker: nothing to do.
+    if command.payload.is_empty() {
+        return;
+    }
+    let Some(building) = OccupancySet::building_of(&site.id, topic) else {
+        tracing::warn!("ignored a message on {topic}: not an occupancy command of site {}", site.id);
+        return;
+    };
+    let set = match OccupancySet::parse(&command.payload) {
+        Ok(set) => set,
+        Err(why) => {
+            tracing::warn!("ignored the occupancy command on {topic}: {why}");
+            return;
+        }
+    };
+    if counting.occupancy_commands.get(building) == Some(&set.id) {
+        tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
+        return;
+    }
+    if !counting.aggregator.reset_occupancy(building, set.occupancy) {
+        tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
+        return;
+    }
+    tracing::info!(
+        "occupancy of building {building} set to {} by command {} (issued {})",
+        set.occupancy,
+        set.id,
+        set.issued_at
+    );
+    counting.occupancy_commands.insert(building.to_string(), set.id);
+    save_state(options, counting);
+    let capacity = site.building(building).and_then(|b| b.capacity).map(u64::from);
+    send(
+        publisher,
+        Occupancy {
+            site: site.id.clone(),
+            building: building.to_string(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::now(),
+            occupancy: set.occupancy,
+            capacity,
+        },
+    );
+}
+
 fn start_camera(
     site: &Site,
     camera: &Camera,
@@ -228,6 +332,10 @@ fn start_camera(
         last_frame: None,
         offline: false,
         published_state: None,
+        frames_analysed: 0,
+        crossings: 0,
+        last_connection: 0,
+        detector_time: Duration::ZERO,
     })
 }
 
@@ -266,7 +374,9 @@ fn analyse(
     events: &mut Vec<CrossingEvent>,
 ) -> Result<(), crate::infer::InferError> {
     camera.last_frame = Some(Instant::now());
+    camera.frames_analysed += 1;
     let CameraFrame { connection, frame, .. } = frame;
+    camera.last_connection = camera.last_connection.max(connection);
     // A new connection restarts timestamps and may show a moved camera: start tracking afresh
     // rather than bridge the gap.
     if camera.analysis.as_ref().is_none_or(|(c, _, _)| *c != connection) {
@@ -286,7 +396,10 @@ fn analyse(
         }
         camera.analysis = Some((connection, Tracker::new(config), counter));
     }
-    let detections = detector.detect(&frame)?;
+    let started = Instant::now();
+    let detections = detector.detect(&frame);
+    camera.detector_time += started.elapsed();
+    let detections = detections?;
     if let Some((_, tracker, counter)) = camera.analysis.as_mut() {
         let update = tracker.update(&detections);
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
@@ -398,6 +511,33 @@ fn publish_interval(
     }
 }
 
+/// What the metrics endpoint shows now.
+fn snapshot(cameras: &[CameraWork], publisher: &Publisher, summary: &NodeSummary) -> Snapshot {
+    let status = publisher.status();
+    let counters = publisher.metrics();
+    Snapshot {
+        cameras: cameras
+            .iter()
+            .map(|c| CameraMetrics {
+                id: c.id.clone(),
+                state: c.supervisor.state().name(),
+                frames_received: c.supervisor.frames(),
+                frames_analysed: c.frames_analysed,
+                crossings: c.crossings,
+                reconnects: c.last_connection.saturating_sub(1),
+                detector_seconds: c.detector_time.as_secs_f64(),
+            })
+            .collect(),
+        mqtt_connected: status.connected,
+        spool_messages: status.spooled,
+        spool_bytes: status.spool_bytes,
+        messages_published: counters.sent,
+        messages_spooled: counters.spooled,
+        mqtt_connects: counters.connects,
+        intervals_published: summary.intervals_published,
+    }
+}
+
 fn publish_status(site: &Site, publisher: &Publisher, cameras: &mut [CameraWork], online: bool) {
     let statuses = cameras
         .iter_mut()
@@ -444,14 +584,17 @@ fn alert(site: &Site, publisher: &Publisher, kind: AlertKind, subject: &str, mes
     );
 }
 
-/// Spools a message; a full spool is logged (the spool-filling alert went out before).
+/// Spools a message; a full spool is logged, naming what is dropped (the spool-filling alert
+/// went out before).
 fn send(publisher: &Publisher, message: impl Into<crate::publish::Message>) {
+    let message = message.into();
+    let schema = message.schema();
     if let Err(error) = publisher.publish(message) {
-        tracing::error!("{error}");
+        tracing::error!("{error}; a {schema} message is dropped");
     }
 }
 
-fn load_state(path: &Path) -> Result<Option<AggregatorState>, NodeError> {
+fn load_state(path: &Path) -> Result<Option<SavedState>, NodeError> {
     let state_error = |message: String| NodeError::State { path: path.to_path_buf(), message };
     match std::fs::read_to_string(path) {
         Ok(text) => {
@@ -463,11 +606,15 @@ fn load_state(path: &Path) -> Result<Option<AggregatorState>, NodeError> {
 }
 
 /// Writes the aggregation state atomically (a temporary file renamed over the old one).
-fn save_state(options: &NodeOptions, aggregator: &IntervalAggregator) {
+fn save_state(options: &NodeOptions, counting: &Counting) {
     let Some(path) = &options.state_file else { return };
     let write = || -> std::io::Result<()> {
         let tmp = path.with_extension("tmp");
-        let json = serde_json::to_vec(&aggregator.snapshot())?;
+        let state = SavedState {
+            aggregator: counting.aggregator.snapshot(),
+            occupancy_commands: counting.occupancy_commands.clone(),
+        };
+        let json = serde_json::to_vec(&state)?;
         let mut file = std::fs::File::create(&tmp)?;
         std::io::Write::write_all(&mut file, &json)?;
         file.sync_all()?;

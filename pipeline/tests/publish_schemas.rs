@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use jsonschema::Validator;
 use lintel::publish::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState,
-    NodeStatus, Occupancy, Spool, UtcTime,
+    NodeStatus, Occupancy, OccupancySet, Spool, UtcTime,
 };
 use serde_json::{Value, json};
 
@@ -135,7 +135,9 @@ fn every_kind_of_message() -> Vec<Message> {
 
 #[test]
 fn the_schemas_are_valid_2020_12_schemas() {
-    for tag in ["lintel.counts/1", "lintel.occupancy/1", "lintel.alert/1", "lintel.node_status/1"] {
+    for tag in
+        ["lintel.counts/1", "lintel.occupancy/1", "lintel.alert/1", "lintel.node_status/1", "lintel.occupancy_set/1"]
+    {
         let path = schema_file(tag);
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         if let Err(error) = jsonschema::meta::validate(&schema) {
@@ -213,5 +215,49 @@ fn the_schemas_refuse_what_must_not_be_published() {
     image["image"] = json!("aGVsbG8=");
     for instance in [unknown_kind, two_lines, image] {
         assert!(!errors(&instance).is_empty(), "accepted: {instance}");
+    }
+}
+
+/// The command `lintel occupancy set` publishes is valid; what the schema refuses, the node refuses too.
+#[test]
+fn the_occupancy_command_matches_its_schema_and_the_node_reads_it_the_same_way() {
+    let command = OccupancySet::new(12);
+    let json: Value = serde_json::from_slice(&command.to_json()).unwrap();
+    assert!(errors(&json).is_empty(), "{json}\n{:?}", errors(&json));
+    assert_eq!(json["schema"], OccupancySet::SCHEMA);
+    assert_eq!(OccupancySet::parse(&command.to_json()).unwrap(), command);
+
+    let good = json!({"schema": "lintel.occupancy_set/1", "occupancy": 12, "id": "a1",
+        "issued_at": "2026-11-25T10:00:00Z"});
+    assert!(errors(&good).is_empty(), "{:?}", errors(&good));
+    assert!(OccupancySet::parse(good.to_string().as_bytes()).is_ok());
+    let with = |field: &str, value: Value| {
+        let mut changed = good.clone();
+        changed[field] = value;
+        changed
+    };
+    let without = |field: &str| {
+        let mut changed = good.clone();
+        changed.as_object_mut().unwrap().remove(field);
+        changed
+    };
+    let refused = [
+        ("a negative occupancy", with("occupancy", json!(-3))),
+        ("a fractional occupancy", with("occupancy", json!(2.5))),
+        ("an empty id", with("id", json!(""))),
+        ("a very long id", with("id", json!("x".repeat(129)))),
+        ("a local time", with("issued_at", json!("2026-11-25T11:00:00+01:00"))),
+        ("another schema", with("schema", json!("lintel.occupancy/1"))),
+        ("an unknown field", with("building", json!("b7"))),
+        ("no id", without("id")),
+        ("no occupancy", without("occupancy")),
+    ];
+    for (what, instance) in refused {
+        // "another schema" names a different schema file; check it against the command's own.
+        let by_schema = validator(OccupancySet::SCHEMA).iter_errors(&instance).count();
+        assert!(by_schema > 0, "the schema accepted {what}: {instance}");
+        if what != "a local time" {
+            assert!(OccupancySet::parse(instance.to_string().as_bytes()).is_err(), "the node accepted {what}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `lintel run` end to end: the clip served by a real RTSP server, counted live, rolled up per
-//! building and published to a real mosquitto; a second camera that never answers raises an
-//! alert and does not disturb the first.
+//! building and published to a real mosquitto; a camera that never answers and one whose password
+//! is wrong raise alerts, show `retrying` and `failed` in the node status, and do not disturb the first.
 
 mod common;
 
@@ -12,7 +12,12 @@ use serde_json::Value;
 /// The clip is 79.5 s; the node runs a little longer to connect first.
 const RUN_FOR_S: &str = "84";
 
-fn site_file(dir: &std::path::Path, camera_url: &str, dead_url: &str) -> std::path::PathBuf {
+/// The login the locked camera wants, and the wrong password the site gives for it.
+const DOOR_USER: &str = "viewer";
+const DOOR_PASSWORD: &str = "door-secret-4411";
+const DOOR_WRONG_PASSWORD: &str = "not-the-door-secret-9902";
+
+fn site_file(dir: &std::path::Path, camera_url: &str, dead_url: &str, door_url: &str) -> std::path::PathBuf {
     let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
     let text = text.replace(
         "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
@@ -37,6 +42,23 @@ camera = \"gate\"
 name = \"gate-line\"
 kind = \"line\"
 points = [[0.0, 0.5], [1.0, 0.5]]
+
+[[entrance]]
+id = \"side-door\"
+building = \"annex\"
+
+[[camera]]
+id = \"door\"
+entrance = \"side-door\"
+url = \"{door_url}\"
+username_env = \"LINTEL_TEST_DOOR_USER\"
+password_env = \"LINTEL_TEST_DOOR_PASSWORD\"
+
+[[zone]]
+camera = \"door\"
+name = \"door-line\"
+kind = \"line\"
+points = [[0.0, 0.5], [1.0, 0.5]]
 "
     );
     let path = dir.join("site.toml");
@@ -58,12 +80,13 @@ fn file_counts() -> (u64, u64) {
 }
 
 #[test]
-fn live_counts_reach_the_broker_and_a_dead_camera_raises_an_alert() {
+fn live_counts_reach_the_broker_and_broken_cameras_raise_alerts() {
     let dir = scratch_dir("run-node");
     let broker = Broker::start(&dir);
     let camera = RtspCamera::start("/walkway");
+    let door = RtspCamera::with_login("/door", DOOR_USER, DOOR_PASSWORD);
     let dead = format!("rtsp://127.0.0.1:{}/nothing-here", free_port());
-    let site = site_file(&dir, &camera.url, &dead);
+    let site = site_file(&dir, &camera.url, &dead, &door.url);
     let subscriber = Subscriber::start(broker.port, "lintel/#");
 
     let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
@@ -72,14 +95,18 @@ fn live_counts_reach_the_broker_and_a_dead_camera_raises_an_alert() {
         .args(["--mqtt", &format!("127.0.0.1:{}", broker.port), "--spool"])
         .arg(dir.join("spool"))
         .args(["--interval-s", "5", "--offline-grace-s", "3", "--run-for-s", RUN_FOR_S])
+        .env("LINTEL_TEST_DOOR_USER", DOOR_USER)
+        .env("LINTEL_TEST_DOOR_PASSWORD", DOOR_WRONG_PASSWORD)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "lintel run failed: {stderr}");
     assert!(!stderr.contains("nothing-here@"), "{stderr}");
+    assert!(!stderr.contains(DOOR_WRONG_PASSWORD) && !stderr.contains(DOOR_PASSWORD), "a password leaked: {stderr}");
     std::thread::sleep(std::time::Duration::from_secs(1));
     let messages = subscriber.drain();
     drop(camera);
+    drop(door);
 
     // Sequence numbers: strictly increasing in arrival order, none twice (the last will, sent
     // by the broker for a connection that closed, carries the seq reserved for it at start).
@@ -119,12 +146,17 @@ fn live_counts_reach_the_broker_and_a_dead_camera_raises_an_alert() {
 
     let annex = counts("annex");
     assert!(!annex.is_empty(), "a building without a live camera still reports its intervals");
-    assert!(annex.iter().all(|m| m["entrances"][0]["healthy"] == false));
+    assert!(annex.iter().all(|m| m["entrances"].as_array().unwrap().iter().all(|e| e["healthy"] == false)));
     assert!(annex.iter().all(|m| m["entries"] == 0 && m["exits"] == 0));
 
     let alerts: Vec<&Value> =
         messages.iter().filter(|(topic, _)| topic == "lintel/v1/pets/alerts").map(|(_, m)| m).collect();
     assert!(alerts.iter().any(|a| a["kind"] == "camera_offline" && a["subject"] == "gate"), "{alerts:?}");
+    let door_offline = alerts
+        .iter()
+        .find(|a| a["kind"] == "camera_offline" && a["subject"] == "door")
+        .unwrap_or_else(|| panic!("no alert for the camera with the wrong password: {alerts:?}"));
+    assert!(!door_offline.to_string().contains(DOOR_WRONG_PASSWORD), "{door_offline}");
     assert!(!alerts.iter().any(|a| a["kind"] == "camera_offline" && a["subject"] == "walkway"), "{alerts:?}");
 
     let statuses: Vec<&Value> = messages
@@ -137,9 +169,11 @@ fn live_counts_reach_the_broker_and_a_dead_camera_raises_an_alert() {
         |id: &str| last["cameras"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["state"].clone();
     assert_eq!(state_of("walkway"), "live");
     assert_eq!(state_of("gate"), "retrying");
+    assert_eq!(state_of("door"), "failed", "a refused login is not retried");
     // Nothing about a single person leaves the box.
     for (_, m) in &messages {
         let text = m.to_string();
+        assert!(!text.contains(DOOR_WRONG_PASSWORD), "{text}");
         assert!(!text.contains("track") && !text.contains("embedding") && !text.contains("bbox"), "{text}");
     }
 }

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
 mod count;
+mod occupancy;
 mod run;
 
 use std::path::PathBuf;
@@ -21,12 +22,15 @@ enum Command {
     Count(count::CountArgs),
     /// Watch every camera of a site and publish counts over MQTT.
     Run(run::RunArgs),
+    /// Set a building's occupancy on the running node (a retained MQTT command).
+    Occupancy(occupancy::OccupancyArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Count(args) => count::run(args),
         Command::Run(args) => run::run(args),
+        Command::Occupancy(args) => occupancy::run(args),
     }
 }
 

@@ -13,6 +13,7 @@ use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Manifest, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, UtcTime};
+use lintel::web::{MetricsServer, NodeMetrics};
 use lintel_calibration::site::Site;
 
 #[derive(Args)]
@@ -37,6 +38,10 @@ pub struct RunArgs {
     /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
     #[arg(long, default_value = "spool")]
     spool: PathBuf,
+    /// Bound of the spool in KiB; `spool_filling` is raised at 80 %, and past the bound new
+    /// messages are refused (logged) until the broker takes some.
+    #[arg(long, value_name = "KIB", default_value_t = 64 * 1024)]
+    spool_max_kib: u64,
     /// File keeping the intervals not yet published and the occupancy across restarts
     /// (default: beside the spool, `<spool>.state.json`).
     #[arg(long, value_name = "FILE")]
@@ -56,6 +61,9 @@ pub struct RunArgs {
     /// The model manifest.
     #[arg(long, value_name = "FILE")]
     models: Option<PathBuf>,
+    /// Serve Prometheus metrics on http://ADDRESS/metrics (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "ADDRESS")]
+    metrics: Option<std::net::SocketAddr>,
     /// ONNX Runtime threads (default: ONNX Runtime's choice).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -65,13 +73,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let site = Site::load(&args.site)?;
     // Without --mqtt, the embedded broker; it runs until the process ends.
     let (host, port) = match &args.mqtt {
-        Some(mqtt) => {
-            let (host, port) = mqtt
-                .rsplit_once(':')
-                .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-                .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))?;
-            (host, port)
-        }
+        Some(mqtt) => parse_broker(mqtt)?,
         None => {
             let broker = start_embedded_broker(&args)?;
             (broker.ip().to_string(), broker.port())
@@ -82,6 +84,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
 
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
+    broker.subscriptions = lintel::node::command_filters(&site);
+    broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
     let will = NodeStatus {
@@ -99,11 +103,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed))
         .context("cannot install the signal handler")?;
 
+    let metrics = Arc::new(NodeMetrics::default());
+    let _metrics_server = match args.metrics {
+        Some(address) => Some(
+            MetricsServer::start(address, Arc::clone(&metrics))
+                .with_context(|| format!("--metrics {address}: cannot listen"))?,
+        ),
+        None => None,
+    };
     let options = NodeOptions {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
         run_for: args.run_for_s.map(Duration::from_secs),
         state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
+        metrics: args.metrics.map(|_| metrics),
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
@@ -112,8 +125,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // and goes out at the next start.
     publisher.flush(Duration::from_secs(5));
     eprintln!(
-        "lintel run: {} frames analysed, {} crossings, {} intervals published",
-        summary.frames_analysed, summary.crossings, summary.intervals_published
+        "lintel run: {} frames analysed, {} crossings, {} intervals published ({} entries, {} exits)",
+        summary.frames_analysed,
+        summary.crossings,
+        summary.intervals_published,
+        summary.entries_published,
+        summary.exits_published
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -138,6 +155,13 @@ fn start_embedded_broker(_: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
     anyhow::bail!("no MQTT broker: give one with --mqtt HOST:PORT (this build has no embedded broker)")
 }
 
-fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {
+/// `--mqtt HOST:PORT`.
+pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
+    mqtt.rsplit_once(':')
+        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
+        .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
+}
+
+pub(super) fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {
     var.map(|v| std::env::var(v).with_context(|| format!("environment variable {v} is not set"))).transpose()
 }

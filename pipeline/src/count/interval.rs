@@ -72,6 +72,19 @@ pub struct AggregatorState {
     pub next_to_close: Option<u64>,
     pub open: Vec<OpenCounts>,
     pub occupancy: Vec<(String, u64)>,
+    /// Crossings counted before an occupancy reset in intervals still open: they are in the
+    /// counts but not in the occupancy. Absent from state files written before resets existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before_reset: Vec<BeforeReset>,
+}
+
+/// Entries and exits of one building in one open interval that an occupancy reset already took in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BeforeReset {
+    pub start: u64,
+    pub building: String,
+    pub entries: u64,
+    pub exits: u64,
 }
 
 /// Counts of one entrance in one interval not yet published.
@@ -88,6 +101,8 @@ pub struct OpenCounts {
 struct Building {
     spec: BuildingSpec,
     occupancy: u64,
+    /// Interval start → (entries, exits) counted before the last reset, left out of the occupancy.
+    before_reset: BTreeMap<u64, (u64, u64)>,
 }
 
 /// Open intervals, by start time (seconds since the epoch), then (building, entrance) → counts.
@@ -104,8 +119,10 @@ pub struct IntervalAggregator {
 
 impl IntervalAggregator {
     pub fn new(buildings: Vec<BuildingSpec>, config: IntervalConfig) -> Self {
-        let buildings =
-            buildings.into_iter().map(|spec| Building { occupancy: spec.initial_occupancy, spec }).collect();
+        let buildings = buildings
+            .into_iter()
+            .map(|spec| Building { occupancy: spec.initial_occupancy, spec, before_reset: BTreeMap::new() })
+            .collect();
         Self { config, buildings, open: BTreeMap::new(), next_to_close: None }
     }
 
@@ -164,7 +181,26 @@ impl IntervalAggregator {
         }
     }
 
-    /// Current occupancy of each building, as of the last closed interval.
+    /// Resets a building's occupancy to what a person counted *now*: crossings already recorded
+    /// in open intervals stay in their counts but no longer move the occupancy, later ones do.
+    /// Returns false for an unknown id.
+    pub fn reset_occupancy(&mut self, building: &str, occupancy: u64) -> bool {
+        let Some(b) = self.buildings.iter().position(|x| x.spec.id == building) else { return false };
+        let mut counted: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+        for (start, counts) in &self.open {
+            for (_, &(entries, exits)) in counts.range((b, 0)..(b + 1, 0)) {
+                let sum = counted.entry(*start).or_default();
+                sum.0 += entries;
+                sum.1 += exits;
+            }
+        }
+        let building = &mut self.buildings[b];
+        building.occupancy = occupancy;
+        building.before_reset = counted;
+        true
+    }
+
+    /// Current occupancy of each building: as of the last closed interval, or of the last reset.
     pub fn occupancy(&self) -> impl Iterator<Item = (&str, u64)> {
         self.buildings.iter().map(|b| (b.spec.id.as_str(), b.occupancy))
     }
@@ -185,7 +221,19 @@ impl IntervalAggregator {
             })
             .collect();
         let occupancy = self.buildings.iter().map(|b| (b.spec.id.clone(), b.occupancy)).collect();
-        AggregatorState { next_to_close: self.next_to_close, open, occupancy }
+        let before_reset = self
+            .buildings
+            .iter()
+            .flat_map(|b| {
+                b.before_reset.iter().map(|(&start, &(entries, exits))| BeforeReset {
+                    start,
+                    building: b.spec.id.clone(),
+                    entries,
+                    exits,
+                })
+            })
+            .collect();
+        AggregatorState { next_to_close: self.next_to_close, open, occupancy, before_reset }
     }
 
     /// Takes back a persisted state; entries for buildings or entrances no longer in the site
@@ -194,6 +242,11 @@ impl IntervalAggregator {
         self.next_to_close = state.next_to_close;
         for (id, occupancy) in state.occupancy {
             self.set_occupancy(&id, occupancy);
+        }
+        for r in state.before_reset {
+            if let Some(b) = self.buildings.iter_mut().find(|b| b.spec.id == r.building) {
+                b.before_reset.insert(r.start, (r.entries, r.exits));
+            }
         }
         for c in state.open {
             if let Some(key) = self.find(&c.entrance) {
@@ -225,8 +278,11 @@ impl IntervalAggregator {
             .collect();
         let entries: u64 = entrances.iter().map(|e| e.entries).sum();
         let exits: u64 = entrances.iter().map(|e| e.exits).sum();
+        // What a reset already took in does not count twice.
+        let (taken_entries, taken_exits) = building.before_reset.remove(&start).unwrap_or_default();
         // Missed entries would drive the estimate below zero; a building is never less than empty.
-        building.occupancy = (building.occupancy + entries).saturating_sub(exits);
+        building.occupancy = (building.occupancy + entries.saturating_sub(taken_entries))
+            .saturating_sub(exits.saturating_sub(taken_exits));
         let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
         IntervalReport {
             building: building.spec.id.clone(),
@@ -323,6 +379,28 @@ mod tests {
         assert_eq!(reports[0].start, t(6_060), "the interval after the last published one, not a repeat");
         assert_eq!((reports[0].exits, reports[0].occupancy), (1, 10));
         assert_eq!((reports[1].entries, reports[1].occupancy), (1, 1));
+    }
+
+    #[test]
+    fn a_reset_mid_interval_counts_only_the_later_crossings_and_survives_a_restore() {
+        let mut agg = aggregator();
+        for _ in 0..4 {
+            agg.record("north", Crossing::Entry, t(6_010));
+        }
+        agg.record("south", Crossing::Exit, t(6_020));
+        assert!(agg.reset_occupancy("b1", 50));
+        assert!(!agg.reset_occupancy("nowhere", 50));
+        assert_eq!(agg.occupancy().next(), Some(("b1", 50)));
+        agg.record("north", Crossing::Entry, t(6_030));
+        let mut resumed = aggregator();
+        resumed.restore(serde_json::from_str(&serde_json::to_string(&agg.snapshot()).unwrap()).unwrap());
+        for agg in [&mut agg, &mut resumed] {
+            let reports = agg.close_due(t(6_070));
+            assert_eq!((reports[0].entries, reports[0].exits), (5, 1), "the counts keep every crossing");
+            assert_eq!(reports[0].occupancy, 51, "the reset value plus the one entry after it");
+            agg.record("south", Crossing::Exit, t(6_080));
+            assert_eq!(agg.close_due(t(6_130))[0].occupancy, 50, "later intervals count in full");
+        }
     }
 
     #[test]

@@ -410,6 +410,93 @@ impl From<NodeStatus> for Message {
     }
 }
 
+/// `lintel.occupancy_set/1`: a command to the node, setting a building's occupancy to what a
+/// person counted. Topic `lintel/v1/<site>/building/<building>/occupancy/set`, QoS 1, retained, so
+/// a node that is away gets it when it connects; the node applies each `id` once, also across its
+/// restarts. Sent by `lintel occupancy set` or any MQTT client (`schemas/occupancy_set.schema.json`).
+///
+/// ```
+/// use lintel::publish::{OccupancySet, UtcTime};
+///
+/// let set = OccupancySet::new(42);
+/// let json = set.to_json();
+/// assert_eq!(OccupancySet::parse(&json).unwrap(), set);
+/// assert_eq!(OccupancySet::topic("s1", "b7").unwrap(), "lintel/v1/s1/building/b7/occupancy/set");
+/// assert_eq!(OccupancySet::building_of("s1", "lintel/v1/s1/building/b7/occupancy/set"), Some("b7"));
+/// assert!(OccupancySet::parse(br#"{"schema":"lintel.occupancy_set/1","occupancy":-1}"#).is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OccupancySet {
+    pub occupancy: u64,
+    /// Unique per command: a node ignores an id it has applied already.
+    pub id: String,
+    pub issued_at: UtcTime,
+}
+
+/// The JSON form of [`OccupancySet`]; every field required, no other allowed.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OccupancySetJson {
+    schema: String,
+    occupancy: u64,
+    id: String,
+    issued_at: UtcTime,
+}
+
+impl OccupancySet {
+    pub const SCHEMA: &'static str = "lintel.occupancy_set/1";
+    /// The longest id accepted (the schema's `maxLength`).
+    pub const MAX_ID_CHARS: usize = 128;
+
+    /// A command issued now, its id made of the time and the process id.
+    pub fn new(occupancy: u64) -> Self {
+        let issued_at = UtcTime::now();
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        OccupancySet { occupancy, id: format!("{nanos:x}-{}", std::process::id()), issued_at }
+    }
+
+    /// `lintel/v1/<site>/building/<building>/occupancy/set`.
+    pub fn topic(site: &str, building: &str) -> Result<String, MessageError> {
+        Ok(format!("{TOPIC_ROOT}/{}/building/{}/occupancy/set", level("site", site)?, level("building", building)?))
+    }
+
+    /// The filter a node of `site` subscribes to for the commands of all its buildings.
+    pub fn filter(site: &str) -> Result<String, MessageError> {
+        Ok(format!("{TOPIC_ROOT}/{}/building/+/occupancy/set", level("site", site)?))
+    }
+
+    /// The building a command topic of `site` names, or `None` for another topic.
+    pub fn building_of<'a>(site: &str, topic: &'a str) -> Option<&'a str> {
+        let rest = topic.strip_prefix(TOPIC_ROOT)?.strip_prefix('/')?.strip_prefix(site)?.strip_prefix("/building/")?;
+        rest.strip_suffix("/occupancy/set").filter(|b| !b.is_empty() && !b.contains('/'))
+    }
+
+    /// The payload, compact, `"schema"` first.
+    pub fn to_json(&self) -> Vec<u8> {
+        let json = OccupancySetJson {
+            schema: Self::SCHEMA.to_string(),
+            occupancy: self.occupancy,
+            id: self.id.clone(),
+            issued_at: self.issued_at,
+        };
+        // Plain strings and numbers: serialising cannot fail.
+        serde_json::to_vec(&json).unwrap_or_default()
+    }
+
+    /// Reads a command; the error is one line saying what is wrong (never echoing the payload).
+    pub fn parse(payload: &[u8]) -> Result<Self, String> {
+        let json: OccupancySetJson =
+            serde_json::from_slice(payload).map_err(|e| format!("not a {}: {e}", Self::SCHEMA))?;
+        if json.schema != Self::SCHEMA {
+            return Err(format!("schema {:?}, expected {:?}", json.schema, Self::SCHEMA));
+        }
+        if json.id.is_empty() || json.id.chars().count() > Self::MAX_ID_CHARS {
+            return Err(format!("the id must have 1 to {} characters", Self::MAX_ID_CHARS));
+        }
+        Ok(OccupancySet { occupancy: json.occupancy, id: json.id, issued_at: json.issued_at })
+    }
+}
+
 /// Checks that an id can be one level of a topic: a `/` would add levels, `+` and `#` are
 /// subscription wildcards that MQTT forbids in a published topic.
 fn level<'a>(field: &'static str, value: &'a str) -> Result<&'a str, MessageError> {

@@ -70,6 +70,9 @@ pub struct BrokerConfig {
     pub max_backoff: Duration,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
+    /// Topic filters subscribed with QoS 1 after every connection; what arrives on them is
+    /// handed out by [`Publisher::received`] (commands to the node).
+    pub subscriptions: Vec<String>,
 }
 
 impl BrokerConfig {
@@ -93,6 +96,7 @@ impl BrokerConfig {
             max_backoff: Duration::from_secs(30),
             spool_dir: spool_dir.into(),
             spool_max_bytes: 64 << 20,
+            subscriptions: Vec::new(),
         }
     }
 
@@ -134,6 +138,7 @@ impl fmt::Debug for BrokerConfig {
             .field("max_backoff", &self.max_backoff)
             .field("spool_dir", &self.spool_dir)
             .field("spool_max_bytes", &self.spool_max_bytes)
+            .field("subscriptions", &self.subscriptions)
             .finish()
     }
 }
@@ -149,6 +154,18 @@ pub enum PublishError {
     LastWill(MessageError),
     #[error("cannot start the MQTT publishing thread: {0}")]
     Thread(std::io::Error),
+    /// A one-shot publish ([`publish_once`]) did not complete.
+    #[error("MQTT broker {broker}: {problem}")]
+    Send { broker: String, problem: String },
+}
+
+/// A message that arrived on one of [`BrokerConfig::subscriptions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// Kept by the broker (delivered because we subscribed, not because it was just published).
+    pub retained: bool,
 }
 
 /// A snapshot of the publisher's state, for the dashboard, logs and health checks.
@@ -195,6 +212,7 @@ pub struct Publisher {
     shared: Arc<Shared>,
     /// Dropped to wake the thread out of a backoff wait.
     wake: Option<mpsc::Sender<()>>,
+    received: Mutex<mpsc::Receiver<Received>>,
     worker: Option<JoinHandle<()>>,
 }
 
@@ -230,6 +248,7 @@ impl Publisher {
         let spool = Arc::new(Mutex::new(spool));
         let shared = Arc::new(Shared::default());
         let (wake, wait) = mpsc::channel();
+        let (deliver, received) = mpsc::channel();
         let worker = Worker {
             client,
             connection,
@@ -244,12 +263,14 @@ impl Publisher {
             jitter: RandomState::new(),
             waits: 0,
             logged: None,
+            subscriptions: config.subscriptions.clone(),
+            deliver,
         };
         let worker = std::thread::Builder::new()
             .name("lintel-mqtt".into())
             .spawn(move || worker.run())
             .map_err(PublishError::Thread)?;
-        Ok(Publisher { spool, shared, wake: Some(wake), worker: Some(worker) })
+        Ok(Publisher { spool, shared, wake: Some(wake), received: Mutex::new(received), worker: Some(worker) })
     }
 
     /// Assigns the message its `seq`, writes it to the spool (fsynced) and returns the `seq`; the
@@ -278,6 +299,11 @@ impl Publisher {
             last_error,
             last_seq,
         }
+    }
+
+    /// What arrived on the subscriptions since the last call, in arrival order.
+    pub fn received(&self) -> Vec<Received> {
+        lock(&self.received).try_iter().collect()
     }
 
     /// Counters since start.
@@ -352,6 +378,8 @@ struct Worker {
     waits: u64,
     /// The last error written to the log, so a broker that stays away is logged once, not every retry.
     logged: Option<String>,
+    subscriptions: Vec<String>,
+    deliver: mpsc::Sender<Received>,
 }
 
 impl Worker {
@@ -374,6 +402,12 @@ impl Worker {
                         *lock(&self.shared.last_error) = None;
                         self.logged = None;
                         tracing::info!(broker = %self.broker, "connected to the MQTT broker");
+                        // Clean session: subscribe again at every connection.
+                        for filter in &self.subscriptions {
+                            if self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce).is_err() {
+                                tracing::warn!(broker = %self.broker, "cannot subscribe to {filter}");
+                            }
+                        }
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => {
@@ -397,6 +431,14 @@ impl Worker {
                     if let Some(flight) = in_flight.as_mut().filter(|f| f.pkid.is_none()) {
                         flight.pkid = Some(pkid);
                     }
+                }
+                Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
+                    // rumqttc acknowledges it; nobody listening is no reason to stop publishing.
+                    let _ = self.deliver.send(Received {
+                        topic: publish.topic,
+                        payload: publish.payload.to_vec(),
+                        retained: publish.retain,
+                    });
                 }
                 Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
                     if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(ack.pkid)) {
@@ -503,3 +545,55 @@ impl Worker {
 
 /// A failed attempt to hand a message to rumqttc; `true` means the thread must stop.
 struct Stop(bool);
+
+/// Publishes one message with QoS 1 and waits for the broker's acknowledgement, without a spool:
+/// for commands sent by a person (`lintel occupancy set`). Fails after `timeout`, or at once when
+/// the broker refuses the login; the error is one line without the password.
+pub fn publish_once(
+    config: &BrokerConfig,
+    topic: &str,
+    payload: Vec<u8>,
+    retained: bool,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    config.validate()?;
+    let broker = config.broker();
+    let fail = |problem: String| PublishError::Send { broker: broker.clone(), problem };
+    let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
+    options.set_keep_alive(config.keep_alive).set_clean_session(true);
+    if let Some(username) = &config.username {
+        options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
+    }
+    let (client, mut connection) = Client::new(options, 4);
+    let mut network = NetworkOptions::new();
+    network.set_connection_timeout(config.connect_timeout.as_secs_f64().ceil().max(1.0) as u64);
+    connection.eventloop.set_network_options(network);
+    client.try_publish(topic, QoS::AtLeastOnce, retained, payload).map_err(|e| fail(e.to_string()))?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match connection.recv_timeout(left) {
+            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => break,
+            Ok(Ok(_)) => {}
+            Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+                let user = config.username.as_deref().map(|u| format!(" as user {u:?}")).unwrap_or_default();
+                return Err(fail(format!(
+                    "refused the connection{user}: {code:?} (check the MQTT username and password)"
+                )));
+            }
+            Ok(Err(error)) => {
+                let line = error.to_string();
+                let line = match &config.password {
+                    Some(password) if !password.is_empty() => line.replace(password.as_str(), "<redacted>"),
+                    _ => line,
+                };
+                return Err(fail(format!("cannot publish: {line}")));
+            }
+            Err(_) => return Err(fail(format!("no acknowledgement within {} s", timeout.as_secs()))),
+        }
+    }
+    // A clean DISCONNECT; the message is the broker's now whatever happens to it.
+    let _ = client.disconnect();
+    let _ = connection.recv_timeout(Duration::from_millis(200));
+    Ok(())
+}

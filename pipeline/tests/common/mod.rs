@@ -47,9 +47,13 @@ pub struct Broker {
 
 impl Broker {
     pub fn start(dir: &Path) -> Self {
-        let port = free_port();
-        let config = dir.join("mosquitto.conf");
-        std::fs::write(&config, format!("listener {port} 127.0.0.1\nallow_anonymous true\n")).unwrap();
+        Self::start_with(dir, free_port(), "allow_anonymous true\n")
+    }
+
+    /// mosquitto on `port` with `settings` (lines of mosquitto.conf) after the listener.
+    pub fn start_with(dir: &Path, port: u16, settings: &str) -> Self {
+        let config = dir.join(format!("mosquitto-{port}.conf"));
+        std::fs::write(&config, format!("listener {port} 127.0.0.1\n{settings}")).unwrap();
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&config)
@@ -60,6 +64,40 @@ impl Broker {
         wait_for_port(port, "mosquitto");
         Self { port, child }
     }
+
+    /// Settings for a broker that keeps sessions and queued messages across a restart (saved
+    /// when it stops with SIGTERM) in `dir`, which mosquitto may own as another user.
+    pub fn persistent_settings(dir: &Path) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        format!("allow_anonymous true\npersistence true\npersistence_location {}/\n", dir.display())
+    }
+
+    /// Settings for a broker that accepts only `user` with `password`.
+    pub fn password_settings(dir: &Path, user: &str, password: &str) -> String {
+        let file = dir.join("mosquitto.passwd");
+        let status = Command::new("mosquitto_passwd")
+            .args(["-b", "-c"])
+            .arg(&file)
+            .args([user, password])
+            .status()
+            .expect("mosquitto_passwd is not installed: run scripts/setup");
+        assert!(status.success(), "mosquitto_passwd failed");
+        format!("allow_anonymous false\npassword_file {}\n", file.display())
+    }
+
+    /// Stops the broker as an operator would (SIGTERM: it saves what it persists) and waits for it.
+    pub fn stop(mut self) {
+        signal(&self.child, "TERM");
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal to a child process (`kill -SIG PID`).
+pub fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+    assert!(status.success(), "kill -{name} {} failed", child.id());
 }
 
 impl Drop for Broker {
@@ -77,8 +115,15 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn start(port: u16, filter: &str) -> Self {
+        Self::start_with(port, filter, &[])
+    }
+
+    /// With more `mosquitto_sub` arguments: `-u USER -P PASSWORD`, or `-c -i ID` for a session the
+    /// broker keeps (and queues messages for) while the subscriber is away.
+    pub fn start_with(port: u16, filter: &str, more: &[&str]) -> Self {
         let mut child = Command::new("mosquitto_sub")
             .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-v", "-t", filter])
+            .args(more)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -124,10 +169,25 @@ pub struct RtspCamera {
 
 impl RtspCamera {
     pub fn start(path: &str) -> Self {
+        Self::start_with(path, &[], &[])
+    }
+
+    /// A camera that asks for a login: `user` with `password`.
+    pub fn with_login(path: &str, user: &str, password: &str) -> Self {
+        Self::start_with(
+            path,
+            &["--user", user, "--password-env", "LINTEL_TEST_CAMERA_PASSWORD"],
+            &[("LINTEL_TEST_CAMERA_PASSWORD", password)],
+        )
+    }
+
+    fn start_with(path: &str, more: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lintel-rtsp-server"))
             .arg(video())
             .args(["--port", &port.to_string(), "--path", path])
+            .args(more)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -1,0 +1,68 @@
+//! `lintel occupancy set`: sets a building's occupancy estimate on the running node, through a
+//! retained MQTT command that the node applies once (also if it is offline now and connects later).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use lintel::publish::{BrokerConfig, OccupancySet, publish_once};
+use lintel_calibration::site::Site;
+
+#[derive(Args)]
+pub struct OccupancyArgs {
+    #[command(subcommand)]
+    command: OccupancyCommand,
+}
+
+#[derive(Subcommand)]
+enum OccupancyCommand {
+    /// Set a building's occupancy to what a person counted now.
+    Set(SetArgs),
+}
+
+#[derive(Args)]
+struct SetArgs {
+    /// Site file (TOML) of the node: gives the site id and the buildings.
+    #[arg(long)]
+    site: PathBuf,
+    /// Building id from the site file.
+    #[arg(long)]
+    building: String,
+    /// People inside the building now.
+    #[arg(long)]
+    value: u64,
+    /// MQTT broker the node uses, HOST:PORT.
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:1883")]
+    mqtt: String,
+    /// Environment variable holding the MQTT user name.
+    #[arg(long, value_name = "VAR")]
+    mqtt_user_env: Option<String>,
+    /// Environment variable holding the MQTT password (never on the command line).
+    #[arg(long, value_name = "VAR")]
+    mqtt_password_env: Option<String>,
+}
+
+pub fn run(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
+    let OccupancyCommand::Set(args) = args.command;
+    let site = Site::load(&args.site)?;
+    if site.building(&args.building).is_none() {
+        let known: Vec<&str> = site.buildings.iter().map(|b| b.id.as_str()).collect();
+        anyhow::bail!("{}: no building {:?} (buildings: {})", args.site.display(), args.building, known.join(", "));
+    }
+    let (host, port) = super::run::parse_broker(&args.mqtt)?;
+    let set = OccupancySet::new(args.value);
+    let topic = OccupancySet::topic(&site.id, &args.building)?;
+    // No spool for a one-shot command: the client id only has to differ from the node's.
+    let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-cli-{}", site.id, std::process::id()), "");
+    broker.username = super::run::read_env(args.mqtt_user_env.as_deref())?;
+    broker.password = super::run::read_env(args.mqtt_password_env.as_deref())?;
+    publish_once(&broker, &topic, set.to_json(), true, Duration::from_secs(10))
+        .with_context(|| format!("cannot set the occupancy of building {}", args.building))?;
+    eprintln!(
+        "lintel occupancy: building {} set to {} (command {}, retained on {topic})",
+        args.building, set.occupancy, set.id
+    );
+    Ok(ExitCode::SUCCESS)
+}
