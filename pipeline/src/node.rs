@@ -15,10 +15,11 @@ use std::time::{Duration, Instant, SystemTime};
 use lintel_calibration::site::{Camera, Site};
 
 use crate::count::{
-    AggregatorState, BuildingSpec, CounterConfig, CrossingEvent, EntranceSpec, IntervalAggregator, IntervalConfig,
-    IntervalReport, ZoneCounter,
+    AggregatorState, BuildingSpec, CounterConfig, CrossingEvent, DedupConfig, EntranceDedup, EntranceSpec,
+    IntervalAggregator, IntervalConfig, IntervalReport, ZoneCounter,
 };
-use crate::infer::Detector;
+use crate::detection::Embedding;
+use crate::infer::{Detector, Embedder};
 use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Credentials, LatestFrame, LiveOptions};
 use crate::publish::CameraState as PublishedCameraState;
 use crate::publish::{
@@ -44,6 +45,10 @@ pub struct NodeOptions {
     pub state_file: Option<PathBuf>,
     /// Updated every 250 ms for the metrics endpoint.
     pub metrics: Option<Arc<NodeMetrics>>,
+    /// With a re-ID model: how much longer a lost person is searched by appearance.
+    pub reid_memory: Duration,
+    /// How crossings of one entrance seen by several cameras are merged.
+    pub dedup: DedupConfig,
 }
 
 impl Default for NodeOptions {
@@ -56,6 +61,8 @@ impl Default for NodeOptions {
             run_for: None,
             state_file: None,
             metrics: None,
+            reid_memory: crate::replay::DEFAULT_REID_MEMORY,
+            dedup: DedupConfig::default(),
         }
     }
 }
@@ -80,6 +87,8 @@ pub struct NodeSummary {
     /// Sums over the published intervals, to check against what a subscriber received.
     pub entries_published: u64,
     pub exits_published: u64,
+    /// Crossings that another camera of the same entrance had already counted.
+    pub duplicates: u64,
 }
 
 /// The state file: the aggregation's state and, per building, the id of the last occupancy
@@ -124,6 +133,7 @@ struct CameraWork {
 pub fn run_node(
     site: &Site,
     detector: &mut Detector,
+    mut embedder: Option<&mut Embedder>,
     publisher: &Publisher,
     options: &NodeOptions,
     stop: &AtomicBool,
@@ -156,6 +166,8 @@ pub fn run_node(
     let mut over_capacity: HashMap<String, bool> = HashMap::new();
     let started = Instant::now();
     let mut last_housekeeping = Instant::now() - Duration::from_secs(1);
+    let mut dedup = EntranceDedup::new(options.dedup, shared_entrances(site));
+    let mut appearance = AppearanceScratch::default();
 
     publish_status(site, publisher, &mut cameras, true);
     while !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit) {
@@ -166,17 +178,25 @@ pub fn run_node(
             summary.frames_analysed += 1;
             events.clear();
             let at = SystemTime::now() - frame.received_at.elapsed();
-            if let Err(error) = analyse(camera, frame, detector, options, &mut events) {
+            let models = (&mut *detector, embedder.as_deref_mut());
+            if let Err(error) = analyse(camera, frame, models, options, &mut appearance, &mut events) {
                 tracing::error!(camera = %camera.id, "{error}");
                 continue;
             }
             let before = summary.crossings;
             for event in &events {
-                if camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
-                    counting.aggregator.record(&camera.entrance, event.direction, at);
-                    summary.crossings += 1;
-                    camera.crossings += 1;
+                if !camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
+                    continue;
                 }
+                let looks =
+                    camera.analysis.as_ref().and_then(|(_, tracker, _)| tracker.embedding(event.track)).cloned();
+                if !dedup.admit(&camera.entrance, &camera.id, event.direction, at, looks) {
+                    summary.duplicates += 1;
+                    continue;
+                }
+                counting.aggregator.record(&camera.entrance, event.direction, at);
+                summary.crossings += 1;
+                camera.crossings += 1;
             }
             if summary.crossings != before {
                 save_state(options, &counting);
@@ -184,6 +204,7 @@ pub fn run_node(
         }
         if last_housekeeping.elapsed() >= Duration::from_millis(250) {
             last_housekeeping = Instant::now();
+            dedup.expire(SystemTime::now());
             let changed = watch_health(site, publisher, &mut cameras, options, &mut unhealthy_in_interval);
             // After a lost connection the broker has published our last will: say we are online.
             let connected = publisher.status().connected;
@@ -366,11 +387,28 @@ fn credentials_of(camera: &Camera) -> Result<Option<Credentials>, String> {
     })
 }
 
+/// Working memory of the appearance step, kept between frames.
+#[derive(Default)]
+struct AppearanceScratch {
+    wanted: Vec<bool>,
+    embeddings: Vec<Option<Embedding>>,
+}
+
+/// The entrances that more than one camera watches: their crossings are de-duplicated.
+fn shared_entrances(site: &Site) -> Vec<String> {
+    let mut cameras: BTreeMap<&str, usize> = BTreeMap::new();
+    for camera in &site.cameras {
+        *cameras.entry(camera.entrance.as_str()).or_default() += 1;
+    }
+    cameras.into_iter().filter(|(_, n)| *n > 1).map(|(e, _)| e.to_string()).collect()
+}
+
 fn analyse(
     camera: &mut CameraWork,
     frame: CameraFrame,
-    detector: &mut Detector,
+    (detector, embedder): (&mut Detector, Option<&mut Embedder>),
     options: &NodeOptions,
+    appearance: &mut AppearanceScratch,
     events: &mut Vec<CrossingEvent>,
 ) -> Result<(), crate::infer::InferError> {
     camera.last_frame = Some(Instant::now());
@@ -387,10 +425,7 @@ fn analyse(
             .map(|(z, _)| (z.shape_in_pixels(w as f32, h as f32), z.min_distance_px(h as f32)))
             .collect();
         let counter = ZoneCounter::new(zones, (w, h), CounterConfig::default());
-        let config = TrackerConfig {
-            max_lost_frames: (options.max_lost.as_secs_f64() * camera.fps).round().max(1.0) as u32,
-            ..TrackerConfig::default()
-        };
+        let config = TrackerConfig::default().at_fps(camera.fps, options.max_lost, options.reid_memory);
         if let Some((_, _, mut old)) = camera.analysis.take() {
             old.finish(events);
         }
@@ -401,7 +436,13 @@ fn analyse(
     camera.detector_time += started.elapsed();
     let detections = detections?;
     if let Some((_, tracker, counter)) = camera.analysis.as_mut() {
-        let update = tracker.update(&detections);
+        let AppearanceScratch { wanted, embeddings } = appearance;
+        embeddings.clear();
+        if let Some(embedder) = embedder {
+            let letterboxed = detector.spec().letterboxed();
+            crate::replay::embed_wanted(tracker, embedder, &frame, &detections, letterboxed, wanted, embeddings)?;
+        }
+        let update = tracker.update_with_appearance(&detections, embeddings);
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
     }
     Ok(())

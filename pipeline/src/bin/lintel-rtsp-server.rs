@@ -3,6 +3,7 @@
 //! ```text
 //! lintel-rtsp-server fixtures/video/vtest.avi --port 8554 --path /walkway
 //! CAM_PW=s3cret lintel-rtsp-server clip.avi --user viewer --password-env CAM_PW
+//! lintel-rtsp-server fixtures/video/vtest.avi --port 8555 --path /left --crop 0,0,128,0
 //! ```
 //! Prints `ready rtsp://127.0.0.1:PORT/PATH` on stdout once it listens, then serves until killed.
 
@@ -43,6 +44,16 @@ struct Args {
     /// Burn the frame number into each frame as a bar code (for delay measurements).
     #[arg(long)]
     stamp: bool,
+    /// Serve only part of the picture: pixels cut off the left, top, right and bottom edges
+    /// (two overlapping crops of one clip make two cameras of one entrance).
+    #[arg(long, value_name = "LEFT,TOP,RIGHT,BOTTOM", value_parser = parse_crop)]
+    crop: Option<[u32; 4]>,
+}
+
+fn parse_crop(text: &str) -> Result<[u32; 4], String> {
+    let numbers: Vec<u32> =
+        text.split(',').map(|n| n.trim().parse()).collect::<Result<_, _>>().map_err(|e| format!("{e}"))?;
+    numbers.try_into().map_err(|_| "expected four numbers: LEFT,TOP,RIGHT,BOTTOM".to_string())
 }
 
 fn main() -> Result<()> {
@@ -66,6 +77,7 @@ fn main() -> Result<()> {
         credentials,
         key_interval: args.key_interval,
         stamp: args.stamp,
+        crop: args.crop,
     })
     .context("cannot start the RTSP server")?;
     let mut stdout = std::io::stdout().lock();

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use lintel::count::IntervalConfig;
-use lintel::infer::{Detector, Manifest, Runtime};
+use lintel::infer::{Detector, Embedder, Manifest, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, UtcTime};
 use lintel::web::{MetricsServer, NodeMetrics};
@@ -67,6 +67,11 @@ pub struct RunArgs {
     /// ONNX Runtime threads (default: ONNX Runtime's choice).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Track with appearance too (re-ID model of the manifest; name one with --reid=MODEL):
+    /// people hidden for a moment keep their identity, and an entrance watched by two cameras
+    /// matches its crossings by appearance as well as by time.
+    #[arg(long, value_name = "MODEL", num_args = 0..=1, require_equals = true, default_missing_value = "")]
+    reid: Option<String>,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -82,6 +87,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.models.clone().unwrap_or_else(super::default_manifest))?;
     let spec = manifest.detector(args.model.as_deref())?;
     let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
+    let mut embedder = match args.reid.as_deref() {
+        Some(name) => {
+            let spec = manifest.reid(Some(name).filter(|n| !n.is_empty()))?;
+            Some(Embedder::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?)
+        }
+        None => None,
+    };
 
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
     broker.subscriptions = lintel::node::command_filters(&site);
@@ -120,14 +132,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
-    let summary = run_node(&site, &mut detector, &publisher, &options, &stop)?;
+    let summary = run_node(&site, &mut detector, embedder.as_mut(), &publisher, &options, &stop)?;
     // Give the broker a moment to take what is spooled; what it does not take stays on disk
     // and goes out at the next start.
     publisher.flush(Duration::from_secs(5));
     eprintln!(
-        "lintel run: {} frames analysed, {} crossings, {} intervals published ({} entries, {} exits)",
+        "lintel run: {} frames analysed, {} crossings ({} more seen by a second camera), {} intervals published ({} entries, {} exits)",
         summary.frames_analysed,
         summary.crossings,
+        summary.duplicates,
         summary.intervals_published,
         summary.entries_published,
         summary.exits_published

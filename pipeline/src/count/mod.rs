@@ -1,9 +1,12 @@
-//! Counting: tracks crossing zones become entry and exit events, and events become tallies.
+//! Counting: tracks crossing zones become entry and exit events, events seen by several cameras
+//! of one entrance are merged, and events become tallies.
 
+mod dedup;
 mod interval;
 mod tally;
 mod zone_counter;
 
+pub use dedup::{DedupConfig, EntranceDedup};
 pub use interval::{
     AggregatorState, BuildingSpec, EntranceCounts, EntranceSpec, IntervalAggregator, IntervalConfig, IntervalReport,
     OpenCounts,

@@ -32,11 +32,14 @@ impl Default for CounterConfig {
     }
 }
 
-/// One counted passage through one zone. Carries no track identity: it may leave the box.
+/// One counted passage through one zone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CrossingEvent {
     /// Index of the zone in the counter's list.
     pub zone: usize,
+    /// The track that crossed, so the node can look up its appearance for de-duplication across
+    /// cameras. In memory only: the aggregator keeps directions and times, never this.
+    pub track: TrackId,
     pub direction: Crossing,
     /// Frame where the track was first seen clearly on the new side.
     pub frame: u64,
@@ -110,13 +113,13 @@ impl ZoneCounter {
                 let Some(region) = classify(geometry, *hysteresis, anchor) else { continue };
                 let sighting = Sighting { region, point: anchor, frame, pts, touches_edge };
                 if let Some((direction, since)) = observe(state, geometry, sighting, confirmed, self.config) {
-                    events.push(CrossingEvent { zone, direction, frame: since.frame, pts: since.pts });
+                    events.push(CrossingEvent { zone, track: track.id, direction, frame: since.frame, pts: since.pts });
                 }
             }
         }
         for id in removed {
             if let Some(states) = self.states.remove(id) {
-                self.flush(states, false, events);
+                self.flush(*id, states, false, events);
             }
         }
     }
@@ -127,15 +130,15 @@ impl ZoneCounter {
         let mut states: Vec<_> = self.states.drain().collect();
         // Events in a stable order, whatever the hash map's.
         states.sort_by_key(|(id, _)| *id);
-        for (_, s) in states {
-            self.flush(s, true, events);
+        for (id, s) in states {
+            self.flush(id, s, true, events);
         }
     }
 
     /// A track ends: a crossing seen for too few frames still counts when the person was last
     /// seen at the edge of the picture (they walked out of it, so there were no more frames),
     /// or when the stream ended.
-    fn flush(&self, states: Vec<ZoneState>, stream_ended: bool, events: &mut Vec<CrossingEvent>) {
+    fn flush(&self, track: TrackId, states: Vec<ZoneState>, stream_ended: bool, events: &mut Vec<CrossingEvent>) {
         for (zone, state) in states.into_iter().enumerate() {
             if let (Some((from, from_point)), Some(pending)) = (state.settled, state.pending)
                 && pending.region != from
@@ -144,6 +147,7 @@ impl ZoneCounter {
             {
                 events.push(CrossingEvent {
                     zone,
+                    track,
                     direction: direction_of(pending.region),
                     frame: pending.first_frame,
                     pts: pending.first_pts,

@@ -58,6 +58,9 @@ pub struct ClipServerOptions {
     /// Burn the served frame number into the top-left corner as a bar code (see [`read_stamp`]),
     /// so a client can measure the delay of each frame.
     pub stamp: bool,
+    /// Pixels cut off the left, top, right and bottom edges: one clip served as several cameras
+    /// that see overlapping parts of the same scene.
+    pub crop: Option<[u32; 4]>,
 }
 
 impl ClipServerOptions {
@@ -72,6 +75,7 @@ impl ClipServerOptions {
             credentials: None,
             key_interval: None,
             stamp: false,
+            crop: None,
         }
     }
 }
@@ -137,8 +141,14 @@ impl ClipServer {
         let appsrcs: Arc<Mutex<Vec<gst_app::AppSrc>>> = Arc::default();
         let key_interval = options.key_interval.unwrap_or(fps.round().max(1.0) as u32);
         let factory = rtsp::RTSPMediaFactory::new();
+        let crop = match options.crop {
+            Some([left, top, right, bottom]) => {
+                format!("! videocrop left={left} top={top} right={right} bottom={bottom} ")
+            }
+            None => String::new(),
+        };
         factory.set_launch(&format!(
-            "( appsrc name=src is-live=true do-timestamp=true format=time ! videoconvert \
+            "( appsrc name=src is-live=true do-timestamp=true format=time ! videoconvert {crop}\
              ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={key_interval} \
              ! rtph264pay name=pay0 pt=96 config-interval=1 )"
         ));

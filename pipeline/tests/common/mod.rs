@@ -172,6 +172,11 @@ impl RtspCamera {
         Self::start_with(path, &[], &[])
     }
 
+    /// A camera that sees part of the clip: `crop` is `LEFT,TOP,RIGHT,BOTTOM` pixels cut off.
+    pub fn cropped(path: &str, crop: &str) -> Self {
+        Self::start_with(path, &["--crop", crop], &[])
+    }
+
     /// A camera that asks for a login: `user` with `password`.
     pub fn with_login(path: &str, user: &str, password: &str) -> Self {
         Self::start_with(
