@@ -12,7 +12,7 @@ use clap::Args;
 use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Manifest, Runtime};
 use lintel::node::{NodeOptions, run_node};
-use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, UtcTime};
+use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
 use lintel::web::{MetricsServer, NodeMetrics};
 use lintel_calibration::site::Site;
 
@@ -35,6 +35,15 @@ pub struct RunArgs {
     /// Environment variable holding the MQTT password (never on the command line).
     #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_password_env: Option<String>,
+    /// TLS to the broker: the CA certificate (PEM) that signed the broker's certificate.
+    #[arg(long, value_name = "FILE", requires = "mqtt")]
+    mqtt_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a broker that asks for one; needs --mqtt-key and --mqtt-ca.
+    #[arg(long, value_name = "FILE", requires_all = ["mqtt_key", "mqtt_ca"])]
+    mqtt_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
+    mqtt_key: Option<PathBuf>,
     /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
     #[arg(long, default_value = "spool")]
     spool: PathBuf,
@@ -88,6 +97,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
+    broker.tls = tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
     let will = NodeStatus {
         site: site.id.clone(),
         node: site.node.clone(),
@@ -160,6 +170,11 @@ pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
     mqtt.rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
+}
+
+/// `--mqtt-ca`, `--mqtt-cert`, `--mqtt-key` (clap checks that they come together).
+pub(super) fn tls_files(ca: &Option<PathBuf>, cert: &Option<PathBuf>, key: &Option<PathBuf>) -> Option<TlsFiles> {
+    Some(TlsFiles { ca: ca.clone()?, client: cert.clone().zip(key.clone()) })
 }
 
 pub(super) fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {

@@ -20,5 +20,7 @@ pub use messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,
 };
-pub use mqtt::{BrokerConfig, PublishError, Publisher, PublisherMetrics, PublisherStatus, Received, publish_once};
+pub use mqtt::{
+    BrokerConfig, PublishError, Publisher, PublisherMetrics, PublisherStatus, Received, TlsFiles, publish_once,
+};
 pub use spool::{MAX_PAYLOAD_BYTES, SPOOL_ALERT_RATIO, Spool, SpoolError, SpooledMessage};

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{
     Client, ConnectReturnCode, Connection, ConnectionError, Event, LastWill, MqttOptions, NetworkOptions, Outgoing,
-    Packet, QoS, RecvError, RecvTimeoutError,
+    Packet, QoS, RecvError, RecvTimeoutError, TlsConfiguration, Transport,
 };
 
 use super::messages::{Message, MessageError, NodeStatus, SeqNo};
@@ -50,7 +50,15 @@ use super::spool::{MAX_PAYLOAD_BYTES, Spool, SpoolError};
 /// freshly published message waits before it is sent.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
-/// Where and how to connect. MQTT 3.1.1 over plain TCP, clean session (the spool, not the broker
+/// TLS to the broker: the CA that signed its certificate and, when the broker asks for one, the
+/// client's own certificate and key. All PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// Where and how to connect. MQTT 3.1.1 over TCP or TLS, clean session (the spool, not the broker
 /// session, keeps unsent messages).
 #[derive(Clone)]
 pub struct BrokerConfig {
@@ -73,6 +81,8 @@ pub struct BrokerConfig {
     /// Topic filters subscribed with QoS 1 after every connection; what arrives on them is
     /// handed out by [`Publisher::received`] (commands to the node).
     pub subscriptions: Vec<String>,
+    /// `None`: plain TCP. The broker's certificate must name `host` (a DNS name or an IP address).
+    pub tls: Option<TlsFiles>,
 }
 
 impl BrokerConfig {
@@ -97,6 +107,7 @@ impl BrokerConfig {
             spool_dir: spool_dir.into(),
             spool_max_bytes: 64 << 20,
             subscriptions: Vec::new(),
+            tls: None,
         }
     }
 
@@ -121,6 +132,38 @@ impl BrokerConfig {
         };
         Err(PublishError::Config { broker: self.broker(), problem: problem.into() })
     }
+
+    /// The rumqttc options common to every connection: id, keep-alive, login, TLS.
+    fn mqtt_options(&self) -> Result<MqttOptions, PublishError> {
+        let mut options = MqttOptions::new(self.client_id.clone(), self.host.clone(), self.port);
+        options.set_keep_alive(self.keep_alive).set_clean_session(true);
+        if let Some(username) = &self.username {
+            options.set_credentials(username.clone(), self.password.clone().unwrap_or_default());
+        }
+        if let Some(tls) = &self.tls {
+            let read = |path: &PathBuf, what: &str, marker: &str| -> Result<Vec<u8>, PublishError> {
+                let problem = |why: String| PublishError::Config {
+                    broker: self.broker(),
+                    problem: format!("{}: {why}", path.display()),
+                };
+                let pem = std::fs::read(path).map_err(|e| problem(format!("cannot read the {what}: {e}")))?;
+                if !pem.windows(marker.len()).any(|w| w == marker.as_bytes()) {
+                    return Err(problem(format!("not a PEM {what} (no {marker} line)")));
+                }
+                Ok(pem)
+            };
+            let ca = read(&tls.ca, "CA certificate", "-----BEGIN CERTIFICATE-----")?;
+            let client_auth = match &tls.client {
+                Some((cert, key)) => Some((
+                    read(cert, "client certificate", "-----BEGIN CERTIFICATE-----")?,
+                    read(key, "client key", "PRIVATE KEY-----")?,
+                )),
+                None => None,
+            };
+            options.set_transport(Transport::Tls(TlsConfiguration::Simple { ca, alpn: None, client_auth }));
+        }
+        Ok(options)
+    }
 }
 
 impl fmt::Debug for BrokerConfig {
@@ -139,6 +182,7 @@ impl fmt::Debug for BrokerConfig {
             .field("spool_dir", &self.spool_dir)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("subscriptions", &self.subscriptions)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -229,15 +273,13 @@ impl Publisher {
         will.set_seq(spool.reserve_seq()?);
         let will_payload = will.to_json().map_err(PublishError::LastWill)?;
 
-        let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
-        options
-            .set_keep_alive(config.keep_alive)
-            .set_clean_session(true)
-            .set_max_packet_size(2 * MAX_PAYLOAD_BYTES, 2 * MAX_PAYLOAD_BYTES)
-            .set_last_will(LastWill::new(will_topic, will_payload, QoS::AtLeastOnce, true));
-        if let Some(username) = &config.username {
-            options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
-        }
+        let mut options = config.mqtt_options()?;
+        options.set_max_packet_size(2 * MAX_PAYLOAD_BYTES, 2 * MAX_PAYLOAD_BYTES).set_last_will(LastWill::new(
+            will_topic,
+            will_payload,
+            QoS::AtLeastOnce,
+            true,
+        ));
         // Few slots suffice: the thread queues one publish at a time.
         let (client, mut connection) = Client::new(options, 4);
         let mut network = NetworkOptions::new();
@@ -506,6 +548,7 @@ impl Worker {
                 (format!("MQTT broker {broker} refused the connection: {code:?}"), false)
             }
             ConnectionError::Io(io) => (format!("cannot reach MQTT broker {broker}: {io}"), false),
+            ConnectionError::Tls(tls) => (tls_problem(broker, tls), false),
             ConnectionError::NetworkTimeout => (format!("MQTT broker {broker} did not answer in time"), false),
             other => (format!("connection to MQTT broker {broker} lost: {other}"), false),
         };
@@ -546,6 +589,13 @@ impl Worker {
 /// A failed attempt to hand a message to rumqttc; `true` means the thread must stop.
 struct Stop(bool);
 
+/// One line for a failed TLS connection (an unknown CA, a certificate for another name, …).
+fn tls_problem(broker: &str, error: &rumqttc::TlsError) -> String {
+    format!(
+        "TLS with MQTT broker {broker} failed: {error} (check the CA file, and that the broker's certificate names the host)"
+    )
+}
+
 /// Publishes one message with QoS 1 and waits for the broker's acknowledgement, without a spool:
 /// for commands sent by a person (`lintel occupancy set`). Fails after `timeout`, or at once when
 /// the broker refuses the login; the error is one line without the password.
@@ -559,12 +609,7 @@ pub fn publish_once(
     config.validate()?;
     let broker = config.broker();
     let fail = |problem: String| PublishError::Send { broker: broker.clone(), problem };
-    let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
-    options.set_keep_alive(config.keep_alive).set_clean_session(true);
-    if let Some(username) = &config.username {
-        options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
-    }
-    let (client, mut connection) = Client::new(options, 4);
+    let (client, mut connection) = Client::new(config.mqtt_options()?, 4);
     let mut network = NetworkOptions::new();
     network.set_connection_timeout(config.connect_timeout.as_secs_f64().ceil().max(1.0) as u64);
     connection.eventloop.set_network_options(network);
@@ -581,6 +626,7 @@ pub fn publish_once(
                     "refused the connection{user}: {code:?} (check the MQTT username and password)"
                 )));
             }
+            Ok(Err(ConnectionError::Tls(tls))) => return Err(fail(tls_problem(&broker, &tls))),
             Ok(Err(error)) => {
                 let line = error.to_string();
                 let line = match &config.password {
