@@ -44,7 +44,13 @@ pub struct NodeOptions {
     pub state_file: Option<PathBuf>,
     /// Updated every 250 ms for the metrics endpoint.
     pub metrics: Option<Arc<NodeMetrics>>,
+    /// A camera whose picture stays nearly uniform this long raises `camera_blinded`.
+    pub blinded_after: Duration,
 }
+
+/// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
+/// a dark room measure 0 to 2, a lit scene tens.
+const BLINDED_SPREAD: f64 = 4.0;
 
 impl Default for NodeOptions {
     fn default() -> Self {
@@ -56,6 +62,7 @@ impl Default for NodeOptions {
             run_for: None,
             state_file: None,
             metrics: None,
+            blinded_after: Duration::from_secs(60),
         }
     }
 }
@@ -118,6 +125,9 @@ struct CameraWork {
     /// The highest connection number seen in a frame: connections after the first are reconnects.
     last_connection: u64,
     detector_time: Duration,
+    /// Since when the picture has been uniform, and whether `camera_blinded` went out for it.
+    uniform_since: Option<Instant>,
+    blinded: bool,
 }
 
 /// Runs the node until `stop` is set (or `options.run_for` has passed).
@@ -166,6 +176,7 @@ pub fn run_node(
             summary.frames_analysed += 1;
             events.clear();
             let at = SystemTime::now() - frame.received_at.elapsed();
+            watch_view(site, publisher, camera, &frame, options);
             if let Err(error) = analyse(camera, frame, detector, options, &mut events) {
                 tracing::error!(camera = %camera.id, "{error}");
                 continue;
@@ -336,6 +347,8 @@ fn start_camera(
         crossings: 0,
         last_connection: 0,
         detector_time: Duration::ZERO,
+        uniform_since: None,
+        blinded: false,
     })
 }
 
@@ -405,6 +418,36 @@ fn analyse(
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
     }
     Ok(())
+}
+
+/// Raises `camera_blinded` once when a camera's picture has stayed uniform for
+/// `options.blinded_after`; a picture with detail again re-arms it.
+fn watch_view(site: &Site, publisher: &Publisher, camera: &mut CameraWork, frame: &CameraFrame, options: &NodeOptions) {
+    let Ok(view) = frame.frame.rgb() else { return };
+    let spread = view.luma_spread();
+    if spread >= BLINDED_SPREAD {
+        camera.uniform_since = None;
+        if camera.blinded {
+            camera.blinded = false;
+            tracing::warn!(camera = %camera.id, "camera {} sees a scene again", camera.id);
+        }
+        return;
+    }
+    let since = *camera.uniform_since.get_or_insert_with(Instant::now);
+    if !camera.blinded && since.elapsed() >= options.blinded_after {
+        camera.blinded = true;
+        alert(
+            site,
+            publisher,
+            AlertKind::CameraBlinded,
+            &camera.id,
+            format!(
+                "camera {} has seen a nearly uniform picture for {} s (covered, dark or turned away): it cannot count",
+                camera.id,
+                since.elapsed().as_secs()
+            ),
+        );
+    }
 }
 
 /// Raises offline/back alerts; returns whether any camera's published state changed.

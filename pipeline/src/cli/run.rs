@@ -61,6 +61,9 @@ pub struct RunArgs {
     /// Seconds without frames before a camera is reported offline.
     #[arg(long, default_value_t = 30)]
     offline_grace_s: u64,
+    /// Seconds of a nearly uniform picture before a camera is reported blinded.
+    #[arg(long, default_value_t = 60)]
+    blinded_after_s: u64,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     run_for_s: Option<u64>,
@@ -124,6 +127,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let options = NodeOptions {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
+        blinded_after: Duration::from_secs(args.blinded_after_s),
         run_for: args.run_for_s.map(Duration::from_secs),
         state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
         metrics: args.metrics.map(|_| metrics),
