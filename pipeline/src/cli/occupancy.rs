@@ -42,6 +42,9 @@ struct SetArgs {
     /// Environment variable holding the MQTT password (never on the command line).
     #[arg(long, value_name = "VAR")]
     mqtt_password_env: Option<String>,
+    /// MQTT protocol version: 3.1.1 or 5.
+    #[arg(long, value_name = "VERSION", default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
+    mqtt_version: String,
     /// TLS to the broker: the CA certificate (PEM) that signed the broker's certificate.
     #[arg(long, value_name = "FILE")]
     mqtt_ca: Option<PathBuf>,
@@ -68,6 +71,7 @@ pub fn run(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
     broker.username = super::run::read_env(args.mqtt_user_env.as_deref())?;
     broker.password = super::run::read_env(args.mqtt_password_env.as_deref())?;
     broker.tls = super::run::tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
+    broker.version = super::run::mqtt_version(&args.mqtt_version);
     publish_once(&broker, &topic, set.to_json(), true, Duration::from_secs(10))
         .with_context(|| format!("cannot set the occupancy of building {}", args.building))?;
     eprintln!(

@@ -12,7 +12,7 @@ use clap::Args;
 use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Manifest, Runtime};
 use lintel::node::{NodeOptions, run_node};
-use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
+use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
 use lintel::web::{MetricsServer, NodeMetrics};
 use lintel_calibration::site::Site;
 
@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// Environment variable holding the MQTT password (never on the command line).
     #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_password_env: Option<String>,
+    /// MQTT protocol version: 3.1.1 or 5.
+    #[arg(long, value_name = "VERSION", default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
+    mqtt_version: String,
     /// TLS to the broker: the CA certificate (PEM) that signed the broker's certificate.
     #[arg(long, value_name = "FILE", requires = "mqtt")]
     mqtt_ca: Option<PathBuf>,
@@ -101,6 +104,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
     broker.tls = tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
+    broker.version = mqtt_version(&args.mqtt_version);
     let will = NodeStatus {
         site: site.id.clone(),
         node: site.node.clone(),
@@ -174,6 +178,11 @@ pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
     mqtt.rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
+}
+
+/// `--mqtt-version` (clap allows only the two values).
+pub(super) fn mqtt_version(version: &str) -> MqttVersion {
+    if version == "5" { MqttVersion::V5 } else { MqttVersion::V311 }
 }
 
 /// `--mqtt-ca`, `--mqtt-cert`, `--mqtt-key` (clap checks that they come together).
