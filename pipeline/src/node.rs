@@ -49,7 +49,13 @@ pub struct NodeOptions {
     pub reid_memory: Duration,
     /// How crossings of one entrance seen by several cameras are merged.
     pub dedup: DedupConfig,
+    /// A camera whose picture stays nearly uniform this long raises `camera_blinded`.
+    pub blinded_after: Duration,
 }
+
+/// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
+/// a dark room measure 0 to 2, a lit scene tens.
+const BLINDED_SPREAD: f64 = 4.0;
 
 impl Default for NodeOptions {
     fn default() -> Self {
@@ -63,6 +69,7 @@ impl Default for NodeOptions {
             metrics: None,
             reid_memory: crate::replay::DEFAULT_REID_MEMORY,
             dedup: DedupConfig::default(),
+            blinded_after: Duration::from_secs(60),
         }
     }
 }
@@ -127,6 +134,9 @@ struct CameraWork {
     /// The highest connection number seen in a frame: connections after the first are reconnects.
     last_connection: u64,
     detector_time: Duration,
+    /// Since when the picture has been uniform, and whether `camera_blinded` went out for it.
+    uniform_since: Option<Instant>,
+    blinded: bool,
 }
 
 /// Runs the node until `stop` is set (or `options.run_for` has passed).
@@ -178,6 +188,7 @@ pub fn run_node(
             summary.frames_analysed += 1;
             events.clear();
             let at = SystemTime::now() - frame.received_at.elapsed();
+            watch_view(site, publisher, camera, &frame, options);
             let models = (&mut *detector, embedder.as_deref_mut());
             if let Err(error) = analyse(camera, frame, models, options, &mut appearance, &mut events) {
                 tracing::error!(camera = %camera.id, "{error}");
@@ -357,6 +368,8 @@ fn start_camera(
         crossings: 0,
         last_connection: 0,
         detector_time: Duration::ZERO,
+        uniform_since: None,
+        blinded: false,
     })
 }
 
@@ -446,6 +459,36 @@ fn analyse(
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
     }
     Ok(())
+}
+
+/// Raises `camera_blinded` once when a camera's picture has stayed uniform for
+/// `options.blinded_after`; a picture with detail again re-arms it.
+fn watch_view(site: &Site, publisher: &Publisher, camera: &mut CameraWork, frame: &CameraFrame, options: &NodeOptions) {
+    let Ok(view) = frame.frame.rgb() else { return };
+    let spread = view.luma_spread();
+    if spread >= BLINDED_SPREAD {
+        camera.uniform_since = None;
+        if camera.blinded {
+            camera.blinded = false;
+            tracing::warn!(camera = %camera.id, "camera {} sees a scene again", camera.id);
+        }
+        return;
+    }
+    let since = *camera.uniform_since.get_or_insert_with(Instant::now);
+    if !camera.blinded && since.elapsed() >= options.blinded_after {
+        camera.blinded = true;
+        alert(
+            site,
+            publisher,
+            AlertKind::CameraBlinded,
+            &camera.id,
+            format!(
+                "camera {} has seen a nearly uniform picture for {} s (covered, dark or turned away): it cannot count",
+                camera.id,
+                since.elapsed().as_secs()
+            ),
+        );
+    }
 }
 
 /// Raises offline/back alerts; returns whether any camera's published state changed.

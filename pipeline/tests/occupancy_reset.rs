@@ -155,6 +155,13 @@ fn an_occupancy_command_is_applied_once_even_across_a_restart() {
     let messages: Vec<(String, Value)> = subscriber.drain();
     assert!(second_err.contains("was applied before; ignored"), "{second_err}");
     assert!(!second_err.contains("by command"), "applied again: {second_err}");
+    // Seen from MQTT too: an applied command publishes the occupancy at once, stamped with the
+    // time of day in milliseconds; the second run only publishes interval ends (whole seconds).
+    let occupancy: Vec<&Value> = messages.iter().filter(|(t, _)| t == OCCUPANCY).map(|(_, m)| m).collect();
+    assert!(!occupancy.is_empty());
+    for m in &occupancy {
+        assert!(!m["at"].as_str().unwrap().contains('.'), "an occupancy outside an interval end: {m}");
+    }
     let mut counts: Vec<&Value> = vec![after.last().unwrap()];
     counts.extend(messages.iter().filter(|(t, _)| t == COUNTS).map(|(_, m)| m));
     assert!(counts.len() >= 3, "{counts:?}");

@@ -133,17 +133,6 @@ fn live_counts_reach_the_broker_and_broken_cameras_raise_alerts() {
     for pair in hall.windows(2) {
         assert_eq!(pair[0]["interval"]["end"], pair[1]["interval"]["start"], "intervals must be contiguous");
     }
-    let live_entries: u64 = hall.iter().map(|m| m["entries"].as_u64().unwrap()).sum();
-    let live_exits: u64 = hall.iter().map(|m| m["exits"].as_u64().unwrap()).sum();
-    let (file_entries, file_exits) = file_counts();
-    println!("over RTSP: {live_entries} entries, {live_exits} exits; from the file: {file_entries}, {file_exits}");
-    // A live source drops frames when the box falls behind, and the stream starts a moment
-    // after the run: allow a few people either way.
-    for (live, file) in [(live_entries, file_entries), (live_exits, file_exits)] {
-        let allowed = (file as f64 * 0.2).max(3.0);
-        assert!(live.abs_diff(file) as f64 <= allowed, "live {live} vs file {file}");
-    }
-
     let annex = counts("annex");
     assert!(!annex.is_empty(), "a building without a live camera still reports its intervals");
     assert!(annex.iter().all(|m| m["entrances"].as_array().unwrap().iter().all(|e| e["healthy"] == false)));
@@ -175,5 +164,16 @@ fn live_counts_reach_the_broker_and_broken_cameras_raise_alerts() {
         let text = m.to_string();
         assert!(!text.contains(DOOR_WRONG_PASSWORD), "{text}");
         assert!(!text.contains("track") && !text.contains("embedding") && !text.contains("bbox"), "{text}");
+    }
+    // Last, as it depends most on how busy the box is.
+    let live_entries: u64 = hall.iter().map(|m| m["entries"].as_u64().unwrap()).sum();
+    let live_exits: u64 = hall.iter().map(|m| m["exits"].as_u64().unwrap()).sum();
+    let (file_entries, file_exits) = file_counts();
+    println!("over RTSP: {live_entries} entries, {live_exits} exits; from the file: {file_entries}, {file_exits}");
+    // A live source drops frames when the box falls behind, and the stream starts a moment
+    // after the run: allow a few people either way.
+    for (live, file) in [(live_entries, file_entries), (live_exits, file_exits)] {
+        let allowed = (file as f64 * 0.2).max(3.0);
+        assert!(live.abs_diff(file) as f64 <= allowed, "live {live} vs file {file}");
     }
 }

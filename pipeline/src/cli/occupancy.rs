@@ -42,6 +42,18 @@ struct SetArgs {
     /// Environment variable holding the MQTT password (never on the command line).
     #[arg(long, value_name = "VAR")]
     mqtt_password_env: Option<String>,
+    /// MQTT protocol version: 3.1.1 or 5.
+    #[arg(long, value_name = "VERSION", default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
+    mqtt_version: String,
+    /// TLS to the broker: the CA certificate (PEM) that signed the broker's certificate.
+    #[arg(long, value_name = "FILE")]
+    mqtt_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a broker that asks for one; needs --mqtt-key and --mqtt-ca.
+    #[arg(long, value_name = "FILE", requires_all = ["mqtt_key", "mqtt_ca"])]
+    mqtt_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
+    mqtt_key: Option<PathBuf>,
 }
 
 pub fn run(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
@@ -58,6 +70,8 @@ pub fn run(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-cli-{}", site.id, std::process::id()), "");
     broker.username = super::run::read_env(args.mqtt_user_env.as_deref())?;
     broker.password = super::run::read_env(args.mqtt_password_env.as_deref())?;
+    broker.tls = super::run::tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
+    broker.version = super::run::mqtt_version(&args.mqtt_version);
     publish_once(&broker, &topic, set.to_json(), true, Duration::from_secs(10))
         .with_context(|| format!("cannot set the occupancy of building {}", args.building))?;
     eprintln!(

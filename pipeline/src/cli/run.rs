@@ -12,7 +12,7 @@ use clap::Args;
 use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, Runtime};
 use lintel::node::{NodeOptions, run_node};
-use lintel::publish::{BrokerConfig, NodeState, NodeStatus, Publisher, UtcTime};
+use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
 use lintel::web::{MetricsServer, NodeMetrics};
 use lintel_calibration::site::Site;
 
@@ -35,6 +35,18 @@ pub struct RunArgs {
     /// Environment variable holding the MQTT password (never on the command line).
     #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_password_env: Option<String>,
+    /// MQTT protocol version: 3.1.1 or 5.
+    #[arg(long, value_name = "VERSION", default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
+    mqtt_version: String,
+    /// TLS to the broker: the CA certificate (PEM) that signed the broker's certificate.
+    #[arg(long, value_name = "FILE", requires = "mqtt")]
+    mqtt_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a broker that asks for one; needs --mqtt-key and --mqtt-ca.
+    #[arg(long, value_name = "FILE", requires_all = ["mqtt_key", "mqtt_ca"])]
+    mqtt_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
+    mqtt_key: Option<PathBuf>,
     /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
     #[arg(long, default_value = "spool")]
     spool: PathBuf,
@@ -52,6 +64,9 @@ pub struct RunArgs {
     /// Seconds without frames before a camera is reported offline.
     #[arg(long, default_value_t = 30)]
     offline_grace_s: u64,
+    /// Seconds of a nearly uniform picture before a camera is reported blinded.
+    #[arg(long, default_value_t = 60)]
+    blinded_after_s: u64,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     run_for_s: Option<u64>,
@@ -100,6 +115,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
+    broker.tls = tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
+    broker.version = mqtt_version(&args.mqtt_version);
     let will = NodeStatus {
         site: site.id.clone(),
         node: site.node.clone(),
@@ -126,6 +143,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let options = NodeOptions {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
+        blinded_after: Duration::from_secs(args.blinded_after_s),
         run_for: args.run_for_s.map(Duration::from_secs),
         state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
         metrics: args.metrics.map(|_| metrics),
@@ -173,6 +191,16 @@ pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
     mqtt.rsplit_once(':')
         .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
         .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
+}
+
+/// `--mqtt-version` (clap allows only the two values).
+pub(super) fn mqtt_version(version: &str) -> MqttVersion {
+    if version == "5" { MqttVersion::V5 } else { MqttVersion::V311 }
+}
+
+/// `--mqtt-ca`, `--mqtt-cert`, `--mqtt-key` (clap checks that they come together).
+pub(super) fn tls_files(ca: &Option<PathBuf>, cert: &Option<PathBuf>, key: &Option<PathBuf>) -> Option<TlsFiles> {
+    Some(TlsFiles { ca: ca.clone()?, client: cert.clone().zip(key.clone()) })
 }
 
 pub(super) fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {

@@ -92,6 +92,31 @@ impl RgbView<'_> {
     }
 }
 
+impl RgbView<'_> {
+    /// Standard deviation of the luma (0..255, BT.601 weights) over the central half of the
+    /// picture, every fourth pixel: near zero when the picture is uniform (a covered lens, a dark
+    /// scene, a camera facing a wall). The centre keeps letterbox bars out of the measure.
+    pub fn luma_spread(&self) -> f64 {
+        let (width, height, stride, data) = (self.width(), self.height(), self.stride(), self.data());
+        let (mut n, mut sum, mut sum_sq) = (0.0f64, 0.0f64, 0.0f64);
+        for y in (height / 4..height - height / 4).step_by(4) {
+            for x in (width / 4..width - width / 4).step_by(4) {
+                let at = y * stride + x * 3;
+                let Some(p) = data.get(at..at + 3) else { continue };
+                let luma = 0.299 * f64::from(p[0]) + 0.587 * f64::from(p[1]) + 0.114 * f64::from(p[2]);
+                n += 1.0;
+                sum += luma;
+                sum_sq += luma * luma;
+            }
+        }
+        if n == 0.0 {
+            return 0.0;
+        }
+        let mean = sum / n;
+        (sum_sq / n - mean * mean).max(0.0).sqrt()
+    }
+}
+
 /// The frame's buffer could not be mapped for reading.
 #[derive(Debug, thiserror::Error)]
 #[error("could not map a video frame for reading")]
@@ -101,4 +126,28 @@ pub struct MapError;
 pub enum FrameError {
     #[error("invalid frame: {0}")]
     Invalid(String),
+}
+
+#[cfg(test)]
+mod luma_tests {
+    use super::*;
+
+    #[test]
+    fn a_uniform_picture_has_no_spread_and_a_scene_has_some() {
+        let (w, h) = (64u32, 48u32);
+        let uniform = Frame::from_rgb(w, h, vec![90; (w * h * 3) as usize], 0).unwrap();
+        assert!(uniform.rgb().unwrap().luma_spread() < 0.5);
+        // Black bars around a uniform grey centre: the bars must not count.
+        let mut letterboxed = vec![0u8; (w * h * 3) as usize];
+        for y in 8..40 {
+            for x in 0..w as usize {
+                letterboxed[(y * w as usize + x) * 3..][..3].copy_from_slice(&[200, 200, 200]);
+            }
+        }
+        let letterboxed = Frame::from_rgb(w, h, letterboxed, 0).unwrap();
+        assert!(letterboxed.rgb().unwrap().luma_spread() < 0.5);
+        let stripes: Vec<u8> = (0..w * h).flat_map(|i| if (i % w) / 4 % 2 == 0 { [20; 3] } else { [220; 3] }).collect();
+        let scene = Frame::from_rgb(w, h, stripes, 0).unwrap();
+        assert!(scene.rgb().unwrap().luma_spread() > 50.0);
+    }
 }

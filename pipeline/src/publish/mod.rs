@@ -12,6 +12,7 @@
 
 #[cfg(feature = "embedded-broker")]
 pub mod embedded_broker;
+mod link;
 pub mod messages;
 pub mod mqtt;
 pub mod spool;
@@ -20,5 +21,8 @@ pub use messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,
 };
-pub use mqtt::{BrokerConfig, PublishError, Publisher, PublisherMetrics, PublisherStatus, Received, publish_once};
+pub use mqtt::{
+    BrokerConfig, MqttVersion, PublishError, Publisher, PublisherMetrics, PublisherStatus, Received, TlsFiles,
+    publish_once,
+};
 pub use spool::{MAX_PAYLOAD_BYTES, SPOOL_ALERT_RATIO, Spool, SpoolError, SpooledMessage};

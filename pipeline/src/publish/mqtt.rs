@@ -38,10 +38,7 @@ use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rumqttc::{
-    Client, ConnectReturnCode, Connection, ConnectionError, Event, LastWill, MqttOptions, NetworkOptions, Outgoing,
-    Packet, QoS, RecvError, RecvTimeoutError,
-};
+use super::link::{Closed, Link, LinkError, LinkEvent};
 
 use super::messages::{Message, MessageError, NodeStatus, SeqNo};
 use super::spool::{MAX_PAYLOAD_BYTES, Spool, SpoolError};
@@ -50,7 +47,26 @@ use super::spool::{MAX_PAYLOAD_BYTES, Spool, SpoolError};
 /// freshly published message waits before it is sent.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
-/// Where and how to connect. MQTT 3.1.1 over plain TCP, clean session (the spool, not the broker
+/// The MQTT protocol version spoken to the broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1, which every broker speaks.
+    #[default]
+    V311,
+    /// MQTT 5: the broker may also refuse a single message (its PubAck reason is then logged and
+    /// the message is sent again later, never dropped).
+    V5,
+}
+
+/// TLS to the broker: the CA that signed its certificate and, when the broker asks for one, the
+/// client's own certificate and key. All PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// Where and how to connect. MQTT 3.1.1 or 5 over TCP or TLS, clean session (the spool, not the broker
 /// session, keeps unsent messages).
 #[derive(Clone)]
 pub struct BrokerConfig {
@@ -73,6 +89,9 @@ pub struct BrokerConfig {
     /// Topic filters subscribed with QoS 1 after every connection; what arrives on them is
     /// handed out by [`Publisher::received`] (commands to the node).
     pub subscriptions: Vec<String>,
+    /// `None`: plain TCP. The broker's certificate must name `host` (a DNS name or an IP address).
+    pub tls: Option<TlsFiles>,
+    pub version: MqttVersion,
 }
 
 impl BrokerConfig {
@@ -97,6 +116,8 @@ impl BrokerConfig {
             spool_dir: spool_dir.into(),
             spool_max_bytes: 64 << 20,
             subscriptions: Vec::new(),
+            tls: None,
+            version: MqttVersion::V311,
         }
     }
 
@@ -105,7 +126,7 @@ impl BrokerConfig {
         format!("{}:{}", self.host, self.port)
     }
 
-    fn validate(&self) -> Result<(), PublishError> {
+    pub(super) fn validate(&self) -> Result<(), PublishError> {
         let problem = if self.host.is_empty() {
             "the broker host is empty"
         } else if self.client_id.is_empty() {
@@ -139,6 +160,8 @@ impl fmt::Debug for BrokerConfig {
             .field("spool_dir", &self.spool_dir)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("subscriptions", &self.subscriptions)
+            .field("tls", &self.tls)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -229,29 +252,14 @@ impl Publisher {
         will.set_seq(spool.reserve_seq()?);
         let will_payload = will.to_json().map_err(PublishError::LastWill)?;
 
-        let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
-        options
-            .set_keep_alive(config.keep_alive)
-            .set_clean_session(true)
-            .set_max_packet_size(2 * MAX_PAYLOAD_BYTES, 2 * MAX_PAYLOAD_BYTES)
-            .set_last_will(LastWill::new(will_topic, will_payload, QoS::AtLeastOnce, true));
-        if let Some(username) = &config.username {
-            options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
-        }
-        // Few slots suffice: the thread queues one publish at a time.
-        let (client, mut connection) = Client::new(options, 4);
-        let mut network = NetworkOptions::new();
-        network.set_tcp_nodelay(true);
-        network.set_connection_timeout(config.connect_timeout.as_secs_f64().ceil().max(1.0) as u64);
-        connection.eventloop.set_network_options(network);
+        let link = Link::new(&config, Some((will_topic, will_payload)), 2 * MAX_PAYLOAD_BYTES)?;
 
         let spool = Arc::new(Mutex::new(spool));
         let shared = Arc::new(Shared::default());
         let (wake, wait) = mpsc::channel();
         let (deliver, received) = mpsc::channel();
         let worker = Worker {
-            client,
-            connection,
+            link,
             spool: Arc::clone(&spool),
             shared: Arc::clone(&shared),
             wait,
@@ -362,8 +370,7 @@ struct InFlight {
 
 /// The background thread's state: the rumqttc connection and what it needs to report.
 struct Worker {
-    client: Client,
-    connection: Connection,
+    link: Link,
     spool: Arc<Mutex<Spool>>,
     shared: Arc<Shared>,
     /// Never receives anything; disconnects when the Publisher drops, which ends a backoff wait.
@@ -390,8 +397,8 @@ impl Worker {
         while !self.shared.stop.load(Ordering::Relaxed) {
             if !connected {
                 // `recv` runs one connection attempt, bounded by the connect timeout.
-                match self.connection.recv() {
-                    Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                match self.link.recv() {
+                    Ok(Ok(LinkEvent::Connected)) => {
                         connected = true;
                         backoff = self.min_backoff;
                         // Clean session: nothing of the old connection will be resent by rumqttc,
@@ -404,7 +411,7 @@ impl Worker {
                         tracing::info!(broker = %self.broker, "connected to the MQTT broker");
                         // Clean session: subscribe again at every connection.
                         for filter in &self.subscriptions {
-                            if self.client.try_subscribe(filter.clone(), QoS::AtLeastOnce).is_err() {
+                            if !self.link.subscribe(filter.clone()) {
                                 tracing::warn!(broker = %self.broker, "cannot subscribe to {filter}");
                             }
                         }
@@ -414,7 +421,7 @@ impl Worker {
                         self.report(&error);
                         backoff = self.wait_backoff(backoff);
                     }
-                    Err(RecvError) => break,
+                    Err(Closed) => break,
                 }
                 continue;
             }
@@ -426,22 +433,28 @@ impl Worker {
                     Err(_) => {}
                 }
             }
-            match self.connection.recv_timeout(IDLE_POLL) {
-                Ok(Ok(Event::Outgoing(Outgoing::Publish(pkid)))) => {
+            match self.link.recv_timeout(IDLE_POLL) {
+                Ok(Some(Ok(LinkEvent::Sent(pkid)))) => {
                     if let Some(flight) = in_flight.as_mut().filter(|f| f.pkid.is_none()) {
                         flight.pkid = Some(pkid);
                     }
                 }
-                Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
+                Ok(Some(Ok(LinkEvent::Message(received)))) => {
                     // rumqttc acknowledges it; nobody listening is no reason to stop publishing.
-                    let _ = self.deliver.send(Received {
-                        topic: publish.topic,
-                        payload: publish.payload.to_vec(),
-                        retained: publish.retain,
-                    });
+                    let _ = self.deliver.send(received);
                 }
-                Ok(Ok(Event::Incoming(Packet::PubAck(ack)))) => {
-                    if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(ack.pkid)) {
+                Ok(Some(Ok(LinkEvent::Acked { pkid, refused: Some(reason) }))) => {
+                    // Kept in the spool: sent again after a pause, never dropped.
+                    if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
+                        self.set_error(
+                            format!("MQTT broker {} refused message seq {}: {reason}", self.broker, flight.seq),
+                            false,
+                        );
+                        backoff = self.wait_backoff(backoff);
+                    }
+                }
+                Ok(Some(Ok(LinkEvent::Acked { pkid, refused: None }))) => {
+                    if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
                         self.shared.sent.fetch_add(1, Ordering::Relaxed);
                         let acked = lock(&self.spool).ack(flight.seq);
                         if let Err(error) = acked {
@@ -449,16 +462,16 @@ impl Worker {
                         }
                     }
                 }
-                Ok(Ok(_)) => {}
-                Ok(Err(error)) => {
+                Ok(Some(Ok(_))) => {}
+                Ok(Some(Err(error))) => {
                     connected = false;
                     in_flight = None;
                     self.shared.connected.store(false, Ordering::Relaxed);
                     self.report(&error);
                     backoff = self.wait_backoff(backoff);
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+                Ok(None) => {}
+                Err(Closed) => break,
             }
         }
         self.shared.connected.store(false, Ordering::Relaxed);
@@ -470,7 +483,7 @@ impl Worker {
         let oldest = lock(&self.spool).peek_oldest();
         match oldest {
             Ok(Some(message)) => {
-                if self.client.publish(message.topic, QoS::AtLeastOnce, message.retained, message.payload).is_err() {
+                if !self.link.publish(message.topic, message.payload, message.retained) {
                     return Err(Stop(true));
                 }
                 Ok(Some(InFlight { seq: message.seq, pkid: None }))
@@ -484,30 +497,25 @@ impl Worker {
     }
 
     /// Turns a connection error into one line for `status()` and the log.
-    fn report(&mut self, error: &ConnectionError) {
+    fn report(&mut self, error: &LinkError) {
         let broker = &self.broker;
         let (line, refused_login) = match error {
-            ConnectionError::ConnectionRefused(
-                code @ (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
-            ) => {
+            LinkError::Refused { login: true, code } => {
                 let user = self.username.as_deref().map(|u| format!(" as user {u:?}")).unwrap_or_default();
-                let reason = match code {
-                    ConnectReturnCode::BadUserNamePassword => "bad username or password",
-                    _ => "not authorized",
-                };
                 (
                     format!(
-                        "MQTT broker {broker} refused the login{user}: {reason} (check the MQTT username and password)"
+                        "MQTT broker {broker} refused the login{user}: {code} (check the MQTT username and password)"
                     ),
                     true,
                 )
             }
-            ConnectionError::ConnectionRefused(code) => {
-                (format!("MQTT broker {broker} refused the connection: {code:?}"), false)
+            LinkError::Refused { login: false, code } => {
+                (format!("MQTT broker {broker} refused the connection: {code}"), false)
             }
-            ConnectionError::Io(io) => (format!("cannot reach MQTT broker {broker}: {io}"), false),
-            ConnectionError::NetworkTimeout => (format!("MQTT broker {broker} did not answer in time"), false),
-            other => (format!("connection to MQTT broker {broker} lost: {other}"), false),
+            LinkError::Io(io) => (format!("cannot reach MQTT broker {broker}: {io}"), false),
+            LinkError::Timeout => (format!("MQTT broker {broker} did not answer in time"), false),
+            LinkError::Tls(tls) => (tls_problem(broker, tls), false),
+            LinkError::Other(other) => (format!("connection to MQTT broker {broker} lost: {other}"), false),
         };
         self.set_error(line, refused_login);
     }
@@ -546,6 +554,13 @@ impl Worker {
 /// A failed attempt to hand a message to rumqttc; `true` means the thread must stop.
 struct Stop(bool);
 
+/// One line for a failed TLS connection (an unknown CA, a certificate for another name, …).
+fn tls_problem(broker: &str, error: &str) -> String {
+    format!(
+        "TLS with MQTT broker {broker} failed: {error} (check the CA file, and that the broker's certificate names the host)"
+    )
+}
+
 /// Publishes one message with QoS 1 and waits for the broker's acknowledgement, without a spool:
 /// for commands sent by a person (`lintel occupancy set`). Fails after `timeout`, or at once when
 /// the broker refuses the login; the error is one line without the password.
@@ -559,41 +574,43 @@ pub fn publish_once(
     config.validate()?;
     let broker = config.broker();
     let fail = |problem: String| PublishError::Send { broker: broker.clone(), problem };
-    let mut options = MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
-    options.set_keep_alive(config.keep_alive).set_clean_session(true);
-    if let Some(username) = &config.username {
-        options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
+    let mut link = Link::new(config, None, 2 * MAX_PAYLOAD_BYTES)?;
+    if !link.publish(topic.to_string(), payload, retained) {
+        return Err(fail("the MQTT client stopped".into()));
     }
-    let (client, mut connection) = Client::new(options, 4);
-    let mut network = NetworkOptions::new();
-    network.set_connection_timeout(config.connect_timeout.as_secs_f64().ceil().max(1.0) as u64);
-    connection.eventloop.set_network_options(network);
-    client.try_publish(topic, QoS::AtLeastOnce, retained, payload).map_err(|e| fail(e.to_string()))?;
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        match connection.recv_timeout(left) {
-            Ok(Ok(Event::Incoming(Packet::PubAck(_)))) => break,
-            Ok(Ok(_)) => {}
-            Ok(Err(ConnectionError::ConnectionRefused(code))) => {
+        match link.recv_timeout(left) {
+            Ok(Some(Ok(LinkEvent::Acked { refused: None, .. }))) => break,
+            Ok(Some(Ok(LinkEvent::Acked { refused: Some(reason), .. }))) => {
+                return Err(fail(format!("refused the message: {reason}")));
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(LinkError::Refused { code, .. }))) => {
                 let user = config.username.as_deref().map(|u| format!(" as user {u:?}")).unwrap_or_default();
                 return Err(fail(format!(
-                    "refused the connection{user}: {code:?} (check the MQTT username and password)"
+                    "refused the connection{user}: {code} (check the MQTT username and password)"
                 )));
             }
-            Ok(Err(error)) => {
-                let line = error.to_string();
+            Ok(Some(Err(LinkError::Tls(tls)))) => return Err(fail(tls_problem(&broker, &tls))),
+            Ok(Some(Err(error))) => {
+                let line = match error {
+                    LinkError::Io(e) | LinkError::Other(e) => e,
+                    _ => "no answer in time".into(),
+                };
                 let line = match &config.password {
                     Some(password) if !password.is_empty() => line.replace(password.as_str(), "<redacted>"),
                     _ => line,
                 };
                 return Err(fail(format!("cannot publish: {line}")));
             }
-            Err(_) => return Err(fail(format!("no acknowledgement within {} s", timeout.as_secs()))),
+            Ok(None) => return Err(fail(format!("no acknowledgement within {} s", timeout.as_secs()))),
+            Err(Closed) => return Err(fail("the MQTT client stopped".into())),
         }
     }
     // A clean DISCONNECT; the message is the broker's now whatever happens to it.
-    let _ = client.disconnect();
-    let _ = connection.recv_timeout(Duration::from_millis(200));
+    link.disconnect();
+    let _ = link.recv_timeout(Duration::from_millis(200));
     Ok(())
 }
