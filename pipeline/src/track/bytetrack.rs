@@ -102,7 +102,7 @@ pub struct AppearanceConfig {
 impl Default for AppearanceConfig {
     fn default() -> Self {
         Self {
-            weight: 0.6,
+            weight: 0.3,
             max_distance: 0.4,
             reid_distance: 0.08,
             reid_frames: 35,
