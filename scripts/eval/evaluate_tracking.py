@@ -12,60 +12,17 @@ import json
 import subprocess
 import sys
 import tempfile
-import tomllib
-from collections import defaultdict
 from pathlib import Path
 
 import motmetrics as mm
+
+from pets_truth import ground_truth_counts, load_zones
 
 ROOT = Path(__file__).resolve().parents[2]
 GT = ROOT / "fixtures/PETS09-S2L1-gt.txt"
 SITE = ROOT / "fixtures/pets.toml"
 VIDEO = ROOT / "fixtures/video/vtest.avi"
 WIDTH, HEIGHT = 768, 576
-
-
-def ground_truth_paths():
-    """Bottom-centre positions of each ground-truth identity, in frame order."""
-    paths = defaultdict(list)
-    for line in GT.read_text().splitlines():
-        f = line.split(",")
-        frame, ident, left, top, w, h = int(f[0]), int(f[1]), *map(float, f[2:6])
-        paths[ident].append((frame, left + w / 2, top + h))
-    return {i: [(x, y) for _, x, y in sorted(p)] for i, p in paths.items()}
-
-
-def orient(a, b, p):
-    """> 0 when p is on the right of A→B as drawn on the image (y down)."""
-    return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
-
-
-def inside(polygon, p):
-    hit = False
-    for (x1, y1), (x2, y2) in zip(polygon, polygon[1:] + polygon[:1]):
-        if (y1 <= p[1]) != (y2 <= p[1]) and p[0] < (x2 - x1) * (p[1] - y1) / (y2 - y1) + x1:
-            hit = not hit
-    return hit
-
-
-def ground_truth_counts(zone, paths):
-    """The rule of fixtures/README.md, as pipeline/tests/count_video.rs applies it."""
-    entries = exits = 0
-    points = [(x * WIDTH, y * HEIGHT) for x, y in zone["points"]]
-    for path in paths.values():
-        for p, q in zip(path, path[1:]):
-            if zone["kind"] == "line":
-                a, b = points
-                sign = 1 if zone.get("entry_side", "right") == "right" else -1
-                was, now = sign * orient(a, b, p) > 0, sign * orient(a, b, q) > 0
-                at_a, at_b = orient(p, q, a), orient(p, q, b)
-                if was == now or (at_a > 0 and at_b > 0) or (at_a < 0 and at_b < 0):
-                    continue
-            else:
-                was, now = inside(points, p), inside(points, q)
-            entries += now and not was
-            exits += was and not now
-    return entries, exits
 
 
 def run_lintel(binary, extra, tracks):
@@ -97,10 +54,8 @@ def main():
     if args.score:
         print(json.dumps(score(args.score)))
         return
-    site = tomllib.loads(SITE.read_text())
-    zones = [z for z in site.get("zone", []) if z.get("camera") == "walkway"]
-    paths = ground_truth_paths()
-    truth = {z["name"]: ground_truth_counts(z, paths) for z in zones}
+    zones = load_zones(SITE, "walkway", WIDTH, HEIGHT)
+    truth = {name: (c["in"], c["out"]) for name, c in ground_truth_counts(GT, zones).items()}
     base = ["--model", args.model] if args.model else []
     configs = {"motion only": base, "with re-ID": base + ["--reid"]}
     results = {}
