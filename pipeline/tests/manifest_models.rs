@@ -1,0 +1,33 @@
+//! Every model of models/models.toml is installed and matches its entry: the detectors (float and
+//! INT8) load as detectors and find people in a frame of the clip, the re-ID model loads as one.
+
+use std::path::Path;
+
+use lintel::infer::{Detector, Embedder, Manifest, OutputFormat, Runtime};
+use lintel::ingest::{FrameSource, SourceOptions};
+
+#[test]
+fn every_model_of_the_manifest_loads_and_works() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = Manifest::load(&root.join("models/models.toml")).unwrap();
+    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
+    let video = root.join("fixtures/video/vtest.avi");
+    assert!(video.exists(), "{} is missing: run scripts/setup", video.display());
+    assert!(manifest.models.len() >= 5, "{:?}", manifest.models.iter().map(|m| &m.name).collect::<Vec<_>>());
+    for spec in &manifest.models {
+        let file = manifest.file_of(spec);
+        assert!(file.exists(), "{} ({}) is missing: run scripts/install-models", file.display(), spec.name);
+        if spec.format == OutputFormat::Embedding {
+            Embedder::load(runtime, spec, &file, 1).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+            continue;
+        }
+        let mut detector = Detector::load(runtime, spec, &file, 1).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let options =
+            SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
+        let mut source = FrameSource::open(video.to_str().unwrap(), &options).unwrap();
+        let frame = source.next_frame().unwrap().expect("a first frame");
+        let people = detector.detect(&frame).unwrap().iter().filter(|d| d.score >= 0.5).count();
+        // The first frame of PETS09-S2L1 shows three people (its ground truth), all well visible.
+        assert!((2..=6).contains(&people), "{}: {people} people in the first frame", spec.name);
+    }
+}
