@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Broker, RtspCamera, Subscriber, scratch_dir, workspace};
+use common::{Broker, RtspCamera, Subscriber, scratch_dir};
 use lintel::publish::UtcTime;
 use serde_json::Value;
 
@@ -18,17 +18,7 @@ const COUNTS: &str = "lintel/v1/pets/building/hall/counts";
 const SET_TO: u64 = 250;
 
 fn site_file(dir: &Path, camera_url: &str) -> PathBuf {
-    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
-    let path = dir.join("site.toml");
-    std::fs::write(
-        &path,
-        text.replace(
-            "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
-            &format!("url = \"{camera_url}\""),
-        ),
-    )
-    .unwrap();
-    path
+    common::pets_site(dir, camera_url)
 }
 
 fn node(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command {

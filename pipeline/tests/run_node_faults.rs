@@ -15,17 +15,7 @@ use serde_json::Value;
 const COUNTS: &str = "lintel/v1/pets/building/hall/counts";
 
 fn site_file(dir: &Path, camera_url: &str) -> PathBuf {
-    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
-    let path = dir.join("site.toml");
-    std::fs::write(
-        &path,
-        text.replace(
-            "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
-            &format!("url = \"{camera_url}\""),
-        ),
-    )
-    .unwrap();
-    path
+    common::pets_site(dir, camera_url)
 }
 
 /// `lintel run` on the site with 2 s intervals; `more` arguments and environment added.
@@ -59,7 +49,8 @@ fn summary(output: &Output) -> Summary {
     let line = stderr.lines().find(|l| l.starts_with("lintel run: ")).unwrap_or_else(|| panic!("no summary: {stderr}"));
     let numbers: Vec<u64> =
         line.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-    let [frames, crossings, intervals, entries, exits] = numbers[..] else { panic!("summary line {line:?}") };
+    // "N frames analysed, N crossings (N more seen by a second camera), N intervals published (N entries, N exits)"
+    let [frames, crossings, _merged, intervals, entries, exits] = numbers[..] else { panic!("summary line {line:?}") };
     Summary { frames, crossings, intervals, entries, exits }
 }
 

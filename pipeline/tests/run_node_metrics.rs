@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Broker, RtspCamera, free_port, scratch_dir, workspace};
+use common::{Broker, RtspCamera, free_port, scratch_dir};
 
 /// `GET path` over plain HTTP/1.1: (status line, body).
 fn get(port: u16, path: &str) -> Option<(String, String)> {
@@ -38,16 +38,7 @@ fn a_scrape_during_a_run_shows_the_counters_moving() {
     let dir = scratch_dir("run-metrics");
     let broker = Broker::start(&dir);
     let camera = RtspCamera::start("/walkway");
-    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
-    let site = dir.join("site.toml");
-    std::fs::write(
-        &site,
-        text.replace(
-            "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
-            &format!("url = \"{}\"", camera.url),
-        ),
-    )
-    .unwrap();
+    let site = common::pets_site(&dir, &camera.url);
     let port = free_port();
     let mut node = Command::new(env!("CARGO_BIN_EXE_lintel"))
         .args(["run", "--site"])

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Broker, RtspCamera, Subscriber, scratch_dir, workspace};
+use common::{Broker, RtspCamera, Subscriber, scratch_dir};
 
 fn start_node(site: &std::path::Path, port: u16, dir: &std::path::Path, run_for: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_lintel"))
@@ -26,16 +26,7 @@ fn a_killed_node_resumes_without_losing_or_repeating_an_interval() {
     let dir = scratch_dir("run-restart");
     let broker = Broker::start(&dir);
     let camera = RtspCamera::start("/walkway");
-    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
-    let site = dir.join("site.toml");
-    std::fs::write(
-        &site,
-        text.replace(
-            "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
-            &format!("url = \"{}\"", camera.url),
-        ),
-    )
-    .unwrap();
+    let site = common::pets_site(&dir, &camera.url);
     let subscriber = Subscriber::start(broker.port, "lintel/v1/pets/building/hall/counts");
 
     let mut first = start_node(&site, broker.port, &dir, "600");

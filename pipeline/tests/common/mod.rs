@@ -20,6 +20,21 @@ pub fn video() -> PathBuf {
 }
 
 /// A port nothing listens on right now.
+/// fixtures/pets.toml with its camera's URL replaced by `camera_url`, written into `dir`.
+pub fn pets_site(dir: &Path, camera_url: &str) -> PathBuf {
+    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
+    let path = dir.join("site.toml");
+    std::fs::write(
+        &path,
+        text.replace(
+            "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"",
+            &format!("url = \"{camera_url}\""),
+        ),
+    )
+    .unwrap();
+    path
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
