@@ -22,16 +22,8 @@ fn site_file(dir: &Path, camera_url: &str) -> PathBuf {
 }
 
 fn node(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lintel"));
-    command
-        .args(["run", "--site"])
-        .arg(site)
-        .args(["--mqtt", &format!("127.0.0.1:{port}"), "--spool"])
-        .arg(dir.join("spool"))
-        .args(["--interval-s", "2", "--run-for-s", &run_for_s.to_string()])
-        .env("LINTEL_LOG", "warn,lintel=info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut command = common::lintel_run(site, dir, port, run_for_s);
+    command.env("LINTEL_LOG", "warn,lintel=info").stdout(Stdio::null()).stderr(Stdio::piped());
     command
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Broker, Subscriber, free_port, scratch_dir, workspace};
-use lintel::publish::{Alert, AlertKind, BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, SeqNo, UtcTime};
+use lintel::publish::{Alert, AlertKind, BrokerConfig, MqttVersion, NodeStatus, Publisher, SeqNo, UtcTime};
 
 fn config(port: u16, name: &str, dir: &Path) -> BrokerConfig {
     let mut config =
@@ -19,14 +19,7 @@ fn config(port: u16, name: &str, dir: &Path) -> BrokerConfig {
 }
 
 fn will() -> NodeStatus {
-    NodeStatus {
-        site: "s1".into(),
-        node: "edge-01".into(),
-        seq: 0,
-        at: UtcTime::now(),
-        state: NodeState::Offline,
-        cameras: vec![],
-    }
+    common::offline_will()
 }
 
 fn alert(n: u32) -> Alert {

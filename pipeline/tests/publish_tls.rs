@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{Broker, Subscriber, free_port, scratch_dir, workspace};
-use lintel::publish::{Alert, AlertKind, BrokerConfig, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
+use lintel::publish::{Alert, AlertKind, BrokerConfig, NodeStatus, Publisher, TlsFiles, UtcTime};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let output = Command::new("openssl")
@@ -108,14 +108,7 @@ fn config(tls: &Tls, port: u16, name: &str, files: TlsFiles) -> BrokerConfig {
 }
 
 fn will() -> NodeStatus {
-    NodeStatus {
-        site: "s1".into(),
-        node: "edge-01".into(),
-        seq: 0,
-        at: UtcTime::now(),
-        state: NodeState::Offline,
-        cameras: vec![],
-    }
+    common::offline_will()
 }
 
 fn alert(subject: &str) -> Alert {

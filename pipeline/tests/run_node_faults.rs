@@ -20,16 +20,8 @@ fn site_file(dir: &Path, camera_url: &str) -> PathBuf {
 
 /// `lintel run` on the site with 2 s intervals; `more` arguments and environment added.
 fn node(site: &Path, dir: &Path, port: u16, run_for_s: u64, more: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lintel"));
-    command
-        .args(["run", "--site"])
-        .arg(site)
-        .args(["--mqtt", &format!("127.0.0.1:{port}"), "--spool"])
-        .arg(dir.join("spool"))
-        .args(["--interval-s", "2", "--run-for-s", &run_for_s.to_string()])
-        .args(more)
-        .envs(env.iter().copied())
-        .stdout(Stdio::null());
+    let mut command = common::lintel_run(site, dir, port, run_for_s);
+    command.args(more).envs(env.iter().copied()).stdout(Stdio::null());
     command
 }
 

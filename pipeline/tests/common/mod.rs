@@ -20,6 +20,32 @@ pub fn video() -> PathBuf {
 }
 
 /// A port nothing listens on right now.
+/// `lintel run` on `site` against the broker on `port`, spooling under `dir`, with 2 s intervals,
+/// for `run_for_s` seconds; callers add arguments, environment and output handling.
+pub fn lintel_run(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lintel"));
+    command
+        .args(["run", "--site"])
+        .arg(site)
+        .args(["--mqtt", &format!("127.0.0.1:{port}"), "--spool"])
+        .arg(dir.join("spool"))
+        .args(["--interval-s", "2", "--run-for-s", &run_for_s.to_string()]);
+    command
+}
+
+/// The last will of the publisher tests: an offline node status of site `s1`.
+pub fn offline_will() -> lintel::publish::NodeStatus {
+    use lintel::publish::{NodeState, NodeStatus, UtcTime};
+    NodeStatus {
+        site: "s1".into(),
+        node: "edge-01".into(),
+        seq: 0,
+        at: UtcTime::now(),
+        state: NodeState::Offline,
+        cameras: vec![],
+    }
+}
+
 /// fixtures/pets.toml with its camera's URL replaced by `camera_url`, written into `dir`.
 pub fn pets_site(dir: &Path, camera_url: &str) -> PathBuf {
     let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
