@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Broker, Subscriber, free_port, scratch_dir, workspace};
-use lintel::publish::{Alert, AlertKind, BrokerConfig, MqttVersion, NodeStatus, Publisher, SeqNo, UtcTime};
+use lintel::publish::{Alert, BrokerConfig, MqttVersion, NodeStatus, Publisher, SeqNo};
 
 fn config(port: u16, name: &str, dir: &Path) -> BrokerConfig {
     let mut config =
@@ -23,15 +23,7 @@ fn will() -> NodeStatus {
 }
 
 fn alert(n: u32) -> Alert {
-    Alert {
-        site: "s1".into(),
-        node: "edge-01".into(),
-        seq: 0,
-        at: UtcTime::now(),
-        kind: AlertKind::CameraBack,
-        subject: format!("cam-{n}"),
-        message: "test".into(),
-    }
+    common::test_alert(format!("cam-{n}"))
 }
 
 fn wait_until(mut done: impl FnMut() -> bool) -> bool {

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{Broker, Subscriber, free_port, scratch_dir, workspace};
-use lintel::publish::{Alert, AlertKind, BrokerConfig, NodeStatus, Publisher, TlsFiles, UtcTime};
+use lintel::publish::{Alert, BrokerConfig, NodeStatus, Publisher, TlsFiles};
 
 fn openssl(dir: &Path, args: &[&str]) {
     let output = Command::new("openssl")
@@ -112,15 +112,7 @@ fn will() -> NodeStatus {
 }
 
 fn alert(subject: &str) -> Alert {
-    Alert {
-        site: "s1".into(),
-        node: "edge-01".into(),
-        seq: 0,
-        at: UtcTime::now(),
-        kind: AlertKind::CameraBack,
-        subject: subject.into(),
-        message: "test".into(),
-    }
+    common::test_alert(subject)
 }
 
 #[test]

@@ -46,6 +46,20 @@ pub fn offline_will() -> lintel::publish::NodeStatus {
     }
 }
 
+/// A `camera_back` alert of site `s1` about `subject`: the message the publisher tests send.
+pub fn test_alert(subject: impl Into<String>) -> lintel::publish::Alert {
+    use lintel::publish::{Alert, AlertKind, UtcTime};
+    Alert {
+        site: "s1".into(),
+        node: "edge-01".into(),
+        seq: 0,
+        at: UtcTime::now(),
+        kind: AlertKind::CameraBack,
+        subject: subject.into(),
+        message: "test".into(),
+    }
+}
+
 /// fixtures/pets.toml with its camera's URL replaced by `camera_url`, written into `dir`.
 pub fn pets_site(dir: &Path, camera_url: &str) -> PathBuf {
     let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
