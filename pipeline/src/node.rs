@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use lintel_calibration::site::{Camera, Site};
+use lintel_calibration::site::{Camera, Site, ZoneShape};
 
 use crate::count::{
     AggregatorState, BuildingSpec, CounterConfig, CrossingEvent, DedupConfig, EntranceDedup, EntranceSpec,
     IntervalAggregator, IntervalConfig, IntervalReport, ZoneCounter,
 };
 use crate::detection::Embedding;
-use crate::infer::{Detector, Embedder};
+use crate::infer::{Detector, Embedder, MotionGate, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Credentials, LatestFrame, LiveOptions};
 use crate::publish::CameraState as PublishedCameraState;
 use crate::publish::{
@@ -51,6 +51,9 @@ pub struct NodeOptions {
     pub dedup: DedupConfig,
     /// A camera whose picture stays nearly uniform this long raises `camera_blinded`.
     pub blinded_after: Duration,
+    /// Skip the detector on a camera's frames while nothing moves near its zones and nobody is
+    /// tracked there.
+    pub motion_gate: Option<MotionGateConfig>,
 }
 
 /// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
@@ -70,6 +73,7 @@ impl Default for NodeOptions {
             reid_memory: crate::replay::DEFAULT_REID_MEMORY,
             dedup: DedupConfig::default(),
             blinded_after: Duration::from_secs(60),
+            motion_gate: None,
         }
     }
 }
@@ -124,12 +128,17 @@ struct CameraWork {
     zones: Vec<(lintel_calibration::site::Zone, bool)>,
     /// Built at the first frame of each connection (the frame size is known then).
     analysis: Option<(u64, Tracker, ZoneCounter)>,
+    /// Rebuilt with `analysis` when the node gates detection on motion.
+    gate: Option<MotionGate>,
     fps: f64,
     started: Instant,
     last_frame: Option<Instant>,
     offline: bool,
     published_state: Option<&'static str>,
     frames_analysed: u64,
+    /// Frames of earlier connections the motion gate kept from the detector (the current
+    /// connection's are in `gate`).
+    frames_skipped: u64,
     crossings: u64,
     /// The highest connection number seen in a frame: connections after the first are reconnects.
     last_connection: u64,
@@ -359,12 +368,14 @@ fn start_camera(
         mailbox,
         zones,
         analysis: None,
+        gate: None,
         fps,
         started: Instant::now(),
         last_frame: None,
         offline: false,
         published_state: None,
         frames_analysed: 0,
+        frames_skipped: 0,
         crossings: 0,
         last_connection: 0,
         detector_time: Duration::ZERO,
@@ -432,11 +443,16 @@ fn analyse(
     // rather than bridge the gap.
     if camera.analysis.as_ref().is_none_or(|(c, _, _)| *c != connection) {
         let (w, h) = (frame.source_width, frame.source_height);
-        let zones = camera
+        let zones: Vec<(ZoneShape, f32)> = camera
             .zones
             .iter()
             .map(|(z, _)| (z.shape_in_pixels(w as f32, h as f32), z.min_distance_px(h as f32)))
             .collect();
+        if let Some(config) = options.motion_gate {
+            let shapes: Vec<_> = zones.iter().map(|(shape, _)| shape.clone()).collect();
+            camera.frames_skipped += camera.gate.as_ref().map_or(0, MotionGate::skipped);
+            camera.gate = Some(MotionGate::new(config, &shapes, (w, h), detector.spec().letterboxed()));
+        }
         let counter = ZoneCounter::new(zones, (w, h), CounterConfig::default());
         let config = TrackerConfig::default().at_fps(camera.fps, options.max_lost, options.reid_memory);
         if let Some((_, _, mut old)) = camera.analysis.take() {
@@ -445,6 +461,15 @@ fn analyse(
         camera.analysis = Some((connection, Tracker::new(config), counter));
     }
     let started = Instant::now();
+    if let (Some(gate), Some((_, tracker, counter))) = (camera.gate.as_mut(), camera.analysis.as_mut()) {
+        let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+        // A frame that cannot be mapped is left to the detector, which reports it.
+        if gate.decide(&frame, started - camera.started, tracking).is_ok_and(|d| !d.detect()) {
+            let update = tracker.update_with_appearance(&[], &[]);
+            counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
+            return Ok(());
+        }
+    }
     let detections = detector.detect(&frame);
     camera.detector_time += started.elapsed();
     let detections = detections?;
@@ -607,6 +632,7 @@ fn snapshot(cameras: &[CameraWork], publisher: &Publisher, summary: &NodeSummary
                 state: c.supervisor.state().name(),
                 frames_received: c.supervisor.frames(),
                 frames_analysed: c.frames_analysed,
+                frames_skipped: c.frames_skipped + c.gate.as_ref().map_or(0, MotionGate::skipped),
                 crossings: c.crossings,
                 reconnects: c.last_connection.saturating_sub(1),
                 detector_seconds: c.detector_time.as_secs_f64(),

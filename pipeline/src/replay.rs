@@ -11,7 +11,7 @@ use lintel_calibration::site::ZoneShape;
 
 use crate::count::{CounterConfig, CrossingEvent, Tally, ZoneCounter, ZoneTally};
 use crate::detection::{BBox, Detection, Embedding};
-use crate::infer::{Detector, Embedder, InferError};
+use crate::infer::{Detector, Embedder, InferError, MotionGate, MotionGateConfig};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{TrackState, Tracker, TrackerConfig};
 
@@ -61,12 +61,18 @@ pub struct ReplayOptions {
     pub max_lost: Option<Duration>,
     /// How much longer a lost track whose appearance is known is searched by appearance.
     pub reid_memory: Option<Duration>,
+    /// Skip the detector on frames where nothing moves near the zones and nobody is tracked there.
+    pub motion_gate: Option<MotionGateConfig>,
+    /// Stop at this point of the video (stream time).
+    pub until: Option<Duration>,
 }
 
 /// What a replay counted.
 #[derive(Debug)]
 pub struct ReplayReport {
     pub frames: u64,
+    /// Frames the motion gate kept from the detector (0 without one).
+    pub skipped: u64,
     pub source_size: (u32, u32),
     pub source_fps: Option<f64>,
     pub elapsed: Duration,
@@ -143,6 +149,8 @@ pub fn replay(
     };
     let mut tracker: Option<Tracker> = None;
     let mut counter: Option<ZoneCounter> = None;
+    let mut gate: Option<MotionGate> = None;
+    let mut fps = 10.0;
     let mut tally = Tally::new(zones.len());
     let mut events: Vec<CrossingEvent> = Vec::new();
     let mut frames = 0u64;
@@ -165,9 +173,14 @@ pub fn replay(
         };
         if counter.is_none() {
             source_size = (frame.source_width, frame.source_height);
-            let pixel_zones = zones.iter().map(|z| z.in_pixels(frame.source_width, frame.source_height)).collect();
+            let pixel_zones: Vec<_> =
+                zones.iter().map(|z| z.in_pixels(frame.source_width, frame.source_height)).collect();
+            if let Some(config) = options.motion_gate {
+                let shapes: Vec<ZoneShape> = pixel_zones.iter().map(|(shape, _)| shape.clone()).collect();
+                gate = Some(MotionGate::new(config, &shapes, source_size, letterboxed));
+            }
             counter = Some(ZoneCounter::new(pixel_zones, source_size, CounterConfig::default()));
-            let fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
+            fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
             let config = options.tracker.clone().unwrap_or_default().at_fps(
                 fps,
                 options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
@@ -179,15 +192,32 @@ pub fn replay(
             }
         }
         let (Some(tracker), Some(counter)) = (tracker.as_mut(), counter.as_mut()) else { unreachable!() };
+        let at = frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps));
+        if options.until.is_some_and(|until| at >= until) {
+            break None;
+        }
         let detecting = Instant::now();
-        let detections = match detector.detect(&frame) {
-            Ok(d) => d,
-            Err(error) => break Some(ReplayError::Infer(error)),
+        let wanted_detector = match gate.as_mut() {
+            Some(gate) => {
+                let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+                // A frame that cannot be mapped is left to the detector, which reports it.
+                gate.decide(&frame, at, tracking).map_or(true, |decision| decision.detect())
+            }
+            None => true,
+        };
+        let detections = if wanted_detector {
+            match detector.detect(&frame) {
+                Ok(d) => d,
+                Err(error) => break Some(ReplayError::Infer(error)),
+            }
+        } else {
+            Vec::new()
         };
         let embedding = Instant::now();
         timings.detect += embedding - detecting;
         detection_count += detections.len() as u64;
-        if let Some(embedder) = embedder.as_deref_mut() {
+        embeddings.clear();
+        if let Some(embedder) = embedder.as_deref_mut().filter(|_| wanted_detector) {
             match embed_wanted(tracker, embedder, &frame, &detections, letterboxed, &mut wanted, &mut embeddings) {
                 Ok(n) => embedded += n,
                 Err(error) => break Some(ReplayError::Infer(error)),
@@ -236,6 +266,7 @@ pub fn replay(
     }
     Ok(ReplayReport {
         frames,
+        skipped: gate.as_ref().map_or(0, MotionGate::skipped),
         source_size,
         source_fps: source.source_fps(),
         elapsed: started.elapsed(),

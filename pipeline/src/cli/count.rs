@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use lintel::infer::{Detector, Embedder, Manifest, Runtime};
+use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::replay::{ReplayOptions, ReplayReport, ReplayZone, ZoneUnits, replay};
 use lintel_calibration::geometry::{CountingLine, Point, Side};
 use lintel_calibration::site::{Site, ZoneShape};
@@ -53,6 +53,22 @@ pub struct CountArgs {
     /// Seconds a lost person is searched by appearance after motion gave up (with --reid).
     #[arg(long, value_name = "S", requires = "reid")]
     reid_memory_s: Option<f64>,
+    /// Skip the detector on frames where nothing moves near the zones and nobody is tracked
+    /// there (an idle door), for at most MAX_SKIP_S seconds at a time (default 2).
+    #[arg(long, value_name = "MAX_SKIP_S", num_args = 0..=1, require_equals = true, default_missing_value = "2")]
+    motion_gate: Option<f64>,
+    /// Stop at this many seconds into the video.
+    #[arg(long, value_name = "S")]
+    until_s: Option<f64>,
+}
+
+/// The motion gate of `--motion-gate=MAX_SKIP_S`.
+fn motion_gate(max_skip_s: f64) -> anyhow::Result<MotionGateConfig> {
+    Ok(MotionGateConfig { max_skip: seconds("--motion-gate", max_skip_s)?, ..MotionGateConfig::default() })
+}
+
+fn seconds(option: &str, s: f64) -> anyhow::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(s).map_err(|_| anyhow::anyhow!("{option}: {s} is not a number of seconds"))
 }
 
 /// Hysteresis of ad-hoc lines: 1% of the frame height each side, like a site file's default.
@@ -119,6 +135,8 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         tracks_out: args.tracks_out.clone(),
         progress: !args.json && std::io::stderr().is_terminal(),
         reid_memory: args.reid_memory_s.map(std::time::Duration::from_secs_f64),
+        motion_gate: args.motion_gate.map(motion_gate).transpose()?,
+        until: args.until_s.map(|s| seconds("--until-s", s)).transpose()?,
         ..Default::default()
     };
     let report = replay(&mut detector, embedder.as_mut(), &video, &zones, &options)?;
@@ -170,6 +188,8 @@ struct Summary {
     reid_model: Option<String>,
     camera: Option<String>,
     frames: u64,
+    /// Frames the motion gate kept from the detector.
+    skipped: u64,
     width: u32,
     height: u32,
     source_fps: Option<f64>,
@@ -248,6 +268,7 @@ impl Summary {
             reid_model: reid_model.map(str::to_string),
             camera: camera.map(str::to_string),
             frames: report.frames,
+            skipped: report.skipped,
             width: report.source_size.0,
             height: report.source_size.1,
             source_fps: report.source_fps,
@@ -268,6 +289,9 @@ impl Summary {
             "{}: {} frames ({}×{}) in {:.1} s, {:.1} frames/s, model {}",
             self.video, self.frames, self.width, self.height, self.elapsed_s, self.analysed_fps, self.model
         );
+        if self.skipped > 0 {
+            println!("motion gate: the detector skipped {} of {} frames", self.skipped, self.frames);
+        }
         if let Some(reid) = &self.reid_model {
             println!("re-ID model {reid}: {} of {} detections embedded", self.embedded, self.detections);
         }

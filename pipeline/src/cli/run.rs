@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use lintel::count::IntervalConfig;
-use lintel::infer::{Detector, Embedder, Manifest, Runtime};
+use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
 use lintel::web::{MetricsServer, NodeMetrics};
@@ -67,6 +67,10 @@ pub struct RunArgs {
     /// Seconds of a nearly uniform picture before a camera is reported blinded.
     #[arg(long, default_value_t = 60)]
     blinded_after_s: u64,
+    /// Skip the detector on frames where nothing moves near a camera's zones and nobody is
+    /// tracked there (an idle door), for at most MAX_SKIP_S seconds at a time (default 2).
+    #[arg(long, value_name = "MAX_SKIP_S", num_args = 0..=1, require_equals = true, default_missing_value = "2")]
+    motion_gate: Option<f64>,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     run_for_s: Option<u64>,
@@ -144,6 +148,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
         blinded_after: Duration::from_secs(args.blinded_after_s),
+        motion_gate: match args.motion_gate {
+            Some(s) => Some(MotionGateConfig {
+                max_skip: Duration::try_from_secs_f64(s)
+                    .map_err(|_| anyhow::anyhow!("--motion-gate: {s} is not a number of seconds"))?,
+                ..MotionGateConfig::default()
+            }),
+            None => None,
+        },
         run_for: args.run_for_s.map(Duration::from_secs),
         state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
         metrics: args.metrics.map(|_| metrics),

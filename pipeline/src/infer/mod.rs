@@ -5,6 +5,7 @@ mod detector;
 mod embedder;
 mod error;
 mod manifest;
+mod motion_gate;
 mod preprocess;
 mod runtime;
 
@@ -15,5 +16,6 @@ pub use detector::Detector;
 pub use embedder::Embedder;
 pub use error::InferError;
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
+pub use motion_gate::{GateDecision, MotionGate, MotionGateConfig};
 pub use preprocess::{InputBuffer, Letterbox};
 pub use runtime::Runtime;

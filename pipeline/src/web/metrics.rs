@@ -35,6 +35,8 @@ pub struct CameraMetrics {
     pub state: &'static str,
     pub frames_received: u64,
     pub frames_analysed: u64,
+    /// Frames analysed without the detector: the motion gate saw nothing move near the zones.
+    pub frames_skipped: u64,
     /// Crossings of the zones that add into an entrance.
     pub crossings: u64,
     /// Connections after the first that delivered frames.
@@ -73,11 +75,16 @@ impl Snapshot {
             }
         }
         type Value = fn(&CameraMetrics) -> String;
-        let per_camera: [(&str, &str, Value); 5] = [
+        let per_camera: [(&str, &str, Value); 6] = [
             ("lintel_frames_received_total", "Frames delivered by the camera (before dropping).", |c| {
                 c.frames_received.to_string()
             }),
-            ("lintel_frames_analysed_total", "Frames run through the detector.", |c| c.frames_analysed.to_string()),
+            ("lintel_frames_analysed_total", "Frames tracked and counted.", |c| c.frames_analysed.to_string()),
+            (
+                "lintel_frames_skipped_total",
+                "Frames analysed without the detector (nothing moved near the zones).",
+                |c| c.frames_skipped.to_string(),
+            ),
             ("lintel_crossings_total", "Entrance crossings counted (entries and exits).", |c| c.crossings.to_string()),
             ("lintel_camera_reconnects_total", "Connections after the first that delivered frames.", |c| {
                 c.reconnects.to_string()

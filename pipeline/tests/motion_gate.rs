@@ -1,0 +1,65 @@
+//! Motion gating on real video: with a counting line on the PETS lawn, where nobody comes near
+//! for the first 20 s while the walkway beside it is busy, `lintel count --motion-gate` keeps
+//! most frames from the detector and counts exactly what it counts without the gate.
+
+mod common;
+
+use std::process::Command;
+
+use common::{video, workspace};
+use serde_json::Value;
+
+/// The small detector: what is compared is gated against ungated, not the detector.
+const MODEL: &str = "ssdlite-pedestrian-300";
+
+fn count(extra: &[&str]) -> Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["count", "--json", "--model", MODEL, "--site"])
+        .arg(workspace("fixtures/pets-lawn.toml"))
+        .args(extra)
+        .arg(video())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "lintel count {extra:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn zone_counts(run: &Value) -> Vec<(String, u64, u64)> {
+    run["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| {
+            (z["name"].as_str().unwrap().to_string(), z["entries"].as_u64().unwrap(), z["exits"].as_u64().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn an_idle_door_skips_the_detector_and_counts_do_not_change() {
+    let ungated = count(&[]);
+    let gated = count(&["--motion-gate"]);
+    let frames = ungated["frames"].as_u64().unwrap();
+    assert_eq!(frames, 795);
+    assert_eq!(gated["frames"], ungated["frames"], "the gate skips the detector, not frames");
+    assert_eq!(ungated["skipped"], 0);
+    let skipped = gated["skipped"].as_u64().unwrap();
+    println!("skipped {skipped} of {frames}; ungated {:?}, gated {:?}", zone_counts(&ungated), zone_counts(&gated));
+    // Nobody is near the lawn line for most of the clip (the ground truth has someone within the
+    // margin in 139 of 795 frames).
+    assert!(skipped * 2 >= frames, "only {skipped} of {frames} frames skipped");
+    assert_eq!(zone_counts(&gated), zone_counts(&ungated));
+    let lawn = &zone_counts(&ungated)[0];
+    assert!(lawn.1 + lawn.2 >= 1, "the person walking onto the lawn was not counted: {lawn:?}");
+}
+
+#[test]
+fn the_idle_stretch_is_analysed_only_every_max_skip() {
+    let run = count(&["--motion-gate=2", "--until-s", "20"]);
+    assert_eq!(run["frames"], 200, "--until-s 20 of a 10 fps clip");
+    let skipped = run["skipped"].as_u64().unwrap();
+    // At most one detection per 2 s without motion: 10 of 200, plus the first frame; a few
+    // more for compression flicker at most.
+    assert!(skipped >= 180, "the detector ran on {} of 200 idle frames", 200 - skipped);
+    assert_eq!(zone_counts(&run), vec![("lawn".to_string(), 0, 0)]);
+}
