@@ -1,5 +1,7 @@
 //! `lintel run --metrics`: Prometheus scrapes a running node (clip over a real RTSP server, real
-//! mosquitto) and sees its counters move; cameras are labelled by id, never by URL.
+//! mosquitto) and sees its counters move; cameras are labelled by id, never by URL. The node
+//! counts on the PETS lawn line with `--motion-gate`: nobody comes near it in the first 20 s of the
+//! clip, so most frames are analysed without the detector.
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Broker, RtspCamera, free_port, scratch_dir};
+use common::{Broker, RtspCamera, free_port, scratch_dir, site_with_camera_url};
 
 /// `GET path` over plain HTTP/1.1: (status line, body).
 fn get(port: u16, path: &str) -> Option<(String, String)> {
@@ -38,14 +40,14 @@ fn a_scrape_during_a_run_shows_the_counters_moving() {
     let dir = scratch_dir("run-metrics");
     let broker = Broker::start(&dir);
     let camera = RtspCamera::start("/walkway");
-    let site = common::pets_site(&dir, &camera.url);
+    let site = site_with_camera_url("fixtures/pets-lawn.toml", &dir, &camera.url);
     let port = free_port();
     let mut node = Command::new(env!("CARGO_BIN_EXE_lintel"))
         .args(["run", "--site"])
         .arg(&site)
         .args(["--mqtt", &format!("127.0.0.1:{}", broker.port), "--spool"])
         .arg(dir.join("spool"))
-        .args(["--interval-s", "2", "--run-for-s", "25", "--metrics", &format!("127.0.0.1:{port}")])
+        .args(["--interval-s", "2", "--run-for-s", "20", "--metrics", &format!("127.0.0.1:{port}"), "--motion-gate"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -85,10 +87,13 @@ fn a_scrape_during_a_run_shows_the_counters_moving() {
     let analysed = "lintel_frames_analysed_total{camera=\"walkway\"}";
     let received = "lintel_frames_received_total{camera=\"walkway\"}";
     let detector = "lintel_detector_seconds_total{camera=\"walkway\"}";
+    let skipped = "lintel_frames_skipped_total{camera=\"walkway\"}";
     println!(
-        "frames analysed {} -> {}, received {} -> {}, detector {:.2} s, intervals {} -> {}, published {} -> {}",
+        "frames analysed {} -> {} (skipped {} -> {}), received {} -> {}, detector {:.2} s, intervals {} -> {}, published {} -> {}",
         value(&first, analysed),
         value(&second, analysed),
+        value(&first, skipped),
+        value(&second, skipped),
         value(&first, received),
         value(&second, received),
         value(&second, detector),
@@ -99,7 +104,15 @@ fn a_scrape_during_a_run_shows_the_counters_moving() {
     );
     assert!(value(&second, analysed) > value(&first, analysed));
     assert!(value(&second, received) >= value(&second, analysed));
+    // The detector still runs at least every 2 s without motion.
     assert!(value(&second, detector) > value(&first, detector));
+    let window = (value(&second, analysed) - value(&first, analysed), value(&second, skipped) - value(&first, skipped));
+    assert!(
+        window.1 * 2.0 > window.0,
+        "motion gate: only {} of {} frames skipped on the idle lawn",
+        window.1,
+        window.0
+    );
     assert!(value(&second, "lintel_intervals_published_total") > value(&first, "lintel_intervals_published_total"));
     assert!(value(&second, "lintel_messages_published_total") > value(&first, "lintel_messages_published_total"));
     assert_eq!(value(&second, "lintel_camera_state{camera=\"walkway\",state=\"live\"}"), 1.0);

@@ -62,7 +62,13 @@ pub fn test_alert(subject: impl Into<String>) -> lintel::publish::Alert {
 
 /// fixtures/pets.toml with its camera's URL replaced by `camera_url`, written into `dir`.
 pub fn pets_site(dir: &Path, camera_url: &str) -> PathBuf {
-    let text = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
+    site_with_camera_url("fixtures/pets.toml", dir, camera_url)
+}
+
+/// The site file `fixture` (one of the PETS sites) with its camera reading `camera_url`, written
+/// to `dir/site.toml`.
+pub fn site_with_camera_url(fixture: &str, dir: &Path, camera_url: &str) -> PathBuf {
+    let text = std::fs::read_to_string(workspace(fixture)).unwrap();
     let path = dir.join("site.toml");
     std::fs::write(
         &path,
