@@ -65,6 +65,9 @@ pub struct ReplayOptions {
     pub motion_gate: Option<MotionGateConfig>,
     /// Stop at this point of the video (stream time).
     pub until: Option<Duration>,
+    /// Frames per run of the detector (0 or 1: one at a time). Ignored with the motion gate,
+    /// which decides frame by frame, and for models with a fixed batch of 1.
+    pub batch: usize,
 }
 
 /// What a replay counted.
@@ -150,7 +153,8 @@ pub fn replay(
     let mut tracker: Option<Tracker> = None;
     let mut counter: Option<ZoneCounter> = None;
     let mut gate: Option<MotionGate> = None;
-    let mut fps = 10.0;
+    // The source's rate is known once its first frame is out.
+    let mut fps = options.fps.unwrap_or(10.0);
     let mut tally = Tally::new(zones.len());
     let mut events: Vec<CrossingEvent> = Vec::new();
     let mut frames = 0u64;
@@ -162,16 +166,44 @@ pub fn replay(
     let (mut wanted, mut embeddings) = (Vec::new(), Vec::new());
     let (mut embedded, mut detection_count) = (0u64, 0u64);
 
-    let interrupted = loop {
-        let waited = Instant::now();
-        let next = source.next_frame();
-        timings.ingest += waited.elapsed();
-        let frame = match next {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break None,
-            Err(error) => break Some(ReplayError::Ingest(error)),
-        };
+    // Frames are detected `batch` at a time (one run of the model), then tracked one by one.
+    // The motion gate decides frame by frame from the tracker's state, so it takes one at a time.
+    let batch = if options.motion_gate.is_some() || !detector.batches() { 1 } else { options.batch.max(1) };
+    let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+    let interrupted = 'stream: loop {
+        pending.clear();
+        let mut ended = None;
+        while pending.len() < batch {
+            let waited = Instant::now();
+            let next = source.next_frame();
+            timings.ingest += waited.elapsed();
+            match next {
+                Ok(Some(frame)) => {
+                    if tracker.is_none() && pending.is_empty() {
+                        fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
+                    }
+                    let at = frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps));
+                    if options.until.is_some_and(|until| at >= until) {
+                        ended = Some(None);
+                        break;
+                    }
+                    pending.push(frame);
+                }
+                Ok(None) => {
+                    ended = Some(None);
+                    break;
+                }
+                Err(error) => {
+                    ended = Some(Some(ReplayError::Ingest(error)));
+                    break;
+                }
+            }
+        }
+        if pending.is_empty() {
+            break ended.flatten();
+        }
         if counter.is_none() {
+            let frame = &pending[0];
             source_size = (frame.source_width, frame.source_height);
             let pixel_zones: Vec<_> =
                 zones.iter().map(|z| z.in_pixels(frame.source_width, frame.source_height)).collect();
@@ -180,7 +212,6 @@ pub fn replay(
                 gate = Some(MotionGate::new(config, &shapes, source_size, letterboxed));
             }
             counter = Some(ZoneCounter::new(pixel_zones, source_size, CounterConfig::default()));
-            fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
             let config = options.tracker.clone().unwrap_or_default().at_fps(
                 fps,
                 options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
@@ -192,65 +223,71 @@ pub fn replay(
             }
         }
         let (Some(tracker), Some(counter)) = (tracker.as_mut(), counter.as_mut()) else { unreachable!() };
-        let at = frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps));
-        if options.until.is_some_and(|until| at >= until) {
-            break None;
-        }
         let detecting = Instant::now();
         let wanted_detector = match gate.as_mut() {
             Some(gate) => {
+                let frame = &pending[0];
+                let at = frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps));
                 let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
                 // A frame that cannot be mapped is left to the detector, which reports it.
-                gate.decide(&frame, at, tracking).map_or(true, |decision| decision.detect())
+                gate.decide(frame, at, tracking).map_or(true, |decision| decision.detect())
             }
             None => true,
         };
-        let detections = if wanted_detector {
-            match detector.detect(&frame) {
+        let detected = if wanted_detector {
+            let frames: Vec<&Frame> = pending.iter().collect();
+            match detector.detect_batch(&frames) {
                 Ok(d) => d,
                 Err(error) => break Some(ReplayError::Infer(error)),
             }
         } else {
-            Vec::new()
+            vec![Vec::new()]
         };
-        let embedding = Instant::now();
-        timings.detect += embedding - detecting;
-        detection_count += detections.len() as u64;
-        embeddings.clear();
-        if let Some(embedder) = embedder.as_deref_mut().filter(|_| wanted_detector) {
-            match embed_wanted(tracker, embedder, &frame, &detections, letterboxed, &mut wanted, &mut embeddings) {
-                Ok(n) => embedded += n,
-                Err(error) => break Some(ReplayError::Infer(error)),
+        timings.detect += detecting.elapsed();
+        for (frame, detections) in pending.iter().zip(detected) {
+            let embedding = Instant::now();
+            detection_count += detections.len() as u64;
+            embeddings.clear();
+            if let Some(embedder) = embedder.as_deref_mut().filter(|_| wanted_detector) {
+                match embed_wanted(tracker, embedder, frame, &detections, letterboxed, &mut wanted, &mut embeddings) {
+                    Ok(n) => embedded += n,
+                    Err(error) => break 'stream Some(ReplayError::Infer(error)),
+                }
+            }
+            let tracking = Instant::now();
+            timings.reid += tracking - embedding;
+            let update = tracker.update_with_appearance(&detections, &embeddings);
+            events.clear();
+            counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
+            events.iter().for_each(|e| tally.add(e));
+            for track in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
+                confirmed_ids.insert(track.id);
+                if let Some((out, path)) = tracks_out.as_mut() {
+                    let b = track.bbox;
+                    let written = writeln!(
+                        out,
+                        "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
+                        frame.index + 1,
+                        track.id.0,
+                        b.left,
+                        b.top,
+                        b.width,
+                        b.height,
+                        track.score
+                    );
+                    if let Err(error) = written {
+                        return Err(ReplayError::TracksOut { path: path.clone(), error });
+                    }
+                }
+            }
+            timings.track_and_count += tracking.elapsed();
+            frames += 1;
+            if let Some(bar) = &progress {
+                bar.set_position(frame.index + 1);
             }
         }
-        let tracking = Instant::now();
-        timings.reid += tracking - embedding;
-        let update = tracker.update_with_appearance(&detections, &embeddings);
-        events.clear();
-        counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
-        events.iter().for_each(|e| tally.add(e));
-        for track in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
-            confirmed_ids.insert(track.id);
-            if let Some((out, path)) = tracks_out.as_mut() {
-                let b = track.bbox;
-                writeln!(
-                    out,
-                    "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
-                    frame.index + 1,
-                    track.id.0,
-                    b.left,
-                    b.top,
-                    b.width,
-                    b.height,
-                    track.score
-                )
-                .map_err(|error| ReplayError::TracksOut { path: path.clone(), error })?;
-            }
-        }
-        timings.track_and_count += tracking.elapsed();
-        frames += 1;
-        if let Some(bar) = &progress {
-            bar.set_position(frame.index + 1);
+        if let Some(end) = ended {
+            break end;
         }
     };
     if let Some(counter) = counter.as_mut() {

@@ -1,5 +1,6 @@
 //! Every model of models/models.toml is installed and matches its entry: the detectors (float and
-//! INT8) load as detectors and find people in a frame of the clip, the re-ID model loads as one.
+//! INT8) load as detectors and find people in a frame of the clip, the same in one batch of four
+//! frames as one by one; the re-ID model loads as one.
 
 use std::path::Path;
 
@@ -29,5 +30,27 @@ fn every_model_of_the_manifest_loads_and_works() {
         let people = detector.detect(&frame).unwrap().iter().filter(|d| d.score >= 0.5).count();
         // The first frame of PETS09-S2L1 shows three people (its ground truth), all well visible.
         assert!((2..=6).contains(&people), "{}: {people} people in the first frame", spec.name);
+
+        // A batch of four frames finds what four runs find.
+        assert!(detector.batches(), "{}: our detectors are exported with a dynamic batch", spec.name);
+        let mut frames = vec![frame];
+        frames.extend((0..3).map(|_| source.next_frame().unwrap().expect("four frames")));
+        let one_by_one: Vec<_> = frames.iter().map(|f| detector.detect(f).unwrap()).collect();
+        let batched = detector.detect_batch(&frames.iter().collect::<Vec<_>>()).unwrap();
+        assert_eq!(batched.len(), 4);
+        for (i, (single, batch)) in one_by_one.iter().zip(&batched).enumerate() {
+            let confident = |d: &&lintel::detection::Detection| d.score >= 0.3;
+            let (single, batch): (Vec<_>, Vec<_>) =
+                (single.iter().filter(confident).collect(), batch.iter().filter(confident).collect());
+            assert_eq!(single.len(), batch.len(), "{}: frame {i}: {single:?} vs {batch:?}", spec.name);
+            for (a, b) in single.iter().zip(&batch) {
+                let close = (a.score - b.score).abs() < 0.01
+                    && (a.bbox.left - b.bbox.left).abs() < 1.0
+                    && (a.bbox.top - b.bbox.top).abs() < 1.0
+                    && (a.bbox.width - b.bbox.width).abs() < 1.0
+                    && (a.bbox.height - b.bbox.height).abs() < 1.0;
+                assert!(close, "{}: frame {i}: {a:?} one by one, {b:?} in a batch", spec.name);
+            }
+        }
     }
 }

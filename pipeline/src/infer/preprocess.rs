@@ -65,17 +65,47 @@ impl InputBuffer {
 
     /// Copies a frame of exactly the input size into the tensor, honouring the row stride.
     pub fn fill(&mut self, frame: &RgbView<'_>) {
+        self.fill_slot(0, frame);
+    }
+
+    /// Frames the buffer holds (the batch size of the tensor it backs).
+    pub fn slots(&self, spec: &ModelSpec) -> usize {
+        let per_frame = spec.input_width as usize * spec.input_height as usize * 3;
+        match self {
+            Self::Bytes(data) => data.len() / per_frame,
+            Self::Floats { data, .. } => data.len() / per_frame,
+        }
+    }
+
+    /// Makes room for `slots` frames, one after the other (a batch of `slots`).
+    pub fn set_slots(&mut self, spec: &ModelSpec, slots: usize) {
+        let len = spec.input_width as usize * spec.input_height as usize * 3 * slots.max(1);
+        match self {
+            Self::Bytes(data) => data.resize(len, 0),
+            Self::Floats { data, .. } => data.resize(len, 0.0),
+        }
+    }
+
+    /// Copies a frame of exactly the input size into batch slot `slot` (see [`set_slots`](Self::set_slots)).
+    ///
+    /// # Panics
+    /// When `slot` is not below the number of slots.
+    pub fn fill_slot(&mut self, slot: usize, frame: &RgbView<'_>) {
         let (width, height, stride) = (frame.width(), frame.height(), frame.stride());
         let data = frame.data();
         let rows = (0..height).map(|y| &data[y * stride..y * stride + width * 3]);
+        let per_frame = width * height * 3;
+        let range = slot * per_frame..(slot + 1) * per_frame;
         match self {
             // uint8 NHWC RGB is exactly GStreamer's packed RGB without the row padding.
             Self::Bytes(out) => {
+                let out = &mut out[range];
                 for (row, dst) in rows.zip(out.chunks_exact_mut(width * 3)) {
                     dst.copy_from_slice(row);
                 }
             }
             Self::Floats { data: out, lut, layout: InputLayout::Nhwc } => {
+                let out = &mut out[range];
                 for (row, dst) in rows.zip(out.chunks_exact_mut(width * 3)) {
                     for (px, d) in row.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
                         d[0] = lut[0][px[0] as usize];
@@ -85,6 +115,7 @@ impl InputBuffer {
                 }
             }
             Self::Floats { data: out, lut, layout: InputLayout::Nchw } => {
+                let out = &mut out[range];
                 let plane = width * height;
                 let (r, rest) = out.split_at_mut(plane);
                 let (g, b) = rest.split_at_mut(plane);
