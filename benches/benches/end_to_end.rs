@@ -1,9 +1,11 @@
 //! End to end: frames per second of the whole pipeline (`lintel count`'s replay: decode, scale,
 //! detect, track, count) on the PETS clip, against the detector alone on the same frames already
-//! decoded in memory. Rounds are interleaved in one process, so the ratio holds on a noisy box.
+//! decoded in memory, each frame by frame and in batches (`lintel count --batch`). Rounds are
+//! interleaved in one process, so the ratios hold on a noisy box.
 //!
 //! Run: `cargo bench -p lintel-benches --bench end_to_end` (after scripts/setup).
-//! Options (env): LINTEL_BENCH_ROUNDS (default 3), LINTEL_BENCH_MODEL (manifest name).
+//! Options (env): LINTEL_BENCH_ROUNDS (default 3), LINTEL_BENCH_MODEL (manifest name),
+//! LINTEL_BENCH_BATCH (default 8).
 
 use std::path::Path;
 use std::time::Instant;
@@ -19,6 +21,7 @@ fn main() {
     assert!(video.exists(), "{} missing: run scripts/setup", video.display());
     let video = video.to_str().unwrap().to_string();
     let rounds: usize = std::env::var("LINTEL_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
+    let batch: usize = std::env::var("LINTEL_BENCH_BATCH").ok().and_then(|v| v.parse().ok()).unwrap_or(8);
 
     let manifest = Manifest::load(&root.join("models/models.toml")).expect("models manifest");
     let model = std::env::var("LINTEL_BENCH_MODEL").ok();
@@ -49,6 +52,7 @@ fn main() {
     );
 
     let (mut alone, mut whole) = (Vec::new(), Vec::new());
+    let (mut alone_batched, mut whole_batched) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let started = Instant::now();
         let mut boxes = 0;
@@ -58,7 +62,8 @@ fn main() {
         let fps = frames.len() as f64 / started.elapsed().as_secs_f64();
         alone.push(fps);
 
-        let report = replay(&mut detector, None, &video, &zones, &ReplayOptions::default()).expect("replay");
+        let options = ReplayOptions { batch: 1, ..ReplayOptions::default() };
+        let report = replay(&mut detector, None, &video, &zones, &options).expect("replay");
         let pipeline_fps = report.frames as f64 / report.elapsed.as_secs_f64();
         whole.push(pipeline_fps);
         let t = report.timings;
@@ -75,9 +80,36 @@ fn main() {
             "round {round}: detector alone {fps:.1} frames/s ({boxes} boxes), lintel count {pipeline_fps:.1} frames/s, ratio {:.3}",
             pipeline_fps / fps
         );
+
+        let started = Instant::now();
+        for chunk in frames.chunks(batch) {
+            detector.detect_batch(&chunk.iter().collect::<Vec<_>>()).expect("detect");
+        }
+        let batched_fps = frames.len() as f64 / started.elapsed().as_secs_f64();
+        alone_batched.push(batched_fps);
+        let options = ReplayOptions { batch, ..ReplayOptions::default() };
+        let report = replay(&mut detector, None, &video, &zones, &options).expect("replay");
+        let pipeline_batched_fps = report.frames as f64 / report.elapsed.as_secs_f64();
+        whole_batched.push(pipeline_batched_fps);
+        println!(
+            "round {round}: batches of {batch}: detector alone {batched_fps:.1} frames/s, lintel count \
+             {pipeline_batched_fps:.1} frames/s, ratio {:.3}; lintel count batched / detector frame by frame {:.3}",
+            pipeline_batched_fps / batched_fps,
+            pipeline_batched_fps / fps
+        );
     }
     let (a, w) = (median(&mut alone), median(&mut whole));
-    println!("median: detector alone {a:.1} frames/s, lintel count {w:.1} frames/s, ratio {:.3}", w / a);
+    let (ab, wb) = (median(&mut alone_batched), median(&mut whole_batched));
+    println!(
+        "median, frame by frame: detector alone {a:.1} frames/s, lintel count {w:.1} frames/s, ratio {:.3}",
+        w / a
+    );
+    println!(
+        "median, batches of {batch}: detector alone {ab:.1} frames/s, lintel count {wb:.1} frames/s, ratio {:.3}; \
+         against the detector frame by frame {:.3}",
+        wb / ab,
+        wb / a
+    );
 }
 
 fn decode_all(video: &str, detector: &Detector) -> Vec<Frame> {

@@ -18,9 +18,11 @@ use crate::count::{
     AggregatorState, BuildingSpec, CounterConfig, CrossingEvent, DedupConfig, EntranceDedup, EntranceSpec,
     IntervalAggregator, IntervalConfig, IntervalReport, ZoneCounter,
 };
-use crate::detection::Embedding;
+use crate::detection::{Detection, Embedding};
 use crate::infer::{Detector, Embedder, MotionGate, MotionGateConfig};
-use crate::ingest::{CameraConfig, CameraFrame, CameraState, CameraSupervisor, Credentials, LatestFrame, LiveOptions};
+use crate::ingest::{
+    CameraConfig, CameraFrame, CameraState, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions,
+};
 use crate::publish::CameraState as PublishedCameraState;
 use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, NodeState, NodeStatus, Occupancy,
@@ -55,6 +57,10 @@ pub struct NodeOptions {
     /// tracked there.
     pub motion_gate: Option<MotionGateConfig>,
 }
+
+/// Most frames the node gives the detector in one run: one per camera with a frame ready, up
+/// to this many.
+const NODE_BATCH: usize = 8;
 
 /// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
 /// a dark room measure 0 to 2, a lit scene tens.
@@ -190,36 +196,48 @@ pub fn run_node(
 
     publish_status(site, publisher, &mut cameras, true);
     while !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit) {
+        // One round: the newest frame of every camera that has one. Frames the motion gate lets
+        // through go to the detector together, in batches; then each camera tracks and counts.
+        let mut round: Vec<(usize, CameraFrame, SystemTime)> = Vec::new();
         let mut analysed = false;
-        for camera in cameras.iter_mut() {
+        for (index, camera) in cameras.iter_mut().enumerate() {
             let Some(frame) = camera.mailbox.take() else { continue };
             analysed = true;
             summary.frames_analysed += 1;
             events.clear();
             let at = SystemTime::now() - frame.received_at.elapsed();
             watch_view(site, publisher, camera, &frame, options);
-            let models = (&mut *detector, embedder.as_deref_mut());
-            if let Err(error) = analyse(camera, frame, models, options, &mut appearance, &mut events) {
-                tracing::error!(camera = %camera.id, "{error}");
-                continue;
+            if prepare(camera, &frame, detector.spec().letterboxed(), options, &mut events) {
+                round.push((index, frame, at));
             }
-            let before = summary.crossings;
-            for event in &events {
-                if !camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
+            record(camera, &events, at, &mut dedup, &mut counting, &mut summary, options);
+        }
+        let batch = if detector.batches() { NODE_BATCH } else { 1 };
+        for chunk in round.chunks(batch) {
+            let frames: Vec<&Frame> = chunk.iter().map(|(_, frame, _)| &frame.frame).collect();
+            let started = Instant::now();
+            let detected = detector.detect_batch(&frames);
+            let share = started.elapsed() / chunk.len() as u32;
+            let detected = match detected {
+                Ok(detected) => detected,
+                Err(error) => {
+                    for (index, _, _) in chunk {
+                        tracing::error!(camera = %cameras[*index].id, "{error}");
+                    }
                     continue;
                 }
-                let looks =
-                    camera.analysis.as_ref().and_then(|(_, tracker, _)| tracker.embedding(event.track)).cloned();
-                if !dedup.admit(&camera.entrance, &camera.id, event.direction, at, looks) {
-                    summary.duplicates += 1;
+            };
+            for ((index, frame, at), detections) in chunk.iter().zip(detected) {
+                let camera = &mut cameras[*index];
+                camera.detector_time += share;
+                events.clear();
+                let letterboxed = detector.spec().letterboxed();
+                let models = (embedder.as_deref_mut(), letterboxed);
+                if let Err(error) = finish(camera, frame, detections, models, &mut appearance, &mut events) {
+                    tracing::error!(camera = %camera.id, "{error}");
                     continue;
                 }
-                counting.aggregator.record(&camera.entrance, event.direction, at);
-                summary.crossings += 1;
-                camera.crossings += 1;
-            }
-            if summary.crossings != before {
-                save_state(options, &counting);
+                record(camera, &events, *at, &mut dedup, &mut counting, &mut summary, options);
             }
         }
         if last_housekeeping.elapsed() >= Duration::from_millis(250) {
@@ -427,17 +445,50 @@ fn shared_entrances(site: &Site) -> Vec<String> {
     cameras.into_iter().filter(|(_, n)| *n > 1).map(|(e, _)| e.to_string()).collect()
 }
 
-fn analyse(
+/// The crossings a camera's frame gave: those of zones that add into the entrance, not seen by
+/// another camera of the entrance already, go into the intervals (and the state file).
+fn record(
     camera: &mut CameraWork,
-    frame: CameraFrame,
-    (detector, embedder): (&mut Detector, Option<&mut Embedder>),
+    events: &[CrossingEvent],
+    at: SystemTime,
+    dedup: &mut EntranceDedup,
+    counting: &mut Counting,
+    summary: &mut NodeSummary,
     options: &NodeOptions,
-    appearance: &mut AppearanceScratch,
+) {
+    let before = summary.crossings;
+    for event in events {
+        if !camera.zones.get(event.zone).is_some_and(|(_, aggregate)| *aggregate) {
+            continue;
+        }
+        let looks = camera.analysis.as_ref().and_then(|(_, tracker, _)| tracker.embedding(event.track)).cloned();
+        if !dedup.admit(&camera.entrance, &camera.id, event.direction, at, looks) {
+            summary.duplicates += 1;
+            continue;
+        }
+        counting.aggregator.record(&camera.entrance, event.direction, at);
+        summary.crossings += 1;
+        camera.crossings += 1;
+    }
+    if summary.crossings != before {
+        save_state(options, counting);
+    }
+}
+
+/// The first half of analysing a frame: (re)starts the camera's tracker and counter on a new
+/// connection and asks the motion gate. Returns whether the frame needs the detector; a frame
+/// it does not need is tracked and counted here, with no detections.
+fn prepare(
+    camera: &mut CameraWork,
+    frame: &CameraFrame,
+    letterboxed: bool,
+    options: &NodeOptions,
     events: &mut Vec<CrossingEvent>,
-) -> Result<(), crate::infer::InferError> {
+) -> bool {
     camera.last_frame = Some(Instant::now());
     camera.frames_analysed += 1;
     let CameraFrame { connection, frame, .. } = frame;
+    let connection = *connection;
     camera.last_connection = camera.last_connection.max(connection);
     // A new connection restarts timestamps and may show a moved camera: start tracking afresh
     // rather than bridge the gap.
@@ -451,7 +502,7 @@ fn analyse(
         if let Some(config) = options.motion_gate {
             let shapes: Vec<_> = zones.iter().map(|(shape, _)| shape.clone()).collect();
             camera.frames_skipped += camera.gate.as_ref().map_or(0, MotionGate::skipped);
-            camera.gate = Some(MotionGate::new(config, &shapes, (w, h), detector.spec().letterboxed()));
+            camera.gate = Some(MotionGate::new(config, &shapes, (w, h), letterboxed));
         }
         let counter = ZoneCounter::new(zones, (w, h), CounterConfig::default());
         let config = TrackerConfig::default().at_fps(camera.fps, options.max_lost, options.reid_memory);
@@ -460,25 +511,34 @@ fn analyse(
         }
         camera.analysis = Some((connection, Tracker::new(config), counter));
     }
-    let started = Instant::now();
     if let (Some(gate), Some((_, tracker, counter))) = (camera.gate.as_mut(), camera.analysis.as_mut()) {
         let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
         // A frame that cannot be mapped is left to the detector, which reports it.
-        if gate.decide(&frame, started - camera.started, tracking).is_ok_and(|d| !d.detect()) {
+        if gate.decide(frame, camera.started.elapsed(), tracking).is_ok_and(|d| !d.detect()) {
             let update = tracker.update_with_appearance(&[], &[]);
             counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
-            return Ok(());
+            return false;
         }
     }
-    let detections = detector.detect(&frame);
-    camera.detector_time += started.elapsed();
-    let detections = detections?;
+    true
+}
+
+/// The second half: embeds the people the tracker asks about (with a re-ID model), tracks and
+/// counts the frame's detections.
+fn finish(
+    camera: &mut CameraWork,
+    frame: &CameraFrame,
+    detections: Vec<Detection>,
+    (embedder, letterboxed): (Option<&mut Embedder>, bool),
+    appearance: &mut AppearanceScratch,
+    events: &mut Vec<CrossingEvent>,
+) -> Result<(), crate::infer::InferError> {
+    let frame = &frame.frame;
     if let Some((_, tracker, counter)) = camera.analysis.as_mut() {
         let AppearanceScratch { wanted, embeddings } = appearance;
         embeddings.clear();
         if let Some(embedder) = embedder {
-            let letterboxed = detector.spec().letterboxed();
-            crate::replay::embed_wanted(tracker, embedder, &frame, &detections, letterboxed, wanted, embeddings)?;
+            crate::replay::embed_wanted(tracker, embedder, frame, &detections, letterboxed, wanted, embeddings)?;
         }
         let update = tracker.update_with_appearance(&detections, embeddings);
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
