@@ -58,10 +58,6 @@ pub struct NodeOptions {
     pub motion_gate: Option<MotionGateConfig>,
 }
 
-/// Most frames the node gives the detector in one run: one per camera with a frame ready, up
-/// to this many.
-const NODE_BATCH: usize = 8;
-
 /// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
 /// a dark room measure 0 to 2, a lit scene tens.
 const BLINDED_SPREAD: f64 = 4.0;
@@ -197,7 +193,8 @@ pub fn run_node(
     publish_status(site, publisher, &mut cameras, true);
     while !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit) {
         // One round: the newest frame of every camera that has one. Frames the motion gate lets
-        // through go to the detector together, in batches; then each camera tracks and counts.
+        // through go to the detector together, in batches of the model's preferred size; then
+        // each camera tracks and counts.
         let mut round: Vec<(usize, CameraFrame, SystemTime)> = Vec::new();
         let mut analysed = false;
         for (index, camera) in cameras.iter_mut().enumerate() {
@@ -212,7 +209,7 @@ pub fn run_node(
             }
             record(camera, &events, at, &mut dedup, &mut counting, &mut summary, options);
         }
-        let batch = if detector.batches() { NODE_BATCH } else { 1 };
+        let batch = detector.preferred_batch();
         for chunk in round.chunks(batch) {
             let frames: Vec<&Frame> = chunk.iter().map(|(_, frame, _)| &frame.frame).collect();
             let started = Instant::now();
