@@ -126,6 +126,12 @@ pub struct Camera {
     pub url: String,
     /// Frames per second to analyse; the pipeline's default if `None`.
     pub analysis_fps: Option<f32>,
+    /// Whether the detector may skip this camera's frames while nothing moves near its zones;
+    /// `None` follows the node's `--motion-gate`.
+    pub motion_gate: Option<bool>,
+    /// The longest the motion gate skips the detector on this camera, in seconds; `None` follows
+    /// the node.
+    pub motion_max_skip_s: Option<f32>,
     /// Where to find the credentials for `url`.
     pub credentials: Credentials,
 }
@@ -364,6 +370,8 @@ struct RawCamera {
     entrance: Spanned<String>,
     url: Spanned<String>,
     analysis_fps: Option<Spanned<f64>>,
+    motion_gate: Option<bool>,
+    motion_max_skip_s: Option<Spanned<f64>>,
     username_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
@@ -641,20 +649,19 @@ impl Source<'_> {
 
     fn camera(&self, c: &RawCamera, field: &dyn Fn(&str) -> String) -> Result<Camera, SiteError> {
         self.check_url(&c.url, &field("url"))?;
-        let analysis_fps = match &c.analysis_fps {
-            Some(fps) => {
-                let value = *fps.get_ref();
-                if !(value.is_finite() && value > 0.0) {
-                    return Err(self.error(
-                        &fps.span(),
-                        field("analysis_fps"),
-                        format!("must be a number of frames per second above 0, not {value}"),
-                    ));
+        let positive = |value: &Option<Spanned<f64>>, name: &str, unit: &str| match value {
+            Some(v) => {
+                let number = *v.get_ref();
+                if number.is_finite() && number > 0.0 {
+                    Ok(Some(number as f32))
+                } else {
+                    Err(self.error(&v.span(), field(name), format!("must be a number of {unit} above 0, not {number}")))
                 }
-                Some(value as f32)
             }
-            None => None,
+            None => Ok(None),
         };
+        let analysis_fps = positive(&c.analysis_fps, "analysis_fps", "frames per second")?;
+        let motion_max_skip_s = positive(&c.motion_max_skip_s, "motion_max_skip_s", "seconds")?;
         let env = |value: &Option<Spanned<String>>, name: &str| match value {
             Some(var) => {
                 let v = var.get_ref();
@@ -693,6 +700,8 @@ impl Source<'_> {
             entrance: c.entrance.get_ref().clone(),
             url: c.url.get_ref().clone(),
             analysis_fps,
+            motion_gate: c.motion_gate,
+            motion_max_skip_s,
             credentials: Credentials { username_env, password_env, password_file },
         })
     }
@@ -930,6 +939,8 @@ id = "walkway"
 entrance = "walkway"
 url = "file:///usr/share/doc/opencv-doc/examples/data/vtest.avi"
 analysis_fps = 7.0
+motion_gate = true
+motion_max_skip_s = 1.5
 username_env = "CAM_USER"
 password_env = "CAM_PASS"
 
@@ -1019,6 +1030,7 @@ points = [[0.0, 0.5], [1.0, 0.5]]
         assert_eq!(site.entrances.len(), 1);
         let camera = site.camera("walkway").unwrap();
         assert_eq!(camera.analysis_fps, Some(7.0));
+        assert_eq!((camera.motion_gate, camera.motion_max_skip_s), (Some(true), Some(1.5)));
         assert_eq!(
             camera.credentials,
             Credentials {
@@ -1052,6 +1064,7 @@ points = [[0.0, 0.5], [1.0, 0.5]]
         assert_eq!((b.capacity, b.initial_occupancy), (None, 0));
         let c = &site.cameras[0];
         assert_eq!(c.analysis_fps, None);
+        assert_eq!((c.motion_gate, c.motion_max_skip_s), (None, None));
         assert_eq!(c.credentials, Credentials::default());
         let ZoneShape::Line(line) = site.zones[0].shape else {
             panic!("a line");
@@ -1249,6 +1262,17 @@ points = [[0.0, 0.5], [1.0, 0.5]]
             let (line, field, message, _) = invalid(&text);
             assert_eq!((line, field.as_str()), (line_of(&text, "analysis_fps"), "camera[0].analysis_fps"), "{fps}");
             assert!(message.contains("above 0"), "{message}");
+        }
+    }
+
+    #[test]
+    fn motion_max_skip_must_be_positive() {
+        for seconds in ["0", "-1.5", "nan"] {
+            let text = minimal_with("url =", &format!("motion_max_skip_s = {seconds}\nurl ="));
+            let (line, field, message, _) = invalid(&text);
+            let expected = (line_of(&text, "motion_max_skip_s"), "camera[0].motion_max_skip_s");
+            assert_eq!((line, field.as_str()), expected, "{seconds}");
+            assert!(message.contains("seconds above 0"), "{message}");
         }
     }
 

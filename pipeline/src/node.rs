@@ -54,7 +54,7 @@ pub struct NodeOptions {
     /// A camera whose picture stays nearly uniform this long raises `camera_blinded`.
     pub blinded_after: Duration,
     /// Skip the detector on a camera's frames while nothing moves near its zones and nobody is
-    /// tracked there.
+    /// tracked there (a camera's `motion_gate` and `motion_max_skip_s` in the site file override).
     pub motion_gate: Option<MotionGateConfig>,
 }
 
@@ -130,8 +130,9 @@ struct CameraWork {
     zones: Vec<(lintel_calibration::site::Zone, bool)>,
     /// Built at the first frame of each connection (the frame size is known then).
     analysis: Option<(u64, Tracker, ZoneCounter)>,
-    /// Rebuilt with `analysis` when the node gates detection on motion.
+    /// Rebuilt with `analysis` when the camera's detection is gated on motion (`gate_config`).
     gate: Option<MotionGate>,
+    gate_config: Option<MotionGateConfig>,
     fps: f64,
     started: Instant,
     last_frame: Option<Instant>,
@@ -384,6 +385,7 @@ fn start_camera(
         zones,
         analysis: None,
         gate: None,
+        gate_config: MotionGateConfig::for_camera(options.motion_gate, camera),
         fps,
         started: Instant::now(),
         last_frame: None,
@@ -496,7 +498,7 @@ fn prepare(
             .iter()
             .map(|(z, _)| (z.shape_in_pixels(w as f32, h as f32), z.min_distance_px(h as f32)))
             .collect();
-        if let Some(config) = options.motion_gate {
+        if let Some(config) = camera.gate_config {
             let shapes: Vec<_> = zones.iter().map(|(shape, _)| shape.clone()).collect();
             camera.frames_skipped += camera.gate.as_ref().map_or(0, MotionGate::skipped);
             camera.gate = Some(MotionGate::new(config, &shapes, (w, h), letterboxed));

@@ -182,8 +182,7 @@ pub fn replay(
                     if tracker.is_none() && pending.is_empty() {
                         fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
                     }
-                    let at = frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps));
-                    if options.until.is_some_and(|until| at >= until) {
+                    if options.until.is_some_and(|until| stream_time(&frame, fps) >= until) {
                         ended = Some(None);
                         break;
                     }
@@ -227,10 +226,9 @@ pub fn replay(
         let wanted_detector = match gate.as_mut() {
             Some(gate) => {
                 let frame = &pending[0];
-                let at = frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps));
                 let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
                 // A frame that cannot be mapped is left to the detector, which reports it.
-                gate.decide(frame, at, tracking).map_or(true, |decision| decision.detect())
+                gate.decide(frame, stream_time(frame, fps), tracking).map_or(true, |decision| decision.detect())
             }
             None => true,
         };
@@ -314,6 +312,11 @@ pub fn replay(
         timings,
         interrupted,
     })
+}
+
+/// When `frame` shows in the stream: its timestamp, or its index at `fps` without one.
+fn stream_time(frame: &Frame, fps: f64) -> Duration {
+    frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps))
 }
 
 /// Embeds the detections the tracker wants an appearance for (batched in one run); the others

@@ -83,6 +83,8 @@ const AD_HOC_MIN_DISTANCE: f32 = 0.01;
 pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let mut zones = Vec::new();
     let mut camera_id = None;
+    // The camera's motion gate (site file over --motion-gate); ad-hoc lines follow the flag.
+    let mut camera_gate = None;
     let mut site = None;
     if let Some(path) = &args.site {
         let loaded = Site::load(path)?;
@@ -107,6 +109,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
             });
         }
         camera_id = Some(camera.id.clone());
+        camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.map(motion_gate).transpose()?, camera));
         site = Some(loaded);
     } else if args.camera.is_some() {
         bail!("--camera needs --site");
@@ -141,7 +144,10 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         tracks_out: args.tracks_out.clone(),
         progress: !args.json && std::io::stderr().is_terminal(),
         reid_memory: args.reid_memory_s.map(std::time::Duration::from_secs_f64),
-        motion_gate: args.motion_gate.map(motion_gate).transpose()?,
+        motion_gate: match camera_gate {
+            Some(gate) => gate,
+            None => args.motion_gate.map(motion_gate).transpose()?,
+        },
         until: args.until_s.map(|s| seconds("--until-s", s)).transpose()?,
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         ..Default::default()

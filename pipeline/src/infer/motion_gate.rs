@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use lintel_calibration::site::ZoneShape;
+use lintel_calibration::site::{Camera, ZoneShape};
 
 use crate::detection::BBox;
 use crate::ingest::{Frame, MapError};
@@ -36,6 +36,21 @@ pub struct MotionGateConfig {
 impl Default for MotionGateConfig {
     fn default() -> Self {
         Self { max_skip: Duration::from_secs(2), cell_change: 10.0, min_changed_cells: 3, margin: 0.15 }
+    }
+}
+
+impl MotionGateConfig {
+    /// The gate of `camera`: its site-file `motion_gate` and `motion_max_skip_s` over the node's
+    /// (`node` is `Some` when the node gates by default). `None`: every frame goes to the detector.
+    pub fn for_camera(node: Option<MotionGateConfig>, camera: &Camera) -> Option<MotionGateConfig> {
+        if !camera.motion_gate.unwrap_or(node.is_some()) {
+            return None;
+        }
+        let mut config = node.unwrap_or_default();
+        if let Some(seconds) = camera.motion_max_skip_s {
+            config.max_skip = Duration::from_secs_f32(seconds);
+        }
+        Some(config)
     }
 }
 
@@ -211,6 +226,27 @@ mod tests {
 
     fn ms(ms: u64) -> Duration {
         Duration::from_millis(ms)
+    }
+
+    #[test]
+    fn a_camera_of_the_site_file_overrides_the_node() {
+        let camera = |gate: Option<bool>, max_skip: Option<f32>| Camera {
+            id: "door".into(),
+            entrance: "door".into(),
+            url: "rtsp://cam/1".into(),
+            analysis_fps: None,
+            motion_gate: gate,
+            motion_max_skip_s: max_skip,
+            credentials: Default::default(),
+        };
+        let node = Some(MotionGateConfig { max_skip: ms(3000), ..MotionGateConfig::default() });
+        assert_eq!(MotionGateConfig::for_camera(node, &camera(None, None)), node);
+        assert_eq!(MotionGateConfig::for_camera(None, &camera(None, Some(1.0))), None);
+        assert_eq!(MotionGateConfig::for_camera(node, &camera(Some(false), None)), None);
+        let own = MotionGateConfig::for_camera(None, &camera(Some(true), Some(0.5))).unwrap();
+        assert_eq!(own, MotionGateConfig { max_skip: ms(500), ..MotionGateConfig::default() });
+        let longer = MotionGateConfig::for_camera(node, &camera(None, Some(4.0))).unwrap();
+        assert_eq!(longer.max_skip, ms(4000));
     }
 
     #[test]
