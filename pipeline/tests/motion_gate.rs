@@ -4,24 +4,19 @@
 
 mod common;
 
-use std::process::Command;
+use std::ffi::OsStr;
 
-use common::{video, workspace};
+use common::{lintel_count, video, workspace};
 use serde_json::Value;
 
 /// The small detector: what is compared is gated against ungated, not the detector.
 const MODEL: &str = "ssdlite-pedestrian-300";
 
 fn count(extra: &[&str]) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["count", "--json", "--model", MODEL, "--site"])
-        .arg(workspace("fixtures/pets-lawn.toml"))
-        .args(extra)
-        .arg(video())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "lintel count {extra:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    let (site, video) = (workspace("fixtures/pets-lawn.toml"), video());
+    let model = ["--model", MODEL, "--site"].map(OsStr::new);
+    let rest = extra.iter().map(OsStr::new).chain([video.as_os_str()]);
+    lintel_count(model.into_iter().chain([site.as_os_str()]).chain(rest))
 }
 
 fn zone_counts(run: &Value) -> Vec<(String, u64, u64)> {

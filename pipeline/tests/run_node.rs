@@ -4,9 +4,10 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::process::Command;
 
-use common::{Broker, RtspCamera, Subscriber, free_port, pets_site, scratch_dir, video, workspace};
+use common::{Broker, RtspCamera, Subscriber, free_port, lintel_count, pets_site, scratch_dir, video, workspace};
 use serde_json::Value;
 
 /// The clip is 79.5 s; the node runs a little longer to connect first.
@@ -73,14 +74,16 @@ points = [[0.0, 0.5], [1.0, 0.5]]
 }
 
 fn file_counts() -> (u64, u64) {
-    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["count", "--json", "--model", MODEL, "--fps", ANALYSIS_FPS, "--site"])
-        .arg(workspace("fixtures/pets.toml"))
-        .arg(video())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (site, video) = (workspace("fixtures/pets.toml"), video());
+    let run = lintel_count([
+        OsStr::new("--model"),
+        OsStr::new(MODEL),
+        OsStr::new("--fps"),
+        OsStr::new(ANALYSIS_FPS),
+        OsStr::new("--site"),
+        site.as_os_str(),
+        video.as_os_str(),
+    ]);
     let building = &run["buildings"][0];
     (building["entries"].as_u64().unwrap(), building["exits"].as_u64().unwrap())
 }

@@ -6,10 +6,11 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Broker, RtspCamera, Subscriber, scratch_dir, video, workspace};
+use common::{Broker, RtspCamera, Subscriber, lintel_count, scratch_dir, video, workspace};
 use serde_json::Value;
 
 /// The small detector: two live cameras and the re-ID model must keep up on a 2-core box, and
@@ -46,13 +47,9 @@ fn site_file(dir: &Path, left_url: &str, right_url: &str) -> PathBuf {
 
 /// Entries and exits on the same line when one camera sees the whole picture (the file).
 fn one_camera_counts() -> (u64, u64) {
-    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["count", "--json", "--model", MODEL, "--fps", "5", "--line", "h300=0,300,768,300"])
-        .arg(video())
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let video = video();
+    let line = ["--model", MODEL, "--fps", "5", "--line", "h300=0,300,768,300"].map(OsStr::new);
+    let run = lintel_count(line.into_iter().chain([video.as_os_str()]));
     let zone = &run["zones"][0];
     (zone["entries"].as_u64().unwrap(), zone["exits"].as_u64().unwrap())
 }

@@ -33,6 +33,13 @@ pub fn lintel_run(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command
     command
 }
 
+/// `lintel count --json ARGS…`, which must succeed: its JSON summary.
+pub fn lintel_count<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> serde_json::Value {
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel")).args(["count", "--json"]).args(args).output().unwrap();
+    assert!(output.status.success(), "lintel count failed: {}", String::from_utf8_lossy(&output.stderr));
+    serde_json::from_slice(&output.stdout).expect("--json prints one JSON object")
+}
+
 /// The last will of the publisher tests: an offline node status of site `s1`.
 pub fn offline_will() -> lintel::publish::NodeStatus {
     use lintel::publish::{NodeState, NodeStatus, UtcTime};
