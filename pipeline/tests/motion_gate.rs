@@ -58,3 +58,22 @@ fn the_idle_stretch_is_analysed_only_every_max_skip() {
     assert!(skipped >= 180, "the detector ran on {} of 200 idle frames", 200 - skipped);
     assert_eq!(zone_counts(&run), vec![("lawn".to_string(), 0, 0)]);
 }
+
+#[test]
+fn a_camera_of_the_site_file_turns_the_gate_on_without_the_flag() {
+    let dir = common::scratch_dir("motion-gate-site");
+    let text = std::fs::read_to_string(workspace("fixtures/pets-lawn.toml")).unwrap();
+    let site = dir.join("site.toml");
+    let camera_url = "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"";
+    std::fs::write(
+        &site,
+        text.replace(camera_url, &format!("{camera_url}\nmotion_gate = true\nmotion_max_skip_s = 4")),
+    )
+    .unwrap();
+    let video = video();
+    let args = ["--model", MODEL, "--until-s", "20", "--site"].map(OsStr::new);
+    let run = lintel_count(args.into_iter().chain([site.as_os_str(), video.as_os_str()]));
+    let skipped = run["skipped"].as_u64().unwrap();
+    // The site's 4 s maximum: about 5 detections in 20 idle seconds (10 with the flag's 2 s).
+    assert!(skipped >= 193, "the detector ran on {} of 200 idle frames", 200 - skipped);
+}
