@@ -1,6 +1,7 @@
 //! Every model of models/models.toml is installed and matches its entry: the detectors (float and
 //! INT8) load as detectors and find people in a frame of the clip, the same in one batch of four
-//! frames as one by one; the re-ID model loads as one.
+//! frames as one by one; the re-ID model loads as one. Each detector cut before its NMS finds what
+//! its full graph finds.
 
 use std::path::Path;
 
@@ -52,5 +53,66 @@ fn every_model_of_the_manifest_loads_and_works() {
                 assert!(close, "{}: frame {i}: {a:?} one by one, {b:?} in a batch", spec.name);
             }
         }
+    }
+}
+
+/// Each detector cut before its TensorFlow NMS ("ssd-boxes", `-raw`) finds, through Lintel's decoder
+/// and NMS, what its full graph finds on the clip: the same boxes and scores, box for box.
+#[test]
+fn cut_detectors_find_what_their_full_graphs_find() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = Manifest::load(&root.join("models/models.toml")).unwrap();
+    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
+    let video = root.join("fixtures/video/vtest.avi");
+    assert!(video.exists(), "{} is missing: run scripts/setup", video.display());
+    let cut: Vec<_> = manifest.models.iter().filter(|m| m.format == OutputFormat::SsdBoxes).collect();
+    assert_eq!(cut.len(), 4, "models.toml names a cut copy of each of the four SSD detectors");
+    for spec in cut {
+        let full_name = spec.name.strip_suffix("-raw").expect("a cut model is named <full model>-raw");
+        let full_spec = manifest.model(full_name).unwrap_or_else(|| panic!("no model {full_name}"));
+        let load = |spec| {
+            let file = manifest.file_of(spec);
+            assert!(file.exists(), "{} is missing: run scripts/install-models", file.display());
+            Detector::load(runtime, spec, &file, 1).unwrap_or_else(|e| panic!("{}: {e}", spec.name))
+        };
+        let (mut cut_detector, mut full_detector) = (load(spec), load(full_spec));
+        // Every 20th frame of the clip, 40 in all: crowds, people at the edges, people far away.
+        let options = SourceOptions {
+            size: Some(cut_detector.input_size()),
+            scale: cut_detector.scale_mode(),
+            fps: Some(0.5),
+            ..Default::default()
+        };
+        let mut source = FrameSource::open(video.to_str().unwrap(), &options).unwrap();
+        let (mut frames, mut compared) = (0, 0);
+        while let Some(frame) = source.next_frame().unwrap() {
+            let got = cut_detector.detect(&frame).unwrap();
+            let want = full_detector.detect(&frame).unwrap();
+            assert_eq!(got.len(), want.len(), "{}: frame {frames}: {got:?} vs the full graph's {want:?}", spec.name);
+            let (width, height) = (frame.source_width as f32, frame.source_height as f32);
+            for (a, b) in got.iter().zip(&want) {
+                // The full 768×576 graphs do not clip boxes to the frame (their clip window was
+                // scaled with the size); Lintel does.
+                let corners = |d: &lintel::detection::Detection, clip: bool| {
+                    let c = [d.bbox.left, d.bbox.top, d.bbox.left + d.bbox.width, d.bbox.top + d.bbox.height];
+                    if clip {
+                        [
+                            c[0].clamp(0.0, width),
+                            c[1].clamp(0.0, height),
+                            c[2].clamp(0.0, width),
+                            c[3].clamp(0.0, height),
+                        ]
+                    } else {
+                        c
+                    }
+                };
+                let (ca, cb) = (corners(a, false), corners(b, true));
+                let close = (a.score - b.score).abs() < 1e-5 && ca.iter().zip(cb).all(|(x, y)| (x - y).abs() < 0.05);
+                assert!(close, "{}: frame {frames}: {a:?} from the cut graph, {b:?} from the full one", spec.name);
+                compared += 1;
+            }
+            frames += 1;
+        }
+        assert!(frames >= 35 && compared > 200, "{}: {frames} frames, {compared} boxes compared", spec.name);
     }
 }

@@ -61,6 +61,41 @@ pub fn decode_ssd_tf(
     }
 }
 
+/// An SSD's anchors before NMS: `boxes` 4 per anchor, normalised (ymin, xmin, ymax, xmax), already
+/// decoded from the anchors; `scores` `classes` per anchor. Boxes are not clipped: NMS compares them
+/// whole, as the TensorFlow graph does, and [`clip_to_input`] clips the survivors.
+pub fn decode_ssd_boxes(
+    boxes: &[f32],
+    scores: &[f32],
+    classes: usize,
+    params: &DecodeParams,
+    out: &mut Vec<Candidate>,
+) {
+    let DecodeParams { input_size, person_class, min_score } = *params;
+    let (w, h) = (input_size.0 as f32, input_size.1 as f32);
+    let column = person_class as usize;
+    if column >= classes {
+        return;
+    }
+    for (b, anchor_scores) in boxes.chunks_exact(4).zip(scores.chunks_exact(classes)) {
+        let score = anchor_scores[column];
+        if score >= min_score {
+            out.push(Candidate { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score });
+        }
+    }
+}
+
+/// Clips boxes to the model input (`width` × `height` pixels).
+pub fn clip_to_input(candidates: &mut [Candidate], (width, height): (u32, u32)) {
+    let (w, h) = (width as f32, height as f32);
+    for c in candidates {
+        c.x1 = c.x1.clamp(0.0, w);
+        c.x2 = c.x2.clamp(0.0, w);
+        c.y1 = c.y1.clamp(0.0, h);
+        c.y2 = c.y2.clamp(0.0, h);
+    }
+}
+
 /// YOLOv8 / YOLO11 layout `[4 + classes, N]` (the batch dimension dropped): one column per candidate.
 pub fn decode_yolov8(data: &[f32], rows: usize, candidates: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
     let DecodeParams { person_class, min_score, .. } = *params;

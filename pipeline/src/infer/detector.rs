@@ -16,6 +16,8 @@ use super::{InferError, Runtime};
 /// Boxes below this score are dropped before tracking (the tracker's low stage starts at 0.1).
 const DEFAULT_MIN_SCORE: f32 = 0.1;
 const NMS_IOU: f32 = 0.45;
+/// What the TensorFlow SSD exports keep after NMS; a cut one ([`OutputFormat::SsdBoxes`]) keeps the same.
+const SSD_MAX_DETECTIONS: usize = 100;
 
 /// Runs a person-detection model on frames; boxes come back in frame pixels.
 pub struct Detector {
@@ -43,11 +45,7 @@ impl Detector {
             });
         }
         let load_error = |message: String| InferError::ModelLoad { path: file.to_path_buf(), message };
-        let mut builder = Session::builder(&runtime.environment).map_err(|e| load_error(e.to_string()))?;
-        if threads > 0 {
-            builder = builder.with_intra_threads(threads).map_err(|e| load_error(e.to_string()))?;
-        }
-        let session = builder.commit_from_file(file).map_err(|e| load_error(first_line(&e.to_string())))?;
+        let session = runtime.session(file, threads).map_err(|e| load_error(first_line(&e.to_string())))?;
         let batches = check_input(&session, spec, file)?;
         check_outputs(&session, spec, file)?;
         Ok(Self {
@@ -194,6 +192,20 @@ impl Detector {
                     // The graph already ran NMS per class; nothing to add.
                 }
             }
+            OutputFormat::SsdBoxes => {
+                let [boxes, scores] = ssd_boxes_outputs(spec);
+                let (_, boxes) = tensor(boxes)?;
+                let (_, scores) = tensor(scores)?;
+                let anchors = boxes.len() / 4 / batch;
+                let classes = (scores.len() / batch).checked_div(anchors).unwrap_or(0);
+                for (i, out) in self.candidates.iter_mut().enumerate() {
+                    out.clear();
+                    decode::decode_ssd_boxes(item(boxes, batch, i), item(scores, batch, i), classes, &params, out);
+                    decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
+                    out.truncate(SSD_MAX_DETECTIONS);
+                    decode::clip_to_input(out, params.input_size);
+                }
+            }
             OutputFormat::Yolov8 | OutputFormat::Yolov5 | OutputFormat::Yolox => {
                 let (shape, data) = tensor(first)?;
                 let (a, b) = last_two(&shape);
@@ -205,7 +217,7 @@ impl Detector {
                         OutputFormat::Yolov5 => decode::decode_yolov5(data, a, b, &params, out),
                         _ => decode::decode_yolox(data, a, b, &params, out),
                     }
-                    decode::non_max_suppression(out, NMS_IOU);
+                    decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
                 }
             }
             // Refused by `load`.
@@ -229,6 +241,11 @@ fn ssd_outputs(spec: &ModelSpec) -> [&str; 4] {
         name(2, "detection_classes:0"),
         name(3, "num_detections:0"),
     ]
+}
+
+fn ssd_boxes_outputs(spec: &ModelSpec) -> [&str; 2] {
+    let name = |i: usize, default: &'static str| spec.outputs.get(i).map(String::as_str).unwrap_or(default);
+    [name(0, "boxes"), name(1, "scores")]
 }
 
 fn last_two(shape: &[i64]) -> (usize, usize) {
@@ -278,6 +295,7 @@ fn check_outputs(session: &Session, spec: &ModelSpec, file: &Path) -> Result<(),
     let names: Vec<&str> = session.outputs().iter().map(|o| o.name()).collect();
     let wanted: Vec<&str> = match spec.format {
         OutputFormat::SsdTf => ssd_outputs(spec).to_vec(),
+        OutputFormat::SsdBoxes => ssd_boxes_outputs(spec).to_vec(),
         _ => spec.outputs.first().map(String::as_str).into_iter().collect(),
     };
     let wanted = if wanted.is_empty() { vec![names.first().copied().unwrap_or("output0")] } else { wanted };

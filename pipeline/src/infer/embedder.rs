@@ -59,11 +59,7 @@ impl Embedder {
             return Err(mismatch("a re-ID model's input must be float32 (input_dtype)".into()));
         }
         let load_error = |message: String| InferError::ModelLoad { path: file.to_path_buf(), message };
-        let mut builder = Session::builder(&runtime.environment).map_err(|e| load_error(e.to_string()))?;
-        if threads > 0 {
-            builder = builder.with_intra_threads(threads).map_err(|e| load_error(e.to_string()))?;
-        }
-        let session = builder.commit_from_file(file).map_err(|e| load_error(first_line(&e.to_string())))?;
+        let session = runtime.session(file, threads).map_err(|e| load_error(first_line(&e.to_string())))?;
         let max_batch = check_input(&session, spec).map_err(mismatch)?;
         let output_name = check_output(&session, spec).map_err(mismatch)?;
         let scale = std::array::from_fn(|c| 1.0 / (255.0 * spec.std[c]));

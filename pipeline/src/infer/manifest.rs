@@ -13,6 +13,12 @@ pub enum OutputFormat {
     /// TensorFlow Object Detection API export: `detection_boxes` (normalised ymin, xmin, ymax, xmax),
     /// `detection_scores`, `detection_classes`, `num_detections`; NMS already done in the graph.
     SsdTf,
+    /// The same SSD cut before its non-maximum suppression (`scripts/models/cut_detector_nms.py`):
+    /// `boxes` `[N, anchors, 1, 4]` decoded, normalised (ymin, xmin, ymax, xmax), and `scores`
+    /// `[N, anchors, classes]` without the background column (`person_class` is the column).
+    /// Lintel keeps the person scores above its threshold, runs NMS at `nms_iou`, keeps the best
+    /// 100 and clips them to the frame, as the graph did.
+    SsdBoxes,
     /// Ultralytics YOLOv8 / YOLO11: `[1, 4 + classes, N]`, boxes cx, cy, w, h in input pixels, no objectness.
     Yolov8,
     /// YOLOv5 / YOLOv7: `[1, N, 5 + classes]`, cx, cy, w, h, objectness, class scores.
@@ -57,6 +63,9 @@ pub struct ModelSpec {
     /// Output tensor names, in the order the format expects (SSD: boxes, scores, classes, num).
     #[serde(default)]
     pub outputs: Vec<String>,
+    /// IoU above which non-maximum suppression drops the weaker of two boxes, for formats whose
+    /// graph does not run it (default 0.45, the YOLO exports' own).
+    pub nms_iou: Option<f32>,
     /// Keep the aspect ratio and pad (YOLO); default: YOLO formats letterbox, SSD stretches.
     pub letterbox: Option<bool>,
     /// Float inputs: value = (pixel / 255 − mean) / std, per RGB channel.
@@ -83,7 +92,7 @@ fn default_std() -> [f32; 3] {
 
 impl ModelSpec {
     pub fn letterboxed(&self) -> bool {
-        self.letterbox.unwrap_or(self.format != OutputFormat::SsdTf)
+        self.letterbox.unwrap_or(!matches!(self.format, OutputFormat::SsdTf | OutputFormat::SsdBoxes))
     }
 }
 

@@ -10,7 +10,8 @@ mod preprocess;
 mod runtime;
 
 pub use decode::{
-    Candidate, DecodeParams, decode_ssd_tf, decode_yolov5, decode_yolov8, decode_yolox, non_max_suppression,
+    Candidate, DecodeParams, clip_to_input, decode_ssd_boxes, decode_ssd_tf, decode_yolov5, decode_yolov8,
+    decode_yolox, non_max_suppression,
 };
 pub use detector::Detector;
 pub use embedder::Embedder;
