@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 
-def load(directory: Path, what: str) -> list[dict]:
+def load(directory: Path, what: str, optional: bool = False) -> list[dict]:
     files = sorted(directory.glob(f"*-{what}.json"), key=lambda p: int(p.name.split("-")[0]))
-    if not files:
+    if not files and not optional:
         raise SystemExit(f"table.py: no {what} results in {directory}")
     return [json.loads(f.read_text()) for f in files]
 
@@ -26,12 +26,15 @@ def load(directory: Path, what: str) -> list[dict]:
 def main() -> None:
     directory = Path(sys.argv[1])
     limit, peer, lintel = load(directory, "limit"), load(directory, "peer"), load(directory, "lintel")
-    rounds = min(len(limit), len(peer), len(lintel))
+    limit_cut = load(directory, "limitcut", optional=True)
+    rounds = min(len(limit), len(peer), len(lintel), *([len(limit_cut)] if limit_cut else []))
     fps = {
         "limit": [r["fps"] for r in limit[:rounds]],
         "peer": [r["fps"] for r in peer[:rounds]],
         "lintel": [r["analysed_fps"] for r in lintel[:rounds]],
     }
+    if limit_cut:
+        fps["limit-cut"] = [r["fps"] for r in limit_cut[:rounds]]
     for r in lintel + peer:
         if r["frames"] != peer[0]["frames"]:
             raise SystemExit(f"table.py: runs analysed different numbers of frames: {r['frames']} vs {peer[0]['frames']}")
@@ -39,16 +42,18 @@ def main() -> None:
     loads = [p.read_text().strip() if p.exists() else "?" for p in loads]
     med = {k: statistics.median(v) for k, v in fps.items()}
     model = peer[0]["model"]
-    print(f"model {model}, {peer[0]['frames']} frames, {rounds} interleaved rounds (limit, peer, lintel), "
+    print(f"model {model} (lintel: {lintel[0]['model']}), {peer[0]['frames']} frames, {rounds} interleaved rounds, "
           f"threads {peer[0]['threads'] or 'ORT default'}")
     print("load average (1 min) before each round: " + ", ".join(loads) + f" on {os.cpu_count()} CPUs")
     print(f"{'':34} {'median fps':>10} {'range':>15}   per round")
     labels = {"limit": "limit (ORT session.run alone)", "peer": "Python peer (cv2+ORT+supervision)",
-              "lintel": "lintel count"}
-    for k in ("limit", "peer", "lintel"):
+              "lintel": "lintel count", "limit-cut": "limit of lintel's model"}
+    for k in fps:
         print(f"{labels[k]:34} {med[k]:10.1f} {min(fps[k]):7.1f}-{max(fps[k]):<7.1f}   "
               + ", ".join(f"{x:.1f}" for x in fps[k]))
     pairs = (("lintel", "peer"), ("lintel", "limit"), ("peer", "limit"))
+    if limit_cut:
+        pairs += (("lintel", "limit-cut"), ("limit-cut", "limit"))
     for a, b in pairs:
         per_round = [x / y for x, y in zip(fps[a], fps[b])]
         print(f"ratio {a}/{b}: {med[a] / med[b]:.2f} of medians; per round "

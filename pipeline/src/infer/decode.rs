@@ -187,6 +187,21 @@ mod tests {
     }
 
     #[test]
+    fn ssd_boxes_keep_the_person_column_above_the_threshold_unclipped_until_asked() {
+        // Three anchors, two score columns; the person is column 1.
+        let boxes = [0.125, 0.25, 0.5, 0.375, -0.125, 0.875, 0.25, 1.25, 0.0, 0.0, 0.125, 0.125];
+        let scores = [0.9, 0.2, 0.1, 0.8, 0.05, 0.7];
+        let params = DecodeParams { input_size: (100, 200), person_class: 1, min_score: 0.5 };
+        let mut out = Vec::new();
+        decode_ssd_boxes(&boxes, &scores, 2, &params, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], Candidate { x1: 87.5, y1: -25.0, x2: 125.0, y2: 50.0, score: 0.8 });
+        assert_eq!(out[1].score, 0.7);
+        clip_to_input(&mut out, params.input_size);
+        assert_eq!(out[0], Candidate { x1: 87.5, y1: 0.0, x2: 100.0, y2: 50.0, score: 0.8 });
+    }
+
+    #[test]
     fn yolov8_reads_columns() {
         // two candidates, 1 class
         let data = [10.0, 20.0, 10.0, 20.0, 4.0, 4.0, 6.0, 6.0, 0.9, 0.1];
