@@ -144,7 +144,7 @@ class Tally:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", type=Path, default=ROOT / "models" / "models.toml")
-    parser.add_argument("--model", action="append", help="manifest name (repeatable; default: every detector)")
+    parser.add_argument("--model", action="append", help="manifest name (repeatable; default: every ssd-tf detector)")
     parser.add_argument("--video", type=Path, default=VIDEO)
     parser.add_argument("--gt", type=Path, default=GT)
     parser.add_argument("--scores", default="0.3,0.5", help="score thresholds (comma-separated)")
@@ -156,6 +156,9 @@ def main() -> None:
 
     manifest = tomllib.loads(args.manifest.read_text())
     specs = [m for m in manifest["model"] if m.get("role", "detector") == "detector"]
+    if not args.model:
+        # The cut copies (ssd-boxes, scripts/models/cut_detector_nms.py) find what their full graphs find.
+        specs = [m for m in specs if m.get("format") == "ssd-tf"]
     if args.model:
         unknown = set(args.model) - {m["name"] for m in specs}
         if unknown:
