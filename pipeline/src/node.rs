@@ -214,20 +214,18 @@ pub fn run_node(
         for chunk in round.chunks(batch) {
             let frames: Vec<&Frame> = chunk.iter().map(|(_, frame, _)| &frame.frame).collect();
             let started = Instant::now();
-            let detected = detector.detect_batch(&frames);
+            let detected = detector.detect_each(&frames);
             let share = started.elapsed() / chunk.len() as u32;
-            let detected = match detected {
-                Ok(detected) => detected,
-                Err(error) => {
-                    for (index, _, _) in chunk {
-                        tracing::error!(camera = %cameras[*index].id, "{error}");
-                    }
-                    continue;
-                }
-            };
             for ((index, frame, at), detections) in chunk.iter().zip(detected) {
                 let camera = &mut cameras[*index];
                 camera.detector_time += share;
+                let detections = match detections {
+                    Ok(detections) => detections,
+                    Err(error) => {
+                        tracing::error!(camera = %camera.id, "{error}");
+                        continue;
+                    }
+                };
                 events.clear();
                 let letterboxed = detector.spec().letterboxed();
                 let models = (embedder.as_deref_mut(), letterboxed);

@@ -137,6 +137,19 @@ impl Detector {
             .collect())
     }
 
+    /// Like [`detect_batch`](Self::detect_batch), one result per frame: when the batch fails, its
+    /// frames are detected one by one, so a bad frame (of one camera) costs only itself.
+    pub fn detect_each(&mut self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, InferError>> {
+        match self.detect_batch(frames) {
+            Ok(detected) => detected.into_iter().map(Ok).collect(),
+            Err(error) if frames.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::warn!("a batch of {} frames failed ({error}); detecting them one by one", frames.len());
+                frames.iter().map(|frame| self.detect(frame)).collect()
+            }
+        }
+    }
+
     /// Runs the model on the filled input buffer (`batch` frames) and decodes into
     /// `self.candidates`, one list per frame.
     fn run(&mut self, batch: usize) -> Result<(), InferError> {
