@@ -34,11 +34,11 @@ import time
 import tomllib
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
+from quantize_detector import calibration_frames
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -137,23 +137,6 @@ def reference_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> tuple[np
     return np.clip(boxes[kept], 0.0, 1.0), scores[kept]
 
 
-def clip_frames(video: Path, size: tuple[int, int], count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(video))
-    if not capture.isOpened():
-        fail(f"cannot open {video} (Debian package opencv-doc; scripts/setup installs it)")
-    frames = []
-    while True:
-        ok, bgr = capture.read()
-        if not ok:
-            break
-        frames.append(bgr)
-    picked = [frames[i] for i in np.linspace(0, len(frames) - 1, count).round().astype(int)]
-    return [
-        np.ascontiguousarray(cv2.cvtColor(cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB))
-        for bgr in picked
-    ]
-
-
 def check(full: Path, raw: Path, spec: dict, frames: list[np.ndarray], iou: float) -> int:
     """The cut model + reference NMS against the full model, frame by frame; returns boxes compared."""
     full_session = ort.InferenceSession(str(full), providers=["CPUExecutionProvider"])
@@ -161,7 +144,7 @@ def check(full: Path, raw: Path, spec: dict, frames: list[np.ndarray], iou: floa
     boxes_name, scores_name, _, count_name = spec["outputs"]
     compared = 0
     for index, frame in enumerate(frames):
-        feed = {spec["input_name"]: frame[np.newaxis]}
+        feed = {spec["input_name"]: frame}
         want_boxes, want_scores, count = full_session.run([boxes_name, scores_name, count_name], feed)
         n = int(count[0])
         keep = want_scores[0, :n] >= CHECK_MIN_SCORE
@@ -201,7 +184,7 @@ def main() -> None:
         nodes_before = len(model.graph.node)
         onnx.save(cut(model), str(target))
         size = (spec["input_width"], spec["input_height"])
-        compared = check(source, target, spec, clip_frames(args.video, size, args.frames), iou)
+        compared = check(source, target, spec, calibration_frames(args.video, size, args.frames), iou)
         print(f"{name}: {nodes_before} -> {len(model.graph.node)} nodes, NMS IoU {iou:g} left to Lintel "
               f"-> {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}; "
               f"{compared} detections on {args.frames} frames identical to the full graph's, "
