@@ -3,18 +3,23 @@
 //! frames as one by one; the re-ID model loads as one. Each detector cut before its NMS finds what
 //! its full graph finds.
 
-use std::path::Path;
+mod common;
+
+use std::path::PathBuf;
 
 use lintel::infer::{Detector, Embedder, Manifest, OutputFormat, Runtime};
 use lintel::ingest::{FrameSource, SourceOptions};
 
+/// The manifest, the loaded ONNX Runtime and the clip, each with how to get it when missing.
+fn models_and_clip() -> (Manifest, &'static Runtime, PathBuf) {
+    let manifest = Manifest::load(&common::workspace("models/models.toml")).unwrap();
+    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
+    (manifest, runtime, common::video())
+}
+
 #[test]
 fn every_model_of_the_manifest_loads_and_works() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = Manifest::load(&root.join("models/models.toml")).unwrap();
-    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
-    let video = root.join("fixtures/video/vtest.avi");
-    assert!(video.exists(), "{} is missing: run scripts/setup", video.display());
+    let (manifest, runtime, video) = models_and_clip();
     assert!(manifest.models.len() >= 5, "{:?}", manifest.models.iter().map(|m| &m.name).collect::<Vec<_>>());
     for spec in &manifest.models {
         let file = manifest.file_of(spec);
@@ -60,11 +65,7 @@ fn every_model_of_the_manifest_loads_and_works() {
 /// and NMS, what its full graph finds on the clip: the same boxes and scores, box for box.
 #[test]
 fn cut_detectors_find_what_their_full_graphs_find() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let manifest = Manifest::load(&root.join("models/models.toml")).unwrap();
-    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
-    let video = root.join("fixtures/video/vtest.avi");
-    assert!(video.exists(), "{} is missing: run scripts/setup", video.display());
+    let (manifest, runtime, video) = models_and_clip();
     let cut: Vec<_> = manifest.models.iter().filter(|m| m.format == OutputFormat::SsdBoxes).collect();
     assert_eq!(cut.len(), 4, "models.toml names a cut copy of each of the four SSD detectors");
     for spec in cut {

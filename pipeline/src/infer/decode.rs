@@ -18,6 +18,11 @@ impl Candidate {
         Self { x1: cx - w / 2.0, y1: cy - h / 2.0, x2: cx + w / 2.0, y2: cy + h / 2.0, score }
     }
 
+    /// A TensorFlow box, normalised (ymin, xmin, ymax, xmax), in pixels of a `w` × `h` input.
+    fn from_normalised_yxyx(b: &[f32], (w, h): (f32, f32), score: f32) -> Self {
+        Self { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score }
+    }
+
     fn iou(&self, other: &Candidate) -> f32 {
         let w = (self.x2.min(other.x2) - self.x1.max(other.x1)).max(0.0);
         let h = (self.y2.min(other.y2) - self.y1.max(other.y1)).max(0.0);
@@ -50,14 +55,13 @@ pub fn decode_ssd_tf(
     out: &mut Vec<Candidate>,
 ) {
     let DecodeParams { input_size, person_class, min_score } = *params;
-    let (w, h) = (input_size.0 as f32, input_size.1 as f32);
+    let size = (input_size.0 as f32, input_size.1 as f32);
     let rows = valid.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
     for i in 0..rows {
         if classes[i].round() as u32 != person_class || scores[i] < min_score {
             continue;
         }
-        let b = &boxes[i * 4..i * 4 + 4];
-        out.push(Candidate { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score: scores[i] });
+        out.push(Candidate::from_normalised_yxyx(&boxes[i * 4..i * 4 + 4], size, scores[i]));
     }
 }
 
@@ -72,7 +76,7 @@ pub fn decode_ssd_boxes(
     out: &mut Vec<Candidate>,
 ) {
     let DecodeParams { input_size, person_class, min_score } = *params;
-    let (w, h) = (input_size.0 as f32, input_size.1 as f32);
+    let size = (input_size.0 as f32, input_size.1 as f32);
     let column = person_class as usize;
     if column >= classes {
         return;
@@ -80,7 +84,7 @@ pub fn decode_ssd_boxes(
     for (b, anchor_scores) in boxes.chunks_exact(4).zip(scores.chunks_exact(classes)) {
         let score = anchor_scores[column];
         if score >= min_score {
-            out.push(Candidate { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score });
+            out.push(Candidate::from_normalised_yxyx(b, size, score));
         }
     }
 }
