@@ -7,8 +7,13 @@ mod common;
 
 use std::path::PathBuf;
 
+use lintel::detection::{BBox, Detection};
 use lintel::infer::{Detector, Embedder, Manifest, OutputFormat, Runtime};
 use lintel::ingest::{FrameSource, SourceOptions};
+
+/// INT8 cut graphs: detections this confident must be where the full graph's are (IoU).
+const AGREEMENT_SCORE: f32 = 0.3;
+const AGREEMENT_IOU: f32 = 0.8;
 
 /// The manifest, the loaded ONNX Runtime and the clip, each with how to get it when missing.
 fn models_and_clip() -> (Manifest, &'static Runtime, PathBuf) {
@@ -62,7 +67,10 @@ fn every_model_of_the_manifest_loads_and_works() {
 }
 
 /// Each detector cut before its TensorFlow NMS ("ssd-boxes", `-raw`) finds, through Lintel's decoder
-/// and NMS, what its full graph finds on the clip: the same boxes and scores, box for box.
+/// and NMS, what its full graph finds on the clip. The float ones: the same boxes and scores, box
+/// for box. The INT8 ones also take the uint8 image straight into their first quantised convolution
+/// (scripts/models/cut_detector_nms.py), which reads 17 of the 256 pixel values one quantisation
+/// step off: at score 0.3 and up, nine in ten of their detections must be where the full graph's are.
 #[test]
 fn cut_detectors_find_what_their_full_graphs_find() {
     let (manifest, runtime, video) = models_and_clip();
@@ -85,35 +93,61 @@ fn cut_detectors_find_what_their_full_graphs_find() {
             ..Default::default()
         };
         let mut source = FrameSource::open(video.to_str().unwrap(), &options).unwrap();
-        let (mut frames, mut compared) = (0, 0);
+        let int8 = full_name.ends_with("-int8");
+        let (mut frames, mut compared, mut agreed) = (0, 0, 0);
         while let Some(frame) = source.next_frame().unwrap() {
             let got = cut_detector.detect(&frame).unwrap();
             let want = full_detector.detect(&frame).unwrap();
-            assert_eq!(got.len(), want.len(), "{}: frame {frames}: {got:?} vs the full graph's {want:?}", spec.name);
-            let (width, height) = (frame.source_width as f32, frame.source_height as f32);
-            for (a, b) in got.iter().zip(&want) {
-                // The full 768×576 graphs do not clip boxes to the frame (their clip window was
-                // scaled with the size); Lintel does.
-                let corners = |d: &lintel::detection::Detection, clip: bool| {
-                    let c = [d.bbox.left, d.bbox.top, d.bbox.left + d.bbox.width, d.bbox.top + d.bbox.height];
-                    if clip {
-                        [
-                            c[0].clamp(0.0, width),
-                            c[1].clamp(0.0, height),
-                            c[2].clamp(0.0, width),
-                            c[3].clamp(0.0, height),
-                        ]
-                    } else {
-                        c
-                    }
+            // The full 768×576 graphs do not clip boxes to the frame (their clip window was scaled
+            // with the size); Lintel does.
+            let clip = |d: &Detection| {
+                let (width, height) = (frame.source_width as f32, frame.source_height as f32);
+                let b = d.bbox;
+                BBox::from_corners(
+                    b.left.clamp(0.0, width),
+                    b.top.clamp(0.0, height),
+                    (b.left + b.width).clamp(0.0, width),
+                    (b.top + b.height).clamp(0.0, height),
+                )
+            };
+            if int8 {
+                let confident = |found: Vec<Detection>| -> Vec<BBox> {
+                    found.iter().filter(|d| d.score >= AGREEMENT_SCORE).map(clip).collect()
                 };
-                let (ca, cb) = (corners(a, false), corners(b, true));
-                let close = (a.score - b.score).abs() < 1e-5 && ca.iter().zip(cb).all(|(x, y)| (x - y).abs() < 0.05);
-                assert!(close, "{}: frame {frames}: {a:?} from the cut graph, {b:?} from the full one", spec.name);
-                compared += 1;
+                let (got, mut want) = (confident(got), confident(want));
+                compared += got.len().max(want.len());
+                for bbox in &got {
+                    let best = want.iter().enumerate().max_by(|a, b| bbox.iou(a.1).total_cmp(&bbox.iou(b.1)));
+                    if let Some((index, _)) = best.filter(|(_, other)| bbox.iou(other) >= AGREEMENT_IOU) {
+                        want.swap_remove(index);
+                        agreed += 1;
+                    }
+                }
+            } else {
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "{}: frame {frames}: {got:?} vs the full graph's {want:?}",
+                    spec.name
+                );
+                for (a, b) in got.iter().zip(&want) {
+                    let (ca, cb) = (a.bbox, clip(b));
+                    let close = (a.score - b.score).abs() < 1e-5
+                        && [ca.left - cb.left, ca.top - cb.top, ca.width - cb.width, ca.height - cb.height]
+                            .iter()
+                            .all(|d| d.abs() < 0.05);
+                    assert!(close, "{}: frame {frames}: {a:?} from the cut graph, {b:?} from the full one", spec.name);
+                    compared += 1;
+                    agreed += 1;
+                }
             }
             frames += 1;
         }
-        assert!(frames >= 35 && compared > 200, "{}: {frames} frames, {compared} boxes compared", spec.name);
+        assert!(frames >= 35 && compared > 150, "{}: {frames} frames, {compared} boxes compared", spec.name);
+        assert!(
+            agreed as f64 >= 0.9 * compared as f64,
+            "{}: {agreed} of {compared} detections at score >= {AGREEMENT_SCORE} where the full graph finds them",
+            spec.name
+        );
     }
 }

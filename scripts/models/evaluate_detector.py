@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
+from ssd_nms import nms
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -39,6 +40,9 @@ GT = ROOT.parent / "shared" / "data" / "PETS09-S2L1-gt.txt"
 IOU = 0.5
 # Ground-truth heights in pixels that split "small" (far from the camera) from the rest.
 SIZE_BINS = ((0, 60), (60, 90), (90, 10_000))
+# Lowest score a cut graph's NMS keeps (the full graphs keep every score; those below the thresholds
+# scored here change nothing).
+MIN_SCORE = 0.05
 
 
 def load_ground_truth(path: Path) -> dict[int, list[tuple[np.ndarray, bool]]]:
@@ -63,11 +67,12 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 class Detector:
-    """One manifest entry of format ssd-tf, with ONNX Runtime's default session options."""
+    """One manifest entry of format ssd-tf (the full TF graph) or ssd-boxes (cut before its NMS, which
+    ssd_nms.py then does as the graph would), with ONNX Runtime's default session options."""
 
     def __init__(self, spec: dict, models_dir: Path, threads: int):
-        if spec.get("format") != "ssd-tf":
-            raise SystemExit(f"evaluate_detector: {spec['name']}: only format ssd-tf is handled here")
+        if spec.get("format") not in ("ssd-tf", "ssd-boxes"):
+            raise SystemExit(f"evaluate_detector: {spec['name']}: only formats ssd-tf and ssd-boxes are handled here")
         self.spec = spec
         self.name = spec["name"]
         path = models_dir / spec["file"]
@@ -87,13 +92,22 @@ class Detector:
         image = rgb if (width, height) == self.size else cv2.resize(rgb, self.size, interpolation=cv2.INTER_LINEAR)
         feed = {self.spec["input_name"]: image[np.newaxis]}
         started = time.perf_counter()
-        boxes, scores, classes, num = self.session.run(self.outputs, feed)
-        self.times.append(time.perf_counter() - started)
+        if self.spec["format"] == "ssd-boxes":
+            anchor_boxes, anchor_scores = self.session.run(self.outputs, feed)
+            self.times.append(time.perf_counter() - started)
+            boxes, scores = nms(anchor_boxes[0], anchor_scores[0][..., self.spec["person_class"]],
+                                self.spec["nms_iou"], MIN_SCORE)
+            classes = np.full(len(scores), self.spec["person_class"])
+        else:
+            boxes, scores, classes, num = self.session.run(self.outputs, feed)
+            self.times.append(time.perf_counter() - started)
+            n = int(num[0])
+            boxes, scores, classes = boxes[0, :n], scores[0, :n], classes[0, :n]
         scale = np.array([height, width, height, width], dtype=np.float64)
         found = []
-        for i in range(int(num[0])):
-            y1, x1, y2, x2 = boxes[0, i] * scale
-            found.append((np.array([x1, y1, x2, y2]), float(scores[0, i]), int(classes[0, i])))
+        for box, score, cls in zip(boxes, scores, classes):
+            y1, x1, y2, x2 = box * scale
+            found.append((np.array([x1, y1, x2, y2]), float(score), int(cls)))
         return found
 
 
@@ -157,7 +171,8 @@ def main() -> None:
     manifest = tomllib.loads(args.manifest.read_text())
     specs = [m for m in manifest["model"] if m.get("role", "detector") == "detector"]
     if not args.model:
-        # The cut copies (ssd-boxes, scripts/models/cut_detector_nms.py) find what their full graphs find.
+        # The cut copies (ssd-boxes, scripts/models/cut_detector_nms.py) find what their full graphs
+        # find (the INT8 ones within a hair): name them to measure them.
         specs = [m for m in specs if m.get("format") == "ssd-tf"]
     if args.model:
         unknown = set(args.model) - {m["name"] for m in specs}
