@@ -208,8 +208,13 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     let server = ClipServer::start(options).unwrap();
     let wrong = "wrong-battery-staple";
 
-    // The right login works (so the refusal below is about the password).
-    let right = LiveOptions { credentials: Some(Credentials::new("viewer", "correct-horse")), ..Default::default() };
+    // The right login works (so the refusal below is about the password). Not a test of timeouts:
+    // under a loaded `cargo test` the first frame once took longer than the 10 s default.
+    let right = LiveOptions {
+        credentials: Some(Credentials::new("viewer", "correct-horse")),
+        timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
     let mut source = FrameSource::open_with(server.url(), &analysis_size(), &right).unwrap();
     assert!(source.next_frame().unwrap().is_some());
     drop(source);
