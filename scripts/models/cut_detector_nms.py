@@ -47,7 +47,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 from quantize_detector import calibration_frames
-from ssd_nms import nms
+from ssd_nms import iou, nms
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -243,7 +243,7 @@ def check(full: Path, raw: Path, spec: dict, frames: list[np.ndarray], iou: floa
     return compared
 
 
-def agreement(exact: Path, fused: Path, spec: dict, frames: list[np.ndarray], iou: float) -> tuple[int, int]:
+def agreement(exact: Path, fused: Path, spec: dict, frames: list[np.ndarray], nms_iou: float) -> tuple[int, int]:
     """Detections at AGREEMENT_SCORE and up of the graph fed the quantised image against those of the
     exact cut: (matched at AGREEMENT_IOU, in the larger of the two sets), over all frames."""
     sessions = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for p in (exact, fused)]
@@ -251,22 +251,17 @@ def agreement(exact: Path, fused: Path, spec: dict, frames: list[np.ndarray], io
     for frame in frames:
         found = []
         for session in sessions:
-            boxes, scores = nms(*session.run(list(OUTPUTS), {spec["input_name"]: frame}), iou, AGREEMENT_SCORE)
+            boxes, scores = nms(*session.run(list(OUTPUTS), {spec["input_name"]: frame}), nms_iou, AGREEMENT_SCORE)
             found.append(list(boxes))
         both = 0
         for box in found[0]:
-            overlaps = [box_iou(box, other) for other in found[1]]
+            overlaps = [iou(box, other) for other in found[1]]
             if overlaps and max(overlaps) >= AGREEMENT_IOU:
                 found[1].pop(int(np.argmax(overlaps)))
                 both += 1
         matched += both
         total += max(len(found[0]), both + len(found[1]))
     return matched, total
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = max(min(a[2], b[2]) - max(a[0], b[0]), 0) * max(min(a[3], b[3]) - max(a[1], b[1]), 0)
-    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
 
 
 def main() -> None:

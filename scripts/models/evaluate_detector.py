@@ -32,7 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
-from ssd_nms import nms
+from ssd_nms import iou, nms
 
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
@@ -55,15 +55,6 @@ def load_ground_truth(path: Path) -> dict[int, list[tuple[np.ndarray, bool]]]:
         frame, x, y, w, h, conf = int(f[0]), float(f[2]), float(f[3]), float(f[4]), float(f[5]), float(f[6])
         boxes[frame].append((np.array([x, y, x + w, y + h]), conf == 0))
     return boxes
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 class Detector:

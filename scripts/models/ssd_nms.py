@@ -13,6 +13,17 @@ import numpy as np
 MAX_DETECTIONS = 100
 
 
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two boxes given by opposite corners, in the same order for both
+    ((x1, y1, x2, y2) or (ymin, xmin, ymax, xmax))."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, min_score: float) -> tuple[np.ndarray, np.ndarray]:
     """Normalised (ymin, xmin, ymax, xmax) boxes [A, 1, 4] and scores [A, 1] of one image -> kept ones."""
     boxes = boxes.reshape(-1, 4)
