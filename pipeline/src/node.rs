@@ -512,7 +512,7 @@ fn prepare(
         let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
         // A frame that cannot be mapped is left to the detector, which reports it.
         if gate.decide(frame, camera.started.elapsed(), tracking).is_ok_and(|d| !d.detect()) {
-            let update = tracker.update_with_appearance(&[], &[]);
+            let update = tracker.update_at(frame.pts, &[], &[]);
             counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
             return false;
         }
@@ -537,7 +537,7 @@ fn finish(
         if let Some(embedder) = embedder {
             crate::replay::embed_wanted(tracker, embedder, frame, &detections, letterboxed, wanted, embeddings)?;
         }
-        let update = tracker.update_with_appearance(&detections, embeddings);
+        let update = tracker.update_at(frame.pts, &detections, embeddings);
         counter.update(update.tracks, update.removed, frame.index, frame.pts, events);
     }
     Ok(())

@@ -254,7 +254,7 @@ pub fn replay(
             }
             let tracking = Instant::now();
             timings.reid += tracking - embedding;
-            let update = tracker.update_with_appearance(&detections, &embeddings);
+            let update = tracker.update_at(frame.pts, &detections, &embeddings);
             events.clear();
             counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
             events.iter().for_each(|e| tally.add(e));

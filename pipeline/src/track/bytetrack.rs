@@ -46,8 +46,8 @@ pub struct TrackerConfig {
     /// confirmed at birth.
     pub min_hits: u32,
     /// Frames a lost track is kept, coasting on its prediction, before it is
-    /// removed (death hysteresis). In analysed frames: scale it by the
-    /// analysis fps to get a duration.
+    /// removed (death hysteresis). In steps of the clock
+    /// (`steps_per_second`).
     pub max_lost_frames: u32,
     /// Confirm the tracks born in the first frame at once, as ByteTrack does,
     /// so people already in view at start-up are followed from the first
@@ -67,7 +67,20 @@ pub struct TrackerConfig {
     pub max_lost_buffer: f32,
     /// How appearance embeddings, when given, enter the association.
     pub appearance: AppearanceConfig,
+    /// Rate of the tracker's clock, in steps a second. The motion model, the lost-track buffer
+    /// and every `*_frames` setting count in these steps, and an update advances the clock by
+    /// the time since the previous one (see [`Tracker::update_at`]). The per-step defaults were
+    /// tuned at 10 steps a second; [`at_fps`](Self::at_fps) never runs the clock slower, so a
+    /// camera analysed at 5 frames/s has its people's motion predicted over two steps per frame
+    /// rather than as one long jump, and a frame dropped by a busy box is one step more.
+    pub steps_per_second: f64,
+    /// Steps an update advances when the frame has no timestamp to measure the time by.
+    pub steps_per_update: u32,
 }
+
+/// The slowest clock [`TrackerConfig::at_fps`] gives a tracker: the rate its per-step defaults
+/// were tuned at (PETS09-S2L1, 10 frames/s).
+pub const MIN_STEPS_PER_SECOND: f64 = 10.0;
 
 /// Appearance in the association (BoT-SORT / DeepSORT style); used only for the tracks and
 /// detections that have an embedding, so a tracker fed none behaves as plain ByteTrack.
@@ -85,7 +98,7 @@ pub struct AppearanceConfig {
     /// this similar and the detection is within reach of where the track was last seen.
     pub reid_distance: f32,
     /// Frames a lost track that has an embedding stays searchable by appearance after
-    /// `max_lost_frames` (the lost-track pool). Scale it by the analysis fps.
+    /// `max_lost_frames` (the lost-track pool). In steps of the clock.
     pub reid_frames: u32,
     /// Reach of the appearance-only search: the detection's centre within (1 + this × frames
     /// missing) track heights of where the track was last seen, and never more than `max_reach`
@@ -130,16 +143,30 @@ impl Default for TrackerConfig {
             lost_buffer_per_frame: 0.1,
             max_lost_buffer: 0.5,
             appearance: AppearanceConfig::default(),
+            steps_per_second: MIN_STEPS_PER_SECOND,
+            steps_per_update: 1,
         }
     }
 }
 
 impl TrackerConfig {
-    /// These settings with their durations turned into frames at `fps` analysed frames a
-    /// second: a lost track is kept `max_lost` (found again by motion), and `reid_memory` more
-    /// when its appearance is known; an embedding is refreshed once a second; the reach of the
-    /// appearance-only search grows by 0.7 person heights a second (a brisk walk).
+    /// These settings for `fps` analysed frames a second: the clock runs at `fps`, or at
+    /// [`MIN_STEPS_PER_SECOND`] when that is faster, and durations become steps of it: a lost
+    /// track is kept `max_lost` (found again by motion), and `reid_memory` more when its
+    /// appearance is known; an embedding is refreshed once a second; the reach of the
+    /// appearance-only search grows by 0.7 person heights a second (a brisk walk). Analysing
+    /// slower than the clock, `min_hits` shrinks so that birth takes as long as at the clock's
+    /// rate (3 sightings at 10 frames/s span 0.2 s, as 2 do at 5), but never below 2.
     pub fn at_fps(mut self, fps: f64, max_lost: std::time::Duration, reid_memory: std::time::Duration) -> Self {
+        let fps = if fps.is_finite() && fps > 0.0 { fps } else { MIN_STEPS_PER_SECOND };
+        let clock = fps.max(MIN_STEPS_PER_SECOND);
+        self.steps_per_second = clock;
+        self.steps_per_update = (clock / fps).round().max(1.0) as u32;
+        if self.min_hits > 2 {
+            let span = f64::from(self.min_hits - 1) * fps / clock;
+            self.min_hits = (span.round() as u32 + 1).max(2);
+        }
+        let fps = clock;
         let frames = |d: std::time::Duration| (d.as_secs_f64() * fps).round().max(1.0) as u32;
         self.max_lost_frames = frames(max_lost);
         self.appearance.reid_frames = frames(reid_memory);
@@ -162,11 +189,12 @@ pub struct TrackerUpdate<'a> {
 }
 
 /// ByteTrack-style multi-object tracker for one camera. Call
-/// [`update`](Self::update) once per analysed frame, with that frame's
-/// detections.
+/// [`update_at`](Self::update_at) (or [`update`](Self::update)) once per
+/// analysed frame, with that frame's detections.
 ///
 /// Each update:
-/// 1. predicts every track one frame ahead (lost tracks keep their height);
+/// 1. predicts every track to the frame's time, one clock step at a time
+///    (lost tracks keep their height);
 /// 2. matches high detections to confirmed and lost tracks; a lost track that
 ///    is matched is confirmed again with the same id;
 /// 3. matches low detections to the confirmed tracks still unmatched; those
@@ -186,6 +214,8 @@ pub struct Tracker {
     config: TrackerConfig,
     /// Updates since creation or [`reset`](Self::reset).
     frame: u64,
+    /// The clock step of the last update's timestamp, if it had one.
+    last_step: Option<i64>,
     next_id: u64,
     /// Live tracks with their motion state, in increasing id order.
     live: Vec<Live>,
@@ -403,6 +433,7 @@ impl Tracker {
         Self {
             config,
             frame: 0,
+            last_step: None,
             next_id: 1,
             live: Vec::new(),
             tracks: Vec::new(),
@@ -435,14 +466,36 @@ impl Tracker {
         self.live.clear();
         self.tracks.clear();
         self.frame = 0;
+        self.last_step = None;
         &self.removed
     }
 
     /// Advances the tracker by one analysed frame with that frame's
-    /// detections. Detections with a non-finite or empty box, or a score
-    /// below `low_score` (or NaN), are ignored.
+    /// detections, `steps_per_update` steps of its clock. Detections with a
+    /// non-finite or empty box, or a score below `low_score` (or NaN), are
+    /// ignored.
     pub fn update(&mut self, detections: &[Detection]) -> TrackerUpdate<'_> {
         self.update_with_appearance(detections, &[])
+    }
+
+    /// [`update_with_appearance`](Self::update_with_appearance) for a frame shown at `pts`: the
+    /// clock advances by the time since the previous update's frame, in whole steps and at
+    /// least one, so frames skipped by a lower analysis rate, by the motion gate or by a busy
+    /// box are predicted over. Without a timestamp (or when time went backwards, a new stream)
+    /// it advances `steps_per_update`.
+    pub fn update_at(
+        &mut self,
+        pts: Option<std::time::Duration>,
+        detections: &[Detection],
+        embeddings: &[Option<Embedding>],
+    ) -> TrackerUpdate<'_> {
+        let now = pts.map(|pts| (pts.as_secs_f64() * self.config.steps_per_second).round() as i64);
+        let steps = match (now, self.last_step) {
+            (Some(now), Some(last)) if now > last => u32::try_from(now - last).unwrap_or(u32::MAX),
+            _ => self.config.steps_per_update,
+        };
+        self.last_step = now;
+        self.advance(steps, detections, embeddings)
     }
 
     /// Which detections an embedding would help with now (embeddings on demand): high
@@ -462,7 +515,9 @@ impl Tracker {
                 if l.track.state == TrackState::Lost {
                     filter.freeze_height();
                 }
-                filter.predict();
+                for _ in 0..config.steps_per_update.max(1) {
+                    filter.predict();
+                }
                 (filter.bbox(), l)
             })
             .collect();
@@ -508,22 +563,33 @@ impl Tracker {
         detections: &[Detection],
         embeddings: &[Option<Embedding>],
     ) -> TrackerUpdate<'_> {
-        let Self { config, frame, next_id, live, tracks, removed, scratch: s, matcher } = self;
+        self.last_step = None;
+        self.advance(self.config.steps_per_update, detections, embeddings)
+    }
+
+    /// One update, `steps` steps of the clock after the previous one.
+    fn advance(&mut self, steps: u32, detections: &[Detection], embeddings: &[Option<Embedding>]) -> TrackerUpdate<'_> {
+        let Self { config, frame, next_id, live, tracks, removed, scratch: s, matcher, .. } = self;
         let min_hits = config.min_hits.max(1);
         *frame += 1;
         removed.clear();
+        let steps = steps.max(1);
+        // Past this, every unmatched track is removed whatever its prediction says.
+        let predicted_steps = steps.min(config.max_lost_frames.saturating_add(config.appearance.reid_frames) + 1);
 
         // 1. Predict.
         for Live { track, filter, embedding_age, .. } in live.iter_mut() {
             if track.state == TrackState::Lost {
                 filter.freeze_height();
             }
-            filter.predict();
+            for _ in 0..predicted_steps {
+                filter.predict();
+            }
             track.bbox = filter.bbox();
             track.matched = false;
-            track.age = track.age.saturating_add(1);
-            track.frames_since_seen = track.frames_since_seen.saturating_add(1);
-            *embedding_age = embedding_age.saturating_add(1);
+            track.age = track.age.saturating_add(steps);
+            track.frames_since_seen = track.frames_since_seen.saturating_add(steps);
+            *embedding_age = embedding_age.saturating_add(steps);
         }
 
         s.high.clear();
@@ -877,6 +943,66 @@ mod tests {
             );
             assert_eq!(track.id == TrackId(1), with_appearance, "{track:?}");
         }
+    }
+
+    #[test]
+    fn at_fps_runs_the_clock_at_ten_steps_a_second_or_faster() {
+        let (lost, memory) = (std::time::Duration::from_secs(3), std::time::Duration::from_secs(5));
+        let at = |fps: f64| TrackerConfig::default().at_fps(fps, lost, memory);
+        let summary = |c: TrackerConfig| {
+            (c.steps_per_second, c.steps_per_update, c.min_hits, c.max_lost_frames, c.appearance.reid_frames)
+        };
+        assert_eq!(summary(at(10.0)), (10.0, 1, 3, 30, 50));
+        assert_eq!(summary(at(30.0)), (30.0, 1, 3, 90, 150));
+        // Half the frames: two steps each, and birth after two sightings 0.2 s apart, as three
+        // sightings span at 10 frames/s.
+        assert_eq!(summary(at(5.0)), (10.0, 2, 2, 30, 50));
+        // Never confirmed at birth, however slow the analysis.
+        assert_eq!(summary(at(1.0)), (10.0, 10, 2, 30, 50));
+        assert_eq!(summary(at(0.0)), summary(at(10.0)));
+    }
+
+    /// The stream time of clock step `step` at the default 10 steps a second.
+    fn at_step(step: u32) -> Option<std::time::Duration> {
+        Some(std::time::Duration::from_millis(100 * u64::from(step)))
+    }
+
+    #[test]
+    fn frames_dropped_by_a_busy_box_are_predicted_over() {
+        // 10 px a step, 60 px wide: after six steps unseen the person is a box width further on.
+        let walk = |step: u32| det(50.0 + 10.0 * step as f32, 100.0, 60.0, 160.0, 0.9);
+        let seen: Vec<u32> = (0..=10).chain([16, 17, 18, 21, 22]).collect();
+
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for &step in &seen {
+            let track = only(tracker.update_at(at_step(step), &[walk(step)], &[]).tracks);
+            assert_eq!((track.id, track.matched, track.age), (TrackId(1), true, step + 1), "step {step}");
+            assert!(track.bbox.iou(&walk(step).bbox) > 0.9, "step {step}: {:?}", track.bbox);
+        }
+        // Unseen for a second: lost, ten steps since it was seen, coasting along its path.
+        let update = tracker.update_at(at_step(32), &[], &[]);
+        let track = only(update.tracks);
+        assert_eq!((track.state, track.frames_since_seen), (TrackState::Lost, 10));
+        assert!(track.bbox.iou(&walk(32).bbox) > 0.7, "{:?}", track.bbox);
+
+        // Counting updates instead of time, the prediction stays a box width behind after the gap.
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        for &step in &seen[..12] {
+            tracker.update(&[walk(step)]);
+        }
+        assert!(tracker.tracks().iter().any(|t| t.id != TrackId(1)), "{:?}", tracker.tracks());
+    }
+
+    #[test]
+    fn without_a_usable_timestamp_an_update_is_steps_per_update() {
+        let config = TrackerConfig { steps_per_update: 2, ..TrackerConfig::default() };
+        let mut tracker = Tracker::new(config);
+        assert_eq!(only(tracker.update_at(at_step(50), &[walker(0, 0.9)], &[]).tracks).age, 1);
+        assert_eq!(only(tracker.update_at(None, &[walker(2, 0.9)], &[]).tracks).age, 3);
+        // Time went backwards: a new stream.
+        assert_eq!(only(tracker.update_at(at_step(60), &[walker(4, 0.9)], &[]).tracks).age, 5);
+        assert_eq!(only(tracker.update_at(at_step(1), &[walker(6, 0.9)], &[]).tracks).age, 7);
+        assert_eq!(only(tracker.update_at(at_step(2), &[walker(7, 0.9)], &[]).tracks).age, 8);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub mod assignment;
 mod bytetrack;
 pub mod kalman;
 
-pub use bytetrack::{AppearanceConfig, Tracker, TrackerConfig, TrackerUpdate};
+pub use bytetrack::{AppearanceConfig, MIN_STEPS_PER_SECOND, Tracker, TrackerConfig, TrackerUpdate};
 
 use crate::detection::BBox;
 
@@ -70,8 +70,11 @@ pub struct Track {
     pub matched: bool,
     /// Number of frames in which the track was matched, its birth included.
     pub hits: u32,
-    /// Frames since the track was last matched: 0 when `matched`.
+    /// Steps of the tracker's clock since the track was last matched (one
+    /// per analysed frame when the analysis keeps up with the clock): 0 when
+    /// `matched`.
     pub frames_since_seen: u32,
-    /// Frames since the track was born: 1 in its first frame.
+    /// Steps of the tracker's clock since the track was born: 1 in its first
+    /// frame.
     pub age: u32,
 }
