@@ -2,7 +2,8 @@
 """Summarises the interleaved rounds of benches/python-peer: one directory of JSON files per model.
 
 Files are named ROUND-WHAT.json with WHAT in limit (peer.py --model-only), peer (peer.py) and
-lintel (`lintel count --json`). Prints frames/s (median over rounds, and the range), the ratios of
+lintel (`lintel count --json`). Prints frames/s (of the clip: when Lintel analyses fewer frames than
+the clip has, with `--fps`, its rate is the clip's frames over its time) (median over rounds, and the range), the ratios of
 the medians, the per-round ratios (each round's runs were back to back, so these are the ones to
 trust on a noisy machine), the peer's time split, and the counts of both next to the ground truth.
 """
@@ -23,6 +24,15 @@ def load(directory: Path, what: str, optional: bool = False) -> list[dict]:
     return [json.loads(f.read_text()) for f in files]
 
 
+def clip_fps(lintel: dict, clip_frames: int) -> float:
+    """Lintel's rate through the clip: every frame analysed, or fewer of them with `--fps`."""
+    if lintel["frames"] > clip_frames:
+        raise SystemExit(f"table.py: lintel analysed {lintel['frames']} frames of a {clip_frames}-frame clip")
+    if lintel["frames"] == clip_frames:
+        return lintel["analysed_fps"]
+    return clip_frames / lintel["elapsed_s"]
+
+
 def main() -> None:
     directory = Path(sys.argv[1])
     limit, peer, lintel = load(directory, "limit"), load(directory, "peer"), load(directory, "lintel")
@@ -31,11 +41,11 @@ def main() -> None:
     fps = {
         "limit": [r["fps"] for r in limit[:rounds]],
         "peer": [r["fps"] for r in peer[:rounds]],
-        "lintel": [r["analysed_fps"] for r in lintel[:rounds]],
+        "lintel": [clip_fps(r, peer[0]["frames"]) for r in lintel[:rounds]],
     }
     if limit_cut:
         fps["limit-cut"] = [r["fps"] for r in limit_cut[:rounds]]
-    for r in lintel + peer:
+    for r in peer:
         if r["frames"] != peer[0]["frames"]:
             raise SystemExit(f"table.py: runs analysed different numbers of frames: {r['frames']} vs {peer[0]['frames']}")
     loads = [(directory / f"{i + 1}-load.txt") for i in range(rounds)]
@@ -44,6 +54,9 @@ def main() -> None:
     model = peer[0]["model"]
     print(f"model {model} (lintel: {lintel[0]['model']}), {peer[0]['frames']} frames, {rounds} interleaved rounds, "
           f"threads {peer[0]['threads'] or 'ORT default'}")
+    if lintel[0]["frames"] != peer[0]["frames"]:
+        print(f"lintel analysed {lintel[0]['frames']} of the {peer[0]['frames']} frames (--fps); its frames/s below are "
+              "the clip's frames over its time")
     print("load average (1 min) before each round: " + ", ".join(loads) + f" on {os.cpu_count()} CPUs")
     print(f"{'':34} {'median fps':>10} {'range':>15}   per round")
     labels = {"limit": "limit (ORT session.run alone)", "peer": "Python peer (cv2+ORT+supervision)",
