@@ -57,7 +57,7 @@ pub struct TrackerConfig {
     /// anyway.
     pub confirm_first_frame: bool,
     /// How much a lost track's predicted box and the candidate detections are
-    /// widened for matching, per frame the track has been missing, as a
+    /// widened for matching, per clock step the track has been missing, as a
     /// fraction of their size on each side (buffered IoU, as in C-BIoU). The
     /// prediction of a person hidden for a second drifts; plain IoU with it
     /// falls to zero and the person comes back under a new id, which is the
@@ -276,7 +276,7 @@ struct Scratch {
 struct Stage<'a> {
     max_cost: f32,
     fuse_score: bool,
-    /// Widening of lost tracks' boxes per missing frame, and its cap.
+    /// Widening of lost tracks' boxes per missing clock step, and its cap.
     lost_buffer: (f32, f32),
     /// The embeddings of the detections (empty: none), and how to use them.
     embeddings: &'a [Option<Embedding>],
@@ -515,6 +515,8 @@ impl Tracker {
                 if l.track.state == TrackState::Lost {
                     filter.freeze_height();
                 }
+                // Where the next update will predict it: the next frame is due in
+                // `steps_per_update` steps.
                 for _ in 0..config.steps_per_update.max(1) {
                     filter.predict();
                 }
