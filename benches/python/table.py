@@ -2,9 +2,9 @@
 """Summarises the interleaved rounds of benches/python-peer: one directory of JSON files per model.
 
 Files are named ROUND-WHAT.json with WHAT in limit (peer.py --model-only), peer (peer.py) and
-lintel (`lintel count --json`). Prints frames/s (of the clip: when Lintel analyses fewer frames than
-the clip has, with `--fps`, its rate is the clip's frames over its time) (median over rounds, and the range), the ratios of
-the medians, the per-round ratios (each round's runs were back to back, so these are the ones to
+lintel (`lintel count --json`). Prints frames/s of the clip (median over rounds, and the range; when
+Lintel analyses fewer frames than the clip has, with `--fps`, its rate is still the clip's frames
+over its time), the ratios of the medians, the per-round ratios (each round's runs were back to back, so these are the ones to
 trust on a noisy machine), the peer's time split, and the counts of both next to the ground truth.
 """
 
@@ -28,8 +28,6 @@ def clip_fps(lintel: dict, clip_frames: int) -> float:
     """Lintel's rate through the clip: every frame analysed, or fewer of them with `--fps`."""
     if lintel["frames"] > clip_frames:
         raise SystemExit(f"table.py: lintel analysed {lintel['frames']} frames of a {clip_frames}-frame clip")
-    if lintel["frames"] == clip_frames:
-        return lintel["analysed_fps"]
     return clip_frames / lintel["elapsed_s"]
 
 

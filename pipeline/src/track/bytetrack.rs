@@ -166,12 +166,11 @@ impl TrackerConfig {
             let span = f64::from(self.min_hits - 1) * fps / clock;
             self.min_hits = (span.round() as u32 + 1).max(2);
         }
-        let fps = clock;
-        let frames = |d: std::time::Duration| (d.as_secs_f64() * fps).round().max(1.0) as u32;
-        self.max_lost_frames = frames(max_lost);
-        self.appearance.reid_frames = frames(reid_memory);
-        self.appearance.refresh_frames = frames(std::time::Duration::from_secs(1));
-        self.appearance.reach_per_frame = (0.7 / fps.max(0.1)) as f32;
+        let steps = |d: std::time::Duration| (d.as_secs_f64() * clock).round().max(1.0) as u32;
+        self.max_lost_frames = steps(max_lost);
+        self.appearance.reid_frames = steps(reid_memory);
+        self.appearance.refresh_frames = steps(std::time::Duration::from_secs(1));
+        self.appearance.reach_per_frame = (0.7 / clock) as f32;
         self
     }
 }
