@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use lintel::infer::{Detector, Manifest, Runtime};
 use lintel::ingest::{Frame, FrameSource, SourceOptions};
-use lintel::replay::{ReplayOptions, ReplayZone, ZoneUnits, replay};
+use lintel::replay::{ReplayOptions, replay};
 use lintel_calibration::site::Site;
 
 fn main() {
@@ -30,18 +30,7 @@ fn main() {
     let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), 0).expect("detector");
 
     let site = Site::load(root.join("fixtures/pets.toml")).expect("site");
-    let zones: Vec<ReplayZone> = site
-        .zones_for("walkway")
-        .map(|z| ReplayZone {
-            name: z.name.clone(),
-            entrance: None,
-            building: None,
-            shape: z.shape.clone(),
-            units: ZoneUnits::Normalised,
-            aggregate: z.aggregate,
-            min_distance: z.min_distance,
-        })
-        .collect();
+    let zones: Vec<_> = site.zones_for("walkway").cloned().collect();
 
     let frames = decode_all(&video, &detector);
     println!(
@@ -63,7 +52,7 @@ fn main() {
         alone.push(fps);
 
         let options = ReplayOptions { batch: 1, ..ReplayOptions::default() };
-        let report = replay(&mut detector, None, &video, &zones, &options).expect("replay");
+        let report = replay(&mut detector, None, &video, |_| zones.clone(), &options).expect("replay");
         let pipeline_fps = report.frames as f64 / report.elapsed.as_secs_f64();
         whole.push(pipeline_fps);
         let t = report.timings;
@@ -88,7 +77,7 @@ fn main() {
         let batched_fps = frames.len() as f64 / started.elapsed().as_secs_f64();
         alone_batched.push(batched_fps);
         let options = ReplayOptions { batch, ..ReplayOptions::default() };
-        let report = replay(&mut detector, None, &video, &zones, &options).expect("replay");
+        let report = replay(&mut detector, None, &video, |_| zones.clone(), &options).expect("replay");
         let pipeline_batched_fps = report.frames as f64 / report.elapsed.as_secs_f64();
         whole_batched.push(pipeline_batched_fps);
         println!(

@@ -7,11 +7,14 @@
 //! appearance, given the cached embeddings of the detections it asks for (`REID_*` settings).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
-use lintel::count::{CounterConfig, Tally, ZoneCounter};
+use lintel::analysis::{AnalysisConfig, Appearance, CameraAnalysis};
+use lintel::count::Tally;
 use lintel::detection::{BBox, Detection, Embedding};
-use lintel::track::{TrackState, Tracker, TrackerConfig};
+use lintel::infer::InferError;
+use lintel::ingest::Frame;
+use lintel::replay::TracksOut;
+use lintel::track::{TrackState, TrackerConfig};
 use lintel_calibration::site::Site;
 
 fn env(name: &str) -> Option<f32> {
@@ -61,11 +64,6 @@ fn main() -> anyhow::Result<()> {
     if let Some(v) = env("FUSE") {
         config.fuse_score = v > 0.0;
     }
-    config = config.at_fps(
-        fps as f64,
-        std::time::Duration::from_secs_f32(env("MAX_LOST_S").unwrap_or(3.0)),
-        std::time::Duration::from_secs_f32(env("REID_MEMORY_S").unwrap_or(5.0)),
-    );
     let a = &mut config.appearance;
     for (name, slot) in [
         ("REID_WEIGHT", &mut a.weight),
@@ -78,46 +76,42 @@ fn main() -> anyhow::Result<()> {
             *slot = v;
         }
     }
-    let mut tracker = Tracker::new(config);
-    let (mut wanted, mut embedded) = (Vec::new(), 0);
-    let mut counter = ZoneCounter::new(
-        zones
-            .iter()
-            .map(|z| (z.shape_in_pixels(width as f32, height as f32), z.min_distance_px(height as f32)))
-            .collect(),
-        (width, height),
-        CounterConfig::default(),
+    // No pixels are needed: the analysis sees the frame's size and index, and the cached
+    // embeddings stand in for the re-ID model.
+    let mut analysis = CameraAnalysis::new(
+        zones.iter().map(|z| (*z).clone()).collect(),
+        AnalysisConfig {
+            tracker: config,
+            max_lost: std::time::Duration::from_secs_f32(env("MAX_LOST_S").unwrap_or(3.0)),
+            reid_memory: std::time::Duration::from_secs_f32(env("REID_MEMORY_S").unwrap_or(5.0)),
+            ..AnalysisConfig::at_fps(f64::from(fps))
+        },
+        false,
     );
+    let mut cache = Cache(&frames);
     let mut tally = Tally::new(zones.len());
     let mut events = Vec::new();
-    let mut out = args.get(7).map(|p| std::io::BufWriter::new(std::fs::File::create(p).unwrap()));
-    let empty = Vec::new();
-    let mut ids = std::collections::HashSet::new();
-    for frame in 1..=last {
-        let both = frames.get(&frame).unwrap_or(&empty);
-        let detections: Vec<Detection> = both.iter().map(|(d, _)| *d).collect();
-        let mut embeddings = Vec::new();
-        if reid {
-            tracker.wants_appearance(&detections, &mut wanted);
-            embeddings = both.iter().zip(&wanted).map(|((_, e), w)| if *w { e.clone() } else { None }).collect();
-            embedded += embeddings.iter().filter(|e| e.is_some()).count();
-        }
-        let update = tracker.update_with_appearance(&detections, &embeddings);
-        counter.update(update.tracks, update.removed, frame - 1, None, &mut events);
-        for t in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
-            ids.insert(t.id);
-            if let Some(out) = out.as_mut() {
-                let b = t.bbox;
-                writeln!(
-                    out,
-                    "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
-                    frame, t.id.0, b.left, b.top, b.width, b.height, t.score
-                )?;
-            }
+    let mut out = args.get(7).map(|p| TracksOut::create(std::path::Path::new(p))).transpose()?;
+    let (mut ids, mut embedded) = (std::collections::HashSet::new(), 0);
+    for index in 0..last {
+        let mut frame = Frame::from_rgb(2, 2, vec![0; 12], index)?;
+        (frame.source_width, frame.source_height) = (width, height);
+        let detections: Vec<Detection> =
+            frames.get(&(index + 1)).map_or(Vec::new(), |both| both.iter().map(|(d, _)| *d).collect());
+        let appearance = if reid { Some(&mut cache as &mut dyn Appearance) } else { None };
+        let result = analysis.analyse(&frame, Some(&detections), appearance)?;
+        embedded += result.embedded;
+        events.extend(result.events);
+        ids.extend(analysis.tracks().iter().filter(|t| t.matched && t.state == TrackState::Confirmed).map(|t| t.id));
+        if let Some(out) = out.as_mut() {
+            out.write(index, analysis.tracks())?;
         }
     }
-    counter.finish(&mut events);
-    events.iter().for_each(|e| tally.add(e));
+    events.extend(analysis.finish());
+    if let Some(out) = out {
+        out.flush()?;
+    }
+    events.iter().for_each(|e| tally.add(e.zone, e.direction));
     if let Ok(zone) = std::env::var("EVENTS") {
         for e in events.iter().filter(|e| zones[e.zone].name == zone) {
             eprintln!("{} {:?}", e.frame + 1, e.direction);
@@ -128,4 +122,15 @@ fn main() -> anyhow::Result<()> {
         println!("{} {} {}", z.name, t.entries, t.exits);
     }
     Ok(())
+}
+
+/// The cached embeddings of each frame's detections (1-based frame → detection and embedding),
+/// found by their box.
+struct Cache<'a>(&'a BTreeMap<u64, Vec<(Detection, Option<Embedding>)>>);
+
+impl Appearance for Cache<'_> {
+    fn embed(&mut self, frame: &Frame, boxes: &[BBox], _: bool) -> Result<Vec<Option<Embedding>>, InferError> {
+        let cached = self.0.get(&(frame.index + 1)).map_or(&[][..], Vec::as_slice);
+        Ok(boxes.iter().map(|b| cached.iter().find(|(d, _)| d.bbox == *b).and_then(|(_, e)| e.clone())).collect())
+    }
 }

@@ -1,52 +1,23 @@
 //! Replay: a recorded video through the whole pipeline (ingest → detect → track → count).
 //!
-//! This is what `lintel count` runs: every frame of the file is analysed, as fast as the box
-//! can, so the same file always gives the same counts.
+//! This is what `lintel count` runs: every frame of the file (or `fps` of them a second) is
+//! analysed, as fast as the box can, so the same file always gives the same counts. The analysis
+//! itself is [`CameraAnalysis`], the same as a live camera's in `lintel run`; this module only
+//! reads the frames, batches them for the detector and sums what the analysis found.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use lintel_calibration::site::ZoneShape;
+use lintel_calibration::site::Zone;
 
-use crate::count::{CounterConfig, CrossingEvent, Tally, ZoneCounter, ZoneTally};
-use crate::detection::{BBox, Detection, Embedding};
-use crate::infer::{Detector, Embedder, InferError, MotionGate, MotionGateConfig};
+use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ZoneEvent};
+use crate::count::{Tally, ZoneTally};
+use crate::infer::{Detector, Embedder, InferError, MotionGateConfig};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
-use crate::track::{TrackState, Tracker, TrackerConfig};
+use crate::track::{Track, TrackId, TrackState, TrackerConfig};
 
-/// A zone to count on, with what it belongs to (for the report).
-#[derive(Debug, Clone)]
-pub struct ReplayZone {
-    pub name: String,
-    pub entrance: Option<String>,
-    pub building: Option<String>,
-    pub shape: ZoneShape,
-    pub units: ZoneUnits,
-    /// Whether the zone's counts add up into its entrance and building.
-    pub aggregate: bool,
-    /// Hysteresis distance each side of the boundary, as a fraction of the frame height.
-    pub min_distance: f32,
-}
-
-/// The coordinate system of a [`ReplayZone`]'s shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ZoneUnits {
-    /// 0..1 of the frame width and height (site files).
-    Normalised,
-    /// Pixels of the decoded video (ad-hoc `--line`).
-    Pixels,
-}
-
-impl ReplayZone {
-    fn in_pixels(&self, width: u32, height: u32) -> (ZoneShape, f32) {
-        let shape = match self.units {
-            ZoneUnits::Pixels => self.shape.clone(),
-            ZoneUnits::Normalised => self.shape.scale(width as f32, height as f32),
-        };
-        (shape, self.min_distance * height as f32)
-    }
-}
+pub use crate::analysis::{DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY};
 
 #[derive(Debug, Clone, Default)]
 pub struct ReplayOptions {
@@ -79,6 +50,7 @@ pub struct ReplayReport {
     pub source_size: (u32, u32),
     pub source_fps: Option<f64>,
     pub elapsed: Duration,
+    /// Entries and exits of each zone, in the order of the zones given.
     pub zones: Vec<ZoneTally>,
     /// Distinct confirmed tracks seen.
     pub tracks: u64,
@@ -100,9 +72,7 @@ pub struct StageTimings {
     pub ingest: Duration,
     /// Pre-processing, inference and decoding of the detector.
     pub detect: Duration,
-    /// Cropping and embedding the people the tracker asked about.
-    pub reid: Duration,
-    /// Tracking, counting and writing tracks.
+    /// Embedding, tracking, counting and writing tracks: the analysis after the detector.
     pub track_and_count: Duration,
 }
 
@@ -116,13 +86,9 @@ pub enum ReplayError {
     TracksOut { path: PathBuf, error: std::io::Error },
 }
 
-/// Default time a lost track waits to be found again: people at a door are hidden for seconds.
-pub const DEFAULT_MAX_LOST: Duration = Duration::from_secs(3);
-/// Default time a lost track whose appearance is known is searched by appearance afterwards.
-pub const DEFAULT_REID_MEMORY: Duration = Duration::from_secs(5);
-
-/// Runs the pipeline over a video file and counts crossings of `zones`; with an `embedder`,
-/// the tracker also uses appearance, embedding the people it asks about.
+/// Runs the pipeline over a video file and counts crossings of the zones that `zones` gives for
+/// the video's frame size (normalised, as in a site file); with an `embedder`, the tracker also
+/// uses appearance, embedding the people it asks about.
 ///
 /// Errors that stop the stream part-way are returned inside the report (`interrupted`), with the
 /// counts made until then: nothing counted is lost.
@@ -130,7 +96,7 @@ pub fn replay(
     detector: &mut Detector,
     mut embedder: Option<&mut Embedder>,
     video: &str,
-    zones: &[ReplayZone],
+    zones: impl FnOnce((u32, u32)) -> Vec<Zone>,
     options: &ReplayOptions,
 ) -> Result<ReplayReport, ReplayError> {
     let started = Instant::now();
@@ -141,207 +107,190 @@ pub fn replay(
         live: false,
     };
     let mut source = FrameSource::open(video, &source_options)?;
-    let mut tracks_out = match &options.tracks_out {
-        Some(path) => Some((
-            std::io::BufWriter::new(
-                std::fs::File::create(path).map_err(|error| ReplayError::TracksOut { path: path.clone(), error })?,
-            ),
-            path.clone(),
-        )),
-        None => None,
-    };
-    let mut tracker: Option<Tracker> = None;
-    let mut counter: Option<ZoneCounter> = None;
-    let mut gate: Option<MotionGate> = None;
-    // The source's rate is known once its first frame is out.
-    let mut fps = options.fps.unwrap_or(10.0);
-    let mut tally = Tally::new(zones.len());
-    let mut events: Vec<CrossingEvent> = Vec::new();
-    let mut frames = 0u64;
-    let mut source_size = (0, 0);
-    let mut confirmed_ids = std::collections::HashSet::new();
-    let mut progress = None;
+    let mut tracks_out = options.tracks_out.as_deref().map(TracksOut::create).transpose()?;
     let mut timings = StageTimings::default();
-    let letterboxed = detector.spec().letterboxed();
-    let (mut wanted, mut embeddings) = (Vec::new(), Vec::new());
-    let (mut embedded, mut detection_count) = (0u64, 0u64);
+    let mut reader = Reader { source: &mut source, until: options.until, fps: options.fps.unwrap_or(10.0) };
+    let first = reader.next(&mut timings);
+    // The source's size and rate are known once its first frame is out.
+    let source_size = match &first {
+        Ok(Some(frame)) => (frame.source_width, frame.source_height),
+        _ => (0, 0),
+    };
+    reader.fps = options.fps.or(reader.source.source_fps()).unwrap_or(10.0);
+    let zones = zones(source_size);
+    let mut tally = Tally::new(zones.len());
+    let config = AnalysisConfig {
+        tracker: options.tracker.clone().unwrap_or_default(),
+        max_lost: options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
+        reid_memory: options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
+        motion_gate: options.motion_gate,
+        ..AnalysisConfig::at_fps(reader.fps)
+    };
+    let mut analysis = CameraAnalysis::new(zones, config, detector.spec().letterboxed());
+    let progress = options.progress.then(|| progress_bar(reader.source, reader.fps));
+    let mut sums = Sums::default();
 
-    // Frames are detected `batch` at a time (one run of the model), then tracked one by one.
+    // Frames are detected `batch` at a time (one run of the model), then analysed one by one.
     // The motion gate decides frame by frame from the tracker's state, so it takes one at a time.
     let batch = if options.motion_gate.is_some() || !detector.batches() { 1 } else { options.batch.max(1) };
     let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+    let mut next = first;
     let interrupted = 'stream: loop {
         pending.clear();
-        let mut ended = None;
-        while pending.len() < batch {
-            let waited = Instant::now();
-            let next = source.next_frame();
-            timings.ingest += waited.elapsed();
+        let ended = loop {
             match next {
-                Ok(Some(frame)) => {
-                    if tracker.is_none() && pending.is_empty() {
-                        fps = options.fps.or(source.source_fps()).unwrap_or(10.0);
-                    }
-                    if options.until.is_some_and(|until| stream_time(&frame, fps) >= until) {
-                        ended = Some(None);
-                        break;
-                    }
-                    pending.push(frame);
-                }
-                Ok(None) => {
-                    ended = Some(None);
-                    break;
-                }
-                Err(error) => {
-                    ended = Some(Some(ReplayError::Ingest(error)));
-                    break;
-                }
+                Ok(Some(frame)) => pending.push(frame),
+                Ok(None) => break Some(None),
+                Err(error) => break Some(Some(error)),
             }
-        }
-        if pending.is_empty() {
-            break ended.flatten();
-        }
-        if counter.is_none() {
-            let frame = &pending[0];
-            source_size = (frame.source_width, frame.source_height);
-            let pixel_zones: Vec<_> =
-                zones.iter().map(|z| z.in_pixels(frame.source_width, frame.source_height)).collect();
-            if let Some(config) = options.motion_gate {
-                let shapes: Vec<ZoneShape> = pixel_zones.iter().map(|(shape, _)| shape.clone()).collect();
-                gate = Some(MotionGate::new(config, &shapes, source_size, letterboxed));
+            if pending.len() == batch {
+                break None;
             }
-            counter = Some(ZoneCounter::new(pixel_zones, source_size, CounterConfig::default()));
-            let config = options.tracker.clone().unwrap_or_default().at_fps(
-                fps,
-                options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
-                options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
-            );
-            tracker = Some(Tracker::new(config));
-            if options.progress {
-                progress = Some(progress_bar(&source, fps));
-            }
-        }
-        let (Some(tracker), Some(counter)) = (tracker.as_mut(), counter.as_mut()) else { unreachable!() };
-        let detecting = Instant::now();
-        let wanted_detector = match gate.as_mut() {
-            Some(gate) => {
-                let frame = &pending[0];
-                let tracking = tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
-                // A frame that cannot be mapped is left to the detector, which reports it.
-                gate.decide(frame, stream_time(frame, fps), tracking).map_or(true, |decision| decision.detect())
-            }
-            None => true,
+            next = reader.next(&mut timings);
         };
-        let detected = if wanted_detector {
-            let frames: Vec<&Frame> = pending.iter().collect();
-            match detector.detect_batch(&frames) {
-                Ok(d) => d,
+        if !pending.is_empty() {
+            let detecting = Instant::now();
+            let wanted: Vec<bool> = pending.iter().map(|frame| analysis.admit(frame, 1)).collect();
+            let to_detect: Vec<&Frame> = pending.iter().zip(&wanted).filter(|(_, w)| **w).map(|(f, _)| f).collect();
+            let detected = if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch(&to_detect) };
+            timings.detect += detecting.elapsed();
+            let mut detected = match detected {
+                Ok(detected) => detected.into_iter(),
                 Err(error) => break Some(ReplayError::Infer(error)),
-            }
-        } else {
-            vec![Vec::new()]
-        };
-        timings.detect += detecting.elapsed();
-        for (frame, detections) in pending.iter().zip(detected) {
-            let embedding = Instant::now();
-            detection_count += detections.len() as u64;
-            embeddings.clear();
-            if let Some(embedder) = embedder.as_deref_mut().filter(|_| wanted_detector) {
-                match embed_wanted(tracker, embedder, frame, &detections, letterboxed, &mut wanted, &mut embeddings) {
-                    Ok(n) => embedded += n,
+            };
+            let analysing = Instant::now();
+            for (frame, wanted) in pending.iter().zip(wanted) {
+                let detections = if wanted { detected.next() } else { None };
+                let result = match analysis.analyse(
+                    frame,
+                    detections.as_deref(),
+                    embedder.as_deref_mut().map(|e| e as &mut dyn Appearance),
+                ) {
+                    Ok(result) => result,
                     Err(error) => break 'stream Some(ReplayError::Infer(error)),
+                };
+                sums.add(&result, &mut tally);
+                if let Some(out) = tracks_out.as_mut() {
+                    out.write(frame.index, analysis.tracks())?;
+                }
+                sums.confirmed.extend(confirmed_seen(analysis.tracks()));
+                if let Some(bar) = &progress {
+                    bar.set_position(frame.index + 1);
                 }
             }
-            let tracking = Instant::now();
-            timings.reid += tracking - embedding;
-            let update = tracker.update_at(frame.pts, &detections, &embeddings);
-            events.clear();
-            counter.update(update.tracks, update.removed, frame.index, frame.pts, &mut events);
-            events.iter().for_each(|e| tally.add(e));
-            for track in update.tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
-                confirmed_ids.insert(track.id);
-                if let Some((out, path)) = tracks_out.as_mut() {
-                    let b = track.bbox;
-                    let written = writeln!(
-                        out,
-                        "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
-                        frame.index + 1,
-                        track.id.0,
-                        b.left,
-                        b.top,
-                        b.width,
-                        b.height,
-                        track.score
-                    );
-                    if let Err(error) = written {
-                        return Err(ReplayError::TracksOut { path: path.clone(), error });
-                    }
-                }
-            }
-            timings.track_and_count += tracking.elapsed();
-            frames += 1;
-            if let Some(bar) = &progress {
-                bar.set_position(frame.index + 1);
-            }
+            timings.track_and_count += analysing.elapsed();
         }
-        if let Some(end) = ended {
-            break end;
+        match ended {
+            Some(end) => break end,
+            None => next = reader.next(&mut timings),
         }
     };
-    if let Some(counter) = counter.as_mut() {
-        events.clear();
-        counter.finish(&mut events);
-        events.iter().for_each(|e| tally.add(e));
-    }
-    if let Some((mut out, path)) = tracks_out {
-        out.flush().map_err(|error| ReplayError::TracksOut { path, error })?;
+    tally_events(&analysis.finish(), &mut tally);
+    if let Some(out) = tracks_out {
+        out.flush()?;
     }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     Ok(ReplayReport {
-        frames,
-        skipped: gate.as_ref().map_or(0, MotionGate::skipped),
+        frames: sums.frames,
+        skipped: analysis.skipped(),
         source_size,
         source_fps: source.source_fps(),
         elapsed: started.elapsed(),
         zones: tally.zones,
-        tracks: confirmed_ids.len() as u64,
-        embeddings: embedded,
-        detections: detection_count,
+        tracks: sums.confirmed.len() as u64,
+        embeddings: sums.embedded,
+        detections: sums.detections,
         timings,
         interrupted,
     })
 }
 
-/// When `frame` shows in the stream: its timestamp, or its index at `fps` without one.
-fn stream_time(frame: &Frame, fps: f64) -> Duration {
-    frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps))
+/// The frames of the video, until its end or `until`, timed.
+struct Reader<'a> {
+    source: &'a mut FrameSource,
+    until: Option<Duration>,
+    fps: f64,
 }
 
-/// Embeds the detections the tracker wants an appearance for (batched in one run); the others
-/// get `None`. Returns how many were embedded.
-pub fn embed_wanted(
-    tracker: &Tracker,
-    embedder: &mut Embedder,
-    frame: &Frame,
-    detections: &[Detection],
-    letterboxed: bool,
-    wanted: &mut Vec<bool>,
-    embeddings: &mut Vec<Option<Embedding>>,
-) -> Result<u64, InferError> {
-    tracker.wants_appearance(detections, wanted);
-    let boxes: Vec<BBox> = detections.iter().zip(wanted.iter()).filter(|(_, w)| **w).map(|(d, _)| d.bbox).collect();
-    embeddings.clear();
-    embeddings.resize(detections.len(), None);
-    if boxes.is_empty() {
-        return Ok(0);
+impl Reader<'_> {
+    fn next(&mut self, timings: &mut StageTimings) -> Result<Option<Frame>, ReplayError> {
+        let waited = Instant::now();
+        let next = self.source.next_frame();
+        timings.ingest += waited.elapsed();
+        match next? {
+            Some(frame) if self.until.is_some_and(|until| crate::analysis::stream_time(&frame, self.fps) >= until) => {
+                Ok(None)
+            }
+            frame => Ok(frame),
+        }
     }
-    let mut found = embedder.embed(frame, &boxes, letterboxed)?.into_iter();
-    for (slot, _) in embeddings.iter_mut().zip(wanted.iter()).filter(|(_, w)| **w) {
-        *slot = found.next().flatten();
+}
+
+/// What the frames analysed add up to.
+#[derive(Default)]
+struct Sums {
+    frames: u64,
+    detections: u64,
+    embedded: u64,
+    confirmed: std::collections::HashSet<TrackId>,
+}
+
+impl Sums {
+    fn add(&mut self, result: &FrameAnalysis, tally: &mut Tally) {
+        self.frames += 1;
+        self.detections += result.detections as u64;
+        self.embedded += result.embedded;
+        tally_events(&result.events, tally);
     }
-    Ok(boxes.len() as u64)
+}
+
+fn tally_events(events: &[ZoneEvent], tally: &mut Tally) {
+    events.iter().for_each(|e| tally.add(e.zone, e.direction));
+}
+
+/// The confirmed people seen in this frame.
+fn confirmed_seen(tracks: &[Track]) -> impl Iterator<Item = TrackId> + '_ {
+    tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed).map(|t| t.id)
+}
+
+/// Tracks in MOTChallenge CSV, `frame,id,left,top,width,height,score,-1,-1,-1` (frames from 1),
+/// for standard scorers: the confirmed tracks seen in each frame.
+pub struct TracksOut {
+    out: std::io::BufWriter<std::fs::File>,
+    path: PathBuf,
+}
+
+impl TracksOut {
+    pub fn create(path: &Path) -> Result<Self, ReplayError> {
+        let file = std::fs::File::create(path).map_err(|error| ReplayError::TracksOut { path: path.into(), error })?;
+        Ok(Self { out: std::io::BufWriter::new(file), path: path.into() })
+    }
+
+    /// The confirmed tracks seen in frame `index` (0-based).
+    pub fn write(&mut self, index: u64, tracks: &[Track]) -> Result<(), ReplayError> {
+        for track in tracks.iter().filter(|t| t.matched && t.state == TrackState::Confirmed) {
+            let b = track.bbox;
+            writeln!(
+                self.out,
+                "{},{},{:.2},{:.2},{:.2},{:.2},{:.3},-1,-1,-1",
+                index + 1,
+                track.id.0,
+                b.left,
+                b.top,
+                b.width,
+                b.height,
+                track.score
+            )
+            .map_err(|error| ReplayError::TracksOut { path: self.path.clone(), error })?;
+        }
+        Ok(())
+    }
+
+    pub fn flush(mut self) -> Result<(), ReplayError> {
+        self.out.flush().map_err(|error| ReplayError::TracksOut { path: self.path, error })
+    }
 }
 
 fn progress_bar(source: &FrameSource, fps: f64) -> indicatif::ProgressBar {

@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::Args;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
-use lintel::replay::{ReplayOptions, ReplayReport, ReplayZone, ZoneUnits, replay};
+use lintel::replay::{ReplayOptions, ReplayReport, replay};
 use lintel_calibration::geometry::{CountingLine, Point, Side};
-use lintel_calibration::site::{Site, ZoneShape};
+use lintel_calibration::site::{Site, Zone, ZoneShape};
 use serde::Serialize;
 
 #[derive(Args)]
@@ -80,6 +80,13 @@ fn seconds(option: &str, s: f64) -> anyhow::Result<std::time::Duration> {
 /// Hysteresis of ad-hoc lines: 1% of the frame height each side, like a site file's default.
 const AD_HOC_MIN_DISTANCE: f32 = 0.01;
 
+/// A zone counted by `lintel count`, with what it adds into (for the report).
+struct CountedZone {
+    zone: Zone,
+    entrance: Option<String>,
+    building: Option<String>,
+}
+
 pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let mut zones = Vec::new();
     let mut camera_id = None;
@@ -98,15 +105,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         let entrance = loaded.entrance_of(&camera.id).map(|e| e.id.clone());
         let building = loaded.building_of_camera(&camera.id).map(|b| b.id.clone());
         for zone in loaded.zones_for(&camera.id) {
-            zones.push(ReplayZone {
-                name: zone.name.clone(),
-                entrance: entrance.clone(),
-                building: building.clone(),
-                shape: zone.shape.clone(),
-                units: ZoneUnits::Normalised,
-                aggregate: zone.aggregate,
-                min_distance: zone.min_distance,
-            });
+            zones.push(CountedZone { zone: zone.clone(), entrance: entrance.clone(), building: building.clone() });
         }
         camera_id = Some(camera.id.clone());
         camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.map(motion_gate).transpose()?, camera));
@@ -114,10 +113,9 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     } else if args.camera.is_some() {
         bail!("--camera needs --site");
     }
-    for spec in &args.lines {
-        zones.push(parse_line(spec)?);
-    }
-    if zones.is_empty() {
+    // Ad-hoc lines are in pixels of the video: normalised once its size is known.
+    let lines = args.lines.iter().map(|spec| parse_line(spec)).collect::<anyhow::Result<Vec<_>>>()?;
+    if zones.is_empty() && lines.is_empty() {
         bail!("nothing to count on: give --site FILE [--camera ID] or --line NAME=X1,Y1,X2,Y2");
     }
     let video = match (&args.video, &camera_id, &site) {
@@ -152,7 +150,11 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         ..Default::default()
     };
-    let report = replay(&mut detector, embedder.as_mut(), &video, &zones, &options)?;
+    let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();
+    let with_lines = |size| site_zones.into_iter().chain(lines.iter().map(|line| line.normalised(size))).collect();
+    let report = replay(&mut detector, embedder.as_mut(), &video, with_lines, &options)?;
+    let size = report.source_size;
+    zones.extend(lines.iter().map(|line| CountedZone { zone: line.normalised(size), entrance: None, building: None }));
     let reid = embedder.as_ref().map(|e| e.spec().name.as_str());
     let summary = Summary::new(&video, &spec.name, reid, camera_id.as_deref(), &zones, &report);
     if args.json {
@@ -171,8 +173,29 @@ fn camera_ids(site: &Site) -> String {
     site.cameras.iter().map(|c| c.id.as_str()).collect::<Vec<_>>().join(", ")
 }
 
+/// An ad-hoc `--line`: a segment in pixels of the video.
+struct PixelLine {
+    name: String,
+    line: CountingLine,
+}
+
+impl PixelLine {
+    /// The line as a zone of a `width` × `height` video (normalised, as site-file zones are).
+    fn normalised(&self, (width, height): (u32, u32)) -> Zone {
+        let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+        let point = |p: Point| Point::new(p.x / w, p.y / h);
+        Zone {
+            camera: String::new(),
+            name: self.name.clone(),
+            shape: ZoneShape::Line(CountingLine::new(point(self.line.a), point(self.line.b), self.line.entry_side)),
+            min_distance: AD_HOC_MIN_DISTANCE,
+            aggregate: false,
+        }
+    }
+}
+
 /// `NAME=X1,Y1,X2,Y2` in video pixels.
-fn parse_line(spec: &str) -> anyhow::Result<ReplayZone> {
+fn parse_line(spec: &str) -> anyhow::Result<PixelLine> {
     let usage = || format!("--line {spec:?}: expected NAME=X1,Y1,X2,Y2 (pixels of the video)");
     let (name, coords) = spec.split_once('=').with_context(usage)?;
     let numbers: Vec<f32> =
@@ -181,14 +204,9 @@ fn parse_line(spec: &str) -> anyhow::Result<ReplayZone> {
     if name.is_empty() || (x1 == x2 && y1 == y2) || numbers.iter().any(|n| !n.is_finite()) {
         bail!(usage());
     }
-    Ok(ReplayZone {
+    Ok(PixelLine {
         name: name.to_string(),
-        entrance: None,
-        building: None,
-        shape: ZoneShape::Line(CountingLine::new(Point::new(x1, y1), Point::new(x2, y2), Side::Right)),
-        units: ZoneUnits::Pixels,
-        aggregate: false,
-        min_distance: AD_HOC_MIN_DISTANCE,
+        line: CountingLine::new(Point::new(x1, y1), Point::new(x2, y2), Side::Right),
     })
 }
 
@@ -241,20 +259,20 @@ impl Summary {
         model: &str,
         reid_model: Option<&str>,
         camera: Option<&str>,
-        zones: &[ReplayZone],
+        zones: &[CountedZone],
         report: &ReplayReport,
     ) -> Self {
         let zone_summaries: Vec<ZoneSummary> = zones
             .iter()
             .zip(&report.zones)
-            .map(|(zone, tally)| ZoneSummary {
+            .map(|(CountedZone { zone, entrance, building }, tally)| ZoneSummary {
                 name: zone.name.clone(),
                 kind: match zone.shape {
                     ZoneShape::Line(_) => "line",
                     ZoneShape::Polygon(_) => "polygon",
                 },
-                entrance: zone.entrance.clone(),
-                building: zone.building.clone(),
+                entrance: entrance.clone(),
+                building: building.clone(),
                 aggregate: zone.aggregate,
                 entries: tally.entries,
                 exits: tally.exits,

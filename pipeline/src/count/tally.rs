@@ -2,8 +2,6 @@
 
 use lintel_calibration::geometry::Crossing;
 
-use super::CrossingEvent;
-
 /// Entries and exits of one zone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ZoneTally {
@@ -22,9 +20,10 @@ impl Tally {
         Self { zones: vec![ZoneTally::default(); zones] }
     }
 
-    pub fn add(&mut self, event: &CrossingEvent) {
-        if let Some(zone) = self.zones.get_mut(event.zone) {
-            match event.direction {
+    /// One crossing of zone `zone` (an index into the zones; others are ignored).
+    pub fn add(&mut self, zone: usize, direction: Crossing) {
+        if let Some(zone) = self.zones.get_mut(zone) {
+            match direction {
                 Crossing::Entry => zone.entries += 1,
                 Crossing::Exit => zone.exits += 1,
             }

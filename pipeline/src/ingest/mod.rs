@@ -14,5 +14,5 @@ mod uri;
 pub use frame::{Frame, FrameError, MapError, RgbView};
 pub use live::{Credentials, LiveOptions, RtspTransport};
 pub use source::{FrameSource, IngestError, Pulled, ScaleMode, SourceOptions};
-pub use supervisor::{Backoff, CameraConfig, CameraFrame, CameraState, CameraSupervisor, LatestFrame};
+pub use supervisor::{Backoff, CameraConfig, CameraFrame, CameraState, CameraStateKind, CameraSupervisor, LatestFrame};
 pub use uri::redact_uri;

@@ -112,13 +112,49 @@ pub enum CameraState {
 }
 
 impl CameraState {
-    /// `starting`, `live`, `retrying` or `failed`: for metrics labels and status messages.
-    pub fn name(&self) -> &'static str {
+    /// The state without its details: what status messages, metrics and pages show.
+    pub fn kind(&self) -> CameraStateKind {
         match self {
-            CameraState::Starting => "starting",
-            CameraState::Live => "live",
-            CameraState::Retrying { .. } => "retrying",
-            CameraState::Failed { .. } => "failed",
+            CameraState::Starting => CameraStateKind::Starting,
+            CameraState::Live => CameraStateKind::Live,
+            CameraState::Retrying { .. } => CameraStateKind::Retrying,
+            CameraState::Failed { .. } => CameraStateKind::Failed,
+        }
+    }
+
+    /// `starting`, `live`, `retrying` or `failed`: for metrics labels and logs.
+    pub fn name(&self) -> &'static str {
+        self.kind().name()
+    }
+}
+
+/// The four states a camera can be in, without details: the one vocabulary of status messages
+/// (`lintel::publish::CameraState`), metrics labels and pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraStateKind {
+    /// Opening the stream.
+    Starting,
+    /// Frames arrive.
+    Live,
+    /// Failed, waiting to try again (backoff).
+    Retrying,
+    /// Given up, or not configured correctly; needs a person.
+    Failed,
+}
+
+impl CameraStateKind {
+    /// Every state, for tests and documentation.
+    pub const ALL: [CameraStateKind; 4] =
+        [CameraStateKind::Starting, CameraStateKind::Live, CameraStateKind::Retrying, CameraStateKind::Failed];
+
+    /// As written in messages and metrics labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            CameraStateKind::Starting => "starting",
+            CameraStateKind::Live => "live",
+            CameraStateKind::Retrying => "retrying",
+            CameraStateKind::Failed => "failed",
         }
     }
 }

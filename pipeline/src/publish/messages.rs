@@ -227,25 +227,8 @@ pub enum NodeState {
     Offline,
 }
 
-/// A camera's ingest state, as the supervisor reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CameraState {
-    /// Opening the stream.
-    Starting,
-    /// Frames arrive.
-    Live,
-    /// Failed, waiting to try again (backoff).
-    Retrying,
-    /// Given up, or not configured correctly; needs a person.
-    Failed,
-}
-
-impl CameraState {
-    /// Every state, for tests and documentation.
-    pub const ALL: [CameraState; 4] =
-        [CameraState::Starting, CameraState::Live, CameraState::Retrying, CameraState::Failed];
-}
+/// A camera's ingest state in a status message: the supervisor's state without its details.
+pub use crate::ingest::CameraStateKind as CameraState;
 
 /// One camera in a node status message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

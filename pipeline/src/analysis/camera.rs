@@ -1,0 +1,283 @@
+//! [`CameraAnalysis`]: one camera's gate, tracker and zone counter, and the one place where the
+//! per-frame sequence is written.
+
+use std::time::Duration;
+
+use lintel_calibration::site::{Zone, ZoneShape};
+
+use super::{FrameAnalysis, PersonBox, ZoneEvent};
+use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
+use crate::detection::{BBox, Detection, Embedding};
+use crate::infer::{Embedder, InferError, MotionGate, MotionGateConfig};
+use crate::ingest::Frame;
+use crate::track::{Track, Tracker, TrackerConfig};
+
+/// Default time a lost track waits to be found again: people at a door are hidden for seconds.
+pub const DEFAULT_MAX_LOST: Duration = Duration::from_secs(3);
+/// Default time a lost track whose appearance is known is searched by appearance afterwards.
+pub const DEFAULT_REID_MEMORY: Duration = Duration::from_secs(5);
+
+/// How a camera's frames are analysed (plain data).
+#[derive(Debug, Clone)]
+pub struct AnalysisConfig {
+    /// Frames analysed per second: the tracker's clock runs at this rate (at least 10 steps/s).
+    pub fps: f64,
+    /// Tracker tuning before it is converted to `fps` ([`TrackerConfig::at_fps`]).
+    pub tracker: TrackerConfig,
+    /// How long a lost track waits to be found again by motion.
+    pub max_lost: Duration,
+    /// How much longer a lost track whose appearance is known is searched by appearance.
+    pub reid_memory: Duration,
+    /// Skip the detector on frames where nothing moves near the zones and nobody is tracked
+    /// there; `None` sends every frame to the detector.
+    pub motion_gate: Option<MotionGateConfig>,
+    pub counter: CounterConfig,
+}
+
+impl AnalysisConfig {
+    /// The defaults at an analysis rate of `fps` frames a second.
+    pub fn at_fps(fps: f64) -> Self {
+        Self {
+            fps,
+            tracker: TrackerConfig::default(),
+            max_lost: DEFAULT_MAX_LOST,
+            reid_memory: DEFAULT_REID_MEMORY,
+            motion_gate: None,
+            counter: CounterConfig::default(),
+        }
+    }
+}
+
+/// One camera's analysis: its zones (normalised, as the site file gives them), and per stream its
+/// motion gate, tracker and zone counter. A new stream (a reconnection: timestamps start again,
+/// the camera may have moved) starts tracking afresh rather than bridge the gap.
+///
+/// ```no_run
+/// # use lintel::analysis::{AnalysisConfig, CameraAnalysis};
+/// # fn demo(zones: Vec<lintel_calibration::site::Zone>, detector: &mut lintel::infer::Detector,
+/// #         frame: &lintel::ingest::Frame) -> Result<(), lintel::infer::InferError> {
+/// let mut camera = CameraAnalysis::new(zones, AnalysisConfig::at_fps(10.0), detector.spec().letterboxed());
+/// let detections = if camera.admit(frame, 1) { Some(detector.detect(frame)?) } else { None };
+/// let analysis = camera.analyse(frame, detections.as_deref(), None)?;
+/// println!("{} people, {} crossings", analysis.people.len(), analysis.events.len());
+/// # Ok(()) }
+/// ```
+pub struct CameraAnalysis {
+    zones: Vec<Zone>,
+    config: AnalysisConfig,
+    /// How ingest scaled frames for the detector (the gate and the embedder map boxes through it).
+    letterboxed: bool,
+    stream: Option<Stream>,
+    /// Frames the gate kept from the detector in earlier streams.
+    skipped_earlier: u64,
+    /// Crossings a finished stream left, handed out with the next frame's analysis.
+    carried: Vec<ZoneEvent>,
+    scratch: Scratch,
+}
+
+/// The state of one stream (one connection of a camera, or one file).
+struct Stream {
+    connection: u64,
+    tracker: Tracker,
+    counter: ZoneCounter,
+    gate: Option<MotionGate>,
+}
+
+/// Working memory kept between frames, so a steady scene allocates little.
+#[derive(Default)]
+struct Scratch {
+    wanted: Vec<bool>,
+    embeddings: Vec<Option<Embedding>>,
+    crossings: Vec<CrossingEvent>,
+}
+
+impl CameraAnalysis {
+    pub fn new(zones: Vec<Zone>, config: AnalysisConfig, letterboxed: bool) -> Self {
+        Self {
+            zones,
+            config,
+            letterboxed,
+            stream: None,
+            skipped_earlier: 0,
+            carried: Vec::new(),
+            scratch: Scratch::default(),
+        }
+    }
+
+    pub fn zones(&self) -> &[Zone] {
+        &self.zones
+    }
+
+    pub fn config(&self) -> &AnalysisConfig {
+        &self.config
+    }
+
+    /// The first step for a frame of connection `connection` (a file is one connection): starts a
+    /// new stream when the connection changed, and asks the motion gate. Returns whether the frame
+    /// needs the detector; either way, hand it to [`analyse`](Self::analyse) next.
+    pub fn admit(&mut self, frame: &Frame, connection: u64) -> bool {
+        if self.stream.as_ref().is_none_or(|s| s.connection != connection) {
+            self.start_stream(frame, connection);
+        }
+        let Some(stream) = self.stream.as_mut() else { return true };
+        let Some(gate) = stream.gate.as_mut() else { return true };
+        let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+        // A frame that cannot be mapped is left to the detector, which reports it.
+        gate.decide(frame, stream_time(frame, self.config.fps), tracking).map_or(true, |decision| decision.detect())
+    }
+
+    /// The second step: embeds the people the tracker asks about (with `appearance`, the re-ID
+    /// model), tracks and
+    /// counts. `detections` is `None` when the detector did not run on the frame (the gate skipped
+    /// it): the tracker then predicts over it.
+    pub fn analyse(
+        &mut self,
+        frame: &Frame,
+        detections: Option<&[Detection]>,
+        appearance: Option<&mut dyn Appearance>,
+    ) -> Result<FrameAnalysis, InferError> {
+        if self.stream.is_none() {
+            self.start_stream(frame, 0);
+        }
+        let Some(stream) = self.stream.as_mut() else { unreachable!("a stream was just started") };
+        let Scratch { wanted, embeddings, crossings } = &mut self.scratch;
+        embeddings.clear();
+        let mut embedded = 0;
+        if let (Some(appearance), Some(detections)) = (appearance, detections) {
+            embedded =
+                embed_wanted(&stream.tracker, appearance, frame, detections, self.letterboxed, wanted, embeddings)?;
+        }
+        let update = stream.tracker.update_at(frame.pts, detections.unwrap_or_default(), embeddings);
+        crossings.clear();
+        stream.counter.update(update.tracks, update.removed, frame.index, frame.pts, crossings);
+        let mut events = std::mem::take(&mut self.carried);
+        events.extend(crossings.iter().map(|c| zone_event(&self.zones, &stream.tracker, c)));
+        Ok(FrameAnalysis {
+            index: frame.index,
+            pts: frame.pts,
+            size: (frame.source_width, frame.source_height),
+            detected: detections.is_some(),
+            detections: detections.map_or(0, <[_]>::len),
+            embedded,
+            people: stream.tracker.tracks().iter().map(person_box).collect(),
+            events,
+        })
+    }
+
+    /// End of the stream (a file's end): crossings seen for too few frames still count, since the
+    /// video stopped, not the person.
+    pub fn finish(&mut self) -> Vec<ZoneEvent> {
+        let mut events = std::mem::take(&mut self.carried);
+        if let Some(mut stream) = self.stream.take() {
+            self.skipped_earlier += stream.gate.as_ref().map_or(0, MotionGate::skipped);
+            let crossings = &mut self.scratch.crossings;
+            crossings.clear();
+            stream.counter.finish(crossings);
+            events.extend(crossings.iter().map(|c| zone_event(&self.zones, &stream.tracker, c)));
+        }
+        events
+    }
+
+    /// The people tracked now, with their track ids: for the MOTChallenge output of `lintel count`
+    /// only. Ids stay in memory and out of [`FrameAnalysis`].
+    pub fn tracks(&self) -> &[Track] {
+        self.stream.as_ref().map_or(&[], |s| s.tracker.tracks())
+    }
+
+    /// Frames the motion gate kept from the detector, over every stream.
+    pub fn skipped(&self) -> u64 {
+        self.skipped_earlier + self.stream.as_ref().and_then(|s| s.gate.as_ref()).map_or(0, MotionGate::skipped)
+    }
+
+    /// A new stream: zones in this stream's pixels, a fresh tracker, counter and gate. What the
+    /// previous stream had not decided is decided now and handed out with the next frame.
+    fn start_stream(&mut self, frame: &Frame, connection: u64) {
+        self.carried = self.finish();
+        let (w, h) = (frame.source_width, frame.source_height);
+        let zones: Vec<(ZoneShape, f32)> =
+            self.zones.iter().map(|z| (z.shape_in_pixels(w as f32, h as f32), z.min_distance_px(h as f32))).collect();
+        let gate = self.config.motion_gate.map(|config| {
+            let shapes: Vec<ZoneShape> = zones.iter().map(|(shape, _)| shape.clone()).collect();
+            MotionGate::new(config, &shapes, (w, h), self.letterboxed)
+        });
+        let tracker =
+            self.config.tracker.clone().at_fps(self.config.fps, self.config.max_lost, self.config.reid_memory);
+        self.stream = Some(Stream {
+            connection,
+            tracker: Tracker::new(tracker),
+            counter: ZoneCounter::new(zones, (w, h), self.config.counter),
+            gate,
+        });
+    }
+}
+
+/// What tells what a person looks like: the re-ID model ([`Embedder`]), or, in development tools,
+/// a cache of its answers.
+pub trait Appearance {
+    /// Embeds the people in `boxes` (source pixels) seen in `frame`; `None` for a box it cannot
+    /// embed. `letterboxed` says how ingest scaled the frame.
+    fn embed(&mut self, frame: &Frame, boxes: &[BBox], letterboxed: bool)
+    -> Result<Vec<Option<Embedding>>, InferError>;
+}
+
+impl Appearance for Embedder {
+    fn embed(
+        &mut self,
+        frame: &Frame,
+        boxes: &[BBox],
+        letterboxed: bool,
+    ) -> Result<Vec<Option<Embedding>>, InferError> {
+        Embedder::embed(self, frame, boxes, letterboxed)
+    }
+}
+
+/// When `frame` shows in its stream: its timestamp, or its index at `fps` without one.
+pub(crate) fn stream_time(frame: &Frame, fps: f64) -> Duration {
+    frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps))
+}
+
+fn zone_event(zones: &[Zone], tracker: &Tracker, crossing: &CrossingEvent) -> ZoneEvent {
+    ZoneEvent {
+        zone: crossing.zone,
+        direction: crossing.direction,
+        aggregate: zones.get(crossing.zone).is_some_and(|z| z.aggregate),
+        frame: crossing.frame,
+        pts: crossing.pts,
+        looks: tracker.embedding(crossing.track).cloned(),
+    }
+}
+
+fn person_box(track: &Track) -> PersonBox {
+    PersonBox {
+        bbox: track.bbox,
+        foot: track.bbox.bottom_centre(),
+        state: track.state,
+        seen: track.matched,
+        score: track.score,
+    }
+}
+
+/// Embeds the detections the tracker wants an appearance for (batched in one run); the others
+/// get `None`. Returns how many were embedded.
+fn embed_wanted(
+    tracker: &Tracker,
+    appearance: &mut dyn Appearance,
+    frame: &Frame,
+    detections: &[Detection],
+    letterboxed: bool,
+    wanted: &mut Vec<bool>,
+    embeddings: &mut Vec<Option<Embedding>>,
+) -> Result<u64, InferError> {
+    tracker.wants_appearance(detections, wanted);
+    let boxes: Vec<BBox> = detections.iter().zip(wanted.iter()).filter(|(_, w)| **w).map(|(d, _)| d.bbox).collect();
+    embeddings.clear();
+    embeddings.resize(detections.len(), None);
+    if boxes.is_empty() {
+        return Ok(0);
+    }
+    let mut found = appearance.embed(frame, &boxes, letterboxed)?.into_iter();
+    for (slot, _) in embeddings.iter_mut().zip(wanted.iter()).filter(|(_, w)| **w) {
+        *slot = found.next().flatten();
+    }
+    Ok(boxes.len() as u64)
+}

@@ -1,0 +1,756 @@
+//! [`NodeCore`]: the node's state in one struct, driven by [`NodeEvent`]s, talking to the world
+//! through [`NodeOutput`]. No thread, no clock, no disk, no broker of its own: time comes in with
+//! the events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use lintel_calibration::site::Site;
+
+use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, SavedState};
+use crate::count::{BuildingSpec, EntranceDedup, EntranceSpec, IntervalAggregator, IntervalReport};
+use crate::ingest::CameraState;
+use crate::publish::{
+    Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState, NodeStatus, Occupancy,
+    OccupancySet, Received, SPOOL_ALERT_RATIO, UtcTime,
+};
+use crate::web::{CameraMetrics, NodeMetrics, Snapshot};
+
+/// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
+/// a dark room measure 0 to 2, a lit scene tens.
+const BLINDED_SPREAD: f64 = 4.0;
+
+/// A camera that has sent no frame for this long makes its entrance's interval unhealthy.
+const SILENT: Duration = Duration::from_secs(2);
+
+/// The settings the core needs (from [`NodeOptions`]).
+#[derive(Debug, Clone)]
+struct Settings {
+    offline_grace: Duration,
+    blinded_after: Duration,
+}
+
+/// Everything the node knows between events.
+pub struct NodeCore {
+    site: Site,
+    settings: Settings,
+    metrics: Option<Arc<NodeMetrics>>,
+    cameras: Vec<CameraWatch>,
+    aggregator: IntervalAggregator,
+    /// Per building, the id of the last occupancy command applied.
+    occupancy_commands: BTreeMap<String, String>,
+    dedup: EntranceDedup,
+    /// Entrances that had a camera down (or the node down) in the interval being filled.
+    unhealthy: HashMap<String, bool>,
+    over_capacity: HashMap<String, bool>,
+    spool_alerted: bool,
+    was_connected: bool,
+    /// When the node (re)started: intervals that began before it were not fully watched.
+    resumed_at: SystemTime,
+    /// The newest wall-clock time an event brought.
+    wall: SystemTime,
+    /// The state changed since it was last saved.
+    unsaved: bool,
+    summary: NodeSummary,
+}
+
+/// What the node knows of one camera.
+struct CameraWatch {
+    id: String,
+    entrance: String,
+    state: CameraState,
+    started: Instant,
+    last_frame: Option<Instant>,
+    offline: bool,
+    /// The state last published in the node status.
+    published_state: Option<&'static str>,
+    frames_received: u64,
+    frames_analysed: u64,
+    frames_skipped: u64,
+    crossings: u64,
+    /// The highest connection number seen in a frame: connections after the first are reconnects.
+    last_connection: u64,
+    detector_time: Duration,
+    /// Since when the picture has been uniform, and whether `camera_blinded` went out for it.
+    uniform_since: Option<Instant>,
+    blinded: bool,
+}
+
+impl NodeCore {
+    /// A node for `site`, resuming from `restored` (the state file), started at `now` / `wall`.
+    pub fn new(
+        site: &Site,
+        options: &NodeOptions,
+        restored: Option<SavedState>,
+        now: Instant,
+        wall: SystemTime,
+    ) -> Self {
+        let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
+        let mut occupancy_commands = BTreeMap::new();
+        if let Some(state) = restored {
+            aggregator.restore(state.aggregator);
+            occupancy_commands = state.occupancy_commands;
+            tracing::info!("resumed the intervals not yet published");
+        }
+        let cameras = site
+            .cameras
+            .iter()
+            .map(|camera| CameraWatch {
+                id: camera.id.clone(),
+                entrance: camera.entrance.clone(),
+                state: CameraState::Starting,
+                started: now,
+                last_frame: None,
+                offline: false,
+                published_state: None,
+                frames_received: 0,
+                frames_analysed: 0,
+                frames_skipped: 0,
+                crossings: 0,
+                last_connection: 0,
+                detector_time: Duration::ZERO,
+                uniform_since: None,
+                blinded: false,
+            })
+            .collect();
+        Self {
+            settings: Settings { offline_grace: options.offline_grace, blinded_after: options.blinded_after },
+            metrics: options.metrics.clone(),
+            cameras,
+            aggregator,
+            occupancy_commands,
+            dedup: EntranceDedup::new(options.dedup, shared_entrances(site)),
+            unhealthy: HashMap::new(),
+            over_capacity: HashMap::new(),
+            spool_alerted: false,
+            was_connected: false,
+            resumed_at: wall,
+            wall,
+            unsaved: false,
+            summary: NodeSummary::default(),
+            site: site.clone(),
+        }
+    }
+
+    pub fn summary(&self) -> &NodeSummary {
+        &self.summary
+    }
+
+    /// Occupancy per building now.
+    pub fn occupancy(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.aggregator.occupancy()
+    }
+
+    /// Announces the node: its status, online.
+    pub fn start(&mut self, out: &mut dyn NodeOutput) {
+        self.publish_status(out, true);
+    }
+
+    pub fn handle(&mut self, event: NodeEvent, out: &mut dyn NodeOutput) {
+        match event {
+            NodeEvent::Frame(frame) => self.frame(frame, out),
+            NodeEvent::CameraState { camera, state } => {
+                if let Some(watch) = self.cameras.get_mut(camera) {
+                    watch.state = state;
+                }
+            }
+            NodeEvent::Command(command) => self.apply_command(command, out),
+            NodeEvent::Tick { now, wall, frames_received } => {
+                self.wall = wall;
+                for (watch, frames) in self.cameras.iter_mut().zip(frames_received) {
+                    watch.frames_received = frames;
+                }
+                self.tick(now, out);
+            }
+            NodeEvent::Shutdown => {
+                self.save_if_changed(out);
+                self.publish_status(out, false);
+            }
+        }
+    }
+
+    /// Saves the state if an event changed it. The node thread calls this once per batch of
+    /// events, so a burst of crossings costs one write, not one each.
+    pub fn save_if_changed(&mut self, out: &mut dyn NodeOutput) {
+        if std::mem::take(&mut self.unsaved) {
+            out.save(&self.saved_state());
+        }
+    }
+
+    fn saved_state(&self) -> SavedState {
+        SavedState { aggregator: self.aggregator.snapshot(), occupancy_commands: self.occupancy_commands.clone() }
+    }
+
+    /// A camera's analysed frame: its crossings of zones that add into the entrance, not seen by
+    /// another camera of the entrance already, go into the intervals.
+    fn frame(&mut self, frame: AnalysedFrame, out: &mut dyn NodeOutput) {
+        self.summary.frames_analysed += 1;
+        self.wall = self.wall.max(frame.wall);
+        let Some(camera) = self.cameras.get_mut(frame.camera) else { return };
+        camera.last_frame = Some(frame.seen);
+        camera.frames_analysed += 1;
+        camera.last_connection = camera.last_connection.max(frame.connection);
+        camera.detector_time += frame.detector_time;
+        if let Some(spread) = frame.luma_spread {
+            self.watch_view(frame.camera, spread, frame.seen, out);
+        }
+        let Some(analysis) = frame.analysis else { return };
+        let camera = &mut self.cameras[frame.camera];
+        if !analysis.detected {
+            camera.frames_skipped += 1;
+        }
+        for event in analysis.events.into_iter().filter(|e| e.aggregate) {
+            if !self.dedup.admit(&camera.entrance, &camera.id, event.direction, frame.wall, event.looks) {
+                self.summary.duplicates += 1;
+                continue;
+            }
+            self.aggregator.record(&camera.entrance, event.direction, frame.wall);
+            self.summary.crossings += 1;
+            camera.crossings += 1;
+            self.unsaved = true;
+        }
+    }
+
+    /// Raises `camera_blinded` once when a camera's picture has stayed uniform for
+    /// `blinded_after`; a picture with detail again re-arms it.
+    fn watch_view(&mut self, camera: usize, spread: f64, now: Instant, out: &mut dyn NodeOutput) {
+        let blinded_after = self.settings.blinded_after;
+        let watch = &mut self.cameras[camera];
+        if spread >= BLINDED_SPREAD {
+            watch.uniform_since = None;
+            if watch.blinded {
+                watch.blinded = false;
+                tracing::warn!(camera = %watch.id, "camera {} sees a scene again", watch.id);
+            }
+            return;
+        }
+        let since = *watch.uniform_since.get_or_insert(now);
+        let uniform_for = now.saturating_duration_since(since);
+        if !watch.blinded && uniform_for >= blinded_after {
+            watch.blinded = true;
+            let (id, message) = (
+                watch.id.clone(),
+                format!(
+                    "camera {} has seen a nearly uniform picture for {} s (covered, dark or turned away): it cannot count",
+                    watch.id,
+                    uniform_for.as_secs()
+                ),
+            );
+            self.alert(out, AlertKind::CameraBlinded, &id, message);
+        }
+    }
+
+    /// Every tick: cameras' health, the node status, due intervals, the spool, the metrics.
+    fn tick(&mut self, now: Instant, out: &mut dyn NodeOutput) {
+        self.dedup.expire(self.wall);
+        let changed = self.watch_health(now, out);
+        // After a lost connection the broker has published our last will: say we are online.
+        let link = out.link();
+        let reconnected = link.connected && !self.was_connected;
+        self.was_connected = link.connected;
+        if changed || reconnected {
+            self.publish_status(out, true);
+        }
+        let reports = self.aggregator.close_due(self.wall);
+        for report in &reports {
+            if report.start < self.resumed_at {
+                for entrance in &report.entrances {
+                    self.unhealthy.insert(entrance.id.clone(), true);
+                }
+            }
+            self.publish_interval(report, out);
+            self.summary.intervals_published += 1;
+            self.summary.entries_published += report.entries;
+            self.summary.exits_published += report.exits;
+        }
+        // Published (spooled, fsynced) first, then marked done: a crash between the two repeats an
+        // interval with the same counts rather than losing one.
+        if !reports.is_empty() {
+            self.unsaved = false;
+            out.save(&self.saved_state());
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.update(self.snapshot(out));
+        }
+        if link.fill_ratio >= SPOOL_ALERT_RATIO && !self.spool_alerted {
+            self.spool_alerted = true;
+            let message = format!(
+                "the publishing spool is {:.0}% full ({} messages waiting for the broker)",
+                link.fill_ratio * 100.0,
+                link.spooled
+            );
+            let node = self.site.node.clone();
+            self.alert(out, AlertKind::SpoolFilling, &node, message);
+        } else if link.fill_ratio < SPOOL_ALERT_RATIO / 2.0 {
+            self.spool_alerted = false;
+        }
+    }
+
+    /// Raises offline/back alerts; returns whether any camera's published state changed.
+    fn watch_health(&mut self, now: Instant, out: &mut dyn NodeOutput) -> bool {
+        let mut changed = false;
+        let mut alerts = Vec::new();
+        for camera in &mut self.cameras {
+            let silent = camera.last_frame.map_or(Duration::MAX, |t| now.saturating_duration_since(t));
+            let live = camera.state == CameraState::Live;
+            if !live || silent > SILENT {
+                self.unhealthy.insert(camera.entrance.clone(), true);
+            }
+            // Without any frame yet, the grace counts from the camera's start.
+            let since_start_or_frame = silent.min(now.saturating_duration_since(camera.started));
+            if !camera.offline && since_start_or_frame >= self.settings.offline_grace && !live {
+                camera.offline = true;
+                let why = match &camera.state {
+                    CameraState::Retrying { last_error, .. } => last_error.clone(),
+                    CameraState::Failed { error } => error.clone(),
+                    _ => "no frames".into(),
+                };
+                alerts.push((
+                    AlertKind::CameraOffline,
+                    camera.id.clone(),
+                    format!("camera {} is offline: {why}", camera.id),
+                ));
+            } else if camera.offline && live && silent < SILENT {
+                camera.offline = false;
+                alerts.push((AlertKind::CameraBack, camera.id.clone(), format!("camera {} is back", camera.id)));
+            }
+            if camera.published_state != Some(camera.state.name()) {
+                changed = true;
+            }
+        }
+        for (kind, subject, message) in alerts {
+            self.alert(out, kind, &subject, message);
+        }
+        changed
+    }
+
+    /// Applies an occupancy command once (by id, remembered in the state file) and publishes the
+    /// new occupancy at once. A bad command is a warning naming its topic, never a stop.
+    fn apply_command(&mut self, command: Received, out: &mut dyn NodeOutput) {
+        let topic = &command.topic;
+        // An empty retained payload is how a command is cleared from the broker: nothing to do.
+        if command.payload.is_empty() {
+            return;
+        }
+        let Some(building) = OccupancySet::building_of(&self.site.id, topic) else {
+            tracing::warn!("ignored a message on {topic}: not an occupancy command of site {}", self.site.id);
+            return;
+        };
+        let set = match OccupancySet::parse(&command.payload) {
+            Ok(set) => set,
+            Err(why) => {
+                tracing::warn!("ignored the occupancy command on {topic}: {why}");
+                return;
+            }
+        };
+        if self.occupancy_commands.get(building) == Some(&set.id) {
+            tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
+            return;
+        }
+        if !self.aggregator.reset_occupancy(building, set.occupancy) {
+            tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
+            return;
+        }
+        tracing::info!(
+            "occupancy of building {building} set to {} by command {} (issued {})",
+            set.occupancy,
+            set.id,
+            set.issued_at
+        );
+        self.occupancy_commands.insert(building.to_string(), set.id);
+        // Remembered before it is announced: a restart between the two must not apply it again.
+        self.unsaved = false;
+        out.save(&self.saved_state());
+        let capacity = self.site.building(building).and_then(|b| b.capacity).map(u64::from);
+        out.publish(Message::from(Occupancy {
+            site: self.site.id.clone(),
+            building: building.to_string(),
+            node: self.site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::from(self.wall),
+            occupancy: set.occupancy,
+            capacity,
+        }));
+    }
+
+    fn publish_interval(&mut self, report: &IntervalReport, out: &mut dyn NodeOutput) {
+        let entrances = report
+            .entrances
+            .iter()
+            .map(|e| EntranceSummary {
+                id: e.id.clone(),
+                entries: e.entries,
+                exits: e.exits,
+                cameras: e.cameras.clone(),
+                healthy: !self.unhealthy.remove(&e.id).unwrap_or(false),
+            })
+            .collect();
+        let site = &self.site;
+        out.publish(Message::from(Counts {
+            site: site.id.clone(),
+            building: report.building.clone(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            interval: IntervalBounds { start: UtcTime::from(report.start), end: UtcTime::from(report.end) },
+            entries: report.entries,
+            exits: report.exits,
+            occupancy: report.occupancy,
+            entrances,
+        }));
+        let capacity = site.building(&report.building).and_then(|b| b.capacity).map(u64::from);
+        out.publish(Message::from(Occupancy {
+            site: site.id.clone(),
+            building: report.building.clone(),
+            node: site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::from(report.end),
+            occupancy: report.occupancy,
+            capacity,
+        }));
+        let over = capacity.is_some_and(|c| report.occupancy > c);
+        let was_over = self.over_capacity.insert(report.building.clone(), over).unwrap_or(false);
+        if over && !was_over {
+            let message = format!(
+                "building {} holds an estimated {} people, above its capacity {}",
+                report.building,
+                report.occupancy,
+                capacity.unwrap_or(0)
+            );
+            self.alert(out, AlertKind::OverCapacity, &report.building, message);
+        }
+    }
+
+    /// What the metrics endpoint shows now.
+    fn snapshot(&self, out: &dyn NodeOutput) -> Snapshot {
+        let status = out.link();
+        let counters = out.counters();
+        Snapshot {
+            cameras: self
+                .cameras
+                .iter()
+                .map(|c| CameraMetrics {
+                    id: c.id.clone(),
+                    state: c.state.name(),
+                    frames_received: c.frames_received,
+                    frames_analysed: c.frames_analysed,
+                    frames_skipped: c.frames_skipped,
+                    crossings: c.crossings,
+                    reconnects: c.last_connection.saturating_sub(1),
+                    detector_seconds: c.detector_time.as_secs_f64(),
+                })
+                .collect(),
+            mqtt_connected: status.connected,
+            spool_messages: status.spooled,
+            spool_bytes: status.spool_bytes,
+            messages_published: counters.sent,
+            messages_spooled: counters.spooled,
+            mqtt_connects: counters.connects,
+            intervals_published: self.summary.intervals_published,
+        }
+    }
+
+    fn publish_status(&mut self, out: &mut dyn NodeOutput, online: bool) {
+        let cameras = self
+            .cameras
+            .iter_mut()
+            .map(|camera| {
+                camera.published_state = Some(camera.state.name());
+                CameraStatus { id: camera.id.clone(), state: camera.state.kind() }
+            })
+            .collect();
+        out.publish(Message::from(NodeStatus {
+            site: self.site.id.clone(),
+            node: self.site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::from(self.wall),
+            state: if online { NodeState::Online } else { NodeState::Offline },
+            cameras,
+        }));
+    }
+
+    fn alert(&self, out: &mut dyn NodeOutput, kind: AlertKind, subject: &str, message: String) {
+        tracing::warn!(subject, "{message}");
+        out.publish(Message::from(Alert {
+            site: self.site.id.clone(),
+            node: self.site.node.clone(),
+            seq: Default::default(),
+            at: UtcTime::from(self.wall),
+            kind,
+            subject: subject.to_string(),
+            message,
+        }));
+    }
+}
+
+/// The entrances that more than one camera watches: their crossings are de-duplicated.
+fn shared_entrances(site: &Site) -> Vec<String> {
+    let mut cameras: BTreeMap<&str, usize> = BTreeMap::new();
+    for camera in &site.cameras {
+        *cameras.entry(camera.entrance.as_str()).or_default() += 1;
+    }
+    cameras.into_iter().filter(|(_, n)| *n > 1).map(|(e, _)| e.to_string()).collect()
+}
+
+/// The site's roll-up: which entrances (and their cameras) add into which building.
+fn building_specs(site: &Site) -> Vec<BuildingSpec> {
+    site.buildings
+        .iter()
+        .map(|b| BuildingSpec {
+            id: b.id.clone(),
+            initial_occupancy: u64::from(b.initial_occupancy),
+            entrances: site
+                .entrances_of_building(&b.id)
+                .map(|e| EntranceSpec {
+                    id: e.id.clone(),
+                    cameras: site.cameras_of_entrance(&e.id).map(|c| c.id.clone()).collect(),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use lintel_calibration::geometry::Crossing;
+
+    use super::*;
+    use crate::analysis::{FrameAnalysis, ZoneEvent};
+    use crate::publish::{PublisherMetrics, PublisherStatus, SeqNo};
+
+    /// Records what the core decided, in order; the link's state is set by the test.
+    #[derive(Default)]
+    struct Recorder {
+        messages: Vec<Message>,
+        saves: Vec<SavedState>,
+        connected: bool,
+        fill_ratio: f64,
+    }
+
+    impl NodeOutput for Recorder {
+        fn publish(&mut self, message: Message) {
+            self.messages.push(message);
+        }
+        fn link(&self) -> PublisherStatus {
+            PublisherStatus {
+                connected: self.connected,
+                spooled: 0,
+                spool_bytes: 0,
+                fill_ratio: self.fill_ratio,
+                last_error: None,
+                last_seq: SeqNo::default(),
+            }
+        }
+        fn counters(&self) -> PublisherMetrics {
+            PublisherMetrics::default()
+        }
+        fn save(&mut self, state: &SavedState) {
+            self.saves.push(state.clone());
+        }
+    }
+
+    impl Recorder {
+        fn alerts(&self, kind: AlertKind) -> Vec<&Alert> {
+            self.messages
+                .iter()
+                .filter_map(|m| if let Message::Alert(a) = m { Some(a) } else { None })
+                .filter(|a| a.kind == kind)
+                .collect()
+        }
+        fn counts(&self) -> Vec<&Counts> {
+            self.messages.iter().filter_map(|m| if let Message::Counts(c) = m { Some(c) } else { None }).collect()
+        }
+    }
+
+    const SITE: &str = r#"
+[site]
+id = "s1"
+node = "edge-01"
+
+[[building]]
+id = "b7"
+capacity = 1
+
+[[building]]
+id = "b8"
+
+[[entrance]]
+id = "north"
+building = "b7"
+
+[[entrance]]
+id = "south"
+building = "b8"
+
+[[camera]]
+id = "cam-1"
+entrance = "north"
+url = "rtsp://127.0.0.1:1/a"
+
+[[camera]]
+id = "cam-2"
+entrance = "north"
+url = "rtsp://127.0.0.1:1/b"
+
+[[camera]]
+id = "cam-3"
+entrance = "south"
+url = "rtsp://127.0.0.1:1/c"
+
+[[zone]]
+camera = "cam-1"
+name = "door"
+kind = "line"
+points = [[0.0, 0.5], [1.0, 0.5]]
+entry_side = "right"
+"#;
+
+    /// A node started at 10:00:00 on the wall clock, with 60 s intervals.
+    fn node() -> (NodeCore, Instant, SystemTime) {
+        let site = Site::parse(SITE, "site.toml").expect("test site");
+        let (now, wall) = (Instant::now(), UNIX_EPOCH + Duration::from_secs(1_764_064_800));
+        (NodeCore::new(&site, &NodeOptions::default(), None, now, wall), now, wall)
+    }
+
+    fn frame(camera: usize, at: Duration, (now, wall): (Instant, SystemTime), crossings: &[Crossing]) -> NodeEvent {
+        let events = crossings
+            .iter()
+            .map(|&direction| ZoneEvent { zone: 0, direction, aggregate: true, frame: 0, pts: None, looks: None })
+            .collect();
+        NodeEvent::Frame(AnalysedFrame {
+            camera,
+            connection: 1,
+            wall: wall + at,
+            seen: now + at,
+            analysis: Some(FrameAnalysis {
+                index: 0,
+                pts: None,
+                size: (768, 576),
+                detected: true,
+                detections: 0,
+                embedded: 0,
+                people: Vec::new(),
+                events,
+            }),
+            luma_spread: Some(40.0),
+            detector_time: Duration::ZERO,
+        })
+    }
+
+    fn tick(at: Duration, (now, wall): (Instant, SystemTime)) -> NodeEvent {
+        NodeEvent::Tick { now: now + at, wall: wall + at, frames_received: vec![0, 0, 0] }
+    }
+
+    #[test]
+    fn crossings_become_one_counts_message_per_building_when_the_interval_closes() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder { connected: true, ..Recorder::default() };
+        core.start(&mut out);
+        for (second, direction) in [(1, Crossing::Entry), (10, Crossing::Entry), (20, Crossing::Exit)] {
+            core.handle(frame(2, Duration::from_secs(second), (now, wall), &[]), &mut out);
+            core.handle(frame(0, Duration::from_secs(second), (now, wall), &[direction]), &mut out);
+        }
+        core.save_if_changed(&mut out);
+        assert_eq!(out.saves.len(), 1, "a batch of crossings is saved once");
+        core.handle(tick(Duration::from_secs(30), (now, wall)), &mut out);
+        assert!(out.counts().is_empty(), "the interval is still open");
+        core.handle(tick(Duration::from_secs(66), (now, wall)), &mut out);
+        let counts = out.counts();
+        assert_eq!(counts.len(), 2, "one per building, the quiet one too");
+        let b7 = counts.iter().find(|c| c.building == "b7").expect("b7");
+        assert_eq!((b7.entries, b7.exits, b7.occupancy), (2, 1, 1));
+        let b8 = counts.iter().find(|c| c.building == "b8").expect("b8");
+        assert_eq!((b8.entries, b8.exits), (0, 0));
+        assert_eq!(out.saves.len(), 2, "the state is saved after the interval is published");
+        assert_eq!(core.summary().crossings, 3);
+    }
+
+    #[test]
+    fn two_cameras_of_one_entrance_count_a_passage_once() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder::default();
+        core.handle(frame(0, Duration::from_secs(5), (now, wall), &[Crossing::Entry]), &mut out);
+        core.handle(frame(1, Duration::from_millis(5_500), (now, wall), &[Crossing::Entry]), &mut out);
+        // Far enough apart to be two people.
+        core.handle(frame(1, Duration::from_secs(30), (now, wall), &[Crossing::Entry]), &mut out);
+        assert_eq!((core.summary().crossings, core.summary().duplicates), (2, 1));
+    }
+
+    #[test]
+    fn a_camera_that_stays_away_past_the_grace_raises_offline_once_and_back_when_it_returns() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder::default();
+        let retrying =
+            CameraState::Retrying { attempt: 2, next_in: Duration::from_secs(1), last_error: "refused".into() };
+        core.handle(NodeEvent::CameraState { camera: 2, state: retrying }, &mut out);
+        core.handle(tick(Duration::from_secs(10), (now, wall)), &mut out);
+        assert!(out.alerts(AlertKind::CameraOffline).is_empty(), "inside the grace");
+        for second in [31, 32, 33] {
+            core.handle(tick(Duration::from_secs(second), (now, wall)), &mut out);
+        }
+        // Once each: cam-3 with why, the two that never sent a frame with "no frames".
+        let offline = out.alerts(AlertKind::CameraOffline);
+        let subjects: Vec<&str> = offline.iter().map(|a| a.subject.as_str()).collect();
+        assert_eq!(subjects, ["cam-1", "cam-2", "cam-3"]);
+        assert!(offline[2].message.contains("refused"), "{}", offline[2].message);
+        assert!(offline[0].message.contains("no frames"), "{}", offline[0].message);
+        core.handle(NodeEvent::CameraState { camera: 2, state: CameraState::Live }, &mut out);
+        core.handle(frame(2, Duration::from_secs(40), (now, wall), &[]), &mut out);
+        core.handle(tick(Duration::from_secs(40), (now, wall)), &mut out);
+        assert_eq!(out.alerts(AlertKind::CameraBack).len(), 1);
+    }
+
+    #[test]
+    fn an_occupancy_command_is_applied_once_and_remembered_before_it_is_announced() {
+        let (mut core, _, _) = node();
+        let mut out = Recorder::default();
+        let set = OccupancySet::new(12);
+        let command = || Received {
+            topic: OccupancySet::topic("s1", "b8").expect("topic"),
+            payload: set.to_json(),
+            retained: true,
+        };
+        core.handle(NodeEvent::Command(command()), &mut out);
+        core.handle(NodeEvent::Command(command()), &mut out);
+        let occupancies: Vec<_> =
+            out.messages.iter().filter_map(|m| if let Message::Occupancy(o) = m { Some(o) } else { None }).collect();
+        assert_eq!(occupancies.len(), 1, "the same command id is applied once");
+        assert_eq!((occupancies[0].building.as_str(), occupancies[0].occupancy), ("b8", 12));
+        assert_eq!(out.saves.len(), 1);
+        assert_eq!(out.saves[0].occupancy_commands.get("b8"), Some(&set.id));
+        assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 12));
+        // Hostile or foreign payloads are ignored, never applied.
+        let junk = Received { topic: command().topic, payload: b"{\"occupancy\": -1}".to_vec(), retained: false };
+        core.handle(NodeEvent::Command(junk), &mut out);
+        assert_eq!(out.saves.len(), 1);
+    }
+
+    #[test]
+    fn a_uniform_picture_raises_blinded_once_after_the_delay() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder::default();
+        for second in 0..=61 {
+            let NodeEvent::Frame(mut dark) = frame(0, Duration::from_secs(second), (now, wall), &[]) else {
+                unreachable!()
+            };
+            dark.luma_spread = Some(1.0);
+            core.handle(NodeEvent::Frame(dark), &mut out);
+        }
+        assert_eq!(out.alerts(AlertKind::CameraBlinded).len(), 1);
+    }
+
+    #[test]
+    fn a_filling_spool_raises_one_alert_and_stopping_says_offline() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder { connected: true, fill_ratio: 0.9, ..Recorder::default() };
+        core.handle(tick(Duration::from_secs(1), (now, wall)), &mut out);
+        core.handle(tick(Duration::from_secs(2), (now, wall)), &mut out);
+        assert_eq!(out.alerts(AlertKind::SpoolFilling).len(), 1);
+        core.handle(NodeEvent::Shutdown, &mut out);
+        let Some(Message::NodeStatus(last)) = out.messages.last() else { panic!("no status at the end") };
+        assert_eq!(last.state, NodeState::Offline);
+        assert_eq!(last.cameras.len(), 3);
+    }
+}

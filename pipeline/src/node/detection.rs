@@ -1,0 +1,212 @@
+//! The detection thread: the newest frame of every camera, through the shared detector and each
+//! camera's analysis, out as [`NodeEvent::Frame`]s.
+
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use lintel_calibration::site::{Camera, Site};
+
+use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions};
+use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis};
+use crate::infer::{Detector, Embedder, MotionGateConfig};
+use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
+
+/// The cameras' side of the detection thread: one mailbox and one analysis per camera, and the
+/// doorbell every camera rings when it puts a frame in its mailbox.
+pub(super) struct DetectionLoop {
+    feeds: Vec<CameraFeed>,
+    doorbell: Arc<Doorbell>,
+}
+
+struct CameraFeed {
+    id: String,
+    mailbox: LatestFrame,
+    analysis: CameraAnalysis,
+}
+
+/// A frame waiting for the detector, with what was learnt of it on the way.
+struct Waiting {
+    camera: usize,
+    frame: CameraFrame,
+    wall: SystemTime,
+    luma_spread: Option<f64>,
+}
+
+/// Starts every camera of the site, each supervised on its own thread.
+pub(super) fn start_cameras(
+    site: &Site,
+    detector: &Detector,
+    options: &NodeOptions,
+) -> Result<(Vec<CameraSupervisor>, DetectionLoop), NodeError> {
+    let doorbell = Arc::new(Doorbell::default());
+    let (mut supervisors, mut feeds) = (Vec::new(), Vec::new());
+    for camera in &site.cameras {
+        let camera_error = |message: String| NodeError::Camera { camera: camera.id.clone(), message };
+        let fps = camera.analysis_fps.map_or(options.default_fps, f64::from);
+        let mut config = CameraConfig::new(camera.id.clone(), camera.url.clone());
+        config.source.size = Some(detector.input_size());
+        config.source.scale = detector.scale_mode();
+        config.source.fps = Some(fps);
+        config.live =
+            LiveOptions { credentials: credentials_of(camera).map_err(camera_error)?, ..LiveOptions::default() };
+        let mailbox = LatestFrame::new();
+        let (put, ring) = (mailbox.clone(), Arc::clone(&doorbell));
+        let supervisor = CameraSupervisor::spawn(config, move |frame| {
+            put.put(frame);
+            ring.ring();
+        })
+        .map_err(|e| camera_error(e.to_string()))?;
+        let analysis = AnalysisConfig {
+            max_lost: options.max_lost,
+            reid_memory: options.reid_memory,
+            motion_gate: MotionGateConfig::for_camera(options.motion_gate, camera),
+            ..AnalysisConfig::at_fps(fps)
+        };
+        let zones = site.zones_for(&camera.id).cloned().collect();
+        supervisors.push(supervisor);
+        feeds.push(CameraFeed {
+            id: camera.id.clone(),
+            mailbox,
+            analysis: CameraAnalysis::new(zones, analysis, detector.spec().letterboxed()),
+        });
+    }
+    Ok((supervisors, DetectionLoop { feeds, doorbell }))
+}
+
+impl DetectionLoop {
+    /// Analyses frames while `running()`. Each round takes the newest frame of every camera that
+    /// has one; those the motion gate lets through go to the detector together, in batches of the
+    /// model's preferred size, and a batch that fails is detected again frame by frame, so one
+    /// camera's bad frame costs only that frame.
+    pub(super) fn run(
+        &mut self,
+        detector: &mut Detector,
+        mut embedder: Option<&mut Embedder>,
+        events: &Sender<NodeEvent>,
+        live: Option<&LiveFrames>,
+        running: impl Fn() -> bool,
+    ) {
+        let out = Out { events, live };
+        let batch = detector.preferred_batch();
+        let mut round: Vec<Waiting> = Vec::new();
+        while running() {
+            round.clear();
+            let mut took_any = false;
+            for (camera, feed) in self.feeds.iter_mut().enumerate() {
+                let Some(frame) = feed.mailbox.take() else { continue };
+                took_any = true;
+                let wall = SystemTime::now() - frame.received_at.elapsed();
+                let luma_spread = frame.frame.rgb().ok().map(|view| view.luma_spread());
+                let waiting = Waiting { camera, frame, wall, luma_spread };
+                if feed.analysis.admit(&waiting.frame.frame, waiting.frame.connection) {
+                    round.push(waiting);
+                } else {
+                    let analysis = feed.analysis.analyse(&waiting.frame.frame, None, None);
+                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), Duration::ZERO);
+                }
+            }
+            while !round.is_empty() {
+                let rest = round.split_off(batch.clamp(1, round.len()));
+                let chunk = std::mem::replace(&mut round, rest);
+                let frames: Vec<&Frame> = chunk.iter().map(|w| &w.frame.frame).collect();
+                let started = Instant::now();
+                let detected = detector.detect_each(&frames);
+                let share = started.elapsed() / chunk.len() as u32;
+                for (waiting, detections) in chunk.into_iter().zip(detected) {
+                    let feed = &mut self.feeds[waiting.camera];
+                    let analysis = detections.and_then(|detections| {
+                        let appearance = embedder.as_deref_mut().map(|e| e as &mut dyn Appearance);
+                        feed.analysis.analyse(&waiting.frame.frame, Some(&detections), appearance)
+                    });
+                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), share);
+                }
+            }
+            if !took_any {
+                self.doorbell.wait(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+/// Where analysed frames go: the node thread (every one) and the live readers (the newest).
+struct Out<'a> {
+    events: &'a Sender<NodeEvent>,
+    live: Option<&'a LiveFrames>,
+}
+
+impl Out<'_> {
+    /// Hands one analysed frame on (errors are logged here, naming the camera).
+    fn send(
+        &self,
+        feed: &CameraFeed,
+        waiting: Waiting,
+        analysis: Result<FrameAnalysis, String>,
+        detector_time: Duration,
+    ) {
+        let analysis = analysis.map_err(|error| tracing::error!(camera = %feed.id, "{error}")).ok();
+        if let (Some(live), Some(analysis)) = (self.live, &analysis) {
+            live.put(waiting.camera, LiveFrame { wall: waiting.wall, analysis: analysis.clone() });
+        }
+        // The node thread ends only after Shutdown, which is sent after this loop: a send cannot
+        // fail short of a panic there, which the join reports.
+        let _ = self.events.send(NodeEvent::Frame(AnalysedFrame {
+            camera: waiting.camera,
+            connection: waiting.frame.connection,
+            wall: waiting.wall,
+            seen: waiting.frame.received_at,
+            analysis,
+            luma_spread: waiting.luma_spread,
+            detector_time,
+        }));
+    }
+}
+
+/// Wakes the detection thread when any camera has a frame, so an idle node sleeps instead of
+/// polling. The flag is sticky: a frame that arrives just before the wait is not missed.
+#[derive(Default)]
+struct Doorbell {
+    rung: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Doorbell {
+    fn ring(&self) {
+        *self.rung.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        self.wake.notify_one();
+    }
+
+    fn wait(&self, timeout: Duration) {
+        let rung = self.rung.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut rung, _) =
+            self.wake.wait_timeout_while(rung, timeout, |rung| !*rung).unwrap_or_else(|p| p.into_inner());
+        *rung = false;
+    }
+}
+
+/// A camera's login, read from the environment variables or file the site file names.
+fn credentials_of(camera: &Camera) -> Result<Option<Credentials>, String> {
+    let c = &camera.credentials;
+    let user = match &c.username_env {
+        Some(var) => Some(std::env::var(var).map_err(|_| format!("environment variable {var} (username) is not set"))?),
+        None => None,
+    };
+    let password = match (&c.password_env, &c.password_file) {
+        (Some(var), _) => {
+            Some(std::env::var(var).map_err(|_| format!("environment variable {var} (password) is not set"))?)
+        }
+        (None, Some(file)) => Some(
+            std::fs::read_to_string(file)
+                .map_err(|e| format!("{}: cannot read the password file: {e}", file.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        (None, None) => None,
+    };
+    Ok(match (user, password) {
+        (Some(user), Some(password)) => Some(Credentials::new(user, password)),
+        (Some(user), None) => Some(Credentials::new(user, String::new())),
+        (None, Some(password)) => Some(Credentials::new(String::new(), password)),
+        (None, None) => None,
+    })
+}

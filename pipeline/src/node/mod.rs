@@ -1,0 +1,215 @@
+//! The edge node: every camera of a site at once, counted, rolled up per building and published.
+//!
+//! Two threads, joined by one channel of typed [`NodeEvent`]s:
+//!
+//! ```text
+//!  camera threads ──► newest-frame mailboxes ──► detection thread ──┐ frames (lossless)
+//!  (supervised, one per camera; a failing            (this thread:   │
+//!   camera never stops another)                       gate, detector, ▼
+//!                                                     tracker, zones) node thread: NodeCore
+//!  camera states, MQTT commands, timer ticks ─────────────────────► (intervals, alerts, status,
+//!                                                                     metrics; spool and state
+//!                                                                     file writes)
+//! ```
+//!
+//! - The **detection thread** ([`detection`]) takes the newest frame of every camera that has one,
+//!   runs the shared detector on them in batches, and analyses each with the camera's
+//!   [`CameraAnalysis`](crate::analysis::CameraAnalysis). A slow box analyses fewer frames; it never
+//!   builds a backlog, and no disk write happens on it.
+//! - The **node thread** runs [`NodeCore`], the node's state in one struct, over the events: it
+//!   de-duplicates crossings of shared entrances, rolls them into wall-clock intervals, raises
+//!   alerts, and publishes through the on-disk spool. It talks to the world only through
+//!   [`NodeOutput`], so it is unit-tested without GStreamer or a broker.
+
+mod core;
+mod detection;
+mod events;
+mod live;
+mod output;
+mod state_file;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use lintel_calibration::site::Site;
+
+pub use self::core::NodeCore;
+pub use self::events::{AnalysedFrame, NodeEvent};
+pub use self::live::{LiveFrame, LiveFrames};
+pub use self::output::{NodeOutput, PublishingOutput};
+pub use self::state_file::SavedState;
+use crate::count::{DedupConfig, IntervalConfig};
+use crate::infer::{Detector, Embedder, MotionGateConfig};
+use crate::publish::{OccupancySet, Publisher};
+use crate::web::NodeMetrics;
+
+/// Settings of a node beyond the site file.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    pub interval: IntervalConfig,
+    /// A camera without frames for this long raises `camera_offline`.
+    pub offline_grace: Duration,
+    /// How long a lost track waits to be found again.
+    pub max_lost: Duration,
+    /// Analysis rate of cameras whose site entry gives none.
+    pub default_fps: f64,
+    /// Stop after this long (tests, demos); `None` runs until `stop` is set.
+    pub run_for: Option<Duration>,
+    /// Where the intervals not yet published and the occupancy survive a restart.
+    pub state_file: Option<PathBuf>,
+    /// Updated every 250 ms for the metrics endpoint.
+    pub metrics: Option<Arc<NodeMetrics>>,
+    /// With a re-ID model: how much longer a lost person is searched by appearance.
+    pub reid_memory: Duration,
+    /// How crossings of one entrance seen by several cameras are merged.
+    pub dedup: DedupConfig,
+    /// A camera whose picture stays nearly uniform this long raises `camera_blinded`.
+    pub blinded_after: Duration,
+    /// Skip the detector on a camera's frames while nothing moves near its zones and nobody is
+    /// tracked there (a camera's `motion_gate` and `motion_max_skip_s` in the site file override).
+    pub motion_gate: Option<MotionGateConfig>,
+    /// Where each camera's newest analysed frame is kept for live readers (pages), if anyone
+    /// watches.
+    pub live: Option<LiveFrames>,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            interval: IntervalConfig::default(),
+            offline_grace: Duration::from_secs(30),
+            max_lost: crate::analysis::DEFAULT_MAX_LOST,
+            default_fps: 10.0,
+            run_for: None,
+            state_file: None,
+            metrics: None,
+            reid_memory: crate::analysis::DEFAULT_REID_MEMORY,
+            dedup: DedupConfig::default(),
+            blinded_after: Duration::from_secs(60),
+            motion_gate: None,
+            live: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("camera {camera}: {message}")]
+    Camera { camera: String, message: String },
+    #[error("the site has no camera")]
+    NoCamera,
+    #[error("{path}: {message}")]
+    State { path: PathBuf, message: String },
+    #[error("cannot start the node thread: {0}")]
+    Thread(std::io::Error),
+}
+
+/// What a node did, for its log line at exit.
+#[derive(Debug, Default, Clone)]
+pub struct NodeSummary {
+    pub frames_analysed: u64,
+    pub crossings: u64,
+    /// Building intervals handed to the publisher (each a counts and an occupancy message).
+    pub intervals_published: u64,
+    /// Sums over the published intervals, to check against what a subscriber received.
+    pub entries_published: u64,
+    pub exits_published: u64,
+    /// Crossings that another camera of the same entrance had already counted.
+    pub duplicates: u64,
+}
+
+/// How often the node thread looks at the cameras, the broker and the clock.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Runs the node until `stop` is set (or `options.run_for` has passed).
+pub fn run_node(
+    site: &Site,
+    detector: &mut Detector,
+    embedder: Option<&mut Embedder>,
+    publisher: &Publisher,
+    options: &NodeOptions,
+    stop: &AtomicBool,
+) -> Result<NodeSummary, NodeError> {
+    if site.cameras.is_empty() {
+        return Err(NodeError::NoCamera);
+    }
+    let restored = match &options.state_file {
+        Some(path) => state_file::load(path)?,
+        None => None,
+    };
+    let (cameras, mut detection) = detection::start_cameras(site, detector, options)?;
+    let (events, inbox) = mpsc::channel();
+    let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
+    let mut output = PublishingOutput::new(publisher, options.state_file.clone());
+    std::thread::scope(|scope| {
+        let node = std::thread::Builder::new()
+            .name("lintel-node".into())
+            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output))
+            .map_err(NodeError::Thread)?;
+        let started = Instant::now();
+        let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
+        detection.run(detector, embedder, &events, options.live.as_ref(), running);
+        // The node thread may have ended already (it never does before Shutdown, short of a
+        // panic, which the join below reports).
+        let _ = events.send(NodeEvent::Shutdown);
+        node.join().map_err(|_| NodeError::Thread(std::io::Error::other("the node thread panicked")))
+    })
+}
+
+/// The topic filters a node subscribes to: the occupancy commands of its site's buildings.
+pub fn command_filters(site: &Site) -> Vec<String> {
+    OccupancySet::filter(&site.id).into_iter().collect()
+}
+
+/// The node thread: events as they come, and every [`TICK`] the cameras' states, the commands
+/// received and a tick. State is saved once per batch of events, not once per crossing.
+fn node_thread(
+    mut core: NodeCore,
+    inbox: mpsc::Receiver<NodeEvent>,
+    cameras: Vec<crate::ingest::CameraSupervisor>,
+    publisher: &Publisher,
+    output: &mut PublishingOutput<'_>,
+) -> NodeSummary {
+    let mut next_tick = Instant::now();
+    let mut states: Vec<Option<crate::ingest::CameraState>> = vec![None; cameras.len()];
+    core.start(output);
+    loop {
+        if Instant::now() >= next_tick {
+            next_tick = Instant::now() + TICK;
+            for (camera, (supervisor, known)) in cameras.iter().zip(states.iter_mut()).enumerate() {
+                let state = supervisor.state();
+                if known.as_ref() != Some(&state) {
+                    *known = Some(state.clone());
+                    core.handle(NodeEvent::CameraState { camera, state }, output);
+                }
+            }
+            for command in publisher.received() {
+                core.handle(NodeEvent::Command(command), output);
+            }
+            let frames_received = cameras.iter().map(|c| c.frames()).collect();
+            core.handle(NodeEvent::Tick { now: Instant::now(), wall: SystemTime::now(), frames_received }, output);
+        }
+        let event = match inbox.recv_timeout(next_tick.saturating_duration_since(Instant::now())) {
+            Ok(event) => event,
+            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Disconnected) => NodeEvent::Shutdown,
+        };
+        let mut shutdown = matches!(event, NodeEvent::Shutdown);
+        core.handle(event, output);
+        while !shutdown && let Ok(event) = inbox.try_recv() {
+            shutdown = matches!(event, NodeEvent::Shutdown);
+            core.handle(event, output);
+        }
+        core.save_if_changed(output);
+        if shutdown {
+            break;
+        }
+    }
+    for camera in cameras {
+        camera.stop();
+    }
+    core.summary().clone()
+}

@@ -1,0 +1,57 @@
+//! The seam between the node's state and the world: messages to publish, the broker link's state,
+//! and the state file.
+
+use std::path::PathBuf;
+
+use super::state_file::{self, SavedState};
+use crate::publish::{Message, Publisher, PublisherMetrics, PublisherStatus};
+
+/// Where the node's decisions go. [`PublishingOutput`] is the real one (the MQTT publisher and its
+/// spool, the state file); tests use a recording fake.
+pub trait NodeOutput {
+    /// Hands a message to the publisher. A refusal (full spool) is logged by the implementation,
+    /// naming what is dropped.
+    fn publish(&mut self, message: Message);
+    /// The broker link and the spool, now.
+    fn link(&self) -> PublisherStatus;
+    /// The publisher's counters, for the metrics.
+    fn counters(&self) -> PublisherMetrics;
+    /// Makes `state` durable (the intervals not yet published, occupancy, commands applied).
+    fn save(&mut self, state: &SavedState);
+}
+
+/// The real output: the MQTT publisher, and the state file written atomically.
+pub struct PublishingOutput<'a> {
+    publisher: &'a Publisher,
+    state_file: Option<PathBuf>,
+}
+
+impl<'a> PublishingOutput<'a> {
+    pub fn new(publisher: &'a Publisher, state_file: Option<PathBuf>) -> Self {
+        Self { publisher, state_file }
+    }
+}
+
+impl NodeOutput for PublishingOutput<'_> {
+    fn publish(&mut self, message: Message) {
+        let schema = message.schema();
+        if let Err(error) = self.publisher.publish(message) {
+            tracing::error!("{error}; a {schema} message is dropped");
+        }
+    }
+
+    fn link(&self) -> PublisherStatus {
+        self.publisher.status()
+    }
+
+    fn counters(&self) -> PublisherMetrics {
+        self.publisher.metrics()
+    }
+
+    fn save(&mut self, state: &SavedState) {
+        let Some(path) = &self.state_file else { return };
+        if let Err(error) = state_file::save(path, state) {
+            tracing::error!(path = %path.display(), "cannot save the interval state: {error}");
+        }
+    }
+}
