@@ -19,13 +19,14 @@ use lintel::count::{CounterConfig, CrossingEvent, ZoneCounter};
 use lintel::track::{Track, TrackId, TrackState};
 use lintel_benches::{Crowd, Rng};
 use lintel_calibration::geometry::{CountingLine, Point, Polygon, Side};
-use lintel_calibration::site::ZoneShape;
+use lintel_calibration::site::{Zone, ZoneShape};
 
 const FRAME: (u32, u32) = (768, 576);
 const CYCLE: u32 = 200;
 /// Hysteresis around each boundary, in pixels (the site default, 1% of the height, is 5.8).
 const HYSTERESIS: f32 = 6.0;
 
+/// The zones in pixels of the frame, each with its hysteresis.
 fn zones() -> Vec<(ZoneShape, f32)> {
     let line = |a: (f32, f32), b: (f32, f32)| {
         ZoneShape::Line(CountingLine::new(Point::new(a.0, a.1), Point::new(b.0, b.1), Side::Right))
@@ -83,6 +84,22 @@ fn scene(people: usize) -> Vec<(Vec<Track>, Vec<TrackId>)> {
 }
 
 /// What the counter must at least compute: each matched track's feet against each zone.
+/// The same zones as a site file has them (normalised).
+fn site_zones(zones: &[(ZoneShape, f32)]) -> Vec<Zone> {
+    let (w, h) = (FRAME.0 as f32, FRAME.1 as f32);
+    zones
+        .iter()
+        .enumerate()
+        .map(|(i, (shape, hysteresis))| Zone {
+            camera: "bench".into(),
+            name: format!("zone-{i}"),
+            shape: shape.scale(1.0 / w, 1.0 / h),
+            min_distance: hysteresis / h,
+            aggregate: true,
+        })
+        .collect()
+}
+
 fn geometry_only(tracks: &[Track], zones: &[(ZoneShape, f32)]) -> usize {
     let mut clear = 0;
     for track in tracks.iter().filter(|t| t.matched) {
@@ -104,7 +121,7 @@ fn counting(c: &mut Criterion) {
     for people in [10, 50, 200] {
         let frames = scene(people);
         let zones = zones();
-        let mut counter = ZoneCounter::new(zones.clone(), FRAME, CounterConfig::default());
+        let mut counter = ZoneCounter::new(&site_zones(&zones), FRAME, CounterConfig::default());
         let mut events: Vec<CrossingEvent> = Vec::new();
         let mut frame_no = 0u64;
         for (tracks, removed) in frames.iter().cycle().take(CYCLE as usize) {

@@ -194,10 +194,8 @@ impl CameraAnalysis {
     fn start_stream(&mut self, frame: &Frame, connection: u64) {
         self.carried = self.finish();
         let (w, h) = (frame.source_width, frame.source_height);
-        let zones: Vec<(ZoneShape, f32)> =
-            self.zones.iter().map(|z| (z.shape_in_pixels(w as f32, h as f32), z.min_distance_px(h as f32))).collect();
         let gate = self.config.motion_gate.map(|config| {
-            let shapes: Vec<ZoneShape> = zones.iter().map(|(shape, _)| shape.clone()).collect();
+            let shapes: Vec<ZoneShape> = self.zones.iter().map(|z| z.shape_in_pixels(w as f32, h as f32)).collect();
             MotionGate::new(config, &shapes, (w, h), self.letterboxed)
         });
         let tracker =
@@ -205,7 +203,7 @@ impl CameraAnalysis {
         self.stream = Some(Stream {
             connection,
             tracker: Tracker::new(tracker),
-            counter: ZoneCounter::new(zones, (w, h), self.config.counter),
+            counter: ZoneCounter::new(&self.zones, (w, h), self.config.counter),
             gate,
         });
     }

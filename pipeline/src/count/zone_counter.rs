@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use lintel_calibration::geometry::{Crossing, Point};
-use lintel_calibration::site::ZoneShape;
+use lintel_calibration::site::{Zone, ZoneShape};
 
 use crate::detection::BBox;
 use crate::track::{Track, TrackId, TrackState};
@@ -69,6 +69,7 @@ struct Pending {
 
 /// Counts crossings of every zone of one camera.
 pub struct ZoneCounter {
+    /// The zones in frame pixels, each with its hysteresis distance in pixels.
     zones: Vec<(ZoneShape, f32)>,
     frame_size: (f32, f32),
     config: CounterConfig,
@@ -76,9 +77,11 @@ pub struct ZoneCounter {
 }
 
 impl ZoneCounter {
-    /// `zones` are in frame pixels, each with its hysteresis distance in pixels.
-    pub fn new(zones: Vec<(ZoneShape, f32)>, frame_size: (u32, u32), config: CounterConfig) -> Self {
-        Self { zones, frame_size: (frame_size.0 as f32, frame_size.1 as f32), config, states: HashMap::new() }
+    /// Counts on `zones` (normalised, as in the site file) in frames of `frame_size` pixels.
+    pub fn new(zones: &[Zone], frame_size: (u32, u32), config: CounterConfig) -> Self {
+        let (w, h) = (frame_size.0 as f32, frame_size.1 as f32);
+        let zones = zones.iter().map(|z| (z.shape_in_pixels(w, h), z.min_distance_px(h))).collect();
+        Self { zones, frame_size: (w, h), config, states: HashMap::new() }
     }
 
     pub fn zone_count(&self) -> usize {
@@ -276,10 +279,34 @@ mod tests {
         }
     }
 
+    /// A counter of one zone given in pixels of a 200×200 frame, with 5 px of hysteresis (the zone
+    /// is normalised as a site file has it; these values come back exact).
+    fn counter_200(shape: ZoneShape) -> ZoneCounter {
+        let zone = Zone {
+            camera: "cam".into(),
+            name: "zone".into(),
+            shape: match shape {
+                ZoneShape::Line(l) => ZoneShape::Line(CountingLine::new(
+                    Point::new(l.a.x / 200.0, l.a.y / 200.0),
+                    Point::new(l.b.x / 200.0, l.b.y / 200.0),
+                    l.entry_side,
+                )),
+                ZoneShape::Polygon(p) => ZoneShape::Polygon(Polygon::new(
+                    p.points.iter().map(|q| Point::new(q.x / 200.0, q.y / 200.0)).collect(),
+                )),
+            },
+            min_distance: 5.0 / 200.0,
+            aggregate: true,
+        };
+        let counter = ZoneCounter::new(&[zone], (200, 200), CounterConfig::default());
+        assert_eq!(counter.zones[0].1, 5.0);
+        counter
+    }
+
     /// A horizontal line across a 200×200 frame at y = 100; below it (Right of A→B) is inside.
     fn line_counter() -> ZoneCounter {
         let line = CountingLine::new(Point::new(0.0, 100.0), Point::new(200.0, 100.0), Side::Right);
-        ZoneCounter::new(vec![(ZoneShape::Line(line), 5.0)], (200, 200), CounterConfig::default())
+        counter_200(ZoneShape::Line(line))
     }
 
     fn walk(counter: &mut ZoneCounter, ys: &[Option<f32>], state: TrackState) -> Vec<CrossingEvent> {
@@ -345,7 +372,7 @@ mod tests {
     fn a_line_near_the_frame_edge_still_counts() {
         // Line at y = 190 of a 200-high frame: the person is seen once beyond it, at the edge, then leaves.
         let line = CountingLine::new(Point::new(0.0, 190.0), Point::new(200.0, 190.0), Side::Right);
-        let mut counter = ZoneCounter::new(vec![(ZoneShape::Line(line), 5.0)], (200, 200), CounterConfig::default());
+        let mut counter = counter_200(ZoneShape::Line(line));
         let ys = [Some(160.0), Some(170.0), Some(180.0), Some(199.0)];
         let events = walk(&mut counter, &ys.map(|y| y), TrackState::Confirmed);
         assert_eq!(events.len(), 1);
@@ -355,7 +382,7 @@ mod tests {
     #[test]
     fn passing_beside_a_short_line_counts_nothing() {
         let line = CountingLine::new(Point::new(150.0, 100.0), Point::new(200.0, 100.0), Side::Right);
-        let mut counter = ZoneCounter::new(vec![(ZoneShape::Line(line), 5.0)], (200, 200), CounterConfig::default());
+        let mut counter = counter_200(ZoneShape::Line(line));
         let ys: Vec<_> = (0..20).map(|i| Some(60.0 + i as f32 * 5.0)).collect();
         assert!(walk(&mut counter, &ys, TrackState::Confirmed).is_empty());
     }
@@ -368,7 +395,7 @@ mod tests {
             Point::new(150.0, 180.0),
             Point::new(50.0, 180.0),
         ]);
-        let mut counter = ZoneCounter::new(vec![(ZoneShape::Polygon(door), 5.0)], (200, 200), CounterConfig::default());
+        let mut counter = counter_200(ZoneShape::Polygon(door));
         let ys: Vec<_> = (0..10).map(|i| Some(60.0 + i as f32 * 8.0)).collect();
         let events = walk(&mut counter, &ys, TrackState::Confirmed);
         assert_eq!(events.iter().map(|e| e.direction).collect::<Vec<_>>(), vec![Crossing::Entry]);
@@ -392,7 +419,7 @@ mod tests {
         // A vertical line down to the bottom edge; the person walks left along the bottom with the
         // box reaching 20 px below the picture.
         let line = CountingLine::new(Point::new(100.0, 0.0), Point::new(100.0, 200.0), Side::Right);
-        let mut counter = ZoneCounter::new(vec![(ZoneShape::Line(line), 5.0)], (200, 200), CounterConfig::default());
+        let mut counter = counter_200(ZoneShape::Line(line));
         let mut events = Vec::new();
         for (frame, x) in [150.0, 140.0, 130.0, 120.0, 90.0, 80.0, 70.0].into_iter().enumerate() {
             counter.update(&[track(1, x, 220.0, TrackState::Confirmed, true)], &[], frame as u64, None, &mut events);
