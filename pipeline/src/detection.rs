@@ -51,6 +51,21 @@ pub struct Detection {
     pub class: u32,
 }
 
+/// A person found in a frame, with what they looked like when the re-ID model was asked: what
+/// the tracker takes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighting {
+    pub detection: Detection,
+    /// The appearance embedding, when the tracker asked for one (embeddings on demand).
+    pub looks: Option<Embedding>,
+}
+
+impl From<Detection> for Sighting {
+    fn from(detection: Detection) -> Self {
+        Self { detection, looks: None }
+    }
+}
+
 /// What a person looks like: an L2-normalised appearance vector from the re-ID model.
 ///
 /// Lives in memory only, with the track it belongs to: it is never written, logged or published

@@ -7,7 +7,7 @@ use lintel_calibration::site::{Zone, ZoneShape};
 
 use super::{FrameAnalysis, PersonBox, ZoneEvent};
 use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
-use crate::detection::{BBox, Detection, Embedding};
+use crate::detection::{BBox, Detection, Embedding, Sighting};
 use crate::infer::{Embedder, InferError, MotionGate, MotionGateConfig};
 use crate::ingest::Frame;
 use crate::track::{Track, Tracker, TrackerConfig};
@@ -87,7 +87,7 @@ struct Stream {
 #[derive(Default)]
 struct Scratch {
     wanted: Vec<bool>,
-    embeddings: Vec<Option<Embedding>>,
+    sightings: Vec<Sighting>,
     crossings: Vec<CrossingEvent>,
 }
 
@@ -140,14 +140,15 @@ impl CameraAnalysis {
             self.start_stream(frame, 0);
         }
         let Some(stream) = self.stream.as_mut() else { unreachable!("a stream was just started") };
-        let Scratch { wanted, embeddings, crossings } = &mut self.scratch;
-        embeddings.clear();
+        let Scratch { wanted, sightings, crossings } = &mut self.scratch;
+        sightings.clear();
+        sightings.extend(detections.unwrap_or_default().iter().map(|&d| Sighting::from(d)));
         let mut embedded = 0;
         if let (Some(appearance), Some(detections)) = (appearance, detections) {
             embedded =
-                embed_wanted(&stream.tracker, appearance, frame, detections, self.letterboxed, wanted, embeddings)?;
+                embed_wanted(&stream.tracker, appearance, frame, detections, self.letterboxed, wanted, sightings)?;
         }
-        let update = stream.tracker.update_at(frame.pts, detections.unwrap_or_default(), embeddings);
+        let update = stream.tracker.update_at(frame.pts, sightings);
         crossings.clear();
         stream.counter.update(update.tracks, update.removed, frame.index, frame.pts, crossings);
         let mut events = std::mem::take(&mut self.carried);
@@ -255,8 +256,8 @@ fn person_box(track: &Track) -> PersonBox {
     }
 }
 
-/// Embeds the detections the tracker wants an appearance for (batched in one run); the others
-/// get `None`. Returns how many were embedded.
+/// Embeds the people the tracker wants an appearance for (batched in one run) into their
+/// `sightings`. Returns how many were embedded.
 fn embed_wanted(
     tracker: &Tracker,
     appearance: &mut dyn Appearance,
@@ -264,18 +265,16 @@ fn embed_wanted(
     detections: &[Detection],
     letterboxed: bool,
     wanted: &mut Vec<bool>,
-    embeddings: &mut Vec<Option<Embedding>>,
+    sightings: &mut [Sighting],
 ) -> Result<u64, InferError> {
     tracker.wants_appearance(detections, wanted);
     let boxes: Vec<BBox> = detections.iter().zip(wanted.iter()).filter(|(_, w)| **w).map(|(d, _)| d.bbox).collect();
-    embeddings.clear();
-    embeddings.resize(detections.len(), None);
     if boxes.is_empty() {
         return Ok(0);
     }
     let mut found = appearance.embed(frame, &boxes, letterboxed)?.into_iter();
-    for (slot, _) in embeddings.iter_mut().zip(wanted.iter()).filter(|(_, w)| **w) {
-        *slot = found.next().flatten();
+    for (sighting, _) in sightings.iter_mut().zip(wanted.iter()).filter(|(_, w)| **w) {
+        sighting.looks = found.next().flatten();
     }
     Ok(boxes.len() as u64)
 }

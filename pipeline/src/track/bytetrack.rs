@@ -4,7 +4,7 @@
 use super::assignment::{AssignmentSolver, CostMatrix};
 use super::kalman::BoxFilter;
 use super::{Track, TrackId, TrackState};
-use crate::detection::{BBox, Detection, Embedding};
+use crate::detection::{BBox, Detection, Embedding, Sighting};
 
 /// Tracker settings. The defaults are ByteTrack's, except `min_hits`, which
 /// asks for three matched frames before a person is trusted, `fuse_score`
@@ -474,7 +474,8 @@ impl Tracker {
     /// non-finite or empty box, or a score below `low_score` (or NaN), are
     /// ignored.
     pub fn update(&mut self, detections: &[Detection]) -> TrackerUpdate<'_> {
-        self.update_with_appearance(detections, &[])
+        self.last_step = None;
+        self.advance(self.config.steps_per_update, detections, &[])
     }
 
     /// [`update_with_appearance`](Self::update_with_appearance) for a frame shown at `pts`: the
@@ -482,19 +483,15 @@ impl Tracker {
     /// least one, so frames skipped by a lower analysis rate, by the motion gate or by a busy
     /// box are predicted over. Without a timestamp (or when time went backwards, a new stream)
     /// it advances `steps_per_update`.
-    pub fn update_at(
-        &mut self,
-        pts: Option<std::time::Duration>,
-        detections: &[Detection],
-        embeddings: &[Option<Embedding>],
-    ) -> TrackerUpdate<'_> {
+    pub fn update_at(&mut self, pts: Option<std::time::Duration>, sightings: &[Sighting]) -> TrackerUpdate<'_> {
         let now = pts.map(|pts| (pts.as_secs_f64() * self.config.steps_per_second).round() as i64);
         let steps = match (now, self.last_step) {
             (Some(now), Some(last)) if now > last => u32::try_from(now - last).unwrap_or(u32::MAX),
             _ => self.config.steps_per_update,
         };
         self.last_step = now;
-        self.advance(steps, detections, embeddings)
+        let (detections, embeddings) = split(sightings);
+        self.advance(steps, &detections, &embeddings)
     }
 
     /// Which detections an embedding would help with now (embeddings on demand): high
@@ -553,22 +550,20 @@ impl Tracker {
         self.live.iter().find(|l| l.track.id == id).and_then(|l| l.embedding.as_ref())
     }
 
-    /// [`update`](Self::update) with an embedding for some detections (`embeddings[i]` for
-    /// `detections[i]`; a shorter slice leaves the rest without). Tracks keep a moving average of
+    /// [`update`](Self::update) with what some of the people looked like (the sightings'
+    /// embeddings, where the re-ID model gave one). Tracks keep a moving average of
     /// their embeddings; a pair that overlaps costs a mix of box overlap and appearance distance
     /// (and never matches if the two look too different); a lost track that has an embedding is
     /// searched by appearance alone, within reach of where it was last seen, for
     /// `appearance.reid_frames` more frames before it is removed.
-    pub fn update_with_appearance(
-        &mut self,
-        detections: &[Detection],
-        embeddings: &[Option<Embedding>],
-    ) -> TrackerUpdate<'_> {
+    pub fn update_with_appearance(&mut self, sightings: &[Sighting]) -> TrackerUpdate<'_> {
         self.last_step = None;
-        self.advance(self.config.steps_per_update, detections, embeddings)
+        let (detections, embeddings) = split(sightings);
+        self.advance(self.config.steps_per_update, &detections, &embeddings)
     }
 
-    /// One update, `steps` steps of the clock after the previous one.
+    /// One update, `steps` steps of the clock after the previous one; `embeddings[i]` is what
+    /// `detections[i]` looked like (empty: nobody was embedded).
     fn advance(&mut self, steps: u32, detections: &[Detection], embeddings: &[Option<Embedding>]) -> TrackerUpdate<'_> {
         let Self { config, frame, next_id, live, tracks, removed, scratch: s, matcher, .. } = self;
         let min_hits = config.min_hits.max(1);
@@ -707,11 +702,29 @@ impl Tracker {
     }
 }
 
+/// The boxes, and their embeddings where any was given (an empty list when none was: the
+/// tracker then matches on motion alone, without looking at appearance at all).
+fn split(sightings: &[Sighting]) -> (Vec<Detection>, Vec<Option<Embedding>>) {
+    let detections = sightings.iter().map(|s| s.detection).collect();
+    let embeddings = if sightings.iter().any(|s| s.looks.is_some()) {
+        sightings.iter().map(|s| s.looks.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    (detections, embeddings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::{BTreeMap, BTreeSet};
+
+    /// Sightings of `detections`, with `embeddings[i]` for the i-th where given.
+    fn sightings(detections: &[Detection], embeddings: &[Option<Embedding>]) -> Vec<Sighting> {
+        let looks = |i: usize| embeddings.get(i).cloned().flatten();
+        detections.iter().enumerate().map(|(i, d)| Sighting { detection: *d, looks: looks(i) }).collect()
+    }
 
     fn det(left: f32, top: f32, width: f32, height: f32, score: f32) -> Detection {
         Detection { bbox: BBox { left, top, width, height }, score, class: 0 }
@@ -926,15 +939,15 @@ mod tests {
             let me = look(1.0);
             let embeddings = |n: usize| if with_appearance { vec![Some(me.clone()); n] } else { Vec::new() };
             for t in 0..20 {
-                tracker.update_with_appearance(&[walker(t, 0.9)], &embeddings(1));
+                tracker.update_with_appearance(&sightings(&[walker(t, 0.9)], &embeddings(1)));
             }
             for _ in 0..12 {
-                tracker.update_with_appearance(&[], &[]);
+                tracker.update_with_appearance(&sightings(&[], &[]));
             }
             let back = det(50.0 + 4.0 * 19.0 - 80.0, 100.0, 60.0, 160.0, 0.9);
             let track = only(
                 tracker
-                    .update_with_appearance(&[back], &embeddings(1))
+                    .update_with_appearance(&sightings(&[back], &embeddings(1)))
                     .tracks
                     .iter()
                     .filter(|t| t.matched)
@@ -976,12 +989,12 @@ mod tests {
 
         let mut tracker = Tracker::new(TrackerConfig::default());
         for &step in &seen {
-            let track = only(tracker.update_at(at_step(step), &[walk(step)], &[]).tracks);
+            let track = only(tracker.update_at(at_step(step), &sightings(&[walk(step)], &[])).tracks);
             assert_eq!((track.id, track.matched, track.age), (TrackId(1), true, step + 1), "step {step}");
             assert!(track.bbox.iou(&walk(step).bbox) > 0.9, "step {step}: {:?}", track.bbox);
         }
         // Unseen for a second: lost, ten steps since it was seen, coasting along its path.
-        let update = tracker.update_at(at_step(32), &[], &[]);
+        let update = tracker.update_at(at_step(32), &sightings(&[], &[]));
         let track = only(update.tracks);
         assert_eq!((track.state, track.frames_since_seen), (TrackState::Lost, 10));
         assert!(track.bbox.iou(&walk(32).bbox) > 0.7, "{:?}", track.bbox);
@@ -998,22 +1011,22 @@ mod tests {
     fn without_a_usable_timestamp_an_update_is_steps_per_update() {
         let config = TrackerConfig { steps_per_update: 2, ..TrackerConfig::default() };
         let mut tracker = Tracker::new(config);
-        assert_eq!(only(tracker.update_at(at_step(50), &[walker(0, 0.9)], &[]).tracks).age, 1);
-        assert_eq!(only(tracker.update_at(None, &[walker(2, 0.9)], &[]).tracks).age, 3);
+        assert_eq!(only(tracker.update_at(at_step(50), &sightings(&[walker(0, 0.9)], &[])).tracks).age, 1);
+        assert_eq!(only(tracker.update_at(None, &sightings(&[walker(2, 0.9)], &[])).tracks).age, 3);
         // Time went backwards: a new stream.
-        assert_eq!(only(tracker.update_at(at_step(60), &[walker(4, 0.9)], &[]).tracks).age, 5);
-        assert_eq!(only(tracker.update_at(at_step(1), &[walker(6, 0.9)], &[]).tracks).age, 7);
-        assert_eq!(only(tracker.update_at(at_step(2), &[walker(7, 0.9)], &[]).tracks).age, 8);
+        assert_eq!(only(tracker.update_at(at_step(60), &sightings(&[walker(4, 0.9)], &[])).tracks).age, 5);
+        assert_eq!(only(tracker.update_at(at_step(1), &sightings(&[walker(6, 0.9)], &[])).tracks).age, 7);
+        assert_eq!(only(tracker.update_at(at_step(2), &sightings(&[walker(7, 0.9)], &[])).tracks).age, 8);
     }
 
     #[test]
     fn someone_who_looks_different_does_not_take_over_a_track() {
         let mut tracker = Tracker::new(TrackerConfig::default());
         for t in 0..10 {
-            tracker.update_with_appearance(&[walker(t, 0.9)], &[Some(look(1.0))]);
+            tracker.update_with_appearance(&sightings(&[walker(t, 0.9)], &[Some(look(1.0))]));
         }
         // The first person leaves; a different-looking person stands exactly where they would be.
-        let update = tracker.update_with_appearance(&[walker(10, 0.9)], &[Some(look(7.0))]);
+        let update = tracker.update_with_appearance(&sightings(&[walker(10, 0.9)], &[Some(look(7.0))]));
         let first = update.tracks.iter().find(|t| t.id == TrackId(1)).unwrap();
         assert_eq!((first.state, first.matched), (TrackState::Lost, false));
         assert!(update.tracks.iter().any(|t| t.id == TrackId(2) && t.matched));
@@ -1038,7 +1051,7 @@ mod tests {
             tracker.wants_appearance(&[walker(t, 0.9)], &mut wanted);
             let embeddings = if wanted[0] { vec![Some(look(1.0))] } else { vec![None] };
             asked += wanted[0] as u32;
-            tracker.update_with_appearance(&[walker(t, 0.9)], &embeddings);
+            tracker.update_with_appearance(&sightings(&[walker(t, 0.9)], &embeddings));
         }
         assert!(
             asked >= 40 / refresh && asked <= 40 / refresh + 2,
