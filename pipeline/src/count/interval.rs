@@ -20,11 +20,18 @@ pub struct IntervalConfig {
     /// the frame where it happened but may be decided a little later (a person seen on the new
     /// side for a second frame, a track that ends at the frame edge).
     pub grace: Duration,
+    /// The most time [`IntervalAggregator::close_due`] catches up on interval by interval. A
+    /// wall clock that jumps further ahead (a box without a real-time clock that starts in 1970,
+    /// then gets NTP), or back past the interval being filled, is a clock jump: the intervals in
+    /// between go out as one span per building, marked [`IntervalReport::span`], so a wrong clock
+    /// neither floods the broker (29.7 million intervals from 1970) nor holds counts back until
+    /// it catches up.
+    pub max_catch_up: Duration,
 }
 
 impl Default for IntervalConfig {
     fn default() -> Self {
-        Self { length: Duration::from_secs(60), grace: Duration::from_secs(5) }
+        Self { length: Duration::from_secs(60), grace: Duration::from_secs(5), max_catch_up: Duration::from_secs(3600) }
     }
 }
 
@@ -62,6 +69,9 @@ pub struct IntervalReport {
     /// Occupancy at the end of the interval: never below zero.
     pub occupancy: u64,
     pub entrances: Vec<EntranceCounts>,
+    /// The wall clock jumped: this report spans the gap (several intervals, or time that never
+    /// was), with the counts recorded in it. Its entrances were not watched as usual.
+    pub span: bool,
 }
 
 /// What survives a restart: the intervals not yet published and the occupancy estimates, by id
@@ -153,12 +163,30 @@ impl IntervalAggregator {
 
     /// Emits every interval that ended at least `grace` before `now`, for every building (an
     /// interval without events is reported with zeros: a quiet door is information too).
+    ///
+    /// A clock jump (see [`IntervalConfig::max_catch_up`]) first closes what lies between as one
+    /// span per building.
     pub fn close_due(&mut self, now: SystemTime) -> Vec<IntervalReport> {
         let length = self.length_s();
         let now_s = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let mut next =
             self.next_to_close.unwrap_or_else(|| self.open.keys().next().copied().unwrap_or(self.interval_of(now)));
         let mut reports = Vec::new();
+        let current = self.interval_of(now);
+        let catch_up = self.config.max_catch_up.as_secs().max(length);
+        let jumped_ahead = current.saturating_sub(next) > catch_up;
+        let jumped_back = next > current.saturating_add(length);
+        if jumped_ahead || jumped_back {
+            // Everything open before the current interval (ahead), or everything open (back: the
+            // intervals were dated by a clock that was wrong or is wrong now).
+            let end = if jumped_ahead {
+                current
+            } else {
+                self.open.keys().next_back().map_or(next, |last| (*last).max(next)) + length
+            };
+            reports = self.close_span(next, end, jumped_ahead.then_some(current));
+            next = current;
+        }
         while next + length + self.config.grace.as_secs() <= now_s {
             let counts = self.open.remove(&next).unwrap_or_default();
             for b in 0..self.buildings.len() {
@@ -168,6 +196,31 @@ impl IntervalAggregator {
         }
         self.next_to_close = Some(next);
         reports
+    }
+
+    /// Closes the intervals open from `start` to `end` (all of them when `before` is `None`, else
+    /// those starting before it) as one report per building.
+    fn close_span(&mut self, start: u64, end: u64, before: Option<u64>) -> Vec<IntervalReport> {
+        let keys: Vec<u64> = self.open.keys().copied().filter(|k| before.is_none_or(|b| *k < b)).collect();
+        let mut merged: BTreeMap<(usize, usize), (u64, u64)> = BTreeMap::new();
+        for key in &keys {
+            for (entrance, (entries, exits)) in self.open.remove(key).unwrap_or_default() {
+                let sum = merged.entry(entrance).or_default();
+                sum.0 += entries;
+                sum.1 += exits;
+            }
+        }
+        for building in &mut self.buildings {
+            let taken: Vec<(u64, u64)> = keys.iter().filter_map(|k| building.before_reset.remove(k)).collect();
+            if !taken.is_empty() {
+                let sum = taken.iter().fold((0, 0), |(a, b), (e, x)| (a + e, b + x));
+                building.before_reset.insert(start, sum);
+            }
+        }
+        let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
+        (0..self.buildings.len())
+            .map(|b| IntervalReport { end: at(end.max(start + 1)), span: true, ..self.report(b, start, &merged) })
+            .collect()
     }
 
     /// Sets a building's occupancy (a reset by an operator); returns false for an unknown id.
@@ -292,6 +345,7 @@ impl IntervalAggregator {
             exits,
             occupancy: building.occupancy,
             entrances,
+            span: false,
         }
     }
 }
@@ -412,5 +466,54 @@ mod tests {
         let reports = agg.close_due(t(6_130));
         assert_eq!(reports[0].start, t(6_060));
         assert_eq!(reports[0].entries, 1);
+    }
+
+    #[test]
+    fn a_clock_that_jumps_from_1970_to_now_closes_one_span_not_millions_of_intervals() {
+        let mut agg = aggregator();
+        agg.record("north", Crossing::Entry, t(30));
+        agg.record("north", Crossing::Entry, t(200));
+        assert_eq!(agg.close_due(t(124)).len(), 2, "one minute closes normally");
+        let now = 1_764_064_800 + 17; // 2025-11-25T10:00:17Z
+        let reports = agg.close_due(t(now));
+        assert_eq!(reports.len(), 2, "one span per building");
+        let b1 = &reports[0];
+        assert!(b1.span);
+        assert_eq!((b1.start, b1.end), (t(60), t(1_764_064_800)));
+        assert_eq!((b1.entries, b1.occupancy), (1, 12), "the crossing recorded in the gap is kept");
+        agg.record("north", Crossing::Exit, t(now + 1));
+        let reports = agg.close_due(t(now + 60));
+        assert_eq!(reports.len(), 2);
+        assert!(!reports[0].span);
+        assert_eq!((reports[0].start, reports[0].exits, reports[0].occupancy), (t(1_764_064_800), 1, 11));
+    }
+
+    #[test]
+    fn a_clock_that_goes_back_does_not_hold_the_counts_until_it_catches_up() {
+        let mut agg = aggregator();
+        let day = 86_400;
+        agg.record("south", Crossing::Entry, t(10 * day + 5));
+        assert_eq!(agg.close_due(t(10 * day + 70)).len(), 2);
+        // The state says the next interval starts at 10 d + 60 s; the clock now says a day earlier.
+        agg.record("south", Crossing::Entry, t(9 * day + 3));
+        let reports = agg.close_due(t(9 * day + 10));
+        assert_eq!(reports.len(), 2, "what was held goes out at once");
+        assert!(reports[0].span);
+        assert_eq!((reports[0].entries, reports[0].occupancy), (1, 12));
+        // And the intervals follow the clock as it is now.
+        agg.record("north", Crossing::Entry, t(9 * day + 20));
+        let reports = agg.close_due(t(9 * day + 65));
+        assert_eq!(reports.len(), 2);
+        assert!(!reports[0].span);
+        assert_eq!((reports[0].start, reports[0].entries, reports[0].occupancy), (t(9 * day), 1, 13));
+    }
+
+    #[test]
+    fn a_restart_within_the_catch_up_publishes_every_interval_it_missed() {
+        let mut agg = aggregator();
+        agg.record("north", Crossing::Entry, t(6_000 + 5));
+        let reports = agg.close_due(t(6_000 + 30 * 60));
+        assert_eq!(reports.len(), 2 * 29, "29 whole minutes, each once per building");
+        assert!(reports.iter().all(|r| !r.span));
     }
 }

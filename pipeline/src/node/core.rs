@@ -253,8 +253,17 @@ impl NodeCore {
             self.publish_status(out, true);
         }
         let reports = self.aggregator.close_due(self.wall);
+        if let Some(span) = reports.iter().find(|r| r.span) {
+            let message = format!(
+                "the wall clock jumped: the intervals from {} to {} go out as one span, marked unhealthy",
+                UtcTime::from(span.start),
+                UtcTime::from(span.end)
+            );
+            let node = self.site.node.clone();
+            self.alert(out, AlertKind::ClockJump, &node, message);
+        }
         for report in &reports {
-            if report.start < self.resumed_at {
+            if report.start < self.resumed_at || report.span {
                 for entrance in &report.entrances {
                     self.unhealthy.insert(entrance.id.clone(), true);
                 }
@@ -752,5 +761,39 @@ entry_side = "right"
         let Some(Message::NodeStatus(last)) = out.messages.last() else { panic!("no status at the end") };
         assert_eq!(last.state, NodeState::Offline);
         assert_eq!(last.cameras.len(), 3);
+    }
+
+    #[test]
+    fn a_box_that_starts_in_1970_and_then_gets_ntp_publishes_one_unhealthy_span_and_an_alert() {
+        let site = Site::parse(SITE, "site.toml").expect("test site");
+        let (now, wall) = (Instant::now(), UNIX_EPOCH + Duration::from_secs(100));
+        let mut core = NodeCore::new(&site, &NodeOptions::default(), None, now, wall);
+        let mut out = Recorder::default();
+        core.handle(frame(0, Duration::from_secs(30), (now, wall), &[Crossing::Entry]), &mut out);
+        core.handle(tick(Duration::from_secs(31), (now, wall)), &mut out);
+        // NTP: the wall clock moves 56 years ahead between two ticks.
+        let ntp = UNIX_EPOCH + Duration::from_secs(1_764_064_800 + 20);
+        core.handle(
+            NodeEvent::Tick { now: now + Duration::from_secs(32), wall: ntp, frames_received: vec![0; 3] },
+            &mut out,
+        );
+        let counts = out.counts();
+        assert_eq!(counts.len(), 2, "one span per building, not one interval per minute since 1970");
+        let b7 = counts.iter().find(|c| c.building == "b7").expect("b7");
+        assert_eq!(b7.entries, 1, "the crossing made before NTP is published");
+        assert!(b7.entrances.iter().all(|e| !e.healthy));
+        assert_eq!(out.alerts(AlertKind::ClockJump).len(), 1);
+        assert_eq!(out.alerts(AlertKind::ClockJump)[0].subject, "edge-01");
+        // Then one normal interval a minute.
+        core.handle(
+            NodeEvent::Tick {
+                now: now + Duration::from_secs(92),
+                wall: ntp + Duration::from_secs(60),
+                frames_received: vec![0; 3],
+            },
+            &mut out,
+        );
+        assert_eq!(out.counts().len(), 4);
+        assert_eq!(out.alerts(AlertKind::ClockJump).len(), 1);
     }
 }

@@ -189,16 +189,20 @@ pub enum AlertKind {
     SpoolFilling,
     /// A building's occupancy is above its capacity; `subject` is the building id.
     OverCapacity,
+    /// The wall clock jumped (forward past the catch-up limit, or back past the interval being
+    /// filled); the gap went out as one `healthy: false` span. `subject` is the node id.
+    ClockJump,
 }
 
 impl AlertKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 6] = [
         AlertKind::CameraOffline,
         AlertKind::CameraBack,
         AlertKind::CameraBlinded,
         AlertKind::SpoolFilling,
         AlertKind::OverCapacity,
+        AlertKind::ClockJump,
     ];
 }
 
