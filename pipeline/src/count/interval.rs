@@ -334,7 +334,7 @@ impl IntervalAggregator {
         // What a reset already took in does not count twice.
         let (taken_entries, taken_exits) = building.before_reset.remove(&start).unwrap_or_default();
         // Missed entries would drive the estimate below zero; a building is never less than empty.
-        building.occupancy = (building.occupancy + entries.saturating_sub(taken_entries))
+        building.occupancy = (building.occupancy.saturating_add(entries.saturating_sub(taken_entries)))
             .saturating_sub(exits.saturating_sub(taken_exits));
         let at = |s: u64| UNIX_EPOCH + Duration::from_secs(s);
         IntervalReport {

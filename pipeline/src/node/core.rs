@@ -24,6 +24,17 @@ const BLINDED_SPREAD: f64 = 4.0;
 /// A camera that has sent no frame for this long makes its entrance's interval unhealthy.
 const SILENT: Duration = Duration::from_secs(2);
 
+/// Occupancy commands: the most a building may be set to is its capacity times this, or
+/// [`MAX_OCCUPANCY`] without a capacity (a person's count, not a typo or an attack).
+const CAPACITY_FACTOR: u64 = 4;
+const MAX_OCCUPANCY: u64 = 100_000;
+/// A command issued longer ago than this (by the node's clock) is stale; one from further in the
+/// future than [`COMMAND_AHEAD`] comes from a wrong clock.
+const COMMAND_AGE: Duration = Duration::from_secs(15 * 60);
+const COMMAND_AHEAD: Duration = Duration::from_secs(5 * 60);
+/// At most this many occupancy commands are applied a minute, node-wide.
+const COMMANDS_PER_MINUTE: u32 = 10;
+
 /// The settings the core needs (from [`NodeOptions`]).
 #[derive(Debug, Clone)]
 struct Settings {
@@ -52,6 +63,7 @@ pub struct NodeCore {
     wall: SystemTime,
     /// The state changed since it was last saved.
     unsaved: bool,
+    commands: CommandGuard,
     summary: NodeSummary,
 }
 
@@ -128,6 +140,7 @@ impl NodeCore {
             resumed_at: wall,
             wall,
             unsaved: false,
+            commands: CommandGuard::default(),
             summary: NodeSummary::default(),
             site: site.clone(),
         }
@@ -357,6 +370,26 @@ impl NodeCore {
             tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
             return;
         }
+        let capacity = self.site.building(building).and_then(|b| b.capacity).map(u64::from);
+        match self.commands.admit(&set, capacity, self.wall) {
+            Ok(()) => {}
+            // Logged once per command id (a retained one comes back at every reconnection).
+            Err(Refusal::Invalid(why)) => {
+                if self.commands.first_refusal(&set.id) {
+                    tracing::warn!("refused the occupancy command {} on {topic}: {why}", set.id);
+                }
+                return;
+            }
+            // Logged once per minute of flood, not once per command.
+            Err(Refusal::RateLimited { first }) => {
+                if first {
+                    tracing::warn!(
+                        "more than {COMMANDS_PER_MINUTE} occupancy commands in a minute: the rest of this minute's are refused"
+                    );
+                }
+                return;
+            }
+        }
         if !self.aggregator.reset_occupancy(building, set.occupancy) {
             tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
             return;
@@ -371,7 +404,6 @@ impl NodeCore {
         // Remembered before it is announced: a restart between the two must not apply it again.
         self.unsaved = false;
         out.save(&self.saved_state());
-        let capacity = self.site.building(building).and_then(|b| b.capacity).map(u64::from);
         out.publish(Message::from(Occupancy {
             site: self.site.id.clone(),
             building: building.to_string(),
@@ -489,6 +521,81 @@ impl NodeCore {
             subject: subject.to_string(),
             message,
         }));
+    }
+}
+
+/// Why an occupancy command was refused.
+enum Refusal {
+    /// The command itself is unreasonable (value, time).
+    Invalid(String),
+    /// Too many commands this minute; `first` for the first refused this minute.
+    RateLimited { first: bool },
+}
+
+/// What keeps occupancy commands within reason: a bounded value, a fresh `issued_at`, a rate.
+#[derive(Default)]
+struct CommandGuard {
+    /// Start of the current minute of the rate limit, the commands applied in it and refused.
+    minute: Option<SystemTime>,
+    applied: u32,
+    limited: u32,
+    /// Ids refused lately (bounded), so a retained command is logged once, not at every
+    /// reconnection.
+    refused: std::collections::VecDeque<String>,
+}
+
+impl CommandGuard {
+    /// Whether `set` may be applied to a building of `capacity` at `now`; counts it if so.
+    fn admit(&mut self, set: &OccupancySet, capacity: Option<u64>, now: SystemTime) -> Result<(), Refusal> {
+        let most = capacity.map_or(MAX_OCCUPANCY, |c| c.saturating_mul(CAPACITY_FACTOR));
+        if set.occupancy > most {
+            return Err(Refusal::Invalid(match capacity {
+                Some(c) => format!("occupancy {} is over {CAPACITY_FACTOR} times the capacity {c}", set.occupancy),
+                None => format!("occupancy {} is over {MAX_OCCUPANCY} (the building has no capacity)", set.occupancy),
+            }));
+        }
+        let issued =
+            std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(set.issued_at.unix_seconds()).unwrap_or(0));
+        if issued + COMMAND_AGE < now {
+            return Err(Refusal::Invalid(format!(
+                "issued at {}, over {} min before the node's clock",
+                set.issued_at,
+                COMMAND_AGE.as_secs() / 60
+            )));
+        }
+        if issued > now + COMMAND_AHEAD {
+            return Err(Refusal::Invalid(format!(
+                "issued at {}, ahead of the node's clock {}",
+                set.issued_at,
+                UtcTime::from(now)
+            )));
+        }
+        let minute_over =
+            self.minute.is_none_or(|m| now.duration_since(m).map_or(true, |d| d >= Duration::from_secs(60)));
+        if minute_over {
+            if self.limited > 1 {
+                tracing::warn!("{} occupancy commands were refused in a minute (rate limit)", self.limited);
+            }
+            (self.minute, self.applied, self.limited) = (Some(now), 0, 0);
+        }
+        if self.applied >= COMMANDS_PER_MINUTE {
+            self.limited += 1;
+            return Err(Refusal::RateLimited { first: self.limited == 1 });
+        }
+        self.applied += 1;
+        Ok(())
+    }
+
+    /// Remembers a refused id; true the first time it is seen (lately).
+    fn first_refusal(&mut self, id: &str) -> bool {
+        if self.refused.iter().any(|r| r == id) {
+            return false;
+        }
+        if self.refused.len() == 256 {
+            self.refused.pop_front();
+        }
+        self.refused.push_back(id.to_string());
+        true
     }
 }
 
@@ -713,9 +820,9 @@ entry_side = "right"
 
     #[test]
     fn an_occupancy_command_is_applied_once_and_remembered_before_it_is_announced() {
-        let (mut core, _, _) = node();
+        let (mut core, _, wall) = node();
         let mut out = Recorder::default();
-        let set = OccupancySet::new(12);
+        let set = OccupancySet { issued_at: UtcTime::from(wall), ..OccupancySet::new(12) };
         let command = || Received {
             topic: OccupancySet::topic("s1", "b8").expect("topic"),
             payload: set.to_json(),
@@ -795,5 +902,43 @@ entry_side = "right"
         );
         assert_eq!(out.counts().len(), 4);
         assert_eq!(out.alerts(AlertKind::ClockJump).len(), 1);
+    }
+
+    #[test]
+    fn hostile_occupancy_commands_are_refused_without_touching_the_occupancy() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder::default();
+        let command = |building: &str, occupancy: u64, issued: SystemTime| Received {
+            topic: OccupancySet::topic("s1", building).expect("topic"),
+            payload: OccupancySet { issued_at: UtcTime::from(issued), ..OccupancySet::new(occupancy) }.to_json(),
+            retained: false,
+        };
+        let hour = Duration::from_secs(3600);
+        // b7 has capacity 1: 4 is the most; b8 has none: 100 000.
+        for hostile in [
+            command("b7", 5, wall),
+            command("b8", u64::MAX, wall),
+            command("b8", 100_001, wall),
+            command("b8", 3, wall - hour),
+            command("b8", 3, wall + hour),
+        ] {
+            core.handle(NodeEvent::Command(hostile), &mut out);
+        }
+        assert!(out.messages.is_empty() && out.saves.is_empty(), "nothing applied");
+        assert!(core.occupancy().all(|(_, n)| n == 0));
+        // A flood of valid commands with distinct ids: ten a minute are applied, the rest refused.
+        for i in 0..1000 {
+            core.handle(NodeEvent::Command(command("b8", i % 50, wall)), &mut out);
+        }
+        assert_eq!(out.saves.len(), 10);
+        // The next minute takes commands again.
+        core.handle(tick(Duration::from_secs(61), (now, wall)), &mut out);
+        core.handle(NodeEvent::Command(command("b8", 7, wall + Duration::from_secs(61))), &mut out);
+        assert_eq!(out.saves.len(), 11);
+        assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 7));
+        // Arithmetic stays bounded after the largest value allowed.
+        core.handle(NodeEvent::Command(command("b8", 100_000, wall + Duration::from_secs(62))), &mut out);
+        core.handle(frame(2, Duration::from_secs(63), (now, wall), &[Crossing::Entry]), &mut out);
+        assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 100_000));
     }
 }
