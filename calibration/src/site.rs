@@ -287,8 +287,9 @@ impl Site {
     }
 }
 
-/// Replaces the user information of every URL in `text` (`rtsp://user:pass@host`)
-/// with `***`, so the text can be logged or shown.
+/// Replaces the user information of every URL in `text` (`rtsp://user:pass@host`), and the
+/// values of query parameters that carry secrets (`?user=…&password=…`, tokens, keys), with
+/// `***`, so the text can be logged or shown.
 ///
 /// ```
 /// use lintel_calibration::site::redact_urls;
@@ -296,13 +297,17 @@ impl Site {
 ///     redact_urls("rtsp://admin:hunter2@10.0.0.7:554/live"),
 ///     "rtsp://***@10.0.0.7:554/live"
 /// );
+/// assert_eq!(
+///     redact_urls("rtsp://10.0.0.7/live?channel=1&user=admin&password=hunter2"),
+///     "rtsp://10.0.0.7/live?channel=1&user=***&password=***"
+/// );
 /// ```
 pub fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("://") {
         let (before, after) = rest.split_at(at + 3);
-        out.push_str(before);
+        out.push_str(&redact_query_secrets(before));
         let authority_end = after
             .find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '`') || c.is_whitespace())
             .unwrap_or(after.len());
@@ -314,8 +319,49 @@ pub fn redact_urls(text: &str) -> String {
             None => rest = after,
         }
     }
+    out.push_str(&redact_query_secrets(rest));
+    out
+}
+
+/// Whether a URL query parameter named `name` carries a secret (or a user name, which is half of
+/// one).
+fn is_secret_param(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    matches!(name.as_str(), "user" | "username" | "login" | "u" | "p")
+        || ["pass", "pwd", "token", "secret", "auth", "key", "sig", "credential"].iter().any(|s| name.contains(s))
+}
+
+/// Masks the values of secret query parameters (`?name=value` or `&name=value`) in `text`.
+fn redact_query_secrets(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(['?', '&', ';']) {
+        let (before, after) = rest.split_at(start + 1);
+        out.push_str(before);
+        let name_end =
+            after.find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))).unwrap_or(after.len());
+        let (name, tail) = after.split_at(name_end);
+        out.push_str(name);
+        match tail.strip_prefix('=') {
+            Some(value) if is_secret_param(name) => {
+                let value_end = value
+                    .find(|c: char| matches!(c, '&' | '#' | ';' | '"' | '\'' | '`') || c.is_whitespace())
+                    .unwrap_or(value.len());
+                out.push_str("=***");
+                rest = &value[value_end..];
+            }
+            _ => rest = tail,
+        }
+    }
     out.push_str(rest);
     out
+}
+
+/// Whether a URL's query names a secret parameter (see [`redact_urls`]).
+fn query_has_secret(url: &str) -> bool {
+    let Some((_, query)) = url.split_once('?') else { return false };
+    let query = query.split('#').next().unwrap_or("");
+    query.split(['&', ';']).any(|pair| pair.split_once('=').is_some_and(|(name, _)| is_secret_param(name)))
 }
 
 // ---------------------------------------------------------------------------
@@ -733,6 +779,16 @@ impl Source<'_> {
                 field,
                 format!(
                     "credentials inline in {:?}; name them with username_env and password_env or password_file",
+                    redact_urls(value)
+                ),
+            ));
+        }
+        if query_has_secret(value) {
+            return Err(self.error(
+                &url.span(),
+                field,
+                format!(
+                    "credentials in the query of {:?}; name them with username_env and password_env or password_file",
                     redact_urls(value)
                 ),
             ));
@@ -1310,6 +1366,21 @@ points = [[0.0, 0.5], [1.0, 0.5]]
         }
         // An '@' after the host is part of the path, not credentials.
         let text = minimal_with("/stream1", "/stream1@main");
+        assert!(Site::parse(&text, "m.toml").is_ok());
+    }
+
+    #[test]
+    fn credentials_in_the_query_are_refused_without_echoing_them() {
+        for query in ["?user=admin&password=hunter2", "?channel=1&PWD=hunter2", "?token=hunter2&user=admin"] {
+            let text = minimal_with("/stream1", &format!("/stream1{query}"));
+            let (line, field, message, display) = invalid(&text);
+            assert_eq!((line, field.as_str()), (line_of(&text, "url ="), "camera[0].url"));
+            assert!(message.starts_with("credentials in the query of"), "{message}");
+            assert!(!display.contains("hunter2"), "{display}");
+            assert!(!display.contains("admin"), "{display}");
+        }
+        // Other parameters are fine.
+        let text = minimal_with("/stream1", "/stream1?channel=1&subtype=0");
         assert!(Site::parse(&text, "m.toml").is_ok());
     }
 

@@ -2,22 +2,15 @@
 
 use std::path::Path;
 
-/// Removes the user-info part (`user:password@`) of a URI so it can be logged.
+/// Removes the user-info part (`user:password@`) and secret query values (`?password=…`) of a
+/// URI so it can be logged.
 ///
 /// ```
 /// assert_eq!(lintel::ingest::redact_uri("rtsp://admin:s3cret@10.0.0.7/live"), "rtsp://***@10.0.0.7/live");
 /// assert_eq!(lintel::ingest::redact_uri("file:///tmp/a.avi"), "file:///tmp/a.avi");
 /// ```
 pub fn redact_uri(uri: &str) -> String {
-    let Some(scheme_end) = uri.find("://") else {
-        return uri.to_string();
-    };
-    let rest = &uri[scheme_end + 3..];
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{}***{}", &uri[..scheme_end + 3], &rest[at..]),
-        None => uri.to_string(),
-    }
+    lintel_calibration::site::redact_urls(uri)
 }
 
 /// Splits `user:password@` off a URI: the URI without it, and the decoded user and password.
