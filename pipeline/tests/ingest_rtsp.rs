@@ -236,7 +236,7 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     let text = source.next_frame().err().expect("refused").to_string();
     assert!(text.contains("authentication failed") && !text.contains(wrong), "{text}");
 
-    // The supervisor gives up: retrying a wrong password cannot help.
+    // The supervisor does not retry at once: a wrong password only locks accounts.
     let mut config = camera("locked", server.url());
     config.live.credentials = Some(Credentials::new("viewer", wrong));
     let supervisor = CameraSupervisor::spawn(config, |_| {}).unwrap();
@@ -244,6 +244,34 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     let CameraState::Failed { error } = supervisor.state() else { unreachable!() };
     assert!(error.contains("authentication failed") && !error.contains(wrong), "{error}");
     supervisor.stop();
+}
+
+#[test]
+fn a_refused_camera_is_tried_again_later_and_comes_back_once_its_login_works() {
+    logs();
+    let login = |password: &str| ClipServerOptions {
+        credentials: Some(Credentials::new("viewer", password)),
+        ..ClipServerOptions::new(clip())
+    };
+    let server = ClipServer::start(login("old-password")).unwrap();
+    let (url, port) = (server.url().to_string(), server.port());
+    let mut config = camera("reset", &url);
+    config.live.credentials = Some(Credentials::new("viewer", "new-password"));
+    config.live.timeout = Duration::from_secs(30);
+    config.backoff.after_refusal = Duration::from_secs(2);
+    let supervisor = CameraSupervisor::spawn(config, |_| {}).unwrap();
+    assert!(wait_until(Duration::from_secs(30), || matches!(supervisor.state(), CameraState::Failed { .. })));
+    // The camera's password is reset to the one the site file has (a technician, a reboot): no
+    // restart of Lintel is needed.
+    drop(server);
+    let server = ClipServer::start(ClipServerOptions { port, ..login("new-password") }).unwrap();
+    assert!(
+        wait_until(Duration::from_secs(60), || supervisor.state() == CameraState::Live),
+        "{:?}",
+        supervisor.state()
+    );
+    supervisor.stop();
+    drop(server);
 }
 
 #[test]

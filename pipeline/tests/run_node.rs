@@ -1,6 +1,7 @@
 //! `lintel run` end to end: the clip served by a real RTSP server, counted live, rolled up per
 //! building and published to a real mosquitto; a camera that never answers and one whose password
-//! is wrong raise alerts, show `retrying` and `failed` in the node status, and do not disturb the first.
+//! is wrong raise alerts, show `retrying` and `failed` in the node status, and do not disturb the
+//! first; nor does a camera whose password variable is not set.
 
 mod common;
 
@@ -24,6 +25,8 @@ const ANALYSIS_FPS: &str = "10";
 const DOOR_USER: &str = "viewer";
 const DOOR_PASSWORD: &str = "door-secret-4411";
 const DOOR_WRONG_PASSWORD: &str = "not-the-door-secret-9902";
+/// A camera whose password variable is not set: that camera alone fails.
+const UNSET_VAR: &str = "LINTEL_TEST_NEVER_SET_PASSWORD";
 
 fn site_file(dir: &std::path::Path, camera_url: &str, dead_url: &str, door_url: &str) -> std::path::PathBuf {
     let path = pets_site(dir, camera_url);
@@ -66,6 +69,18 @@ camera = \"door\"
 name = \"door-line\"
 kind = \"line\"
 points = [[0.0, 0.5], [1.0, 0.5]]
+
+[[camera]]
+id = \"back\"
+entrance = \"side-door\"
+url = \"{door_url}\"
+password_env = \"{UNSET_VAR}\"
+
+[[zone]]
+camera = \"back\"
+name = \"back-line\"
+kind = \"line\"
+points = [[0.0, 0.5], [1.0, 0.5]]
 "
     );
     let path = dir.join("site.toml");
@@ -106,6 +121,7 @@ fn live_counts_reach_the_broker_and_broken_cameras_raise_alerts() {
         .args(["--interval-s", "5", "--offline-grace-s", "3", "--run-for-s", RUN_FOR_S])
         .env("LINTEL_TEST_DOOR_USER", DOOR_USER)
         .env("LINTEL_TEST_DOOR_PASSWORD", DOOR_WRONG_PASSWORD)
+        .env_remove(UNSET_VAR)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -156,6 +172,11 @@ fn live_counts_reach_the_broker_and_broken_cameras_raise_alerts() {
         .unwrap_or_else(|| panic!("no alert for the camera with the wrong password: {alerts:?}"));
     assert!(!door_offline.to_string().contains(DOOR_WRONG_PASSWORD), "{door_offline}");
     assert!(!alerts.iter().any(|a| a["kind"] == "camera_offline" && a["subject"] == "walkway"), "{alerts:?}");
+    let back_offline = alerts
+        .iter()
+        .find(|a| a["kind"] == "camera_offline" && a["subject"] == "back")
+        .unwrap_or_else(|| panic!("no alert for the camera without its password variable: {alerts:?}"));
+    assert!(back_offline["message"].as_str().unwrap().contains(UNSET_VAR), "{back_offline}");
 
     let statuses: Vec<&Value> = messages
         .iter()
@@ -167,7 +188,8 @@ fn live_counts_reach_the_broker_and_broken_cameras_raise_alerts() {
         |id: &str| last["cameras"].as_array().unwrap().iter().find(|c| c["id"] == id).unwrap()["state"].clone();
     assert_eq!(state_of("walkway"), "live");
     assert_eq!(state_of("gate"), "retrying");
-    assert_eq!(state_of("door"), "failed", "a refused login is not retried");
+    assert_eq!(state_of("door"), "failed", "a refused login waits long before it is tried again");
+    assert_eq!(state_of("back"), "failed", "a camera that cannot start fails alone");
     // Nothing about a single person leaves the box.
     for (_, m) in &messages {
         let text = m.to_string();

@@ -38,6 +38,10 @@ pub struct Backoff {
     /// A connection that delivered frames for this long counts as healthy: the next failure
     /// starts again from `initial`. Shorter ones keep growing the wait (a flapping camera).
     pub reset_after: Duration,
+    /// Wait after a refused login before trying again: long, so a wrong password does not lock the
+    /// camera's account or fill its log, yet a camera whose password is fixed (or that reboots
+    /// out of a bad state) comes back without restarting Lintel.
+    pub after_refusal: Duration,
 }
 
 impl Default for Backoff {
@@ -48,6 +52,7 @@ impl Default for Backoff {
             factor: 2.0,
             jitter: 0.5,
             reset_after: Duration::from_secs(10),
+            after_refusal: Duration::from_secs(300),
         }
     }
 }
@@ -105,9 +110,10 @@ pub enum CameraState {
     /// The last connection failed; the supervisor waits `next_in` before attempt number `attempt`
     /// (and stays in this state while that attempt connects, until its first frame).
     Retrying { attempt: u32, next_in: Duration, last_error: String },
-    /// Given up until the supervisor is restarted: only for errors retrying cannot fix, which today
-    /// is a refused login ([`IngestError::is_permanent`]). Retrying a wrong password would only
-    /// fill the camera's log and may lock its account; a person must fix the site file.
+    /// Needs a person: a refused login ([`IngestError::is_permanent`]), tried again only after
+    /// [`Backoff::after_refusal`] (retrying a wrong password quickly would fill the camera's log
+    /// and may lock its account), or a camera that cannot be started at all (a credential that
+    /// cannot be read), which stays failed until the site is fixed.
     Failed { error: String },
 }
 
@@ -297,6 +303,19 @@ impl CameraSupervisor {
         Ok(Self { id, shared, thread: Some(thread) })
     }
 
+    /// A camera that cannot be started (its credentials cannot be read, say): no thread, state
+    /// [`CameraState::Failed`] with `error`, so the node reports it offline and the other cameras
+    /// run on.
+    pub fn failed(id: &str, error: String) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(CameraState::Failed { error }),
+            stop: Mutex::new(false),
+            wake: Condvar::new(),
+            frames: AtomicU64::new(0),
+        });
+        Self { id: Arc::from(id), shared, thread: None }
+    }
+
     /// Starts supervising `config`, with the frames going to a newest-only mailbox.
     pub fn spawn_latest(config: CameraConfig) -> std::io::Result<(Self, LatestFrame)> {
         let latest = LatestFrame::new();
@@ -360,9 +379,13 @@ fn supervise<F: FnMut(CameraFrame)>(config: &CameraConfig, id: &Arc<str>, shared
             Ended::Failed(error) => error,
         };
         if error.is_permanent() {
-            tracing::error!(uri, %error, "camera failed; not retrying");
+            let next_in = config.backoff.after_refusal;
+            tracing::error!(uri, %error, next_in_s = next_in.as_secs_f64(), "camera refused us; trying again later");
             shared.set(CameraState::Failed { error: error.to_string() });
-            return;
+            if shared.sleep(next_in) {
+                return;
+            }
+            continue;
         }
         if live_since.is_some_and(|since: Instant| since.elapsed() >= config.backoff.reset_after) {
             attempt = 0;

@@ -321,11 +321,14 @@ impl NodeCore {
             }
             // Without any frame yet, the grace counts from the camera's start.
             let since_start_or_frame = silent.min(now.saturating_duration_since(camera.started));
-            if !camera.offline && since_start_or_frame >= self.settings.offline_grace && !live {
+            // By the frame age, not the state alone: a pipeline that stalls without an error
+            // still says live.
+            if !camera.offline && since_start_or_frame >= self.settings.offline_grace {
                 camera.offline = true;
                 let why = match &camera.state {
                     CameraState::Retrying { last_error, .. } => last_error.clone(),
                     CameraState::Failed { error } => error.clone(),
+                    _ if camera.last_frame.is_some() => format!("no frame for {} s", silent.as_secs()),
                     _ => "no frames".into(),
                 };
                 alerts.push((
@@ -940,5 +943,27 @@ entry_side = "right"
         core.handle(NodeEvent::Command(command("b8", 100_000, wall + Duration::from_secs(62))), &mut out);
         core.handle(frame(2, Duration::from_secs(63), (now, wall), &[Crossing::Entry]), &mut out);
         assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 100_000));
+    }
+
+    #[test]
+    fn a_camera_that_says_live_but_sends_no_frame_goes_offline_by_its_frame_age() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder::default();
+        for camera in 0..3 {
+            core.handle(NodeEvent::CameraState { camera, state: CameraState::Live }, &mut out);
+        }
+        for second in 0..40 {
+            for camera in [0, 1] {
+                core.handle(frame(camera, Duration::from_secs(second), (now, wall), &[]), &mut out);
+            }
+            if second < 5 {
+                core.handle(frame(2, Duration::from_secs(second), (now, wall), &[]), &mut out);
+            }
+            core.handle(tick(Duration::from_secs(second), (now, wall)), &mut out);
+        }
+        let offline = out.alerts(AlertKind::CameraOffline);
+        assert_eq!(offline.len(), 1, "the stalled camera only");
+        assert_eq!(offline[0].subject, "cam-3");
+        assert!(offline[0].message.contains("no frame for 3"), "{}", offline[0].message);
     }
 }

@@ -48,15 +48,23 @@ pub(super) fn start_cameras(
         config.source.size = Some(detector.input_size());
         config.source.scale = detector.scale_mode();
         config.source.fps = Some(fps);
-        config.live =
-            LiveOptions { credentials: credentials_of(camera).map_err(camera_error)?, ..LiveOptions::default() };
         let mailbox = LatestFrame::new();
-        let (put, ring) = (mailbox.clone(), Arc::clone(&doorbell));
-        let supervisor = CameraSupervisor::spawn(config, move |frame| {
-            put.put(frame);
-            ring.ring();
-        })
-        .map_err(|e| camera_error(e.to_string()))?;
+        let supervisor = match credentials_of(camera) {
+            Ok(credentials) => {
+                config.live = LiveOptions { credentials, ..LiveOptions::default() };
+                let (put, ring) = (mailbox.clone(), Arc::clone(&doorbell));
+                CameraSupervisor::spawn(config, move |frame| {
+                    put.put(frame);
+                    ring.ring();
+                })
+                .map_err(|e| camera_error(e.to_string()))?
+            }
+            // This camera alone fails (and is reported offline); the others run.
+            Err(error) => {
+                tracing::error!(camera = %camera.id, "camera {} cannot start: {error}", camera.id);
+                CameraSupervisor::failed(&camera.id, error)
+            }
+        };
         let analysis = AnalysisConfig {
             max_lost: options.max_lost,
             reid_memory: options.reid_memory,
