@@ -68,6 +68,9 @@ pub struct Site {
     pub name: Option<String>,
     /// Id of this edge node, used in MQTT topics ([`DEFAULT_NODE`] if not given).
     pub node: String,
+    /// Whether the site file named the node. Two boxes that both fall back on [`DEFAULT_NODE`]
+    /// would share an id, so `lintel run` derives one of its own instead.
+    pub node_named: bool,
     /// Buildings, in file order.
     pub buildings: Vec<Building>,
     /// Entrances, in file order.
@@ -620,7 +623,17 @@ impl Source<'_> {
             zones.push(self.zone(z, &field)?);
         }
 
-        Ok(Site { id: raw.site.id.into_inner(), name: raw.site.name, node, buildings, entrances, cameras, zones })
+        let node_named = raw.site.node.is_some();
+        Ok(Site {
+            id: raw.site.id.into_inner(),
+            name: raw.site.name,
+            node,
+            node_named,
+            buildings,
+            entrances,
+            cameras,
+            zones,
+        })
     }
 
     /// Ids appear in MQTT topics and URLs, so they keep to a safe alphabet.
@@ -1115,6 +1128,7 @@ points = [[0.0, 0.5], [1.0, 0.5]]
     fn defaults_apply() {
         let site = Site::parse(MINIMAL, "m.toml").unwrap();
         assert_eq!(site.node, DEFAULT_NODE);
+        assert!(!site.node_named);
         assert_eq!(site.name, None);
         let b = &site.buildings[0];
         assert_eq!((b.capacity, b.initial_occupancy), (None, 0));

@@ -94,7 +94,16 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let site = Site::load(&args.site)?;
+    let mut site = Site::load(&args.site)?;
+    if !site.node_named {
+        let (node, from) =
+            lintel::node::derived_node_id(&site.id).map_err(|e| anyhow::anyhow!("{}: {e}", args.site.display()))?;
+        eprintln!(
+            "lintel run: {} names no node: this box is {node} (from {from}); name it with [site] node = \"…\"",
+            args.site.display()
+        );
+        site.node = node;
+    }
     // Without --mqtt, the embedded broker; it runs until the process ends.
     let (host, port) = match &args.mqtt {
         Some(mqtt) => parse_broker(mqtt)?,

@@ -24,6 +24,7 @@
 mod core;
 mod detection;
 mod events;
+mod identity;
 mod live;
 mod output;
 mod state_file;
@@ -38,6 +39,7 @@ use lintel_calibration::site::Site;
 
 pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
+pub use self::identity::{derived_node_id, node_id_from};
 pub use self::live::{LiveFrame, LiveFrames};
 pub use self::output::{NodeOutput, PublishingOutput};
 pub use self::state_file::SavedState;
