@@ -55,7 +55,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "KIB", default_value_t = 64 * 1024)]
     spool_max_kib: u64,
     /// File keeping the intervals not yet published and the occupancy across restarts
-    /// (default: beside the spool, `<spool>.state.json`).
+    /// (default: inside the spool directory, `<spool>/state.json`, under the spool's lock).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
     /// Length of a counting interval in seconds.
@@ -166,7 +166,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => None,
         },
         run_for: args.run_for_s.map(Duration::from_secs),
-        state_file: Some(args.state.clone().unwrap_or_else(|| args.spool.with_extension("state.json"))),
+        state_file: Some(args.state.clone().unwrap_or_else(|| default_state_file(&args.spool))),
         metrics: args.metrics.map(|_| metrics),
         ..NodeOptions::default()
     };
@@ -205,6 +205,21 @@ fn start_embedded_broker(args: &RunArgs) -> anyhow::Result<std::net::SocketAddr>
 #[cfg(not(feature = "embedded-broker"))]
 fn start_embedded_broker(_: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
     anyhow::bail!("no MQTT broker: give one with --mqtt HOST:PORT (this build has no embedded broker)")
+}
+
+/// `<spool>/state.json`: inside the spool directory, so two nodes never share it (the spool is
+/// locked) and it lands wherever the spool can be written. A state file of an older Lintel, beside
+/// the spool (`<spool>.state.json`), is moved in.
+fn default_state_file(spool: &std::path::Path) -> PathBuf {
+    let state = spool.join("state.json");
+    let old = spool.with_extension("state.json");
+    if !state.exists() && old.is_file() && std::fs::create_dir_all(spool).is_ok() {
+        match std::fs::rename(&old, &state) {
+            Ok(()) => eprintln!("lintel run: moved the state file {} to {}", old.display(), state.display()),
+            Err(error) => eprintln!("lintel run: cannot move the state file {} into the spool: {error}", old.display()),
+        }
+    }
+    state
 }
 
 /// `--mqtt HOST:PORT`.

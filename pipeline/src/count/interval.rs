@@ -198,6 +198,23 @@ impl IntervalAggregator {
         reports
     }
 
+    /// Like [`close_due`](Self::close_due), but closes at most one interval (or one span), so
+    /// the caller can make each durable before the next: a crash in a long catch-up repeats at
+    /// most one interval, not all of them.
+    pub fn close_next_due(&mut self, now: SystemTime) -> Vec<IntervalReport> {
+        let length = self.length_s();
+        let next =
+            self.next_to_close.unwrap_or_else(|| self.open.keys().next().copied().unwrap_or(self.interval_of(now)));
+        let current = self.interval_of(now);
+        let jumped = current.saturating_sub(next) > self.config.max_catch_up.as_secs().max(length)
+            || next > current.saturating_add(length);
+        if jumped {
+            return self.close_due(now);
+        }
+        let one_interval = UNIX_EPOCH + Duration::from_secs(next + length + self.config.grace.as_secs());
+        if one_interval > now { Vec::new() } else { self.close_due(one_interval) }
+    }
+
     /// Closes the intervals open from `start` to `end` (all of them when `before` is `None`, else
     /// those starting before it) as one report per building.
     fn close_span(&mut self, start: u64, end: u64, before: Option<u64>) -> Vec<IntervalReport> {

@@ -265,30 +265,15 @@ impl NodeCore {
         if changed || reconnected {
             self.publish_status(out, true);
         }
-        let reports = self.aggregator.close_due(self.wall);
-        if let Some(span) = reports.iter().find(|r| r.span) {
-            let message = format!(
-                "the wall clock jumped: the intervals from {} to {} go out as one span, marked unhealthy",
-                UtcTime::from(span.start),
-                UtcTime::from(span.end)
-            );
-            let node = self.site.node.clone();
-            self.alert(out, AlertKind::ClockJump, &node, message);
-        }
-        for report in &reports {
-            if report.start < self.resumed_at || report.span {
-                for entrance in &report.entrances {
-                    self.unhealthy.insert(entrance.id.clone(), true);
-                }
+        // One interval at a time, each published (spooled, fsynced) and then marked done: a crash
+        // between the two repeats that interval with the same counts rather than losing it, and
+        // a crash in a long catch-up repeats one interval, not the whole burst.
+        loop {
+            let reports = self.aggregator.close_next_due(self.wall);
+            if reports.is_empty() {
+                break;
             }
-            self.publish_interval(report, out);
-            self.summary.intervals_published += 1;
-            self.summary.entries_published += report.entries;
-            self.summary.exits_published += report.exits;
-        }
-        // Published (spooled, fsynced) first, then marked done: a crash between the two repeats an
-        // interval with the same counts rather than losing one.
-        if !reports.is_empty() {
+            self.publish_reports(&reports, out);
             self.unsaved = false;
             out.save(&self.saved_state());
         }
@@ -306,6 +291,29 @@ impl NodeCore {
             self.alert(out, AlertKind::SpoolFilling, &node, message);
         } else if link.fill_ratio < SPOOL_ALERT_RATIO / 2.0 {
             self.spool_alerted = false;
+        }
+    }
+
+    fn publish_reports(&mut self, reports: &[IntervalReport], out: &mut dyn NodeOutput) {
+        if let Some(span) = reports.iter().find(|r| r.span) {
+            let message = format!(
+                "the wall clock jumped: the intervals from {} to {} go out as one span, marked unhealthy",
+                UtcTime::from(span.start),
+                UtcTime::from(span.end)
+            );
+            let node = self.site.node.clone();
+            self.alert(out, AlertKind::ClockJump, &node, message);
+        }
+        for report in reports {
+            if report.start < self.resumed_at || report.span {
+                for entrance in &report.entrances {
+                    self.unhealthy.insert(entrance.id.clone(), true);
+                }
+            }
+            self.publish_interval(report, out);
+            self.summary.intervals_published += 1;
+            self.summary.entries_published += report.entries;
+            self.summary.exits_published += report.exits;
         }
     }
 
