@@ -78,6 +78,9 @@ fn a_scrape_during_a_run_shows_the_counters_moving() {
     std::thread::sleep(Duration::from_secs(8));
     let second = scrape();
     let (missing, not_found) = (get(port, "/other").unwrap(), node.try_wait().unwrap());
+    // OpenMetrics text, which Prometheus reads only when complete.
+    let (_, text) = get(port, "/metrics").unwrap();
+    assert!(text.ends_with("\n# EOF\n"), "an exposition without its end: {text}");
     assert!(not_found.is_none(), "the node stopped early");
     node.wait().unwrap();
 

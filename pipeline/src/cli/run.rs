@@ -13,7 +13,7 @@ use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
-use lintel::web::{MetricsServer, NodeMetrics};
+use lintel::web::{NodeMetrics, WebServer};
 use lintel_calibration::site::Site;
 
 #[derive(Args)]
@@ -146,9 +146,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("cannot install the signal handler")?;
 
     let metrics = Arc::new(NodeMetrics::default());
-    let _metrics_server = match args.metrics {
+    let _web_server = match args.metrics {
         Some(address) => Some(
-            MetricsServer::start(address, Arc::clone(&metrics))
+            WebServer::start(address, Arc::clone(&metrics))
                 .with_context(|| format!("--metrics {address}: cannot listen"))?,
         ),
         None => None,

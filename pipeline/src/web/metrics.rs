@@ -1,5 +1,7 @@
-//! Prometheus metrics of a running node, served as text on `GET /metrics` by a small
-//! `std::net` server (one scrape at a time is plenty: Prometheus scrapes every few seconds).
+//! Prometheus metrics of a running node: the node hands over a [`Snapshot`] of its counters
+//! every 250 ms ([`NodeMetrics::update`]); a scrape renders the latest one in the OpenMetrics
+//! text format through `prometheus-client` ([`NodeMetrics`] is its collector). The HTTP side is
+//! [`WebServer`](super::WebServer).
 //!
 //! Cameras are labelled by their id from the site file, never by their URL (which may carry a
 //! host or a user an operator would rather not spread).
@@ -13,16 +15,23 @@
 //! };
 //! let text = snapshot.render();
 //! assert!(text.contains("lintel_camera_state{camera=\"cam-07\",state=\"live\"} 1\n"));
+//! assert!(text.contains("lintel_camera_state{camera=\"cam-07\",state=\"failed\"} 0\n"));
+//! assert!(text.contains("# TYPE lintel_frames_analysed counter\n"));
 //! assert!(text.contains("lintel_frames_analysed_total{camera=\"cam-07\"} 12\n"));
+//! assert!(text.ends_with("# EOF\n"));
 //! ```
 
-use std::fmt::Write as _;
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The content type of [`Snapshot::render`]'s text, for the HTTP answer.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// The states a camera can be in, each a label value of `lintel_camera_state`.
 const CAMERA_STATES: [&str; 4] = ["starting", "live", "retrying", "failed"];
@@ -63,172 +72,124 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// The Prometheus text exposition format (version 0.0.4).
+    /// The OpenMetrics text exposition (what `GET /metrics` answers), ending in `# EOF`.
+    /// Counters' samples carry the `_total` suffix; their `# TYPE` lines name the family without it.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        family(&mut out, "lintel_camera_state", "gauge", "Camera ingest state: 1 for the state it is in.");
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(self.clone()));
+        render(&registry)
+    }
+
+    /// Writes every family, in a fixed order, from this snapshot's absolute values: the node
+    /// counts, this only reports, so counters are constants of the scrape.
+    fn encode_families(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut family = encoder.encode_descriptor(
+            "lintel_camera_state",
+            "Camera ingest state: 1 for the state it is in.",
+            None,
+            MetricType::Gauge,
+        )?;
         for camera in &self.cameras {
             for state in CAMERA_STATES {
-                let value = u8::from(camera.state == state);
-                let _ =
-                    writeln!(out, "lintel_camera_state{{camera=\"{}\",state=\"{state}\"}} {value}", escape(&camera.id));
+                let labels = [("camera", camera.id.as_str()), ("state", state)];
+                ConstGauge::new(i64::from(camera.state == state)).encode(family.encode_family(&labels)?)?;
             }
         }
-        type Value = fn(&CameraMetrics) -> String;
-        let per_camera: [(&str, &str, Value); 6] = [
-            ("lintel_frames_received_total", "Frames delivered by the camera (before dropping).", |c| {
-                c.frames_received.to_string()
+
+        type Count = fn(&CameraMetrics) -> u64;
+        let per_camera: [(&str, &str, Count); 5] = [
+            ("lintel_frames_received", "Frames delivered by the camera (before dropping).", |c| c.frames_received),
+            ("lintel_frames_analysed", "Frames tracked and counted.", |c| c.frames_analysed),
+            ("lintel_frames_skipped", "Frames analysed without the detector (nothing moved near the zones).", |c| {
+                c.frames_skipped
             }),
-            ("lintel_frames_analysed_total", "Frames tracked and counted.", |c| c.frames_analysed.to_string()),
-            (
-                "lintel_frames_skipped_total",
-                "Frames analysed without the detector (nothing moved near the zones).",
-                |c| c.frames_skipped.to_string(),
-            ),
-            ("lintel_crossings_total", "Entrance crossings counted (entries and exits).", |c| c.crossings.to_string()),
-            ("lintel_camera_reconnects_total", "Connections after the first that delivered frames.", |c| {
-                c.reconnects.to_string()
-            }),
-            ("lintel_detector_seconds_total", "Time spent in the detector.", |c| format!("{:.6}", c.detector_seconds)),
+            ("lintel_crossings", "Entrance crossings counted (entries and exits).", |c| c.crossings),
+            ("lintel_camera_reconnects", "Connections after the first that delivered frames.", |c| c.reconnects),
         ];
-        for (name, help, value) in per_camera {
-            family(&mut out, name, "counter", help);
+        for (name, help, count) in per_camera {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
             for camera in &self.cameras {
-                let _ = writeln!(out, "{name}{{camera=\"{}\"}} {}", escape(&camera.id), value(camera));
+                ConstCounter::new(count(camera)).encode(family.encode_family(&[("camera", camera.id.as_str())])?)?;
             }
         }
-        let node = [
-            ("lintel_mqtt_connected", "gauge", "1 while connected to the MQTT broker.", u64::from(self.mqtt_connected)),
-            (
-                "lintel_spool_messages",
-                "gauge",
-                "Messages in the spool, waiting for the broker.",
-                self.spool_messages as u64,
-            ),
-            ("lintel_spool_bytes", "gauge", "Bytes of the messages in the spool.", self.spool_bytes),
-            (
-                "lintel_messages_published_total",
-                "counter",
-                "Messages the broker acknowledged.",
-                self.messages_published,
-            ),
-            ("lintel_messages_spooled_total", "counter", "Messages written to the spool.", self.messages_spooled),
-            ("lintel_mqtt_connects_total", "counter", "Successful connections to the broker.", self.mqtt_connects),
-            (
-                "lintel_intervals_published_total",
-                "counter",
-                "Building intervals closed and published.",
-                self.intervals_published,
-            ),
-        ];
-        for (name, kind, help, value) in node {
-            family(&mut out, name, kind, help);
-            let _ = writeln!(out, "{name} {value}");
+        // The unit makes the name `lintel_detector_seconds` (and adds a `# UNIT` line).
+        let mut family = encoder.encode_descriptor(
+            "lintel_detector",
+            "Time spent in the detector.",
+            Some(&Unit::Seconds),
+            MetricType::Counter,
+        )?;
+        for camera in &self.cameras {
+            ConstCounter::new(camera.detector_seconds)
+                .encode(family.encode_family(&[("camera", camera.id.as_str())])?)?;
         }
-        out
+
+        let gauges = [
+            ("lintel_mqtt_connected", "1 while connected to the MQTT broker.", u64::from(self.mqtt_connected)),
+            ("lintel_spool_messages", "Messages in the spool, waiting for the broker.", self.spool_messages as u64),
+            ("lintel_spool_bytes", "Bytes of the messages in the spool.", self.spool_bytes),
+        ];
+        for (name, help, value) in gauges {
+            ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
+        }
+        let counters = [
+            ("lintel_messages_published", "Messages the broker acknowledged.", self.messages_published),
+            ("lintel_messages_spooled", "Messages written to the spool.", self.messages_spooled),
+            ("lintel_mqtt_connects", "Successful connections to the broker.", self.mqtt_connects),
+            ("lintel_intervals_published", "Building intervals closed and published.", self.intervals_published),
+        ];
+        for (name, help, value) in counters {
+            ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;
+        }
+        Ok(())
     }
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+impl Collector for Snapshot {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        self.encode_families(encoder)
+    }
 }
 
-/// A label value: backslash, double quote and line feed escaped.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// The OpenMetrics text of everything in `registry`.
+pub(crate) fn render(registry: &Registry) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail, and our collectors return no errors of their own.
+    if let Err(error) = prometheus_client::encoding::text::encode(&mut out, registry) {
+        tracing::error!("metrics exposition: {error}");
+    }
+    out
 }
 
-/// The node's metrics, updated by the node, read by the server.
+/// The node's metrics, updated by the node, read at each scrape: register it (in an [`Arc`])
+/// with a `prometheus-client` [`Registry`] as a collector.
 #[derive(Debug, Default)]
 pub struct NodeMetrics {
     snapshot: Mutex<Snapshot>,
 }
 
 impl NodeMetrics {
+    /// Replaces what the next scrape shows.
     pub fn update(&self, snapshot: Snapshot) {
         *self.snapshot.lock().unwrap_or_else(|p| p.into_inner()) = snapshot;
     }
 
+    /// The latest snapshot.
     pub fn snapshot(&self) -> Snapshot {
         self.snapshot.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
-/// Serves `GET /metrics` on its own thread until dropped.
-pub struct MetricsServer {
-    address: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl MetricsServer {
-    /// Listens on `address` (port 0: any free port, see [`MetricsServer::address`]).
-    pub fn start(address: SocketAddr, metrics: Arc<NodeMetrics>) -> io::Result<Self> {
-        let listener = TcpListener::bind(address)?;
-        let address = listener.local_addr()?;
-        // Non-blocking accept, so the thread notices the stop flag.
-        listener.set_nonblocking(true)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
-        let thread = std::thread::Builder::new().name("lintel-metrics".into()).spawn(move || {
-            while !stopped.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        if let Err(error) = answer(stream, &metrics) {
-                            tracing::debug!("metrics request: {error}");
-                        }
-                    }
-                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50));
-                    }
-                    Err(error) => {
-                        tracing::warn!("metrics endpoint {address}: {error}");
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
-                }
-            }
-        })?;
-        Ok(Self { address, stop, thread: Some(thread) })
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        self.address
+impl Collector for NodeMetrics {
+    fn encode(&self, encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        // A copy, so the node's next update never waits for a scrape to finish writing.
+        self.snapshot().encode_families(encoder)
     }
 }
 
-impl Drop for MetricsServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Reads one request (head only) and answers it; the connection is closed after.
-fn answer(mut stream: TcpStream, metrics: &NodeMetrics) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    let mut head = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-        let n = stream.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        head.extend_from_slice(&buffer[..n]);
-    }
-    let request = String::from_utf8_lossy(&head);
-    let mut words = request.split_whitespace();
-    let (status, body) = match (words.next(), words.next()) {
-        (Some("GET"), Some("/metrics")) => ("200 OK", metrics.snapshot().render()),
-        (Some("GET"), _) => ("404 Not Found", "only /metrics is served here\n".to_string()),
-        _ => ("405 Method Not Allowed", "GET /metrics\n".to_string()),
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(response.as_bytes())
+/// A registry holding the node's metrics: what `GET /metrics` renders.
+pub(crate) fn registry(metrics: Arc<NodeMetrics>) -> Registry {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(metrics));
+    registry
 }

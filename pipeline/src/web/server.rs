@@ -1,0 +1,504 @@
+//! The node's HTTP server: axum routes on a small tokio runtime of its own, so the synchronous
+//! node starts it, hands it shared state and drops it, without becoming async itself.
+//!
+//! Today it serves `GET /metrics`; pages (dashboard, calibration) become more routes on the same
+//! [`Router`], reading more fields of [`WebState`].
+//!
+//! Slow or idle clients cannot hold it: every connection is served on its own task, a request's
+//! head must arrive within 10 s (hyper's header read timeout, which also closes a connection
+//! that never sends anything), and a request must be answered, its body read included, within
+//! 10 s (tower-http's `TimeoutLayer`, 408 after that). A body a route never reads does not hold
+//! the connection either: hyper closes it after the answer. One request per connection.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use lintel::web::{NodeMetrics, WebServer};
+//!
+//! let metrics = Arc::new(NodeMetrics::default());
+//! let server = WebServer::start("127.0.0.1:9100".parse()?, Arc::clone(&metrics))?;
+//! println!("metrics on http://{}/metrics", server.address());
+//! // … metrics.update(snapshot) as the node runs; dropping `server` stops it.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+use tower_http::timeout::TimeoutLayer;
+
+use super::metrics::{self, CONTENT_TYPE, NodeMetrics};
+
+/// Connections served at once; more wait in the listen backlog. Far above what Prometheus and
+/// a few operators need, far below the file descriptors the node needs for its cameras.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a client may take, before it is cut off.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Timeouts {
+    /// For the head of a request (request line and headers), from the connection's start.
+    pub header: Duration,
+    /// For a request to be answered once its head is in, reading its body included.
+    pub request: Duration,
+    /// For open connections to finish when the server stops; then they are dropped.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { header: Duration::from_secs(10), request: Duration::from_secs(10), shutdown: Duration::from_secs(2) }
+    }
+}
+
+/// What every route can read; cloned per request, so its fields are shared handles.
+#[derive(Clone, Debug)]
+pub struct WebState {
+    /// The node's latest metrics (camera health, MQTT state) for pages to show.
+    pub metrics: Arc<NodeMetrics>,
+    /// The Prometheus registry `/metrics` renders; the node's metrics are its collector.
+    pub registry: Arc<Registry>,
+}
+
+impl WebState {
+    /// The state of a node whose metrics are `metrics`.
+    pub fn new(metrics: Arc<NodeMetrics>) -> Self {
+        let registry = Arc::new(metrics::registry(Arc::clone(&metrics)));
+        Self { metrics, registry }
+    }
+}
+
+/// The routes: `GET /metrics`; other paths answer 404, other methods on a route 405.
+pub fn router(state: WebState) -> Router {
+    Router::new().route("/metrics", get(serve_metrics)).fallback(not_found).with_state(state)
+}
+
+async fn serve_metrics(State(state): State<WebState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], metrics::render(&state.registry))
+}
+
+async fn not_found() -> impl IntoResponse {
+    (StatusCode::NOT_FOUND, "not found: this node serves GET /metrics\n")
+}
+
+/// The HTTP server, serving on its own thread (a tokio runtime with two workers) until dropped.
+///
+/// Dropping it stops accepting, lets requests in flight finish for up to two seconds, then
+/// closes what is left: it never waits on a client for longer.
+#[derive(Debug)]
+pub struct WebServer {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WebServer {
+    /// Listens on `address` (port 0: any free port, see [`WebServer::address`]) and serves the
+    /// routes of [`router`]. Fails if the address cannot be bound.
+    pub fn start(address: SocketAddr, metrics: Arc<NodeMetrics>) -> io::Result<Self> {
+        Self::start_with(address, router(WebState::new(metrics)), Timeouts::default())
+    }
+
+    pub(crate) fn start_with(address: SocketAddr, router: Router, timeouts: Timeouts) -> io::Result<Self> {
+        // Bound here, so a taken port is an error of `start`, not a log line from a thread.
+        let listener = std::net::TcpListener::bind(address)?;
+        let address = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lintel-web")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = {
+            let _context = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        let (stop, stopped) = oneshot::channel();
+        let router = router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeouts.request));
+        let thread = std::thread::Builder::new().name("lintel-web".into()).spawn(move || {
+            runtime.block_on(serve(listener, router, timeouts, stopped));
+            // Connections still open past the grace period are dropped with their tasks here.
+            runtime.shutdown_timeout(Duration::from_millis(500));
+        })?;
+        tracing::info!(%address, "web server listening");
+        Ok(Self { address, stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// The address it listens on (with the port chosen when started with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for WebServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(address = %self.address, "web server thread panicked");
+        }
+    }
+}
+
+/// Accepts connections until `stopped`, each served on its own task; then shuts down gracefully
+/// within `timeouts.shutdown`.
+async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut stopped: oneshot::Receiver<()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout needs a timer; without one a client trickling its head is never cut.
+    http.timer(TokioTimer::new()).header_read_timeout(timeouts.header);
+    // One request per connection, as the server before this one answered: simple clients read
+    // the answer to EOF, and a kept-alive connection would outlive no scrape interval anyway
+    // (the header timeout closes it after 10 s).
+    http.keep_alive(false);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, typically: wait rather than spin.
+                tracing::warn!("web server: cannot accept: {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, "web connection: {error}");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(timeouts.shutdown) => {
+            tracing::debug!("web server: closing connections still open after {:?}", timeouts.shutdown);
+        }
+    }
+}
+
+/// The next connection, once fewer than [`MAX_CONNECTIONS`] are open.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(tokio::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = Arc::clone(slots).acquire_owned().await.map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
+    use std::time::Instant;
+
+    use super::*;
+    use crate::web::{CameraMetrics, Snapshot};
+
+    /// Generous: what takes milliseconds on an idle box may take seconds on a busy 2-core one.
+    const PATIENCE: Duration = Duration::from_secs(15);
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    fn server(timeouts: Timeouts) -> (WebServer, Arc<NodeMetrics>) {
+        let metrics = Arc::new(NodeMetrics::default());
+        let server = WebServer::start_with(loopback(), router(WebState::new(Arc::clone(&metrics))), timeouts).unwrap();
+        (server, metrics)
+    }
+
+    /// One request, whole answer (the request asks to close, so the answer ends at EOF).
+    fn request(address: SocketAddr, request_line: &str) -> (String, String) {
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        write!(stream, "{request_line}\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
+        (head.to_string(), body.to_string())
+    }
+
+    fn scrape(address: SocketAddr) -> String {
+        let (head, body) = request(address, "GET /metrics HTTP/1.1");
+        assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+        body
+    }
+
+    /// A client that sends a request head one byte a second and never finishes it.
+    struct Trickler {
+        /// When it was cut off, and what it read before.
+        outcome: std::thread::JoinHandle<(Duration, String)>,
+    }
+
+    impl Trickler {
+        fn start(address: SocketAddr) -> Self {
+            let (tell, started) = std::sync::mpsc::channel();
+            let outcome = std::thread::spawn(move || {
+                let mut stream = TcpStream::connect(address).unwrap();
+                // The read timeout paces the bytes: a second between two.
+                stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+                let begin = Instant::now();
+                let mut heard = Vec::new();
+                let head = b"GET /metrics HTTP/1.1\r\nHost: test\r\nX-Slow: ".iter().chain(std::iter::repeat(&b'a'));
+                for (sent, byte) in head.enumerate() {
+                    if stream.write_all(&[*byte]).is_err() {
+                        break;
+                    }
+                    if sent == 0 {
+                        let _ = tell.send(());
+                    }
+                    let mut buffer = [0u8; 1024];
+                    match stream.read(&mut buffer) {
+                        Ok(0) => break,
+                        Ok(n) => heard.extend_from_slice(&buffer[..n]),
+                        Err(error) if error.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(error) if error.kind() == io::ErrorKind::TimedOut => {}
+                        Err(_) => break,
+                    }
+                    assert!(begin.elapsed() < Duration::from_secs(60), "never cut off");
+                }
+                (begin.elapsed(), String::from_utf8_lossy(&heard).into_owned())
+            });
+            started.recv_timeout(PATIENCE).expect("the slow client did not start");
+            Self { outcome }
+        }
+    }
+
+    #[test]
+    fn a_slow_client_does_not_hold_up_a_scrape_and_is_cut_off_after_the_header_timeout() {
+        let timeouts = Timeouts { header: Duration::from_secs(3), ..Timeouts::default() };
+        let (server, _) = server(timeouts);
+        let slow = Trickler::start(server.address());
+
+        let begin = Instant::now();
+        let body = scrape(server.address());
+        assert!(begin.elapsed() < PATIENCE, "a scrape waited {:?} behind a slow client", begin.elapsed());
+        assert!(body.ends_with("# EOF\n"), "{body}");
+
+        let (cut_after, heard) = slow.outcome.join().unwrap();
+        // Never before its time (timers do not fire early), and not much later.
+        assert!(cut_after >= Duration::from_secs(2), "cut off after only {cut_after:?}");
+        assert!(cut_after < timeouts.header + PATIENCE, "cut off after {cut_after:?}");
+        assert!(!heard.contains("200 OK"), "a half-sent request was answered: {heard:?}");
+    }
+
+    #[test]
+    fn an_idle_connection_is_closed_after_the_header_timeout() {
+        let (server, _) = server(Timeouts { header: Duration::from_secs(2), ..Timeouts::default() });
+        let mut stream = TcpStream::connect(server.address()).unwrap();
+        stream.set_read_timeout(Some(PATIENCE + Duration::from_secs(2))).unwrap();
+        let begin = Instant::now();
+        let mut rest = Vec::new();
+        // EOF (or a reset) when the server closes it; a read timeout error would fail here.
+        match stream.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(error) => assert_eq!(error.kind(), io::ErrorKind::ConnectionReset, "{error}"),
+        }
+        assert!(begin.elapsed() >= Duration::from_secs(1), "closed after only {:?}", begin.elapsed());
+    }
+
+    #[test]
+    fn a_request_body_never_sent_does_not_hold_the_connection() {
+        let (server, _) = server(Timeouts::default());
+        let mut stream = TcpStream::connect(server.address()).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        // `/metrics` does not read bodies: hyper answers, then closes rather than wait for it.
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\nab").unwrap();
+        let begin = Instant::now();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(begin.elapsed() < PATIENCE, "closed after {:?}", begin.elapsed());
+    }
+
+    #[test]
+    fn a_body_trickled_to_a_route_that_reads_it_times_out() {
+        // A route reading its body, as a calibration page's form will.
+        let router = Router::new().route("/echo", axum::routing::post(|body: String| async move { body }));
+        let timeouts = Timeouts { request: Duration::from_secs(2), ..Timeouts::default() };
+        let server = WebServer::start_with(loopback(), router, timeouts).unwrap();
+        let mut stream = TcpStream::connect(server.address()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        write!(stream, "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n").unwrap();
+        let begin = Instant::now();
+        let mut answer = Vec::new();
+        while begin.elapsed() < PATIENCE * 2 {
+            if stream.write_all(b"a").is_err() {
+                break;
+            }
+            let mut buffer = [0u8; 1024];
+            match stream.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                Err(error) if matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408 "), "after {:?}: {answer:?}", begin.elapsed());
+        assert!(begin.elapsed() >= Duration::from_secs(1), "timed out after only {:?}", begin.elapsed());
+    }
+
+    #[test]
+    fn many_concurrent_scrapes_all_succeed() {
+        let (server, metrics) = server(Timeouts::default());
+        metrics.update(Snapshot { messages_published: 7, ..Default::default() });
+        let address = server.address();
+        let clients: Vec<_> = (0..64).map(|_| std::thread::spawn(move || scrape(address))).collect();
+        for client in clients {
+            let body = client.join().unwrap();
+            assert!(body.contains("\nlintel_messages_published_total 7\n"), "{body}");
+        }
+    }
+
+    #[test]
+    fn the_connection_closes_after_the_answer() {
+        let (server, _) = server(Timeouts::default());
+        let mut stream = TcpStream::connect(server.address()).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        // HTTP/1.1 without `Connection: close`: read to EOF, as simple scripts do.
+        write!(stream, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("\r\nconnection: close\r\n"), "{answer}");
+        assert!(answer.ends_with("# EOF\n"), "{answer}");
+    }
+
+    #[test]
+    fn unknown_paths_are_404_and_other_methods_405() {
+        let (server, _) = server(Timeouts::default());
+        let (head, _) = request(server.address(), "GET /other HTTP/1.1");
+        assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+        let (head, _) = request(server.address(), "POST /metrics HTTP/1.1");
+        assert!(head.starts_with("HTTP/1.1 405 "), "{head}");
+        let (head, _) = request(server.address(), "GET /metrics HTTP/1.1");
+        assert!(head.to_ascii_lowercase().contains(&format!("content-type: {CONTENT_TYPE}")), "{head}");
+    }
+
+    #[test]
+    fn a_second_server_on_a_taken_port_is_an_error() {
+        let (server, _) = server(Timeouts::default());
+        let metrics = Arc::new(NodeMetrics::default());
+        let error = WebServer::start(server.address(), metrics).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn dropping_the_server_with_a_slow_client_connected_is_bounded() {
+        let (server, _) = server(Timeouts::default());
+        let address = server.address();
+        let slow = Trickler::start(address);
+        // And one that does not read its answer.
+        let mut idle = TcpStream::connect(address).unwrap();
+        write!(idle, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let begin = Instant::now();
+        drop(server);
+        assert!(begin.elapsed() < PATIENCE, "stopping took {:?}", begin.elapsed());
+        assert!(TcpStream::connect(address).is_err(), "still listening after drop");
+        let (cut_after, _) = slow.outcome.join().unwrap();
+        assert!(cut_after < Duration::from_secs(9) + PATIENCE);
+        let _ = idle.shutdown(Shutdown::Both);
+    }
+
+    /// `name{labels}` → value, as the integration test and Prometheus read it.
+    fn samples(body: &str) -> HashMap<String, f64> {
+        body.lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .map(|l| {
+                let (name, value) = l.rsplit_once(' ').unwrap_or_else(|| panic!("not a sample: {l:?}"));
+                (name.to_string(), value.parse().unwrap_or_else(|_| panic!("not a number: {l:?}")))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_exposition_has_every_metric_with_its_value() {
+        let (server, metrics) = server(Timeouts::default());
+        let camera = |id: &str, state| CameraMetrics {
+            id: id.into(),
+            state,
+            frames_received: 120,
+            frames_analysed: 100,
+            frames_skipped: 60,
+            crossings: 5,
+            reconnects: 2,
+            detector_seconds: 1.25,
+        };
+        metrics.update(Snapshot {
+            cameras: vec![camera("north", "live"), camera("say \"cheese\"\\", "retrying")],
+            mqtt_connected: true,
+            spool_messages: 3,
+            spool_bytes: 4096,
+            messages_published: 41,
+            messages_spooled: 44,
+            mqtt_connects: 2,
+            intervals_published: 9,
+        });
+        let body = scrape(server.address());
+        let mut expected: HashMap<String, f64> = [
+            ("lintel_mqtt_connected", 1.0),
+            ("lintel_spool_messages", 3.0),
+            ("lintel_spool_bytes", 4096.0),
+            ("lintel_messages_published_total", 41.0),
+            ("lintel_messages_spooled_total", 44.0),
+            ("lintel_mqtt_connects_total", 2.0),
+            ("lintel_intervals_published_total", 9.0),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_string(), value))
+        .collect();
+        for (label, state) in [("north", "live"), (r#"say \"cheese\"\\"#, "retrying")] {
+            for (name, value) in [
+                ("lintel_frames_received_total", 120.0),
+                ("lintel_frames_analysed_total", 100.0),
+                ("lintel_frames_skipped_total", 60.0),
+                ("lintel_crossings_total", 5.0),
+                ("lintel_camera_reconnects_total", 2.0),
+                ("lintel_detector_seconds_total", 1.25),
+            ] {
+                expected.insert(format!("{name}{{camera=\"{label}\"}}"), value);
+            }
+            for each in ["starting", "live", "retrying", "failed"] {
+                let name = format!("lintel_camera_state{{camera=\"{label}\",state=\"{each}\"}}");
+                expected.insert(name, if each == state { 1.0 } else { 0.0 });
+            }
+        }
+        assert_eq!(samples(&body), expected, "{body}");
+        // Types as before: counters for the totals, gauges for states and levels.
+        for family in ["lintel_frames_received", "lintel_detector_seconds", "lintel_intervals_published"] {
+            assert!(body.contains(&format!("\n# TYPE {family} counter\n")), "{family}: {body}");
+        }
+        for family in ["lintel_camera_state", "lintel_mqtt_connected", "lintel_spool_bytes"] {
+            assert!(body.contains(&format!("# TYPE {family} gauge\n")), "{family}: {body}");
+        }
+        assert!(body.contains("# HELP lintel_frames_analysed Frames tracked and counted.\n"), "{body}");
+        assert!(body.ends_with("\n# EOF\n"), "{body}");
+    }
+}
