@@ -136,10 +136,11 @@ impl CameraState {
 
 /// The four states a camera can be in, without details: the one vocabulary of status messages
 /// (`lintel::publish::CameraState`), metrics labels and pages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CameraStateKind {
     /// Opening the stream.
+    #[default]
     Starting,
     /// Frames arrive.
     Live,

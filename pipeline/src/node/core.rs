@@ -483,7 +483,7 @@ impl NodeCore {
                 .iter()
                 .map(|c| CameraMetrics {
                     id: c.id.clone(),
-                    state: c.state.name(),
+                    state: c.state.kind(),
                     frames_received: c.frames_received,
                     frames_analysed: c.frames_analysed,
                     frames_skipped: c.frames_skipped,

@@ -7,10 +7,11 @@
 //! host or a user an operator would rather not spread).
 //!
 //! ```
+//! use lintel::ingest::CameraStateKind;
 //! use lintel::web::{CameraMetrics, Snapshot};
 //!
 //! let snapshot = Snapshot {
-//!     cameras: vec![CameraMetrics { id: "cam-07".into(), state: "live", frames_analysed: 12, ..Default::default() }],
+//!     cameras: vec![CameraMetrics { id: "cam-07".into(), state: CameraStateKind::Live, frames_analysed: 12, ..Default::default() }],
 //!     ..Default::default()
 //! };
 //! let text = snapshot.render();
@@ -30,18 +31,17 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::ingest::CameraStateKind;
+
 /// The content type of [`Snapshot::render`]'s text, for the HTTP answer.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-
-/// The states a camera can be in, each a label value of `lintel_camera_state`.
-const CAMERA_STATES: [&str; 4] = ["starting", "live", "retrying", "failed"];
 
 /// One camera's counters since the node started.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct CameraMetrics {
     pub id: String,
-    /// `starting`, `live`, `retrying` or `failed`.
-    pub state: &'static str,
+    /// One of the four states, each a label value of `lintel_camera_state`.
+    pub state: CameraStateKind,
     pub frames_received: u64,
     pub frames_analysed: u64,
     /// Frames analysed without the detector: the motion gate saw nothing move near the zones.
@@ -90,8 +90,8 @@ impl Snapshot {
             MetricType::Gauge,
         )?;
         for camera in &self.cameras {
-            for state in CAMERA_STATES {
-                let labels = [("camera", camera.id.as_str()), ("state", state)];
+            for state in CameraStateKind::ALL {
+                let labels = [("camera", camera.id.as_str()), ("state", state.name())];
                 ConstGauge::new(i64::from(camera.state == state)).encode(family.encode_family(&labels)?)?;
             }
         }

@@ -218,6 +218,7 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::ingest::CameraStateKind;
     use crate::web::{CameraMetrics, Snapshot};
 
     /// Generous: what takes milliseconds on an idle box may take seconds on a busy 2-core one.
@@ -452,7 +453,10 @@ mod tests {
             detector_seconds: 1.25,
         };
         metrics.update(Snapshot {
-            cameras: vec![camera("north", "live"), camera("say \"cheese\"\\", "retrying")],
+            cameras: vec![
+                camera("north", CameraStateKind::Live),
+                camera("say \"cheese\"\\", CameraStateKind::Retrying),
+            ],
             mqtt_connected: true,
             spool_messages: 3,
             spool_bytes: 4096,
