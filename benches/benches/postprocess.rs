@@ -18,6 +18,7 @@ use lintel::infer::{
     Candidate, DecodeParams, decode_ssd_tf, decode_yolov5, decode_yolov8, decode_yolox, non_max_suppression,
 };
 use lintel_benches::Rng;
+use ndarray::{ArrayView1, ArrayView2};
 
 const INPUT: u32 = 640;
 const CLASSES: usize = 80;
@@ -190,6 +191,7 @@ fn decoders(c: &mut Criterion) {
     let mut out: Vec<Candidate> = Vec::with_capacity(256);
 
     let v8 = yolov8_tensor(&mut rng, &hot);
+    let v8_view = ArrayView2::from_shape((4 + CLASSES, ANCHORS), &v8).expect("the YOLOv8 layout");
     let mut group = c.benchmark_group("decode_yolov8_84x8400");
     group.throughput(Throughput::Elements(ANCHORS as u64));
     group.bench_function("scan (baseline)", |b| {
@@ -198,21 +200,21 @@ fn decoders(c: &mut Criterion) {
     group.bench_function("decode_yolov8", |b| {
         b.iter(|| {
             out.clear();
-            decode_yolov8(black_box(&v8), 4 + CLASSES, ANCHORS, &yolo, &mut out);
+            decode_yolov8(black_box(v8_view), &yolo, &mut out);
             out.len()
         });
     });
     group.bench_function("decode_yolov8 + nms", |b| {
         b.iter(|| {
             out.clear();
-            decode_yolov8(black_box(&v8), 4 + CLASSES, ANCHORS, &yolo, &mut out);
+            decode_yolov8(black_box(v8_view), &yolo, &mut out);
             non_max_suppression(&mut out, IOU);
             out.len()
         });
     });
     group.finish();
     out.clear();
-    decode_yolov8(&v8, 4 + CLASSES, ANCHORS, &yolo, &mut out);
+    decode_yolov8(v8_view, &yolo, &mut out);
     let decoded = out.clone();
     non_max_suppression(&mut out, IOU);
     println!("yolov8: {} candidates above {MIN_SCORE}, {} after NMS", decoded.len(), out.len());
@@ -220,6 +222,7 @@ fn decoders(c: &mut Criterion) {
 
     let width = 5 + CLASSES;
     let (v5, candidates) = yolov5_tensor(&mut rng, &hot);
+    let v5_view = ArrayView2::from_shape((candidates, width), &v5).expect("the YOLOv5 layout");
     let mut group = c.benchmark_group("decode_yolov5_25200x85");
     group.throughput(Throughput::Elements(candidates as u64));
     group.bench_function("scan (baseline)", |b| {
@@ -228,7 +231,7 @@ fn decoders(c: &mut Criterion) {
     group.bench_function("decode_yolov5", |b| {
         b.iter(|| {
             out.clear();
-            decode_yolov5(black_box(&v5), candidates, width, &yolo, &mut out);
+            decode_yolov5(black_box(v5_view), &yolo, &mut out);
             out.len()
         });
     });
@@ -236,6 +239,7 @@ fn decoders(c: &mut Criterion) {
     drop(v5);
 
     let x = yolox_tensor(&mut rng, &hot);
+    let x_view = ArrayView2::from_shape((ANCHORS, width), &x).expect("the YOLOX layout");
     let mut group = c.benchmark_group("decode_yolox_8400x85");
     group.throughput(Throughput::Elements(ANCHORS as u64));
     group.bench_function("scan (baseline)", |b| {
@@ -244,7 +248,7 @@ fn decoders(c: &mut Criterion) {
     group.bench_function("decode_yolox", |b| {
         b.iter(|| {
             out.clear();
-            decode_yolox(black_box(&x), ANCHORS, width, &yolo, &mut out);
+            decode_yolox(black_box(x_view), &yolo, &mut out);
             out.len()
         });
     });
@@ -252,6 +256,8 @@ fn decoders(c: &mut Criterion) {
     drop(x);
 
     let (boxes, scores, classes) = ssd_tensors(&mut rng);
+    let boxes_view = ArrayView2::from_shape((scores.len(), 4), &boxes).expect("four values a box");
+    let (scores_view, classes_view) = (ArrayView1::from(&scores), ArrayView1::from(&classes));
     let ssd = params((768, 576), 1);
     let mut group = c.benchmark_group("decode_ssd_tf_100");
     group.throughput(Throughput::Elements(scores.len() as u64));
@@ -261,7 +267,7 @@ fn decoders(c: &mut Criterion) {
     group.bench_function("decode_ssd_tf", |b| {
         b.iter(|| {
             out.clear();
-            decode_ssd_tf(black_box(&boxes), &scores, &classes, scores.len(), &ssd, &mut out);
+            decode_ssd_tf(black_box(boxes_view), scores_view, classes_view, scores.len(), &ssd, &mut out);
             out.len()
         });
     });

@@ -1,7 +1,10 @@
 //! Detector output decoders: plain functions from output tensors to candidate boxes.
 //!
 //! Every decoder returns boxes in the pixel coordinates of the model's input and keeps only the
-//! person class; [`non_max_suppression`] then removes duplicates where the graph did not.
+//! person class; [`non_max_suppression`] then removes duplicates where the graph did not. Each takes
+//! one frame's share of the outputs as `ndarray` views, in the layout the model writes them.
+
+use ndarray::{ArrayView1, ArrayView2, s};
 
 /// A box in model-input pixels, before it is mapped back to the frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,7 +22,7 @@ impl Candidate {
     }
 
     /// A TensorFlow box, normalised (ymin, xmin, ymax, xmax), in pixels of a `w` × `h` input.
-    fn from_normalised_yxyx(b: &[f32], (w, h): (f32, f32), score: f32) -> Self {
+    fn from_normalised_yxyx(b: ArrayView1<'_, f32>, (w, h): (f32, f32), score: f32) -> Self {
         Self { x1: b[1] * w, y1: b[0] * h, x2: b[3] * w, y2: b[2] * h, score }
     }
 
@@ -44,49 +47,52 @@ pub struct DecodeParams {
     pub min_score: f32,
 }
 
-/// TensorFlow Object Detection API outputs: boxes `[1, N, 4]` as normalised (ymin, xmin, ymax, xmax),
-/// scores `[1, N]`, classes `[1, N]` (as floats), and the number of valid rows.
+/// TensorFlow Object Detection API outputs: `boxes` `[N, 4]` as normalised (ymin, xmin, ymax, xmax),
+/// `scores` `[N]`, `classes` `[N]` (as floats), and the number of valid rows.
 pub fn decode_ssd_tf(
-    boxes: &[f32],
-    scores: &[f32],
-    classes: &[f32],
+    boxes: ArrayView2<'_, f32>,
+    scores: ArrayView1<'_, f32>,
+    classes: ArrayView1<'_, f32>,
     valid: usize,
     params: &DecodeParams,
     out: &mut Vec<Candidate>,
 ) {
     let DecodeParams { input_size, person_class, min_score } = *params;
     let size = (input_size.0 as f32, input_size.1 as f32);
-    let rows = valid.min(scores.len()).min(classes.len()).min(boxes.len() / 4);
-    for i in 0..rows {
-        if classes[i].round() as u32 != person_class || scores[i] < min_score {
+    if boxes.ncols() < 4 {
+        return;
+    }
+    let rows = boxes.outer_iter().zip(scores).zip(classes).take(valid);
+    for ((b, &score), &class) in rows {
+        if class.round() as u32 != person_class || score < min_score {
             continue;
         }
-        out.push(Candidate::from_normalised_yxyx(&boxes[i * 4..i * 4 + 4], size, scores[i]));
+        out.push(Candidate::from_normalised_yxyx(b, size, score));
     }
 }
 
-/// An SSD's anchors before NMS: `boxes` 4 per anchor, normalised (ymin, xmin, ymax, xmax), already
-/// decoded from the anchors; `scores` `classes` per anchor. Boxes are not clipped: NMS compares them
+/// An SSD's anchors before NMS: `boxes` `[anchors, 4]`, normalised (ymin, xmin, ymax, xmax), already
+/// decoded from the anchors; `scores` `[anchors, classes]`. Boxes are not clipped: NMS compares them
 /// whole, as the TensorFlow graph does, and [`clip_to_input`] clips the survivors.
 pub fn decode_ssd_boxes(
-    boxes: &[f32],
-    scores: &[f32],
-    classes: usize,
+    boxes: ArrayView2<'_, f32>,
+    scores: ArrayView2<'_, f32>,
     params: &DecodeParams,
     out: &mut Vec<Candidate>,
 ) {
     let DecodeParams { input_size, person_class, min_score } = *params;
     let size = (input_size.0 as f32, input_size.1 as f32);
     let column = person_class as usize;
-    if column >= classes {
+    if column >= scores.ncols() || boxes.ncols() < 4 {
         return;
     }
-    for (b, anchor_scores) in boxes.chunks_exact(4).zip(scores.chunks_exact(classes)) {
-        let score = anchor_scores[column];
+    // Only the person column is scanned; a box is read for the few anchors that pass.
+    let anchors = boxes.nrows().min(scores.nrows());
+    scores.column(column).slice_move(s![..anchors]).iter().enumerate().for_each(|(i, &score)| {
         if score >= min_score {
-            out.push(Candidate::from_normalised_yxyx(b, size, score));
+            out.push(Candidate::from_normalised_yxyx(boxes.row(i), size, score));
         }
-    }
+    });
 }
 
 /// Clips boxes to the model input (`width` × `height` pixels).
@@ -101,29 +107,29 @@ pub fn clip_to_input(candidates: &mut [Candidate], (width, height): (u32, u32)) 
 }
 
 /// YOLOv8 / YOLO11 layout `[4 + classes, N]` (the batch dimension dropped): one column per candidate.
-pub fn decode_yolov8(data: &[f32], rows: usize, candidates: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
+pub fn decode_yolov8(data: ArrayView2<'_, f32>, params: &DecodeParams, out: &mut Vec<Candidate>) {
     let DecodeParams { person_class, min_score, .. } = *params;
     let class_row = 4 + person_class as usize;
-    if class_row >= rows || data.len() < rows * candidates {
+    if class_row >= data.nrows() {
         return;
     }
-    let row = |r: usize| &data[r * candidates..(r + 1) * candidates];
-    let (cx, cy, w, h, score) = (row(0), row(1), row(2), row(3), row(class_row));
-    for i in 0..candidates {
-        if score[i] >= min_score {
-            out.push(Candidate::from_centre(cx[i], cy[i], w[i], h[i], score[i]));
+    let (cx, cy, w, h) = (data.row(0), data.row(1), data.row(2), data.row(3));
+    // Only the score row is scanned; the box rows are read for the few candidates that pass.
+    data.row(class_row).iter().enumerate().for_each(|(i, &score)| {
+        if score >= min_score {
+            out.push(Candidate::from_centre(cx[i], cy[i], w[i], h[i], score));
         }
-    }
+    });
 }
 
 /// YOLOv5 / YOLOv7 layout `[N, 5 + classes]`: cx, cy, w, h, objectness, class scores.
-pub fn decode_yolov5(data: &[f32], candidates: usize, width: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
+pub fn decode_yolov5(data: ArrayView2<'_, f32>, params: &DecodeParams, out: &mut Vec<Candidate>) {
     let DecodeParams { person_class, min_score, .. } = *params;
     let class_col = 5 + person_class as usize;
-    if class_col >= width || data.len() < candidates * width {
+    if class_col >= data.ncols() {
         return;
     }
-    for r in data.chunks_exact(width).take(candidates) {
+    for r in data.outer_iter() {
         let score = r[4] * r[class_col];
         if score >= min_score {
             out.push(Candidate::from_centre(r[0], r[1], r[2], r[3], score));
@@ -134,13 +140,13 @@ pub fn decode_yolov5(data: &[f32], candidates: usize, width: usize, params: &Dec
 /// YOLOX exported without in-graph decoding: `[N, 5 + classes]` rows of grid offsets and log sizes,
 /// for strides 8, 16 and 32 in that order, each grid row-major. Objectness and class scores are
 /// already probabilities.
-pub fn decode_yolox(data: &[f32], candidates: usize, width: usize, params: &DecodeParams, out: &mut Vec<Candidate>) {
+pub fn decode_yolox(data: ArrayView2<'_, f32>, params: &DecodeParams, out: &mut Vec<Candidate>) {
     let DecodeParams { input_size, person_class, min_score } = *params;
     let class_col = 5 + person_class as usize;
-    if class_col >= width || data.len() < candidates * width {
+    if class_col >= data.ncols() {
         return;
     }
-    let mut rows = data.chunks_exact(width).take(candidates);
+    let mut rows = data.outer_iter();
     for stride in [8u32, 16, 32] {
         let (gw, gh) = (input_size.0 / stride, input_size.1 / stride);
         for gy in 0..gh {
@@ -175,6 +181,8 @@ pub fn non_max_suppression(candidates: &mut Vec<Candidate>, iou: f32) {
 
 #[cfg(test)]
 mod tests {
+    use ndarray::{aview1, aview2};
+
     use super::*;
 
     #[test]
@@ -193,11 +201,11 @@ mod tests {
     #[test]
     fn ssd_boxes_keep_the_person_column_above_the_threshold_unclipped_until_asked() {
         // Three anchors, two score columns; the person is column 1.
-        let boxes = [0.125, 0.25, 0.5, 0.375, -0.125, 0.875, 0.25, 1.25, 0.0, 0.0, 0.125, 0.125];
-        let scores = [0.9, 0.2, 0.1, 0.8, 0.05, 0.7];
+        let boxes = [[0.125, 0.25, 0.5, 0.375], [-0.125, 0.875, 0.25, 1.25], [0.0, 0.0, 0.125, 0.125]];
+        let scores = [[0.9, 0.2], [0.1, 0.8], [0.05, 0.7]];
         let params = DecodeParams { input_size: (100, 200), person_class: 1, min_score: 0.5 };
         let mut out = Vec::new();
-        decode_ssd_boxes(&boxes, &scores, 2, &params, &mut out);
+        decode_ssd_boxes(aview2(&boxes), aview2(&scores), &params, &mut out);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0], Candidate { x1: 87.5, y1: -25.0, x2: 125.0, y2: 50.0, score: 0.8 });
         assert_eq!(out[1].score, 0.7);
@@ -206,12 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn ssd_tf_keeps_the_valid_person_rows_above_the_threshold() {
+        let boxes = [[0.125, 0.25, 0.5, 0.375], [0.0, 0.0, 1.0, 1.0], [0.5, 0.5, 0.75, 0.75], [0.0, 0.0, 0.5, 0.5]];
+        let scores = [0.9, 0.95, 0.2, 0.9];
+        let classes = [1.0, 3.0, 1.0, 1.0];
+        let params = DecodeParams { input_size: (100, 200), person_class: 1, min_score: 0.5 };
+        let mut out = Vec::new();
+        // Row 1 is another class, row 2 scores too low, row 3 is past the valid count.
+        decode_ssd_tf(aview2(&boxes), aview1(&scores), aview1(&classes), 3, &params, &mut out);
+        assert_eq!(out, vec![Candidate { x1: 25.0, y1: 25.0, x2: 37.5, y2: 100.0, score: 0.9 }]);
+    }
+
+    #[test]
     fn yolov8_reads_columns() {
         // two candidates, 1 class
-        let data = [10.0, 20.0, 10.0, 20.0, 4.0, 4.0, 6.0, 6.0, 0.9, 0.1];
+        let data = [[10.0, 20.0], [10.0, 20.0], [4.0, 4.0], [6.0, 6.0], [0.9, 0.1]];
         let mut out = Vec::new();
         let params = DecodeParams { input_size: (20, 20), person_class: 0, min_score: 0.5 };
-        decode_yolov8(&data, 5, 2, &params, &mut out);
+        decode_yolov8(aview2(&data), &params, &mut out);
         assert_eq!(out, vec![Candidate { x1: 8.0, y1: 7.0, x2: 12.0, y2: 13.0, score: 0.9 }]);
     }
 }

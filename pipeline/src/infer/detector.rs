@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ndarray::{ArrayView2, ArrayView3, ArrayViewD, Axis};
 use ort::session::Session;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 
@@ -176,59 +177,59 @@ impl Detector {
         };
         self.candidates.resize_with(batch, || Vec::with_capacity(256));
         let spec = &self.spec;
-        let tensor = |name: &str| -> Result<(Vec<i64>, &[f32]), InferError> {
+        // Each output read once as an array; frame `i` of the batch is its index `i` on axis 0.
+        let output = |name: &str| -> Result<ArrayViewD<'_, f32>, InferError> {
             let value = outputs.get(name).ok_or_else(|| InferError::Run {
                 model: path.display().to_string(),
                 message: format!("no output named {name:?}"),
             })?;
-            let (shape, data) = value.try_extract_tensor::<f32>().map_err(run_error)?;
-            Ok((shape.iter().copied().collect(), data))
+            value.try_extract_array::<f32>().map_err(run_error)
         };
+        let shape_error = |message: String| InferError::Run { model: path.display().to_string(), message };
         let first = spec.outputs.first().map(String::as_str).unwrap_or("output0");
-        // Each output holds the batch's frames one after the other.
-        fn item(data: &[f32], batch: usize, i: usize) -> &[f32] {
-            let per = data.len() / batch;
-            &data[i * per..(i + 1) * per]
-        }
         match spec.format {
             OutputFormat::SsdTf => {
                 let [boxes, scores, classes, num] = ssd_outputs(spec);
-                let (_, boxes) = tensor(boxes)?;
-                let (_, scores) = tensor(scores)?;
-                let (_, classes) = tensor(classes)?;
-                let (_, num) = tensor(num)?;
+                let boxes = rows_per_frame(boxes, output(boxes)?, batch, 4).map_err(shape_error)?;
+                let scores = per_frame(scores, output(scores)?, batch).map_err(shape_error)?;
+                let classes = per_frame(classes, output(classes)?, batch).map_err(shape_error)?;
+                let num = per_frame(num, output(num)?, batch).map_err(shape_error)?;
                 for (i, out) in self.candidates.iter_mut().enumerate() {
                     out.clear();
-                    let scores = item(scores, batch, i);
-                    let valid = num.get(i).map_or(scores.len(), |n| *n as usize);
-                    decode::decode_ssd_tf(item(boxes, batch, i), scores, item(classes, batch, i), valid, &params, out);
+                    let scores = scores.row(i);
+                    let valid = num.row(i).first().map_or(scores.len(), |n| *n as usize);
+                    let (boxes, classes) = (boxes.index_axis(Axis(0), i), classes.row(i));
+                    decode::decode_ssd_tf(boxes, scores, classes, valid, &params, out);
                     // The graph already ran NMS per class; nothing to add.
                 }
             }
             OutputFormat::SsdBoxes => {
-                let [boxes, scores] = ssd_boxes_outputs(spec);
-                let (_, boxes) = tensor(boxes)?;
-                let (_, scores) = tensor(scores)?;
-                let anchors = boxes.len() / 4 / batch;
+                let [boxes_name, scores_name] = ssd_boxes_outputs(spec);
+                // `[B, anchors, 1, 4]` and `[B, anchors, 1]` as the cut graphs write them.
+                let boxes = rows_per_frame(boxes_name, output(boxes_name)?, batch, 4).map_err(shape_error)?;
+                let scores = output(scores_name)?;
+                let anchors = boxes.len_of(Axis(1));
                 let classes = (scores.len() / batch).checked_div(anchors).unwrap_or(0);
+                let scores = rows_per_frame(scores_name, scores, batch, classes).map_err(shape_error)?;
                 for (i, out) in self.candidates.iter_mut().enumerate() {
                     out.clear();
-                    decode::decode_ssd_boxes(item(boxes, batch, i), item(scores, batch, i), classes, &params, out);
+                    let (boxes, scores) = (boxes.index_axis(Axis(0), i), scores.index_axis(Axis(0), i));
+                    decode::decode_ssd_boxes(boxes, scores, &params, out);
                     decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
                     out.truncate(SSD_MAX_DETECTIONS);
                     decode::clip_to_input(out, params.input_size);
                 }
             }
             OutputFormat::Yolov8 | OutputFormat::Yolov5 | OutputFormat::Yolox => {
-                let (shape, data) = tensor(first)?;
-                let (a, b) = last_two(&shape);
-                for (i, out) in self.candidates.iter_mut().enumerate() {
+                let data = output(first)?;
+                let columns = data.shape().last().copied().unwrap_or(0);
+                let data = rows_per_frame(first, data, batch, columns).map_err(shape_error)?;
+                for (data, out) in data.outer_iter().zip(self.candidates.iter_mut()) {
                     out.clear();
-                    let data = item(data, batch, i);
                     match spec.format {
-                        OutputFormat::Yolov8 => decode::decode_yolov8(data, a, b, &params, out),
-                        OutputFormat::Yolov5 => decode::decode_yolov5(data, a, b, &params, out),
-                        _ => decode::decode_yolox(data, a, b, &params, out),
+                        OutputFormat::Yolov8 => decode::decode_yolov8(data, &params, out),
+                        OutputFormat::Yolov5 => decode::decode_yolov5(data, &params, out),
+                        _ => decode::decode_yolox(data, &params, out),
                     }
                     decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
                 }
@@ -261,11 +262,29 @@ fn ssd_boxes_outputs(spec: &ModelSpec) -> [&str; 2] {
     [name(0, "boxes"), name(1, "scores")]
 }
 
-fn last_two(shape: &[i64]) -> (usize, usize) {
-    match shape {
-        [.., a, b] => (*a as usize, *b as usize),
-        _ => (0, 0),
-    }
+/// Output `name` as one row of values per frame, `[batch, values]` (scores `[B, N]`, counts `[B]`).
+fn per_frame<'a>(name: &str, output: ArrayViewD<'a, f32>, batch: usize) -> Result<ArrayView2<'a, f32>, String> {
+    let shape = output.shape().to_vec();
+    let values = output.len() / batch.max(1);
+    output
+        .into_shape_with_order((batch, values))
+        .map_err(|_| format!("output {name:?} has shape {shape:?}, which does not split into {batch} frame(s)"))
+}
+
+/// Output `name` as one matrix per frame, rows of `columns` values: `[batch, rows, columns]`. The
+/// values are read in order whatever dimensions the model puts between (a cut SSD's boxes are
+/// `[B, anchors, 1, 4]`).
+fn rows_per_frame<'a>(
+    name: &str,
+    output: ArrayViewD<'a, f32>,
+    batch: usize,
+    columns: usize,
+) -> Result<ArrayView3<'a, f32>, String> {
+    let shape = output.shape().to_vec();
+    let rows = output.len().checked_div(batch * columns).unwrap_or(0);
+    output.into_shape_with_order((batch, rows, columns)).map_err(|_| {
+        format!("output {name:?} has shape {shape:?}, which does not split into {batch} frame(s) of rows of {columns}")
+    })
 }
 
 pub(super) fn first_line(text: &str) -> String {

@@ -114,17 +114,15 @@ impl Embedder {
                     out,
                 );
             }
-            let features = self.run(batch.len())?;
-            let dim = features.len() / batch.len().max(1);
-            for (slot, &i) in batch.iter().enumerate() {
-                embeddings[i] = Embedding::normalised(&features[slot * dim..(slot + 1) * dim]);
-            }
+            self.run(batch, &mut embeddings)?;
         }
         Ok(embeddings)
     }
 
-    /// Runs the model on the first `batch` crops of the input buffer; the features, row by row.
-    fn run(&mut self, batch: usize) -> Result<Vec<f32>, InferError> {
+    /// Runs the model on the first `boxes.len()` crops of the input buffer and stores the
+    /// normalised features of crop `slot` as `embeddings[boxes[slot]]`.
+    fn run(&mut self, boxes: &[usize], embeddings: &mut [Option<Embedding>]) -> Result<(), InferError> {
+        let batch = boxes.len();
         let path = &self.path;
         let run_error = |e: ort::Error| InferError::Run { model: path.display().to_string(), message: e.to_string() };
         let (w, h) = (self.spec.input_width as usize, self.spec.input_height as usize);
@@ -138,8 +136,20 @@ impl Embedder {
             model: path.display().to_string(),
             message: format!("no output named {:?}", self.output_name),
         })?;
-        let (_, data) = value.try_extract_tensor::<f32>().map_err(run_error)?;
-        Ok(data.to_vec())
+        let features = value.try_extract_array::<f32>().map_err(run_error)?;
+        // One row per crop, whatever trailing dimensions an export keeps (`[B, dim, 1, 1]`).
+        let shape = features.shape().to_vec();
+        let dim = features.len() / batch.max(1);
+        let features = features.into_shape_with_order((batch, dim)).map_err(|_| InferError::Run {
+            model: path.display().to_string(),
+            message: format!("output {:?} has shape {shape:?}, not one row per crop of {batch}", self.output_name),
+        })?;
+        for (row, &i) in features.outer_iter().zip(boxes) {
+            // ORT's rows are contiguous: this borrows, it does not copy.
+            let row = row.as_standard_layout();
+            embeddings[i] = row.as_slice().and_then(Embedding::normalised);
+        }
+        Ok(())
     }
 }
 

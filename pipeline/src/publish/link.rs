@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use rumqttc::{Outgoing, QoS, TlsConfiguration, Transport};
 
-use super::mqtt::{BrokerConfig, MqttVersion, PublishError, Received};
+use super::broker::{BrokerConfig, MqttVersion, Received};
+use super::error::PublishError;
 
 /// What the connection reports, in the publisher's terms.
 pub(super) enum LinkEvent {

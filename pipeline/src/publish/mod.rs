@@ -10,19 +10,20 @@
 //! Delivery is at least once: after a reconnection the one message that was in flight may arrive
 //! twice, with the same bytes, so de-duplicate by `(node, seq)`.
 
+mod broker;
 #[cfg(feature = "embedded-broker")]
 pub mod embedded_broker;
+mod error;
 mod link;
 pub mod messages;
 pub mod mqtt;
 pub mod spool;
 
+pub use broker::{BrokerConfig, MqttVersion, Received, TlsFiles};
+pub use error::PublishError;
 pub use messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,
 };
-pub use mqtt::{
-    BrokerConfig, MqttVersion, PublishError, Publisher, PublisherMetrics, PublisherStatus, Received, TlsFiles,
-    publish_once,
-};
+pub use mqtt::{Publisher, PublisherMetrics, PublisherStatus, publish_once};
 pub use spool::{MAX_PAYLOAD_BYTES, SPOOL_ALERT_RATIO, Spool, SpoolError, SpooledMessage};

@@ -1,0 +1,136 @@
+//! Where and how to reach the MQTT broker, and what arrives from it: the connection-level types
+//! that both the connection ([`super::link`]) and the publisher ([`super::mqtt`]) use.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::PublishError;
+
+/// The MQTT protocol version spoken to the broker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MqttVersion {
+    /// MQTT 3.1.1, which every broker speaks.
+    #[default]
+    V311,
+    /// MQTT 5: the broker may also refuse a single message (its PubAck reason is then logged and
+    /// the message is sent again later, never dropped).
+    V5,
+}
+
+/// TLS to the broker: the CA that signed its certificate and, when the broker asks for one, the
+/// client's own certificate and key. All PEM files.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub ca: PathBuf,
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// Where and how to connect. MQTT 3.1.1 or 5 over TCP or TLS, clean session (the spool, not the broker
+/// session, keeps unsent messages).
+#[derive(Clone)]
+pub struct BrokerConfig {
+    pub host: String,
+    pub port: u16,
+    /// Unique per node: a broker disconnects the older of two clients with the same id.
+    pub client_id: String,
+    pub username: Option<String>,
+    /// Already resolved from the environment or a file; never logged, never in an error.
+    pub password: Option<String>,
+    /// MQTT keep-alive: zero (off) or at least one second.
+    pub keep_alive: Duration,
+    /// TCP connect plus CONNACK, and any network write; rounded up to whole seconds (at least 1).
+    pub connect_timeout: Duration,
+    /// First wait after a failed connection; doubled at each failure up to `max_backoff` (±25 % jitter).
+    pub min_backoff: Duration,
+    pub max_backoff: Duration,
+    pub spool_dir: PathBuf,
+    pub spool_max_bytes: u64,
+    /// Topic filters subscribed with QoS 1 after every connection; what arrives on them is
+    /// handed out by [`Publisher::received`](super::Publisher::received) (commands to the node).
+    pub subscriptions: Vec<String>,
+    /// `None`: plain TCP. The broker's certificate must name `host` (a DNS name or an IP address).
+    pub tls: Option<TlsFiles>,
+    pub version: MqttVersion,
+}
+
+impl BrokerConfig {
+    /// A configuration with the defaults: no login, keep-alive 30 s, connect timeout 5 s, backoff
+    /// 0.2 s to 30 s, a 64 MiB spool (about a week of per-minute counts for a dozen buildings).
+    pub fn new(
+        host: impl Into<String>,
+        port: u16,
+        client_id: impl Into<String>,
+        spool_dir: impl Into<PathBuf>,
+    ) -> Self {
+        BrokerConfig {
+            host: host.into(),
+            port,
+            client_id: client_id.into(),
+            username: None,
+            password: None,
+            keep_alive: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+            min_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(30),
+            spool_dir: spool_dir.into(),
+            spool_max_bytes: 64 << 20,
+            subscriptions: Vec::new(),
+            tls: None,
+            version: MqttVersion::V311,
+        }
+    }
+
+    /// `host:port`, for messages.
+    pub fn broker(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), PublishError> {
+        let problem = if self.host.is_empty() {
+            "the broker host is empty"
+        } else if self.client_id.is_empty() {
+            "the MQTT client id is empty"
+        } else if !self.keep_alive.is_zero() && self.keep_alive < Duration::from_secs(1) {
+            "the MQTT keep-alive must be 0 (off) or at least 1 s"
+        } else if self.min_backoff.is_zero() || self.min_backoff > self.max_backoff {
+            "the reconnect backoff must satisfy 0 < min_backoff <= max_backoff"
+        } else if self.password.is_some() && self.username.is_none() {
+            "an MQTT password is set without a username"
+        } else {
+            return Ok(());
+        };
+        Err(PublishError::Config { broker: self.broker(), problem: problem.into() })
+    }
+}
+
+impl fmt::Debug for BrokerConfig {
+    /// Like a derived `Debug`, with the password replaced: configs end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BrokerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("keep_alive", &self.keep_alive)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("min_backoff", &self.min_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("spool_dir", &self.spool_dir)
+            .field("spool_max_bytes", &self.spool_max_bytes)
+            .field("subscriptions", &self.subscriptions)
+            .field("tls", &self.tls)
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+/// A message that arrived on one of [`BrokerConfig::subscriptions`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    pub topic: String,
+    pub payload: Vec<u8>,
+    /// Kept by the broker (delivered because we subscribed, not because it was just published).
+    pub retained: bool,
+}
