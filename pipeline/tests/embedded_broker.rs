@@ -109,3 +109,31 @@ fn without_a_broker_lintel_run_starts_one_and_a_client_receives_the_counts() {
         "no node status: {messages:?}"
     );
 }
+
+#[test]
+fn the_embedded_broker_never_drains_the_spool_kept_for_a_real_broker() {
+    // A spool with a message waiting for the site's real broker (an earlier run's).
+    let site = workspace("fixtures/pets.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let seq = {
+        let mut waiting = lintel::publish::Spool::open(&spool, 1 << 20).unwrap();
+        waiting.push(common::test_alert("cam-07")).unwrap()
+    };
+    let waiting_file = spool.join(format!("{seq}.msg"));
+    assert!(waiting_file.exists());
+    let port = free_port();
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["run", "--site"])
+        .arg(&site)
+        .args(["--embedded-port", &port.to_string(), "--spool"])
+        .arg(&spool)
+        .args(["--interval-s", "2", "--run-for-s", "6"])
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "lintel run failed: {stderr}");
+    assert!(waiting_file.exists(), "the message for the real broker went into a broker that keeps nothing");
+    assert!(spool.join("embedded").is_dir(), "the embedded broker's messages are spooled apart");
+}

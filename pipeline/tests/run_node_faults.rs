@@ -179,6 +179,8 @@ fn a_wrong_mqtt_password_is_one_clear_line_the_node_keeps_counting_and_the_spool
     assert!(login_lines[0].contains(&format!("127.0.0.1:{}", broker.port)), "names the broker: {}", login_lines[0]);
     assert!(login_lines[0].contains(USER), "names the user: {}", login_lines[0]);
     assert!(!stderr.contains(WRONG), "the password leaked: {stderr}");
+    let plain: Vec<&str> = stderr.lines().filter(|l| l.contains("in plain text")).collect();
+    assert_eq!(plain.len(), 1, "one warning that the password travels without TLS: {stderr}");
     assert!(first.frames > 0 && first.intervals >= 4, "the node kept counting: {first:?}");
     assert!(left as u64 >= 2 * first.intervals, "counts and occupancy stay spooled: {left}");
     assert!(subscriber.drain().is_empty(), "nothing got through with the wrong password");

@@ -21,14 +21,14 @@ pub struct RunArgs {
     /// Site file (TOML): buildings, entrances, cameras, zones.
     #[arg(long)]
     site: PathBuf,
-    /// MQTT broker, HOST:PORT.
-    #[cfg_attr(feature = "embedded-broker", doc = "Without it, an embedded broker is started on 127.0.0.1.")]
+    /// MQTT broker, HOST:PORT. Without it: the broker configured on this machine (mosquitto) at
+    /// 127.0.0.1:1883 when there is one, else an embedded in-memory broker on 127.0.0.1:1883.
     #[arg(long, value_name = "HOST:PORT")]
     mqtt: Option<String>,
-    /// Port of the embedded broker on 127.0.0.1, started when --mqtt is not given.
+    /// Start the embedded broker on this port of 127.0.0.1 (instead of --mqtt).
     #[cfg(feature = "embedded-broker")]
-    #[arg(long, value_name = "PORT", default_value_t = 1883, conflicts_with = "mqtt")]
-    embedded_port: u16,
+    #[arg(long, value_name = "PORT", conflicts_with = "mqtt")]
+    embedded_port: Option<u16>,
     /// Environment variable holding the MQTT user name.
     #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_user_env: Option<String>,
@@ -105,11 +105,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         site.node = node;
     }
     // Without --mqtt, the embedded broker; it runs until the process ends.
-    let (host, port) = match &args.mqtt {
-        Some(mqtt) => parse_broker(mqtt)?,
-        None => {
-            let broker = start_embedded_broker(&args)?;
-            (broker.ip().to_string(), broker.port())
+    // The embedded broker keeps nothing: it gets a spool of its own, so the messages waiting for a
+    // real broker are never drained into it.
+    let (host, port, spool) = match (&args.mqtt, embedded_port(&args)) {
+        (Some(mqtt), _) => parse_broker(mqtt).map(|(host, port)| (host, port, args.spool.clone()))?,
+        (None, None) if machine_broker() => {
+            eprintln!(
+                "lintel run: no --mqtt given: using the broker configured on this machine, 127.0.0.1:{MQTT_PORT}"
+            );
+            ("127.0.0.1".to_string(), MQTT_PORT, args.spool.clone())
+        }
+        (None, port) => {
+            let broker = start_embedded_broker(port.unwrap_or(MQTT_PORT))?;
+            (broker.ip().to_string(), broker.port(), args.spool.join("embedded"))
         }
     };
     let manifest = Manifest::load(&args.models.clone().unwrap_or_else(super::default_manifest))?;
@@ -123,12 +131,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
 
-    let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &args.spool);
+    let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &spool);
     broker.subscriptions = lintel::node::command_filters(&site);
     broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     broker.username = read_env(args.mqtt_user_env.as_deref())?;
     broker.password = read_env(args.mqtt_password_env.as_deref())?;
     broker.tls = tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
+    if broker.password.is_some() && broker.tls.is_none() {
+        // Said once, at start, where an operator reads it; the password itself never is.
+        tracing::warn!(
+            "the MQTT password goes to {} in plain text (no --mqtt-ca): anyone on the path can read it; use TLS",
+            broker.broker()
+        );
+    }
     broker.version = mqtt_version(&args.mqtt_version);
     let will = NodeStatus {
         site: site.id.clone(),
@@ -187,23 +202,51 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// MQTT's registered port, where a machine's broker listens.
+const MQTT_PORT: u16 = 1883;
+
+/// Whether this machine has a broker of its own: mosquitto configured, or anything listening on
+/// 127.0.0.1:1883. Then Lintel uses it (and spools while it starts) rather than take its port at
+/// boot with a broker that keeps nothing.
+fn machine_broker() -> bool {
+    let listening = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], MQTT_PORT)),
+        Duration::from_millis(300),
+    )
+    .is_ok();
+    listening || std::path::Path::new("/etc/mosquitto/mosquitto.conf").exists()
+}
+
 #[cfg(feature = "embedded-broker")]
-fn start_embedded_broker(args: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
+fn embedded_port(args: &RunArgs) -> Option<u16> {
+    args.embedded_port
+}
+
+#[cfg(not(feature = "embedded-broker"))]
+fn embedded_port(_: &RunArgs) -> Option<u16> {
+    None
+}
+
+#[cfg(feature = "embedded-broker")]
+fn start_embedded_broker(port: u16) -> anyhow::Result<std::net::SocketAddr> {
     use lintel::publish::embedded_broker::{BrokerError, EmbeddedBroker};
 
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.embedded_port));
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let broker = EmbeddedBroker::start(address).map_err(|error| match error {
         BrokerError::PortInUse { .. } => {
             anyhow::anyhow!("{error}; give a broker with --mqtt HOST:PORT or another port with --embedded-port")
         }
         error => error.into(),
     })?;
-    eprintln!("lintel run: no --mqtt given: started an embedded MQTT broker on {}", broker.address());
+    eprintln!(
+        "lintel run: started an embedded MQTT broker on {} (it keeps nothing: its messages are spooled apart from a real broker's)",
+        broker.address()
+    );
     Ok(broker.address())
 }
 
 #[cfg(not(feature = "embedded-broker"))]
-fn start_embedded_broker(_: &RunArgs) -> anyhow::Result<std::net::SocketAddr> {
+fn start_embedded_broker(_: u16) -> anyhow::Result<std::net::SocketAddr> {
     anyhow::bail!("no MQTT broker: give one with --mqtt HOST:PORT (this build has no embedded broker)")
 }
 
