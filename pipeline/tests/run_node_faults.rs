@@ -245,3 +245,72 @@ fn a_spool_directory_that_cannot_be_created_is_one_clear_error() {
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(lines[0].starts_with("lintel: spool ") && lines[0].contains("not-a-dir/spool"), "{stderr}");
 }
+
+/// A small tmpfs, unmounted on drop: a disk the test can fill.
+struct SmallDisk(PathBuf);
+
+impl SmallDisk {
+    fn mount(path: &Path, size: &str) -> Self {
+        std::fs::create_dir_all(path).unwrap();
+        let mounted =
+            Command::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(path).status();
+        assert!(
+            mounted.is_ok_and(|s| s.success()),
+            "this test mounts a {size} tmpfs as the disk that fills up: it needs root (CI and scripts/test run as root)"
+        );
+        Self(path.to_path_buf())
+    }
+
+    /// Writes a file until the disk says it is full.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).and_then(|()| file.sync_all()).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_holds_the_intervals_in_memory_and_they_go_out_when_space_returns() {
+    let dir = scratch_dir("fault-disk-full");
+    let disk = SmallDisk::mount(&dir.join("disk"), "1m");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = site_file(&dir, &camera.url);
+    let subscriber = Subscriber::start(broker.port, COUNTS);
+    let alerts = Subscriber::start(broker.port, "lintel/v1/pets/alerts");
+
+    // The spool (and the state file in it) on the small disk.
+    let node = Running(Some(node(&site, &disk.0, broker.port, 30, &[], &[]).stderr(Stdio::piped()).spawn().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !disk.0.join("spool").join("lock").exists() {
+        assert!(Instant::now() < deadline, "the node did not open its spool");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(4));
+    let filler = disk.fill();
+    // Several 2 s intervals close while the disk is full.
+    std::thread::sleep(Duration::from_secs(10));
+    std::fs::remove_file(&filler).unwrap();
+    let output = node.wait();
+    let run = summary(&output);
+    std::thread::sleep(Duration::from_secs(2));
+    let counts = unique_by_seq(subscriber.drain());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("node: {run:?}; received {} intervals", counts.len());
+    assert!(stderr.contains("holding messages in memory"), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "says why: {stderr}");
+    assert_contiguous_and_ordered(&counts);
+    assert_eq!(counts.len() as u64, run.intervals, "every interval the node closed arrived, none lost to the disk");
+    assert_eq!(sums(&counts), (run.entries, run.exits));
+    let alerts = alerts.drain();
+    assert!(alerts.iter().any(|(_, a)| a["kind"] == "spool_failing"), "{alerts:?}");
+}

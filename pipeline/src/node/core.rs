@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::Site;
 
-use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, SavedState};
+use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, Refused, SavedState};
 use crate::count::{BuildingSpec, EntranceDedup, EntranceSpec, IntervalAggregator, IntervalReport};
 use crate::ingest::CameraState;
 use crate::publish::{
@@ -64,6 +64,7 @@ pub struct NodeCore {
     /// The state changed since it was last saved.
     unsaved: bool,
     commands: CommandGuard,
+    held: Held,
     summary: NodeSummary,
 }
 
@@ -141,6 +142,7 @@ impl NodeCore {
             wall,
             unsaved: false,
             commands: CommandGuard::default(),
+            held: Held::default(),
             summary: NodeSummary::default(),
             site: site.clone(),
         }
@@ -256,6 +258,7 @@ impl NodeCore {
 
     /// Every tick: cameras' health, the node status, due intervals, the spool, the metrics.
     fn tick(&mut self, now: Instant, out: &mut dyn NodeOutput) {
+        self.retry_held(out);
         self.dedup.expire(self.wall);
         let changed = self.watch_health(now, out);
         // After a lost connection the broker has published our last will: say we are online.
@@ -314,6 +317,59 @@ impl NodeCore {
             self.summary.intervals_published += 1;
             self.summary.entries_published += report.entries;
             self.summary.exits_published += report.exits;
+        }
+    }
+
+    /// Hands a message to the spool. One it cannot take now (full, or a disk that is full, read-only
+    /// or failing) is held in memory, in order, with everything after it, and handed over again at
+    /// every tick: an interval that has left the aggregator is not lost to a disk fault.
+    fn send(&mut self, out: &mut dyn NodeOutput, message: Message) {
+        if !self.held.messages.is_empty() {
+            self.held.push(message);
+            return;
+        }
+        match out.publish(&message) {
+            Ok(()) => {}
+            Err(Refused::Later(why)) => {
+                tracing::error!("{why}; holding messages in memory until the spool takes them");
+                self.held.push(message);
+            }
+            Err(Refused::Never(why)) => tracing::error!("{why}; a {} message is dropped", message.schema()),
+        }
+    }
+
+    /// Hands the held messages to the spool again, oldest first, until it refuses one.
+    fn retry_held(&mut self, out: &mut dyn NodeOutput) {
+        let held = self.held.messages.len();
+        while let Some(message) = self.held.messages.front() {
+            match out.publish(message) {
+                Ok(()) => {}
+                Err(Refused::Later(_)) => break,
+                Err(Refused::Never(why)) => tracing::error!("{why}; a {} message is dropped", message.schema()),
+            }
+            self.held.messages.pop_front();
+        }
+        if held > 0 && self.held.messages.is_empty() {
+            tracing::warn!("the spool takes messages again: the {held} held in memory are spooled");
+            self.held.alerted = false;
+        } else if !self.held.messages.is_empty() && !self.held.alerted {
+            self.held.alerted = true;
+            let message = format!(
+                "the spool cannot take messages (full, or its disk is full, read-only or failing): {} held in memory",
+                self.held.messages.len()
+            );
+            let node = self.site.node.clone();
+            // Held with the rest: it goes out when the spool takes messages again.
+            tracing::error!("{message}");
+            self.held.push(Message::from(Alert {
+                site: self.site.id.clone(),
+                node: node.clone(),
+                seq: Default::default(),
+                at: UtcTime::from(self.wall),
+                kind: AlertKind::SpoolFailing,
+                subject: node,
+                message,
+            }));
         }
     }
 
@@ -415,15 +471,18 @@ impl NodeCore {
         // Remembered before it is announced: a restart between the two must not apply it again.
         self.unsaved = false;
         out.save(&self.saved_state());
-        out.publish(Message::from(Occupancy {
-            site: self.site.id.clone(),
-            building: building.to_string(),
-            node: self.site.node.clone(),
-            seq: Default::default(),
-            at: UtcTime::from(self.wall),
-            occupancy: set.occupancy,
-            capacity,
-        }));
+        self.send(
+            out,
+            Message::from(Occupancy {
+                site: self.site.id.clone(),
+                building: building.to_string(),
+                node: self.site.node.clone(),
+                seq: Default::default(),
+                at: UtcTime::from(self.wall),
+                occupancy: set.occupancy,
+                capacity,
+            }),
+        );
     }
 
     fn publish_interval(&mut self, report: &IntervalReport, out: &mut dyn NodeOutput) {
@@ -438,28 +497,34 @@ impl NodeCore {
                 healthy: !self.unhealthy.remove(&e.id).unwrap_or(false),
             })
             .collect();
-        let site = &self.site;
-        out.publish(Message::from(Counts {
-            site: site.id.clone(),
-            building: report.building.clone(),
-            node: site.node.clone(),
-            seq: Default::default(),
-            interval: IntervalBounds { start: UtcTime::from(report.start), end: UtcTime::from(report.end) },
-            entries: report.entries,
-            exits: report.exits,
-            occupancy: report.occupancy,
-            entrances,
-        }));
+        let site = self.site.clone();
+        self.send(
+            out,
+            Message::from(Counts {
+                site: site.id.clone(),
+                building: report.building.clone(),
+                node: site.node.clone(),
+                seq: Default::default(),
+                interval: IntervalBounds { start: UtcTime::from(report.start), end: UtcTime::from(report.end) },
+                entries: report.entries,
+                exits: report.exits,
+                occupancy: report.occupancy,
+                entrances,
+            }),
+        );
         let capacity = site.building(&report.building).and_then(|b| b.capacity).map(u64::from);
-        out.publish(Message::from(Occupancy {
-            site: site.id.clone(),
-            building: report.building.clone(),
-            node: site.node.clone(),
-            seq: Default::default(),
-            at: UtcTime::from(report.end),
-            occupancy: report.occupancy,
-            capacity,
-        }));
+        self.send(
+            out,
+            Message::from(Occupancy {
+                site: site.id.clone(),
+                building: report.building.clone(),
+                node: site.node.clone(),
+                seq: Default::default(),
+                at: UtcTime::from(report.end),
+                occupancy: report.occupancy,
+                capacity,
+            }),
+        );
         let over = capacity.is_some_and(|c| report.occupancy > c);
         let was_over = self.over_capacity.insert(report.building.clone(), over).unwrap_or(false);
         if over && !was_over {
@@ -499,6 +564,8 @@ impl NodeCore {
             messages_spooled: counters.spooled,
             mqtt_connects: counters.connects,
             intervals_published: self.summary.intervals_published,
+            messages_held: self.held.messages.len(),
+            messages_dropped: self.held.dropped,
         }
     }
 
@@ -511,27 +578,60 @@ impl NodeCore {
                 CameraStatus { id: camera.id.clone(), state: camera.state.kind() }
             })
             .collect();
-        out.publish(Message::from(NodeStatus {
-            site: self.site.id.clone(),
-            node: self.site.node.clone(),
-            seq: Default::default(),
-            at: UtcTime::from(self.wall),
-            state: if online { NodeState::Online } else { NodeState::Offline },
-            cameras,
-        }));
+        self.send(
+            out,
+            Message::from(NodeStatus {
+                site: self.site.id.clone(),
+                node: self.site.node.clone(),
+                seq: Default::default(),
+                at: UtcTime::from(self.wall),
+                state: if online { NodeState::Online } else { NodeState::Offline },
+                cameras,
+            }),
+        );
     }
 
-    fn alert(&self, out: &mut dyn NodeOutput, kind: AlertKind, subject: &str, message: String) {
+    fn alert(&mut self, out: &mut dyn NodeOutput, kind: AlertKind, subject: &str, message: String) {
         tracing::warn!(subject, "{message}");
-        out.publish(Message::from(Alert {
-            site: self.site.id.clone(),
-            node: self.site.node.clone(),
-            seq: Default::default(),
-            at: UtcTime::from(self.wall),
-            kind,
-            subject: subject.to_string(),
-            message,
-        }));
+        self.send(
+            out,
+            Message::from(Alert {
+                site: self.site.id.clone(),
+                node: self.site.node.clone(),
+                seq: Default::default(),
+                at: UtcTime::from(self.wall),
+                kind,
+                subject: subject.to_string(),
+                message,
+            }),
+        );
+    }
+}
+
+/// The most messages held in memory while the spool refuses them: at 60 s intervals, about a
+/// day of a few buildings. Past it the oldest are dropped, counted.
+const MAX_HELD: usize = 10_000;
+
+/// Messages the spool refused for now, oldest first.
+#[derive(Default)]
+struct Held {
+    messages: std::collections::VecDeque<Message>,
+    /// `spool_failing` went out (is held) for this episode.
+    alerted: bool,
+    /// Dropped because more than [`MAX_HELD`] were held.
+    dropped: u64,
+}
+
+impl Held {
+    fn push(&mut self, message: Message) {
+        if self.messages.len() >= MAX_HELD {
+            self.messages.pop_front();
+            if self.dropped == 0 {
+                tracing::error!("{MAX_HELD} messages held in memory: the oldest are dropped from now on");
+            }
+            self.dropped += 1;
+        }
+        self.messages.push_back(message);
     }
 }
 
@@ -654,11 +754,16 @@ mod tests {
         saves: Vec<SavedState>,
         connected: bool,
         fill_ratio: f64,
+        disk_full: bool,
     }
 
     impl NodeOutput for Recorder {
-        fn publish(&mut self, message: Message) {
-            self.messages.push(message);
+        fn publish(&mut self, message: &Message) -> Result<(), Refused> {
+            if self.disk_full {
+                return Err(Refused::Later("spool: cannot write: No space left on device".into()));
+            }
+            self.messages.push(message.clone());
+            Ok(())
         }
         fn link(&self) -> PublisherStatus {
             PublisherStatus {
@@ -973,5 +1078,29 @@ entry_side = "right"
         assert_eq!(offline.len(), 1, "the stalled camera only");
         assert_eq!(offline[0].subject, "cam-3");
         assert!(offline[0].message.contains("no frame for 3"), "{}", offline[0].message);
+    }
+
+    #[test]
+    fn intervals_the_disk_refuses_are_held_in_order_and_published_when_it_takes_them_again() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder { connected: true, ..Recorder::default() };
+        core.handle(frame(0, Duration::from_secs(10), (now, wall), &[Crossing::Entry]), &mut out);
+        out.disk_full = true;
+        for minute in 1..=3 {
+            core.handle(tick(Duration::from_secs(60 * minute + 6), (now, wall)), &mut out);
+        }
+        assert!(out.counts().is_empty(), "the disk took nothing");
+        out.disk_full = false;
+        core.handle(tick(Duration::from_secs(4 * 60), (now, wall)), &mut out);
+        let starts: Vec<String> =
+            out.counts().iter().filter(|c| c.building == "b7").map(|c| c.interval.start.to_string()).collect();
+        assert_eq!(
+            starts,
+            ["2025-11-25T10:00:00Z", "2025-11-25T10:01:00Z", "2025-11-25T10:02:00Z"],
+            "none lost, in order"
+        );
+        let b7 = out.counts().into_iter().find(|c| c.building == "b7").expect("b7");
+        assert_eq!(b7.entries, 1);
+        assert_eq!(out.alerts(AlertKind::SpoolFailing).len(), 1);
     }
 }

@@ -41,7 +41,7 @@ pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
 pub use self::identity::{derived_node_id, node_id_from};
 pub use self::live::{LiveFrame, LiveFrames};
-pub use self::output::{NodeOutput, PublishingOutput};
+pub use self::output::{NodeOutput, PublishingOutput, Refused};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};
 use crate::infer::{Detector, Embedder, MotionGateConfig};

@@ -4,20 +4,28 @@
 use std::path::PathBuf;
 
 use super::state_file::{self, SavedState};
-use crate::publish::{Message, Publisher, PublisherMetrics, PublisherStatus};
+use crate::publish::{Message, PublishError, Publisher, PublisherMetrics, PublisherStatus, SpoolError};
 
 /// Where the node's decisions go. [`PublishingOutput`] is the real one (the MQTT publisher and its
 /// spool, the state file); tests use a recording fake.
 pub trait NodeOutput {
-    /// Hands a message to the publisher. A refusal (full spool) is logged by the implementation,
-    /// naming what is dropped.
-    fn publish(&mut self, message: Message);
+    /// Hands a message to the publisher (its spool).
+    fn publish(&mut self, message: &Message) -> Result<(), Refused>;
     /// The broker link and the spool, now.
     fn link(&self) -> PublisherStatus;
     /// The publisher's counters, for the metrics.
     fn counters(&self) -> PublisherMetrics;
     /// Makes `state` durable (the intervals not yet published, occupancy, commands applied).
     fn save(&mut self, state: &SavedState);
+}
+
+/// Why the publisher did not take a message; one line each, never a secret.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refused {
+    /// Not now: the spool is full, or its disk is full, read-only or failing. Try again later.
+    Later(String),
+    /// Never: the message itself cannot be sent (too large, a bad id for a topic).
+    Never(String),
 }
 
 /// The real output: the MQTT publisher, and the state file written atomically.
@@ -33,10 +41,13 @@ impl<'a> PublishingOutput<'a> {
 }
 
 impl NodeOutput for PublishingOutput<'_> {
-    fn publish(&mut self, message: Message) {
-        let schema = message.schema();
-        if let Err(error) = self.publisher.publish(message) {
-            tracing::error!("{error}; a {schema} message is dropped");
+    fn publish(&mut self, message: &Message) -> Result<(), Refused> {
+        match self.publisher.publish(message.clone()) {
+            Ok(_) => Ok(()),
+            Err(error @ PublishError::Spool(SpoolError::Io { .. } | SpoolError::Full { .. })) => {
+                Err(Refused::Later(error.to_string()))
+            }
+            Err(error) => Err(Refused::Never(error.to_string())),
         }
     }
 

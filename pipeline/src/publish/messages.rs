@@ -192,17 +192,21 @@ pub enum AlertKind {
     /// The wall clock jumped (forward past the catch-up limit, or back past the interval being
     /// filled); the gap went out as one `healthy: false` span. `subject` is the node id.
     ClockJump,
+    /// The spool cannot take messages (it is full, or its disk is full, read-only or failing);
+    /// they are held in memory until it can. `subject` is the node id.
+    SpoolFailing,
 }
 
 impl AlertKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [AlertKind; 6] = [
+    pub const ALL: [AlertKind; 7] = [
         AlertKind::CameraOffline,
         AlertKind::CameraBack,
         AlertKind::CameraBlinded,
         AlertKind::SpoolFilling,
         AlertKind::OverCapacity,
         AlertKind::ClockJump,
+        AlertKind::SpoolFailing,
     ];
 }
 

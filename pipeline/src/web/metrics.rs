@@ -69,6 +69,11 @@ pub struct Snapshot {
     pub mqtt_connects: u64,
     /// Building intervals closed and handed to the publisher.
     pub intervals_published: u64,
+    /// Messages the spool refused for now (full, or a disk fault), held in memory until it
+    /// takes them.
+    pub messages_held: usize,
+    /// Held messages dropped because too many were held.
+    pub messages_dropped: u64,
 }
 
 impl Snapshot {
@@ -128,6 +133,11 @@ impl Snapshot {
             ("lintel_mqtt_connected", "1 while connected to the MQTT broker.", u64::from(self.mqtt_connected)),
             ("lintel_spool_messages", "Messages in the spool, waiting for the broker.", self.spool_messages as u64),
             ("lintel_spool_bytes", "Bytes of the messages in the spool.", self.spool_bytes),
+            (
+                "lintel_messages_held",
+                "Messages the spool refused for now (full, disk fault), held in memory.",
+                self.messages_held as u64,
+            ),
         ];
         for (name, help, value) in gauges {
             ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)?;
@@ -137,6 +147,7 @@ impl Snapshot {
             ("lintel_messages_spooled", "Messages written to the spool.", self.messages_spooled),
             ("lintel_mqtt_connects", "Successful connections to the broker.", self.mqtt_connects),
             ("lintel_intervals_published", "Building intervals closed and published.", self.intervals_published),
+            ("lintel_messages_dropped", "Held messages dropped because too many were held.", self.messages_dropped),
         ];
         for (name, help, value) in counters {
             ConstCounter::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Counter)?)?;

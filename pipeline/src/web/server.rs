@@ -464,6 +464,8 @@ mod tests {
             messages_spooled: 44,
             mqtt_connects: 2,
             intervals_published: 9,
+            messages_held: 7,
+            messages_dropped: 1,
         });
         let body = scrape(server.address());
         let mut expected: HashMap<String, f64> = [
@@ -473,6 +475,8 @@ mod tests {
             ("lintel_messages_published_total", 41.0),
             ("lintel_messages_spooled_total", 44.0),
             ("lintel_mqtt_connects_total", 2.0),
+            ("lintel_messages_held", 7.0),
+            ("lintel_messages_dropped_total", 1.0),
             ("lintel_intervals_published_total", 9.0),
         ]
         .into_iter()
