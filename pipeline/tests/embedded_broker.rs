@@ -120,7 +120,7 @@ fn the_embedded_broker_never_drains_the_spool_kept_for_a_real_broker() {
         let mut waiting = lintel::publish::Spool::open(&spool, 1 << 20).unwrap();
         waiting.push(common::test_alert("cam-07")).unwrap()
     };
-    let waiting_file = spool.join(format!("{seq}.msg"));
+    let waiting_file = spool.join(format!("{seq:020}.msg"));
     assert!(waiting_file.exists());
     let port = free_port();
     let output = Command::new(env!("CARGO_BIN_EXE_lintel"))

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lintel_calibration::site::Site;
 
 use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, Refused, SavedState};
+use crate::analysis::{ViewChange, ViewSample, ViewWatch};
 use crate::count::{BuildingSpec, EntranceDedup, EntranceSpec, IntervalAggregator, IntervalReport};
 use crate::ingest::CameraState;
 use crate::publish::{
@@ -61,6 +62,8 @@ pub struct NodeCore {
     resumed_at: SystemTime,
     /// The newest wall-clock time an event brought.
     wall: SystemTime,
+    /// When the node started, on the monotonic clock.
+    started: Instant,
     /// The state changed since it was last saved.
     unsaved: bool,
     commands: CommandGuard,
@@ -88,6 +91,8 @@ struct CameraWatch {
     /// Since when the picture has been uniform, and whether `camera_blinded` went out for it.
     uniform_since: Option<Instant>,
     blinded: bool,
+    /// Defocused and moved views.
+    view: ViewWatch,
 }
 
 impl NodeCore {
@@ -125,6 +130,7 @@ impl NodeCore {
                 detector_time: Duration::ZERO,
                 uniform_since: None,
                 blinded: false,
+                view: ViewWatch::new(options.view_watch),
             })
             .collect();
         Self {
@@ -140,6 +146,7 @@ impl NodeCore {
             was_connected: false,
             resumed_at: wall,
             wall,
+            started: now,
             unsaved: false,
             commands: CommandGuard::default(),
             held: Held::default(),
@@ -210,6 +217,9 @@ impl NodeCore {
         if let Some(spread) = frame.luma_spread {
             self.watch_view(frame.camera, spread, frame.seen, out);
         }
+        if let Some(sample) = &frame.view {
+            self.watch_tamper(frame.camera, sample, frame.seen, out);
+        }
         let Some(analysis) = frame.analysis else { return };
         let camera = &mut self.cameras[frame.camera];
         if !analysis.detected {
@@ -254,6 +264,31 @@ impl NodeCore {
             );
             self.alert(out, AlertKind::CameraBlinded, &id, message);
         }
+    }
+
+    /// Raises `camera_defocused` or `camera_moved` once the view has been so for its grace, and
+    /// `camera_view_restored` when it returns.
+    fn watch_tamper(&mut self, camera: usize, sample: &ViewSample, seen: Instant, out: &mut dyn NodeOutput) {
+        let at = seen.saturating_duration_since(self.started);
+        let watch = &mut self.cameras[camera];
+        let Some(change) = watch.view.observe(sample, at) else { return };
+        let id = watch.id.clone();
+        let (kind, message) = match change {
+            ViewChange::Defocused => (
+                AlertKind::CameraDefocused,
+                format!("camera {id} is out of focus (sharpness far below its own baseline): it counts badly"),
+            ),
+            ViewChange::Moved => (
+                AlertKind::CameraMoved,
+                format!(
+                    "camera {id} no longer sees the view it was set up on (moved or turned, similarity {:.2}): its zones are off",
+                    watch.view.similarity
+                ),
+            ),
+            ViewChange::Refocused => (AlertKind::CameraViewRestored, format!("camera {id} is in focus again")),
+            ViewChange::Back => (AlertKind::CameraViewRestored, format!("camera {id} sees its set-up view again")),
+        };
+        self.alert(out, kind, &id, message);
     }
 
     /// Every tick: cameras' health, the node status, due intervals, the spool, the metrics.
@@ -555,6 +590,9 @@ impl NodeCore {
                     crossings: c.crossings,
                     reconnects: c.last_connection.saturating_sub(1),
                     detector_seconds: c.detector_time.as_secs_f64(),
+                    blinded: c.blinded,
+                    defocused: c.view.defocused(),
+                    moved: c.view.moved(),
                 })
                 .collect(),
             mqtt_connected: status.connected,
@@ -867,6 +905,7 @@ entry_side = "right"
                 events,
             }),
             luma_spread: Some(40.0),
+            view: None,
             detector_time: Duration::ZERO,
         })
     }

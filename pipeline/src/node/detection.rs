@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lintel_calibration::site::{Camera, Site};
 
 use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions};
-use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis};
+use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
 
@@ -23,7 +23,13 @@ struct CameraFeed {
     id: String,
     mailbox: LatestFrame,
     analysis: CameraAnalysis,
+    /// When the picture was last reduced for the tamper watch.
+    viewed: Option<Instant>,
 }
+
+/// How often a camera's picture is reduced for the tamper watch: tampering is slow, and the
+/// reduction reads the whole frame.
+const VIEW_EVERY: Duration = Duration::from_secs(1);
 
 /// A frame waiting for the detector, with what was learnt of it on the way.
 struct Waiting {
@@ -31,6 +37,7 @@ struct Waiting {
     frame: CameraFrame,
     wall: SystemTime,
     luma_spread: Option<f64>,
+    view: Option<ViewSample>,
 }
 
 /// Starts every camera of the site, each supervised on its own thread.
@@ -77,6 +84,7 @@ pub(super) fn start_cameras(
             id: camera.id.clone(),
             mailbox,
             analysis: CameraAnalysis::new(zones, analysis, detector.spec().letterboxed()),
+            viewed: None,
         });
     }
     Ok((supervisors, DetectionLoop { feeds, doorbell }))
@@ -105,8 +113,17 @@ impl DetectionLoop {
                 let Some(frame) = feed.mailbox.take() else { continue };
                 took_any = true;
                 let wall = SystemTime::now() - frame.received_at.elapsed();
-                let luma_spread = frame.frame.rgb().ok().map(|view| view.luma_spread());
-                let waiting = Waiting { camera, frame, wall, luma_spread };
+                let rgb = frame.frame.rgb().ok();
+                let luma_spread = rgb.as_ref().map(|view| view.luma_spread());
+                let view = match &rgb {
+                    Some(rgb) if feed.viewed.is_none_or(|at| at.elapsed() >= VIEW_EVERY) => {
+                        feed.viewed = Some(Instant::now());
+                        Some(ViewSample::measure(rgb))
+                    }
+                    _ => None,
+                };
+                drop(rgb);
+                let waiting = Waiting { camera, frame, wall, luma_spread, view };
                 if feed.analysis.admit(&waiting.frame.frame, waiting.frame.connection) {
                     round.push(waiting);
                 } else {
@@ -165,6 +182,7 @@ impl Out<'_> {
             seen: waiting.frame.received_at,
             analysis,
             luma_spread: waiting.luma_spread,
+            view: waiting.view,
             detector_time,
         }));
     }

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::analysis::FrameAnalysis;
+use crate::analysis::{FrameAnalysis, ViewSample};
 use crate::ingest::CameraState;
 use crate::publish::Received;
 
@@ -36,6 +36,8 @@ pub struct AnalysedFrame {
     pub analysis: Option<FrameAnalysis>,
     /// The picture's luma standard deviation in its centre (0..255): near 0 for a covered lens.
     pub luma_spread: Option<f64>,
+    /// The picture reduced for the tamper watch (defocused, moved), about once a second.
+    pub view: Option<ViewSample>,
     /// This frame's share of the detector's run.
     pub detector_time: Duration,
 }

@@ -76,6 +76,8 @@ pub struct NodeOptions {
     /// Where each camera's newest analysed frame is kept for live readers (pages), if anyone
     /// watches.
     pub live: Option<LiveFrames>,
+    /// The tamper watch of every camera: defocused and moved views.
+    pub view_watch: crate::analysis::ViewWatchConfig,
 }
 
 impl Default for NodeOptions {
@@ -93,6 +95,7 @@ impl Default for NodeOptions {
             blinded_after: Duration::from_secs(60),
             motion_gate: None,
             live: None,
+            view_watch: crate::analysis::ViewWatchConfig::default(),
         }
     }
 }

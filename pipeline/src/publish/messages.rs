@@ -195,11 +195,19 @@ pub enum AlertKind {
     /// The spool cannot take messages (it is full, or its disk is full, read-only or failing);
     /// they are held in memory until it can. `subject` is the node id.
     SpoolFailing,
+    /// A camera's picture is far less sharp than its own baseline (knocked out of focus, a
+    /// smeared or fogged lens); `subject` is the camera id.
+    CameraDefocused,
+    /// A camera no longer sees the view it was set up on (turned away, shifted); `subject` is the
+    /// camera id.
+    CameraMoved,
+    /// A defocused or moved camera sees its set-up view again; `subject` is the camera id.
+    CameraViewRestored,
 }
 
 impl AlertKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [AlertKind; 7] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::CameraOffline,
         AlertKind::CameraBack,
         AlertKind::CameraBlinded,
@@ -207,6 +215,9 @@ impl AlertKind {
         AlertKind::OverCapacity,
         AlertKind::ClockJump,
         AlertKind::SpoolFailing,
+        AlertKind::CameraDefocused,
+        AlertKind::CameraMoved,
+        AlertKind::CameraViewRestored,
     ];
 }
 

@@ -52,6 +52,10 @@ pub struct CameraMetrics {
     pub reconnects: u64,
     /// Time spent in the detector on this camera's frames.
     pub detector_seconds: f64,
+    /// Tamper: the picture is nearly uniform (covered), out of focus, or not the set-up view.
+    pub blinded: bool,
+    pub defocused: bool,
+    pub moved: bool,
 }
 
 /// Everything the endpoint shows, as of the node's last update (every 250 ms).
@@ -98,6 +102,18 @@ impl Snapshot {
             for state in CameraStateKind::ALL {
                 let labels = [("camera", camera.id.as_str()), ("state", state.name())];
                 ConstGauge::new(i64::from(camera.state == state)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "lintel_camera_tamper",
+            "Camera tamper: 1 while the view is blinded (nearly uniform), defocused or moved.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for camera in &self.cameras {
+            for (kind, on) in [("blinded", camera.blinded), ("defocused", camera.defocused), ("moved", camera.moved)] {
+                let labels = [("camera", camera.id.as_str()), ("kind", kind)];
+                ConstGauge::new(i64::from(on)).encode(family.encode_family(&labels)?)?;
             }
         }
 

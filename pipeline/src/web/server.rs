@@ -451,6 +451,9 @@ mod tests {
             crossings: 5,
             reconnects: 2,
             detector_seconds: 1.25,
+            blinded: false,
+            defocused: false,
+            moved: true,
         };
         metrics.update(Snapshot {
             cameras: vec![
@@ -496,6 +499,9 @@ mod tests {
             for each in ["starting", "live", "retrying", "failed"] {
                 let name = format!("lintel_camera_state{{camera=\"{label}\",state=\"{each}\"}}");
                 expected.insert(name, if each == state { 1.0 } else { 0.0 });
+            }
+            for (kind, value) in [("blinded", 0.0), ("defocused", 0.0), ("moved", 1.0)] {
+                expected.insert(format!("lintel_camera_tamper{{camera=\"{label}\",kind=\"{kind}\"}}"), value);
             }
         }
         assert_eq!(samples(&body), expected, "{body}");
