@@ -188,6 +188,15 @@ impl NodeCore {
             NodeEvent::Shutdown => {
                 self.save_if_changed(out);
                 self.publish_status(out, false);
+                self.retry_held(out);
+                if !self.held.messages.is_empty() {
+                    // After a disk fault their intervals are still open in the last state the disk
+                    // took, so a restart publishes them again; held behind a full spool they are lost.
+                    tracing::error!(
+                        "stopping with {} messages the spool never took (its disk is full or failing)",
+                        self.held.messages.len()
+                    );
+                }
             }
         }
     }
