@@ -60,8 +60,15 @@ fn over_mqtt_5_a_broker_outage_loses_nothing_and_keeps_the_order() {
 
     let broker = Broker::start_with(&dir, port, &Broker::persistent_settings(&data));
     assert!(publisher.flush(Duration::from_secs(40)), "the spool did not drain: {:?}", publisher.status());
+    // mosquitto_sub reconnects on its own schedule (about a second): wait for it, then a little
+    // more to see that nothing comes twice.
+    let mut arrived: Vec<SeqNo> = Vec::new();
+    wait_until(|| {
+        arrived.extend(subscriber.drain().iter().map(|(_, m)| m["seq"].as_u64().unwrap()));
+        arrived.len() >= seqs.len()
+    });
     std::thread::sleep(Duration::from_millis(500));
-    let arrived: Vec<SeqNo> = subscriber.drain().iter().map(|(_, m)| m["seq"].as_u64().unwrap()).collect();
+    arrived.extend(subscriber.drain().iter().map(|(_, m)| m["seq"].as_u64().unwrap()));
     assert_eq!(arrived, seqs, "all, in order, none twice");
     assert!(publisher.metrics().connects >= 2);
     drop(broker);

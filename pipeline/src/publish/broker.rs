@@ -44,6 +44,9 @@ pub struct BrokerConfig {
     /// First wait after a failed connection; doubled at each failure up to `max_backoff` (±25 % jitter).
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// How long a sent message may wait for the broker's PubAck before the connection is given up
+    /// and made again (the message stays first in the spool and is sent again).
+    pub ack_timeout: Duration,
     pub spool_dir: PathBuf,
     pub spool_max_bytes: u64,
     /// Topic filters subscribed with QoS 1 after every connection; what arrives on them is
@@ -56,7 +59,7 @@ pub struct BrokerConfig {
 
 impl BrokerConfig {
     /// A configuration with the defaults: no login, keep-alive 30 s, connect timeout 5 s, backoff
-    /// 0.2 s to 30 s, a 64 MiB spool (about a week of per-minute counts for a dozen buildings).
+    /// 0.2 s to 30 s, PubAck timeout 30 s, a 64 MiB spool (about a week of per-minute counts for a dozen buildings).
     pub fn new(
         host: impl Into<String>,
         port: u16,
@@ -73,6 +76,7 @@ impl BrokerConfig {
             connect_timeout: Duration::from_secs(5),
             min_backoff: Duration::from_millis(200),
             max_backoff: Duration::from_secs(30),
+            ack_timeout: Duration::from_secs(30),
             spool_dir: spool_dir.into(),
             spool_max_bytes: 64 << 20,
             subscriptions: Vec::new(),
@@ -95,6 +99,8 @@ impl BrokerConfig {
             "the MQTT keep-alive must be 0 (off) or at least 1 s"
         } else if self.min_backoff.is_zero() || self.min_backoff > self.max_backoff {
             "the reconnect backoff must satisfy 0 < min_backoff <= max_backoff"
+        } else if self.ack_timeout.is_zero() {
+            "the MQTT acknowledgement timeout must be more than 0"
         } else if self.password.is_some() && self.username.is_none() {
             "an MQTT password is set without a username"
         } else {
@@ -117,6 +123,7 @@ impl fmt::Debug for BrokerConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("min_backoff", &self.min_backoff)
             .field("max_backoff", &self.max_backoff)
+            .field("ack_timeout", &self.ack_timeout)
             .field("spool_dir", &self.spool_dir)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("subscriptions", &self.subscriptions)

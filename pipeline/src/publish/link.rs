@@ -22,6 +22,8 @@ pub(super) enum LinkEvent {
     },
     /// A message arrived on a subscription.
     Message(Received),
+    /// rumqttc wrote the DISCONNECT asked for by [`Link::close`].
+    DisconnectSent,
     Other,
 }
 
@@ -35,6 +37,14 @@ pub(super) enum LinkError {
     Io(String),
     Timeout,
     Tls(String),
+    /// The broker closed a working connection (end of stream or reset): a broker that stops, or
+    /// another client that connected with the same client id (MQTT 3.1.1 says nothing more).
+    ClosedByBroker(String),
+    /// MQTT 5: the broker ended the session because another client connected with the same id.
+    TakenOver,
+    /// The broker sent a packet over the incoming limit (a huge retained message on a subscribed
+    /// topic, say): rumqttc cannot skip it and drops the connection.
+    TooLarge(String),
     Other(String),
 }
 
@@ -52,7 +62,14 @@ pub(super) type Will = (String, Vec<u8>);
 
 impl Link {
     /// The client and its connection (not yet made: it is made by the first `recv`).
-    pub(super) fn new(config: &BrokerConfig, will: Option<Will>, max_packet: usize) -> Result<Link, PublishError> {
+    /// `max_incoming` bounds the memory one packet from the broker may take (MQTT 5 also tells the
+    /// broker, which then never sends a bigger one); `max_outgoing` is the largest PUBLISH we send.
+    pub(super) fn new(
+        config: &BrokerConfig,
+        will: Option<Will>,
+        max_incoming: usize,
+        max_outgoing: usize,
+    ) -> Result<Link, PublishError> {
         let transport = transport(config)?;
         let timeout = config.connect_timeout.as_secs_f64().ceil().max(1.0) as u64;
         // Few slots suffice: the publisher queues one publish at a time.
@@ -60,7 +77,7 @@ impl Link {
             MqttVersion::V311 => {
                 let mut options = rumqttc::MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
                 options.set_keep_alive(config.keep_alive).set_clean_session(true).set_transport(transport);
-                options.set_max_packet_size(max_packet, max_packet);
+                options.set_max_packet_size(max_incoming, max_outgoing);
                 if let Some(username) = &config.username {
                     options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
                 }
@@ -79,7 +96,7 @@ impl Link {
                 let mut options =
                     rumqttc::v5::MqttOptions::new(config.client_id.clone(), config.host.clone(), config.port);
                 options.set_keep_alive(config.keep_alive).set_clean_start(true).set_transport(transport);
-                options.set_max_packet_size(Some(max_packet as u32)).set_connection_timeout(timeout);
+                options.set_max_packet_size(Some(max_incoming as u32)).set_connection_timeout(timeout);
                 if let Some(username) = &config.username {
                     options.set_credentials(username.clone(), config.password.clone().unwrap_or_default());
                 }
@@ -141,12 +158,26 @@ impl Link {
         }
     }
 
-    /// Queues a DISCONNECT (a clean end: the broker does not publish the last will).
-    pub(super) fn disconnect(&self) {
-        let _ = match self {
+    /// Sends a DISCONNECT (a clean end: the broker discards the last will) and waits up to
+    /// `timeout` until it is written; true when it was. Only on a connected link: on another,
+    /// waiting for the DISCONNECT would make a new connection first.
+    pub(super) fn close(&mut self, timeout: Duration) -> bool {
+        let queued = match self {
             Link::V311(link) => link.0.try_disconnect().is_ok(),
             Link::V5(link) => link.0.try_disconnect().is_ok(),
         };
+        if !queued {
+            return false;
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.recv_timeout(left) {
+                Ok(Some(Ok(LinkEvent::DisconnectSent))) => return true,
+                Ok(Some(Ok(_))) if !left.is_zero() => {}
+                _ => return false,
+            }
+        }
     }
 }
 
@@ -174,11 +205,18 @@ fn transport(config: &BrokerConfig) -> Result<Transport, PublishError> {
     Ok(Transport::Tls(TlsConfiguration::Simple { ca, alpn: None, client_auth }))
 }
 
+/// An I/O error that means the peer closed the connection (rather than could not be reached).
+fn closed_by_peer(io: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(io.kind(), ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe)
+}
+
 fn v311(event: Result<rumqttc::Event, rumqttc::ConnectionError>) -> Result<LinkEvent, LinkError> {
-    use rumqttc::{ConnectReturnCode, ConnectionError, Event, Packet};
+    use rumqttc::{ConnectReturnCode, ConnectionError, Event, Packet, StateError};
     match event {
         Ok(Event::Incoming(Packet::ConnAck(_))) => Ok(LinkEvent::Connected),
         Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Ok(LinkEvent::Sent(pkid)),
+        Ok(Event::Outgoing(Outgoing::Disconnect)) => Ok(LinkEvent::DisconnectSent),
         Ok(Event::Incoming(Packet::PubAck(ack))) => Ok(LinkEvent::Acked { pkid: ack.pkid, refused: None }),
         Ok(Event::Incoming(Packet::Publish(p))) => {
             Ok(LinkEvent::Message(Received { topic: p.topic, payload: p.payload.to_vec(), retained: p.retain }))
@@ -188,6 +226,15 @@ fn v311(event: Result<rumqttc::Event, rumqttc::ConnectionError>) -> Result<LinkE
             login: matches!(code, ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
             code: format!("{code:?}"),
         }),
+        Err(ConnectionError::MqttState(StateError::Deserialization(rumqttc::Error::PayloadSizeLimitExceeded(
+            size,
+        )))) => Err(LinkError::TooLarge(format!("{size} bytes"))),
+        Err(ConnectionError::MqttState(StateError::ConnectionAborted)) => {
+            Err(LinkError::ClosedByBroker("end of stream".into()))
+        }
+        Err(ConnectionError::MqttState(StateError::Io(io)) | ConnectionError::Io(io)) if closed_by_peer(&io) => {
+            Err(LinkError::ClosedByBroker(io.to_string()))
+        }
         Err(ConnectionError::Io(io)) => Err(LinkError::Io(io.to_string())),
         Err(ConnectionError::NetworkTimeout) => Err(LinkError::Timeout),
         Err(ConnectionError::Tls(tls)) => Err(LinkError::Tls(tls.to_string())),
@@ -196,11 +243,12 @@ fn v311(event: Result<rumqttc::Event, rumqttc::ConnectionError>) -> Result<LinkE
 }
 
 fn v5(event: Result<rumqttc::v5::Event, rumqttc::v5::ConnectionError>) -> Result<LinkEvent, LinkError> {
-    use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, Packet, PubAckReason};
-    use rumqttc::v5::{ConnectionError, Event};
+    use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode, DisconnectReasonCode, Packet, PubAckReason};
+    use rumqttc::v5::{ConnectionError, Event, StateError};
     match event {
         Ok(Event::Incoming(Packet::ConnAck(_))) => Ok(LinkEvent::Connected),
         Ok(Event::Outgoing(Outgoing::Publish(pkid))) => Ok(LinkEvent::Sent(pkid)),
+        Ok(Event::Outgoing(Outgoing::Disconnect)) => Ok(LinkEvent::DisconnectSent),
         Ok(Event::Incoming(Packet::PubAck(ack))) => {
             let refused = match ack.reason {
                 PubAckReason::Success | PubAckReason::NoMatchingSubscribers => None,
@@ -218,6 +266,20 @@ fn v5(event: Result<rumqttc::v5::Event, rumqttc::v5::ConnectionError>) -> Result
             login: matches!(code, ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized),
             code: format!("{code:?}"),
         }),
+        Err(ConnectionError::MqttState(StateError::ServerDisconnect {
+            reason_code: DisconnectReasonCode::SessionTakenOver,
+            ..
+        })) => Err(LinkError::TakenOver),
+        Err(ConnectionError::MqttState(
+            StateError::IncomingPacketTooLarge { pkt_size, .. }
+            | StateError::Deserialization(rumqttc::v5::mqttbytes::Error::PayloadSizeLimitExceeded { pkt_size, .. }),
+        )) => Err(LinkError::TooLarge(format!("{pkt_size} bytes"))),
+        Err(ConnectionError::MqttState(StateError::ConnectionAborted)) => {
+            Err(LinkError::ClosedByBroker("end of stream".into()))
+        }
+        Err(ConnectionError::MqttState(StateError::Io(io)) | ConnectionError::Io(io)) if closed_by_peer(&io) => {
+            Err(LinkError::ClosedByBroker(io.to_string()))
+        }
         Err(ConnectionError::Io(io)) => Err(LinkError::Io(io.to_string())),
         Err(ConnectionError::Timeout(_)) => Err(LinkError::Timeout),
         Err(ConnectionError::Tls(tls)) => Err(LinkError::Tls(tls.to_string())),

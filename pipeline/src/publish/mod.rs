@@ -25,5 +25,7 @@ pub use messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,
 };
-pub use mqtt::{Publisher, PublisherMetrics, PublisherStatus, publish_once};
+pub use mqtt::{
+    MAX_INCOMING_PACKET, Publisher, PublisherMetrics, PublisherStatus, RECEIVED_QUEUE, SUBSCRIBE_HOLD_OFF, publish_once,
+};
 pub use spool::{MAX_PAYLOAD_BYTES, SPOOL_ALERT_RATIO, Spool, SpoolError, SpooledMessage};

@@ -13,8 +13,20 @@
 //! The last will is a node status `offline`, retained. Its `seq` is reserved from the spool when the
 //! publisher starts, so it is unique, but it is the one message that may arrive after messages with
 //! a higher `seq`, and that may never arrive at all (if the node never reached the broker in that
-//! run). Dropping the [`Publisher`] closes the connection without an MQTT DISCONNECT, so the broker
-//! publishes the will: a node that stops is reported offline.
+//! run). Dropping the [`Publisher`] after it published an `offline` node status, once the broker
+//! acknowledged everything spooled, ends the connection with an MQTT DISCONNECT, so the broker
+//! discards the will and the retained status is that last one (the node's own, with its cameras).
+//! In every other case (messages still spooled, the last one not an `offline` status, a crash) the
+//! connection is dropped without it and the broker publishes the will: a node that stops is
+//! reported offline either way.
+//!
+//! Hostile or broken brokers and peers (see the README's "Reliability"): a PubAck that never comes
+//! ends the connection after [`BrokerConfig::ack_timeout`]; a connection that dies at once does not
+//! reset the backoff; a message from the broker over [`MAX_INCOMING_PACKET`] bytes (which rumqttc
+//! cannot skip) pauses the subscriptions for [`SUBSCRIBE_HOLD_OFF`] rather than looping; received
+//! messages over [`MAX_PAYLOAD_BYTES`] or beyond [`RECEIVED_QUEUE`] unread are dropped and counted;
+//! another client with the same client id is detected and counted
+//! ([`PublisherStatus::take_overs`]).
 //!
 //! ```no_run
 //! use lintel::publish::{BrokerConfig, Message, NodeState, NodeStatus, Publisher, UtcTime};
@@ -30,6 +42,7 @@
 //! println!("spooled as {seq}; {:?}", publisher.status());
 //! ```
 
+use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
@@ -38,13 +51,32 @@ use std::time::{Duration, Instant};
 
 use super::broker::{BrokerConfig, Received};
 use super::error::PublishError;
-use super::link::{Closed, Link, LinkError, LinkEvent};
-use super::messages::{Message, NodeStatus, SeqNo};
+use super::link::{Closed, Link, LinkError, LinkEvent, Will};
+use super::messages::{Message, NodeState, NodeStatus, SeqNo};
 use super::spool::{MAX_PAYLOAD_BYTES, Spool};
 
 /// How long the thread waits for network events before it looks at the spool again: the most a
 /// freshly published message waits before it is sent.
 const IDLE_POLL: Duration = Duration::from_millis(50);
+
+/// The largest packet accepted from the broker: it bounds the memory one incoming message takes.
+/// A bigger one makes rumqttc drop the connection (MQTT 5 tells the broker, which then never sends it).
+pub const MAX_INCOMING_PACKET: usize = 1 << 20;
+
+/// How long the subscriptions pause after the broker sent a packet over [`MAX_INCOMING_PACKET`]:
+/// it is most likely retained, and would come again at every subscription.
+pub const SUBSCRIBE_HOLD_OFF: Duration = Duration::from_secs(600);
+
+/// Received messages held for [`Publisher::received`]; more are dropped (and counted).
+pub const RECEIVED_QUEUE: usize = 1024;
+
+/// A connection that lived less than this does not count as healthy: the backoff goes on growing.
+const HEALTHY_AFTER: Duration = Duration::from_secs(5);
+
+/// MQTT 3.1.1 take-over heuristic: this many connections closed by the broker within
+/// [`TAKE_OVER_WINDOW`], each less than a window old, look like a second client with our id.
+const TAKE_OVER_CLOSES: usize = 3;
+const TAKE_OVER_WINDOW: Duration = Duration::from_secs(60);
 
 /// A snapshot of the publisher's state, for the dashboard, logs and health checks.
 #[derive(Clone, Debug, PartialEq)]
@@ -60,6 +92,10 @@ pub struct PublisherStatus {
     pub last_error: Option<String>,
     /// The last `seq` handed out.
     pub last_seq: SeqNo,
+    /// Times the broker ended this client's session because another client connected with the
+    /// same client id (MQTT 5 says so; over 3.1.1, inferred from the broker closing fresh
+    /// connections repeatedly). Above zero, two nodes probably share a node id.
+    pub take_overs: u64,
 }
 
 /// Counters since the publisher started, for Prometheus.
@@ -71,6 +107,10 @@ pub struct PublisherMetrics {
     pub spooled: u64,
     /// Successful connections (the first one and every reconnection).
     pub connects: u64,
+    /// Received messages dropped because [`RECEIVED_QUEUE`] of them were waiting unread.
+    pub received_dropped: u64,
+    /// Received messages refused for a payload over [`MAX_PAYLOAD_BYTES`].
+    pub received_refused: u64,
 }
 
 /// State shared between the [`Publisher`] handle and its thread.
@@ -82,6 +122,9 @@ struct Shared {
     sent: AtomicU64,
     spooled: AtomicU64,
     connects: AtomicU64,
+    take_overs: AtomicU64,
+    received_dropped: AtomicU64,
+    received_refused: AtomicU64,
 }
 
 /// Publishes Lintel's messages to an MQTT broker through an on-disk spool; see the module docs for the guarantees.
@@ -107,14 +150,17 @@ impl Publisher {
         will.set_seq(spool.reserve_seq()?);
         let will_payload = will.to_json().map_err(PublishError::LastWill)?;
 
-        let link = Link::new(&config, Some((will_topic, will_payload)), 2 * MAX_PAYLOAD_BYTES)?;
+        let will = (will_topic, will_payload);
+        let link = Link::new(&config, Some(will.clone()), MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES)?;
 
         let spool = Arc::new(Mutex::new(spool));
         let shared = Arc::new(Shared::default());
         let (wake, wait) = mpsc::channel();
-        let (deliver, received) = mpsc::channel();
+        let (deliver, received) = mpsc::sync_channel(RECEIVED_QUEUE);
         let worker = Worker {
             link,
+            config: config.clone(),
+            will,
             spool: Arc::clone(&spool),
             shared: Arc::clone(&shared),
             wait,
@@ -128,6 +174,15 @@ impl Publisher {
             logged: None,
             subscriptions: config.subscriptions.clone(),
             deliver,
+            connected_at: None,
+            subscribed: false,
+            subscribe_after: None,
+            closures: VecDeque::new(),
+            take_over_logged: false,
+            too_large_logged: false,
+            refused_logged: false,
+            dropping: false,
+            offline_acked: false,
         };
         let worker = std::thread::Builder::new()
             .name("lintel-mqtt".into())
@@ -161,10 +216,13 @@ impl Publisher {
             fill_ratio,
             last_error,
             last_seq,
+            take_overs: self.shared.take_overs.load(Ordering::Relaxed),
         }
     }
 
-    /// What arrived on the subscriptions since the last call, in arrival order.
+    /// What arrived on the subscriptions since the last call, in arrival order (at most
+    /// [`RECEIVED_QUEUE`] messages wait; what arrives beyond is dropped and counted in
+    /// [`PublisherMetrics::received_dropped`]).
     pub fn received(&self) -> Vec<Received> {
         lock(&self.received).try_iter().collect()
     }
@@ -175,6 +233,8 @@ impl Publisher {
             sent: self.shared.sent.load(Ordering::Relaxed),
             spooled: self.shared.spooled.load(Ordering::Relaxed),
             connects: self.shared.connects.load(Ordering::Relaxed),
+            received_dropped: self.shared.received_dropped.load(Ordering::Relaxed),
+            received_refused: self.shared.received_refused.load(Ordering::Relaxed),
         }
     }
 
@@ -199,8 +259,10 @@ impl Publisher {
 }
 
 impl Drop for Publisher {
-    /// Stops the thread (within one connect timeout at worst) and closes the connection without
-    /// a DISCONNECT, so the broker publishes the last will. Spooled messages stay for the next start.
+    /// Stops the thread (within one connect timeout at worst). The connection ends with a DISCONNECT
+    /// when the spool is empty and the last message acknowledged was an `offline` node status (the
+    /// broker then discards the will); otherwise without one, so the broker publishes the last will.
+    /// Spooled messages stay for the next start.
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
         drop(self.wake.take());
@@ -221,11 +283,18 @@ struct InFlight {
     seq: SeqNo,
     /// The MQTT packet id, known once rumqttc has written the PUBLISH.
     pkid: Option<u16>,
+    /// When it was handed to rumqttc: the PubAck timeout runs from here.
+    since: Instant,
+    /// A node status `offline`: once acknowledged, a clean stop may end with a DISCONNECT.
+    offline_status: bool,
 }
 
 /// The background thread's state: the rumqttc connection and what it needs to report.
 struct Worker {
     link: Link,
+    /// To make a new connection after a PubAck timeout.
+    config: BrokerConfig,
+    will: Will,
     spool: Arc<Mutex<Spool>>,
     shared: Arc<Shared>,
     /// Never receives anything; disconnects when the Publisher drops, which ends a backoff wait.
@@ -241,35 +310,37 @@ struct Worker {
     /// The last error written to the log, so a broker that stays away is logged once, not every retry.
     logged: Option<String>,
     subscriptions: Vec<String>,
-    deliver: mpsc::Sender<Received>,
+    deliver: mpsc::SyncSender<Received>,
+    /// `Some` while connected (CONNACK received, no error since).
+    connected_at: Option<Instant>,
+    /// The subscriptions were sent on this connection.
+    subscribed: bool,
+    /// No subscriptions until then: the broker sent a packet over the limit.
+    subscribe_after: Option<Instant>,
+    /// When the broker closed recent, young connections (the MQTT 3.1.1 take-over heuristic).
+    closures: VecDeque<Instant>,
+    take_over_logged: bool,
+    too_large_logged: bool,
+    refused_logged: bool,
+    /// Received messages are being dropped (the queue is full); logged once per burst.
+    dropping: bool,
+    /// The last message acknowledged was a node status `offline`.
+    offline_acked: bool,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut backoff = self.min_backoff;
-        let mut connected = false;
         let mut in_flight: Option<InFlight> = None;
         while !self.shared.stop.load(Ordering::Relaxed) {
-            if !connected {
+            let Some(connected_at) = self.connected_at else {
                 // `recv` runs one connection attempt, bounded by the connect timeout.
                 match self.link.recv() {
                     Ok(Ok(LinkEvent::Connected)) => {
-                        connected = true;
-                        backoff = self.min_backoff;
                         // Clean session: nothing of the old connection will be resent by rumqttc,
                         // so the spool's oldest message goes out again.
                         in_flight = None;
-                        self.shared.connected.store(true, Ordering::Relaxed);
-                        self.shared.connects.fetch_add(1, Ordering::Relaxed);
-                        *lock(&self.shared.last_error) = None;
-                        self.logged = None;
-                        tracing::info!(broker = %self.broker, "connected to the MQTT broker");
-                        // Clean session: subscribe again at every connection.
-                        for filter in &self.subscriptions {
-                            if !self.link.subscribe(filter.clone()) {
-                                tracing::warn!(broker = %self.broker, "cannot subscribe to {filter}");
-                            }
-                        }
+                        self.on_connected();
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => {
@@ -279,8 +350,11 @@ impl Worker {
                     Err(Closed) => break,
                 }
                 continue;
-            }
+            };
 
+            if !self.subscribed && self.subscribe_after.is_none_or(|after| Instant::now() >= after) {
+                self.subscribe();
+            }
             if in_flight.is_none() {
                 match self.send_oldest() {
                     Ok(sent) => in_flight = sent,
@@ -288,16 +362,30 @@ impl Worker {
                     Err(_) => {}
                 }
             }
+            if let Some(flight) = in_flight.take_if(|f| f.since.elapsed() >= self.config.ack_timeout) {
+                // A broker that answers pings but never acknowledges would hold the queue forever.
+                self.set_error(
+                    format!(
+                        "MQTT broker {} did not acknowledge message seq {} within {} s; connecting again",
+                        self.broker,
+                        flight.seq,
+                        self.config.ack_timeout.as_secs_f64()
+                    ),
+                    false,
+                );
+                if !self.renew_link() {
+                    break;
+                }
+                self.connection_lost(connected_at, &mut backoff);
+                continue;
+            }
             match self.link.recv_timeout(IDLE_POLL) {
                 Ok(Some(Ok(LinkEvent::Sent(pkid)))) => {
                     if let Some(flight) = in_flight.as_mut().filter(|f| f.pkid.is_none()) {
                         flight.pkid = Some(pkid);
                     }
                 }
-                Ok(Some(Ok(LinkEvent::Message(received)))) => {
-                    // rumqttc acknowledges it; nobody listening is no reason to stop publishing.
-                    let _ = self.deliver.send(received);
-                }
+                Ok(Some(Ok(LinkEvent::Message(received)))) => self.deliver(received),
                 Ok(Some(Ok(LinkEvent::Acked { pkid, refused: Some(reason) }))) => {
                     // Kept in the spool: sent again after a pause, never dropped.
                     if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
@@ -311,6 +399,7 @@ impl Worker {
                 Ok(Some(Ok(LinkEvent::Acked { pkid, refused: None }))) => {
                     if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
                         self.shared.sent.fetch_add(1, Ordering::Relaxed);
+                        self.offline_acked = flight.offline_status;
                         let acked = lock(&self.spool).ack(flight.seq);
                         if let Err(error) = acked {
                             self.set_error(error.to_string(), false);
@@ -319,17 +408,158 @@ impl Worker {
                 }
                 Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(error))) => {
-                    connected = false;
                     in_flight = None;
-                    self.shared.connected.store(false, Ordering::Relaxed);
+                    self.on_connection_error(&error, connected_at.elapsed());
                     self.report(&error);
-                    backoff = self.wait_backoff(backoff);
+                    self.connection_lost(connected_at, &mut backoff);
                 }
                 Ok(None) => {}
                 Err(Closed) => break,
             }
         }
+        // A clean stop after the node said it is offline: DISCONNECT, so that the broker discards
+        // the will (older, without the cameras) instead of publishing it over the node's status.
+        if self.connected_at.is_some() && in_flight.is_none() && self.offline_acked && lock(&self.spool).is_empty() {
+            if self.link.close(Duration::from_secs(2)) {
+                tracing::info!(broker = %self.broker, "disconnected from the MQTT broker");
+            } else {
+                tracing::warn!(broker = %self.broker, "could not send the MQTT DISCONNECT; the broker will publish the last will");
+            }
+        }
         self.shared.connected.store(false, Ordering::Relaxed);
+    }
+
+    fn on_connected(&mut self) {
+        self.connected_at = Some(Instant::now());
+        self.subscribed = false;
+        self.shared.connected.store(true, Ordering::Relaxed);
+        self.shared.connects.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.shared.last_error) = None;
+        self.logged = None;
+        tracing::info!(broker = %self.broker, "connected to the MQTT broker");
+    }
+
+    /// Clean session: subscribe again at every connection.
+    fn subscribe(&mut self) {
+        for filter in &self.subscriptions {
+            if !self.link.subscribe(filter.clone()) {
+                tracing::warn!(broker = %self.broker, "cannot subscribe to {filter}");
+            }
+        }
+        self.subscribed = true;
+        self.subscribe_after = None;
+    }
+
+    /// After a connection that was up ends: a connection that lived less than [`HEALTHY_AFTER`]
+    /// does not reset the backoff (a broker that kills every connection at once must not be
+    /// hammered at the shortest backoff).
+    fn connection_lost(&mut self, connected_at: Instant, backoff: &mut Duration) {
+        self.connected_at = None;
+        self.subscribed = false;
+        self.shared.connected.store(false, Ordering::Relaxed);
+        if connected_at.elapsed() >= HEALTHY_AFTER {
+            *backoff = self.min_backoff;
+        }
+        *backoff = self.wait_backoff(*backoff);
+    }
+
+    /// Replaces the connection by a new one (not yet made), ending the old one with a DISCONNECT
+    /// so that the broker does not publish the will for a connection we chose to end.
+    /// False when the new one cannot be made (only a TLS file that vanished since the start).
+    fn renew_link(&mut self) -> bool {
+        self.link.close(Duration::from_secs(1));
+        match Link::new(&self.config, Some(self.will.clone()), MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES) {
+            Ok(link) => {
+                self.link = link;
+                true
+            }
+            Err(error) => {
+                self.set_error(error.to_string(), false);
+                false
+            }
+        }
+    }
+
+    /// What a lost connection says about the broker or the other clients: a packet too large to
+    /// read (pause the subscriptions) or another client with our id (count it, log it once).
+    fn on_connection_error(&mut self, error: &LinkError, lived: Duration) {
+        match error {
+            LinkError::TooLarge(size) => {
+                self.subscribe_after = Some(Instant::now() + SUBSCRIBE_HOLD_OFF);
+                if !self.too_large_logged {
+                    self.too_large_logged = true;
+                    tracing::error!(
+                        "MQTT broker {} sent a message of {size}, over the {} KiB limit, probably retained on one of {:?}: \
+                         it is ignored and the subscriptions pause for {} s (commands do not arrive); publishing goes on",
+                        self.broker,
+                        MAX_INCOMING_PACKET >> 10,
+                        self.subscriptions,
+                        SUBSCRIBE_HOLD_OFF.as_secs()
+                    );
+                }
+            }
+            LinkError::TakenOver => self.taken_over("the broker says another client took the session over"),
+            LinkError::ClosedByBroker(_) if lived < TAKE_OVER_WINDOW => {
+                let now = Instant::now();
+                self.closures.retain(|at| now.duration_since(*at) < TAKE_OVER_WINDOW);
+                self.closures.push_back(now);
+                if self.closures.len() >= TAKE_OVER_CLOSES {
+                    self.taken_over(&format!(
+                        "the broker closed {} fresh connections within {} s",
+                        self.closures.len(),
+                        TAKE_OVER_WINDOW.as_secs()
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn taken_over(&mut self, why: &str) {
+        self.shared.take_overs.fetch_add(1, Ordering::Relaxed);
+        if !self.take_over_logged {
+            self.take_over_logged = true;
+            tracing::error!(
+                "MQTT client id {:?} is in use by another client of broker {} ({why}): two nodes may share a node id; \
+                 give each box its own",
+                self.config.client_id,
+                self.broker
+            );
+        }
+    }
+
+    /// Hands a received message to [`Publisher::received`], never blocking this thread: a payload
+    /// too large is refused, and what finds the queue full is dropped; each counted, logged once.
+    fn deliver(&mut self, received: Received) {
+        if received.payload.len() > MAX_PAYLOAD_BYTES {
+            self.shared.received_refused.fetch_add(1, Ordering::Relaxed);
+            if !self.refused_logged {
+                self.refused_logged = true;
+                tracing::warn!(
+                    "MQTT message on {} refused: {} bytes, over the {} KiB limit (logged once; counted in received_refused)",
+                    received.topic,
+                    received.payload.len(),
+                    MAX_PAYLOAD_BYTES >> 10
+                );
+            }
+            return;
+        }
+        match self.deliver.try_send(received) {
+            Ok(()) => self.dropping = false,
+            Err(mpsc::TrySendError::Full(received)) => {
+                self.shared.received_dropped.fetch_add(1, Ordering::Relaxed);
+                if !self.dropping {
+                    self.dropping = true;
+                    tracing::warn!(
+                        "{RECEIVED_QUEUE} received MQTT messages wait unread: dropping what arrives (first on {}) \
+                         until they are read; counted in received_dropped",
+                        received.topic
+                    );
+                }
+            }
+            // Nobody listening is no reason to stop publishing.
+            Err(mpsc::TrySendError::Disconnected(_)) => {}
+        }
     }
 
     /// Hands the oldest spooled message to rumqttc. `Err(Stop(true))` when rumqttc's channel is
@@ -338,10 +568,15 @@ impl Worker {
         let oldest = lock(&self.spool).peek_oldest();
         match oldest {
             Ok(Some(message)) => {
+                let offline_status = message.topic.ends_with("/status")
+                    && matches!(
+                        serde_json::from_slice::<Message>(&message.payload),
+                        Ok(Message::NodeStatus(NodeStatus { state: NodeState::Offline, .. }))
+                    );
                 if !self.link.publish(message.topic, message.payload, message.retained) {
                     return Err(Stop(true));
                 }
-                Ok(Some(InFlight { seq: message.seq, pkid: None }))
+                Ok(Some(InFlight { seq: message.seq, pkid: None, since: Instant::now(), offline_status }))
             }
             Ok(None) => Ok(None),
             Err(error) => {
@@ -370,6 +605,14 @@ impl Worker {
             LinkError::Io(io) => (format!("cannot reach MQTT broker {broker}: {io}"), false),
             LinkError::Timeout => (format!("MQTT broker {broker} did not answer in time"), false),
             LinkError::Tls(tls) => (tls_problem(broker, tls), false),
+            LinkError::ClosedByBroker(why) => (format!("MQTT broker {broker} closed the connection: {why}"), false),
+            LinkError::TakenOver => (
+                format!("MQTT broker {broker} ended the session: another client connected with the same client id"),
+                false,
+            ),
+            LinkError::TooLarge(size) => {
+                (format!("MQTT broker {broker} sent a packet of {size}, over the limit; connecting again"), false)
+            }
             LinkError::Other(other) => (format!("connection to MQTT broker {broker} lost: {other}"), false),
         };
         self.set_error(line, refused_login);
@@ -429,7 +672,7 @@ pub fn publish_once(
     config.validate()?;
     let broker = config.broker();
     let fail = |problem: String| PublishError::Send { broker: broker.clone(), problem };
-    let mut link = Link::new(config, None, 2 * MAX_PAYLOAD_BYTES)?;
+    let mut link = Link::new(config, None, MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES)?;
     if !link.publish(topic.to_string(), payload, retained) {
         return Err(fail("the MQTT client stopped".into()));
     }
@@ -451,7 +694,9 @@ pub fn publish_once(
             Ok(Some(Err(LinkError::Tls(tls)))) => return Err(fail(tls_problem(&broker, &tls))),
             Ok(Some(Err(error))) => {
                 let line = match error {
-                    LinkError::Io(e) | LinkError::Other(e) => e,
+                    LinkError::Io(e) | LinkError::Other(e) | LinkError::ClosedByBroker(e) => e,
+                    LinkError::TooLarge(size) => format!("the broker sent a packet of {size}, over the limit"),
+                    LinkError::TakenOver => "another client connected with the same client id".into(),
                     _ => "no answer in time".into(),
                 };
                 let line = match &config.password {
@@ -465,7 +710,6 @@ pub fn publish_once(
         }
     }
     // A clean DISCONNECT; the message is the broker's now whatever happens to it.
-    link.disconnect();
-    let _ = link.recv_timeout(Duration::from_millis(200));
+    link.close(Duration::from_secs(1));
     Ok(())
 }
