@@ -58,6 +58,10 @@ pub struct NodeCore {
     over_capacity: HashMap<String, bool>,
     spool_alerted: bool,
     was_connected: bool,
+    /// Session take-overs the publisher had counted at the last tick, and when
+    /// `node_id_conflict` last went out.
+    take_overs: u64,
+    conflict_alerted: Option<SystemTime>,
     /// When the node (re)started: intervals that began before it were not fully watched.
     resumed_at: SystemTime,
     /// The newest wall-clock time an event brought.
@@ -144,6 +148,8 @@ impl NodeCore {
             over_capacity: HashMap::new(),
             spool_alerted: false,
             was_connected: false,
+            take_overs: 0,
+            conflict_alerted: None,
             resumed_at: wall,
             wall,
             started: now,
@@ -309,6 +315,22 @@ impl NodeCore {
         let link = out.link();
         let reconnected = link.connected && !self.was_connected;
         self.was_connected = link.connected;
+        if link.take_overs > self.take_overs {
+            // At most every 10 minutes: the count goes on rising while the other node runs.
+            let quiet = self
+                .conflict_alerted
+                .is_none_or(|at| self.wall.duration_since(at).map_or(true, |d| d >= Duration::from_secs(600)));
+            if quiet {
+                self.conflict_alerted = Some(self.wall);
+                let message = format!(
+                    "another client took over this node's MQTT session ({} times): two nodes may share the node id {}",
+                    link.take_overs, self.site.node
+                );
+                let node = self.site.node.clone();
+                self.alert(out, AlertKind::NodeIdConflict, &node, message);
+            }
+            self.take_overs = link.take_overs;
+        }
         if changed || reconnected {
             self.publish_status(out, true);
         }
@@ -802,6 +824,7 @@ mod tests {
         connected: bool,
         fill_ratio: f64,
         disk_full: bool,
+        take_overs: u64,
     }
 
     impl NodeOutput for Recorder {
@@ -820,6 +843,7 @@ mod tests {
                 fill_ratio: self.fill_ratio,
                 last_error: None,
                 last_seq: SeqNo::default(),
+                take_overs: self.take_overs,
             }
         }
         fn counters(&self) -> PublisherMetrics {
@@ -1150,5 +1174,18 @@ entry_side = "right"
         let b7 = out.counts().into_iter().find(|c| c.building == "b7").expect("b7");
         assert_eq!(b7.entries, 1);
         assert_eq!(out.alerts(AlertKind::SpoolFailing).len(), 1);
+    }
+
+    #[test]
+    fn a_session_taken_over_by_another_node_raises_node_id_conflict_once() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder { connected: true, ..Recorder::default() };
+        for (second, take_overs) in [(1, 0), (2, 3), (3, 5), (4, 6)] {
+            out.take_overs = take_overs;
+            core.handle(tick(Duration::from_secs(second), (now, wall)), &mut out);
+        }
+        let alerts = out.alerts(AlertKind::NodeIdConflict);
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(alerts[0].message.contains("edge-01"), "{}", alerts[0].message);
     }
 }

@@ -203,11 +203,14 @@ pub enum AlertKind {
     CameraMoved,
     /// A defocused or moved camera sees its set-up view again; `subject` is the camera id.
     CameraViewRestored,
+    /// Another MQTT client took over this node's session: two nodes may share one node id, and
+    /// their `(node, seq)` collide. `subject` is the node id.
+    NodeIdConflict,
 }
 
 impl AlertKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::CameraOffline,
         AlertKind::CameraBack,
         AlertKind::CameraBlinded,
@@ -218,6 +221,7 @@ impl AlertKind {
         AlertKind::CameraDefocused,
         AlertKind::CameraMoved,
         AlertKind::CameraViewRestored,
+        AlertKind::NodeIdConflict,
     ];
 }
 
