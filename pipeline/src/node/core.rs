@@ -1188,4 +1188,17 @@ entry_side = "right"
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert!(alerts[0].message.contains("edge-01"), "{}", alerts[0].message);
     }
+
+    #[test]
+    fn a_catch_up_saves_after_each_interval_so_a_crash_repeats_one_not_the_burst() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder { connected: true, ..Recorder::default() };
+        core.handle(frame(0, Duration::from_secs(10), (now, wall), &[Crossing::Entry]), &mut out);
+        // The node thread was held up for five minutes (a slow disk, a suspended box).
+        core.handle(tick(Duration::from_secs(5 * 60 + 6), (now, wall)), &mut out);
+        assert_eq!(out.counts().len(), 2 * 5, "five intervals of two buildings");
+        assert_eq!(out.saves.len(), 5, "one save per interval, each after its messages");
+        let next: Vec<Option<u64>> = out.saves.iter().map(|s| s.aggregator.next_to_close).collect();
+        assert!(next.windows(2).all(|w| w[0] < w[1]), "{next:?}");
+    }
 }
