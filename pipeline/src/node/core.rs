@@ -503,7 +503,11 @@ impl NodeCore {
             tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
             return;
         }
-        let capacity = self.site.building(building).and_then(|b| b.capacity).map(u64::from);
+        let Some(site_building) = self.site.building(building) else {
+            tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
+            return;
+        };
+        let capacity = site_building.capacity.map(u64::from);
         match self.commands.admit(&set, capacity, self.wall) {
             Ok(()) => {}
             // Logged once per command id (a retained one comes back at every reconnection).
