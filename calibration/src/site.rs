@@ -135,8 +135,23 @@ pub struct Camera {
     /// The longest the motion gate skips the detector on this camera, in seconds; `None` follows
     /// the node.
     pub motion_max_skip_s: Option<f32>,
+    /// The tamper watch's thresholds for this camera; `None` fields follow the node's defaults.
+    pub tamper: TamperSettings,
     /// Where to find the credentials for `url`.
     pub credentials: Credentials,
+}
+
+/// A camera's own tamper thresholds (`tamper_*` keys of its `[[camera]]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TamperSettings {
+    /// Defocused below this fraction of the camera's baseline sharpness (0..1).
+    pub defocus_ratio: Option<f32>,
+    /// …for this many seconds.
+    pub defocus_grace_s: Option<f32>,
+    /// Moved when the view correlates with the reference below this (0..1).
+    pub moved_below: Option<f32>,
+    /// …for this many seconds.
+    pub moved_grace_s: Option<f32>,
 }
 
 /// Credentials of a camera, by reference only: the site file names where
@@ -421,6 +436,10 @@ struct RawCamera {
     analysis_fps: Option<Spanned<f64>>,
     motion_gate: Option<bool>,
     motion_max_skip_s: Option<Spanned<f64>>,
+    tamper_defocus_ratio: Option<Spanned<f64>>,
+    tamper_defocus_grace_s: Option<Spanned<f64>>,
+    tamper_moved_below: Option<Spanned<f64>>,
+    tamper_moved_grace_s: Option<Spanned<f64>>,
     username_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
@@ -721,6 +740,23 @@ impl Source<'_> {
         };
         let analysis_fps = positive(&c.analysis_fps, "analysis_fps", "frames per second")?;
         let motion_max_skip_s = positive(&c.motion_max_skip_s, "motion_max_skip_s", "seconds")?;
+        let fraction = |value: &Option<Spanned<f64>>, name: &str| match value {
+            Some(v) => {
+                let number = *v.get_ref();
+                if number.is_finite() && number > 0.0 && number < 1.0 {
+                    Ok(Some(number as f32))
+                } else {
+                    Err(self.error(&v.span(), field(name), format!("must be a fraction between 0 and 1, not {number}")))
+                }
+            }
+            None => Ok(None),
+        };
+        let tamper = TamperSettings {
+            defocus_ratio: fraction(&c.tamper_defocus_ratio, "tamper_defocus_ratio")?,
+            defocus_grace_s: positive(&c.tamper_defocus_grace_s, "tamper_defocus_grace_s", "seconds")?,
+            moved_below: fraction(&c.tamper_moved_below, "tamper_moved_below")?,
+            moved_grace_s: positive(&c.tamper_moved_grace_s, "tamper_moved_grace_s", "seconds")?,
+        };
         let env = |value: &Option<Spanned<String>>, name: &str| match value {
             Some(var) => {
                 let v = var.get_ref();
@@ -761,6 +797,7 @@ impl Source<'_> {
             analysis_fps,
             motion_gate: c.motion_gate,
             motion_max_skip_s,
+            tamper,
             credentials: Credentials { username_env, password_env, password_file },
         })
     }
@@ -1332,6 +1369,22 @@ points = [[0.0, 0.5], [1.0, 0.5]]
             let (line, field, message, _) = invalid(&text);
             assert_eq!((line, field.as_str()), (line_of(&text, "analysis_fps"), "camera[0].analysis_fps"), "{fps}");
             assert!(message.contains("above 0"), "{message}");
+        }
+    }
+
+    #[test]
+    fn tamper_thresholds_are_read_and_checked() {
+        let text = minimal_with("url =", "tamper_defocus_ratio = 0.5\ntamper_moved_grace_s = 30\nurl =");
+        let site = Site::parse(&text, "m.toml").unwrap();
+        let tamper = site.cameras[0].tamper;
+        assert_eq!((tamper.defocus_ratio, tamper.moved_grace_s, tamper.moved_below), (Some(0.5), Some(30.0), None));
+        for (key, value, says) in
+            [("tamper_moved_below", "1.5", "between 0 and 1"), ("tamper_defocus_grace_s", "-2", "seconds above 0")]
+        {
+            let text = minimal_with("url =", &format!("{key} = {value}\nurl ="));
+            let (line, field, message, _) = invalid(&text);
+            assert_eq!((line, field.as_str()), (line_of(&text, key), format!("camera[0].{key}").as_str()));
+            assert!(message.contains(says), "{message}");
         }
     }
 

@@ -75,6 +75,21 @@ impl Default for ViewWatchConfig {
     }
 }
 
+impl ViewWatchConfig {
+    /// The node's settings with a camera's own thresholds from the site file over them.
+    pub fn for_camera(self, camera: &lintel_calibration::site::Camera) -> Self {
+        let t = camera.tamper;
+        let seconds = |s: Option<f32>, default: Duration| s.map_or(default, Duration::from_secs_f32);
+        Self {
+            defocus_ratio: t.defocus_ratio.map_or(self.defocus_ratio, f64::from),
+            defocus_grace: seconds(t.defocus_grace_s, self.defocus_grace),
+            moved_below: t.moved_below.map_or(self.moved_below, f64::from),
+            moved_grace: seconds(t.moved_grace_s, self.moved_grace),
+            ..self
+        }
+    }
+}
+
 /// A change in what the watch concludes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewChange {

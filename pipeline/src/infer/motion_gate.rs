@@ -237,6 +237,7 @@ mod tests {
             analysis_fps: None,
             motion_gate: gate,
             motion_max_skip_s: max_skip,
+            tamper: Default::default(),
             credentials: Default::default(),
         };
         let node = Some(MotionGateConfig { max_skip: ms(3000), ..MotionGateConfig::default() });

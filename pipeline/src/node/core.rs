@@ -134,7 +134,7 @@ impl NodeCore {
                 detector_time: Duration::ZERO,
                 uniform_since: None,
                 blinded: false,
-                view: ViewWatch::new(options.view_watch),
+                view: ViewWatch::new(options.view_watch.for_camera(camera)),
             })
             .collect();
         Self {
