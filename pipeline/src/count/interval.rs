@@ -212,7 +212,13 @@ impl IntervalAggregator {
             return self.close_due(now);
         }
         let one_interval = UNIX_EPOCH + Duration::from_secs(next + length + self.config.grace.as_secs());
-        if one_interval > now { Vec::new() } else { self.close_due(one_interval) }
+        if one_interval > now {
+            // As close_due does: the first interval to close is fixed at the first call, so quiet
+            // intervals before the first crossing are published too.
+            self.next_to_close = Some(next);
+            return Vec::new();
+        }
+        self.close_due(one_interval)
     }
 
     /// Closes the intervals open from `start` to `end` (all of them when `before` is `None`, else
@@ -532,5 +538,31 @@ mod tests {
         let reports = agg.close_due(t(6_000 + 30 * 60));
         assert_eq!(reports.len(), 2 * 29, "29 whole minutes, each once per building");
         assert!(reports.iter().all(|r| !r.span));
+    }
+
+    #[test]
+    fn one_at_a_time_closes_the_same_intervals_as_all_at_once_quiet_ones_first_included() {
+        let (mut all, mut one) = (aggregator(), aggregator());
+        // Started at 6000 s; the first crossing only at 6200 s.
+        assert!(all.close_due(t(6_010)).is_empty() && one.close_next_due(t(6_010)).is_empty());
+        for agg in [&mut all, &mut one] {
+            agg.record("north", Crossing::Entry, t(6_200));
+        }
+        let everything = all.close_due(t(6_400));
+        let mut one_by_one = Vec::new();
+        loop {
+            let reports = one.close_next_due(t(6_400));
+            if reports.is_empty() {
+                break;
+            }
+            assert_eq!(reports.len(), 2, "one interval of each building at a time");
+            one_by_one.extend(reports);
+        }
+        assert_eq!(one_by_one, everything);
+        assert_eq!(
+            everything.first().map(|r| r.start),
+            Some(t(6_000)),
+            "the quiet minutes before the first crossing too"
+        );
     }
 }
