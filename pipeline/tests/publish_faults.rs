@@ -10,36 +10,16 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{Broker, Subscriber, scratch_dir};
+use common::{Broker, Subscriber, broker_config, scratch_dir, wait_until};
 use lintel::publish::{
-    BrokerConfig, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, MqttVersion, NodeState,
-    NodeStatus, Publisher, RECEIVED_QUEUE, UtcTime,
+    CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, MqttVersion, NodeState, NodeStatus, Publisher,
+    RECEIVED_QUEUE, UtcTime,
 };
 
 /// Generous: the machines are shared; nothing here asserts on speed.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-fn wait_until(deadline: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + deadline;
-    while !condition() {
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-fn config(port: u16, client_id: &str, spool: &Path) -> BrokerConfig {
-    let mut config = BrokerConfig::new("127.0.0.1", port, format!("{client_id}-{}", std::process::id()), spool);
-    config.keep_alive = Duration::from_secs(5);
-    config.min_backoff = Duration::from_millis(100);
-    config.max_backoff = Duration::from_secs(2);
-    config.spool_max_bytes = 1 << 20;
-    config
-}
 
 fn status(site: &str, state: NodeState, cameras: &[&str]) -> NodeStatus {
     NodeStatus {
@@ -139,7 +119,7 @@ fn a_retained_command_over_256_kib_is_refused_once_and_the_connection_stays() {
     retain(broker.port, topic, 300 * 1024, &dir);
     let subscriber = Subscriber::start(broker.port, "lintel/v1/big1/building/+/counts");
 
-    let mut config = config(broker.port, "faults-big1", &dir.join("spool"));
+    let mut config = broker_config(broker.port, "faults-big1", &dir.join("spool"));
     config.subscriptions = vec!["lintel/v1/big1/building/+/occupancy/set".into()];
     let publisher = Publisher::start(config, status("big1", NodeState::Offline, &[])).unwrap();
     let published: Vec<u64> = (0..5).map(|minute| publisher.publish(counts("big1", minute)).unwrap()).collect();
@@ -186,7 +166,7 @@ fn a_retained_message_over_the_packet_limit_pauses_subscriptions_not_publishing(
     retain(broker.port, "lintel/v1/big2/building/b7/occupancy/set", 2 << 20, &dir);
     let subscriber = Subscriber::start(broker.port, "lintel/v1/big2/building/+/counts");
 
-    let mut config = config(broker.port, "faults-big2", &dir.join("spool"));
+    let mut config = broker_config(broker.port, "faults-big2", &dir.join("spool"));
     config.subscriptions = vec!["lintel/v1/big2/building/+/occupancy/set".into()];
     let publisher = Publisher::start(config, status("big2", NodeState::Offline, &[])).unwrap();
     let published: Vec<u64> = (0..5).map(|minute| publisher.publish(counts("big2", minute)).unwrap()).collect();
@@ -219,7 +199,7 @@ fn received_messages_beyond_the_queue_are_dropped_and_counted() {
     captured_logs();
     let dir = scratch_dir("faults-flood");
     let broker = Broker::start(&dir);
-    let mut config = config(broker.port, "faults-flood", &dir.join("spool"));
+    let mut config = broker_config(broker.port, "faults-flood", &dir.join("spool"));
     config.subscriptions = vec!["lintel/v1/flood/building/+/occupancy/set".into()];
     let publisher = Publisher::start(config, status("flood", NodeState::Offline, &[])).unwrap();
     assert!(wait_until(DEADLINE, || publisher.status().connected));
@@ -334,7 +314,7 @@ fn read_packet(stream: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 fn a_broker_that_never_acknowledges_is_left_after_the_ack_timeout_and_the_message_sent_again() {
     let (port, seen) = fake_broker(false);
     let spool = tempfile::tempdir().unwrap();
-    let mut config = config(port, "faults-noack", spool.path());
+    let mut config = broker_config(port, "faults-noack", spool.path());
     config.ack_timeout = Duration::from_secs(2);
     config.subscriptions = vec!["lintel/v1/s1/building/+/occupancy/set".into()];
     let publisher = Publisher::start(config, status("s1", NodeState::Offline, &[])).unwrap();
@@ -363,7 +343,8 @@ fn connections_closed_at_once_do_not_reset_the_backoff() {
     // min 100 ms, max 2 s: resetting at every CONNACK would make about 50 connections in 6 s,
     // a growing backoff at most 10.
     let publisher =
-        Publisher::start(config(port, "faults-close", spool.path()), status("s1", NodeState::Offline, &[])).unwrap();
+        Publisher::start(broker_config(port, "faults-close", spool.path()), status("s1", NodeState::Offline, &[]))
+            .unwrap();
     std::thread::sleep(Duration::from_secs(6));
     let connections = seen.lock().unwrap().connections;
     assert!(connections >= 3, "hardly tried: {connections}");
@@ -380,7 +361,7 @@ fn a_clean_stop_leaves_the_last_offline_status_retained_not_the_will() {
     let dir = scratch_dir("faults-stop");
     let broker = Broker::start(&dir);
     let publisher = Publisher::start(
-        config(broker.port, "faults-stop", &dir.join("spool")),
+        broker_config(broker.port, "faults-stop", &dir.join("spool")),
         status("stop", NodeState::Offline, &[]),
     )
     .unwrap();
@@ -410,7 +391,7 @@ fn same_client_id(version: MqttVersion, name: &str) {
     captured_logs();
     let dir = scratch_dir(name);
     let broker = Broker::start(&dir);
-    let mut config = config(broker.port, name, &dir.join("spool-a"));
+    let mut config = broker_config(broker.port, name, &dir.join("spool-a"));
     config.version = version;
     let client_id = config.client_id.clone();
     let a = Publisher::start(config.clone(), status("s1", NodeState::Offline, &[])).unwrap();

@@ -1,6 +1,8 @@
 //! The publisher against a real mosquitto on 127.0.0.1: delivery, broker outages, restarts of
 //! Lintel, a refused login and a full spool. Each test starts its own broker on a free port.
 
+mod common;
+
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -10,9 +12,10 @@ use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::{broker_config, wait_until};
 use lintel::publish::{
-    Alert, AlertKind, BrokerConfig, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message,
-    NodeState, NodeStatus, Occupancy, Publisher, SeqNo, UtcTime,
+    Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState,
+    NodeStatus, Occupancy, Publisher, SeqNo, UtcTime,
 };
 use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
 use serde_json::Value;
@@ -179,7 +182,10 @@ impl Subscriber {
             }
         });
         let subscriber = Subscriber { received, subscribed, stop, thread: Some(thread) };
-        assert!(wait_until(|| subscriber.subscribed.load(Ordering::Relaxed)), "the test subscriber did not subscribe");
+        assert!(
+            wait_until(DEADLINE, || subscriber.subscribed.load(Ordering::Relaxed)),
+            "the test subscriber did not subscribe"
+        );
         subscriber
     }
 
@@ -220,26 +226,6 @@ impl Drop for Subscriber {
 }
 
 // ---------------------------------------------------------------- helpers
-
-fn wait_until(mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + DEADLINE;
-    while !condition() {
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    true
-}
-
-fn config(port: u16, name: &str, spool: &Path) -> BrokerConfig {
-    let mut config = BrokerConfig::new("127.0.0.1", port, format!("lintel-test-{name}-{}", std::process::id()), spool);
-    config.keep_alive = Duration::from_secs(5);
-    config.min_backoff = Duration::from_millis(100);
-    config.max_backoff = Duration::from_secs(2);
-    config.spool_max_bytes = 1 << 20;
-    config
-}
 
 fn node_status(state: NodeState) -> NodeStatus {
     NodeStatus {
@@ -318,7 +304,8 @@ fn published_messages_arrive_as_valid_json_in_seq_order_and_the_will_reports_off
     let broker = Broker::start();
     let spool = tempfile::tempdir().unwrap();
     let subscriber = Subscriber::start(broker.port, "lintel/v1/s1/#", "sub-a", false);
-    let publisher = Publisher::start(config(broker.port, "a", spool.path()), node_status(NodeState::Offline)).unwrap();
+    let publisher =
+        Publisher::start(broker_config(broker.port, "a", spool.path()), node_status(NodeState::Offline)).unwrap();
 
     let mut published = vec![publisher.publish(node_status(NodeState::Online)).unwrap()];
     for minute in 0..5 {
@@ -384,18 +371,19 @@ fn a_broker_outage_loses_nothing_and_duplicates_nothing() {
     let spool = tempfile::tempdir().unwrap();
     // A persistent session: the broker queues for this subscriber across its own restart.
     let subscriber = Subscriber::start(broker.port, "lintel/v1/s1/building/+/counts", "sub-b", true);
-    let publisher = Publisher::start(config(broker.port, "b", spool.path()), node_status(NodeState::Offline)).unwrap();
+    let publisher =
+        Publisher::start(broker_config(broker.port, "b", spool.path()), node_status(NodeState::Offline)).unwrap();
 
     let first = publisher.publish(counts(0)).unwrap();
     assert_eq!(seqs(&subscriber.take("/counts", 1)), [first]);
     assert!(publisher.flush(DEADLINE));
 
     broker.stop();
-    assert!(wait_until(|| !publisher.status().connected), "{:?}", publisher.status());
+    assert!(wait_until(DEADLINE, || !publisher.status().connected), "{:?}", publisher.status());
     let during: Vec<SeqNo> = (1..=20).map(|minute| publisher.publish(counts(minute)).unwrap()).collect();
     assert_eq!(publisher.status().spooled, 20);
     assert!(
-        wait_until(|| publisher.status().last_error.is_some_and(|e| e.contains("cannot reach MQTT broker"))),
+        wait_until(DEADLINE, || publisher.status().last_error.is_some_and(|e| e.contains("cannot reach MQTT broker"))),
         "{:?}",
         publisher.status()
     );
@@ -417,16 +405,17 @@ fn a_restarted_publisher_sends_what_the_last_one_spooled_and_continues_the_seq()
     let spool = tempfile::tempdir().unwrap();
     // No broker yet: everything stays in the spool when this publisher goes away.
     let before: Vec<SeqNo> = {
-        let publisher = Publisher::start(config(port, "c1", spool.path()), node_status(NodeState::Offline)).unwrap();
+        let publisher =
+            Publisher::start(broker_config(port, "c1", spool.path()), node_status(NodeState::Offline)).unwrap();
         let seqs = (0..5).map(|minute| publisher.publish(counts(minute)).unwrap()).collect();
-        assert!(wait_until(|| publisher.status().last_error.is_some()));
+        assert!(wait_until(DEADLINE, || publisher.status().last_error.is_some()));
         assert_eq!(publisher.status().spooled, 5);
         seqs
     };
 
     let broker = Broker::start_on(port, None);
     let subscriber = Subscriber::start(broker.port, "lintel/v1/s1/building/+/counts", "sub-c", false);
-    let publisher = Publisher::start(config(port, "c2", spool.path()), node_status(NodeState::Offline)).unwrap();
+    let publisher = Publisher::start(broker_config(port, "c2", spool.path()), node_status(NodeState::Offline)).unwrap();
     let after = publisher.publish(counts(5)).unwrap();
     assert!(after > *before.last().unwrap(), "seq reused: {after} after {before:?}");
 
@@ -442,7 +431,7 @@ fn a_refused_login_is_one_clear_line_without_the_password_and_messages_stay_spoo
     let (user, good, bad) = ("lintel-node", "c0rrect-Horse-Battery", "wr0ng-Pa55word-Zebra");
     let broker = Broker::start_on(free_port(), Some((user, good)));
     let spool = tempfile::tempdir().unwrap();
-    let mut wrong = config(broker.port, "d", spool.path());
+    let mut wrong = broker_config(broker.port, "d", spool.path());
     wrong.username = Some(user.into());
     wrong.password = Some(bad.into());
     assert!(!format!("{wrong:?}").contains(bad), "Debug shows the password");
@@ -451,7 +440,7 @@ fn a_refused_login_is_one_clear_line_without_the_password_and_messages_stay_spoo
         let publisher = Publisher::start(wrong.clone(), node_status(NodeState::Offline)).unwrap();
         let seqs = (0..3).map(|minute| publisher.publish(counts(minute)).unwrap()).collect();
         assert!(
-            wait_until(|| publisher.status().last_error.is_some_and(|e| e.contains("refused the login"))),
+            wait_until(DEADLINE, || publisher.status().last_error.is_some_and(|e| e.contains("refused the login"))),
             "{:?}",
             publisher.status()
         );
@@ -480,7 +469,7 @@ fn a_refused_login_is_one_clear_line_without_the_password_and_messages_stay_spoo
 #[test]
 fn a_full_spool_refuses_new_messages_with_a_clear_error() {
     let spool = tempfile::tempdir().unwrap();
-    let mut config = config(free_port(), "e", spool.path());
+    let mut config = broker_config(free_port(), "e", spool.path());
     config.spool_max_bytes = 4096;
     let publisher = Publisher::start(config, node_status(NodeState::Offline)).unwrap();
     let mut accepted = 0;
@@ -499,7 +488,7 @@ fn a_full_spool_refuses_new_messages_with_a_clear_error() {
     // An unusable spool directory stops the start, with one line naming it.
     let file = spool.path().join("a-file");
     std::fs::write(&file, "not a directory").unwrap();
-    let mut bad = self::config(1883, "e2", &file.join("spool"));
+    let mut bad = self::broker_config(1883, "e2", &file.join("spool"));
     bad.spool_max_bytes = 4096;
     let error = Publisher::start(bad, node_status(NodeState::Offline)).err().expect("an error").to_string();
     assert!(error.contains("a-file/spool") && !error.contains('\n'), "{error}");
@@ -511,7 +500,8 @@ fn messages_keep_their_schema_through_the_broker() {
     let broker = Broker::start();
     let spool = tempfile::tempdir().unwrap();
     let subscriber = Subscriber::start(broker.port, "lintel/v1/s1/alerts", "sub-f", false);
-    let publisher = Publisher::start(config(broker.port, "f", spool.path()), node_status(NodeState::Offline)).unwrap();
+    let publisher =
+        Publisher::start(broker_config(broker.port, "f", spool.path()), node_status(NodeState::Offline)).unwrap();
     for kind in AlertKind::ALL {
         publisher
             .publish(Alert {
@@ -555,7 +545,7 @@ fn a_message_leaves_the_spool_only_when_the_broker_acknowledges_it() {
         }
     });
     let spool = tempfile::tempdir().unwrap();
-    let publisher = Publisher::start(config(port, "g", spool.path()), node_status(NodeState::Offline)).unwrap();
+    let publisher = Publisher::start(broker_config(port, "g", spool.path()), node_status(NodeState::Offline)).unwrap();
     for minute in 0..3 {
         publisher.publish(counts(minute)).unwrap();
     }
@@ -563,7 +553,7 @@ fn a_message_leaves_the_spool_only_when_the_broker_acknowledges_it() {
         let bytes = received.lock().unwrap();
         bytes.windows(b"building/b7/counts".len()).any(|w| w == b"building/b7/counts")
     };
-    assert!(wait_until(|| on_the_wire(&received)), "the PUBLISH never reached the fake broker");
+    assert!(wait_until(DEADLINE, || on_the_wire(&received)), "the PUBLISH never reached the fake broker");
     std::thread::sleep(Duration::from_millis(300));
     let status = publisher.status();
     assert!(status.connected && status.spooled == 3, "{status:?}");

@@ -279,3 +279,27 @@ impl Drop for RtspCamera {
         let _ = self.child.wait();
     }
 }
+
+/// Polls `condition` every 20 ms until it holds or `limit` has passed; whether it held.
+pub fn wait_until(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while !condition() {
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// A publisher's settings for the tests: the broker on loopback `port`, a client id made of
+/// `name` and this process's id, quick reconnections, a spool of 1 MiB.
+pub fn broker_config(port: u16, name: &str, spool: &Path) -> lintel::publish::BrokerConfig {
+    let client_id = format!("lintel-test-{name}-{}", std::process::id());
+    let mut config = lintel::publish::BrokerConfig::new("127.0.0.1", port, client_id, spool);
+    config.keep_alive = Duration::from_secs(5);
+    config.min_backoff = Duration::from_millis(100);
+    config.max_backoff = Duration::from_secs(2);
+    config.spool_max_bytes = 1 << 20;
+    config
+}
