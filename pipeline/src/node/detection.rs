@@ -107,12 +107,12 @@ impl DetectionLoop {
         let batch = detector.preferred_batch();
         let mut round: Vec<Waiting> = Vec::new();
         while running() {
-            round.clear();
             let mut took_any = false;
             for (camera, feed) in self.feeds.iter_mut().enumerate() {
                 let Some(frame) = feed.mailbox.take() else { continue };
                 took_any = true;
-                let wall = SystemTime::now() - frame.received_at.elapsed();
+                // Checked: a box without a real-time clock may read a time near 1970.
+                let wall = SystemTime::now().checked_sub(frame.received_at.elapsed()).unwrap_or(SystemTime::UNIX_EPOCH);
                 let rgb = frame.frame.rgb().ok();
                 let luma_spread = rgb.as_ref().map(|view| view.luma_spread());
                 let view = match &rgb {
