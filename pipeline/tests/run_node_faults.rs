@@ -314,3 +314,26 @@ fn a_full_disk_holds_the_intervals_in_memory_and_they_go_out_when_space_returns(
     let alerts = alerts.drain();
     assert!(alerts.iter().any(|(_, a)| a["kind"] == "spool_failing"), "{alerts:?}");
 }
+
+#[test]
+fn a_second_node_on_the_same_state_file_is_one_clear_error() {
+    let dir = scratch_dir("fault-state-lock");
+    let camera = RtspCamera::start("/walkway");
+    let site = site_file(&dir, &camera.url);
+    let state = dir.join("shared-state.json");
+    let state_arg = ["--state", state.to_str().unwrap()];
+    // No broker is needed: both spool.
+    let port = free_port();
+    let _first = Running(Some(node(&site, &dir, port, 30, &state_arg, &[]).stderr(Stdio::null()).spawn().unwrap()));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !state.with_extension("lock").exists() {
+        assert!(Instant::now() < deadline, "the first node did not take its state file");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let second = common::lintel_run(&site, &dir.join("second"), port, 5).args(state_arg).output().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second node ran: {stderr}");
+    let error: Vec<&str> = stderr.lines().filter(|l| l.contains("in use by another Lintel node")).collect();
+    assert_eq!(error.len(), 1, "{stderr}");
+    assert!(error[0].contains("shared-state.json"), "names the file: {}", error[0]);
+}

@@ -141,6 +141,8 @@ pub fn run_node(
     if site.cameras.is_empty() {
         return Err(NodeError::NoCamera);
     }
+    // Held until the node returns: a second node on the same state file is refused.
+    let _lock = options.state_file.as_deref().map(state_file::lock).transpose()?;
     let restored = match &options.state_file {
         Some(path) => state_file::load(path)?,
         None => None,

@@ -17,6 +17,30 @@ pub struct SavedState {
     pub occupancy_commands: BTreeMap<String, String>,
 }
 
+/// Locks the state file at `path` for this node (an exclusive lock on `<path>.lock`, released
+/// when the returned file is dropped or the process ends): two nodes writing one state file
+/// would publish each other's intervals.
+pub fn lock(path: &Path) -> Result<std::fs::File, NodeError> {
+    let state_error = |message: String| NodeError::State { path: path.to_path_buf(), message };
+    let lock_path = path.with_extension("lock");
+    if let Some(parent) = lock_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| state_error(format!("cannot create its directory: {e}")))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| state_error(format!("cannot open {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(state_error("in use by another Lintel node (give each node its own --state)".into()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(state_error(format!("cannot lock {}: {e}", lock_path.display()))),
+    }
+}
+
 /// The state saved at `path`, or `None` when there is none yet.
 pub fn load(path: &Path) -> Result<Option<SavedState>, NodeError> {
     let state_error = |message: String| NodeError::State { path: path.to_path_buf(), message };
@@ -40,4 +64,20 @@ pub fn save(path: &Path, state: &SavedState) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)?;
     let directory = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::File::open(directory)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_node_on_the_same_state_file_is_refused_until_the_first_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let first = lock(&path).unwrap();
+        let error = lock(&path).unwrap_err().to_string();
+        assert!(error.contains("in use by another Lintel node") && error.contains("state.json"), "{error}");
+        drop(first);
+        assert!(lock(&path).is_ok());
+    }
 }
