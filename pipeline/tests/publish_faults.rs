@@ -9,10 +9,10 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Broker, Subscriber, broker_config, scratch_dir, wait_until};
+use common::{Broker, Subscriber, broker_config, captured_logs, scratch_dir, wait_until};
 use lintel::publish::{
     CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, MqttVersion, NodeState, NodeStatus, Publisher,
     RECEIVED_QUEUE, UtcTime,
@@ -54,27 +54,6 @@ fn counts(site: &str, minute: i64) -> Counts {
             healthy: true,
         }],
     }
-}
-
-/// Everything logged through `tracing` in this test binary (tests tell their lines apart by the
-/// site or client id in them).
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        struct Capture;
-        impl Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                captured_logs().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(|| Capture).finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        Mutex::new(Vec::new())
-    })
 }
 
 /// The logged lines that contain every one of `words`.

@@ -8,11 +8,11 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{broker_config, wait_until};
+use common::{broker_config, captured_logs, wait_until};
 use lintel::publish::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState,
     NodeStatus, Occupancy, Publisher, SeqNo, UtcTime,
@@ -275,26 +275,6 @@ fn assert_valid(message: &Value) {
     let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
     let errors: Vec<_> = validator.iter_errors(message).map(|e| e.to_string()).collect();
     assert!(errors.is_empty(), "{message} is not valid against {}: {errors:?}", path.display());
-}
-
-/// Everything logged through `tracing` in this test binary, to check what the logs say.
-fn captured_logs() -> &'static Mutex<Vec<u8>> {
-    static LOGS: OnceLock<Mutex<Vec<u8>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        struct Capture;
-        impl Write for Capture {
-            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-                captured_logs().lock().unwrap().extend_from_slice(buf);
-                Ok(buf.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(|| Capture).finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        Mutex::new(Vec::new())
-    })
 }
 
 // ---------------------------------------------------------------- tests

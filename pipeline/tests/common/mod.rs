@@ -303,3 +303,24 @@ pub fn broker_config(port: u16, name: &str, spool: &Path) -> lintel::publish::Br
     config.spool_max_bytes = 1 << 20;
     config
 }
+
+/// Everything logged through `tracing` in this test binary (tests tell their lines apart by the
+/// site or client id in them); the first call installs the capture.
+pub fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<std::sync::Mutex<Vec<u8>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        struct Capture;
+        impl std::io::Write for Capture {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                captured_logs().lock().unwrap().extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(|| Capture).finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        std::sync::Mutex::new(Vec::new())
+    })
+}
