@@ -425,17 +425,9 @@ impl NodeCore {
                 self.held.messages.len()
             );
             let node = self.site.node.clone();
-            // Held with the rest: it goes out when the spool takes messages again.
-            tracing::error!("{message}");
-            self.held.push(Message::from(Alert {
-                site: self.site.id.clone(),
-                node: node.clone(),
-                seq: Default::default(),
-                at: UtcTime::from(self.wall),
-                kind: AlertKind::SpoolFailing,
-                subject: node,
-                message,
-            }));
+            // The spool refuses it too: it is held with the rest and goes out when the spool
+            // takes messages again.
+            self.alert(out, AlertKind::SpoolFailing, &node, message);
         }
     }
 
