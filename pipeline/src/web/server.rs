@@ -111,6 +111,12 @@ impl WebServer {
         Self::start_with(address, router(WebState::new(metrics)), Timeouts::default())
     }
 
+    /// Listens on `address` and serves any `router` (the density layer's, for one) with the
+    /// same limits on clients.
+    pub fn serve(address: SocketAddr, router: Router) -> io::Result<Self> {
+        Self::start_with(address, router, Timeouts::default())
+    }
+
     pub(crate) fn start_with(address: SocketAddr, router: Router, timeouts: Timeouts) -> io::Result<Self> {
         // Bound here, so a taken port is an error of `start`, not a log line from a thread.
         let listener = std::net::TcpListener::bind(address)?;
