@@ -310,6 +310,10 @@ def print_table(copies, variants, results) -> None:
             summary[label].append(100 * le / max(ln, 1))
         print(f"| {copy.name} | {copy.what} | " + " | ".join(cells) + " |")
     for label in labels:
+        models = sorted({r["model"] for (_, l), runs in results.items() if l == label for r in runs})
+        stretched = sum(runs[0].get("low_light", 0) for (_, l), runs in results.items() if l == label)
+        print(f"{label}: model {', '.join(models)}; frames seen through the low-light curve: {stretched}")
+    for label in labels:
         worst = max(summary[label])
         print(f"{label}: mean line error {statistics.mean(summary[label]):.1f}%, worst {worst:.1f}%")
     print("(* counts differed between rounds; the first round is shown)")
