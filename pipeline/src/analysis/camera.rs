@@ -90,6 +90,24 @@ struct Stream {
     low_light: LowLight,
 }
 
+impl Stream {
+    /// The tracker's score thresholds for the light of the frames the detector sees now: lower
+    /// while the low-light curve is on. The curve turns on and off slowly (smoothed levels,
+    /// hysteresis), so following its state rather than each frame's is the same but for a
+    /// batch's few frames at a change of light.
+    fn follow_light(&mut self, config: &AnalysisConfig) {
+        let (high, new_track) = if self.low_light.active() {
+            config.low_light.tracker_scores
+        } else {
+            (config.tracker.high_score, config.tracker.new_track_score)
+        };
+        let current = self.tracker.config();
+        if (current.high_score, current.new_track_score) != (high, new_track) {
+            self.tracker.set_score_thresholds(high, new_track);
+        }
+    }
+}
+
 /// A frame [`CameraAnalysis::admit`] sends to the detector, and how the detector should see it.
 #[derive(Debug, Clone, Default)]
 pub struct Admitted {
@@ -179,6 +197,7 @@ impl CameraAnalysis {
             embedded =
                 embed_wanted(&stream.tracker, appearance, frame, detections, self.letterboxed, wanted, sightings)?;
         }
+        stream.follow_light(&self.config);
         let update = stream.tracker.update_at(frame.pts, sightings);
         crossings.clear();
         stream.counter.update(update.tracks, update.removed, frame.index, frame.pts, crossings);
