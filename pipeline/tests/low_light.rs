@@ -252,7 +252,7 @@ fn at_night_the_lines_count_better_with_the_low_light_path() {
     let (auto, stretched_auto) = line_error(&night, "auto");
     eprintln!("night: line error {off} of 155 with --low-light off, {auto} with auto");
     assert_eq!((stretched_off, stretched_auto), (0, 795));
-    // Measured (release build, benches/degraded): 33 off, 21 auto.
+    // Measured (release and debug builds alike): 33 off, 17 auto.
     assert!(auto < off, "line error {off} off, {auto} auto");
-    assert!(auto <= 25, "line error {auto} of 155 at night");
+    assert!(auto <= 20, "line error {auto} of 155 at night");
 }
