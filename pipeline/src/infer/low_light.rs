@@ -204,7 +204,8 @@ pub struct LumaLevels {
 }
 
 impl LumaLevels {
-    /// Every fourth pixel of every fourth row (1/16 of the picture), BT.601 luma in integers.
+    /// Every fourth pixel of every fourth row (1/16 of the picture) and its right-hand neighbour,
+    /// BT.601 luma in integers.
     pub fn measure(view: &RgbView<'_>) -> Option<Self> {
         let (width, height, stride, data) = (view.width(), view.height(), view.stride(), view.data());
         let mut histogram = [0u32; 256];
