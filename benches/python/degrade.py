@@ -129,6 +129,9 @@ def make(copies: list[Copy]) -> None:
         fail(f"{VIDEO} is missing: run scripts/setup")
     OUT.mkdir(parents=True, exist_ok=True)
     for copy in copies:
+        # The ground truth and zones are cheap: always written afresh from the code below.
+        write_truth(copy)
+        write_site(copy)
         out = video_of(copy)
         if out.exists():
             continue
@@ -139,8 +142,6 @@ def make(copies: list[Copy]) -> None:
         if done.returncode != 0:
             fail(f"{copy.name}: gst-launch-1.0 failed:\n{pipeline}\n{done.stderr or done.stdout}")
         part.rename(out)
-        write_truth(copy)
-        write_site(copy)
         print(f"{copy.name}: {out.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
