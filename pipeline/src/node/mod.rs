@@ -78,6 +78,8 @@ pub struct NodeOptions {
     pub live: Option<LiveFrames>,
     /// The tamper watch of every camera: defocused and moved views.
     pub view_watch: crate::analysis::ViewWatchConfig,
+    /// The operators' board (dashboard): every message the node makes, its history and alerts.
+    pub board: Option<Arc<crate::web::OperatorBoard>>,
 }
 
 impl Default for NodeOptions {
@@ -96,6 +98,7 @@ impl Default for NodeOptions {
             motion_gate: None,
             live: None,
             view_watch: crate::analysis::ViewWatchConfig::default(),
+            board: None,
         }
     }
 }
@@ -150,7 +153,7 @@ pub fn run_node(
     let (cameras, mut detection) = detection::start_cameras(site, detector, options)?;
     let (events, inbox) = mpsc::channel();
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
-    let mut output = PublishingOutput::new(publisher, options.state_file.clone());
+    let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.board.clone());
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())
