@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::state_file::{self, SavedState};
-use crate::web::OperatorBoard;
 use crate::publish::{Message, PublishError, Publisher, PublisherMetrics, PublisherStatus, SpoolError};
+use crate::web::OperatorBoard;
 
 /// Where the node's decisions go. [`PublishingOutput`] is the real one (the MQTT publisher and its
 /// spool, the state file); tests use a recording fake.

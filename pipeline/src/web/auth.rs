@@ -45,7 +45,9 @@ pub struct Access {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum AccessError {
-    #[error("the web server on {address} is reachable from other machines: it needs tokens (--web-operator-token-env, --web-technician-token-env)")]
+    #[error(
+        "the web server on {address} is reachable from other machines: it needs tokens (--web-operator-token-env, --web-technician-token-env)"
+    )]
     TokensNeeded { address: std::net::SocketAddr },
     #[error("the {role} token is shorter than 16 characters: use a long random one")]
     WeakToken { role: &'static str },
@@ -120,10 +122,8 @@ fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 /// The token a request carries: `Authorization: Bearer …`, else the token cookie.
 fn presented_token(headers: &HeaderMap) -> Option<String> {
-    if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    if let Some(bearer) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     {
         return Some(bearer.to_string());
     }
@@ -204,9 +204,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Technician {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<Role>() {
             Some(Role::Technician) => Ok(Technician),
-            Some(Role::Operator) => {
-                Err((StatusCode::FORBIDDEN, "this needs the technician role\n").into_response())
-            }
+            Some(Role::Operator) => Err((StatusCode::FORBIDDEN, "this needs the technician role\n").into_response()),
             None => Err((StatusCode::UNAUTHORIZED, "a valid token is needed\n").into_response()),
         }
     }
@@ -247,10 +245,7 @@ mod tests {
         assert_eq!(open.role_of(&HeaderMap::new()), Some(Role::Technician));
         assert!(open.check_address("127.0.0.1:8080".parse().unwrap()).is_ok());
         assert!(open.check_address("[::1]:8080".parse().unwrap()).is_ok());
-        assert!(matches!(
-            open.check_address("0.0.0.0:8080".parse().unwrap()),
-            Err(AccessError::TokensNeeded { .. })
-        ));
+        assert!(matches!(open.check_address("0.0.0.0:8080".parse().unwrap()), Err(AccessError::TokensNeeded { .. })));
         let guarded = Access::with_tokens(Some(OPERATOR), None).unwrap();
         assert!(guarded.check_address("0.0.0.0:8080".parse().unwrap()).is_ok());
     }

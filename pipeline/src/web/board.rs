@@ -350,13 +350,11 @@ impl OperatorBoard {
                     id: c.id.clone(),
                     entrance: c.entrance.clone(),
                     building: c.building.clone(),
-                    health: metrics.map_or("starting", |m| {
-                        match m.state {
-                            CameraStateKind::Live if m.blinded => "blinded",
-                            CameraStateKind::Live if m.moved => "moved",
-                            CameraStateKind::Live if m.defocused => "defocused",
-                            state => state.name(),
-                        }
+                    health: metrics.map_or("starting", |m| match m.state {
+                        CameraStateKind::Live if m.blinded => "blinded",
+                        CameraStateKind::Live if m.moved => "moved",
+                        CameraStateKind::Live if m.defocused => "defocused",
+                        state => state.name(),
                     }),
                     last_frame_age_s: metrics.and_then(|m| m.last_frame_age_s),
                     analysed_fps: rates.get(&c.id).map_or(0.0, |r| r.fps),
@@ -491,9 +489,8 @@ fn ends(kind: AlertKind, active: &str) -> bool {
 /// Whether the metrics say an active alert's condition is over.
 fn condition_over(alert: &AlertRow, snapshot: &Snapshot, site: &SiteView) -> bool {
     let camera = || snapshot.cameras.iter().find(|c| c.id == alert.subject);
-    let fresh_live = |c: &super::CameraMetrics| {
-        c.state == CameraStateKind::Live && c.last_frame_age_s.is_some_and(|age| age < 5.0)
-    };
+    let fresh_live =
+        |c: &super::CameraMetrics| c.state == CameraStateKind::Live && c.last_frame_age_s.is_some_and(|age| age < 5.0);
     match alert.kind.as_str() {
         // A camera gone from the site file has no condition left.
         "camera_offline" => camera().is_none_or(fresh_live),
@@ -653,12 +650,10 @@ mod tests {
         let buckets = board.history_buckets(base - 3600, 900).unwrap();
         assert_eq!(
             buckets[0].1,
-            [Bucket { start: base, entries: 3, exits: 2, occupancy: 2 }, Bucket {
-                start: base + 900,
-                entries: 4,
-                exits: 1,
-                occupancy: 4
-            }]
+            [
+                Bucket { start: base, entries: 3, exits: 2, occupancy: 2 },
+                Bucket { start: base + 900, entries: 4, exits: 1, occupancy: 4 }
+            ]
         );
         assert_eq!(board.overview().buildings[0].last_interval.as_ref().map(|r| r.entries), Some(4));
     }

@@ -197,10 +197,8 @@ impl History {
 
     /// The newest `limit` alerts, newest first.
     pub fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, HistoryError> {
-        let mut statement = self
-            .db
-            .prepare_cached(&format!("{ALERT_COLUMNS} ORDER BY id DESC LIMIT ?1"))
-            .map_err(|e| self.error(e))?;
+        let mut statement =
+            self.db.prepare_cached(&format!("{ALERT_COLUMNS} ORDER BY id DESC LIMIT ?1")).map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(params![limit as i64], alert_row)
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

@@ -165,8 +165,7 @@ impl Snapshot {
             MetricType::Gauge,
         )?;
         for building in &self.buildings {
-            ConstGauge::new(building.occupancy)
-                .encode(family.encode_family(&[("building", building.id.as_str())])?)?;
+            ConstGauge::new(building.occupancy).encode(family.encode_family(&[("building", building.id.as_str())])?)?;
         }
 
         let gauges = [

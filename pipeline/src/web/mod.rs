@@ -9,8 +9,8 @@ pub mod metrics;
 pub mod pages;
 pub mod server;
 
-pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use auth::{Access, Role};
 pub use board::OperatorBoard;
 pub use history::History;
+pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use server::{WebServer, WebState};
