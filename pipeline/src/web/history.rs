@@ -123,7 +123,7 @@ impl History {
                  WHERE building = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
             )
             .map_err(|e| self.error(e))?;
-        let rows = statement
+        statement
             .query_map(params![building, from, to], |r| {
                 Ok(IntervalRow {
                     start: r.get(0)?,
@@ -134,8 +134,7 @@ impl History {
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.error(e));
-        rows
+            .map_err(|e| self.error(e))
     }
 
     /// Records a new alert; returns it with its id.
@@ -199,11 +198,10 @@ impl History {
     pub fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, HistoryError> {
         let mut statement =
             self.db.prepare_cached(&format!("{ALERT_COLUMNS} ORDER BY id DESC LIMIT ?1")).map_err(|e| self.error(e))?;
-        let rows = statement
+        statement
             .query_map(params![limit as i64], alert_row)
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.error(e));
-        rows
+            .map_err(|e| self.error(e))
     }
 
     /// Alerts whose condition is still on, oldest first.
@@ -212,11 +210,10 @@ impl History {
             .db
             .prepare_cached(&format!("{ALERT_COLUMNS} WHERE cleared_at IS NULL ORDER BY id"))
             .map_err(|e| self.error(e))?;
-        let rows = statement
+        statement
             .query_map([], alert_row)
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.error(e));
-        rows
+            .map_err(|e| self.error(e))
     }
 
     /// Drops what is older than the retention, and alerts beyond [`MAX_ALERTS`].
