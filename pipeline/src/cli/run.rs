@@ -13,7 +13,7 @@ use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
-use lintel::web::{Access, NodeMetrics, OperatorBoard, WebServer, WebState};
+use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebServer, WebState};
 use lintel_calibration::site::Site;
 
 #[derive(Args)]
@@ -186,6 +186,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    // The newest analysed frame of each camera, for the technicians' page.
+    let live = lintel::node::LiveFrames::default();
     let (board, _web_server) = match args.web {
         Some(address) => {
             let access = Access::with_tokens(
@@ -197,10 +199,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let history = args.history.clone().unwrap_or_else(|| args.spool.join("history.sqlite"));
             let retention = Duration::from_secs(args.history_days.max(1).saturating_mul(86_400));
             let board = OperatorBoard::open(&site, Arc::clone(&metrics), &history, retention)?;
-            let state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access);
+            let mut state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access);
+            state.calibrate = Some(CalibrateView::new(site.clone(), live.clone()));
             let server = WebServer::serve(address, lintel::web::server::router(state))
                 .with_context(|| format!("--web {address}: cannot listen"))?;
-            eprintln!("lintel run: the dashboard is on http://{}/", server.address());
+            eprintln!(
+                "lintel run: the dashboard is on http://{0}/, the camera set-up on http://{0}/calibrate",
+                server.address()
+            );
             (Some(board), Some(server))
         }
         None => (None, None),
@@ -220,6 +226,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run_for: args.run_for_s.map(Duration::from_secs),
         state_file: Some(args.state.clone().unwrap_or_else(|| default_state_file(&args.spool))),
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
+        live: args.web.is_some().then_some(live),
         board,
         ..NodeOptions::default()
     };

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::{Camera, Site};
 
+use super::live::Picture;
 use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions};
 use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
@@ -171,7 +172,8 @@ impl Out<'_> {
     ) {
         let analysis = analysis.map_err(|error| tracing::error!(camera = %feed.id, "{error}")).ok();
         if let (Some(live), Some(analysis)) = (self.live, &analysis) {
-            live.put(waiting.camera, LiveFrame { wall: waiting.wall, analysis: analysis.clone() });
+            let picture = live.watched(waiting.camera).then(|| picture_of(&waiting.frame.frame)).flatten();
+            live.put(waiting.camera, LiveFrame { wall: waiting.wall, analysis: analysis.clone(), picture });
         }
         // The node thread ends only after Shutdown, which is sent after this loop: a send cannot
         // fail short of a panic there, which the join reports.
@@ -186,6 +188,17 @@ impl Out<'_> {
             detector_time,
         }));
     }
+}
+
+/// A copy of a frame's pixels, packed (for a page that watches the camera).
+fn picture_of(frame: &Frame) -> Option<Arc<Picture>> {
+    let view = frame.rgb().ok()?;
+    let (width, height, stride) = (view.width(), view.height(), view.stride());
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for row in view.data().chunks(stride).take(height) {
+        rgb.extend_from_slice(&row[..width * 3]);
+    }
+    Some(Arc::new(Picture { width: width as u32, height: height as u32, rgb }))
 }
 
 /// Wakes the detection thread when any camera has a frame, so an idle node sleeps instead of

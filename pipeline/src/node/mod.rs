@@ -40,7 +40,7 @@ use lintel_calibration::site::Site;
 pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
 pub use self::identity::{derived_node_id, node_id_from};
-pub use self::live::{LiveFrame, LiveFrames};
+pub use self::live::{LiveFrame, LiveFrames, Picture, ZoneTallies};
 pub use self::output::{NodeOutput, PublishingOutput, Refused};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod board;
+pub mod calibrate;
 pub mod dashboard;
 pub mod history;
 pub mod metrics;
@@ -11,6 +12,7 @@ pub mod server;
 
 pub use auth::{Access, Role};
 pub use board::OperatorBoard;
+pub use calibrate::CalibrateView;
 pub use history::History;
 pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use server::{WebServer, WebState};

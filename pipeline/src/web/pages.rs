@@ -14,11 +14,13 @@ use super::history::now_unix;
 
 pub const LOGIN: &str = include_str!("assets/login.html");
 pub const DASHBOARD: &str = include_str!("assets/dashboard.html");
+pub const CALIBRATE: &str = include_str!("assets/calibrate.html");
 
 /// Static files under `/assets/`: (name, content type, content).
 const ASSETS: &[(&str, &str, &str)] = &[
     ("lintel.css", "text/css; charset=utf-8", include_str!("assets/lintel.css")),
     ("dashboard.js", "text/javascript; charset=utf-8", include_str!("assets/dashboard.js")),
+    ("calibrate.js", "text/javascript; charset=utf-8", include_str!("assets/calibrate.js")),
 ];
 
 pub async fn asset(Path(name): Path<String>) -> Response {

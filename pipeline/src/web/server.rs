@@ -42,6 +42,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use super::auth::{self, Access};
 use super::board::OperatorBoard;
+use super::calibrate::{self, CalibrateView};
 use super::metrics::{self, CONTENT_TYPE, NodeMetrics};
 use super::{dashboard, pages};
 
@@ -77,13 +78,15 @@ pub struct WebState {
     pub board: Option<Arc<OperatorBoard>>,
     /// Who may do what; open (loopback only) without tokens.
     pub access: Access,
+    /// The technicians' page: with it, `/calibrate` is served.
+    pub calibrate: Option<Arc<CalibrateView>>,
 }
 
 impl WebState {
     /// The state of a node whose metrics are `metrics`: `/metrics` only, open.
     pub fn new(metrics: Arc<NodeMetrics>) -> Self {
         let registry = Arc::new(metrics::registry(Arc::clone(&metrics)));
-        Self { metrics, registry, board: None, access: Access::open() }
+        Self { metrics, registry, board: None, access: Access::open(), calibrate: None }
     }
 
     /// The pages of a node: the dashboard over `board`, behind `access`.
@@ -98,6 +101,7 @@ impl WebState {
 pub fn router(state: WebState) -> Router {
     let access = state.access.clone();
     let board = state.board.clone();
+    let calibrate = state.calibrate.clone();
     let mut routes = Router::new().route("/metrics", get(serve_metrics)).with_state(state);
     if let Some(board) = board {
         routes = routes
@@ -106,6 +110,9 @@ pub fn router(state: WebState) -> Router {
             .route("/logout", get(pages::logout))
             .route("/api/whoami", get(pages::whoami))
             .route("/assets/{name}", get(pages::asset));
+    }
+    if let Some(view) = calibrate {
+        routes = routes.merge(calibrate::router(view));
     }
     routes
         .fallback(not_found)

@@ -12,9 +12,28 @@ use serde_json::{Value, json};
 /// The W3C WebDriver element key.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// One HTTP/1.1 exchange on loopback: `(status, body)`. The request asks to close, so the answer
-/// ends at EOF.
+/// One HTTP/1.1 exchange on loopback: `(status, body)`.
 pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String) {
+    let answer = request(method, port, path, headers, body);
+    (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
+}
+
+/// An HTTP answer: status, head (lower-cased) and body bytes.
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+    }
+}
+
+/// One HTTP/1.1 exchange on loopback.
+pub fn request(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("127.0.0.1:{port}: {e}"));
     stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
@@ -55,9 +74,12 @@ pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body:
             let _ = reader.read_to_end(&mut body);
         }
     }
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let body = if lower.contains("transfer-encoding: chunked") { unchunk(&body) } else { body };
-    (status, body)
+    let body = if lower.contains("transfer-encoding: chunked") {
+        unchunk(&String::from_utf8_lossy(&body)).into_bytes()
+    } else {
+        body
+    };
+    Answer { status, head: lower, body }
 }
 
 /// `GET path` with an optional bearer token.

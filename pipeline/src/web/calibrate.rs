@@ -1,0 +1,342 @@
+//! The technicians' page: each camera's live picture with people blurred on the box, the
+//! detector's anonymous boxes and foot points, and every zone with its running counts.
+//!
+//! Everything here needs the technician role (an operator gets 403). The picture is blurred
+//! before a pixel leaves the box; a technician may see it unblurred for [`UNBLUR_FOR`] after
+//! asking (`POST …/unblur`), which is logged (who and which camera, never the image). No track id
+//! is in any answer: people are boxes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use lintel_calibration::geometry::Side;
+use lintel_calibration::site::{Site, ZoneShape};
+use serde::{Deserialize, Serialize};
+
+use super::auth::Technician;
+use super::pages;
+use crate::node::{LiveFrames, Picture};
+
+/// How long one request to unblur lasts.
+pub const UNBLUR_FOR: Duration = Duration::from_secs(30);
+/// JPEG quality of the live picture: enough to place a line, small enough for a few a second.
+const JPEG_QUALITY: u8 = 75;
+
+/// What the page reads: the site's cameras and zones, and the node's live frames.
+pub struct CalibrateView {
+    site: Site,
+    live: LiveFrames,
+    /// Per camera, until when a technician asked to see people unblurred.
+    unblurred_until: Mutex<HashMap<usize, Instant>>,
+}
+
+impl std::fmt::Debug for CalibrateView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CalibrateView").field("site", &self.site.id).finish_non_exhaustive()
+    }
+}
+
+impl CalibrateView {
+    pub fn new(site: Site, live: LiveFrames) -> Arc<Self> {
+        Arc::new(Self { site, live, unblurred_until: Mutex::new(HashMap::new()) })
+    }
+
+    fn camera(&self, id: &str) -> Option<usize> {
+        self.site.cameras.iter().position(|c| c.id == id)
+    }
+}
+
+#[derive(Serialize)]
+struct ZoneView {
+    name: String,
+    /// `line` or `polygon`.
+    kind: &'static str,
+    /// Normalised points (0..1): a line's A and B, or a polygon's vertices.
+    points: Vec<[f32; 2]>,
+    /// A line's entry side of A→B (`left` or `right`).
+    entry_side: Option<&'static str>,
+    /// Hysteresis, as a fraction of the picture's height.
+    min_distance: f32,
+    aggregate: bool,
+}
+
+#[derive(Serialize)]
+struct CameraSetup {
+    id: String,
+    entrance: String,
+    zones: Vec<ZoneView>,
+}
+
+pub async fn page(_: Technician) -> Html<&'static str> {
+    Html(pages::CALIBRATE)
+}
+
+/// `GET /api/calibrate/cameras`: each camera with its zones.
+pub async fn cameras(State(view): State<Arc<CalibrateView>>, _: Technician) -> Response {
+    let cameras: Vec<CameraSetup> = view
+        .site
+        .cameras
+        .iter()
+        .map(|camera| CameraSetup {
+            id: camera.id.clone(),
+            entrance: camera.entrance.clone(),
+            zones: view
+                .site
+                .zones
+                .iter()
+                .filter(|z| z.camera == camera.id)
+                .map(|z| match &z.shape {
+                    ZoneShape::Line(line) => ZoneView {
+                        name: z.name.clone(),
+                        kind: "line",
+                        points: vec![[line.a.x, line.a.y], [line.b.x, line.b.y]],
+                        entry_side: Some(match line.entry_side {
+                            Side::Left => "left",
+                            Side::Right => "right",
+                        }),
+                        min_distance: z.min_distance,
+                        aggregate: z.aggregate,
+                    },
+                    ZoneShape::Polygon(polygon) => ZoneView {
+                        name: z.name.clone(),
+                        kind: "polygon",
+                        points: polygon.points.iter().map(|p| [p.x, p.y]).collect(),
+                        entry_side: None,
+                        min_distance: z.min_distance,
+                        aggregate: z.aggregate,
+                    },
+                })
+                .collect(),
+        })
+        .collect();
+    Json(cameras).into_response()
+}
+
+#[derive(Serialize)]
+struct PersonView {
+    /// Normalised box: left, top, width, height.
+    bbox: [f32; 4],
+    /// Normalised foot point.
+    foot: [f32; 2],
+    /// Seen by the detector in this frame (otherwise predicted).
+    seen: bool,
+}
+
+#[derive(Serialize)]
+struct ZoneTally {
+    entries: u64,
+    exits: u64,
+}
+
+#[derive(Serialize)]
+struct LiveView {
+    frame: u64,
+    /// Milliseconds since the frame arrived.
+    age_ms: u64,
+    width: u32,
+    height: u32,
+    people: Vec<PersonView>,
+    /// Per zone (the camera's zones in order), counted since the node started.
+    zones: Vec<ZoneTally>,
+    unblurred_s: u64,
+}
+
+/// `GET /api/calibrate/{camera}/live`: the newest frame's people and the zones' counts.
+pub async fn live(State(view): State<Arc<CalibrateView>>, _: Technician, Path(camera): Path<String>) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    view.live.watch(index);
+    let zones = view.site.zones.iter().filter(|z| z.camera == camera).count();
+    let mut tallies = view.live.tallies(index);
+    tallies.resize(zones.max(tallies.len()), (0, 0));
+    let Some(latest) = view.live.latest(index) else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no frame from this camera yet\n").into_response();
+    };
+    let (width, height) = latest.analysis.size;
+    let (w, h) = (width.max(1) as f32, height.max(1) as f32);
+    let unblurred_s = unblurred_left(&view, index).as_secs();
+    Json(LiveView {
+        frame: latest.analysis.index,
+        age_ms: latest.wall.elapsed().map_or(0, |d| d.as_millis() as u64),
+        width,
+        height,
+        people: latest
+            .analysis
+            .people
+            .iter()
+            .map(|p| PersonView {
+                bbox: [p.bbox.left / w, p.bbox.top / h, p.bbox.width / w, p.bbox.height / h],
+                foot: [p.foot.0 / w, p.foot.1 / h],
+                seen: p.seen,
+            })
+            .collect(),
+        zones: tallies.into_iter().take(zones).map(|(entries, exits)| ZoneTally { entries, exits }).collect(),
+        unblurred_s,
+    })
+    .into_response()
+}
+
+fn unblurred_left(view: &CalibrateView, camera: usize) -> Duration {
+    let until = view.unblurred_until.lock().unwrap_or_else(|p| p.into_inner()).get(&camera).copied();
+    until.map_or(Duration::ZERO, |until| until.saturating_duration_since(Instant::now()))
+}
+
+#[derive(Deserialize)]
+pub struct FrameQuery {
+    /// `clear=1`: unblurred, if a technician asked to unblur this camera and the time is not over.
+    #[serde(default)]
+    clear: u8,
+}
+
+/// `GET /api/calibrate/{camera}/frame.jpg`: the newest picture, people blurred.
+pub async fn frame(
+    State(view): State<Arc<CalibrateView>>,
+    _: Technician,
+    Path(camera): Path<String>,
+    Query(query): Query<FrameQuery>,
+) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    view.live.watch(index);
+    let Some(latest) = view.live.latest(index) else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no frame from this camera yet\n").into_response();
+    };
+    let Some(picture) = latest.picture.clone() else {
+        // The page started watching a moment ago: the next frame brings its picture.
+        return (StatusCode::SERVICE_UNAVAILABLE, "the picture is on its way\n").into_response();
+    };
+    let clear = query.clear == 1 && !unblurred_left(&view, index).is_zero();
+    let boxes: Vec<[f32; 4]> = {
+        let (w, h) = latest.analysis.size;
+        let (sx, sy) = (picture.width as f32 / w.max(1) as f32, picture.height as f32 / h.max(1) as f32);
+        latest
+            .analysis
+            .people
+            .iter()
+            .map(|p| [p.bbox.left * sx, p.bbox.top * sy, p.bbox.width * sx, p.bbox.height * sy])
+            .collect()
+    };
+    let encoded = tokio::task::spawn_blocking(move || {
+        let mut pixels = (*picture).clone();
+        if !clear {
+            blur_people(&mut pixels, &boxes);
+        }
+        encode_jpeg(&pixels)
+    })
+    .await;
+    match encoded {
+        Ok(Ok(jpeg)) => {
+            // Says what was served, for the page and the tests: the image itself is never logged.
+            let blurred = if clear { "0" } else { "1" };
+            let headers = [(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")];
+            (headers, [("x-lintel-blurred", blurred)], jpeg).into_response()
+        }
+        Ok(Err(error)) => {
+            tracing::error!(camera, "cannot encode the live picture: {error}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the picture\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the picture\n").into_response(),
+    }
+}
+
+/// `POST /api/calibrate/{camera}/unblur`: people unblurred on this camera for [`UNBLUR_FOR`].
+pub async fn unblur(State(view): State<Arc<CalibrateView>>, _: Technician, Path(camera): Path<String>) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    view.unblurred_until.lock().unwrap_or_else(|p| p.into_inner()).insert(index, Instant::now() + UNBLUR_FOR);
+    tracing::info!(camera, "a technician asked to see people unblurred for {} s", UNBLUR_FOR.as_secs());
+    Json(serde_json::json!({ "unblurred_s": UNBLUR_FOR.as_secs() })).into_response()
+}
+
+fn no_camera(camera: &str) -> Response {
+    let shown: String = camera.chars().filter(|c| !c.is_control()).take(64).collect();
+    (StatusCode::NOT_FOUND, format!("no camera {shown:?} in the site file\n")).into_response()
+}
+
+/// Pixelates each person's box (grown by a margin) into coarse blocks: a face becomes one or two
+/// flat squares, while a technician still sees where people are and how they move.
+pub fn blur_people(picture: &mut Picture, boxes: &[[f32; 4]]) {
+    let (width, height) = (picture.width as usize, picture.height as usize);
+    for [left, top, w, h] in boxes {
+        let margin_x = w * 0.15;
+        let margin_y = h * 0.1;
+        let x0 = (left - margin_x).floor().clamp(0.0, width as f32) as usize;
+        let y0 = (top - margin_y).floor().clamp(0.0, height as f32) as usize;
+        let x1 = (left + w + margin_x).ceil().clamp(0.0, width as f32) as usize;
+        let y1 = (top + h + margin_y).ceil().clamp(0.0, height as f32) as usize;
+        // Blocks of a fifth of the box's width: about a whole head each.
+        let block = ((x1.saturating_sub(x0)) / 5).max(8);
+        for by in (y0..y1).step_by(block) {
+            for bx in (x0..x1).step_by(block) {
+                let (ex, ey) = ((bx + block).min(x1), (by + block).min(y1));
+                let mut sum = [0u64; 3];
+                for y in by..ey {
+                    for x in bx..ex {
+                        let i = (y * width + x) * 3;
+                        for c in 0..3 {
+                            sum[c] += u64::from(picture.rgb[i + c]);
+                        }
+                    }
+                }
+                let n = ((ex - bx) * (ey - by)).max(1) as u64;
+                let mean = sum.map(|s| (s / n) as u8);
+                for y in by..ey {
+                    for x in bx..ex {
+                        let i = (y * width + x) * 3;
+                        picture.rgb[i..i + 3].copy_from_slice(&mean);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn encode_jpeg(picture: &Picture) -> Result<Vec<u8>, jpeg_encoder::EncodingError> {
+    let mut out = Vec::new();
+    let encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
+    encoder.encode(&picture.rgb, picture.width as u16, picture.height as u16, jpeg_encoder::ColorType::Rgb)?;
+    Ok(out)
+}
+
+/// The technicians' routes, over `view`.
+pub fn router(view: Arc<CalibrateView>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/calibrate", get(page))
+        .route("/api/calibrate/cameras", get(cameras))
+        .route("/api/calibrate/{camera}/live", get(live))
+        .route("/api/calibrate/{camera}/frame.jpg", get(frame))
+        .route("/api/calibrate/{camera}/unblur", post(unblur))
+        .with_state(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_blurred_box_keeps_no_detail_and_the_rest_of_the_picture_is_untouched() {
+        let (width, height) = (64u32, 64u32);
+        // A fine checkerboard: the most detail a picture can have.
+        let rgb: Vec<u8> = (0..width * height)
+            .flat_map(|i| {
+                let v = if (i % width + i / width) % 2 == 0 { 0 } else { 255 };
+                [v, v, v]
+            })
+            .collect();
+        let mut picture = Picture { width, height, rgb: rgb.clone() };
+        blur_people(&mut picture, &[[16.0, 16.0, 20.0, 30.0]]);
+        let at = |p: &Picture, x: usize, y: usize| p.rgb[(y * width as usize + x) * 3];
+        // Inside: flat blocks (neighbours equal), mid-grey.
+        for (x, y) in [(20, 20), (26, 30), (30, 40)] {
+            assert_eq!(at(&picture, x, y), at(&picture, x + 1, y), "detail left at ({x}, {y})");
+            assert!((100..=155).contains(&at(&picture, x, y)));
+        }
+        // Outside the box and its margin: as it was.
+        for (x, y) in [(2, 2), (60, 60), (2, 60)] {
+            assert_eq!(at(&picture, x, y), rgb[(y * width as usize + x) * 3]);
+        }
+    }
+}
