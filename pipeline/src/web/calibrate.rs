@@ -275,8 +275,8 @@ pub fn blur_people(picture: &mut Picture, boxes: &[[f32; 4]]) {
                 for y in by..ey {
                     for x in bx..ex {
                         let i = (y * width + x) * 3;
-                        for c in 0..3 {
-                            sum[c] += u64::from(picture.rgb[i + c]);
+                        for (total, value) in sum.iter_mut().zip(&picture.rgb[i..i + 3]) {
+                            *total += u64::from(*value);
                         }
                     }
                 }
