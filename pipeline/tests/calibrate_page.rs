@@ -39,6 +39,17 @@ fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> Node {
     Node(child)
 }
 
+/// Signs in on the login page now open, and waits for the dashboard it leads to.
+fn sign_in(browser: &Browser, token: &str) {
+    browser.type_into("input[name=token]", token);
+    browser.click("form button[type=submit]");
+    let signed_in = wait_until(Duration::from_secs(20), || {
+        browser.execute("return location.pathname === '/' && document.readyState === 'complete';", Value::Array(vec![]))
+            == Value::Bool(true)
+    });
+    assert!(signed_in, "signing in did not lead to the dashboard");
+}
+
 fn call(method: &str, web: u16, path: &str, token: Option<&str>) -> common::browser::Answer {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
@@ -107,8 +118,7 @@ fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_
     // In the browser: the picture, people's boxes, and the six zones of the site file with counts.
     let browser = Browser::start(1280, 800);
     browser.goto(&format!("http://127.0.0.1:{web}/login"));
-    browser.type_into("input[name=token]", TECHNICIAN);
-    browser.click("form button[type=submit]");
+    sign_in(&browser, TECHNICIAN);
     browser.goto(&format!("http://127.0.0.1:{web}/calibrate"));
     let drawn = wait_until(Duration::from_secs(30), || {
         let state = browser.execute(
@@ -121,9 +131,151 @@ fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_
         state[0].as_u64() > Some(0) && state[1].as_u64() > Some(0) && state[2] == 6 && state[3] == 6
     });
     assert!(drawn, "the page never showed the picture, boxes and zones");
-    let zones = browser.text("#zones").unwrap();
     for name in ["h300", "v400", "v550", "diagonal", "short-v300", "door"] {
-        assert!(zones.contains(name), "zone {name} missing: {zones}");
+        assert!(browser.find(&format!("#zones li[data-zone={name:?}]")).is_some(), "zone {name} missing");
+        assert!(browser.find(&format!("#overlay g[data-zone={name:?}]")).is_some(), "zone {name} not drawn");
     }
     browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-live.png"));
+}
+
+/// Signs in as a technician and opens the set-up page; waits for the zones to be listed.
+fn open_set_up(web: u16) -> Browser {
+    let browser = Browser::start(1280, 800);
+    browser.goto(&format!("http://127.0.0.1:{web}/login"));
+    sign_in(&browser, TECHNICIAN);
+    browser.goto(&format!("http://127.0.0.1:{web}/calibrate"));
+    let listed = wait_until(Duration::from_secs(30), || {
+        browser.execute("return document.querySelectorAll('#zones .zone-item').length;", Value::Array(vec![])) == 6
+    });
+    assert!(listed, "the set-up page never listed the site's zones");
+    browser
+}
+
+fn tallies(web: u16) -> Vec<(u64, u64)> {
+    let answer = call("GET", web, "/api/calibrate/walkway/live", Some(TECHNICIAN));
+    if answer.status != 200 {
+        return Vec::new();
+    }
+    let live: Value = serde_json::from_slice(&answer.body).unwrap();
+    live["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| (z["entries"].as_u64().unwrap(), z["exits"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_once() {
+    let dir = scratch_dir("calibrate-draw");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+    let browser = open_set_up(web);
+
+    // Draw a line across the walkway at 60% of the height, name it, save.
+    browser.click("#add-line");
+    browser.click_at("#overlay", 0.02, 0.6);
+    browser.click_at("#overlay", 0.98, 0.6);
+    assert!(
+        wait_until(Duration::from_secs(5), || browser.find("#zones li[data-zone=line-1]").is_some()),
+        "no new line"
+    );
+    browser.clear("#zones li[data-zone=line-1] input.zone-name");
+    browser.type_into("#zones li[data-zone=line-1] input.zone-name", "lower-walkway");
+    browser.click("#save");
+    let saved =
+        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
+    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
+
+    // The site file has it (and the previous version is kept); it is a valid site.
+    let text = std::fs::read_to_string(&site).unwrap();
+    assert!(text.contains("name = \"lower-walkway\""), "{text}");
+    assert!(dir.join("site.toml.previous").exists());
+    let saved_site = lintel_calibration::site::Site::load(&site).unwrap();
+    let line = saved_site.zones.iter().find(|z| z.name == "lower-walkway").unwrap();
+    let lintel_calibration::site::ZoneShape::Line(shape) = &line.shape else { panic!("not a line") };
+    assert!((shape.a.y - 0.6).abs() < 0.02 && (shape.b.y - 0.6).abs() < 0.02, "{shape:?}");
+    assert!(shape.a.x < 0.05 && shape.b.x > 0.95, "{shape:?}");
+
+    // The running node counts on it, without a restart: people cross it within a minute.
+    let index = saved_site.zones_for("walkway").position(|z| z.name == "lower-walkway").unwrap();
+    let counted = wait_until(Duration::from_secs(90), || tallies(web).get(index).is_some_and(|(i, o)| i + o >= 2));
+    assert!(counted, "the node never counted on the new line: {:?}", tallies(web));
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-drawn.png"));
+
+    // A bad zone is refused with the site file's own error, and nothing is written.
+    let before = std::fs::read_to_string(&site).unwrap();
+    let bearer = format!("Bearer {TECHNICIAN}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let twice = r#"[{"name":"a","kind":"line","points":[[0,0.5],[1,0.5]],"min_distance":0.01,"aggregate":true},
+                    {"name":"a","kind":"line","points":[[0,0.6],[1,0.6]],"min_distance":0.01,"aggregate":true}]"#;
+    let refused = request("PUT", web, "/api/calibrate/walkway/zones", &headers, Some(twice));
+    assert_eq!(refused.status, 422);
+    let error = String::from_utf8_lossy(&refused.body).into_owned();
+    assert!(error.contains("site.toml:") && error.contains("name"), "{error}");
+    assert_eq!(std::fs::read_to_string(&site).unwrap(), before);
+    // An operator may not save.
+    let bearer = format!("Bearer {OPERATOR}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    assert_eq!(request("PUT", web, "/api/calibrate/walkway/zones", &headers, Some("[]")).status, 403);
+}
+
+#[test]
+fn flipping_a_line_on_the_page_swaps_its_entries_and_exits() {
+    let dir = scratch_dir("calibrate-flip");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+    let browser = open_set_up(web);
+
+    browser.click("#zones li[data-zone=h300] button.flip");
+    browser.click("#save");
+    let saved =
+        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
+    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
+    let flipped = lintel_calibration::site::Site::load(&site).unwrap();
+    let original = lintel_calibration::site::Site::load(dir.join("site.toml.previous")).unwrap();
+    let side =
+        |site: &lintel_calibration::site::Site| match &site.zones.iter().find(|z| z.name == "h300").unwrap().shape {
+            lintel_calibration::site::ZoneShape::Line(line) => line.entry_side,
+            _ => panic!("h300 is a line"),
+        };
+    assert_ne!(side(&flipped), side(&original));
+
+    // The whole clip counted on both files: h300's entries and exits swap, nothing else changes.
+    let count = |site_file: &Path| {
+        let summary = common::lintel_count([
+            "--site".as_ref(),
+            site_file.as_os_str(),
+            "--camera".as_ref(),
+            "walkway".as_ref(),
+            "--model".as_ref(),
+            "ssdlite-pedestrian-300-int8-raw".as_ref(),
+            common::video().as_os_str(),
+        ]);
+        summary["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| {
+                (z["name"].as_str().unwrap().to_string(), z["entries"].as_u64().unwrap(), z["exits"].as_u64().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = count(&dir.join("site.toml.previous"));
+    let after = count(&site);
+    for ((name, entries, exits), (name_after, entries_after, exits_after)) in before.iter().zip(&after) {
+        assert_eq!(name, name_after);
+        if name == "h300" {
+            assert_eq!((entries_after, exits_after), (exits, entries), "h300 did not swap");
+            assert_ne!(entries, exits, "a line with equal counts cannot show a swap");
+        } else {
+            assert_eq!((entries_after, exits_after), (entries, exits), "{name} changed");
+        }
+    }
 }

@@ -188,6 +188,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     // The newest analysed frame of each camera, for the technicians' page.
     let live = lintel::node::LiveFrames::default();
+    let zone_reloads = lintel::node::ZoneReloads::default();
     let (board, _web_server) = match args.web {
         Some(address) => {
             let access = Access::with_tokens(
@@ -200,7 +201,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let retention = Duration::from_secs(args.history_days.max(1).saturating_mul(86_400));
             let board = OperatorBoard::open(&site, Arc::clone(&metrics), &history, retention)?;
             let mut state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access);
-            state.calibrate = Some(CalibrateView::new(site.clone(), live.clone()));
+            state.calibrate =
+                Some(CalibrateView::new(site.clone(), args.site.clone(), live.clone(), zone_reloads.clone()));
             let server = WebServer::serve(address, lintel::web::server::router(state))
                 .with_context(|| format!("--web {address}: cannot listen"))?;
             eprintln!(
@@ -227,6 +229,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         state_file: Some(args.state.clone().unwrap_or_else(|| default_state_file(&args.spool))),
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),
+        zone_reloads: args.web.is_some().then_some(zone_reloads),
         board,
         ..NodeOptions::default()
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lintel_calibration::site::{Camera, Site};
 
 use super::live::Picture;
-use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions};
+use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions, ZoneReloads};
 use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
@@ -102,12 +102,22 @@ impl DetectionLoop {
         mut embedder: Option<&mut Embedder>,
         events: &Sender<NodeEvent>,
         live: Option<&LiveFrames>,
+        reloads: Option<&ZoneReloads>,
         running: impl Fn() -> bool,
     ) {
         let out = Out { events, live };
         let batch = detector.preferred_batch();
         let mut round: Vec<Waiting> = Vec::new();
         while running() {
+            for (camera, zones) in reloads.map(ZoneReloads::take).unwrap_or_default() {
+                if let Some(feed) = self.feeds.get_mut(camera) {
+                    tracing::info!(camera = %feed.id, zones = zones.len(), "counting on the zones saved");
+                    feed.analysis.set_zones(zones);
+                    if let Some(live) = live {
+                        live.reset_tallies(camera);
+                    }
+                }
+            }
             let mut took_any = false;
             for (camera, feed) in self.feeds.iter_mut().enumerate() {
                 let Some(frame) = feed.mailbox.take() else { continue };

@@ -39,6 +39,25 @@ pub struct LiveFrame {
     pub picture: Option<Arc<Picture>>,
 }
 
+/// New zones for cameras, saved by a technician, waiting for the detection thread to take them
+/// (it looks before each round of frames). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct ZoneReloads {
+    pending: Arc<Mutex<Vec<(usize, Vec<lintel_calibration::site::Zone>)>>>,
+}
+
+impl ZoneReloads {
+    /// Camera `camera` counts on `zones` from its next frame.
+    pub fn push(&self, camera: usize, zones: Vec<lintel_calibration::site::Zone>) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((camera, zones));
+    }
+
+    /// What was saved since the last look, oldest first.
+    pub fn take(&self) -> Vec<(usize, Vec<lintel_calibration::site::Zone>)> {
+        std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
 /// Entries and exits of each of a camera's zones (site-file order) since the node started.
 pub type ZoneTallies = Vec<(u64, u64)>;
 
@@ -88,6 +107,13 @@ impl LiveFrames {
     /// Camera `camera`'s zone tallies.
     pub fn tallies(&self, camera: usize) -> ZoneTallies {
         self.slots().get(camera).map(|slot| slot.tallies.clone()).unwrap_or_default()
+    }
+
+    /// Forgets camera `camera`'s zone tallies (its zones changed).
+    pub fn reset_tallies(&self, camera: usize) {
+        if let Some(slot) = self.slots().get_mut(camera) {
+            slot.tallies.clear();
+        }
     }
 
     /// Someone looks at camera `camera`: its pictures are kept for the next few seconds.

@@ -7,6 +7,7 @@
 //! is in any answer: people are boxes.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,52 +15,69 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use lintel_calibration::geometry::Side;
-use lintel_calibration::site::{Site, ZoneShape};
+use lintel_calibration::geometry::{CountingLine, Point, Polygon, Side};
+use lintel_calibration::site::{Site, Zone, ZoneShape};
+use lintel_calibration::site_edit;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Technician;
 use super::pages;
-use crate::node::{LiveFrames, Picture};
+use crate::node::{LiveFrames, Picture, ZoneReloads};
 
 /// How long one request to unblur lasts.
 pub const UNBLUR_FOR: Duration = Duration::from_secs(30);
 /// JPEG quality of the live picture: enough to place a line, small enough for a few a second.
 const JPEG_QUALITY: u8 = 75;
 
-/// What the page reads: the site's cameras and zones, and the node's live frames.
+/// The most zones one camera may be given, and the most points of a polygon.
+const MAX_ZONES: usize = 64;
+const MAX_POINTS: usize = 64;
+
+/// What the page reads: the site's cameras and zones, and the node's live frames; and where a
+/// technician's zones are saved: the site file, and the running node.
 pub struct CalibrateView {
-    site: Site,
+    /// The site as last saved; the lock also makes saves one at a time.
+    site: Mutex<Site>,
+    site_path: PathBuf,
     live: LiveFrames,
+    reloads: ZoneReloads,
     /// Per camera, until when a technician asked to see people unblurred.
     unblurred_until: Mutex<HashMap<usize, Instant>>,
 }
 
 impl std::fmt::Debug for CalibrateView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CalibrateView").field("site", &self.site.id).finish_non_exhaustive()
+        f.debug_struct("CalibrateView").field("site_path", &self.site_path).finish_non_exhaustive()
     }
 }
 
 impl CalibrateView {
-    pub fn new(site: Site, live: LiveFrames) -> Arc<Self> {
-        Arc::new(Self { site, live, unblurred_until: Mutex::new(HashMap::new()) })
+    /// The page over `site` (read from `site_path`), the node's `live` frames, and `reloads`,
+    /// where saved zones go to the running node.
+    pub fn new(site: Site, site_path: PathBuf, live: LiveFrames, reloads: ZoneReloads) -> Arc<Self> {
+        Arc::new(Self { site: Mutex::new(site), site_path, live, reloads, unblurred_until: Mutex::new(HashMap::new()) })
+    }
+
+    fn site(&self) -> std::sync::MutexGuard<'_, Site> {
+        self.site.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn camera(&self, id: &str) -> Option<usize> {
-        self.site.cameras.iter().position(|c| c.id == id)
+        self.site().cameras.iter().position(|c| c.id == id)
     }
 }
 
-#[derive(Serialize)]
-struct ZoneView {
+/// A zone as the page shows and edits it.
+#[derive(Serialize, Deserialize)]
+pub struct ZoneView {
     name: String,
     /// `line` or `polygon`.
-    kind: &'static str,
+    kind: String,
     /// Normalised points (0..1): a line's A and B, or a polygon's vertices.
     points: Vec<[f32; 2]>,
     /// A line's entry side of A→B (`left` or `right`).
-    entry_side: Option<&'static str>,
+    #[serde(default)]
+    entry_side: Option<String>,
     /// Hysteresis, as a fraction of the picture's height.
     min_distance: f32,
     aggregate: bool,
@@ -78,43 +96,117 @@ pub async fn page(_: Technician) -> Html<&'static str> {
 
 /// `GET /api/calibrate/cameras`: each camera with its zones.
 pub async fn cameras(State(view): State<Arc<CalibrateView>>, _: Technician) -> Response {
-    let cameras: Vec<CameraSetup> = view
-        .site
+    let site = view.site().clone();
+    let cameras: Vec<CameraSetup> = site
         .cameras
         .iter()
         .map(|camera| CameraSetup {
             id: camera.id.clone(),
             entrance: camera.entrance.clone(),
-            zones: view
-                .site
-                .zones
-                .iter()
-                .filter(|z| z.camera == camera.id)
-                .map(|z| match &z.shape {
-                    ZoneShape::Line(line) => ZoneView {
-                        name: z.name.clone(),
-                        kind: "line",
-                        points: vec![[line.a.x, line.a.y], [line.b.x, line.b.y]],
-                        entry_side: Some(match line.entry_side {
-                            Side::Left => "left",
-                            Side::Right => "right",
-                        }),
-                        min_distance: z.min_distance,
-                        aggregate: z.aggregate,
-                    },
-                    ZoneShape::Polygon(polygon) => ZoneView {
-                        name: z.name.clone(),
-                        kind: "polygon",
-                        points: polygon.points.iter().map(|p| [p.x, p.y]).collect(),
-                        entry_side: None,
-                        min_distance: z.min_distance,
-                        aggregate: z.aggregate,
-                    },
-                })
-                .collect(),
+            zones: site.zones_for(&camera.id).map(zone_view).collect(),
         })
         .collect();
     Json(cameras).into_response()
+}
+
+fn zone_view(zone: &Zone) -> ZoneView {
+    let (kind, points, entry_side) = match &zone.shape {
+        ZoneShape::Line(line) => {
+            let side = match line.entry_side {
+                Side::Left => "left",
+                Side::Right => "right",
+            };
+            ("line", vec![[line.a.x, line.a.y], [line.b.x, line.b.y]], Some(side.to_string()))
+        }
+        ZoneShape::Polygon(polygon) => ("polygon", polygon.points.iter().map(|p| [p.x, p.y]).collect(), None),
+    };
+    ZoneView {
+        name: zone.name.clone(),
+        kind: kind.into(),
+        points,
+        entry_side,
+        min_distance: zone.min_distance,
+        aggregate: zone.aggregate,
+    }
+}
+
+/// A zone of the page as a site-file zone of `camera`; what the site file checks (names, points
+/// inside the picture) is left to its validation.
+fn zone_of(camera: &str, zone: &ZoneView) -> Result<Zone, String> {
+    let name = zone.name.trim();
+    let point = |[x, y]: [f32; 2]| Point::new(x, y);
+    if zone.points.len() > MAX_POINTS {
+        return Err(format!("zone {name:?}: more than {MAX_POINTS} points"));
+    }
+    let shape = match zone.kind.as_str() {
+        "line" => {
+            let [a, b] = zone.points[..] else { return Err(format!("zone {name:?}: a line has two points")) };
+            let side = match zone.entry_side.as_deref() {
+                Some("left") => Side::Left,
+                Some("right") | None => Side::Right,
+                Some(other) => return Err(format!("zone {name:?}: entry side {other:?} is not left or right")),
+            };
+            ZoneShape::Line(CountingLine::new(point(a), point(b), side))
+        }
+        "polygon" => ZoneShape::Polygon(Polygon::new(zone.points.iter().copied().map(point).collect())),
+        other => return Err(format!("zone {name:?}: kind {other:?} is not line or polygon")),
+    };
+    Ok(Zone {
+        camera: camera.to_string(),
+        name: name.to_string(),
+        shape,
+        min_distance: zone.min_distance,
+        aggregate: zone.aggregate,
+    })
+}
+
+/// `PUT /api/calibrate/{camera}/zones`: the camera's zones, as the page edited them. Validated as
+/// a whole site file (errors name the line and field), written atomically with the previous file
+/// kept, and counted on by the running node from its next frame: no restart, and the counts of
+/// the interval being filled are kept.
+pub async fn save_zones(
+    State(view): State<Arc<CalibrateView>>,
+    Technician: Technician,
+    Path(camera): Path<String>,
+    Json(zones): Json<Vec<ZoneView>>,
+) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    if zones.len() > MAX_ZONES {
+        return refuse(format!("more than {MAX_ZONES} zones on one camera"));
+    }
+    let zones = match zones.iter().map(|z| zone_of(&camera, z)).collect::<Result<Vec<_>, _>>() {
+        Ok(zones) => zones,
+        Err(why) => return refuse(why),
+    };
+    let saved = tokio::task::spawn_blocking(move || {
+        let mut site = view.site();
+        let text = std::fs::read_to_string(&view.site_path)
+            .map_err(|e| format!("{}: cannot read the site file: {e}", view.site_path.display()))?;
+        let (text, new_site) =
+            site_edit::replace_zones(&text, &view.site_path, &camera, &zones).map_err(|e| e.to_string())?;
+        site_edit::write_atomically(&view.site_path, &text).map_err(|e| e.to_string())?;
+        view.reloads.push(index, new_site.zones_for(&camera).cloned().collect());
+        tracing::info!(
+            camera,
+            zones = zones.len(),
+            "a technician saved the camera's zones to {}; counting on them now",
+            view.site_path.display()
+        );
+        let views: Vec<ZoneView> = new_site.zones_for(&camera).map(zone_view).collect();
+        *site = new_site;
+        Ok::<_, String>(views)
+    })
+    .await;
+    match saved {
+        Ok(Ok(zones)) => Json(serde_json::json!({ "saved": true, "zones": zones })).into_response(),
+        Ok(Err(why)) => refuse(why),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the save failed; see the node's log\n").into_response(),
+    }
+}
+
+/// 422 with the reason, for the page to show beside the zones.
+fn refuse(why: String) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": why }))).into_response()
 }
 
 #[derive(Serialize)]
@@ -150,7 +242,7 @@ struct LiveView {
 pub async fn live(State(view): State<Arc<CalibrateView>>, _: Technician, Path(camera): Path<String>) -> Response {
     let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
     view.live.watch(index);
-    let zones = view.site.zones.iter().filter(|z| z.camera == camera).count();
+    let zones = view.site().zones_for(&camera).count();
     let mut tallies = view.live.tallies(index);
     tallies.resize(zones.max(tallies.len()), (0, 0));
     let Some(latest) = view.live.latest(index) else {
@@ -309,6 +401,7 @@ pub fn router(view: Arc<CalibrateView>) -> axum::Router {
         .route("/api/calibrate/{camera}/live", get(live))
         .route("/api/calibrate/{camera}/frame.jpg", get(frame))
         .route("/api/calibrate/{camera}/unblur", post(unblur))
+        .route("/api/calibrate/{camera}/zones", axum::routing::put(save_zones))
         .with_state(view)
 }
 

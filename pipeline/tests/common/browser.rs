@@ -178,6 +178,33 @@ impl Browser {
         self.session_call("POST", &format!("/element/{element}/click"), Some(json!({})));
     }
 
+    /// Clicks the first element matching `css` at (`fx`, `fy`), fractions of its width and
+    /// height from its top left corner: a real pointer click, as a person makes it.
+    pub fn click_at(&self, css: &str, fx: f64, fy: f64) {
+        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+        let rect = self.session_call("GET", &format!("/element/{element}/rect"), None);
+        let (width, height) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
+        // Offsets are from the element's centre, in whole CSS pixels.
+        let x = ((fx - 0.5) * width).round() as i64;
+        let y = ((fy - 0.5) * height).round() as i64;
+        let origin = json!({ ELEMENT: element });
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                {"type": "pointerMove", "origin": origin, "x": x, "y": y, "duration": 0},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ]}]})),
+        );
+    }
+
+    /// Empties a text field.
+    pub fn clear(&self, css: &str) {
+        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+        self.session_call("POST", &format!("/element/{element}/clear"), Some(json!({})));
+    }
+
     pub fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
         self.session_call("POST", &format!("/element/{element}/value"), Some(json!({ "text": text })));

@@ -1,10 +1,18 @@
 // The technicians' page: the live picture (people blurred on the box), the detector's boxes and
-// foot points, and each zone with its running entries and exits. No track id exists here.
+// foot points, and each zone with its running entries and exits; zones drawn and edited on the
+// picture, and saved to the site file (the running node counts on them at once).
+// Coordinates are normalised (0..1) everywhere, as in the site file. No track id exists here.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { cameras: [], camera: null, live: null, loading: false };
 const COLOURS = ["#4fa3ff", "#f0b429", "#c678dd", "#56d4bc", "#ff7b72", "#a5d6ff"];
+const state = {
+  cameras: [], camera: null, live: null, loading: false,
+  draft: null,      // the zones being edited (a copy), or null when nothing changed
+  mode: null,       // null, "line" or "polygon": what clicks on the picture add
+  pending: [],      // the points clicked so far for the zone being added
+  dragging: null,   // { zone, point } while a point is dragged
+};
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -31,13 +39,20 @@ async function getJson(path) {
 }
 
 function camera() { return state.cameras.find((c) => c.id === state.camera); }
+function zones() { return state.draft || (camera() ? camera().zones : []); }
+
+function edit() {
+  if (!state.draft) state.draft = structuredClone(camera().zones);
+  return state.draft;
+}
 
 async function loadCameras() {
   state.cameras = await getJson("/api/calibrate/cameras");
   const select = $("camera");
+  const chosen = state.camera;
   select.replaceChildren(...state.cameras.map((c) => el("option", { value: c.id, text: `${c.id} (${c.entrance})` })));
-  state.camera = state.cameras.length ? state.cameras[0].id : null;
-  select.addEventListener("change", () => { state.camera = select.value; state.live = null; render(); });
+  state.camera = state.cameras.some((c) => c.id === chosen) ? chosen : (state.cameras[0] || {}).id || null;
+  select.value = state.camera || "";
 }
 
 async function refreshLive() {
@@ -45,25 +60,27 @@ async function refreshLive() {
   try {
     state.live = await getJson(`/api/calibrate/${encodeURIComponent(state.camera)}/live`);
   } catch (error) { state.live = null; }
-  render();
+  if (!state.dragging) render();
 }
 
 // A new picture once the previous one is shown: never more requests than the link carries.
 function refreshPicture() {
   if (!state.camera || state.loading) return;
   state.loading = true;
-  const clear = state.live && state.live.unblurred_s > 0 ? "?clear=1" : "";
+  const query = state.live && state.live.unblurred_s > 0 ? "clear=1&" : "";
   const next = new Image();
   next.onload = () => { $("picture").src = next.src; state.loading = false; };
   next.onerror = () => { state.loading = false; };
-  next.src = `/api/calibrate/${encodeURIComponent(state.camera)}/frame.jpg${clear}${clear ? "&" : "?"}t=${Date.now()}`;
+  next.src = `/api/calibrate/${encodeURIComponent(state.camera)}/frame.jpg?${query}t=${Date.now()}`;
 }
 
+// ---- drawing --------------------------------------------------------------------------------
+
 function render() {
-  const c = camera();
   const live = state.live;
   const overlay = $("overlay");
   overlay.replaceChildren();
+  overlay.classList.toggle("drawing", state.mode != null);
   if (live) {
     $("stage").style.aspectRatio = `${live.width} / ${live.height}`;
     $("frame-info").textContent = `${live.width}×${live.height} · frame ${live.frame} · ${live.people.length} people · ${live.age_ms} ms old`;
@@ -78,12 +95,14 @@ function render() {
   } else {
     $("frame-info").textContent = "waiting for the camera…";
   }
-  if (c) c.zones.forEach((zone, i) => drawZone(overlay, zone, COLOURS[i % COLOURS.length], live && live.zones[i]));
-  renderZones(c, live);
+  zones().forEach((zone, i) => drawZone(overlay, zone, i));
+  for (const [x, y] of state.pending) overlay.append(svg("circle", { cx: x, cy: y, r: 0.008, class: "draft-point" }));
+  renderZones();
 }
 
-// A line with an arrow towards its in side; a polygon filled lightly.
-function drawZone(overlay, zone, colour, tally) {
+// A line with an arrow towards its in side; a polygon filled lightly; handles to drag.
+function drawZone(overlay, zone, index) {
+  const colour = COLOURS[index % COLOURS.length];
   const group = svg("g", { class: "zone", "data-zone": zone.name });
   if (zone.kind === "line") {
     const [[ax, ay], [bx, by]] = zone.points;
@@ -100,24 +119,153 @@ function drawZone(overlay, zone, colour, tally) {
     group.append(svg("polygon", { points: zone.points.map((p) => p.join(",")).join(" "), stroke: colour,
       fill: colour, class: "zone-polygon" }));
   }
+  zone.points.forEach(([x, y], point) => {
+    const handle = svg("circle", { cx: x, cy: y, r: 0.01, class: "handle", "data-zone": String(index), "data-point": String(point) });
+    handle.addEventListener("pointerdown", (event) => {
+      if (state.mode) return;
+      event.preventDefault();
+      state.dragging = { zone: index, point };
+      $("overlay").setPointerCapture(event.pointerId);
+    });
+    group.append(handle);
+  });
   overlay.append(group);
 }
 
-function renderZones(c, live) {
-  if (!c) { $("zones").replaceChildren(el("li", { class: "empty", text: "No camera." })); return; }
-  if (!c.zones.length) { $("zones").replaceChildren(el("li", { class: "empty", text: "No zone on this camera." })); return; }
-  $("zones").replaceChildren(...c.zones.map((zone, i) => {
-    const tally = live && live.zones[i];
+// Where an event is on the picture, normalised and kept inside it.
+function position(event) {
+  const rect = $("overlay").getBoundingClientRect();
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+  return [clamp((event.clientX - rect.left) / rect.width), clamp((event.clientY - rect.top) / rect.height)];
+}
+
+function uniqueName(base) {
+  const names = new Set(zones().map((z) => z.name));
+  for (let n = 1; ; n++) if (!names.has(`${base}-${n}`)) return `${base}-${n}`;
+}
+
+function onPictureClick(event) {
+  if (!state.mode) return;
+  const point = position(event);
+  if (state.mode === "line") {
+    state.pending.push(point);
+    if (state.pending.length === 2) {
+      edit().push({ name: uniqueName("line"), kind: "line", points: state.pending, entry_side: "right", min_distance: 0.01, aggregate: true });
+      finishAdding();
+    }
+  } else {
+    const first = state.pending[0];
+    const closes = first && state.pending.length >= 3 && Math.hypot(point[0] - first[0], point[1] - first[1]) < 0.02;
+    if (closes) {
+      edit().push({ name: uniqueName("door"), kind: "polygon", points: state.pending, min_distance: 0.01, aggregate: true });
+      finishAdding();
+    } else {
+      state.pending.push(point);
+    }
+  }
+  render();
+}
+
+function startAdding(mode) {
+  state.mode = state.mode === mode ? null : mode;
+  state.pending = [];
+  $("add-line").classList.toggle("active", state.mode === "line");
+  $("add-polygon").classList.toggle("active", state.mode === "polygon");
+  $("mode").textContent = state.mode === "line" ? "Click A, then B. Entering is crossing to the side the green arrow shows."
+    : state.mode === "polygon" ? "Click each corner; click the first corner again to close the door." : "";
+  render();
+}
+
+function finishAdding() { state.pending = []; startAdding(null); changed(); }
+
+// ---- the zone list --------------------------------------------------------------------------
+
+function renderZones() {
+  const list = $("zones");
+  const active = document.activeElement;
+  // Never re-render under the technician's typing.
+  if (active && list.contains(active) && active.tagName === "INPUT" && active.type !== "checkbox") return;
+  const c = camera();
+  if (!c) { list.replaceChildren(el("li", { class: "empty", text: "No camera." })); return; }
+  const all = zones();
+  if (!all.length) { list.replaceChildren(el("li", { class: "empty", text: "No zone on this camera: add a line or a door." })); return; }
+  list.replaceChildren(...all.map((zone, i) => {
+    const tally = !state.draft && state.live && state.live.zones[i];
     const swatch = el("i", { class: "swatch" });
     swatch.style.background = COLOURS[i % COLOURS.length];
+    const name = el("input", { class: "zone-name", value: zone.name, "data-field": "name", "data-index": String(i), "aria-label": "Zone name", maxlength: "64" });
+    name.addEventListener("input", () => { edit()[i].name = name.value; changed(); });
+    const row = el("div", { class: "row" });
+    if (zone.kind === "line") {
+      const flip = el("button", { type: "button", class: "flip", text: "Flip in/out", title: "Swap the in and out sides" });
+      flip.addEventListener("click", () => { const z = edit()[i]; z.entry_side = z.entry_side === "left" ? "right" : "left"; changed(); render(); });
+      row.append(flip);
+    }
+    const hysteresis = el("input", { type: "number", min: "0", max: "20", step: "0.5", value: (zone.min_distance * 100).toFixed(1), "data-field": "hysteresis", "data-index": String(i), "aria-label": "Hysteresis" });
+    hysteresis.addEventListener("change", () => { edit()[i].min_distance = Math.max(0, Number(hysteresis.value) || 0) / 100; changed(); });
+    row.append(el("label", { title: "How far past the line a person must be before the side counts, in % of the picture's height" }, "hysteresis ", hysteresis, " %"));
+    const aggregate = el("input", { type: "checkbox", "data-field": "aggregate", "data-index": String(i) });
+    aggregate.checked = zone.aggregate;
+    aggregate.addEventListener("change", () => { edit()[i].aggregate = aggregate.checked; changed(); });
+    row.append(el("label", { title: "Counts add into the entrance and building; unticked: a trial zone, counted on its own" }, aggregate, " counts"));
+    const remove = el("button", { type: "button", class: "delete", text: "Delete" });
+    remove.addEventListener("click", () => { edit().splice(i, 1); changed(); render(); });
+    row.append(remove);
     return el("li", { class: "zone-item", "data-zone": zone.name },
-      el("div", { class: "zone-head" }, swatch, el("span", { class: "zone-name", text: zone.name }),
-        el("span", { class: "muted", text: zone.kind + (zone.aggregate ? "" : " · trial") })),
+      el("div", { class: "zone-head" }, swatch, name, el("span", { class: "muted", text: zone.kind + (zone.aggregate ? "" : " · trial") })),
       el("div", { class: "zone-counts" },
-        el("span", { class: "in", text: `${tally ? tally.entries : 0} in` }),
-        el("span", { class: "out", text: `${tally ? tally.exits : 0} out` })),
-      el("div", { class: "muted small", text: `hysteresis ${(zone.min_distance * 100).toFixed(1)}% of the height` + (zone.entry_side ? ` · in on the ${zone.entry_side} of A→B` : "") }));
+        el("span", { class: "in", text: tally ? `${tally.entries} in` : "– in" }),
+        el("span", { class: "out", text: tally ? `${tally.exits} out` : "– out" })),
+      el("div", { class: "muted small", text: zone.entry_side ? `in: the ${zone.entry_side} of A→B (green arrow)` : "in: stepping inside" }),
+      row);
   }));
+}
+
+function changed() {
+  $("save").disabled = !state.draft;
+  $("discard").disabled = !state.draft;
+  status("Unsaved changes: the node still counts on the saved zones.", "");
+}
+
+function status(text, kind) {
+  const line = $("save-status");
+  line.textContent = text;
+  line.className = `save-status ${kind}`;
+}
+
+async function save() {
+  const draft = state.draft;
+  if (!draft) return;
+  const names = draft.map((z) => z.name.trim());
+  if (names.some((n) => !n)) { status("Every zone needs a name.", "error"); return; }
+  if (new Set(names).size !== names.length) { status("Two zones have the same name.", "error"); return; }
+  $("save").disabled = true;
+  status("Saving…", "");
+  try {
+    const response = await fetch(`/api/calibrate/${encodeURIComponent(state.camera)}/zones`, {
+      method: "PUT", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(draft),
+    });
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { status(answer.error || `Not saved (${response.status}).`, "error"); $("save").disabled = false; return; }
+    camera().zones = answer.zones;
+    state.draft = null;
+    $("discard").disabled = true;
+    status(`Saved at ${new Date().toLocaleTimeString()}: the node counts on these zones now.`, "ok");
+    render();
+  } catch (error) {
+    status("Not saved: the node did not answer.", "error");
+    $("save").disabled = false;
+  }
+}
+
+function discard() {
+  state.draft = null;
+  state.pending = [];
+  startAdding(null);
+  $("save").disabled = true;
+  $("discard").disabled = true;
+  status("", "");
+  render();
 }
 
 async function unblur() {
@@ -128,7 +276,23 @@ async function unblur() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   await loadCameras();
+  $("camera").addEventListener("change", () => {
+    if (state.draft && !confirm("Discard the unsaved zones?")) { $("camera").value = state.camera; return; }
+    state.camera = $("camera").value; state.live = null; discard();
+  });
   $("unblur").addEventListener("click", unblur);
+  $("add-line").addEventListener("click", () => startAdding("line"));
+  $("add-polygon").addEventListener("click", () => startAdding("polygon"));
+  $("save").addEventListener("click", save);
+  $("discard").addEventListener("click", discard);
+  const overlay = $("overlay");
+  overlay.addEventListener("click", onPictureClick);
+  overlay.addEventListener("pointermove", (event) => {
+    if (!state.dragging) return;
+    edit()[state.dragging.zone].points[state.dragging.point] = position(event);
+    render();
+  });
+  overlay.addEventListener("pointerup", () => { if (state.dragging) { state.dragging = null; changed(); } });
   refreshLive();
   setInterval(refreshLive, 400);
   setInterval(refreshPicture, 250);
