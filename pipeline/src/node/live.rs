@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::analysis::FrameAnalysis;
 use lintel_calibration::geometry::Crossing;
+use lintel_calibration::site::Zone;
 
 /// How long a page's last look keeps its camera's pictures coming.
 const WATCH_FOR: Duration = Duration::from_secs(10);
@@ -43,17 +44,20 @@ pub struct LiveFrame {
 /// (it looks before each round of frames). Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct ZoneReloads {
-    pending: Arc<Mutex<Vec<(usize, Vec<lintel_calibration::site::Zone>)>>>,
+    pending: Arc<Mutex<Vec<ZoneReload>>>,
 }
+
+/// A camera (site-file order) and its new zones.
+pub type ZoneReload = (usize, Vec<Zone>);
 
 impl ZoneReloads {
     /// Camera `camera` counts on `zones` from its next frame.
-    pub fn push(&self, camera: usize, zones: Vec<lintel_calibration::site::Zone>) {
+    pub fn push(&self, camera: usize, zones: Vec<Zone>) {
         self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((camera, zones));
     }
 
     /// What was saved since the last look, oldest first.
-    pub fn take(&self) -> Vec<(usize, Vec<lintel_calibration::site::Zone>)> {
+    pub fn take(&self) -> Vec<ZoneReload> {
         std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
