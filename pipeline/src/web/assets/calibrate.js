@@ -119,8 +119,10 @@ function drawZone(overlay, zone, index) {
     group.append(svg("polygon", { points: zone.points.map((p) => p.join(",")).join(" "), stroke: colour,
       fill: colour, class: "zone-polygon" }));
   }
+  // Round on screen whatever the picture's shape: the overlay's units are stretched to it.
+  const aspect = state.live ? state.live.width / state.live.height : 4 / 3;
   zone.points.forEach(([x, y], point) => {
-    const handle = svg("circle", { cx: x, cy: y, r: 0.01, class: "handle", "data-zone": String(index), "data-point": String(point) });
+    const handle = svg("ellipse", { cx: x, cy: y, rx: 0.008, ry: 0.008 * aspect, class: "handle", "data-zone": String(index), "data-point": String(point) });
     handle.addEventListener("pointerdown", (event) => {
       if (state.mode) return;
       event.preventDefault();
@@ -207,7 +209,7 @@ function renderZones() {
     const aggregate = el("input", { type: "checkbox", "data-field": "aggregate", "data-index": String(i) });
     aggregate.checked = zone.aggregate;
     aggregate.addEventListener("change", () => { edit()[i].aggregate = aggregate.checked; changed(); });
-    row.append(el("label", { title: "Counts add into the entrance and building; unticked: a trial zone, counted on its own" }, aggregate, " counts"));
+    row.append(el("label", { title: "Counts add into the entrance and building; unticked: a trial zone, counted on its own" }, aggregate, " adds up"));
     const remove = el("button", { type: "button", class: "delete", text: "Delete" });
     remove.addEventListener("click", () => { edit().splice(i, 1); changed(); render(); });
     row.append(remove);
