@@ -279,3 +279,60 @@ fn flipping_a_line_on_the_page_swaps_its_entries_and_exits() {
         }
     }
 }
+
+#[test]
+fn a_validation_compares_the_technicians_taps_with_lintels_count_and_keeps_the_result_beside_the_site_file() {
+    let dir = scratch_dir("calibrate-validate");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+    let browser = open_set_up(web);
+
+    // Validate h300 while people walk: two taps in, one out.
+    browser.execute("document.getElementById('validate-zone').value = 'h300';", Value::Array(vec![]));
+    let before = tallies(web)[0];
+    browser.click("#validate-start");
+    assert!(wait_until(Duration::from_secs(5), || browser.find("#tap-in:not([disabled])").is_some()));
+    browser.click("#tap-in");
+    browser.click("#tap-in");
+    browser.click("#tap-out");
+    std::thread::sleep(Duration::from_secs(8));
+    browser.click("#validate-stop");
+    let kept =
+        wait_until(Duration::from_secs(10), || browser.text("#agreement").is_some_and(|t| t.starts_with("Kept")));
+    assert!(kept, "the validation was not kept: {:?}", browser.text("#agreement"));
+    let after = tallies(web)[0];
+
+    // The log beside the site file has times and counts only.
+    let log = std::fs::read_to_string(dir.join("site.toml.validation.jsonl")).unwrap();
+    let results: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results.len(), 1, "{log}");
+    let result = &results[0];
+    let keys: Vec<&String> = result.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["agreement", "camera", "ended", "lintel_in", "lintel_out", "manual_in", "manual_out", "started", "zone"]
+    );
+    assert_eq!((result["manual_in"].as_u64(), result["manual_out"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(result["zone"], "h300");
+    // Lintel's side is what the node counted on h300 between start and stop.
+    let (lintel_in, lintel_out) = (result["lintel_in"].as_u64().unwrap(), result["lintel_out"].as_u64().unwrap());
+    assert!(lintel_in <= after.0 - before.0 && lintel_out <= after.1 - before.1, "{result} {before:?} {after:?}");
+    let expected = (1.0 - (2u64.abs_diff(lintel_in) + 1u64.abs_diff(lintel_out)) as f64 / 3.0).max(0.0);
+    assert!((result["agreement"].as_f64().unwrap() - expected).abs() < 1e-9, "{result}");
+    assert!(browser.text("#validations").is_some_and(|t| t.contains("h300")), "the page does not list it");
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-validation.png"));
+    // Stopping twice is refused; an operator may not validate.
+    let bearer = format!("Bearer {TECHNICIAN}");
+    let json = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let body = Some(r#"{"manual_in":1,"manual_out":1}"#);
+    assert_eq!(request("POST", web, "/api/calibrate/walkway/validation/stop", &json, body).status, 422);
+    let bearer = format!("Bearer {OPERATOR}");
+    let json = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    assert_eq!(
+        request("POST", web, "/api/calibrate/walkway/validation/start", &json, Some(r#"{"zone":"h300"}"#)).status,
+        403
+    );
+}

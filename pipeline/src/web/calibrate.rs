@@ -43,7 +43,39 @@ pub struct CalibrateView {
     reloads: ZoneReloads,
     /// Per camera, until when a technician asked to see people unblurred.
     unblurred_until: Mutex<HashMap<usize, Instant>>,
+    /// Per camera, the validation under way.
+    validations: Mutex<HashMap<usize, Validation>>,
 }
+
+/// A validation under way: a technician taps each passage in and out of one zone while Lintel
+/// counts; the two tallies are compared at the end.
+#[derive(Clone, Debug)]
+struct Validation {
+    zone: String,
+    /// The zone's place among the camera's zones, and its tallies when the validation started.
+    index: usize,
+    start_tally: (u64, u64),
+    started: std::time::SystemTime,
+}
+
+/// One finished validation, as kept in the validation log (times and counts only).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ValidationResult {
+    pub camera: String,
+    pub zone: String,
+    /// RFC 3339, UTC.
+    pub started: String,
+    pub ended: String,
+    pub manual_in: u64,
+    pub manual_out: u64,
+    pub lintel_in: u64,
+    pub lintel_out: u64,
+    /// 1 − (|Δin| + |Δout|) ÷ (the technician's crossings): 1 is perfect agreement.
+    pub agreement: f64,
+}
+
+/// The most passages a technician may report for one validation (a typo, or a script).
+const MAX_TAPS: u64 = 100_000;
 
 impl std::fmt::Debug for CalibrateView {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -55,7 +87,14 @@ impl CalibrateView {
     /// The page over `site` (read from `site_path`), the node's `live` frames, and `reloads`,
     /// where saved zones go to the running node.
     pub fn new(site: Site, site_path: PathBuf, live: LiveFrames, reloads: ZoneReloads) -> Arc<Self> {
-        Arc::new(Self { site: Mutex::new(site), site_path, live, reloads, unblurred_until: Mutex::new(HashMap::new()) })
+        Arc::new(Self {
+            site: Mutex::new(site),
+            site_path,
+            live,
+            reloads,
+            unblurred_until: Mutex::new(HashMap::new()),
+            validations: Mutex::new(HashMap::new()),
+        })
     }
 
     fn site(&self) -> std::sync::MutexGuard<'_, Site> {
@@ -202,6 +241,125 @@ pub async fn save_zones(
         Ok(Err(why)) => refuse(why),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the save failed; see the node's log\n").into_response(),
     }
+}
+
+/// The validation log beside the site file: `<site>.validation.jsonl`, one result a line.
+fn validation_log(site_path: &std::path::Path) -> PathBuf {
+    let mut path = site_path.as_os_str().to_owned();
+    path.push(".validation.jsonl");
+    PathBuf::from(path)
+}
+
+#[derive(Deserialize)]
+pub struct ValidationStart {
+    zone: String,
+}
+
+/// `POST /api/calibrate/{camera}/validation/start` (`{"zone": NAME}`): Lintel's tallies of the
+/// zone from now on are compared with the technician's.
+pub async fn start_validation(
+    State(view): State<Arc<CalibrateView>>,
+    Technician: Technician,
+    Path(camera): Path<String>,
+    Json(start): Json<ValidationStart>,
+) -> Response {
+    let Some(camera_index) = view.camera(&camera) else { return no_camera(&camera) };
+    let Some(index) = view.site().zones_for(&camera).position(|z| z.name == start.zone) else {
+        return refuse(format!("camera {camera} has no zone {:?}", start.zone.chars().take(64).collect::<String>()));
+    };
+    let start_tally = view.live.tallies(camera_index).get(index).copied().unwrap_or((0, 0));
+    let validation = Validation { zone: start.zone, index, start_tally, started: std::time::SystemTime::now() };
+    tracing::info!(camera, zone = %validation.zone, "a technician started a validation");
+    view.validations.lock().unwrap_or_else(|p| p.into_inner()).insert(camera_index, validation);
+    Json(serde_json::json!({ "started": true })).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct ValidationStop {
+    manual_in: u64,
+    manual_out: u64,
+}
+
+/// `POST /api/calibrate/{camera}/validation/stop` (`{"manual_in": N, "manual_out": M}`): the
+/// comparison, appended to the validation log and returned.
+pub async fn stop_validation(
+    State(view): State<Arc<CalibrateView>>,
+    Technician: Technician,
+    Path(camera): Path<String>,
+    Json(stop): Json<ValidationStop>,
+) -> Response {
+    let Some(camera_index) = view.camera(&camera) else { return no_camera(&camera) };
+    if stop.manual_in > MAX_TAPS || stop.manual_out > MAX_TAPS {
+        return refuse(format!("more than {MAX_TAPS} passages in one validation"));
+    }
+    let Some(validation) = view.validations.lock().unwrap_or_else(|p| p.into_inner()).remove(&camera_index) else {
+        return refuse(format!("no validation under way on camera {camera}"));
+    };
+    // Tallies restart when the zones are saved: a validation across a save compares from then.
+    let now_tally = view.live.tallies(camera_index).get(validation.index).copied().unwrap_or((0, 0));
+    let lintel_in = now_tally.0.checked_sub(validation.start_tally.0).unwrap_or(now_tally.0);
+    let lintel_out = now_tally.1.checked_sub(validation.start_tally.1).unwrap_or(now_tally.1);
+    let manual = stop.manual_in + stop.manual_out;
+    let differences = stop.manual_in.abs_diff(lintel_in) + stop.manual_out.abs_diff(lintel_out);
+    let agreement = if manual == 0 {
+        if differences == 0 { 1.0 } else { 0.0 }
+    } else {
+        (1.0 - differences as f64 / manual as f64).max(0.0)
+    };
+    let time = |t: std::time::SystemTime| crate::publish::UtcTime::from(t).to_string();
+    let result = ValidationResult {
+        camera: camera.clone(),
+        zone: validation.zone,
+        started: time(validation.started),
+        ended: time(std::time::SystemTime::now()),
+        manual_in: stop.manual_in,
+        manual_out: stop.manual_out,
+        lintel_in,
+        lintel_out,
+        agreement,
+    };
+    let log = validation_log(&view.site_path);
+    let line = serde_json::to_string(&result).unwrap_or_default();
+    let written = tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        writeln!(file, "{line}")?;
+        file.sync_all()
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        tracing::error!(camera, "cannot append to the validation log beside the site file");
+        return (StatusCode::INTERNAL_SERVER_ERROR, "the validation could not be kept; see the node's log\n")
+            .into_response();
+    }
+    tracing::info!(camera, zone = %result.zone, agreement = result.agreement, "a technician finished a validation");
+    Json(result).into_response()
+}
+
+/// `GET /api/calibrate/{camera}/validations`: the camera's last validations, newest first.
+pub async fn validations(
+    State(view): State<Arc<CalibrateView>>,
+    _: Technician,
+    Path(camera): Path<String>,
+) -> Response {
+    if view.camera(&camera).is_none() {
+        return no_camera(&camera);
+    }
+    let log = validation_log(&view.site_path);
+    let results = tokio::task::spawn_blocking(move || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let mut results: Vec<ValidationResult> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<ValidationResult>(l).ok())
+            .filter(|r| r.camera == camera)
+            .collect();
+        results.reverse();
+        results.truncate(20);
+        results
+    })
+    .await
+    .unwrap_or_default();
+    Json(results).into_response()
 }
 
 /// 422 with the reason, for the page to show beside the zones.
@@ -402,6 +560,9 @@ pub fn router(view: Arc<CalibrateView>) -> axum::Router {
         .route("/api/calibrate/{camera}/frame.jpg", get(frame))
         .route("/api/calibrate/{camera}/unblur", post(unblur))
         .route("/api/calibrate/{camera}/zones", axum::routing::put(save_zones))
+        .route("/api/calibrate/{camera}/validation/start", post(start_validation))
+        .route("/api/calibrate/{camera}/validation/stop", post(stop_validation))
+        .route("/api/calibrate/{camera}/validations", get(validations))
         .with_state(view)
 }
 

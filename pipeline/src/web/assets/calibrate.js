@@ -96,6 +96,7 @@ function render() {
     $("frame-info").textContent = "waiting for the camera…";
   }
   zones().forEach((zone, i) => drawZone(overlay, zone, i));
+  renderValidation();
   for (const [x, y] of state.pending) overlay.append(svg("circle", { cx: x, cy: y, r: 0.008, class: "draft-point" }));
   renderZones();
 }
@@ -251,6 +252,7 @@ async function save() {
     if (!response.ok) { status(answer.error || `Not saved (${response.status}).`, "error"); $("save").disabled = false; return; }
     camera().zones = answer.zones;
     state.draft = null;
+    renderValidationZones();
     $("discard").disabled = true;
     status(`Saved at ${new Date().toLocaleTimeString()}: the node counts on these zones now.`, "ok");
     render();
@@ -270,6 +272,85 @@ function discard() {
   render();
 }
 
+// ---- validation: the technician's tally against Lintel's ----------------------------------
+
+const validation = { running: false, manualIn: 0, manualOut: 0, zone: null, start: null };
+
+function renderValidationZones() {
+  const select = $("validate-zone");
+  const current = select.value;
+  const names = (camera() ? camera().zones : []).map((z) => z.name);
+  select.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
+  if (names.includes(current)) select.value = current;
+}
+
+function renderValidation() {
+  $("manual-in").textContent = String(validation.manualIn);
+  $("manual-out").textContent = String(validation.manualOut);
+  if (validation.running && state.live && !state.draft) {
+    const index = camera().zones.findIndex((z) => z.name === validation.zone);
+    const tally = state.live.zones[index];
+    if (tally && validation.start) {
+      const lintelIn = tally.entries - validation.start.entries, lintelOut = tally.exits - validation.start.exits;
+      $("lintel-in").textContent = String(lintelIn);
+      $("lintel-out").textContent = String(lintelOut);
+      $("agreement").textContent = agreementText(validation.manualIn, validation.manualOut, lintelIn, lintelOut);
+    }
+  }
+}
+
+function agreementText(manualIn, manualOut, lintelIn, lintelOut) {
+  const manual = manualIn + manualOut;
+  if (!manual) return "";
+  const agreement = Math.max(0, 1 - (Math.abs(manualIn - lintelIn) + Math.abs(manualOut - lintelOut)) / manual);
+  return `agreement ${(agreement * 100).toFixed(1)}% over ${manual} crossings`;
+}
+
+async function startValidation() {
+  const zone = $("validate-zone").value;
+  if (!zone || state.draft) { status(state.draft ? "Save or discard the zones first." : "Choose a zone.", "error"); return; }
+  const response = await fetch(`/api/calibrate/${encodeURIComponent(state.camera)}/validation/start`, {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ zone }) });
+  if (!response.ok) { status("The validation did not start.", "error"); return; }
+  const index = camera().zones.findIndex((z) => z.name === zone);
+  const tally = state.live && state.live.zones[index];
+  Object.assign(validation, { running: true, manualIn: 0, manualOut: 0, zone, start: tally ? { ...tally } : { entries: 0, exits: 0 } });
+  for (const id of ["validate-stop", "tap-in", "tap-out"]) $(id).disabled = false;
+  $("validate-start").disabled = true;
+  $("agreement").textContent = "";
+  renderValidation();
+}
+
+async function stopValidation() {
+  const response = await fetch(`/api/calibrate/${encodeURIComponent(state.camera)}/validation/stop`, {
+    method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ manual_in: validation.manualIn, manual_out: validation.manualOut }) });
+  validation.running = false;
+  for (const id of ["validate-stop", "tap-in", "tap-out"]) $(id).disabled = true;
+  $("validate-start").disabled = false;
+  if (!response.ok) { $("agreement").textContent = "Not kept: the node refused it."; return; }
+  const result = await response.json();
+  $("lintel-in").textContent = String(result.lintel_in);
+  $("lintel-out").textContent = String(result.lintel_out);
+  $("agreement").textContent = `Kept: ${agreementText(result.manual_in, result.manual_out, result.lintel_in, result.lintel_out) || "no crossing"}`;
+  loadValidations();
+}
+
+async function loadValidations() {
+  if (!state.camera) return;
+  try {
+    const results = await getJson(`/api/calibrate/${encodeURIComponent(state.camera)}/validations`);
+    $("validations").replaceChildren(...results.map((r) => el("li", { text:
+      `${new Date(r.started).toLocaleString()} · ${r.zone}: you ${r.manual_in}/${r.manual_out}, Lintel ${r.lintel_in}/${r.lintel_out} · ${(r.agreement * 100).toFixed(1)}%` })));
+  } catch (error) { /* shown at the next look */ }
+}
+
+function tap(direction) {
+  if (!validation.running) return;
+  if (direction === "in") validation.manualIn += 1; else validation.manualOut += 1;
+  renderValidation();
+}
+
 async function unblur() {
   if (!state.camera) return;
   const response = await fetch(`/api/calibrate/${encodeURIComponent(state.camera)}/unblur`, { method: "POST", credentials: "same-origin" });
@@ -278,9 +359,21 @@ async function unblur() {
 
 document.addEventListener("DOMContentLoaded", async () => {
   await loadCameras();
+  renderValidationZones();
+  loadValidations();
+  $("validate-start").addEventListener("click", startValidation);
+  $("validate-stop").addEventListener("click", stopValidation);
+  $("tap-in").addEventListener("click", () => tap("in"));
+  $("tap-out").addEventListener("click", () => tap("out"));
+  // Keys for a technician watching the door, not the screen.
+  document.addEventListener("keydown", (event) => {
+    if (!validation.running || event.target.tagName === "INPUT") return;
+    if (event.key === "i" || event.key === "ArrowUp") tap("in");
+    if (event.key === "o" || event.key === "ArrowDown") tap("out");
+  });
   $("camera").addEventListener("change", () => {
     if (state.draft && !confirm("Discard the unsaved zones?")) { $("camera").value = state.camera; return; }
-    state.camera = $("camera").value; state.live = null; discard();
+    state.camera = $("camera").value; state.live = null; discard(); renderValidationZones(); loadValidations();
   });
   $("unblur").addEventListener("click", unblur);
   $("add-line").addEventListener("click", () => startAdding("line"));
