@@ -53,7 +53,7 @@ fn sign_in(browser: &Browser, token: &str) {
 fn call(method: &str, web: u16, path: &str, token: Option<&str>) -> common::browser::Answer {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
-    request(method, web, path, &headers, if method == "POST" { Some("") } else { None })
+    request(method, web, path, &headers, if method == "GET" { None } else { Some("") })
 }
 
 #[test]
@@ -73,6 +73,10 @@ fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_
         ("GET", "/api/calibrate/walkway/frame.jpg"),
         ("GET", "/api/calibrate/walkway/frame.jpg?clear=1"),
         ("POST", "/api/calibrate/walkway/unblur"),
+        ("GET", "/api/calibrate/walkway/flow"),
+        ("GET", "/api/calibrate/walkway/validations"),
+        ("PUT", "/api/calibrate/walkway/zones"),
+        ("POST", "/api/calibrate/walkway/validation/start"),
     ];
     for (method, path) in endpoints {
         assert_eq!(call(method, web, path, None).status, 401, "{method} {path} without a token");
@@ -110,7 +114,19 @@ fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_
         let keys: Vec<&String> = person.as_object().unwrap().keys().collect();
         assert_eq!(keys, ["bbox", "foot", "seen"], "{person}");
     }
-    for path in ["/api/calibrate/cameras", "/api/calibrate/walkway/live"] {
+    // The flow map is sums per cell of a coarse grid: where feet passed, not who.
+    let flow_filled = wait_until(Duration::from_secs(30), || {
+        let flow: Value =
+            serde_json::from_slice(&call("GET", web, "/api/calibrate/walkway/flow", Some(TECHNICIAN)).body).unwrap();
+        flow["heat"].as_array().unwrap().iter().filter(|h| h.as_f64() > Some(0.0)).count() >= 5
+    });
+    assert!(flow_filled, "the flow map stayed empty while people walked");
+    let flow: Value =
+        serde_json::from_slice(&call("GET", web, "/api/calibrate/walkway/flow", Some(TECHNICIAN)).body).unwrap();
+    let keys: Vec<&String> = flow.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["columns", "directions", "half_life_s", "heat", "rows", "suggestion"]);
+    assert_eq!(flow["heat"].as_array().unwrap().len(), 32 * 24);
+    for path in ["/api/calibrate/cameras", "/api/calibrate/walkway/live", "/api/calibrate/walkway/flow"] {
         let text = String::from_utf8_lossy(&call("GET", web, path, Some(TECHNICIAN)).body).into_owned();
         assert!(!text.contains("track") && !text.contains("\"id\":1"), "{path}: {text}");
     }
@@ -183,8 +199,9 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
         wait_until(Duration::from_secs(5), || browser.find("#zones li[data-zone=line-1]").is_some()),
         "no new line"
     );
-    browser.clear("#zones li[data-zone=line-1] input.zone-name");
-    browser.type_into("#zones li[data-zone=line-1] input.zone-name", "lower-walkway");
+    // The new line is the last of the list.
+    browser.clear("#zones li:last-child input.zone-name");
+    browser.type_into("#zones li:last-child input.zone-name", "lower-walkway");
     browser.click("#save");
     let saved =
         wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));

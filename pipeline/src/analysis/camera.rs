@@ -83,6 +83,8 @@ struct Stream {
     tracker: Tracker,
     counter: ZoneCounter,
     gate: Option<MotionGate>,
+    /// Each track's foot point in the previous frame, for the anonymous step of each person.
+    feet: std::collections::HashMap<crate::track::TrackId, (f32, f32)>,
 }
 
 /// Working memory kept between frames, so a steady scene allocates little.
@@ -170,6 +172,11 @@ impl CameraAnalysis {
         stream.counter.update(update.tracks, update.removed, frame.index, frame.pts, crossings);
         let mut events = std::mem::take(&mut self.carried);
         events.extend(crossings.iter().map(|c| zone_event(&self.zones, &stream.tracker, c)));
+        let tracks = stream.tracker.tracks();
+        let people = tracks.iter().map(|t| person_box(t, stream.feet.get(&t.id).copied())).collect();
+        // Only this frame's tracks are kept: the map never outlives a person's track.
+        stream.feet.clear();
+        stream.feet.extend(tracks.iter().map(|t| (t.id, t.bbox.bottom_centre())));
         Ok(FrameAnalysis {
             index: frame.index,
             pts: frame.pts,
@@ -177,7 +184,7 @@ impl CameraAnalysis {
             detected: detections.is_some(),
             detections: detections.map_or(0, <[_]>::len),
             embedded,
-            people: stream.tracker.tracks().iter().map(person_box).collect(),
+            people,
             events,
         })
     }
@@ -224,6 +231,7 @@ impl CameraAnalysis {
             tracker: Tracker::new(tracker),
             counter: ZoneCounter::new(&self.zones, (w, h), self.config.counter),
             gate,
+            feet: std::collections::HashMap::new(),
         });
     }
 }
@@ -264,10 +272,12 @@ fn zone_event(zones: &[Zone], tracker: &Tracker, crossing: &CrossingEvent) -> Zo
     }
 }
 
-fn person_box(track: &Track) -> PersonBox {
+fn person_box(track: &Track, previous_foot: Option<(f32, f32)>) -> PersonBox {
+    let foot = track.bbox.bottom_centre();
     PersonBox {
         bbox: track.bbox,
-        foot: track.bbox.bottom_centre(),
+        foot,
+        step: previous_foot.map(|(x, y)| (foot.0 - x, foot.1 - y)),
         state: track.state,
         seen: track.matched,
         score: track.score,

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::analysis::FrameAnalysis;
+use crate::analysis::flow::FlowMap;
 use lintel_calibration::geometry::Crossing;
 use lintel_calibration::site::Zone;
 
@@ -70,6 +71,7 @@ struct Slot {
     newest: Option<Arc<LiveFrame>>,
     watched_until: Option<Instant>,
     tallies: ZoneTallies,
+    flow: FlowMap,
 }
 
 /// The newest [`LiveFrame`] of each camera (site-file order), shared by the node and its readers.
@@ -100,6 +102,7 @@ impl LiveFrames {
                 Crossing::Exit => slot.tallies[event.zone].1 += 1,
             }
         }
+        slot.flow.add(&frame.analysis, Instant::now());
         slot.newest = Some(Arc::new(frame));
     }
 
@@ -111,6 +114,11 @@ impl LiveFrames {
     /// Camera `camera`'s zone tallies.
     pub fn tallies(&self, camera: usize) -> ZoneTallies {
         self.slots().get(camera).map(|slot| slot.tallies.clone()).unwrap_or_default()
+    }
+
+    /// Camera `camera`'s flow map (where feet passed lately, and which way).
+    pub fn flow(&self, camera: usize) -> FlowMap {
+        self.slots().get(camera).map(|slot| slot.flow.clone()).unwrap_or_default()
     }
 
     /// Forgets camera `camera`'s zone tallies (its zones changed).

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Technician;
 use super::pages;
+use crate::analysis::flow;
 use crate::node::{LiveFrames, Picture, ZoneReloads};
 
 /// How long one request to unblur lasts.
@@ -241,6 +242,25 @@ pub async fn save_zones(
         Ok(Err(why)) => refuse(why),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the save failed; see the node's log\n").into_response(),
     }
+}
+
+/// `GET /api/calibrate/{camera}/flow`: where feet passed over the last minutes and which way (a
+/// coarse grid of sums, no person in it), and a line suggested across the dominant flow.
+pub async fn flow(State(view): State<Arc<CalibrateView>>, _: Technician, Path(camera): Path<String>) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    let map = view.live.flow(index);
+    let suggestion = map.suggested_line().map(|line| {
+        serde_json::json!({ "points": [[line.a.0, line.a.1], [line.b.0, line.b.1]], "agreement": line.agreement })
+    });
+    Json(serde_json::json!({
+        "columns": flow::COLUMNS,
+        "rows": flow::ROWS,
+        "half_life_s": flow::HALF_LIFE.as_secs(),
+        "heat": map.heat(),
+        "directions": map.directions().into_iter().map(|(x, y)| [x, y]).collect::<Vec<_>>(),
+        "suggestion": suggestion,
+    }))
+    .into_response()
 }
 
 /// The validation log beside the site file: `<site>.validation.jsonl`, one result a line.
@@ -563,6 +583,7 @@ pub fn router(view: Arc<CalibrateView>) -> axum::Router {
         .route("/api/calibrate/{camera}/validation/start", post(start_validation))
         .route("/api/calibrate/{camera}/validation/stop", post(stop_validation))
         .route("/api/calibrate/{camera}/validations", get(validations))
+        .route("/api/calibrate/{camera}/flow", get(flow))
         .with_state(view)
 }
 

@@ -12,6 +12,8 @@ const state = {
   mode: null,       // null, "line" or "polygon": what clicks on the picture add
   pending: [],      // the points clicked so far for the zone being added
   dragging: null,   // { zone, point } while a point is dragged
+  flow: null,       // the flow map, while shown
+  showFlow: false,
 };
 
 function el(tag, attrs = {}, ...children) {
@@ -95,10 +97,56 @@ function render() {
   } else {
     $("frame-info").textContent = "waiting for the camera…";
   }
+  if (state.showFlow && state.flow) drawFlow(overlay, state.flow);
   zones().forEach((zone, i) => drawZone(overlay, zone, i));
   renderValidation();
   for (const [x, y] of state.pending) overlay.append(svg("circle", { cx: x, cy: y, r: 0.008, class: "draft-point" }));
   renderZones();
+}
+
+// The flow map: cells shaded by how many feet passed, arrows the mean way they went, and the
+// suggested line dashed. Sums per cell only: no person, no trail.
+function drawFlow(overlay, flow) {
+  const [cw, ch] = [1 / flow.columns, 1 / flow.rows];
+  const group = svg("g", { class: "flow" });
+  flow.heat.forEach((heat, cell) => {
+    if (heat < 0.03) return;
+    const [x, y] = [(cell % flow.columns) * cw, Math.floor(cell / flow.columns) * ch];
+    group.append(svg("rect", { x, y, width: cw, height: ch, class: "heat", "fill-opacity": (0.12 + 0.5 * heat).toFixed(2) }));
+    const [dx, dy] = flow.directions[cell];
+    const length = Math.hypot(dx, dy);
+    if (heat > 0.15 && length > 0) {
+      const [ux, uy] = [dx / length * cw * 0.45, dy / length * ch * 0.45];
+      const [mx, my] = [x + cw / 2, y + ch / 2];
+      group.append(svg("line", { x1: mx - ux, y1: my - uy, x2: mx + ux, y2: my + uy, class: "flow-arrow" }));
+      group.append(svg("circle", { cx: mx + ux, cy: my + uy, r: 0.003, class: "flow-head" }));
+    }
+  });
+  if (flow.suggestion) {
+    const [[ax, ay], [bx, by]] = flow.suggestion.points;
+    group.append(svg("line", { x1: ax, y1: ay, x2: bx, y2: by, class: "suggestion" }));
+  }
+  overlay.append(group);
+}
+
+async function refreshFlow() {
+  if (!state.camera || !state.showFlow) return;
+  try { state.flow = await getJson(`/api/calibrate/${encodeURIComponent(state.camera)}/flow`); } catch (error) { state.flow = null; }
+  $("use-suggestion").disabled = !(state.flow && state.flow.suggestion);
+}
+
+function toggleFlow() {
+  state.showFlow = !state.showFlow;
+  $("flow-toggle").classList.toggle("active", state.showFlow);
+  if (state.showFlow) refreshFlow(); else { state.flow = null; $("use-suggestion").disabled = true; }
+  render();
+}
+
+function useSuggestion() {
+  if (!state.flow || !state.flow.suggestion) return;
+  edit().push({ name: uniqueName("line"), kind: "line", points: state.flow.suggestion.points, entry_side: "right", min_distance: 0.01, aggregate: true });
+  changed();
+  render();
 }
 
 // A line with an arrow towards its in side; a polygon filled lightly; handles to drag.
@@ -183,14 +231,30 @@ function finishAdding() { state.pending = []; startAdding(null); changed(); }
 
 // ---- the zone list --------------------------------------------------------------------------
 
+let renderedZones = null;
+
 function renderZones() {
   const list = $("zones");
-  const active = document.activeElement;
-  // Never re-render under the technician's typing.
-  if (active && list.contains(active) && active.tagName === "INPUT" && active.type !== "checkbox") return;
   const c = camera();
-  if (!c) { list.replaceChildren(el("li", { class: "empty", text: "No camera." })); return; }
   const all = zones();
+  // The list is rebuilt only when the zones change; otherwise only the counts are updated, so
+  // what the technician is pointing at or typing into stays put.
+  const key = JSON.stringify([state.camera, state.draft != null, all]);
+  if (key === renderedZones) {
+    all.forEach((zone, i) => {
+      const tally = !state.draft && state.live && state.live.zones[i];
+      const item = list.children[i];
+      if (!item || !item.querySelector(".zone-counts")) return;
+      item.querySelector(".zone-counts .in").textContent = tally ? `${tally.entries} in` : "– in";
+      item.querySelector(".zone-counts .out").textContent = tally ? `${tally.exits} out` : "– out";
+    });
+    return;
+  }
+  const active = document.activeElement;
+  // Never rebuilt under the technician's typing.
+  if (active && list.contains(active) && active.tagName === "INPUT" && active.type !== "checkbox") return;
+  renderedZones = key;
+  if (!c) { list.replaceChildren(el("li", { class: "empty", text: "No camera." })); return; }
   if (!all.length) { list.replaceChildren(el("li", { class: "empty", text: "No zone on this camera: add a line or a door." })); return; }
   list.replaceChildren(...all.map((zone, i) => {
     const tally = !state.draft && state.live && state.live.zones[i];
@@ -376,6 +440,9 @@ document.addEventListener("DOMContentLoaded", async () => {
     state.camera = $("camera").value; state.live = null; discard(); renderValidationZones(); loadValidations();
   });
   $("unblur").addEventListener("click", unblur);
+  $("flow-toggle").addEventListener("click", toggleFlow);
+  $("use-suggestion").addEventListener("click", useSuggestion);
+  setInterval(refreshFlow, 2000);
   $("add-line").addEventListener("click", () => startAdding("line"));
   $("add-polygon").addEventListener("click", () => startAdding("polygon"));
   $("save").addEventListener("click", save);
