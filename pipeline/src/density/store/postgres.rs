@@ -1,0 +1,80 @@
+//! The store in PostgreSQL: one database shared by many consumers (and read replicas for the
+//! map and the exports). Synchronous client: a consumer is a plain thread.
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls};
+
+use super::{Sql, SqlValue, StoreError};
+
+pub struct PostgresSql {
+    client: Client,
+}
+
+impl PostgresSql {
+    /// Connects to `url` (`postgres://user@host:port/db`; the password, if any, is never shown
+    /// in an error).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+        Ok(Self { client })
+    }
+}
+
+fn error(e: postgres::Error) -> StoreError {
+    // `as_db_error` carries the server's message; the Display of others is already one line.
+    match e.as_db_error() {
+        Some(db) => StoreError::Postgres(db.message().to_string()),
+        None => StoreError::Postgres(e.to_string()),
+    }
+}
+
+/// The values as the postgres crate binds them: every integer column is BIGINT, every text TEXT.
+fn bind(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync> {
+            match v {
+                SqlValue::Int(i) => Box::new(*i),
+                SqlValue::Text(t) => Box::new(t.clone()),
+                SqlValue::Null => Box::new(None::<i64>),
+            }
+        })
+        .collect()
+}
+
+impl Sql for PostgresSql {
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let owned = bind(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        self.client.execute(sql, &refs).map_err(error)
+    }
+
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        let owned = bind(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        let rows = self.client.query(sql, &refs).map_err(error)?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| {
+                        let column = &row.columns()[i];
+                        Ok(match *column.type_() {
+                            postgres::types::Type::TEXT | postgres::types::Type::VARCHAR => row
+                                .try_get::<_, Option<String>>(i)
+                                .map_err(error)?
+                                .map_or(SqlValue::Null, SqlValue::Text),
+                            postgres::types::Type::INT4 => row
+                                .try_get::<_, Option<i32>>(i)
+                                .map_err(error)?
+                                .map_or(SqlValue::Null, |v| SqlValue::Int(v.into())),
+                            _ => row.try_get::<_, Option<i64>>(i).map_err(error)?.map_or(SqlValue::Null, SqlValue::Int),
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).map_err(error)
+    }
+}
