@@ -2,7 +2,7 @@
 //! `lintel density render` / `lintel density export` for reports and other agencies.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,7 +122,7 @@ pub fn run(args: DensityArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load_grid(path: &PathBuf) -> anyhow::Result<Arc<Grid>> {
+fn load_grid(path: &Path) -> anyhow::Result<Arc<Grid>> {
     Ok(Arc::new(Grid::load(path)?))
 }
 

@@ -136,17 +136,19 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot) -> String {
             let _ =
                 writeln!(s, r##"<path d="{d}" fill="{fill}" fill-rule="evenodd" stroke="#333" stroke-width="2"/>"##);
         }
-        let (x, y) = projection.xy(&centroid(&cell.polygons[0][0]));
+        let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
+        let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
+        let (_, y) = projection.xy(&[0.0, top]);
         let _ = writeln!(
             s,
             r##"<text x="{x:.1}" y="{:.1}" font-size="16" text-anchor="middle" fill="#111">{}</text>"##,
-            y - 40.0,
+            y + 22.0,
             escape(&view.name)
         );
         let _ = writeln!(
             s,
             r##"<text x="{x:.1}" y="{:.1}" font-size="14" text-anchor="middle" fill="#111">{} people, {}/{} fresh</text>"##,
-            y - 20.0,
+            y + 42.0,
             view.occupancy,
             view.buildings_fresh,
             view.buildings
@@ -294,13 +296,19 @@ pub fn png(grid: &Grid, snapshot: &Snapshot) -> Vec<u8> {
         };
         text(&mut pixmap, x + 10.0, y - 7.0, &label, 2, "#000000");
     }
-    // Cell labels last, over the buildings.
+    // Cell labels last, over the buildings, under the top edge of the cell.
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
-        let (x, y) = projection.xy(&centroid(&cell.polygons[0][0]));
-        let line1 = format!("{} {}", cell.id, ascii(&view.name));
-        let line2 = format!("{} people, {}/{} fresh", view.occupancy, view.buildings_fresh, view.buildings);
-        text(&mut pixmap, x - line1.len() as f32 * 8.0, y - 60.0, &line1, 2, "#111111");
-        text(&mut pixmap, x - line2.len() as f32 * 8.0, y - 40.0, &line2, 2, "#111111");
+        let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
+        let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
+        let (_, y) = projection.xy(&[0.0, top]);
+        let lines = [
+            format!("{} {}", cell.id, ascii(&view.name)),
+            format!("{} people", view.occupancy),
+            format!("{}/{} fresh", view.buildings_fresh, view.buildings),
+        ];
+        for (i, line) in lines.iter().enumerate() {
+            text(&mut pixmap, x - line.len() as f32 * 8.0, y + 8.0 + i as f32 * 20.0, line, 2, "#111111");
+        }
     }
     let lx = WIDTH + 10.0;
     text(&mut pixmap, lx, TITLE + MARGIN - 8.0, "People in cell", 2, "#000000");
