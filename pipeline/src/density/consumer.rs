@@ -24,6 +24,8 @@ use crate::publish::UtcTime;
 
 /// How often the retained cell summaries are refreshed.
 pub const CELL_PUBLISH_EVERY: Duration = Duration::from_secs(2);
+/// How often the cell summaries are recomputed without new messages (freshness changes).
+const STALE_RECHECK: Duration = Duration::from_secs(30);
 /// How often old data is swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -178,6 +180,8 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
         }
+        // Buildings go stale with time alone: look again now and then even without messages.
+        dirty |= last_cells.elapsed() >= STALE_RECHECK;
         if config.publish_cells
             && dirty
             && last_cells.elapsed() >= CELL_PUBLISH_EVERY
