@@ -174,6 +174,18 @@ fn two_workers_sharing_the_load_with_one_killed_midway_store_what_one_worker_com
     assert_eq!(shared, reference);
     assert_eq!(shared.intervals.len() as u64, total);
     assert_eq!(shared.latest.len(), grid.buildings.len());
+    // The reads work on PostgreSQL too: history at every step, the map as of a past time.
+    let interval_sum: u64 =
+        shared.intervals.iter().filter(|r| r[0] == "pets/hall").map(|r| r[5].parse::<u64>().unwrap()).sum();
+    for step in ["interval", "hour", "day"] {
+        let body = get(&b.web, &format!("/density/history?building=pets/hall&from={}&step={step}", t - 86_400));
+        let (_, json) = body.split_once("\r\n\r\n").unwrap();
+        let history: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let entries: u64 = history["points"].as_array().unwrap().iter().map(|p| p["entries"].as_u64().unwrap()).sum();
+        assert_eq!(entries, interval_sum, "{step}: {json}");
+    }
+    let body = get(&b.web, &format!("/density.geojson?at={}", UtcTime::from_unix_seconds(t + 600)));
+    assert!(body.contains("\"occupancy\":"), "{body}");
     // B did not do it all alone.
     assert!(applied(&b.web) < total, "worker b applied {}", applied(&b.web));
     drop((a, b, single));
