@@ -7,7 +7,21 @@ use postgres::{Client, NoTls};
 use super::{Sql, SqlValue, StoreError};
 
 pub struct PostgresSql {
-    client: Client,
+    /// `None` only while being dropped.
+    client: Option<Client>,
+}
+
+impl Drop for PostgresSql {
+    fn drop(&mut self) {
+        // The sync client closes its connection on a runtime of its own, which tokio refuses
+        // inside another runtime (the web server's state is dropped on its runtime's thread):
+        // close it on a plain thread there.
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
 }
 
 impl PostgresSql {
@@ -15,7 +29,14 @@ impl PostgresSql {
     /// in an error).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
-        Ok(Self { client })
+        Ok(Self { client: Some(client) })
+    }
+}
+
+impl PostgresSql {
+    fn client(&mut self) -> &mut Client {
+        // Set from `connect` until `drop`.
+        self.client.as_mut().expect("a connected client")
     }
 }
 
@@ -45,13 +66,13 @@ impl Sql for PostgresSql {
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
         let owned = bind(params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        self.client.execute(sql, &refs).map_err(error)
+        self.client().execute(sql, &refs).map_err(error)
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
         let owned = bind(params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        let rows = self.client.query(sql, &refs).map_err(error)?;
+        let rows = self.client().query(sql, &refs).map_err(error)?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
@@ -75,6 +96,6 @@ impl Sql for PostgresSql {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.client.batch_execute(sql).map_err(error)
+        self.client().batch_execute(sql).map_err(error)
     }
 }
