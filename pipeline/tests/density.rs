@@ -327,3 +327,25 @@ fn the_grid_fixture_is_valid_and_a_bad_grid_file_is_one_clear_line() {
         format!("lintel: {}: feature 5: properties.floor_area_m2: not a number > 0", path.display())
     );
 }
+
+#[test]
+fn an_occupancy_message_does_not_hide_the_last_intervals_counts_in_either_order() {
+    // A node publishes counts and then its retained occupancy for the same moment (higher seq).
+    let t = base();
+    let counts = counts("pets", "hall", "edge-01", 5, t, (4, 1, 13));
+    let occupancy = json!({"schema": "lintel.occupancy/1", "site": "pets", "building": "hall", "node": "edge-01",
+                           "seq": 6, "at": time(t + 60), "occupancy": 13, "capacity": 300});
+    let occupancy_topic = "lintel/v1/pets/building/hall/occupancy";
+    let mut first = fixture("occupancy-after");
+    first.take(&counts);
+    first.take_raw(occupancy_topic, occupancy.to_string().as_bytes());
+    let mut second = fixture("occupancy-before");
+    second.take_raw(occupancy_topic, occupancy.to_string().as_bytes());
+    second.take(&counts);
+    for f in [&mut first, &mut second] {
+        let latest = f.ingest.store.latest().unwrap();
+        let interval = latest[0].interval.expect("the last interval is kept");
+        assert_eq!((interval.entries, interval.exits, latest[0].occupancy, latest[0].seq), (4, 1, 13, 6));
+    }
+    assert_eq!(first.ingest.store.dump().unwrap(), second.ingest.store.dump().unwrap());
+}

@@ -19,6 +19,8 @@ use crate::publish::UtcTime;
 /// One building at the snapshot's time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct BuildingView {
+    /// Always `"building"` (a GeoJSON property, to tell features apart).
+    pub kind: &'static str,
     pub site: String,
     pub building: String,
     pub name: String,
@@ -38,11 +40,15 @@ pub struct BuildingView {
     pub last_data: Option<UtcTime>,
     /// No data, or none newer than `stale_after`.
     pub stale: bool,
+    /// Where it is drawn: its point, or its footprint's centroid.
+    pub position: LonLat,
 }
 
 /// One cell at the snapshot's time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct CellView {
+    /// Always `"cell"`.
+    pub kind: &'static str,
     pub id: String,
     pub name: String,
     pub population: Option<u64>,
@@ -83,6 +89,7 @@ impl Snapshot {
                 let occupancy = state.map(|s| s.occupancy);
                 let interval = state.and_then(|s| s.interval);
                 BuildingView {
+                    kind: "building",
                     site: b.site.clone(),
                     building: b.building.clone(),
                     name: b.name.clone(),
@@ -97,6 +104,7 @@ impl Snapshot {
                     interval_end: interval.map(|i| UtcTime::from_unix_seconds(i.end_s)),
                     last_data: state.map(|s| UtcTime::from_unix_seconds(s.at_s)),
                     stale,
+                    position: b.position,
                 }
             })
             .collect();
@@ -111,6 +119,7 @@ impl Snapshot {
                     .filter_map(|b| b.occupancy.zip(b.floor_area_m2))
                     .fold((0.0, 0.0), |(p, f), (o, a)| (p + o as f64, f + a));
                 CellView {
+                    kind: "cell",
                     id: c.id.clone(),
                     name: c.name.clone(),
                     population: c.population,
@@ -129,39 +138,44 @@ impl Snapshot {
     }
 
     /// A GeoJSON FeatureCollection: the cells (polygons) first, then the buildings (their point or
-    /// footprint), each with its view as properties and `"kind"`.
+    /// footprint), each with its view as properties (`"kind"`: `cell` or `building`).
     pub fn to_geojson(&self, grid: &Grid) -> Value {
-        let mut features = Vec::with_capacity(self.cells.len() + self.buildings.len());
-        for (cell, view) in grid.cells.iter().zip(&self.cells) {
-            let mut properties = serde_json::to_value(view).unwrap_or(Value::Null);
-            properties["kind"] = "cell".into();
-            let geometry = if cell.polygons.len() == 1 {
-                json!({"type": "Polygon", "coordinates": cell.polygons[0]})
-            } else {
-                json!({"type": "MultiPolygon", "coordinates": cell.polygons})
-            };
-            features.push(json!({"type": "Feature", "id": format!("cell:{}", cell.id), "geometry": geometry, "properties": properties}));
+        serde_json::to_value(self.collection(grid)).unwrap_or(Value::Null)
+    }
+
+    /// [`Snapshot::to_geojson`] as text, written straight from the views (no JSON tree in
+    /// between: a city's ten thousand buildings in a few tens of milliseconds).
+    pub fn to_geojson_string(&self, grid: &Grid) -> String {
+        serde_json::to_string(&self.collection(grid)).unwrap_or_default()
+    }
+
+    fn collection<'a>(&'a self, grid: &'a Grid) -> Collection<'a> {
+        let cells = grid.cells.iter().zip(&self.cells).map(|(cell, view)| Feature {
+            kind: "Feature",
+            id: format!("cell:{}", cell.id),
+            geometry: match cell.polygons.as_slice() {
+                [one] => Geometry::Polygon { coordinates: one },
+                many => Geometry::MultiPolygon { coordinates: many },
+            },
+            properties: Properties::Cell(view),
+        });
+        let buildings = grid.buildings.iter().zip(&self.buildings).map(|(building, view)| Feature {
+            kind: "Feature",
+            id: format!("building:{}", building.key()),
+            geometry: match &building.footprint {
+                Footprint::Point(p) => Geometry::Point { coordinates: p },
+                Footprint::Polygon(p) => Geometry::Polygon { coordinates: p },
+            },
+            properties: Properties::Building(view),
+        });
+        Collection {
+            kind: "FeatureCollection",
+            name: grid.name.as_deref(),
+            at: self.at,
+            stale_after_s: self.stale_after_s,
+            legend: super::render::legend_for(self),
+            features: cells.chain(buildings).collect(),
         }
-        for (building, view) in grid.buildings.iter().zip(&self.buildings) {
-            let mut properties = serde_json::to_value(view).unwrap_or(Value::Null);
-            properties["kind"] = "building".into();
-            properties["position"] = json!(building.position);
-            let geometry = match &building.footprint {
-                Footprint::Point(p) => json!({"type": "Point", "coordinates": p}),
-                Footprint::Polygon(p) => json!({"type": "Polygon", "coordinates": p}),
-            };
-            features.push(json!({
-                "type": "Feature", "id": format!("building:{}", building.key()), "geometry": geometry, "properties": properties
-            }));
-        }
-        json!({
-            "type": "FeatureCollection",
-            "name": grid.name,
-            "at": self.at,
-            "stale_after_s": self.stale_after_s,
-            "legend": super::render::legend_for(self),
-            "features": features,
-        })
     }
 
     /// The retained message of `lintel/v1/density/cell/<cell>`.
@@ -171,6 +185,41 @@ impl Snapshot {
         message["at"] = json!(self.at);
         message
     }
+}
+
+#[derive(Serialize)]
+struct Collection<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: Option<&'a str>,
+    at: UtcTime,
+    stale_after_s: i64,
+    legend: super::render::Legend,
+    features: Vec<Feature<'a>>,
+}
+
+#[derive(Serialize)]
+struct Feature<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+    geometry: Geometry<'a>,
+    properties: Properties<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type")]
+enum Geometry<'a> {
+    Point { coordinates: &'a LonLat },
+    Polygon { coordinates: &'a Polygon },
+    MultiPolygon { coordinates: &'a [Polygon] },
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Properties<'a> {
+    Cell(&'a CellView),
+    Building(&'a BuildingView),
 }
 
 /// The MQTT topic of a cell's retained summary.

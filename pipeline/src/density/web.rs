@@ -107,11 +107,11 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
             Some(at) => (store.as_of(at.unix_seconds()), at),
         };
         let states = states.map_err(|e| e.to_string())?;
-        Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson(grid))
+        Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson_string(grid))
     })
     .await;
     match answer {
-        Ok(value) => json_answer(&value, "application/geo+json"),
+        Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
         Err(response) => response,
     }
 }

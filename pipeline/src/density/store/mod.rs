@@ -323,6 +323,7 @@ impl Recorder {
                     occupancy: c.occupancy,
                     interval: Some(LastInterval { start_s: start, end_s: end, entries: c.entries, exits: c.exits }),
                 },
+                previous.as_ref(),
             )?;
             Ok(Recorded::New { seq_backwards, previous, became_latest })
         })
@@ -348,6 +349,7 @@ impl Recorder {
                     occupancy: o.occupancy,
                     interval: None,
                 },
+                previous.as_ref(),
             )?;
             Ok(Recorded::New { seq_backwards, previous, became_latest })
         })
@@ -515,19 +517,32 @@ fn latest_of(sql: &mut dyn Sql, building: &str) -> Result<Option<Latest>, StoreE
 }
 
 /// Makes `new` the building's newest state if its time is later (or, at the same time, its
-/// node and seq sort after the current one's, so every order of arrival ends the same).
-fn set_latest(sql: &mut dyn Sql, new: &Latest) -> Result<bool, StoreError> {
+/// node and seq sort after the current one's, so every order of arrival ends the same). The last
+/// interval's fields move on their own, to the interval that ends last: an occupancy message
+/// (no interval) at the same time as a counts message must not hide that interval's entries and
+/// exits, whichever of the two arrives first. Whether `new` became the newest state.
+fn set_latest(sql: &mut dyn Sql, new: &Latest, previous: Option<&Latest>) -> Result<bool, StoreError> {
     let i = new.interval;
     let opt = |v: Option<i64>| v.map(SqlValue::Int).unwrap_or(SqlValue::Null);
-    let changed = sql.execute(
+    const NEWER: &str = "(excluded.at_s > latest.at_s OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
+        OR (excluded.node = latest.node AND excluded.seq > latest.seq))))";
+    const LATER_INTERVAL: &str =
+        "(excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))";
+    let statement = format!(
         "INSERT INTO latest (building, node, seq, at_s, occupancy, start_s, end_s, entries, exits)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (building) DO UPDATE SET node = excluded.node, seq = excluded.seq, at_s = excluded.at_s,
-           occupancy = excluded.occupancy, start_s = excluded.start_s, end_s = excluded.end_s,
-           entries = excluded.entries, exits = excluded.exits
-         WHERE excluded.at_s > latest.at_s
-            OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
-                OR (excluded.node = latest.node AND excluded.seq > latest.seq)))",
+         ON CONFLICT (building) DO UPDATE SET
+           node = CASE WHEN {NEWER} THEN excluded.node ELSE latest.node END,
+           seq = CASE WHEN {NEWER} THEN excluded.seq ELSE latest.seq END,
+           at_s = CASE WHEN {NEWER} THEN excluded.at_s ELSE latest.at_s END,
+           occupancy = CASE WHEN {NEWER} THEN excluded.occupancy ELSE latest.occupancy END,
+           start_s = CASE WHEN {LATER_INTERVAL} THEN excluded.start_s ELSE latest.start_s END,
+           end_s = CASE WHEN {LATER_INTERVAL} THEN excluded.end_s ELSE latest.end_s END,
+           entries = CASE WHEN {LATER_INTERVAL} THEN excluded.entries ELSE latest.entries END,
+           exits = CASE WHEN {LATER_INTERVAL} THEN excluded.exits ELSE latest.exits END"
+    );
+    sql.execute(
+        &statement,
         &[
             new.building.as_str().into(),
             new.node.as_str().into(),
@@ -540,7 +555,7 @@ fn set_latest(sql: &mut dyn Sql, new: &Latest) -> Result<bool, StoreError> {
             opt(i.map(|i| i.exits as i64)),
         ],
     )?;
-    Ok(changed > 0)
+    Ok(previous.is_none_or(|p| (new.at_s, new.node.as_str(), new.seq) > (p.at_s, p.node.as_str(), p.seq)))
 }
 
 fn latest_from_row(r: &[SqlValue]) -> Latest {

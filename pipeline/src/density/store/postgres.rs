@@ -2,13 +2,19 @@
 //! map and the exports). Synchronous client: a consumer is a plain thread.
 
 use postgres::types::ToSql;
-use postgres::{Client, NoTls};
+use std::collections::HashMap;
+
+use postgres::{Client, NoTls, Statement};
 
 use super::{Sql, SqlValue, StoreError};
 
 pub struct PostgresSql {
     /// `None` only while being dropped.
     client: Option<Client>,
+    /// Prepared once per connection: a statement sent as text is parsed on every call, one
+    /// more round trip each.
+    prepared: HashMap<String, Statement>,
+    url: String,
 }
 
 impl Drop for PostgresSql {
@@ -29,7 +35,7 @@ impl PostgresSql {
     /// in an error).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
         let client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
-        Ok(Self { client: Some(client) })
+        Ok(Self { client: Some(client), prepared: HashMap::new(), url: url.to_string() })
     }
 }
 
@@ -37,6 +43,27 @@ impl PostgresSql {
     fn client(&mut self) -> &mut Client {
         // Set from `connect` until `drop`.
         self.client.as_mut().expect("a connected client")
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        // A server restart or a network cut closes the client for good: connect again (the
+        // consumer retries the message, whose transaction was lost with the connection).
+        if self.client().is_closed() {
+            let client =
+                Client::connect(&self.url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+            self.client = Some(client);
+            self.prepared.clear();
+        }
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client().prepare(sql).map_err(error)?;
+        // History queries differ by their number of buildings: keep the cache bounded.
+        if self.prepared.len() >= 256 {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
     }
 }
 
@@ -64,15 +91,17 @@ fn bind(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
 
 impl Sql for PostgresSql {
     fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
         let owned = bind(params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        self.client().execute(sql, &refs).map_err(error)
+        self.client().execute(&statement, &refs).map_err(error)
     }
 
     fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        let statement = self.statement(sql)?;
         let owned = bind(params);
         let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
-        let rows = self.client().query(sql, &refs).map_err(error)?;
+        let rows = self.client().query(&statement, &refs).map_err(error)?;
         rows.iter()
             .map(|row| {
                 (0..row.len())
