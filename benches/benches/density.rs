@@ -175,7 +175,7 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64) -> Result {
                         }
                     }
                 }
-                std::thread::sleep(Duration::from_millis(20));
+                std::thread::sleep(Duration::from_millis(100));
             }
         })
     };

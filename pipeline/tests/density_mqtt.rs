@@ -234,3 +234,55 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     }
     drop(density);
 }
+
+#[test]
+fn a_burst_of_thousands_of_messages_is_all_taken_and_acknowledged() {
+    use lintel::density::consumer::{Consumer, ConsumerConfig};
+    use lintel::density::{Grid, Ingest, IngestMetrics, store};
+    use std::sync::Arc;
+
+    let dir = scratch_dir("density-burst");
+    let broker = Broker::start_with(&dir, free_port(), "allow_anonymous true\nmax_queued_messages 100000\n");
+    let grid = Arc::new(Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap());
+    let metrics = Arc::new(IngestMetrics::default());
+    let store = store::open(&format!("sqlite:{}", dir.join("d.db").display())).unwrap();
+    let mut config = ConsumerConfig::new("127.0.0.1", broker.port, "density-burst");
+    config.publish_cells = false;
+    let consumer = Consumer::start(config, Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics))).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || consumer
+        .status
+        .connected
+        .load(std::sync::atomic::Ordering::SeqCst)));
+    std::thread::sleep(Duration::from_millis(300));
+
+    // Every building, 250 intervals each, as fast as mosquitto_pub sends them: far more than the
+    // consumer's window of unacknowledged messages.
+    let now = UtcTime::now().unix_seconds();
+    let t = now - now % 60 - 2 * 86_400;
+    let mut children = Vec::new();
+    for b in &grid.buildings {
+        let mut child = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-l", "-t"])
+            .arg(format!("lintel/v1/{}/building/{}/counts", b.site, b.building))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub is not installed: run scripts/setup");
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..250 {
+            let mut message = counts(&b.site, &b.building, i + 1, t + 60 * i as i64, 1, 0, i);
+            message["node"] = format!("edge-{}", b.building).into();
+            writeln!(stdin, "{message}").unwrap();
+        }
+        children.push(child);
+    }
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let total = 250 * grid.buildings.len() as u64;
+    assert!(
+        wait_until(Duration::from_secs(120), || metrics.applied.get() == total),
+        "{} of {total} taken",
+        metrics.applied.get()
+    );
+    drop(consumer);
+}

@@ -7,14 +7,14 @@
 //! It also keeps the retained `lintel/v1/density/cell/<cell>` topics up to date (every
 //! [`CELL_PUBLISH_EVERY`], only cells whose summary changed) and applies the retention.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rumqttc::v5::mqttbytes::QoS;
-use rumqttc::v5::mqttbytes::v5::{Filter, Packet};
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
 use rumqttc::v5::{Client, Event, MqttOptions};
 
 use super::ingest::{Ingest, MAX_MESSAGE_BYTES};
@@ -133,6 +133,7 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
     let mut dirty = true;
     let (mut last_cells, mut last_sweep) = (Instant::now() - CELL_PUBLISH_EVERY, Instant::now() - SWEEP_EVERY);
     let mut backoff = Duration::from_millis(200);
+    let mut unacked: VecDeque<Publish> = VecDeque::new();
     while !stop.load(Ordering::SeqCst) {
         match connection.recv_timeout(Duration::from_millis(100)) {
             Err(_) => {} // nothing within the timeout
@@ -164,13 +165,16 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                         }
                     }
                 }
-                if let Err(error) = client.try_ack(&publish) {
-                    tracing::warn!("density consumer: cannot acknowledge: {error}");
-                }
+                // Only this thread drives the connection: an acknowledgement the client's queue
+                // cannot take now waits here and goes out after the next turn, never lost (a
+                // lost one would hold the broker's window of unacknowledged messages for good).
+                unacked.push_back(publish);
                 dirty = true;
             }
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
+                // Their packet ids died with the connection; the broker sends them again.
+                unacked.clear();
                 if status.connected.swap(false, Ordering::SeqCst) {
                     tracing::warn!("density consumer: connection lost: {error}");
                 } else {
@@ -179,6 +183,12 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
+        }
+        while let Some(publish) = unacked.front() {
+            if client.try_ack(publish).is_err() {
+                break;
+            }
+            unacked.pop_front();
         }
         // Buildings go stale with time alone: look again now and then even without messages.
         dirty |= last_cells.elapsed() >= STALE_RECHECK;
