@@ -114,7 +114,8 @@ struct Result {
     geojson_ms: f64,
 }
 
-fn run(dir: &Path, store_url: &str, n: usize, messages: u64) -> Result {
+/// `rate`: messages per second the nodes publish at, or as fast as they can.
+fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) -> Result {
     let grid = Arc::new(synthetic_grid(n, &dir.join(format!("grid-{n}.geojson"))));
     let broker = Mosquitto::start(dir);
     let metrics = Arc::new(IngestMetrics::default());
@@ -214,6 +215,10 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64) -> Result {
                 publish(probe, seqs[0], t0 + 60 * seqs[0] as i64, 1, 0, value);
                 sent += 1;
             }
+            if let Some(rate) = rate {
+                let due = started + Duration::from_secs_f64(sent as f64 / rate);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
             seqs[i] += 1;
             publish(b, seqs[i], t0 + 60 * k, i % 5, i % 3, (200.0 * share) as u64 + (i as u64 % 7));
             sent += 1;
@@ -262,29 +267,37 @@ fn main() {
     let dir: PathBuf = std::env::temp_dir().join(format!("lintel-bench-density-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    println!("density consumer: one worker, {messages} messages per run, a probe every 200 messages");
+    // A city of 10,000 buildings with one-minute intervals publishes 167 messages a second.
+    let steady = 300.0;
+    let pg_dbs: Vec<String> = sizes.iter().flat_map(|n| [format!("d{n}"), format!("s{n}")]).collect();
+    let pg = postgres::Postgres::start(&dir, &pg_dbs.iter().map(String::as_str).collect::<Vec<_>>());
     println!(
-        "| store | buildings | messages | messages/s | publish → GeoJSON lag p50 / max (ms) | GeoJSON answer (ms) |"
+        "density consumer: one worker, {messages} messages per run as fast as the nodes send, then {} at {steady} messages/s",
+        messages / 4
+    );
+    println!(
+        "| store | buildings | messages/s taken (burst) | lag p50 / max, burst (ms) | lag p50 / max at {steady}/s (ms) | GeoJSON answer (ms) |"
     );
     println!("| --- | --- | --- | --- | --- | --- |");
-    for &n in &sizes {
-        let sqlite = format!("sqlite:{}", dir.join(format!("density-{n}.db")).display());
-        let r = run(&dir, &sqlite, n, messages);
-        println!(
-            "| SQLite | {n} | {} | {:.0} | {:.0} / {:.0} | {:.1} |",
-            r.messages, r.per_second, r.lag_p50_ms, r.lag_max_ms, r.geojson_ms
-        );
-    }
-    let pg = postgres::Postgres::start(
-        &dir,
-        &sizes.iter().map(|n| format!("d{n}")).collect::<Vec<_>>().iter().map(String::as_str).collect::<Vec<_>>(),
-    );
-    for &n in &sizes {
-        let r = run(&dir, &pg.url(&format!("d{n}")), n, messages);
-        println!(
-            "| PostgreSQL | {n} | {} | {:.0} | {:.0} / {:.0} | {:.1} |",
-            r.messages, r.per_second, r.lag_p50_ms, r.lag_max_ms, r.geojson_ms
-        );
+    for (name, url) in [("SQLite", None), ("PostgreSQL", Some(&pg))] {
+        for &n in &sizes {
+            let store = |prefix: &str| match url {
+                None => format!("sqlite:{}", dir.join(format!("{prefix}-{n}.db")).display()),
+                Some(pg) => pg.url(&format!("{prefix}{n}")),
+            };
+            let burst = run(&dir, &store("d"), n, messages, None);
+            let calm = run(&dir, &store("s"), n, messages / 4, Some(steady));
+            println!(
+                "| {name} | {n} | {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} |",
+                burst.per_second,
+                burst.lag_p50_ms,
+                burst.lag_max_ms,
+                calm.lag_p50_ms,
+                calm.lag_max_ms,
+                burst.geojson_ms
+            );
+            assert!(burst.messages >= messages && calm.messages >= messages / 4, "messages were lost");
+        }
     }
     drop(pg);
     let _ = std::fs::remove_dir_all(&dir);

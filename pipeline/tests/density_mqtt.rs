@@ -232,6 +232,19 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
             std::fs::copy(&out, Path::new(&keep).join(name)).unwrap();
         }
     }
+    // The export for other agencies, as a file.
+    let out = dir.join("entities.jsonld");
+    let status = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["density", "export", "--grid"])
+        .arg(workspace("fixtures/lishui-grid.geojson"))
+        .args(["--store", &store, "--stale-after-s", "600", "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let entities: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let buildings = entities.as_array().unwrap().iter().filter(|e| e["type"] == "Building").count();
+    assert_eq!(buildings, 12);
     drop(density);
 }
 
