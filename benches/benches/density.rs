@@ -208,7 +208,7 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) 
             if sent >= messages {
                 break 'publish;
             }
-            if sent % 200 == 0 {
+            if sent.is_multiple_of(200) {
                 seqs[0] += 1;
                 let value = 1000 + seqs[0];
                 probes.lock().unwrap().push((value, Instant::now()));
