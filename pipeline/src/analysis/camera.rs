@@ -78,6 +78,8 @@ pub struct CameraAnalysis {
 /// The state of one stream (one connection of a camera, or one file).
 struct Stream {
     connection: u64,
+    /// The stream's picture size, in source pixels.
+    size: (u32, u32),
     tracker: Tracker,
     counter: ZoneCounter,
     gate: Option<MotionGate>,
@@ -106,6 +108,21 @@ impl CameraAnalysis {
 
     pub fn zones(&self) -> &[Zone] {
         &self.zones
+    }
+
+    /// Counts on `zones` from the next frame on (a technician saved new ones): the people being
+    /// followed stay followed, the zones are new. A crossing the old zones had not decided yet is
+    /// dropped with them; the crossings already made are the node's and stay counted.
+    pub fn set_zones(&mut self, zones: Vec<Zone>) {
+        self.zones = zones;
+        if let Some(stream) = self.stream.as_mut() {
+            let (w, h) = stream.size;
+            stream.counter = ZoneCounter::new(&self.zones, (w, h), self.config.counter);
+            if let Some(config) = self.config.motion_gate {
+                let shapes: Vec<ZoneShape> = self.zones.iter().map(|z| z.shape_in_pixels(w as f32, h as f32)).collect();
+                stream.gate = Some(MotionGate::new(config, &shapes, (w, h), self.letterboxed));
+            }
+        }
     }
 
     pub fn config(&self) -> &AnalysisConfig {
@@ -203,6 +220,7 @@ impl CameraAnalysis {
             self.config.tracker.clone().at_fps(self.config.fps, self.config.max_lost, self.config.reid_memory);
         self.stream = Some(Stream {
             connection,
+            size: (w, h),
             tracker: Tracker::new(tracker),
             counter: ZoneCounter::new(&self.zones, (w, h), self.config.counter),
             gate,

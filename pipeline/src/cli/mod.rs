@@ -22,7 +22,7 @@ enum Command {
     /// Count entries and exits in a recorded video.
     Count(count::CountArgs),
     /// Watch every camera of a site and publish counts over MQTT.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Set a building's occupancy on the running node (a retained MQTT command).
     Occupancy(occupancy::OccupancyArgs),
     /// The population-density layer: consume many nodes' counts, serve the map and exports.
@@ -32,7 +32,7 @@ enum Command {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Count(args) => count::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Occupancy(args) => occupancy::run(args),
         Command::Density(args) => density::run(args),
     }
