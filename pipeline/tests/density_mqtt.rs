@@ -232,6 +232,24 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
             std::fs::copy(&out, Path::new(&keep).join(name)).unwrap();
         }
     }
+    // A second, web-only front on the same store (as one on a read replica would be): no MQTT.
+    let web = format!("127.0.0.1:{}", free_port());
+    let mut front = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["density", "--web-only", "--grid"])
+        .arg(workspace("fixtures/lishui-grid.geojson"))
+        .args(["--web", &web, "--store", &store, "--stale-after-s", "600", "--run-for-s", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(front.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let (status, body) = get(&web, "/density.geojson");
+    let _ = front.kill();
+    let _ = front.wait();
+    assert_eq!(status, 200, "{body}");
+    let seen: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(feature(&seen, "building:pets/hall")["properties"]["occupancy"], 14);
+
     // The export for other agencies, as a file.
     let out = dir.join("entities.jsonld");
     let status = Command::new(env!("CARGO_BIN_EXE_lintel"))

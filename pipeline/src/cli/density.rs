@@ -40,8 +40,12 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE", required = true)]
     grid: Option<PathBuf>,
     /// The MQTT broker the nodes publish to (MQTT 5).
-    #[arg(long, value_name = "HOST:PORT", required = true)]
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "web_only")]
     mqtt: Option<String>,
+    /// Serve the map and the exports from the store without consuming (a second web front, or
+    /// one reading a PostgreSQL read replica); no MQTT.
+    #[arg(long, conflicts_with_all = ["mqtt", "share_group"])]
+    web_only: bool,
     /// Serve the map, GeoJSON, history, NGSI-LD and metrics on this address.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     web: SocketAddr,
@@ -143,11 +147,10 @@ fn redact(url: &str) -> String {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (Some(grid_path), Some(mqtt)) = (&args.grid, &args.mqtt) else {
-        anyhow::bail!("lintel density needs --grid FILE and --mqtt HOST:PORT");
+    let Some(grid_path) = &args.grid else {
+        anyhow::bail!("lintel density needs --grid FILE");
     };
     let grid = load_grid(grid_path)?;
-    let (host, port) = super::run::parse_broker(mqtt)?;
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -155,22 +158,31 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         raw_s: i64::from(args.retention_days) * 86_400,
         hourly_s: i64::from(args.rollup_retention_days) * 86_400,
     };
-    let ingest = Ingest::new(Arc::clone(&grid), open_store(&args.store)?, Arc::clone(&metrics));
+    // The consumer creates the tables; the web side only reads.
+    let consumer_store = if args.web_only { None } else { Some(open_store(&args.store)?) };
+    let reader = store::open_reader(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
     let web_state = Arc::new(DensityWeb {
         grid: Arc::clone(&grid),
-        store: Mutex::new(open_store(&args.store)?),
+        store: Mutex::new(reader),
         stale_after_s: args.common.stale_after_s,
         registry,
         ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
     });
     let web = lintel::web::WebServer::serve(args.web, lintel::density::web::router(web_state))
         .with_context(|| format!("cannot serve on {}", args.web))?;
-    let mut config = ConsumerConfig::new(host, port, args.consumer_id.clone());
-    config.share_group = args.share_group.clone();
-    config.stale_after_s = args.common.stale_after_s;
-    config.retention = retention;
-    config.publish_cells = !args.no_cell_topics;
-    let consumer = Consumer::start(config, ingest).context("cannot start the consumer")?;
+    let consumer = match (consumer_store, &args.mqtt) {
+        (Some(store), Some(mqtt)) => {
+            let (host, port) = super::run::parse_broker(mqtt)?;
+            let mut config = ConsumerConfig::new(host, port, args.consumer_id.clone());
+            config.share_group = args.share_group.clone();
+            config.stale_after_s = args.common.stale_after_s;
+            config.retention = retention;
+            config.publish_cells = !args.no_cell_topics;
+            let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
+            Some(Consumer::start(config, ingest).context("cannot start the consumer")?)
+        }
+        _ => None,
+    };
     // The first line a script may wait for.
     println!("density: http://{}/ ({} cells, {} buildings)", web.address(), grid.cells.len(), grid.buildings.len());
 

@@ -209,14 +209,23 @@ pub struct Recorder {
 
 /// Opens `sqlite:PATH` or `postgres://…` (or `postgresql://…`) and creates the tables.
 pub fn open(url: &str) -> Result<Recorder, StoreError> {
-    let sql: Box<dyn Sql> = if let Some(path) = url.strip_prefix("sqlite:") {
-        Box::new(sqlite::SqliteSql::open(path)?)
+    Recorder::new(connect(url)?)
+}
+
+/// Opens a store only to read it (the tables are not created: a PostgreSQL read replica
+/// refuses that), for a web-only instance.
+pub fn open_reader(url: &str) -> Result<Recorder, StoreError> {
+    Ok(Recorder { sql: connect(url)? })
+}
+
+fn connect(url: &str) -> Result<Box<dyn Sql>, StoreError> {
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        Ok(Box::new(sqlite::SqliteSql::open(path)?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Box::new(postgres::PostgresSql::connect(url)?)
+        Ok(Box::new(postgres::PostgresSql::connect(url)?))
     } else {
-        return Err(StoreError::BadUrl(url.to_string()));
-    };
-    Recorder::new(sql)
+        Err(StoreError::BadUrl(url.to_string()))
+    }
 }
 
 impl Recorder {
