@@ -58,6 +58,10 @@ struct ServeArgs {
     /// The MQTT client id; a restarted worker with the same id resumes its session.
     #[arg(long, value_name = "ID", default_value = "lintel-density")]
     consumer_id: String,
+    /// How long the broker keeps this worker's session while it is away (0: none; a worker that
+    /// dies then loses only the messages in flight to it, and gets nothing queued back).
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    session_expiry_s: u32,
     #[command(flatten)]
     common: CommonArgs,
     /// Keep intervals this many days (hourly roll-ups are kept longer).
@@ -175,6 +179,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let (host, port) = super::run::parse_broker(mqtt)?;
             let mut config = ConsumerConfig::new(host, port, args.consumer_id.clone());
             config.share_group = args.share_group.clone();
+            config.session_expiry_s = args.session_expiry_s;
             config.stale_after_s = args.common.stale_after_s;
             config.retention = retention;
             config.publish_cells = !args.no_cell_topics;
