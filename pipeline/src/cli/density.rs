@@ -59,7 +59,7 @@ struct ServeArgs {
     #[arg(long, value_name = "ID", default_value = "lintel-density")]
     consumer_id: String,
     /// How long the broker keeps this worker's session while it is away (0: none; a worker that
-    /// dies then loses only the messages in flight to it, and gets nothing queued back).
+    /// dies then loses what was in flight or queued for it, and the others get the rest).
     #[arg(long, value_name = "S", default_value_t = 3600)]
     session_expiry_s: u32,
     #[command(flatten)]
