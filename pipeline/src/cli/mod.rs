@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
 mod count;
+mod density;
 mod occupancy;
 mod run;
 
@@ -24,6 +25,8 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Set a building's occupancy on the running node (a retained MQTT command).
     Occupancy(occupancy::OccupancyArgs),
+    /// The population-density layer: consume many nodes' counts, serve the map and exports.
+    Density(density::DensityArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -31,6 +34,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Count(args) => count::run(args),
         Command::Run(args) => run::run(*args),
         Command::Occupancy(args) => occupancy::run(args),
+        Command::Density(args) => density::run(args),
     }
 }
 
