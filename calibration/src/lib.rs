@@ -7,6 +7,7 @@
 
 pub mod geometry;
 pub mod site;
+pub mod site_edit;
 
 pub use geometry::{CountingLine, Crossing, Point, Polygon, Side};
 pub use site::{Building, Camera, Credentials, Entrance, Location, Site, SiteError, Zone, ZoneShape};

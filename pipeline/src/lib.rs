@@ -7,6 +7,7 @@
 
 pub mod analysis;
 pub mod count;
+pub mod density;
 pub mod detection;
 pub mod infer;
 pub mod ingest;

@@ -84,10 +84,14 @@ pub struct CameraAnalysis {
 /// The state of one stream (one connection of a camera, or one file).
 struct Stream {
     connection: u64,
+    /// The stream's picture size, in source pixels.
+    size: (u32, u32),
     tracker: Tracker,
     counter: ZoneCounter,
     gate: Option<MotionGate>,
     low_light: LowLight,
+    /// Each track's foot point in the previous frame, for the anonymous step of each person.
+    feet: std::collections::HashMap<crate::track::TrackId, (f32, f32)>,
 }
 
 impl Stream {
@@ -140,6 +144,21 @@ impl CameraAnalysis {
 
     pub fn zones(&self) -> &[Zone] {
         &self.zones
+    }
+
+    /// Counts on `zones` from the next frame on (a technician saved new ones): the people being
+    /// followed stay followed, the zones are new. A crossing the old zones had not decided yet is
+    /// dropped with them; the crossings already made are the node's and stay counted.
+    pub fn set_zones(&mut self, zones: Vec<Zone>) {
+        self.zones = zones;
+        if let Some(stream) = self.stream.as_mut() {
+            let (w, h) = stream.size;
+            stream.counter = ZoneCounter::new(&self.zones, (w, h), self.config.counter);
+            if let Some(config) = self.config.motion_gate {
+                let shapes: Vec<ZoneShape> = self.zones.iter().map(|z| z.shape_in_pixels(w as f32, h as f32)).collect();
+                stream.gate = Some(MotionGate::new(config, &shapes, (w, h), self.letterboxed));
+            }
+        }
     }
 
     pub fn config(&self) -> &AnalysisConfig {
@@ -203,6 +222,11 @@ impl CameraAnalysis {
         stream.counter.update(update.tracks, update.removed, frame.index, frame.pts, crossings);
         let mut events = std::mem::take(&mut self.carried);
         events.extend(crossings.iter().map(|c| zone_event(&self.zones, &stream.tracker, c)));
+        let tracks = stream.tracker.tracks();
+        let people = tracks.iter().map(|t| person_box(t, stream.feet.get(&t.id).copied())).collect();
+        // Only this frame's tracks are kept: the map never outlives a person's track.
+        stream.feet.clear();
+        stream.feet.extend(tracks.iter().map(|t| (t.id, t.bbox.bottom_centre())));
         Ok(FrameAnalysis {
             index: frame.index,
             pts: frame.pts,
@@ -210,7 +234,7 @@ impl CameraAnalysis {
             detected: detections.is_some(),
             detections: detections.map_or(0, <[_]>::len),
             embedded,
-            people: stream.tracker.tracks().iter().map(person_box).collect(),
+            people,
             events,
         })
     }
@@ -253,10 +277,12 @@ impl CameraAnalysis {
             self.config.tracker.clone().at_fps(self.config.fps, self.config.max_lost, self.config.reid_memory);
         self.stream = Some(Stream {
             connection,
+            size: (w, h),
             tracker: Tracker::new(tracker),
             counter: ZoneCounter::new(&self.zones, (w, h), self.config.counter),
             gate,
             low_light: LowLight::new(self.config.low_light),
+            feet: std::collections::HashMap::new(),
         });
     }
 }
@@ -297,10 +323,12 @@ fn zone_event(zones: &[Zone], tracker: &Tracker, crossing: &CrossingEvent) -> Zo
     }
 }
 
-fn person_box(track: &Track) -> PersonBox {
+fn person_box(track: &Track, previous_foot: Option<(f32, f32)>) -> PersonBox {
+    let foot = track.bbox.bottom_centre();
     PersonBox {
         bbox: track.bbox,
-        foot: track.bbox.bottom_centre(),
+        foot,
+        step: previous_foot.map(|(x, y)| (foot.0 - x, foot.1 - y)),
         state: track.state,
         seen: track.matched,
         score: track.score,

@@ -39,6 +39,9 @@ pub struct PersonBox {
     pub bbox: BBox,
     /// Where the feet are: the point the zones test.
     pub foot: (f32, f32),
+    /// How far the feet moved since the previous analysed frame, in source pixels (`None` in the
+    /// person's first frame): the flow map's directions, with no identity attached.
+    pub step: Option<(f32, f32)>,
     pub state: TrackState,
     /// A detection was matched to the person in this frame (otherwise the box is a prediction).
     pub seen: bool,

@@ -13,6 +13,7 @@
 //! its detections, or none when the gate skipped it).
 
 mod camera;
+pub mod flow;
 mod frame_analysis;
 mod view;
 

@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
 mod count;
+mod density;
 mod occupancy;
 mod run;
 
@@ -21,16 +22,19 @@ enum Command {
     /// Count entries and exits in a recorded video.
     Count(count::CountArgs),
     /// Watch every camera of a site and publish counts over MQTT.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Set a building's occupancy on the running node (a retained MQTT command).
     Occupancy(occupancy::OccupancyArgs),
+    /// The population-density layer: consume many nodes' counts, serve the map and exports.
+    Density(density::DensityArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Count(args) => count::run(args),
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args),
         Command::Occupancy(args) => occupancy::run(args),
+        Command::Density(args) => density::run(args),
     }
 }
 

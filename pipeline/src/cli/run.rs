@@ -13,7 +13,7 @@ use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
-use lintel::web::{NodeMetrics, WebServer};
+use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebServer, WebState};
 use lintel_calibration::site::Site;
 
 #[derive(Args)]
@@ -83,6 +83,24 @@ pub struct RunArgs {
     /// Serve Prometheus metrics on http://ADDRESS/metrics (e.g. 127.0.0.1:9100).
     #[arg(long, value_name = "ADDRESS")]
     metrics: Option<std::net::SocketAddr>,
+    /// Serve the node's pages on http://ADDRESS: the operators' dashboard at `/` (and
+    /// `/metrics`). Any address but loopback needs tokens.
+    #[arg(long, value_name = "ADDRESS")]
+    web: Option<std::net::SocketAddr>,
+    /// Environment variable holding the operators' token for --web (dashboard, alerts).
+    #[arg(long, value_name = "VAR", requires = "web")]
+    web_operator_token_env: Option<String>,
+    /// Environment variable holding the technicians' token for --web (everything operators may
+    /// do, and the camera set-up).
+    #[arg(long, value_name = "VAR", requires = "web")]
+    web_technician_token_env: Option<String>,
+    /// The dashboard's history (SQLite: building intervals, alerts and acknowledgements)
+    /// (default: `<spool>/history.sqlite`).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Days of history kept.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    history_days: u64,
     /// ONNX Runtime threads (default: ONNX Runtime's choice).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -166,12 +184,39 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         .context("cannot install the signal handler")?;
 
     let metrics = Arc::new(NodeMetrics::default());
-    let _web_server = match args.metrics {
+    let _metrics_server = match args.metrics {
         Some(address) => Some(
             WebServer::start(address, Arc::clone(&metrics))
                 .with_context(|| format!("--metrics {address}: cannot listen"))?,
         ),
         None => None,
+    };
+    // The newest analysed frame of each camera, for the technicians' page.
+    let live = lintel::node::LiveFrames::default();
+    let zone_reloads = lintel::node::ZoneReloads::default();
+    let (board, _web_server) = match args.web {
+        Some(address) => {
+            let access = Access::with_tokens(
+                read_env(args.web_operator_token_env.as_deref())?.as_deref(),
+                read_env(args.web_technician_token_env.as_deref())?.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("--web: {e}"))?;
+            access.check_address(address).map_err(|e| anyhow::anyhow!("--web {address}: {e}"))?;
+            let history = args.history.clone().unwrap_or_else(|| args.spool.join("history.sqlite"));
+            let retention = Duration::from_secs(args.history_days.max(1).saturating_mul(86_400));
+            let board = OperatorBoard::open(&site, Arc::clone(&metrics), &history, retention)?;
+            let mut state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access);
+            state.calibrate =
+                Some(CalibrateView::new(site.clone(), args.site.clone(), live.clone(), zone_reloads.clone()));
+            let server = WebServer::serve(address, lintel::web::server::router(state))
+                .with_context(|| format!("--web {address}: cannot listen"))?;
+            eprintln!(
+                "lintel run: the dashboard is on http://{0}/, the camera set-up on http://{0}/calibrate",
+                server.address()
+            );
+            (Some(board), Some(server))
+        }
+        None => (None, None),
     };
     let options = NodeOptions {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
@@ -188,7 +233,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         run_for: args.run_for_s.map(Duration::from_secs),
         low_light: args.low_light,
         state_file: Some(args.state.clone().unwrap_or_else(|| default_state_file(&args.spool))),
-        metrics: args.metrics.map(|_| metrics),
+        metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
+        live: args.web.is_some().then_some(live),
+        zone_reloads: args.web.is_some().then_some(zone_reloads),
+        board,
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");

@@ -16,7 +16,7 @@ use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState, NodeStatus, Occupancy,
     OccupancySet, Received, SPOOL_ALERT_RATIO, UtcTime,
 };
-use crate::web::{CameraMetrics, NodeMetrics, Snapshot};
+use crate::web::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 
 /// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
 /// a dark room measure 0 to 2, a lit scene tens.
@@ -347,7 +347,7 @@ impl NodeCore {
             out.save(&self.saved_state());
         }
         if let Some(metrics) = &self.metrics {
-            metrics.update(self.snapshot(out));
+            metrics.update(self.snapshot(out, now));
         }
         if link.fill_ratio >= SPOOL_ALERT_RATIO && !self.spool_alerted {
             self.spool_alerted = true;
@@ -390,6 +390,8 @@ impl NodeCore {
     /// or failing) is held in memory, in order, with everything after it, and handed over again at
     /// every tick: an interval that has left the aggregator is not lost to a disk fault.
     fn send(&mut self, out: &mut dyn NodeOutput, message: Message) {
+        // The node's own pages see it now, even when the spool must hold it.
+        out.show(&message);
         if !self.held.messages.is_empty() {
             self.held.push(message);
             return;
@@ -601,7 +603,7 @@ impl NodeCore {
     }
 
     /// What the metrics endpoint shows now.
-    fn snapshot(&self, out: &dyn NodeOutput) -> Snapshot {
+    fn snapshot(&self, out: &dyn NodeOutput, now: Instant) -> Snapshot {
         let status = out.link();
         let counters = out.counters();
         Snapshot {
@@ -620,11 +622,22 @@ impl NodeCore {
                     blinded: c.blinded,
                     defocused: c.view.defocused(),
                     moved: c.view.moved(),
+                    last_frame_age_s: c.last_frame.map(|t| now.saturating_duration_since(t).as_secs_f64()),
+                })
+                .collect(),
+            buildings: self
+                .aggregator
+                .occupancy()
+                .map(|(id, occupancy)| BuildingMetrics {
+                    id: id.to_string(),
+                    occupancy,
+                    capacity: self.site.building(id).and_then(|b| b.capacity).map(u64::from),
                 })
                 .collect(),
             mqtt_connected: status.connected,
             spool_messages: status.spooled,
             spool_bytes: status.spool_bytes,
+            spool_fill: status.fill_ratio,
             messages_published: counters.sent,
             messages_spooled: counters.spooled,
             mqtt_connects: counters.connects,

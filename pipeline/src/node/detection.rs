@@ -7,7 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::{Camera, Site};
 
-use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions};
+use super::live::Picture;
+use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions, ZoneReloads};
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
 use crate::infer::{Detector, Embedder, LowLightConfig, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
@@ -102,12 +103,22 @@ impl DetectionLoop {
         mut embedder: Option<&mut Embedder>,
         events: &Sender<NodeEvent>,
         live: Option<&LiveFrames>,
+        reloads: Option<&ZoneReloads>,
         running: impl Fn() -> bool,
     ) {
         let out = Out { events, live };
         let batch = detector.preferred_batch();
         let mut round: Vec<(Waiting, Admitted)> = Vec::new();
         while running() {
+            for (camera, zones) in reloads.map(ZoneReloads::take).unwrap_or_default() {
+                if let Some(feed) = self.feeds.get_mut(camera) {
+                    tracing::info!(camera = %feed.id, zones = zones.len(), "counting on the zones saved");
+                    feed.analysis.set_zones(zones);
+                    if let Some(live) = live {
+                        live.reset_tallies(camera);
+                    }
+                }
+            }
             let mut took_any = false;
             for (camera, feed) in self.feeds.iter_mut().enumerate() {
                 let Some(frame) = feed.mailbox.take() else { continue };
@@ -173,7 +184,8 @@ impl Out<'_> {
     ) {
         let analysis = analysis.map_err(|error| tracing::error!(camera = %feed.id, "{error}")).ok();
         if let (Some(live), Some(analysis)) = (self.live, &analysis) {
-            live.put(waiting.camera, LiveFrame { wall: waiting.wall, analysis: analysis.clone() });
+            let picture = live.watched(waiting.camera).then(|| picture_of(&waiting.frame.frame)).flatten();
+            live.put(waiting.camera, LiveFrame { wall: waiting.wall, analysis: analysis.clone(), picture });
         }
         // The node thread ends only after Shutdown, which is sent after this loop: a send cannot
         // fail short of a panic there, which the join reports.
@@ -188,6 +200,17 @@ impl Out<'_> {
             detector_time,
         }));
     }
+}
+
+/// A copy of a frame's pixels, packed (for a page that watches the camera).
+fn picture_of(frame: &Frame) -> Option<Arc<Picture>> {
+    let view = frame.rgb().ok()?;
+    let (width, height, stride) = (view.width(), view.height(), view.stride());
+    let mut rgb = Vec::with_capacity(width * height * 3);
+    for row in view.data().chunks(stride).take(height) {
+        rgb.extend_from_slice(&row[..width * 3]);
+    }
+    Some(Arc::new(Picture { width: width as u32, height: height as u32, rgb }))
 }
 
 /// Wakes the detection thread when any camera has a frame, so an idle node sleeps instead of

@@ -40,7 +40,7 @@ use lintel_calibration::site::Site;
 pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
 pub use self::identity::{derived_node_id, node_id_from};
-pub use self::live::{LiveFrame, LiveFrames};
+pub use self::live::{LiveFrame, LiveFrames, Picture, ZoneReloads, ZoneTallies};
 pub use self::output::{NodeOutput, PublishingOutput, Refused};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};
@@ -81,6 +81,10 @@ pub struct NodeOptions {
     pub live: Option<LiveFrames>,
     /// The tamper watch of every camera: defocused and moved views.
     pub view_watch: crate::analysis::ViewWatchConfig,
+    /// Zones a technician saved, for the cameras to count on without a restart.
+    pub zone_reloads: Option<ZoneReloads>,
+    /// The operators' board (dashboard): every message the node makes, its history and alerts.
+    pub board: Option<Arc<crate::web::OperatorBoard>>,
 }
 
 impl Default for NodeOptions {
@@ -100,6 +104,8 @@ impl Default for NodeOptions {
             low_light: crate::infer::LowLightMode::Auto,
             live: None,
             view_watch: crate::analysis::ViewWatchConfig::default(),
+            board: None,
+            zone_reloads: None,
         }
     }
 }
@@ -154,7 +160,7 @@ pub fn run_node(
     let (cameras, mut detection) = detection::start_cameras(site, detector, options)?;
     let (events, inbox) = mpsc::channel();
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
-    let mut output = PublishingOutput::new(publisher, options.state_file.clone());
+    let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.board.clone());
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())
@@ -162,7 +168,7 @@ pub fn run_node(
             .map_err(NodeError::Thread)?;
         let started = Instant::now();
         let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
-        detection.run(detector, embedder, &events, options.live.as_ref(), running);
+        detection.run(detector, embedder, &events, options.live.as_ref(), options.zone_reloads.as_ref(), running);
         // The node thread may have ended already (it never does before Shutdown, short of a
         // panic, which the join below reports).
         let _ = events.send(NodeEvent::Shutdown);

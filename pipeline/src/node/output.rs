@@ -2,9 +2,11 @@
 //! and the state file.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::state_file::{self, SavedState};
 use crate::publish::{Message, PublishError, Publisher, PublisherMetrics, PublisherStatus, SpoolError};
+use crate::web::OperatorBoard;
 
 /// Where the node's decisions go. [`PublishingOutput`] is the real one (the MQTT publisher and its
 /// spool, the state file); tests use a recording fake.
@@ -17,6 +19,9 @@ pub trait NodeOutput {
     fn counters(&self) -> PublisherMetrics;
     /// Makes `state` durable (the intervals not yet published, occupancy, commands applied).
     fn save(&mut self, state: &SavedState);
+    /// Shows a message on the node's own pages (the operators' board), once, when the node makes
+    /// it: before the spool takes it, so a failing spool does not hide its own alert.
+    fn show(&mut self, _message: &Message) {}
 }
 
 /// Why the publisher did not take a message; one line each, never a secret.
@@ -32,11 +37,12 @@ pub enum Refused {
 pub struct PublishingOutput<'a> {
     publisher: &'a Publisher,
     state_file: Option<PathBuf>,
+    board: Option<Arc<OperatorBoard>>,
 }
 
 impl<'a> PublishingOutput<'a> {
-    pub fn new(publisher: &'a Publisher, state_file: Option<PathBuf>) -> Self {
-        Self { publisher, state_file }
+    pub fn new(publisher: &'a Publisher, state_file: Option<PathBuf>, board: Option<Arc<OperatorBoard>>) -> Self {
+        Self { publisher, state_file, board }
     }
 }
 
@@ -57,6 +63,12 @@ impl NodeOutput for PublishingOutput<'_> {
 
     fn counters(&self) -> PublisherMetrics {
         self.publisher.metrics()
+    }
+
+    fn show(&mut self, message: &Message) {
+        if let Some(board) = &self.board {
+            board.record(message);
+        }
     }
 
     fn save(&mut self, state: &SavedState) {

@@ -56,16 +56,29 @@ pub struct CameraMetrics {
     pub blinded: bool,
     pub defocused: bool,
     pub moved: bool,
+    /// Seconds since its last frame arrived; `None` before the first.
+    pub last_frame_age_s: Option<f64>,
+}
+
+/// One building's occupancy, as of its last closed interval.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BuildingMetrics {
+    pub id: String,
+    pub occupancy: u64,
+    pub capacity: Option<u64>,
 }
 
 /// Everything the endpoint shows, as of the node's last update (every 250 ms).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Snapshot {
     pub cameras: Vec<CameraMetrics>,
+    pub buildings: Vec<BuildingMetrics>,
     pub mqtt_connected: bool,
     /// Messages in the spool, waiting for the broker.
     pub spool_messages: usize,
     pub spool_bytes: u64,
+    /// How full the spool is, 0..1 of its bound.
+    pub spool_fill: f64,
     /// Messages the broker acknowledged.
     pub messages_published: u64,
     /// Messages written to the spool.
@@ -143,6 +156,16 @@ impl Snapshot {
         for camera in &self.cameras {
             ConstCounter::new(camera.detector_seconds)
                 .encode(family.encode_family(&[("camera", camera.id.as_str())])?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "lintel_building_occupancy",
+            "People estimated inside a building, as of its last closed interval.",
+            None,
+            MetricType::Gauge,
+        )?;
+        for building in &self.buildings {
+            ConstGauge::new(building.occupancy).encode(family.encode_family(&[("building", building.id.as_str())])?)?;
         }
 
         let gauges = [

@@ -1,8 +1,18 @@
 //! HTTP at the edge of the node: [`WebServer`] (axum on its own tokio runtime) and the
 //! Prometheus metrics it serves on `GET /metrics`.
 
+pub mod auth;
+pub mod board;
+pub mod calibrate;
+pub mod dashboard;
+pub mod history;
 pub mod metrics;
+pub mod pages;
 pub mod server;
 
-pub use metrics::{CameraMetrics, NodeMetrics, Snapshot};
+pub use auth::{Access, Role};
+pub use board::OperatorBoard;
+pub use calibrate::CalibrateView;
+pub use history::History;
+pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use server::{WebServer, WebState};

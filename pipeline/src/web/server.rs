@@ -40,7 +40,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tower_http::timeout::TimeoutLayer;
 
+use super::auth::{self, Access};
+use super::board::OperatorBoard;
+use super::calibrate::{self, CalibrateView};
 use super::metrics::{self, CONTENT_TYPE, NodeMetrics};
+use super::{dashboard, pages};
 
 /// Connections served at once; more wait in the listen backlog. Far above what Prometheus and
 /// a few operators need, far below the file descriptors the node needs for its cameras.
@@ -70,19 +74,50 @@ pub struct WebState {
     pub metrics: Arc<NodeMetrics>,
     /// The Prometheus registry `/metrics` renders; the node's metrics are its collector.
     pub registry: Arc<Registry>,
+    /// The operators' board: with it, the dashboard is served at `/`.
+    pub board: Option<Arc<OperatorBoard>>,
+    /// Who may do what; open (loopback only) without tokens.
+    pub access: Access,
+    /// The technicians' page: with it, `/calibrate` is served.
+    pub calibrate: Option<Arc<CalibrateView>>,
 }
 
 impl WebState {
-    /// The state of a node whose metrics are `metrics`.
+    /// The state of a node whose metrics are `metrics`: `/metrics` only, open.
     pub fn new(metrics: Arc<NodeMetrics>) -> Self {
         let registry = Arc::new(metrics::registry(Arc::clone(&metrics)));
-        Self { metrics, registry }
+        Self { metrics, registry, board: None, access: Access::open(), calibrate: None }
+    }
+
+    /// The pages of a node: the dashboard over `board`, behind `access`.
+    pub fn pages(metrics: Arc<NodeMetrics>, board: Arc<OperatorBoard>, access: Access) -> Self {
+        Self { board: Some(board), access, ..Self::new(metrics) }
     }
 }
 
-/// The routes: `GET /metrics`; other paths answer 404, other methods on a route 405.
+/// The routes: `GET /metrics`, and with a board the dashboard (`/`, `/api/…`), the login and
+/// the page assets; behind the tokens of `state.access` when it has any. Other paths answer
+/// 404, other methods on a route 405.
 pub fn router(state: WebState) -> Router {
-    Router::new().route("/metrics", get(serve_metrics)).fallback(not_found).with_state(state)
+    let access = state.access.clone();
+    let board = state.board.clone();
+    let calibrate = state.calibrate.clone();
+    let mut routes = Router::new().route("/metrics", get(serve_metrics)).with_state(state);
+    if let Some(board) = board {
+        routes = routes
+            .merge(dashboard::router(board))
+            .route("/login", get(pages::login_page).post(pages::login).with_state(access.clone()))
+            .route("/logout", get(pages::logout))
+            .route("/api/whoami", get(pages::whoami))
+            .route("/assets/{name}", get(pages::asset));
+    }
+    if let Some(view) = calibrate {
+        routes = routes.merge(calibrate::router(view));
+    }
+    routes
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
+        .layer(axum::middleware::from_fn(pages::security_headers))
 }
 
 async fn serve_metrics(State(state): State<WebState>) -> impl IntoResponse {
@@ -90,7 +125,7 @@ async fn serve_metrics(State(state): State<WebState>) -> impl IntoResponse {
 }
 
 async fn not_found() -> impl IntoResponse {
-    (StatusCode::NOT_FOUND, "not found: this node serves GET /metrics\n")
+    (StatusCode::NOT_FOUND, "not found\n")
 }
 
 /// The HTTP server, serving on its own thread (a tokio runtime with two workers) until dropped.
@@ -460,15 +495,18 @@ mod tests {
             blinded: false,
             defocused: false,
             moved: true,
+            last_frame_age_s: Some(0.5),
         };
         metrics.update(Snapshot {
             cameras: vec![
                 camera("north", CameraStateKind::Live),
                 camera("say \"cheese\"\\", CameraStateKind::Retrying),
             ],
+            buildings: vec![crate::web::BuildingMetrics { id: "hall".into(), occupancy: 12, capacity: Some(300) }],
             mqtt_connected: true,
             spool_messages: 3,
             spool_bytes: 4096,
+            spool_fill: 0.01,
             messages_published: 41,
             messages_spooled: 44,
             mqtt_connects: 2,
@@ -487,6 +525,7 @@ mod tests {
             ("lintel_messages_held", 7.0),
             ("lintel_messages_dropped_total", 1.0),
             ("lintel_intervals_published_total", 9.0),
+            ("lintel_building_occupancy{building=\"hall\"}", 12.0),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))

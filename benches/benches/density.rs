@@ -1,0 +1,304 @@
+//! The density layer under load: simulated nodes replay a daily profile at accelerated time
+//! through a real mosquitto into one consumer (the library's `Consumer`), with SQLite and with
+//! PostgreSQL, at 100, 1,000 and 10,000 buildings. Prints, per store and size: messages per
+//! second one consumer takes, and the lag from a node's publish to the change being visible in
+//! `GET /density.geojson` (probes sent during the load), with the time one GeoJSON answer takes.
+//!
+//! `cargo bench -p lintel-benches --bench density` (needs mosquitto; PostgreSQL 15 from Debian's
+//! `postgresql` for the second store: without it that half fails with how to install it).
+//! Env: `LINTEL_BENCH_SIZES` (default `100,1000,10000`), `LINTEL_BENCH_MESSAGES` (per run, default 10,000).
+
+#[path = "../../pipeline/tests/common/postgres.rs"]
+mod postgres;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lintel::density::consumer::{Consumer, ConsumerConfig};
+use lintel::density::ngsi::NgsiOptions;
+use lintel::density::web::{DensityWeb, router};
+use lintel::density::{Grid, Ingest, IngestMetrics, store};
+use lintel::publish::UtcTime;
+use lintel::web::WebServer;
+use prometheus_client::registry::Registry;
+use rumqttc::{Client, MqttOptions, QoS};
+use serde_json::json;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Mosquitto(Child, u16);
+
+impl Mosquitto {
+    fn start(dir: &Path) -> Self {
+        let port = free_port();
+        let conf = dir.join("mosquitto.conf");
+        // Enough queue for a burst of thousands of QoS 1 messages to one subscriber.
+        std::fs::write(
+            &conf,
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\n"),
+        )
+        .unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto is not installed: run scripts/setup");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self(child, port)
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A grid of `n` buildings, 100 to a cell, cells on a square layout near Lishui.
+fn synthetic_grid(n: usize, path: &Path) -> Grid {
+    let cells = n.div_ceil(100);
+    let side = (cells as f64).sqrt().ceil() as usize;
+    let size = 0.003;
+    let mut features = Vec::new();
+    for c in 0..cells {
+        let (x0, y0) = (119.9 + (c % side) as f64 * size, 28.44 + (c / side) as f64 * size);
+        features.push(json!({"type": "Feature", "properties": {"kind": "cell", "id": format!("c{c}")},
+            "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size], [x0, y0]]]}}));
+        for b in 0..100.min(n - c * 100) {
+            let (x, y) =
+                (x0 + (b % 10) as f64 * size / 10.0 + size / 20.0, y0 + (b / 10) as f64 * size / 10.0 + size / 20.0);
+            features.push(json!({"type": "Feature", "properties": {"kind": "building", "site": format!("s{c}"),
+                "building": format!("b{b}"), "floor_area_m2": 1000, "capacity": 200},
+                "geometry": {"type": "Point", "coordinates": [x, y]}}));
+        }
+    }
+    std::fs::write(path, json!({"type": "FeatureCollection", "features": features}).to_string()).unwrap();
+    Grid::load(path).unwrap()
+}
+
+fn get(address: &str, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+struct Result {
+    messages: u64,
+    per_second: f64,
+    lag_p50_ms: f64,
+    lag_max_ms: f64,
+    geojson_ms: f64,
+}
+
+/// `rate`: messages per second the nodes publish at, or as fast as they can.
+fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) -> Result {
+    let grid = Arc::new(synthetic_grid(n, &dir.join(format!("grid-{n}.geojson"))));
+    let broker = Mosquitto::start(dir);
+    let metrics = Arc::new(IngestMetrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let ingest = Ingest::new(Arc::clone(&grid), store::open(store_url).unwrap(), Arc::clone(&metrics));
+    let web = WebServer::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        router(Arc::new(DensityWeb {
+            grid: Arc::clone(&grid),
+            store: Mutex::new(store::open(store_url).unwrap()),
+            stale_after_s: 10 * 86_400,
+            registry,
+            ngsi: NgsiOptions::default(),
+        })),
+    )
+    .unwrap();
+    let address = web.address().to_string();
+    let mut config = ConsumerConfig::new("127.0.0.1", broker.1, format!("bench-{n}"));
+    config.publish_cells = false;
+    config.receive_maximum = 256;
+    let consumer = Consumer::start(config, ingest).unwrap();
+    while !consumer.status.connected.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+
+    // The nodes: one client for all (the broker's fan-in is not what is measured). Building `i`
+    // of interval `k`: a daily occupancy curve, one simulated minute per interval, two days ago.
+    let mut options = MqttOptions::new(format!("bench-nodes-{n}"), "127.0.0.1", broker.1);
+    options.set_max_packet_size(1 << 20, 1 << 20);
+    options.set_inflight(100);
+    let (client, mut connection) = Client::new(options, 1000);
+    std::thread::spawn(move || for _ in connection.iter() {});
+    let now = UtcTime::now().unix_seconds();
+    let t0 = now - now % 86_400 - 2 * 86_400;
+    let probe = &grid.buildings[0];
+    let probes: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let seen: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
+    let watching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let watcher = {
+        let (address, seen, watching) = (address.clone(), Arc::clone(&seen), Arc::clone(&watching));
+        let id = format!("\"id\":\"building:{}\"", probe.key());
+        std::thread::spawn(move || {
+            let mut last = u64::MAX;
+            while watching.load(std::sync::atomic::Ordering::SeqCst) {
+                let body = get(&address, "/density.geojson");
+                // The probe building's occupancy: the number after its "occupancy": in its feature.
+                if let Some(at) = body.find(&id) {
+                    let feature = &body[at..];
+                    if let Some(o) = feature.find("\"occupancy\":") {
+                        let digits: String = feature[o + 12..].chars().take_while(char::is_ascii_digit).collect();
+                        if let Ok(v) = digits.parse::<u64>()
+                            && v != last
+                        {
+                            last = v;
+                            seen.lock().unwrap().push((v, Instant::now()));
+                        }
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    let started = Instant::now();
+    let mut seqs = vec![0u64; n];
+    let mut sent = 0u64;
+    let mut k = 0i64;
+    let publish = |b: &lintel::density::grid::Building,
+                   seq: u64,
+                   start: i64,
+                   entries: usize,
+                   exits: usize,
+                   occupancy: u64| {
+        let payload = json!({
+            "schema": "lintel.counts/1", "site": b.site, "building": b.building, "node": format!("n-{}", b.key()),
+            "seq": seq, "interval": {"start": UtcTime::from_unix_seconds(start), "end": UtcTime::from_unix_seconds(start + 60)},
+            "entries": entries, "exits": exits, "occupancy": occupancy, "entrances": [],
+        })
+        .to_string();
+        client
+            .publish(format!("lintel/v1/{}/building/{}/counts", b.site, b.building), QoS::AtLeastOnce, false, payload)
+            .unwrap();
+    };
+    // Building 0 is the probe: every 200th message is its next interval, with a new occupancy.
+    'publish: loop {
+        let minute = (k % 1440) as f64;
+        let share = 0.1 + 0.8 * (-((minute / 60.0 - 14.0).powi(2)) / 18.0).exp();
+        for (i, b) in grid.buildings.iter().enumerate().skip(1) {
+            if sent >= messages {
+                break 'publish;
+            }
+            if sent.is_multiple_of(200) {
+                seqs[0] += 1;
+                let value = 1000 + seqs[0];
+                probes.lock().unwrap().push((value, Instant::now()));
+                publish(probe, seqs[0], t0 + 60 * seqs[0] as i64, 1, 0, value);
+                sent += 1;
+            }
+            if let Some(rate) = rate {
+                let due = started + Duration::from_secs_f64(sent as f64 / rate);
+                std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            }
+            seqs[i] += 1;
+            publish(b, seqs[i], t0 + 60 * k, i % 5, i % 3, (200.0 * share) as u64 + (i as u64 % 7));
+            sent += 1;
+        }
+        k += 1;
+    }
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while metrics.applied.get() < messages && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    std::thread::sleep(Duration::from_millis(500));
+    watching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _ = watcher.join();
+    let mut geojson = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let _ = get(&address, "/density.geojson");
+        geojson.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    let (probes, seen) = (probes.lock().unwrap().clone(), seen.lock().unwrap().clone());
+    // Lag of a probe: from its publish to the first GeoJSON showing it or a later probe.
+    let mut lags: Vec<f64> = probes
+        .iter()
+        .filter_map(|(v, at)| {
+            seen.iter().find(|(s, _)| s >= v).map(|(_, when)| when.duration_since(*at).as_secs_f64() * 1000.0)
+        })
+        .collect();
+    drop(consumer);
+    Result {
+        messages: metrics.applied.get(),
+        per_second: metrics.applied.get() as f64 / elapsed,
+        lag_p50_ms: percentile(&mut lags, 0.5),
+        lag_max_ms: percentile(&mut lags, 1.0),
+        geojson_ms: percentile(&mut geojson, 0.5),
+    }
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("LINTEL_BENCH_SIZES")
+        .unwrap_or_else(|_| "100,1000,10000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let messages: u64 = std::env::var("LINTEL_BENCH_MESSAGES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let dir: PathBuf = std::env::temp_dir().join(format!("lintel-bench-density-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // A city of 10,000 buildings with one-minute intervals publishes 167 messages a second.
+    let steady = 300.0;
+    let pg_dbs: Vec<String> = sizes.iter().flat_map(|n| [format!("d{n}"), format!("s{n}")]).collect();
+    let pg = postgres::Postgres::start(&dir, &pg_dbs.iter().map(String::as_str).collect::<Vec<_>>());
+    println!(
+        "density consumer: one worker, {messages} messages per run as fast as the nodes send, then {} at {steady} messages/s",
+        messages / 4
+    );
+    println!(
+        "| store | buildings | messages/s taken (burst) | lag p50 / max, burst (ms) | lag p50 / max at {steady}/s (ms) | GeoJSON answer (ms) |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, url) in [("SQLite", None), ("PostgreSQL", Some(&pg))] {
+        for &n in &sizes {
+            let store = |prefix: &str| match url {
+                None => format!("sqlite:{}", dir.join(format!("{prefix}-{n}.db")).display()),
+                Some(pg) => pg.url(&format!("{prefix}{n}")),
+            };
+            let burst = run(&dir, &store("d"), n, messages, None);
+            let calm = run(&dir, &store("s"), n, messages / 4, Some(steady));
+            println!(
+                "| {name} | {n} | {:.0} | {:.0} / {:.0} | {:.0} / {:.0} | {:.1} |",
+                burst.per_second,
+                burst.lag_p50_ms,
+                burst.lag_max_ms,
+                calm.lag_p50_ms,
+                calm.lag_max_ms,
+                burst.geojson_ms
+            );
+            assert!(burst.messages >= messages && calm.messages >= messages / 4, "messages were lost");
+        }
+    }
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+}

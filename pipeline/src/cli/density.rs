@@ -1,0 +1,253 @@
+//! `lintel density`: the population-density layer (consumer, store, map, exports), and
+//! `lintel density render` / `lintel density export` for reports and other agencies.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use lintel::density::consumer::{Consumer, ConsumerConfig};
+use lintel::density::ngsi::NgsiOptions;
+use lintel::density::web::{DensityWeb, parse_time};
+use lintel::density::{Grid, Ingest, IngestMetrics, Retention, Snapshot, render, store};
+use lintel::publish::UtcTime;
+use prometheus_client::registry::Registry;
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct DensityArgs {
+    #[command(subcommand)]
+    action: Option<Action>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Action {
+    /// Draw the map at a time as a picture (.png or .svg).
+    Render(RenderArgs),
+    /// Write the NGSI-LD entities (FIWARE Building, CrowdFlowObserved) for other agencies.
+    Export(ExportArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The grid file: cells and buildings (GeoJSON).
+    #[arg(long, value_name = "FILE", required = true)]
+    grid: Option<PathBuf>,
+    /// The MQTT broker the nodes publish to (MQTT 5).
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "web_only")]
+    mqtt: Option<String>,
+    /// Serve the map and the exports from the store without consuming (a second web front, or
+    /// one reading a PostgreSQL read replica); no MQTT.
+    #[arg(long, conflicts_with_all = ["mqtt", "share_group"])]
+    web_only: bool,
+    /// Serve the map, GeoJSON, history, NGSI-LD and metrics on this address.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
+    web: SocketAddr,
+    /// sqlite:PATH (one machine) or postgres://USER@HOST:PORT/DB (shared by many consumers).
+    #[arg(long, value_name = "URL", default_value = "sqlite:density.db")]
+    store: String,
+    /// Share the load with the other consumers of this group (MQTT 5 shared subscription).
+    #[arg(long, value_name = "GROUP")]
+    share_group: Option<String>,
+    /// The MQTT client id; a restarted worker with the same id resumes its session.
+    #[arg(long, value_name = "ID", default_value = "lintel-density")]
+    consumer_id: String,
+    /// How long the broker keeps this worker's session while it is away (0: none; a worker that
+    /// dies then loses what was in flight or queued for it, and the others get the rest).
+    #[arg(long, value_name = "S", default_value_t = 3600)]
+    session_expiry_s: u32,
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Keep intervals this many days (hourly roll-ups are kept longer).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    retention_days: u32,
+    /// Keep hourly roll-ups (and the daily ones made from them) this many days.
+    #[arg(long, value_name = "DAYS", default_value_t = 400)]
+    rollup_retention_days: u32,
+    /// Do not publish the retained lintel/v1/density/cell/<cell> topics.
+    #[arg(long)]
+    no_cell_topics: bool,
+    /// Stop after this many seconds (tests, demos).
+    #[arg(long, value_name = "S")]
+    run_for_s: Option<u64>,
+}
+
+#[derive(Args, Clone)]
+struct CommonArgs {
+    /// A building with no data for this long is stale (shown with its last value, not counted).
+    #[arg(long, value_name = "S", default_value_t = 300)]
+    stale_after_s: i64,
+    /// In the NGSI-LD export, counts from 1 to this minus one are merged or left out.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    ngsi_threshold: u64,
+}
+
+#[derive(Args)]
+struct RenderArgs {
+    #[arg(long, value_name = "FILE")]
+    grid: PathBuf,
+    #[arg(long, value_name = "URL", default_value = "sqlite:density.db")]
+    store: String,
+    /// The time to draw (RFC 3339); now if absent.
+    #[arg(long, value_name = "TIME")]
+    at: Option<String>,
+    /// The picture: .png or .svg.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[arg(long, value_name = "S", default_value_t = 300)]
+    stale_after_s: i64,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    #[arg(long, value_name = "FILE")]
+    grid: PathBuf,
+    #[arg(long, value_name = "URL", default_value = "sqlite:density.db")]
+    store: String,
+    /// Start of the flows exported (RFC 3339); 24 hours ago if absent.
+    #[arg(long, value_name = "TIME")]
+    from: Option<String>,
+    /// End of the flows exported; now if absent (only whole hours that have ended).
+    #[arg(long, value_name = "TIME")]
+    to: Option<String>,
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+pub fn run(args: DensityArgs) -> anyhow::Result<ExitCode> {
+    match args.action {
+        Some(Action::Render(a)) => render_map(a),
+        Some(Action::Export(a)) => export(a),
+        None => serve(args.serve),
+    }
+}
+
+fn load_grid(path: &Path) -> anyhow::Result<Arc<Grid>> {
+    Ok(Arc::new(Grid::load(path)?))
+}
+
+fn open_store(url: &str) -> anyhow::Result<store::Recorder> {
+    store::open(url).with_context(|| format!("store {}", redact(url)))
+}
+
+/// The store URL without a password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = &url[scheme + 3..at];
+            let user = user.split(':').next().unwrap_or("");
+            format!("{}{user}:…{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let Some(grid_path) = &args.grid else {
+        anyhow::bail!("lintel density needs --grid FILE");
+    };
+    let grid = load_grid(grid_path)?;
+    let metrics = Arc::new(IngestMetrics::default());
+    let mut registry = Registry::default();
+    metrics.register(&mut registry);
+    let retention = Retention {
+        raw_s: i64::from(args.retention_days) * 86_400,
+        hourly_s: i64::from(args.rollup_retention_days) * 86_400,
+    };
+    // The consumer creates the tables; the web side only reads.
+    let consumer_store = if args.web_only { None } else { Some(open_store(&args.store)?) };
+    let reader = store::open_reader(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
+    let web_state = Arc::new(DensityWeb {
+        grid: Arc::clone(&grid),
+        store: Mutex::new(reader),
+        stale_after_s: args.common.stale_after_s,
+        registry,
+        ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
+    });
+    let web = lintel::web::WebServer::serve(args.web, lintel::density::web::router(web_state))
+        .with_context(|| format!("cannot serve on {}", args.web))?;
+    let consumer = match (consumer_store, &args.mqtt) {
+        (Some(store), Some(mqtt)) => {
+            let (host, port) = super::run::parse_broker(mqtt)?;
+            let mut config = ConsumerConfig::new(host, port, args.consumer_id.clone());
+            config.share_group = args.share_group.clone();
+            config.session_expiry_s = args.session_expiry_s;
+            config.stale_after_s = args.common.stale_after_s;
+            config.retention = retention;
+            config.publish_cells = !args.no_cell_topics;
+            let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
+            Some(Consumer::start(config, ingest).context("cannot start the consumer")?)
+        }
+        _ => None,
+    };
+    // The first line a script may wait for.
+    println!("density: http://{}/ ({} cells, {} buildings)", web.address(), grid.cells.len(), grid.buildings.len());
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let on_signal = Arc::clone(&stop);
+    ctrlc::set_handler(move || on_signal.store(true, Ordering::Relaxed)).context("cannot handle signals")?;
+    let started = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        if args.run_for_s.is_some_and(|s| started.elapsed() >= Duration::from_secs(s)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(consumer);
+    drop(web);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render_map(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let grid = load_grid(&args.grid)?;
+    let mut store = open_store(&args.store)?;
+    let (states, at) = match &args.at {
+        Some(text) => {
+            let at = parse_time(text).map_err(|e| anyhow::anyhow!("--at: {e}"))?;
+            (store.as_of(at.unix_seconds())?, at)
+        }
+        None => (store.latest()?, UtcTime::now()),
+    };
+    let snapshot = Snapshot::build(&grid, &states, at, args.stale_after_s);
+    render::write(&grid, &snapshot, &args.out)?;
+    println!("{}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
+    let grid = load_grid(&args.grid)?;
+    let mut store = open_store(&args.store)?;
+    let now = UtcTime::now();
+    let time = |text: &Option<String>, name: &str, default: i64| -> anyhow::Result<i64> {
+        match text {
+            Some(t) => Ok(parse_time(t).map_err(|e| anyhow::anyhow!("--{name}: {e}"))?.unix_seconds()),
+            None => Ok(default),
+        }
+    };
+    let from = time(&args.from, "from", now.unix_seconds() - 86_400)?;
+    let to = time(&args.to, "to", now.unix_seconds())?;
+    let options = NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() };
+    let entities =
+        lintel::density::ngsi::export(&grid, &mut store, from, to, now, args.common.stale_after_s, &options)?;
+    let text = serde_json::to_string_pretty(&entities)?;
+    std::fs::write(&args.out, text + "\n").with_context(|| format!("cannot write {}", args.out.display()))?;
+    println!("{}: {} entities", args.out.display(), entities.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn store_urls_are_shown_without_their_password() {
+        assert_eq!(super::redact("postgres://lintel:s3cret@db:5432/density"), "postgres://lintel:…@db:5432/density");
+        assert_eq!(super::redact("sqlite:density.db"), "sqlite:density.db");
+    }
+}

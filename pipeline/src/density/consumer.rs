@@ -1,0 +1,252 @@
+//! The consumer: an MQTT 5 client on its own thread that subscribes to the counts and occupancy
+//! of every node (through a shared subscription when given a group, so stateless workers split
+//! the load), hands each message to [`Ingest`], and acknowledges it only once stored: a worker
+//! killed half-way leaves its unacknowledged messages with the broker, which sends them again
+//! when the worker's session comes back (same `--consumer-id`).
+//!
+//! It also keeps the retained `lintel/v1/density/cell/<cell>` topics up to date (every
+//! [`CELL_PUBLISH_EVERY`], only cells whose summary changed) and applies the retention.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
+use rumqttc::v5::{Client, Event, MqttOptions};
+
+use super::ingest::{Ingest, MAX_MESSAGE_BYTES};
+use super::snapshot::{Snapshot, cell_topic};
+use super::store::Retention;
+use crate::publish::UtcTime;
+
+/// How often the retained cell summaries are refreshed.
+pub const CELL_PUBLISH_EVERY: Duration = Duration::from_secs(2);
+/// How often the cell summaries are recomputed without new messages (freshness changes).
+const STALE_RECHECK: Duration = Duration::from_secs(30);
+/// How often old data is swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// Where and how to subscribe.
+#[derive(Clone, Debug)]
+pub struct ConsumerConfig {
+    pub host: String,
+    pub port: u16,
+    /// The MQTT client id; a restarted worker with the same id gets its session back.
+    pub client_id: String,
+    /// `Some(group)`: `$share/<group>/…` subscriptions, the load split between the group's workers.
+    pub share_group: Option<String>,
+    /// How long the broker keeps the session (and queues messages) of a worker that is away.
+    pub session_expiry_s: u32,
+    /// Messages the broker may send before earlier ones are acknowledged.
+    pub receive_maximum: u16,
+    /// Buildings whose data is older than this are stale (for the cell summaries).
+    pub stale_after_s: i64,
+    pub retention: Retention,
+    /// Publish the retained cell summaries.
+    pub publish_cells: bool,
+}
+
+impl ConsumerConfig {
+    pub fn new(host: impl Into<String>, port: u16, client_id: impl Into<String>) -> Self {
+        Self {
+            host: host.into(),
+            port,
+            client_id: client_id.into(),
+            share_group: None,
+            session_expiry_s: 3600,
+            receive_maximum: 32,
+            stale_after_s: 300,
+            retention: Retention::default(),
+            publish_cells: true,
+        }
+    }
+
+    /// The topic filters: counts and occupancy of every site's buildings.
+    pub fn filters(&self) -> Vec<String> {
+        let root = crate::publish::TOPIC_ROOT;
+        ["counts", "occupancy"]
+            .iter()
+            .map(|what| {
+                let filter = format!("{root}/+/building/+/{what}");
+                match &self.share_group {
+                    Some(group) => format!("$share/{group}/{filter}"),
+                    None => filter,
+                }
+            })
+            .collect()
+    }
+}
+
+/// What a running consumer has done, for tests and logs.
+#[derive(Debug, Default)]
+pub struct ConsumerStatus {
+    pub received: AtomicU64,
+    pub connected: AtomicBool,
+    pub connects: AtomicU64,
+}
+
+/// The consumer thread; dropping it stops it.
+pub struct Consumer {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    pub status: Arc<ConsumerStatus>,
+}
+
+impl Consumer {
+    pub fn start(config: ConsumerConfig, ingest: Ingest) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(ConsumerStatus::default());
+        let thread = {
+            let (stop, status) = (Arc::clone(&stop), Arc::clone(&status));
+            std::thread::Builder::new()
+                .name("lintel-density".into())
+                .spawn(move || run(config, ingest, &stop, &status))?
+        };
+        Ok(Self { stop, thread: Some(thread), status })
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &ConsumerStatus) {
+    let mut options = MqttOptions::new(&config.client_id, &config.host, config.port);
+    options
+        .set_keep_alive(Duration::from_secs(30))
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(config.session_expiry_s))
+        .set_receive_maximum(Some(config.receive_maximum))
+        .set_max_packet_size(Some(crate::publish::MAX_INCOMING_PACKET as u32))
+        .set_manual_acks(true);
+    let (client, mut connection) = Client::new(options, 256);
+    let filters: Vec<Filter> = config.filters().into_iter().map(|f| Filter::new(f, QoS::AtLeastOnce)).collect();
+    let mut published: HashMap<String, serde_json::Value> = HashMap::new();
+    let mut dirty = true;
+    let (mut last_cells, mut last_sweep) = (Instant::now() - CELL_PUBLISH_EVERY, Instant::now() - SWEEP_EVERY);
+    let mut backoff = Duration::from_millis(200);
+    let mut unacked: VecDeque<Publish> = VecDeque::new();
+    while !stop.load(Ordering::SeqCst) {
+        match connection.recv_timeout(Duration::from_millis(100)) {
+            Err(_) => {} // nothing within the timeout
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
+                status.connected.store(true, Ordering::SeqCst);
+                status.connects.fetch_add(1, Ordering::SeqCst);
+                backoff = Duration::from_millis(200);
+                tracing::info!(filters = ?config.filters(), "density consumer connected");
+                if let Err(error) = client.try_subscribe_many(filters.clone()) {
+                    tracing::warn!("density consumer: cannot subscribe: {error}");
+                }
+                dirty = true;
+            }
+            Ok(Ok(Event::Incoming(Packet::Publish(publish)))) => {
+                status.received.fetch_add(1, Ordering::SeqCst);
+                let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                let payload = &publish.payload[..publish.payload.len().min(MAX_MESSAGE_BYTES + 1)];
+                // The store failing is the one thing that holds a message: retry until it takes
+                // it (or we stop), so the broker keeps it rather than it being lost.
+                loop {
+                    match ingest.take(&topic, payload, UtcTime::now()) {
+                        Ok(_) => break,
+                        Err(error) => {
+                            tracing::warn!("density store: {error}; retrying");
+                            if stop.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            std::thread::sleep(Duration::from_secs(1));
+                        }
+                    }
+                }
+                // Only this thread drives the connection: an acknowledgement the client's queue
+                // cannot take now waits here and goes out after the next turn, never lost (a
+                // lost one would hold the broker's window of unacknowledged messages for good).
+                unacked.push_back(publish);
+                dirty = true;
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                // Their packet ids died with the connection; the broker sends them again.
+                unacked.clear();
+                if status.connected.swap(false, Ordering::SeqCst) {
+                    tracing::warn!("density consumer: connection lost: {error}");
+                } else {
+                    tracing::debug!("density consumer: cannot connect: {error}");
+                }
+                std::thread::sleep(backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+        while let Some(publish) = unacked.front() {
+            if client.try_ack(publish).is_err() {
+                break;
+            }
+            unacked.pop_front();
+        }
+        // Buildings go stale with time alone: look again now and then even without messages.
+        dirty |= last_cells.elapsed() >= STALE_RECHECK;
+        if config.publish_cells
+            && dirty
+            && last_cells.elapsed() >= CELL_PUBLISH_EVERY
+            && status.connected.load(Ordering::SeqCst)
+        {
+            last_cells = Instant::now();
+            dirty = false;
+            publish_cells(&client, &mut ingest, &config, &mut published);
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = Instant::now();
+            match ingest.store.sweep(UtcTime::now().unix_seconds(), config.retention) {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "density store: swept rows past retention"),
+                Err(error) => tracing::warn!("density store: sweep failed: {error}"),
+            }
+        }
+    }
+    let _ = client.try_disconnect();
+    // Let the DISCONNECT go out.
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while Instant::now() < deadline {
+        if connection.recv_timeout(Duration::from_millis(50)).is_ok_and(|e| e.is_err()) {
+            break;
+        }
+    }
+}
+
+/// Publishes, retained, the summary of every cell that changed since it was last published.
+fn publish_cells(
+    client: &Client,
+    ingest: &mut Ingest,
+    config: &ConsumerConfig,
+    published: &mut HashMap<String, serde_json::Value>,
+) {
+    let states = match ingest.store.latest() {
+        Ok(states) => states,
+        Err(error) => {
+            tracing::warn!("density store: {error}");
+            return;
+        }
+    };
+    let snapshot = Snapshot::build(&ingest.grid, &states, UtcTime::now(), config.stale_after_s);
+    for cell in &snapshot.cells {
+        let summary = serde_json::to_value(cell).unwrap_or_default();
+        if published.get(&cell.id) == Some(&summary) {
+            continue;
+        }
+        let message = snapshot.cell_message(cell);
+        let payload = serde_json::to_vec(&message).unwrap_or_default();
+        match client.try_publish(cell_topic(&cell.id), QoS::AtLeastOnce, true, payload) {
+            Ok(()) => {
+                published.insert(cell.id.clone(), summary);
+            }
+            Err(error) => tracing::warn!(cell = %cell.id, "density consumer: cannot publish the cell summary: {error}"),
+        }
+    }
+}

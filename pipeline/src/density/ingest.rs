@@ -1,0 +1,284 @@
+//! Ingest: one MQTT message in, one bounded outcome out. Every payload, hostile or broken, ends
+//! as [`Outcome::Applied`] or one [`BadInput`] kind, counted in a metric and logged once per kind
+//! and source; none can panic the consumer or make a building's occupancy wrong.
+//!
+//! | input | outcome |
+//! | --- | --- |
+//! | over [`MAX_MESSAGE_BYTES`] | `too_large`, dropped |
+//! | not JSON, or not the message's shape | `malformed`, dropped |
+//! | `schema` not `lintel.counts/1` or `lintel.occupancy/1` | `unknown_schema`, dropped |
+//! | a building not in the grid | `unknown_building`, dropped (the grid is the community) |
+//! | an interval ending more than [`FUTURE_TOLERANCE_S`] from now, or empty | `future_interval` / `bad_interval`, dropped |
+//! | `(node, seq)` already stored | `duplicate`, dropped |
+//! | a `seq` below the node's highest | `seq_backwards`, kept in the history; it changes the current occupancy only if its data is newer |
+//! | occupancy ≠ previous + entries − exits on consecutive intervals | `occupancy_reset`, applied: the node's value is the truth (an operator set it, or the node lost its state) |
+//!
+//! A node that restarts continues its `seq` and is nothing special. Whether data is newer is
+//! decided by its time, never by arrival order, so consumers may see messages in any order.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+
+use super::grid::Grid;
+use super::store::{Recorded, Recorder, StoreError};
+use crate::publish::{Counts, Occupancy, UtcTime};
+
+/// The largest payload read; a counts message of a building with many entrances is a few KiB.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// How far in the future an interval may end: clocks of nodes and consumer differ a little.
+pub const FUTURE_TOLERANCE_S: i64 = 120;
+
+/// The longest interval accepted: a node's catch-up span after a clock jump is at most this.
+pub const MAX_INTERVAL_S: i64 = 86_400;
+
+/// Ways a message can be wrong. The label value of `lintel_density_bad_input_total{kind}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BadInput {
+    TooLarge,
+    Malformed,
+    UnknownSchema,
+    UnknownBuilding,
+    FutureInterval,
+    BadInterval,
+    Duplicate,
+    SeqBackwards,
+    OccupancyReset,
+}
+
+impl BadInput {
+    pub const ALL: [BadInput; 9] = [
+        BadInput::TooLarge,
+        BadInput::Malformed,
+        BadInput::UnknownSchema,
+        BadInput::UnknownBuilding,
+        BadInput::FutureInterval,
+        BadInput::BadInterval,
+        BadInput::Duplicate,
+        BadInput::SeqBackwards,
+        BadInput::OccupancyReset,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BadInput::TooLarge => "too_large",
+            BadInput::Malformed => "malformed",
+            BadInput::UnknownSchema => "unknown_schema",
+            BadInput::UnknownBuilding => "unknown_building",
+            BadInput::FutureInterval => "future_interval",
+            BadInput::BadInterval => "bad_interval",
+            BadInput::Duplicate => "duplicate",
+            BadInput::SeqBackwards => "seq_backwards",
+            BadInput::OccupancyReset => "occupancy_reset",
+        }
+    }
+}
+
+/// What became of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored; `notes` are anomalies that did not stop it (`seq_backwards`, `occupancy_reset`).
+    Applied { building: String, notes: Vec<BadInput> },
+    /// Dropped, for this reason.
+    Dropped(BadInput),
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+/// The consumer's counters, registered in a Prometheus registry.
+#[derive(Debug, Default)]
+pub struct IngestMetrics {
+    pub applied: Counter,
+    bad: Family<KindLabel, Counter>,
+    pub store_errors: Counter,
+}
+
+impl IngestMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register("lintel_density_messages_applied", "Messages stored.", self.applied.clone());
+        registry.register(
+            "lintel_density_bad_input",
+            "Messages dropped or noted, by kind (see the density README).",
+            self.bad.clone(),
+        );
+        registry.register(
+            "lintel_density_store_errors",
+            "Messages the store failed to take.",
+            self.store_errors.clone(),
+        );
+        // Every kind at zero from the start, so a dashboard sees the series before the first fault.
+        for kind in BadInput::ALL {
+            let _ = self.bad.get_or_create(&KindLabel { kind: kind.as_str() });
+        }
+    }
+
+    /// How many messages of this kind were seen.
+    pub fn bad(&self, kind: BadInput) -> u64 {
+        self.bad.get_or_create(&KindLabel { kind: kind.as_str() }).get()
+    }
+}
+
+/// Log lines once per (kind, source), up to a bound: a flood of bad messages cannot flood the log.
+#[derive(Debug, Default)]
+struct LogOnce {
+    seen: Mutex<HashSet<(BadInput, String)>>,
+}
+
+const LOG_ONCE_KEYS: usize = 10_000;
+
+impl LogOnce {
+    fn warn(&self, kind: BadInput, source: &str, detail: &str) {
+        let Ok(mut seen) = self.seen.lock() else { return };
+        if seen.len() >= LOG_ONCE_KEYS || !seen.insert((kind, source.to_string())) {
+            return;
+        }
+        drop(seen);
+        tracing::warn!(
+            kind = kind.as_str(),
+            source,
+            "density input: {detail} (logged once; counted in lintel_density_bad_input_total)"
+        );
+    }
+}
+
+/// The consumer's core: checks a message against the grid and writes it to the store.
+pub struct Ingest {
+    pub grid: std::sync::Arc<Grid>,
+    pub store: Recorder,
+    pub metrics: std::sync::Arc<IngestMetrics>,
+    log: LogOnce,
+}
+
+impl Ingest {
+    pub fn new(grid: std::sync::Arc<Grid>, store: Recorder, metrics: std::sync::Arc<IngestMetrics>) -> Self {
+        Self { grid, store, metrics, log: LogOnce::default() }
+    }
+
+    /// Takes one message received on `topic` at `now`. An `Err` is the store failing (the
+    /// message was not taken and may be tried again); everything about the message itself is
+    /// an [`Outcome`].
+    pub fn take(&mut self, topic: &str, payload: &[u8], now: UtcTime) -> Result<Outcome, StoreError> {
+        let source = topic.to_string();
+        let outcome = match self.check(payload, now) {
+            Err((kind, detail)) => Outcome::Dropped(self.note(kind, &source, &detail)),
+            Ok(message) => match self.write(message) {
+                Ok(outcome) => outcome,
+                Err(error) => {
+                    self.metrics.store_errors.inc();
+                    return Err(error);
+                }
+            },
+        };
+        if let Outcome::Applied { building, notes } = &outcome {
+            self.metrics.applied.inc();
+            for &note in notes {
+                self.note(note, building, note.as_str());
+            }
+        }
+        Ok(outcome)
+    }
+
+    fn note(&self, kind: BadInput, source: &str, detail: &str) -> BadInput {
+        self.metrics.bad.get_or_create(&KindLabel { kind: kind.as_str() }).inc();
+        self.log.warn(kind, source, detail);
+        kind
+    }
+
+    fn check(&self, payload: &[u8], now: UtcTime) -> Result<Message, (BadInput, String)> {
+        if payload.len() > MAX_MESSAGE_BYTES {
+            return Err((BadInput::TooLarge, format!("{} bytes, over {MAX_MESSAGE_BYTES}", payload.len())));
+        }
+        let value: Value =
+            serde_json::from_slice(payload).map_err(|e| (BadInput::Malformed, format!("not JSON: {e}")))?;
+        let schema = value.get("schema").and_then(Value::as_str).unwrap_or("");
+        let message = match schema {
+            "lintel.counts/1" => Message::Counts(
+                serde_json::from_value::<Counts>(value).map_err(|e| (BadInput::Malformed, format!("counts: {e}")))?,
+            ),
+            "lintel.occupancy/1" => Message::Occupancy(
+                serde_json::from_value::<Occupancy>(value)
+                    .map_err(|e| (BadInput::Malformed, format!("occupancy: {e}")))?,
+            ),
+            other => {
+                // At most 64 characters of it in the log.
+                let shown: String = other.chars().take(64).collect();
+                return Err((BadInput::UnknownSchema, format!("schema {shown:?} is not one this consumer reads")));
+            }
+        };
+        let (site, building) = message.building();
+        if self.grid.building(site, building).is_none() {
+            return Err((BadInput::UnknownBuilding, format!("{site}/{building} is not in the grid file")));
+        }
+        let latest = now.unix_seconds() + FUTURE_TOLERANCE_S;
+        match &message {
+            Message::Counts(c) => {
+                let (start, end) = (c.interval.start.unix_seconds(), c.interval.end.unix_seconds());
+                if end <= start || end - start > MAX_INTERVAL_S {
+                    return Err((BadInput::BadInterval, format!("interval {start}..{end} is empty or too long")));
+                }
+                if end > latest {
+                    return Err((
+                        BadInput::FutureInterval,
+                        format!("interval ends at {}, in the future", c.interval.end),
+                    ));
+                }
+            }
+            Message::Occupancy(o) if o.at.unix_seconds() > latest => {
+                return Err((BadInput::FutureInterval, format!("occupancy at {}, in the future", o.at)));
+            }
+            Message::Occupancy(_) => {}
+        }
+        Ok(message)
+    }
+
+    fn write(&mut self, message: Message) -> Result<Outcome, StoreError> {
+        let (site, building) = message.building();
+        let key = super::grid::building_key(site, building);
+        let recorded = match &message {
+            Message::Counts(c) => self.store.record_counts(&key, c)?,
+            Message::Occupancy(o) => self.store.record_occupancy(&key, o)?,
+        };
+        let (seq_backwards, previous, became_latest) = match recorded {
+            Recorded::Duplicate => {
+                return Ok(Outcome::Dropped(self.note(BadInput::Duplicate, &key, "duplicate (node, seq)")));
+            }
+            Recorded::New { seq_backwards, previous, became_latest } => (seq_backwards, previous, became_latest),
+        };
+        let mut notes = Vec::new();
+        if seq_backwards {
+            notes.push(BadInput::SeqBackwards);
+        }
+        // A reset: consecutive intervals whose occupancy does not follow from the counts.
+        if let (Message::Counts(c), Some(prev), true) = (&message, &previous, became_latest)
+            && let Some(last) = prev.interval
+            && last.end_s == c.interval.start.unix_seconds()
+            && (prev.occupancy + c.entries).saturating_sub(c.exits) != c.occupancy
+        {
+            notes.push(BadInput::OccupancyReset);
+        }
+        Ok(Outcome::Applied { building: key, notes })
+    }
+}
+
+enum Message {
+    Counts(Counts),
+    Occupancy(Occupancy),
+}
+
+impl Message {
+    fn building(&self) -> (&str, &str) {
+        match self {
+            Message::Counts(c) => (&c.site, &c.building),
+            Message::Occupancy(o) => (&o.site, &o.building),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The population-density layer (`lintel density`): consumes the counts and occupancy of many
+//! nodes, keeps every building's occupancy, rolls buildings up into the community's grid cells
+//! (网格), and serves them as GeoJSON, a history, a map page and a picture, with a retained MQTT
+//! topic per cell and an NGSI-LD export for other agencies.
+//!
+//! - [`grid`]: the grid file (cells and buildings, GeoJSON).
+//! - [`ingest`]: one message in, one bounded outcome out (bad input counted, never fatal).
+//! - [`store`]: SQLite or PostgreSQL, idempotent on `(node, seq)` and `(building, interval)`.
+//! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
+//! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
+//! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
+//! - [`render`]: the map as PNG or SVG.
+//! - [`ngsi`]: FIWARE `Building` and `CrowdFlowObserved` entities, small counts suppressed.
+
+pub mod consumer;
+pub mod grid;
+pub mod ingest;
+pub mod ngsi;
+pub mod render;
+pub mod snapshot;
+pub mod store;
+pub mod web;
+
+pub use grid::{Grid, GridError};
+pub use ingest::{BadInput, Ingest, IngestMetrics, Outcome};
+pub use snapshot::Snapshot;
+pub use store::{Recorder, Retention, Step, StoreError};

@@ -1,0 +1,130 @@
+//! The store in PostgreSQL: one database shared by many consumers (and read replicas for the
+//! map and the exports). Synchronous client: a consumer is a plain thread.
+
+use postgres::types::ToSql;
+use std::collections::HashMap;
+
+use postgres::{Client, NoTls, Statement};
+
+use super::{Sql, SqlValue, StoreError};
+
+pub struct PostgresSql {
+    /// `None` only while being dropped.
+    client: Option<Client>,
+    /// Prepared once per connection: a statement sent as text is parsed on every call, one
+    /// more round trip each.
+    prepared: HashMap<String, Statement>,
+    url: String,
+}
+
+impl Drop for PostgresSql {
+    fn drop(&mut self) {
+        // The sync client closes its connection on a runtime of its own, which tokio refuses
+        // inside another runtime (the web server's state is dropped on its runtime's thread):
+        // close it on a plain thread there.
+        if let Some(client) = self.client.take()
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::spawn(move || drop(client)).join();
+        }
+    }
+}
+
+impl PostgresSql {
+    /// Connects to `url` (`postgres://user@host:port/db`; the password, if any, is never shown
+    /// in an error).
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+        Ok(Self { client: Some(client), prepared: HashMap::new(), url: url.to_string() })
+    }
+}
+
+impl PostgresSql {
+    fn client(&mut self) -> &mut Client {
+        // Set from `connect` until `drop`.
+        self.client.as_mut().expect("a connected client")
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        // A server restart or a network cut closes the client for good: connect again (the
+        // consumer retries the message, whose transaction was lost with the connection).
+        if self.client().is_closed() {
+            let client =
+                Client::connect(&self.url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+            self.client = Some(client);
+            self.prepared.clear();
+        }
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client().prepare(sql).map_err(error)?;
+        // History queries differ by their number of buildings: keep the cache bounded.
+        if self.prepared.len() >= 256 {
+            self.prepared.clear();
+        }
+        self.prepared.insert(sql.to_string(), statement.clone());
+        Ok(statement)
+    }
+}
+
+fn error(e: postgres::Error) -> StoreError {
+    // `as_db_error` carries the server's message; the Display of others is already one line.
+    match e.as_db_error() {
+        Some(db) => StoreError::Postgres(db.message().to_string()),
+        None => StoreError::Postgres(e.to_string()),
+    }
+}
+
+/// The values as the postgres crate binds them: every integer column is BIGINT, every text TEXT.
+fn bind(params: &[SqlValue]) -> Vec<Box<dyn ToSql + Sync>> {
+    params
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync> {
+            match v {
+                SqlValue::Int(i) => Box::new(*i),
+                SqlValue::Text(t) => Box::new(t.clone()),
+                SqlValue::Null => Box::new(None::<i64>),
+            }
+        })
+        .collect()
+}
+
+impl Sql for PostgresSql {
+    fn execute(&mut self, sql: &str, params: &[SqlValue]) -> Result<u64, StoreError> {
+        let statement = self.statement(sql)?;
+        let owned = bind(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        self.client().execute(&statement, &refs).map_err(error)
+    }
+
+    fn query(&mut self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, StoreError> {
+        let statement = self.statement(sql)?;
+        let owned = bind(params);
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        let rows = self.client().query(&statement, &refs).map_err(error)?;
+        rows.iter()
+            .map(|row| {
+                (0..row.len())
+                    .map(|i| {
+                        let column = &row.columns()[i];
+                        Ok(match *column.type_() {
+                            postgres::types::Type::TEXT | postgres::types::Type::VARCHAR => row
+                                .try_get::<_, Option<String>>(i)
+                                .map_err(error)?
+                                .map_or(SqlValue::Null, SqlValue::Text),
+                            postgres::types::Type::INT4 => row
+                                .try_get::<_, Option<i32>>(i)
+                                .map_err(error)?
+                                .map_or(SqlValue::Null, |v| SqlValue::Int(v.into())),
+                            _ => row.try_get::<_, Option<i64>>(i).map_err(error)?.map_or(SqlValue::Null, SqlValue::Int),
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client().batch_execute(sql).map_err(error)
+    }
+}

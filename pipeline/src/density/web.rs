@@ -1,0 +1,263 @@
+//! The density layer's HTTP routes, served by [`WebServer::serve`](crate::web::WebServer::serve)
+//! (its client limits apply):
+//!
+//! - `GET /`: the map page (embedded; no internet, no tile server: the cells are the map);
+//! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339);
+//! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day]`;
+//! - `GET /ngsi-ld/entities?from=TIME&to=TIME`: the export for other agencies ([`super::ngsi`]);
+//! - `GET /metrics`: the consumer's counters (Prometheus / OpenMetrics).
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::registry::Registry;
+use serde_json::json;
+
+use super::grid::Grid;
+use super::ngsi::{self, NgsiOptions};
+use super::snapshot::Snapshot;
+use super::store::{Recorder, Step};
+use crate::publish::UtcTime;
+
+/// The most points a history answer holds.
+pub const MAX_HISTORY_POINTS: usize = 10_000;
+/// The longest span an NGSI-LD export covers in one request.
+pub const MAX_EXPORT_SPAN_S: i64 = 31 * 86_400;
+
+const MAP_PAGE: &str = include_str!("assets/map.html");
+
+/// What the routes read.
+pub struct DensityWeb {
+    pub grid: Arc<Grid>,
+    /// Its own connection: reads do not queue behind the consumer's writes (SQLite WAL, or a
+    /// PostgreSQL read replica).
+    pub store: Mutex<Recorder>,
+    pub stale_after_s: i64,
+    pub registry: Registry,
+    pub ngsi: NgsiOptions,
+}
+
+pub fn router(state: Arc<DensityWeb>) -> Router {
+    Router::new()
+        .route("/", get(page))
+        .route("/density.geojson", get(geojson))
+        .route("/density/history", get(history))
+        .route("/ngsi-ld/entities", get(entities))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see GET / and /density.geojson\n") })
+        .with_state(state)
+}
+
+async fn page() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], MAP_PAGE)
+}
+
+async fn metrics(State(state): State<Arc<DensityWeb>>) -> impl IntoResponse {
+    let mut text = String::new();
+    let _ = prometheus_client::encoding::text::encode(&mut text, &state.registry);
+    ([(header::CONTENT_TYPE, crate::web::metrics::CONTENT_TYPE)], text)
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{}\n", message.into())).into_response()
+}
+
+fn json_answer(value: &serde_json::Value, content_type: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], value.to_string()).into_response()
+}
+
+/// The store work of a request, off the async workers.
+async fn with_store<T: Send + 'static>(
+    state: &Arc<DensityWeb>,
+    work: impl FnOnce(&mut Recorder, &Grid) -> Result<T, String> + Send + 'static,
+) -> Result<T, Response> {
+    let state = Arc::clone(state);
+    let result = tokio::task::spawn_blocking(move || {
+        let mut store = state.store.lock().map_err(|_| "store lock poisoned".to_string())?;
+        work(&mut store, &state.grid)
+    })
+    .await;
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => {
+            tracing::warn!("density web: {error}");
+            Err((StatusCode::SERVICE_UNAVAILABLE, "the store is unavailable\n").into_response())
+        }
+        Err(_) => Err((StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()),
+    }
+}
+
+async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let at = match params.time("at") {
+        Ok(at) => at,
+        Err(e) => return bad_request(e),
+    };
+    let stale_after_s = state.stale_after_s;
+    let answer = with_store(&state, move |store, grid| {
+        let (states, at) = match at {
+            None => (store.latest(), UtcTime::now()),
+            Some(at) => (store.as_of(at.unix_seconds()), at),
+        };
+        let states = states.map_err(|e| e.to_string())?;
+        Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson_string(grid))
+    })
+    .await;
+    match answer {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn history(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let (buildings, subject) = match (params.get("cell"), params.get("building")) {
+        (Some(cell), None) => match state.grid.cell(cell) {
+            Some(_) => (state.grid.buildings_in(cell).map(|b| b.key()).collect::<Vec<_>>(), json!({"cell": cell})),
+            None => return (StatusCode::NOT_FOUND, "no such cell in the grid\n").into_response(),
+        },
+        (None, Some(key)) => match key.split_once('/').and_then(|(s, b)| state.grid.building(s, b)) {
+            Some(b) => (vec![b.key()], json!({"building": b.key()})),
+            None => return (StatusCode::NOT_FOUND, "no such building in the grid (site/building)\n").into_response(),
+        },
+        _ => return bad_request("give exactly one of cell=ID or building=SITE/BUILDING"),
+    };
+    let step = match params.get("step").unwrap_or("interval") {
+        "interval" => Step::Interval,
+        "hour" => Step::Hour,
+        "day" => Step::Day,
+        other => return bad_request(format!("step {other:?}: use interval, hour or day")),
+    };
+    let now = UtcTime::now().unix_seconds();
+    let (from, to) = match (params.time("from"), params.time("to")) {
+        (Ok(from), Ok(to)) => {
+            (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now + 1, |t| t.unix_seconds()))
+        }
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    if to <= from {
+        return bad_request("to must be after from");
+    }
+    let answer = with_store(&state, move |store, _| {
+        let points = store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string())?;
+        Ok(points)
+    })
+    .await;
+    match answer {
+        Ok(mut points) => {
+            let truncated = points.len() > MAX_HISTORY_POINTS;
+            points.truncate(MAX_HISTORY_POINTS);
+            let points: Vec<_> = points
+                .iter()
+                .map(|p| {
+                    json!({
+                        "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
+                        "occupancy": p.occupancy, "occupancy_max": p.occupancy_max,
+                        "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
+                    })
+                })
+                .collect();
+            let mut value = json!({
+                "from": UtcTime::from_unix_seconds(from), "to": UtcTime::from_unix_seconds(to),
+                "step": params.get("step").unwrap_or("interval"), "truncated": truncated, "points": points,
+            });
+            if let (Some(v), Some(s)) = (value.as_object_mut(), subject.as_object()) {
+                v.extend(s.clone());
+            }
+            json_answer(&value, "application/json")
+        }
+        Err(response) => response,
+    }
+}
+
+async fn entities(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let now = UtcTime::now().unix_seconds();
+    let (from, to) = match (params.time("from"), params.time("to")) {
+        (Ok(from), Ok(to)) => (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now, |t| t.unix_seconds())),
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    if to <= from || to - from > MAX_EXPORT_SPAN_S {
+        return bad_request(format!("from..to must be a span of at most {MAX_EXPORT_SPAN_S} s"));
+    }
+    let (options, stale_after_s) = (state.ngsi.clone(), state.stale_after_s);
+    let answer = with_store(&state, move |store, grid| {
+        ngsi::export(grid, store, from, to, UtcTime::from_unix_seconds(now), stale_after_s, &options)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match answer {
+        Ok(entities) => json_answer(&serde_json::Value::Array(entities), "application/ld+json"),
+        Err(response) => response,
+    }
+}
+
+/// A query string's parameters, percent-decoded; each name at most once.
+struct Params(Vec<(String, String)>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Result<Self, String> {
+        let mut pairs = Vec::new();
+        for part in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let (name, value) = (decode(name)?, decode(value)?);
+            if pairs.iter().any(|(n, _)| *n == name) {
+                return Err(format!("{name} is given twice"));
+            }
+            pairs.push((name, value));
+        }
+        Ok(Self(pairs))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// An RFC 3339 time (or Unix seconds), if given.
+    fn time(&self, name: &str) -> Result<Option<UtcTime>, String> {
+        let Some(text) = self.get(name) else { return Ok(None) };
+        parse_time(text).map(Some).map_err(|e| format!("{name}: {e}"))
+    }
+}
+
+/// RFC 3339 (`2026-11-25T10:00:00Z`) or whole Unix seconds.
+pub fn parse_time(text: &str) -> Result<UtcTime, String> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return Ok(UtcTime::from_unix_seconds(seconds));
+    }
+    serde_json::from_value::<UtcTime>(serde_json::Value::String(text.to_string()))
+        .map_err(|_| format!("{:?} is not an RFC 3339 time", text.chars().take(40).collect::<String>()))
+}
+
+fn decode(text: &str) -> Result<String, String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or("bad percent-encoding")?;
+                out.push(byte);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8".to_string())
+}

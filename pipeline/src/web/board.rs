@@ -1,0 +1,660 @@
+//! The operators' board: what the dashboard shows, fed by the node.
+//!
+//! The node shows it every message it makes ([`OperatorBoard::record`]): building intervals go to
+//! the [`History`], alerts become board alerts that stay *active* until their condition ends and
+//! *unacknowledged* until an operator acknowledges them. A watcher thread compares the active
+//! alerts with the node's metrics once a second and clears those whose condition is over (a
+//! camera that sees again, a spool that drained, a building back under capacity), and measures
+//! each camera's analysed frame rate. Changes go out to live pages through a broadcast channel.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use lintel_calibration::site::Site;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use super::history::{AlertRow, History, HistoryError, IntervalRow, now_unix};
+use super::metrics::{NodeMetrics, Snapshot};
+use crate::ingest::CameraStateKind;
+use crate::publish::{AlertKind, Message};
+
+/// How often the watcher compares alerts with the metrics.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+/// An alert is not cleared by metrics older than this: the snapshot that raised it may lag.
+const CLEAR_AFTER_S: i64 = 3;
+/// How many alerts a page gets.
+pub const ALERTS_SHOWN: usize = 200;
+/// How many changes a slow live page may lag before it is told to reload the list.
+const EVENTS_BUFFERED: usize = 256;
+
+/// A change a live page shows.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BoardEvent {
+    /// A new alert, or one cleared or acknowledged.
+    Alert(AlertRow),
+    /// A building interval closed.
+    Interval { building: String, interval: IntervalRow },
+}
+
+/// What the board knows of the site.
+#[derive(Clone, Debug, Serialize)]
+pub struct SiteView {
+    pub site: String,
+    pub site_name: Option<String>,
+    pub node: String,
+    pub buildings: Vec<BuildingView>,
+    pub cameras: Vec<CameraView>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildingView {
+    pub id: String,
+    pub name: Option<String>,
+    pub capacity: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CameraView {
+    pub id: String,
+    pub entrance: String,
+    pub building: Option<String>,
+}
+
+impl SiteView {
+    pub fn of(site: &Site) -> Self {
+        Self {
+            site: site.id.clone(),
+            site_name: site.name.clone(),
+            node: site.node.clone(),
+            buildings: site
+                .buildings
+                .iter()
+                .map(|b| BuildingView { id: b.id.clone(), name: b.name.clone(), capacity: b.capacity.map(u64::from) })
+                .collect(),
+            cameras: site
+                .cameras
+                .iter()
+                .map(|c| CameraView {
+                    id: c.id.clone(),
+                    entrance: c.entrance.clone(),
+                    building: site.entrances.iter().find(|e| e.id == c.entrance).map(|e| e.building.clone()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A camera's health as the dashboard shows it: one word, tamper before "live".
+#[derive(Clone, Debug, Serialize)]
+pub struct CameraHealth {
+    pub id: String,
+    pub entrance: String,
+    pub building: Option<String>,
+    /// `starting`, `live`, `retrying`, `failed`, `blinded`, `defocused` or `moved`.
+    pub health: &'static str,
+    pub last_frame_age_s: Option<f64>,
+    /// Frames analysed per second over the last few seconds.
+    pub analysed_fps: f64,
+}
+
+/// A building's current numbers.
+#[derive(Clone, Debug, Serialize)]
+pub struct BuildingNow {
+    pub id: String,
+    pub name: Option<String>,
+    pub capacity: Option<u64>,
+    pub occupancy: u64,
+    pub over_capacity: bool,
+    /// The last closed interval.
+    pub last_interval: Option<IntervalRow>,
+}
+
+/// The broker link and the spool.
+#[derive(Clone, Debug, Serialize)]
+pub struct LinkNow {
+    pub mqtt_connected: bool,
+    pub spool_messages: usize,
+    pub spool_bytes: u64,
+    pub spool_fill: f64,
+    pub messages_held: usize,
+}
+
+/// Everything the dashboard's top half shows, now.
+#[derive(Clone, Debug, Serialize)]
+pub struct Overview {
+    pub site: String,
+    pub site_name: Option<String>,
+    pub node: String,
+    /// Unix seconds.
+    pub now: i64,
+    pub buildings: Vec<BuildingNow>,
+    pub cameras: Vec<CameraHealth>,
+    pub link: LinkNow,
+}
+
+/// One bucket of a building's chart.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bucket {
+    pub start: i64,
+    pub entries: u64,
+    pub exits: u64,
+    /// Occupancy at the end of the bucket's last interval.
+    pub occupancy: u64,
+}
+
+/// The board; shared by the node (writer) and the pages (readers).
+pub struct OperatorBoard {
+    site: SiteView,
+    metrics: Arc<NodeMetrics>,
+    history: Mutex<History>,
+    /// The last interval of each building, for the overview without a query.
+    last_intervals: Mutex<HashMap<String, IntervalRow>>,
+    /// Each camera's analysed frame rate, with the count and time it was measured from.
+    rates: Mutex<HashMap<String, FrameRate>>,
+    events: broadcast::Sender<BoardEvent>,
+    /// A history write failed: logged once until one succeeds.
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct FrameRate {
+    frames: u64,
+    at: Instant,
+    fps: f64,
+}
+
+impl std::fmt::Debug for OperatorBoard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorBoard").field("site", &self.site.site).finish_non_exhaustive()
+    }
+}
+
+impl OperatorBoard {
+    /// A board for `site`, keeping its history in `history` (SQLite), reading the node's
+    /// `metrics`. Starts the watcher thread, which ends when the board is dropped.
+    pub fn open(
+        site: &Site,
+        metrics: Arc<NodeMetrics>,
+        history: &Path,
+        retention: Duration,
+    ) -> Result<Arc<Self>, HistoryError> {
+        Ok(Self::with_history(site, metrics, History::open(history, retention)?))
+    }
+
+    pub fn with_history(site: &Site, metrics: Arc<NodeMetrics>, history: History) -> Arc<Self> {
+        let site = SiteView::of(site);
+        let mut last_intervals = HashMap::new();
+        let now = now_unix();
+        for building in &site.buildings {
+            let since = now - history.retention().as_secs() as i64;
+            if let Ok(rows) = history.intervals(&building.id, since, i64::MAX)
+                && let Some(last) = rows.last()
+            {
+                last_intervals.insert(building.id.clone(), last.clone());
+            }
+        }
+        let board = Arc::new(Self {
+            site,
+            metrics,
+            history: Mutex::new(history),
+            last_intervals: Mutex::new(last_intervals),
+            rates: Mutex::new(HashMap::new()),
+            events: broadcast::channel(EVENTS_BUFFERED).0,
+            failing: Default::default(),
+        });
+        let weak = Arc::downgrade(&board);
+        if let Err(error) = std::thread::Builder::new().name("lintel-board".into()).spawn(move || watch(weak)) {
+            tracing::error!("cannot start the dashboard's watcher: {error}; alerts clear only when acknowledged");
+        }
+        board
+    }
+
+    pub fn site(&self) -> &SiteView {
+        &self.site
+    }
+
+    /// Live changes, for a page's event stream.
+    pub fn subscribe(&self) -> broadcast::Receiver<BoardEvent> {
+        self.events.subscribe()
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Logs a failed history write once until one succeeds; the node goes on without it.
+    fn wrote<T>(&self, result: Result<T, HistoryError>) -> Option<T> {
+        use std::sync::atomic::Ordering;
+        match result {
+            Ok(value) => {
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the dashboard's history is written again");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::error!("{error}; the dashboard misses what happens until it can write again");
+                }
+                None
+            }
+        }
+    }
+
+    /// Takes in a message the node made.
+    pub fn record(&self, message: &Message) {
+        match message {
+            Message::Counts(counts) => {
+                let row = IntervalRow {
+                    start: counts.interval.start.unix_seconds(),
+                    end: counts.interval.end.unix_seconds(),
+                    entries: counts.entries,
+                    exits: counts.exits,
+                    occupancy: counts.occupancy,
+                };
+                let written = self.history().record_interval(&counts.building, &row);
+                self.wrote(written);
+                self.last_intervals
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(counts.building.clone(), row.clone());
+                let _ = self.events.send(BoardEvent::Interval { building: counts.building.clone(), interval: row });
+            }
+            Message::Alert(alert) => self.raise(alert.kind, &alert.subject, &alert.message, alert.at.unix_seconds()),
+            Message::Occupancy(_) | Message::NodeStatus(_) => {}
+        }
+    }
+
+    fn raise(&self, kind: AlertKind, subject: &str, message: &str, at: i64) {
+        let name = kind_name(kind);
+        let mut changed = Vec::new();
+        {
+            let mut history = self.history();
+            let active = self.wrote(history.active_alerts()).unwrap_or_default();
+            // The alerts this one ends.
+            for ended in active.iter().filter(|a| a.subject == subject && ends(kind, &a.kind)) {
+                if self.wrote(history.clear_alert(ended.id, at)).is_some()
+                    && let Some(Some(row)) = self.wrote(history.alert(ended.id))
+                {
+                    changed.push(row);
+                }
+            }
+            // Already on (a node restarted while it was): one alert, not two.
+            let repeated = active.iter().any(|a| a.kind == name && a.subject == subject);
+            if !repeated {
+                // A return to normal, or a one-off event, has no condition to wait for.
+                let cleared = !has_condition(kind);
+                if let Some(row) = self.wrote(history.record_alert(&name, subject, message, at, cleared)) {
+                    changed.push(row);
+                }
+            }
+        }
+        for row in changed {
+            let _ = self.events.send(BoardEvent::Alert(row));
+        }
+    }
+
+    /// Records an operator's acknowledgement; `None` if there is no such alert.
+    pub fn acknowledge(&self, id: i64, by: &str, role: &str) -> Result<Option<AlertRow>, HistoryError> {
+        let row = self.history().acknowledge(id, by, role, now_unix())?;
+        if let Some(row) = &row {
+            tracing::info!(alert = id, kind = %row.kind, subject = %row.subject, role, "alert acknowledged by {by}");
+            let _ = self.events.send(BoardEvent::Alert(row.clone()));
+        }
+        Ok(row)
+    }
+
+    /// The newest alerts, newest first.
+    pub fn alerts(&self) -> Result<Vec<AlertRow>, HistoryError> {
+        self.history().recent_alerts(ALERTS_SHOWN)
+    }
+
+    /// The dashboard's numbers now.
+    pub fn overview(&self) -> Overview {
+        let snapshot = self.metrics.snapshot();
+        let last = self.last_intervals.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rates = self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let buildings = self
+            .site
+            .buildings
+            .iter()
+            .map(|b| {
+                let occupancy = snapshot
+                    .buildings
+                    .iter()
+                    .find(|m| m.id == b.id)
+                    .map(|m| m.occupancy)
+                    .or_else(|| last.get(&b.id).map(|r| r.occupancy))
+                    .unwrap_or(0);
+                BuildingNow {
+                    id: b.id.clone(),
+                    name: b.name.clone(),
+                    capacity: b.capacity,
+                    occupancy,
+                    over_capacity: b.capacity.is_some_and(|c| occupancy > c),
+                    last_interval: last.get(&b.id).cloned(),
+                }
+            })
+            .collect();
+        let cameras = self
+            .site
+            .cameras
+            .iter()
+            .map(|c| {
+                let metrics = snapshot.cameras.iter().find(|m| m.id == c.id);
+                CameraHealth {
+                    id: c.id.clone(),
+                    entrance: c.entrance.clone(),
+                    building: c.building.clone(),
+                    health: metrics.map_or("starting", |m| match m.state {
+                        CameraStateKind::Live if m.blinded => "blinded",
+                        CameraStateKind::Live if m.moved => "moved",
+                        CameraStateKind::Live if m.defocused => "defocused",
+                        state => state.name(),
+                    }),
+                    last_frame_age_s: metrics.and_then(|m| m.last_frame_age_s),
+                    analysed_fps: rates.get(&c.id).map_or(0.0, |r| r.fps),
+                }
+            })
+            .collect();
+        Overview {
+            site: self.site.site.clone(),
+            site_name: self.site.site_name.clone(),
+            node: self.site.node.clone(),
+            now: now_unix(),
+            buildings,
+            cameras,
+            link: LinkNow {
+                mqtt_connected: snapshot.mqtt_connected,
+                spool_messages: snapshot.spool_messages,
+                spool_bytes: snapshot.spool_bytes,
+                spool_fill: snapshot.spool_fill,
+                messages_held: snapshot.messages_held,
+            },
+        }
+    }
+
+    /// Each building's intervals from `from` (unix seconds) to now, summed into buckets of
+    /// `bucket_s` seconds, oldest first.
+    pub fn history_buckets(&self, from: i64, bucket_s: i64) -> Result<Vec<(String, Vec<Bucket>)>, HistoryError> {
+        let bucket_s = bucket_s.max(60);
+        let history = self.history();
+        self.site
+            .buildings
+            .iter()
+            .map(|b| {
+                let rows = history.intervals(&b.id, from, i64::MAX)?;
+                let mut buckets: Vec<Bucket> = Vec::new();
+                for row in rows {
+                    let start = row.start.div_euclid(bucket_s) * bucket_s;
+                    match buckets.last_mut() {
+                        Some(bucket) if bucket.start == start => {
+                            bucket.entries += row.entries;
+                            bucket.exits += row.exits;
+                            bucket.occupancy = row.occupancy;
+                        }
+                        _ => buckets.push(Bucket {
+                            start,
+                            entries: row.entries,
+                            exits: row.exits,
+                            occupancy: row.occupancy,
+                        }),
+                    }
+                }
+                Ok((b.id.clone(), buckets))
+            })
+            .collect()
+    }
+
+    /// Clears the active alerts whose condition the metrics say is over, and measures frame rates.
+    pub fn observe(&self, snapshot: &Snapshot) {
+        self.measure_rates(snapshot);
+        let now = now_unix();
+        let mut changed = Vec::new();
+        {
+            let mut history = self.history();
+            let Some(active) = self.wrote(history.active_alerts()) else { return };
+            for alert in active.iter().filter(|a| now - a.at >= CLEAR_AFTER_S) {
+                if condition_over(alert, snapshot, &self.site)
+                    && self.wrote(history.clear_alert(alert.id, now)).is_some()
+                    && let Some(Some(row)) = self.wrote(history.alert(alert.id))
+                {
+                    changed.push(row);
+                }
+            }
+        }
+        for row in changed {
+            let _ = self.events.send(BoardEvent::Alert(row));
+        }
+    }
+
+    fn measure_rates(&self, snapshot: &Snapshot) {
+        let now = Instant::now();
+        let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
+        for camera in &snapshot.cameras {
+            let rate = rates.entry(camera.id.clone()).or_insert(FrameRate {
+                frames: camera.frames_analysed,
+                at: now,
+                fps: 0.0,
+            });
+            let elapsed = now.saturating_duration_since(rate.at).as_secs_f64();
+            // Measured over at least 3 s, smoothed: a steady number, not a jittery one.
+            if elapsed >= 3.0 {
+                let fps = camera.frames_analysed.saturating_sub(rate.frames) as f64 / elapsed;
+                rate.fps = if rate.fps == 0.0 { fps } else { 0.5 * rate.fps + 0.5 * fps };
+                rate.frames = camera.frames_analysed;
+                rate.at = now;
+            }
+        }
+    }
+}
+
+/// The watcher: every second while the board lives.
+fn watch(board: Weak<OperatorBoard>) {
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(board) = board.upgrade() else { return };
+        let snapshot = board.metrics.snapshot();
+        board.observe(&snapshot);
+    }
+}
+
+/// An alert kind as written in messages (`camera_offline`).
+pub fn kind_name(kind: AlertKind) -> String {
+    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+}
+
+/// Whether an alert of `kind` stays on until something ends it (otherwise it is an event, or a
+/// return to normal, shown already cleared).
+fn has_condition(kind: AlertKind) -> bool {
+    !matches!(
+        kind,
+        AlertKind::CameraBack | AlertKind::CameraViewRestored | AlertKind::ClockJump | AlertKind::NodeIdConflict
+    )
+}
+
+/// Whether an alert of `kind` ends an active alert named `active` about the same subject.
+fn ends(kind: AlertKind, active: &str) -> bool {
+    match kind {
+        AlertKind::CameraBack => active == "camera_offline",
+        AlertKind::CameraViewRestored => active == "camera_defocused" || active == "camera_moved",
+        _ => false,
+    }
+}
+
+/// Whether the metrics say an active alert's condition is over.
+fn condition_over(alert: &AlertRow, snapshot: &Snapshot, site: &SiteView) -> bool {
+    let camera = || snapshot.cameras.iter().find(|c| c.id == alert.subject);
+    let fresh_live =
+        |c: &super::CameraMetrics| c.state == CameraStateKind::Live && c.last_frame_age_s.is_some_and(|age| age < 5.0);
+    match alert.kind.as_str() {
+        // A camera gone from the site file has no condition left.
+        "camera_offline" => camera().is_none_or(fresh_live),
+        "camera_blinded" => camera().is_none_or(|c| fresh_live(c) && !c.blinded),
+        "camera_defocused" => camera().is_none_or(|c| fresh_live(c) && !c.defocused),
+        "camera_moved" => camera().is_none_or(|c| fresh_live(c) && !c.moved),
+        "over_capacity" => {
+            let capacity = site.buildings.iter().find(|b| b.id == alert.subject).and_then(|b| b.capacity);
+            match (capacity, snapshot.buildings.iter().find(|b| b.id == alert.subject)) {
+                (Some(capacity), Some(building)) => building.occupancy <= capacity,
+                _ => true,
+            }
+        }
+        "spool_filling" => snapshot.spool_fill < 0.8,
+        "spool_failing" => snapshot.messages_held == 0,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::publish::{Alert, UtcTime};
+    use crate::web::{BuildingMetrics, CameraMetrics};
+
+    const SITE: &str = r#"
+        [site]
+        id = "s1"
+        node = "edge-01"
+        [[building]]
+        id = "hall"
+        capacity = 5
+        [[entrance]]
+        id = "door"
+        building = "hall"
+        [[camera]]
+        id = "cam-1"
+        entrance = "door"
+        url = "rtsp://127.0.0.1:8554/x"
+    "#;
+
+    fn board() -> Arc<OperatorBoard> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.toml");
+        std::fs::write(&path, SITE).unwrap();
+        let site = Site::load(&path).unwrap();
+        OperatorBoard::with_history(
+            &site,
+            Arc::new(NodeMetrics::default()),
+            History::in_memory(Duration::from_secs(86_400)).unwrap(),
+        )
+    }
+
+    fn alert(kind: AlertKind, subject: &str, at: i64) -> Message {
+        Message::from(Alert {
+            site: "s1".into(),
+            node: "edge-01".into(),
+            seq: Default::default(),
+            at: UtcTime::from_unix_seconds(at),
+            kind,
+            subject: subject.into(),
+            message: format!("{kind:?}"),
+        })
+    }
+
+    fn live_camera(blinded: bool) -> CameraMetrics {
+        CameraMetrics {
+            id: "cam-1".into(),
+            state: CameraStateKind::Live,
+            blinded,
+            last_frame_age_s: Some(0.1),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn camera_back_clears_camera_offline_and_a_repeat_does_not_make_a_second_alert() {
+        let board = board();
+        let mut events = board.subscribe();
+        let t = now_unix();
+        board.record(&alert(AlertKind::CameraOffline, "cam-1", t));
+        board.record(&alert(AlertKind::CameraOffline, "cam-1", t + 1));
+        let alerts = board.alerts().unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].cleared_at, None);
+        board.record(&alert(AlertKind::CameraBack, "cam-1", t + 9));
+        let alerts = board.alerts().unwrap();
+        assert_eq!(alerts.len(), 2, "{alerts:?}");
+        assert_eq!(alerts[1].kind, "camera_offline");
+        assert_eq!(alerts[1].cleared_at, Some(t + 9));
+        assert_eq!(alerts[0].kind, "camera_back");
+        assert!(alerts[0].cleared_at.is_some(), "a return to normal is shown cleared");
+        let mut seen = Vec::new();
+        while let Ok(BoardEvent::Alert(row)) = events.try_recv() {
+            seen.push((row.kind, row.cleared_at.is_some()));
+        }
+        assert_eq!(
+            seen,
+            [("camera_offline".to_string(), false), ("camera_offline".into(), true), ("camera_back".into(), true)]
+        );
+    }
+
+    #[test]
+    fn blinded_and_over_capacity_clear_when_the_metrics_say_their_condition_is_over() {
+        let board = board();
+        let t = now_unix() - 10;
+        board.record(&alert(AlertKind::CameraBlinded, "cam-1", t));
+        board.record(&alert(AlertKind::OverCapacity, "hall", t));
+        let over = Snapshot {
+            cameras: vec![live_camera(true)],
+            buildings: vec![BuildingMetrics { id: "hall".into(), occupancy: 7, capacity: Some(5) }],
+            ..Default::default()
+        };
+        board.observe(&over);
+        assert!(board.alerts().unwrap().iter().all(|a| a.cleared_at.is_none()));
+        let back = Snapshot {
+            cameras: vec![live_camera(false)],
+            buildings: vec![BuildingMetrics { id: "hall".into(), occupancy: 5, capacity: Some(5) }],
+            ..Default::default()
+        };
+        board.observe(&back);
+        assert!(board.alerts().unwrap().iter().all(|a| a.cleared_at.is_some()));
+    }
+
+    #[test]
+    fn an_acknowledgement_says_who_and_is_sent_to_live_pages() {
+        let board = board();
+        board.record(&alert(AlertKind::ClockJump, "edge-01", now_unix()));
+        let id = board.alerts().unwrap()[0].id;
+        let mut events = board.subscribe();
+        let row = board.acknowledge(id, "Li Wei", "operator").unwrap().unwrap();
+        assert_eq!(row.acked_by.as_deref(), Some("Li Wei"));
+        assert!(matches!(events.try_recv(), Ok(BoardEvent::Alert(r)) if r.id == id && r.acked_at.is_some()));
+        assert!(board.acknowledge(id + 100, "x", "operator").unwrap().is_none());
+    }
+
+    #[test]
+    fn intervals_are_summed_into_chart_buckets() {
+        let board = board();
+        let base = (now_unix() / 900) * 900 - 1800;
+        for (offset, entries) in [(0, 1), (60, 2), (900, 4)] {
+            board.record(&Message::from(crate::publish::Counts {
+                site: "s1".into(),
+                building: "hall".into(),
+                node: "edge-01".into(),
+                seq: Default::default(),
+                interval: crate::publish::IntervalBounds {
+                    start: UtcTime::from_unix_seconds(base + offset),
+                    end: UtcTime::from_unix_seconds(base + offset + 60),
+                },
+                entries,
+                exits: 1,
+                occupancy: entries,
+                entrances: Vec::new(),
+            }));
+        }
+        let buckets = board.history_buckets(base - 3600, 900).unwrap();
+        assert_eq!(
+            buckets[0].1,
+            [
+                Bucket { start: base, entries: 3, exits: 2, occupancy: 2 },
+                Bucket { start: base + 900, entries: 4, exits: 1, occupancy: 4 }
+            ]
+        );
+        assert_eq!(board.overview().buildings[0].last_interval.as_ref().map(|r| r.entries), Some(4));
+    }
+}

@@ -1,0 +1,155 @@
+//! The operators' dashboard: the page at `/` and the API it reads.
+//!
+//! - `GET /api/overview`: buildings (occupancy, capacity, last interval), cameras' health, the
+//!   broker link and the spool;
+//! - `GET /api/history?hours=H&bucket_s=S`: each building's intervals summed into buckets;
+//! - `GET /api/alerts`: the newest alerts, newest first;
+//! - `POST /api/alerts/{id}/ack` (`{"by": "name"}`): an operator acknowledges one;
+//! - `GET /api/events`: server-sent events, one per new, cleared or acknowledged alert and per
+//!   closed interval, so the page never polls for alerts.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use futures_util::stream::{self, Stream};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use super::auth::Operator;
+use super::board::{Bucket, OperatorBoard};
+use super::history::now_unix;
+use super::pages;
+
+/// The longest history a page may ask for at once, and the most buckets it may get back.
+const MAX_HOURS: i64 = 24 * 31;
+const MAX_BUCKETS: i64 = 5_000;
+/// The longest name an acknowledgement may carry.
+const MAX_NAME_CHARS: usize = 64;
+
+pub async fn page(_: Operator) -> Html<&'static str> {
+    Html(pages::DASHBOARD)
+}
+
+pub async fn overview(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {
+    Json(board.overview()).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct HistoryQuery {
+    hours: Option<i64>,
+    bucket_s: Option<i64>,
+}
+
+#[derive(Serialize)]
+struct BuildingHistory {
+    id: String,
+    buckets: Vec<Bucket>,
+}
+
+#[derive(Serialize)]
+struct HistoryAnswer {
+    from: i64,
+    bucket_s: i64,
+    buildings: Vec<BuildingHistory>,
+}
+
+pub async fn history(
+    State(board): State<Arc<OperatorBoard>>,
+    _: Operator,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    let hours = query.hours.unwrap_or(24).clamp(1, MAX_HOURS);
+    let bucket_s = query.bucket_s.unwrap_or(900).clamp(60, 86_400).max(hours * 3600 / MAX_BUCKETS);
+    let from = (now_unix() - hours * 3600).div_euclid(bucket_s) * bucket_s;
+    let answer = tokio::task::spawn_blocking(move || board.history_buckets(from, bucket_s)).await;
+    match answer {
+        Ok(Ok(buildings)) => Json(HistoryAnswer {
+            from,
+            bucket_s,
+            buildings: buildings.into_iter().map(|(id, buckets)| BuildingHistory { id, buckets }).collect(),
+        })
+        .into_response(),
+        Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
+}
+
+pub async fn alerts(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {
+    match tokio::task::spawn_blocking(move || board.alerts()).await {
+        Ok(Ok(alerts)) => Json(alerts).into_response(),
+        Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Acknowledgement {
+    #[serde(default)]
+    by: String,
+}
+
+/// JSON only (a cross-site form cannot send it without the browser asking first), and the
+/// name made one short line.
+pub async fn acknowledge(
+    State(board): State<Arc<OperatorBoard>>,
+    Operator(role): Operator,
+    Path(id): Path<i64>,
+    Json(ack): Json<Acknowledgement>,
+) -> Response {
+    let name: String = ack.by.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
+    let name = if name.trim().is_empty() { role.name().to_string() } else { name.trim().to_string() };
+    match tokio::task::spawn_blocking(move || board.acknowledge(id, &name, role.name())).await {
+        Ok(Ok(Some(row))) => Json(row).into_response(),
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no alert {id}\n")).into_response(),
+        Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
+}
+
+/// The live stream: each board change as an event named by its type; a page that fell behind
+/// gets `resync` and reloads the lists.
+pub async fn events(State(board): State<Arc<OperatorBoard>>, _: Operator) -> impl IntoResponse {
+    let receiver = board.subscribe();
+    Sse::new(changes(receiver)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+fn changes(receiver: broadcast::Receiver<super::board::BoardEvent>) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok(change) => {
+                let name = match &change {
+                    super::board::BoardEvent::Alert(_) => "alert",
+                    super::board::BoardEvent::Interval { .. } => "interval",
+                };
+                Event::default().event(name).json_data(&change).unwrap_or_else(|_| Event::default().event("resync"))
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    })
+}
+
+fn server_error(error: impl std::fmt::Display) -> Response {
+    tracing::error!("dashboard: {error}");
+    (StatusCode::INTERNAL_SERVER_ERROR, "the node could not read its history; see its log\n").into_response()
+}
+
+/// The dashboard's routes, over `board`.
+pub fn router(board: Arc<OperatorBoard>) -> axum::Router {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/", get(page))
+        .route("/api/overview", get(overview))
+        .route("/api/history", get(history))
+        .route("/api/alerts", get(alerts))
+        .route("/api/alerts/{id}/ack", post(acknowledge))
+        .route("/api/events", get(events))
+        .with_state(board)
+}

@@ -1,0 +1,309 @@
+//! The node's small history for its dashboard, in SQLite: every building interval it closed, and
+//! its alerts with who acknowledged them and when. It survives restarts and keeps
+//! [`History::retention`] of data. Counts only: no person, picture or track is ever in it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// The most alerts kept, whatever their age: a flapping camera cannot grow the file without end.
+const MAX_ALERTS: i64 = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("history {path}: {source}")]
+    Db { path: PathBuf, source: rusqlite::Error },
+    #[error("history {path}: cannot create its directory: {source}")]
+    Dir { path: PathBuf, source: std::io::Error },
+}
+
+/// One building interval, as published.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct IntervalRow {
+    /// Unix seconds.
+    pub start: i64,
+    pub end: i64,
+    pub entries: u64,
+    pub exits: u64,
+    pub occupancy: u64,
+}
+
+/// One alert as the dashboard keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertRow {
+    pub id: i64,
+    /// The alert's kind as published, e.g. `camera_offline`.
+    pub kind: String,
+    /// The camera, building or node it is about.
+    pub subject: String,
+    pub message: String,
+    /// Unix seconds, the node's wall clock when raised.
+    pub at: i64,
+    /// When its condition ended (`None`: still on, or a one-off event not yet acknowledged).
+    pub cleared_at: Option<i64>,
+    pub acked_by: Option<String>,
+    pub acked_role: Option<String>,
+    pub acked_at: Option<i64>,
+}
+
+/// The SQLite file; one connection, used from behind the board's lock.
+pub struct History {
+    path: PathBuf,
+    db: Connection,
+    retention: Duration,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History").field("path", &self.path).field("retention", &self.retention).finish()
+    }
+}
+
+impl History {
+    /// Opens (or creates) the history at `path`, keeping `retention` of it.
+    pub fn open(path: &Path, retention: Duration) -> Result<Self, HistoryError> {
+        let error = |source| HistoryError::Db { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| HistoryError::Dir { path: path.to_path_buf(), source })?;
+        }
+        let db = Connection::open(path).map_err(error)?;
+        // WAL: a reader (a page) never waits on the node's write; a crash loses no committed row.
+        db.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA busy_timeout = 2000;
+             CREATE TABLE IF NOT EXISTS intervals (
+                 building TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL,
+                 entries INTEGER NOT NULL, exits INTEGER NOT NULL, occupancy INTEGER NOT NULL,
+                 PRIMARY KEY (building, start));
+             CREATE TABLE IF NOT EXISTS alerts (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, subject TEXT NOT NULL,
+                 message TEXT NOT NULL, at INTEGER NOT NULL, cleared_at INTEGER,
+                 acked_by TEXT, acked_role TEXT, acked_at INTEGER);",
+        )
+        .map_err(error)?;
+        let mut history = Self { path: path.to_path_buf(), db, retention };
+        history.prune(now_unix())?;
+        Ok(history)
+    }
+
+    /// An in-memory history (tests, and a node asked to keep none on disk).
+    pub fn in_memory(retention: Duration) -> Result<Self, HistoryError> {
+        Self::open(Path::new(":memory:"), retention)
+    }
+
+    pub fn retention(&self) -> Duration {
+        self.retention
+    }
+
+    fn error(&self, source: rusqlite::Error) -> HistoryError {
+        HistoryError::Db { path: self.path.clone(), source }
+    }
+
+    /// Records a building interval; the same interval again (a replay after a restart) replaces it.
+    pub fn record_interval(&mut self, building: &str, row: &IntervalRow) -> Result<(), HistoryError> {
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO intervals (building, start, end, entries, exits, occupancy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![building, row.start, row.end, row.entries as i64, row.exits as i64, row.occupancy as i64],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// A building's intervals that started in `from..to` (unix seconds), oldest first.
+    pub fn intervals(&self, building: &str, from: i64, to: i64) -> Result<Vec<IntervalRow>, HistoryError> {
+        let mut statement = self
+            .db
+            .prepare_cached(
+                "SELECT start, end, entries, exits, occupancy FROM intervals
+                 WHERE building = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
+            )
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map(params![building, from, to], |r| {
+                Ok(IntervalRow {
+                    start: r.get(0)?,
+                    end: r.get(1)?,
+                    entries: r.get::<_, i64>(2)?.max(0) as u64,
+                    exits: r.get::<_, i64>(3)?.max(0) as u64,
+                    occupancy: r.get::<_, i64>(4)?.max(0) as u64,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records a new alert; returns it with its id.
+    pub fn record_alert(
+        &mut self,
+        kind: &str,
+        subject: &str,
+        message: &str,
+        at: i64,
+        cleared: bool,
+    ) -> Result<AlertRow, HistoryError> {
+        let cleared_at = cleared.then_some(at);
+        self.db
+            .execute(
+                "INSERT INTO alerts (kind, subject, message, at, cleared_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![kind, subject, message, at, cleared_at],
+            )
+            .map_err(|e| self.error(e))?;
+        let id = self.db.last_insert_rowid();
+        Ok(AlertRow {
+            id,
+            kind: kind.to_string(),
+            subject: subject.to_string(),
+            message: message.to_string(),
+            at,
+            cleared_at,
+            acked_by: None,
+            acked_role: None,
+            acked_at: None,
+        })
+    }
+
+    /// Marks an alert's condition over.
+    pub fn clear_alert(&mut self, id: i64, at: i64) -> Result<(), HistoryError> {
+        self.db
+            .execute("UPDATE alerts SET cleared_at = ?2 WHERE id = ?1 AND cleared_at IS NULL", params![id, at])
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// Records who acknowledged an alert and when; the first acknowledgement stands.
+    /// Returns the alert, or `None` if there is no such alert.
+    pub fn acknowledge(&mut self, id: i64, by: &str, role: &str, at: i64) -> Result<Option<AlertRow>, HistoryError> {
+        self.db
+            .execute(
+                "UPDATE alerts SET acked_by = ?2, acked_role = ?3, acked_at = ?4 WHERE id = ?1 AND acked_at IS NULL",
+                params![id, by, role, at],
+            )
+            .map_err(|e| self.error(e))?;
+        self.alert(id)
+    }
+
+    pub fn alert(&self, id: i64) -> Result<Option<AlertRow>, HistoryError> {
+        self.db
+            .query_row(&format!("{ALERT_COLUMNS} WHERE id = ?1"), params![id], alert_row)
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// The newest `limit` alerts, newest first.
+    pub fn recent_alerts(&self, limit: usize) -> Result<Vec<AlertRow>, HistoryError> {
+        let mut statement =
+            self.db.prepare_cached(&format!("{ALERT_COLUMNS} ORDER BY id DESC LIMIT ?1")).map_err(|e| self.error(e))?;
+        statement
+            .query_map(params![limit as i64], alert_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Alerts whose condition is still on, oldest first.
+    pub fn active_alerts(&self) -> Result<Vec<AlertRow>, HistoryError> {
+        let mut statement = self
+            .db
+            .prepare_cached(&format!("{ALERT_COLUMNS} WHERE cleared_at IS NULL ORDER BY id"))
+            .map_err(|e| self.error(e))?;
+        statement
+            .query_map([], alert_row)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.error(e))
+    }
+
+    /// Drops what is older than the retention, and alerts beyond [`MAX_ALERTS`].
+    pub fn prune(&mut self, now: i64) -> Result<(), HistoryError> {
+        let before = now.saturating_sub(self.retention.as_secs() as i64);
+        self.db
+            .execute("DELETE FROM intervals WHERE end < ?1", params![before])
+            .and_then(|_| {
+                self.db.execute(
+                    "DELETE FROM alerts WHERE (at < ?1 AND (cleared_at IS NOT NULL OR acked_at IS NOT NULL))
+                        OR id <= (SELECT MAX(id) FROM alerts) - ?2",
+                    params![before, MAX_ALERTS],
+                )
+            })
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+}
+
+const ALERT_COLUMNS: &str =
+    "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at FROM alerts";
+
+fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        subject: r.get(2)?,
+        message: r.get(3)?,
+        at: r.get(4)?,
+        cleared_at: r.get(5)?,
+        acked_by: r.get(6)?,
+        acked_role: r.get(7)?,
+        acked_at: r.get(8)?,
+    })
+}
+
+/// The wall clock in unix seconds (0 before 1970).
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn row(start: i64, entries: u64) -> IntervalRow {
+        IntervalRow { start, end: start + 60, entries, exits: 1, occupancy: entries }
+    }
+
+    #[test]
+    fn intervals_and_acknowledgements_survive_a_reopen_and_a_replayed_interval_replaces_its_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let now = now_unix();
+        {
+            let mut history = History::open(&path, DAY).unwrap();
+            history.record_interval("hall", &row(now - 120, 3)).unwrap();
+            history.record_interval("hall", &row(now - 60, 4)).unwrap();
+            history.record_interval("hall", &row(now - 60, 5)).unwrap();
+            history.record_interval("annex", &row(now - 60, 9)).unwrap();
+            let alert = history.record_alert("camera_offline", "cam-1", "no frame for 30 s", now, false).unwrap();
+            history.acknowledge(alert.id, "Li Wei", "operator", now + 5).unwrap();
+            // A second acknowledgement does not overwrite the first.
+            history.acknowledge(alert.id, "someone else", "technician", now + 9).unwrap();
+        }
+        let history = History::open(&path, DAY).unwrap();
+        let hall = history.intervals("hall", now - 3600, now + 1).unwrap();
+        assert_eq!(hall.iter().map(|r| r.entries).collect::<Vec<_>>(), [3, 5]);
+        let alerts = history.recent_alerts(10).unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].acked_by.as_deref(), Some("Li Wei"));
+        assert_eq!(alerts[0].acked_role.as_deref(), Some("operator"));
+        assert_eq!(alerts[0].acked_at, Some(now + 5));
+        assert_eq!(history.active_alerts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn what_is_older_than_the_retention_is_dropped_but_an_open_unacknowledged_alert_stays() {
+        let mut history = History::in_memory(DAY).unwrap();
+        let now = now_unix();
+        history.record_interval("hall", &row(now - 3 * 86_400, 1)).unwrap();
+        history.record_interval("hall", &row(now - 3600, 2)).unwrap();
+        let old_cleared = history.record_alert("camera_offline", "cam-1", "x", now - 3 * 86_400, false).unwrap();
+        history.clear_alert(old_cleared.id, now - 3 * 86_400 + 60).unwrap();
+        history.record_alert("camera_blinded", "cam-2", "y", now - 3 * 86_400, false).unwrap();
+        history.prune(now).unwrap();
+        assert_eq!(history.intervals("hall", 0, now).unwrap().len(), 1);
+        let kinds: Vec<_> = history.recent_alerts(10).unwrap().into_iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, ["camera_blinded"]);
+    }
+}

@@ -1,0 +1,355 @@
+//! The technicians' page, end to end: `lintel run --web` on the clip served as an RTSP camera,
+//! the page in headless Chromium, its API with each role's token and none.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::browser::{Browser, request};
+use common::{Broker, RtspCamera, free_port, lintel_run, pets_site, scratch_dir, wait_until};
+use serde_json::Value;
+
+const OPERATOR: &str = "operator-token-of-the-calibrate-tests";
+const TECHNICIAN: &str = "technician-token-of-the-calibrate-tests";
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> Node {
+    let child = lintel_run(site, dir, mqtt, 600)
+        .args(["--web", &format!("127.0.0.1:{web}"), "--model", "ssdlite-pedestrian-300-int8-raw"])
+        .args(["--web-operator-token-env", "LINTEL_TEST_OPERATOR_TOKEN"])
+        .args(["--web-technician-token-env", "LINTEL_TEST_TECHNICIAN_TOKEN"])
+        .env("LINTEL_TEST_OPERATOR_TOKEN", OPERATOR)
+        .env("LINTEL_TEST_TECHNICIAN_TOKEN", TECHNICIAN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let up = wait_until(Duration::from_secs(60), || std::net::TcpStream::connect(("127.0.0.1", web)).is_ok());
+    assert!(up, "lintel run --web did not listen");
+    Node(child)
+}
+
+/// Signs in on the login page now open, and waits for the dashboard it leads to.
+fn sign_in(browser: &Browser, token: &str) {
+    browser.type_into("input[name=token]", token);
+    browser.click("form button[type=submit]");
+    let signed_in = wait_until(Duration::from_secs(20), || {
+        browser.execute("return location.pathname === '/' && document.readyState === 'complete';", Value::Array(vec![]))
+            == Value::Bool(true)
+    });
+    assert!(signed_in, "signing in did not lead to the dashboard");
+}
+
+fn call(method: &str, web: u16, path: &str, token: Option<&str>) -> common::browser::Answer {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+    request(method, web, path, &headers, if method == "GET" { None } else { Some("") })
+}
+
+#[test]
+fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_technicians_only() {
+    let dir = scratch_dir("calibrate-page");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+
+    // Roles: none → 401, operator → 403, technician → 200, on every endpoint of the page.
+    let endpoints = [
+        ("GET", "/calibrate"),
+        ("GET", "/api/calibrate/cameras"),
+        ("GET", "/api/calibrate/walkway/live"),
+        ("GET", "/api/calibrate/walkway/frame.jpg"),
+        ("GET", "/api/calibrate/walkway/frame.jpg?clear=1"),
+        ("POST", "/api/calibrate/walkway/unblur"),
+        ("GET", "/api/calibrate/walkway/flow"),
+        ("GET", "/api/calibrate/walkway/validations"),
+        ("PUT", "/api/calibrate/walkway/zones"),
+        ("POST", "/api/calibrate/walkway/validation/start"),
+    ];
+    for (method, path) in endpoints {
+        assert_eq!(call(method, web, path, None).status, 401, "{method} {path} without a token");
+        assert_eq!(call(method, web, path, Some(OPERATOR)).status, 403, "{method} {path} as an operator");
+    }
+    let live = || call("GET", web, "/api/calibrate/walkway/live", Some(TECHNICIAN));
+    assert!(wait_until(Duration::from_secs(60), || live().status == 200), "no live frame");
+    let frame = |path: &str| {
+        let mut answer = call("GET", web, path, Some(TECHNICIAN));
+        // The picture comes with the frames after the first look.
+        for _ in 0..100 {
+            if answer.status == 200 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            answer = call("GET", web, path, Some(TECHNICIAN));
+        }
+        answer
+    };
+    let blurred = frame("/api/calibrate/walkway/frame.jpg");
+    assert_eq!(blurred.status, 200);
+    assert_eq!(blurred.header("content-type"), Some("image/jpeg"));
+    assert!(blurred.body.starts_with(&[0xFF, 0xD8]), "not a JPEG");
+    assert_eq!(blurred.header("x-lintel-blurred"), Some("1"));
+    // Asking for the clear picture without unblurring first still gets it blurred.
+    assert_eq!(frame("/api/calibrate/walkway/frame.jpg?clear=1").header("x-lintel-blurred"), Some("1"));
+    assert_eq!(call("POST", web, "/api/calibrate/walkway/unblur", Some(TECHNICIAN)).status, 200);
+    assert_eq!(frame("/api/calibrate/walkway/frame.jpg?clear=1").header("x-lintel-blurred"), Some("0"));
+    assert_eq!(frame("/api/calibrate/walkway/frame.jpg").header("x-lintel-blurred"), Some("1"));
+    assert_eq!(call("GET", web, "/api/calibrate/nowhere/live", Some(TECHNICIAN)).status, 404);
+
+    // People are anonymous boxes; no answer holds a track id.
+    let body: Value = serde_json::from_slice(&live().body).unwrap();
+    for person in body["people"].as_array().unwrap() {
+        let keys: Vec<&String> = person.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["bbox", "foot", "seen"], "{person}");
+    }
+    // The flow map is sums per cell of a coarse grid: where feet passed, not who.
+    let flow_filled = wait_until(Duration::from_secs(30), || {
+        let flow: Value =
+            serde_json::from_slice(&call("GET", web, "/api/calibrate/walkway/flow", Some(TECHNICIAN)).body).unwrap();
+        flow["heat"].as_array().unwrap().iter().filter(|h| h.as_f64() > Some(0.0)).count() >= 5
+    });
+    assert!(flow_filled, "the flow map stayed empty while people walked");
+    let flow: Value =
+        serde_json::from_slice(&call("GET", web, "/api/calibrate/walkway/flow", Some(TECHNICIAN)).body).unwrap();
+    let keys: Vec<&String> = flow.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["columns", "directions", "half_life_s", "heat", "rows", "suggestion"]);
+    assert_eq!(flow["heat"].as_array().unwrap().len(), 32 * 24);
+    for path in ["/api/calibrate/cameras", "/api/calibrate/walkway/live", "/api/calibrate/walkway/flow"] {
+        let text = String::from_utf8_lossy(&call("GET", web, path, Some(TECHNICIAN)).body).into_owned();
+        assert!(!text.contains("track") && !text.contains("\"id\":1"), "{path}: {text}");
+    }
+
+    // In the browser: the picture, people's boxes, and the six zones of the site file with counts.
+    let browser = Browser::start(1280, 800);
+    browser.goto(&format!("http://127.0.0.1:{web}/login"));
+    sign_in(&browser, TECHNICIAN);
+    browser.goto(&format!("http://127.0.0.1:{web}/calibrate"));
+    let drawn = wait_until(Duration::from_secs(30), || {
+        let state = browser.execute(
+            "const img = document.getElementById('picture');
+             return [img.naturalWidth, document.querySelectorAll('#overlay rect.person').length,
+                     document.querySelectorAll('#zones .zone-item').length,
+                     document.querySelectorAll('#overlay g.zone').length];",
+            Value::Array(vec![]),
+        );
+        state[0].as_u64() > Some(0) && state[1].as_u64() > Some(0) && state[2] == 6 && state[3] == 6
+    });
+    assert!(drawn, "the page never showed the picture, boxes and zones");
+    for name in ["h300", "v400", "v550", "diagonal", "short-v300", "door"] {
+        assert!(browser.find(&format!("#zones li[data-zone={name:?}]")).is_some(), "zone {name} missing");
+        assert!(browser.find(&format!("#overlay g[data-zone={name:?}]")).is_some(), "zone {name} not drawn");
+    }
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-live.png"));
+}
+
+/// Signs in as a technician and opens the set-up page; waits for the zones to be listed.
+fn open_set_up(web: u16) -> Browser {
+    let browser = Browser::start(1280, 800);
+    browser.goto(&format!("http://127.0.0.1:{web}/login"));
+    sign_in(&browser, TECHNICIAN);
+    browser.goto(&format!("http://127.0.0.1:{web}/calibrate"));
+    let listed = wait_until(Duration::from_secs(30), || {
+        browser.execute("return document.querySelectorAll('#zones .zone-item').length;", Value::Array(vec![])) == 6
+    });
+    assert!(listed, "the set-up page never listed the site's zones");
+    browser
+}
+
+fn tallies(web: u16) -> Vec<(u64, u64)> {
+    let answer = call("GET", web, "/api/calibrate/walkway/live", Some(TECHNICIAN));
+    if answer.status != 200 {
+        return Vec::new();
+    }
+    let live: Value = serde_json::from_slice(&answer.body).unwrap();
+    live["zones"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|z| (z["entries"].as_u64().unwrap(), z["exits"].as_u64().unwrap()))
+        .collect()
+}
+
+#[test]
+fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_once() {
+    let dir = scratch_dir("calibrate-draw");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+    let browser = open_set_up(web);
+
+    // Draw a line across the walkway at 60% of the height, name it, save.
+    browser.click("#add-line");
+    browser.click_at("#overlay", 0.02, 0.6);
+    browser.click_at("#overlay", 0.98, 0.6);
+    assert!(
+        wait_until(Duration::from_secs(5), || browser.find("#zones li[data-zone=line-1]").is_some()),
+        "no new line"
+    );
+    // The new line is the last of the list.
+    browser.clear("#zones li:last-child input.zone-name");
+    browser.type_into("#zones li:last-child input.zone-name", "lower-walkway");
+    browser.click("#save");
+    let saved =
+        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
+    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
+
+    // The site file has it (and the previous version is kept); it is a valid site.
+    let text = std::fs::read_to_string(&site).unwrap();
+    assert!(text.contains("name = \"lower-walkway\""), "{text}");
+    assert!(dir.join("site.toml.previous").exists());
+    let saved_site = lintel_calibration::site::Site::load(&site).unwrap();
+    let line = saved_site.zones.iter().find(|z| z.name == "lower-walkway").unwrap();
+    let lintel_calibration::site::ZoneShape::Line(shape) = &line.shape else { panic!("not a line") };
+    assert!((shape.a.y - 0.6).abs() < 0.02 && (shape.b.y - 0.6).abs() < 0.02, "{shape:?}");
+    assert!(shape.a.x < 0.05 && shape.b.x > 0.95, "{shape:?}");
+
+    // The running node counts on it, without a restart: people cross it within a minute.
+    let index = saved_site.zones_for("walkway").position(|z| z.name == "lower-walkway").unwrap();
+    let counted = wait_until(Duration::from_secs(90), || tallies(web).get(index).is_some_and(|(i, o)| i + o >= 2));
+    assert!(counted, "the node never counted on the new line: {:?}", tallies(web));
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-drawn.png"));
+
+    // A bad zone is refused with the site file's own error, and nothing is written.
+    let before = std::fs::read_to_string(&site).unwrap();
+    let bearer = format!("Bearer {TECHNICIAN}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let twice = r#"[{"name":"a","kind":"line","points":[[0,0.5],[1,0.5]],"min_distance":0.01,"aggregate":true},
+                    {"name":"a","kind":"line","points":[[0,0.6],[1,0.6]],"min_distance":0.01,"aggregate":true}]"#;
+    let refused = request("PUT", web, "/api/calibrate/walkway/zones", &headers, Some(twice));
+    assert_eq!(refused.status, 422);
+    let error = String::from_utf8_lossy(&refused.body).into_owned();
+    assert!(error.contains("site.toml:") && error.contains("name"), "{error}");
+    assert_eq!(std::fs::read_to_string(&site).unwrap(), before);
+    // An operator may not save.
+    let bearer = format!("Bearer {OPERATOR}");
+    let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    assert_eq!(request("PUT", web, "/api/calibrate/walkway/zones", &headers, Some("[]")).status, 403);
+}
+
+#[test]
+fn flipping_a_line_on_the_page_swaps_its_entries_and_exits() {
+    let dir = scratch_dir("calibrate-flip");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+    let browser = open_set_up(web);
+
+    browser.click("#zones li[data-zone=h300] button.flip");
+    browser.click("#save");
+    let saved =
+        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
+    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
+    let flipped = lintel_calibration::site::Site::load(&site).unwrap();
+    let original = lintel_calibration::site::Site::load(dir.join("site.toml.previous")).unwrap();
+    let side =
+        |site: &lintel_calibration::site::Site| match &site.zones.iter().find(|z| z.name == "h300").unwrap().shape {
+            lintel_calibration::site::ZoneShape::Line(line) => line.entry_side,
+            _ => panic!("h300 is a line"),
+        };
+    assert_ne!(side(&flipped), side(&original));
+
+    // The whole clip counted on both files: h300's entries and exits swap, nothing else changes.
+    let count = |site_file: &Path| {
+        let summary = common::lintel_count([
+            "--site".as_ref(),
+            site_file.as_os_str(),
+            "--camera".as_ref(),
+            "walkway".as_ref(),
+            "--model".as_ref(),
+            "ssdlite-pedestrian-300-int8-raw".as_ref(),
+            common::video().as_os_str(),
+        ]);
+        summary["zones"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|z| {
+                (z["name"].as_str().unwrap().to_string(), z["entries"].as_u64().unwrap(), z["exits"].as_u64().unwrap())
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = count(&dir.join("site.toml.previous"));
+    let after = count(&site);
+    for ((name, entries, exits), (name_after, entries_after, exits_after)) in before.iter().zip(&after) {
+        assert_eq!(name, name_after);
+        if name == "h300" {
+            assert_eq!((entries_after, exits_after), (exits, entries), "h300 did not swap");
+            assert_ne!(entries, exits, "a line with equal counts cannot show a swap");
+        } else {
+            assert_eq!((entries_after, exits_after), (entries, exits), "{name} changed");
+        }
+    }
+}
+
+#[test]
+fn a_validation_compares_the_technicians_taps_with_lintels_count_and_keeps_the_result_beside_the_site_file() {
+    let dir = scratch_dir("calibrate-validate");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let _node = start_node(&site, &dir, broker.port, web);
+    let browser = open_set_up(web);
+
+    // Validate h300 while people walk: two taps in, one out.
+    browser.execute("document.getElementById('validate-zone').value = 'h300';", Value::Array(vec![]));
+    let before = tallies(web)[0];
+    browser.click("#validate-start");
+    assert!(wait_until(Duration::from_secs(5), || browser.find("#tap-in:not([disabled])").is_some()));
+    browser.click("#tap-in");
+    browser.click("#tap-in");
+    browser.click("#tap-out");
+    std::thread::sleep(Duration::from_secs(8));
+    browser.click("#validate-stop");
+    let kept =
+        wait_until(Duration::from_secs(10), || browser.text("#agreement").is_some_and(|t| t.starts_with("Kept")));
+    assert!(kept, "the validation was not kept: {:?}", browser.text("#agreement"));
+    let after = tallies(web)[0];
+
+    // The log beside the site file has times and counts only.
+    let log = std::fs::read_to_string(dir.join("site.toml.validation.jsonl")).unwrap();
+    let results: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(results.len(), 1, "{log}");
+    let result = &results[0];
+    let keys: Vec<&String> = result.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        ["agreement", "camera", "ended", "lintel_in", "lintel_out", "manual_in", "manual_out", "started", "zone"]
+    );
+    assert_eq!((result["manual_in"].as_u64(), result["manual_out"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(result["zone"], "h300");
+    // Lintel's side is what the node counted on h300 between start and stop.
+    let (lintel_in, lintel_out) = (result["lintel_in"].as_u64().unwrap(), result["lintel_out"].as_u64().unwrap());
+    assert!(lintel_in <= after.0 - before.0 && lintel_out <= after.1 - before.1, "{result} {before:?} {after:?}");
+    let expected = (1.0 - (2u64.abs_diff(lintel_in) + 1u64.abs_diff(lintel_out)) as f64 / 3.0).max(0.0);
+    assert!((result["agreement"].as_f64().unwrap() - expected).abs() < 1e-9, "{result}");
+    assert!(browser.text("#validations").is_some_and(|t| t.contains("h300")), "the page does not list it");
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-validation.png"));
+    // Stopping twice is refused; an operator may not validate.
+    let bearer = format!("Bearer {TECHNICIAN}");
+    let json = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    let body = Some(r#"{"manual_in":1,"manual_out":1}"#);
+    assert_eq!(request("POST", web, "/api/calibrate/walkway/validation/stop", &json, body).status, 422);
+    let bearer = format!("Bearer {OPERATOR}");
+    let json = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    assert_eq!(
+        request("POST", web, "/api/calibrate/walkway/validation/start", &json, Some(r#"{"zone":"h300"}"#)).status,
+        403
+    );
+}

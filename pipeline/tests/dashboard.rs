@@ -1,0 +1,205 @@
+//! The operators' dashboard, end to end and in a real browser: `lintel run --web` on the clip
+//! served as an RTSP camera, a real mosquitto, headless Chromium driven through chromedriver.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::browser::{Browser, get, http};
+use common::{Broker, RtspCamera, Subscriber, free_port, lintel_run, pets_site, scratch_dir, signal, wait_until};
+use serde_json::Value;
+
+const OPERATOR: &str = "operator-token-of-the-dashboard-tests";
+const TECHNICIAN: &str = "technician-token-of-the-dashboard-tests";
+/// Offline grace of the node under test: the alert must be on the page within it (plus a tick).
+const GRACE_S: u64 = 4;
+
+/// A node under test, stopped when dropped (a failing test leaves no node running).
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A node with the dashboard on `web` (both roles' tokens set), spooling under `dir`.
+fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> Node {
+    let child = lintel_run(site, dir, mqtt, 600)
+        .args(["--web", &format!("127.0.0.1:{web}")])
+        .args(["--web-operator-token-env", "LINTEL_TEST_OPERATOR_TOKEN"])
+        .args(["--web-technician-token-env", "LINTEL_TEST_TECHNICIAN_TOKEN"])
+        .args(["--offline-grace-s", &GRACE_S.to_string(), "--model", "ssdlite-pedestrian-300-int8-raw"])
+        .env("LINTEL_TEST_OPERATOR_TOKEN", OPERATOR)
+        .env("LINTEL_TEST_TECHNICIAN_TOKEN", TECHNICIAN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let up = wait_until(Duration::from_secs(60), || std::net::TcpStream::connect(("127.0.0.1", web)).is_ok());
+    assert!(up, "lintel run --web 127.0.0.1:{web} did not listen");
+    Node(child)
+}
+
+fn stop_node(mut node: Node) {
+    signal(&node.0, "INT");
+    let stopped = wait_until(Duration::from_secs(30), || node.0.try_wait().unwrap().is_some());
+    assert!(stopped, "the node did not stop on SIGINT");
+}
+
+fn screenshot_path(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+fn api(web: u16, path: &str) -> Value {
+    let (status, body) = get(web, path, Some(OPERATOR));
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|_| panic!("{path}: not JSON: {body}"))
+}
+
+#[test]
+fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_an_operator_acknowledges() {
+    let dir = scratch_dir("dashboard");
+    let broker = Broker::start(&dir);
+    let counts = Subscriber::start(broker.port, "lintel/v1/pets/building/hall/counts");
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let node = start_node(&site, &dir, broker.port, web);
+
+    // A browser without the token gets the login page, and in with the operator's.
+    let browser = Browser::start(1280, 720);
+    browser.goto(&format!("http://127.0.0.1:{web}/"));
+    assert!(browser.find("form input[name=token]").is_some(), "no login form without a token");
+    browser.type_into("input[name=token]", OPERATOR);
+    browser.click("form button[type=submit]");
+    assert!(wait_until(Duration::from_secs(20), || browser.find("[data-building=hall]").is_some()), "no building card");
+
+    // The chart shows every crossing of the intervals published (2 s intervals).
+    let mut published = 0u64;
+    let mut charted = 0;
+    let agree = wait_until(Duration::from_secs(90), || {
+        for (_, message) in counts.drain() {
+            published += message["entries"].as_u64().unwrap() + message["exits"].as_u64().unwrap();
+        }
+        charted = browser
+            .execute(
+                "const c = document.querySelector('[data-chart=hall]'); return c ? Number(c.dataset.crossings) : -1;",
+                Value::Array(vec![]),
+            )
+            .as_u64()
+            .unwrap_or(0);
+        published >= 4 && charted == published
+    });
+    assert!(agree, "the chart shows {charted} crossings, never the {published} published over MQTT");
+    let health = browser.text("tr[data-camera=walkway] .health").unwrap_or_default();
+    assert_eq!(health, "live");
+    browser.screenshot(&screenshot_path("dashboard-live.png"));
+
+    // The camera stops: its alert arrives on the open page (no reload) within the grace period.
+    // (The limit is generous: a loaded 2-core box may take seconds to notice a dead stream; the
+    // time it took is printed.)
+    let stopped = std::time::Instant::now();
+    drop(camera);
+    let alert = "li[data-kind=camera_offline][data-subject=walkway].active";
+    let shown = wait_until(Duration::from_secs(GRACE_S + 40), || browser.find(alert).is_some());
+    if !shown {
+        browser.screenshot(&screenshot_path("dashboard-no-alert.png"));
+    }
+    assert!(shown, "camera_offline never appeared on the dashboard; the node has {}", api(web, "/api/alerts"));
+    eprintln!(
+        "camera_offline on the page {:.1} s after the camera stopped (grace {GRACE_S} s)",
+        stopped.elapsed().as_secs_f64()
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        browser.text("tr[data-camera=walkway] .health").is_some_and(|h| h == "retrying" || h == "failed")
+    }));
+
+    browser.type_into("#operator-name", "Test Operator");
+    browser.click(&format!("{alert} button.ack"));
+    let acknowledged = wait_until(Duration::from_secs(10), || {
+        browser.text(alert).is_some_and(|t| t.contains("acknowledged by Test Operator (operator)"))
+    });
+    assert!(acknowledged, "the acknowledgement is not shown: {:?}", browser.text(alert));
+    browser.screenshot(&screenshot_path("dashboard-alert.png"));
+
+    // Kept across a restart: the acknowledgement, the alert (not raised twice) and the history.
+    stop_node(node);
+    let node = start_node(&site, &dir, broker.port, web);
+    let alerts = api(web, "/api/alerts");
+    let offline: Vec<&Value> = alerts.as_array().unwrap().iter().filter(|a| a["kind"] == "camera_offline").collect();
+    assert_eq!(offline.len(), 1, "{alerts}");
+    assert_eq!(offline[0]["acked_by"], "Test Operator");
+    assert_eq!(offline[0]["acked_role"], "operator");
+    let history = api(web, "/api/history?hours=1&bucket_s=60");
+    let charted: u64 = history["buildings"][0]["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["entries"].as_u64().unwrap() + b["exits"].as_u64().unwrap())
+        .sum();
+    assert!(charted >= published, "history after the restart has {charted} crossings, {published} were published");
+    stop_node(node);
+}
+
+#[test]
+fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
+    let dir = scratch_dir("dashboard-tokens");
+    let broker = Broker::start(&dir);
+    let camera = RtspCamera::start("/walkway");
+    let site = pets_site(&dir, &camera.url);
+    let web = free_port();
+    let node = start_node(&site, &dir, broker.port, web);
+
+    let guarded = ["/", "/api/overview", "/api/history", "/api/alerts", "/api/whoami", "/metrics", "/nowhere"];
+    for path in guarded {
+        assert_eq!(get(web, path, None).0, 401, "{path} without a token");
+        assert_eq!(get(web, path, Some("operator-token-of-the-dashboard-testX")).0, 401, "{path} with a wrong token");
+        let cookie = "lintel_token=not-a-token-at-all-really";
+        assert_eq!(http("GET", web, path, &[("Cookie", cookie)], None).0, 401, "{path} with a wrong cookie");
+    }
+    for token in [OPERATOR, TECHNICIAN] {
+        for path in &guarded[..6] {
+            let (status, body) = get(web, path, Some(token));
+            assert_eq!(status, 200, "{path}: {body}");
+            for word in ["track_id", "\"track\"", "tracks", "embedding"] {
+                assert!(!body.contains(word), "{path} holds {word:?}: {body}");
+            }
+        }
+        assert_eq!(get(web, "/nowhere", Some(token)).0, 404);
+    }
+    let whoami = |token| serde_json::from_str::<Value>(&get(web, "/api/whoami", Some(token)).1).unwrap();
+    assert_eq!(whoami(OPERATOR)["role"], "operator");
+    assert_eq!(whoami(TECHNICIAN)["role"], "technician");
+    // The login page and the assets are open; a wrong login is 401, a right one sets the cookie.
+    assert_eq!(get(web, "/login", None).0, 200);
+    assert_eq!(get(web, "/assets/dashboard.js", None).0, 200);
+    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    assert_eq!(http("POST", web, "/login", &form, Some("token=guess-guess-guess-guess")).0, 401);
+    assert_eq!(http("POST", web, "/login", &form, Some(&format!("token={OPERATOR}"))).0, 303);
+    let cookie = format!("lintel_token={OPERATOR}");
+    assert_eq!(http("GET", web, "/api/overview", &[("Cookie", &cookie)], None).0, 200);
+    // Acknowledging needs a token and JSON (a cross-site form cannot send it).
+    let json = [("Content-Type", "application/json")];
+    assert_eq!(http("POST", web, "/api/alerts/1/ack", &json, Some("{}")).0, 401);
+    let bearer = format!("Bearer {OPERATOR}");
+    let with_token = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 404);
+    let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 415);
+    stop_node(node);
+}
+
+#[test]
+fn serving_the_pages_beyond_loopback_without_tokens_is_refused_with_one_line() {
+    let dir = scratch_dir("dashboard-open");
+    let site = pets_site(&dir, "rtsp://127.0.0.1:9/none");
+    let output =
+        lintel_run(&site, &dir, free_port(), 5).args(["--web", &format!("0.0.0.0:{}", free_port())]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("needs tokens"), "{stderr}");
+}

@@ -1,0 +1,192 @@
+//! Many consumers, one engine: two `lintel density` workers in one MQTT 5 share group against a
+//! real mosquitto and one real PostgreSQL; simulated nodes publish (duplicates included), one
+//! worker is killed midway and comes back (as a supervisor restarts it); the shared store ends
+//! equal to what a single consumer computes from the same messages.
+
+mod common;
+#[path = "common/postgres.rs"]
+mod postgres;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Broker, free_port, scratch_dir, wait_until, workspace};
+use lintel::density::store;
+use lintel::publish::UtcTime;
+use postgres::Postgres;
+use serde_json::json;
+
+fn get(address: &str, path: &str) -> String {
+    let Ok(mut stream) = TcpStream::connect(address) else { return String::new() };
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+/// `lintel_density_messages_applied_total` of a worker (0 if it does not answer).
+fn applied(web: &str) -> u64 {
+    get(web, "/metrics")
+        .lines()
+        .find_map(|l| l.strip_prefix("lintel_density_messages_applied_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+struct Worker {
+    child: Child,
+    web: String,
+}
+
+impl Worker {
+    fn start(dir: &Path, mqtt: u16, store: &str, id: &str, group: Option<&str>) -> Self {
+        let web = format!("127.0.0.1:{}", free_port());
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lintel"));
+        command
+            .args(["density", "--grid"])
+            .arg(workspace("fixtures/lishui-grid.geojson"))
+            .args(["--mqtt", &format!("127.0.0.1:{mqtt}"), "--web", &web, "--store", store])
+            .args(["--consumer-id", id, "--no-cell-topics", "--run-for-s", "300"])
+            .current_dir(dir)
+            .stdout(Stdio::piped());
+        if let Some(group) = group {
+            command.args(["--share-group", group]);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("density: http://"), "{line:?}");
+        Self { child, web }
+    }
+
+    /// SIGKILL: no goodbye, no DISCONNECT, messages in flight unacknowledged.
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Simulated nodes: one `mosquitto_pub -l` per building (QoS 1), each line one counts message.
+fn publish(port: u16, batches: &[(String, Vec<String>)]) {
+    let mut children: Vec<Child> = batches
+        .iter()
+        .map(|(topic, lines)| {
+            let mut child = Command::new("mosquitto_pub")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-l", "-t", topic])
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("mosquitto_pub is not installed: run scripts/setup");
+            let mut stdin = child.stdin.take().unwrap();
+            for line in lines {
+                writeln!(stdin, "{line}").unwrap();
+            }
+            child
+        })
+        .collect();
+    for child in &mut children {
+        assert!(child.wait().unwrap().success());
+    }
+}
+
+#[test]
+fn two_workers_sharing_the_load_with_one_killed_midway_store_what_one_worker_computes() {
+    let dir = scratch_dir("density-postgres");
+    let broker = Broker::start(&dir);
+    let pg = Postgres::start(&dir, &["shared", "single"]);
+    let grid = lintel::density::Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap();
+
+    // The reference: one worker, every message, its own database.
+    let single = Worker::start(&dir, broker.port, &pg.url("single"), "density-single", None);
+    let a = Worker::start(&dir, broker.port, &pg.url("shared"), "density-a", Some("density"));
+    let b = Worker::start(&dir, broker.port, &pg.url("shared"), "density-b", Some("density"));
+    std::thread::sleep(Duration::from_secs(1)); // their subscriptions in place
+
+    // Every building of the grid, 30 one-minute intervals, every fifth message sent twice.
+    let now = UtcTime::now().unix_seconds();
+    let t = now - now % 3600 - 3 * 3600;
+    let intervals = 30;
+    let halves: Vec<Vec<(String, Vec<String>)>> = (0..2)
+        .map(|half| {
+            grid.buildings
+                .iter()
+                .map(|b| {
+                    let topic = format!("lintel/v1/{}/building/{}/counts", b.site, b.building);
+                    let mut lines = Vec::new();
+                    for i in (half * intervals / 2)..((half + 1) * intervals / 2) {
+                        let occupancy = (i * 3 + b.building.len() as i64) % 17;
+                        let message = json!({
+                            "schema": "lintel.counts/1", "site": b.site, "building": b.building,
+                            "node": format!("edge-{}", b.building), "seq": i + 1,
+                            "interval": {"start": UtcTime::from_unix_seconds(t + 60 * i), "end": UtcTime::from_unix_seconds(t + 60 * i + 60)},
+                            "entries": i % 4, "exits": (i + 1) % 3, "occupancy": occupancy, "entrances": [],
+                        })
+                        .to_string();
+                        if i % 5 == 0 {
+                            lines.push(message.clone());
+                        }
+                        lines.push(message);
+                    }
+                    (topic, lines)
+                })
+                .collect()
+        })
+        .collect();
+    let total = (grid.buildings.len() * intervals as usize) as u64;
+
+    publish(broker.port, &halves[0]);
+    // Both workers take part before one dies.
+    assert!(
+        wait_until(Duration::from_secs(30), || applied(&a.web) > 0 && applied(&b.web) > 0),
+        "the share group did not split the load"
+    );
+    a.kill();
+    publish(broker.port, &halves[1]);
+    std::thread::sleep(Duration::from_secs(2));
+    // The supervisor brings it back under the same id: its session (and what the broker kept
+    // for it, the unacknowledged message included) resumes.
+    let a = Worker::start(&dir, broker.port, &pg.url("shared"), "density-a", Some("density"));
+
+    let mut shared_store = store::open(&pg.url("shared")).unwrap();
+    let mut single_store = store::open(&pg.url("single")).unwrap();
+    let done = wait_until(Duration::from_secs(60), || {
+        let s = shared_store.dump().unwrap().messages.len() as u64;
+        let r = single_store.dump().unwrap().messages.len() as u64;
+        s == total && r == total
+    });
+    let (shared, reference) = (shared_store.dump().unwrap(), single_store.dump().unwrap());
+    assert!(
+        done,
+        "shared store has {} of {total} messages, the single one {}",
+        shared.messages.len(),
+        reference.messages.len()
+    );
+    assert_eq!(shared, reference);
+    assert_eq!(shared.intervals.len() as u64, total);
+    assert_eq!(shared.latest.len(), grid.buildings.len());
+    // The reads work on PostgreSQL too: history at every step, the map as of a past time.
+    let interval_sum: u64 =
+        shared.intervals.iter().filter(|r| r[0] == "pets/hall").map(|r| r[5].parse::<u64>().unwrap()).sum();
+    for step in ["interval", "hour", "day"] {
+        let body = get(&b.web, &format!("/density/history?building=pets/hall&from={}&step={step}", t - 86_400));
+        let (_, json) = body.split_once("\r\n\r\n").unwrap();
+        let history: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {body}"));
+        let entries: u64 = history["points"].as_array().unwrap().iter().map(|p| p["entries"].as_u64().unwrap()).sum();
+        assert_eq!(entries, interval_sum, "{step}: {json}");
+    }
+    let body = get(&b.web, &format!("/density.geojson?at={}", UtcTime::from_unix_seconds(t + 600)));
+    assert!(body.contains("\"occupancy\":"), "{body}");
+    // B did not do it all alone.
+    assert!(applied(&b.web) < total, "worker b applied {}", applied(&b.web));
+    drop((a, b, single));
+}
