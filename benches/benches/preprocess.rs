@@ -2,6 +2,10 @@
 //! GStreamer has nothing left to do) into the detector's input tensor with the pipeline's own
 //! `InputBuffer`, against a plain `memcpy` of the same bytes measured in the same run.
 //!
+//! The `low_light_768x576` group prices the low-light path of a dark camera, per frame: measuring
+//! the picture (`LowLight::update`) and the fill through its tone curve, against the plain fill of
+//! the same frame in the same group.
+//!
 //! Run: `cargo bench -p lintel-benches --bench preprocess` (add `-- --quick` for a shorter run).
 
 mod common;
@@ -11,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use lintel::infer::{InputBuffer, Manifest, ModelSpec};
+use lintel::infer::{InputBuffer, LowLight, LowLightConfig, LowLightMode, Manifest, ModelSpec};
 use lintel::ingest::Frame;
 use lintel_benches::Rng;
 
@@ -55,6 +59,33 @@ fn preprocess(c: &mut Criterion) {
     }
     group.finish();
     black_box(&copy);
+
+    // A dark, flat picture (levels 10..60, as at night): the camera's curve is on.
+    let dark: Vec<u8> = rgb.iter().map(|v| 10 + v / 5).collect();
+    let dark = Frame::from_rgb(WIDTH, HEIGHT, dark, 0).expect("frame");
+    let mut camera = LowLight::new(LowLightConfig::with_mode(LowLightMode::Auto));
+    let curve = camera.update(&dark.rgb().expect("map")).cloned().expect("a dark picture is stretched");
+    let mut input = InputBuffer::new(&spec("nhwc", "uint8"));
+    let mut group = c.benchmark_group("low_light_768x576");
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function("u8 nhwc: map + fill (baseline)", |b| {
+        b.iter(|| input.fill(&dark.rgb().expect("map")));
+    });
+    group.bench_function("LowLight::update (measure, smooth, curve)", |b| {
+        b.iter(|| camera.update(&dark.rgb().expect("map")).is_some());
+    });
+    group.bench_function("u8 nhwc: map + fill through the curve", |b| {
+        b.iter(|| input.fill_slot_toned(0, &dark.rgb().expect("map"), Some(&curve)));
+    });
+    group.bench_function("u8 nhwc: map + update + fill through the curve", |b| {
+        b.iter(|| {
+            let view = dark.rgb().expect("map");
+            let curve = camera.update(&view).cloned();
+            input.fill_slot_toned(0, &view, curve.as_ref());
+        });
+    });
+    group.finish();
+    black_box(&input);
 
     // The fixed cost per frame, independent of its size: wrapping bytes in a frame, mapping it.
     let mut group = c.benchmark_group("frame_768x576");

@@ -135,6 +135,10 @@ pub struct Camera {
     /// The longest the motion gate skips the detector on this camera, in seconds; `None` follows
     /// the node.
     pub motion_max_skip_s: Option<f32>,
+    /// Whether the detector sees this camera's pictures stretched to their full range of
+    /// brightness: `Some(true)` always, `Some(false)` never, `None` (`"auto"`, the default) while
+    /// they are dark or flat (dusk, night, an infrared night mode).
+    pub low_light: Option<bool>,
     /// The tamper watch's thresholds for this camera; `None` fields follow the node's defaults.
     pub tamper: TamperSettings,
     /// Where to find the credentials for `url`.
@@ -436,6 +440,7 @@ struct RawCamera {
     analysis_fps: Option<Spanned<f64>>,
     motion_gate: Option<bool>,
     motion_max_skip_s: Option<Spanned<f64>>,
+    low_light: Option<Spanned<String>>,
     tamper_defocus_ratio: Option<Spanned<f64>>,
     tamper_defocus_grace_s: Option<Spanned<f64>>,
     tamper_moved_below: Option<Spanned<f64>>,
@@ -740,6 +745,18 @@ impl Source<'_> {
         };
         let analysis_fps = positive(&c.analysis_fps, "analysis_fps", "frames per second")?;
         let motion_max_skip_s = positive(&c.motion_max_skip_s, "motion_max_skip_s", "seconds")?;
+        let low_light = match &c.low_light {
+            None => None,
+            Some(v) => match v.get_ref().as_str() {
+                "auto" => None,
+                "on" => Some(true),
+                "off" => Some(false),
+                other => {
+                    let message = format!("must be \"auto\", \"on\" or \"off\", not {other:?}");
+                    return Err(self.error(&v.span(), field("low_light"), message));
+                }
+            },
+        };
         let fraction = |value: &Option<Spanned<f64>>, name: &str| match value {
             Some(v) => {
                 let number = *v.get_ref();
@@ -797,6 +814,7 @@ impl Source<'_> {
             analysis_fps,
             motion_gate: c.motion_gate,
             motion_max_skip_s,
+            low_light,
             tamper,
             credentials: Credentials { username_env, password_env, password_file },
         })
@@ -1047,6 +1065,7 @@ url = "file:///usr/share/doc/opencv-doc/examples/data/vtest.avi"
 analysis_fps = 7.0
 motion_gate = true
 motion_max_skip_s = 1.5
+low_light = "off"
 username_env = "CAM_USER"
 password_env = "CAM_PASS"
 
@@ -1137,6 +1156,7 @@ points = [[0.0, 0.5], [1.0, 0.5]]
         let camera = site.camera("walkway").unwrap();
         assert_eq!(camera.analysis_fps, Some(7.0));
         assert_eq!((camera.motion_gate, camera.motion_max_skip_s), (Some(true), Some(1.5)));
+        assert_eq!(camera.low_light, Some(false));
         assert_eq!(
             camera.credentials,
             Credentials {
@@ -1171,7 +1191,7 @@ points = [[0.0, 0.5], [1.0, 0.5]]
         assert_eq!((b.capacity, b.initial_occupancy), (None, 0));
         let c = &site.cameras[0];
         assert_eq!(c.analysis_fps, None);
-        assert_eq!((c.motion_gate, c.motion_max_skip_s), (None, None));
+        assert_eq!((c.motion_gate, c.motion_max_skip_s, c.low_light), (None, None, None));
         assert_eq!(c.credentials, Credentials::default());
         let ZoneShape::Line(line) = site.zones[0].shape else {
             panic!("a line");
@@ -1397,6 +1417,18 @@ points = [[0.0, 0.5], [1.0, 0.5]]
             assert_eq!((line, field.as_str()), expected, "{seconds}");
             assert!(message.contains("seconds above 0"), "{message}");
         }
+    }
+
+    #[test]
+    fn low_light_is_auto_on_or_off() {
+        for (value, expected) in [("auto", None), ("on", Some(true)), ("off", Some(false))] {
+            let text = minimal_with("url =", &format!("low_light = \"{value}\"\nurl ="));
+            assert_eq!(Site::parse(&text, "m.toml").unwrap().cameras[0].low_light, expected, "{value}");
+        }
+        let text = minimal_with("url =", "low_light = \"night\"\nurl =");
+        let (line, field, message, _) = invalid(&text);
+        assert_eq!((line, field.as_str()), (line_of(&text, "low_light"), "camera[0].low_light"));
+        assert!(message.contains("\"auto\", \"on\" or \"off\""), "{message}");
     }
 
     #[test]

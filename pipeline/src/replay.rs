@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use lintel_calibration::site::Zone;
 
-use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ZoneEvent};
+use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ZoneEvent};
 use crate::count::{Tally, ZoneTally};
-use crate::infer::{Detector, Embedder, InferError, MotionGateConfig};
+use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{Track, TrackId, TrackState, TrackerConfig};
 
@@ -39,6 +39,8 @@ pub struct ReplayOptions {
     /// Frames per run of the detector (0 or 1: one at a time). Ignored with the motion gate,
     /// which decides frame by frame, and for models with a fixed batch of 1.
     pub batch: usize,
+    /// When frames are stretched for the detector (dark or flat pictures by default).
+    pub low_light: LowLightConfig,
 }
 
 /// What a replay counted.
@@ -47,6 +49,8 @@ pub struct ReplayReport {
     pub frames: u64,
     /// Frames the motion gate kept from the detector (0 without one).
     pub skipped: u64,
+    /// Frames the detector saw through the camera's low-light curve.
+    pub low_light: u64,
     pub source_size: (u32, u32),
     pub source_fps: Option<f64>,
     pub elapsed: Duration,
@@ -124,6 +128,7 @@ pub fn replay(
         max_lost: options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
         reid_memory: options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
         motion_gate: options.motion_gate,
+        low_light: options.low_light,
         ..AnalysisConfig::at_fps(reader.fps)
     };
     let mut analysis = CameraAnalysis::new(zones, config, detector.spec().letterboxed());
@@ -150,9 +155,13 @@ pub fn replay(
         };
         if !pending.is_empty() {
             let detecting = Instant::now();
-            let wanted: Vec<bool> = pending.iter().map(|frame| analysis.admit(frame, 1)).collect();
+            let admitted: Vec<Option<Admitted>> = pending.iter().map(|frame| analysis.admit(frame, 1)).collect();
+            let wanted: Vec<bool> = admitted.iter().map(Option::is_some).collect();
             let to_detect: Vec<&Frame> = pending.iter().zip(&wanted).filter(|(_, w)| **w).map(|(f, _)| f).collect();
-            let detected = if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch(&to_detect) };
+            let tones: Vec<_> = admitted.iter().flatten().map(|a| a.tone.as_ref()).collect();
+            sums.low_light += tones.iter().filter(|t| t.is_some()).count() as u64;
+            let detected =
+                if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch_toned(&to_detect, &tones) };
             timings.detect += detecting.elapsed();
             let mut detected = match detected {
                 Ok(detected) => detected.into_iter(),
@@ -195,6 +204,7 @@ pub fn replay(
     Ok(ReplayReport {
         frames: sums.frames,
         skipped: analysis.skipped(),
+        low_light: sums.low_light,
         source_size,
         source_fps: source.source_fps(),
         elapsed: started.elapsed(),
@@ -234,6 +244,7 @@ struct Sums {
     frames: u64,
     detections: u64,
     embedded: u64,
+    low_light: u64,
     confirmed: std::collections::HashSet<TrackId>,
 }
 

@@ -8,7 +8,7 @@ use lintel_calibration::site::{Zone, ZoneShape};
 use super::{FrameAnalysis, PersonBox, ZoneEvent};
 use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
 use crate::detection::{BBox, Detection, Embedding, Sighting};
-use crate::infer::{Embedder, InferError, MotionGate, MotionGateConfig};
+use crate::infer::{Embedder, InferError, LowLight, LowLightConfig, MotionGate, MotionGateConfig, ToneCurve};
 use crate::ingest::Frame;
 use crate::track::{Track, Tracker, TrackerConfig};
 
@@ -31,6 +31,8 @@ pub struct AnalysisConfig {
     /// Skip the detector on frames where nothing moves near the zones and nobody is tracked
     /// there; `None` sends every frame to the detector.
     pub motion_gate: Option<MotionGateConfig>,
+    /// When the camera's pictures are stretched for the detector (dark or flat ones by default).
+    pub low_light: LowLightConfig,
     pub counter: CounterConfig,
 }
 
@@ -43,6 +45,7 @@ impl AnalysisConfig {
             max_lost: DEFAULT_MAX_LOST,
             reid_memory: DEFAULT_REID_MEMORY,
             motion_gate: None,
+            low_light: LowLightConfig::default(),
             counter: CounterConfig::default(),
         }
     }
@@ -57,7 +60,10 @@ impl AnalysisConfig {
 /// # fn demo(zones: Vec<lintel_calibration::site::Zone>, detector: &mut lintel::infer::Detector,
 /// #         frame: &lintel::ingest::Frame) -> Result<(), lintel::infer::InferError> {
 /// let mut camera = CameraAnalysis::new(zones, AnalysisConfig::at_fps(10.0), detector.spec().letterboxed());
-/// let detections = if camera.admit(frame, 1) { Some(detector.detect(frame)?) } else { None };
+/// let detections = match camera.admit(frame, 1) {
+///     Some(admitted) => Some(detector.detect_batch_toned(&[frame], &[admitted.tone.as_ref()])?.remove(0)),
+///     None => None,
+/// };
 /// let analysis = camera.analyse(frame, detections.as_deref(), None)?;
 /// println!("{} people, {} crossings", analysis.people.len(), analysis.events.len());
 /// # Ok(()) }
@@ -83,8 +89,36 @@ struct Stream {
     tracker: Tracker,
     counter: ZoneCounter,
     gate: Option<MotionGate>,
+    low_light: LowLight,
     /// Each track's foot point in the previous frame, for the anonymous step of each person.
     feet: std::collections::HashMap<crate::track::TrackId, (f32, f32)>,
+}
+
+impl Stream {
+    /// The tracker's score thresholds for the light of the frames the detector sees now: lower
+    /// while the low-light curve is on. The curve turns on and off slowly (smoothed levels,
+    /// hysteresis), so following its state rather than each frame's is the same but for a
+    /// batch's few frames at a change of light.
+    fn follow_light(&mut self, config: &AnalysisConfig) {
+        let (high, new_track) = if self.low_light.active() {
+            config.low_light.tracker_scores
+        } else {
+            (config.tracker.high_score, config.tracker.new_track_score)
+        };
+        let current = self.tracker.config();
+        if (current.high_score, current.new_track_score) != (high, new_track) {
+            self.tracker.set_score_thresholds(high, new_track);
+        }
+    }
+}
+
+/// A frame [`CameraAnalysis::admit`] sends to the detector, and how the detector should see it.
+#[derive(Debug, Clone, Default)]
+pub struct Admitted {
+    /// The camera's low-light curve for this frame ([`Detector::detect_batch_toned`]); `None`: as it is.
+    ///
+    /// [`Detector::detect_batch_toned`]: crate::infer::Detector::detect_batch_toned
+    pub tone: Option<ToneCurve>,
 }
 
 /// Working memory kept between frames, so a steady scene allocates little.
@@ -132,17 +166,32 @@ impl CameraAnalysis {
     }
 
     /// The first step for a frame of connection `connection` (a file is one connection): starts a
-    /// new stream when the connection changed, and asks the motion gate. Returns whether the frame
-    /// needs the detector; either way, hand it to [`analyse`](Self::analyse) next.
-    pub fn admit(&mut self, frame: &Frame, connection: u64) -> bool {
+    /// new stream when the connection changed, and asks the motion gate. Returns `None` when the
+    /// frame does not need the detector, else how the detector should see it (the camera's
+    /// low-light curve, measured on the frames the detector sees); either way, hand the frame to
+    /// [`analyse`](Self::analyse) next.
+    pub fn admit(&mut self, frame: &Frame, connection: u64) -> Option<Admitted> {
         if self.stream.as_ref().is_none_or(|s| s.connection != connection) {
             self.start_stream(frame, connection);
         }
-        let Some(stream) = self.stream.as_mut() else { return true };
-        let Some(gate) = stream.gate.as_mut() else { return true };
-        let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
-        // A frame that cannot be mapped is left to the detector, which reports it.
-        gate.decide(frame, stream_time(frame, self.config.fps), tracking).map_or(true, |decision| decision.detect())
+        let Some(stream) = self.stream.as_mut() else { return Some(Admitted::default()) };
+        if let Some(gate) = stream.gate.as_mut() {
+            let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+            // A frame that cannot be mapped is left to the detector, which reports it.
+            let detect = gate
+                .decide(frame, stream_time(frame, self.config.fps), tracking)
+                .map_or(true, |decision| decision.detect());
+            if !detect {
+                return None;
+            }
+        }
+        let tone = frame.rgb().ok().and_then(|view| stream.low_light.update(&view).cloned());
+        Some(Admitted { tone })
+    }
+
+    /// Whether the detector saw the last admitted frame through the low-light curve.
+    pub fn low_light_active(&self) -> bool {
+        self.stream.as_ref().is_some_and(|s| s.low_light.active())
     }
 
     /// The second step: embeds the people the tracker asks about (with `appearance`, the re-ID
@@ -167,6 +216,7 @@ impl CameraAnalysis {
             embedded =
                 embed_wanted(&stream.tracker, appearance, frame, detections, self.letterboxed, wanted, sightings)?;
         }
+        stream.follow_light(&self.config);
         let update = stream.tracker.update_at(frame.pts, sightings);
         crossings.clear();
         stream.counter.update(update.tracks, update.removed, frame.index, frame.pts, crossings);
@@ -231,6 +281,7 @@ impl CameraAnalysis {
             tracker: Tracker::new(tracker),
             counter: ZoneCounter::new(&self.zones, (w, h), self.config.counter),
             gate,
+            low_light: LowLight::new(self.config.low_light),
             feet: std::collections::HashMap::new(),
         });
     }

@@ -18,6 +18,6 @@ mod frame_analysis;
 mod view;
 
 pub(crate) use camera::stream_time;
-pub use camera::{AnalysisConfig, Appearance, CameraAnalysis, DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY};
+pub use camera::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY};
 pub use frame_analysis::{FrameAnalysis, PersonBox, ZoneEvent};
 pub use view::{ViewChange, ViewSample, ViewWatch, ViewWatchConfig};

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
+use lintel::infer::{Detector, Embedder, LowLightConfig, LowLightMode, Manifest, MotionGateConfig, Runtime};
 use lintel::replay::{ReplayOptions, ReplayReport, replay};
 use lintel_calibration::geometry::{CountingLine, Point, Side};
 use lintel_calibration::site::{Site, Zone, ZoneShape};
@@ -66,6 +66,11 @@ pub struct CountArgs {
     /// only costs memory). 1 with --motion-gate (it decides frame by frame).
     #[arg(long, value_name = "N")]
     batch: Option<usize>,
+    /// Stretch dark or flat pictures (dusk, night, infrared) to their full range of brightness
+    /// before the detector: `auto` while the picture is dark or flat, `on` always, `off` never.
+    /// A site-file camera's `low_light` overrides it.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    low_light: LowLightMode,
 }
 
 /// The motion gate of `--motion-gate=MAX_SKIP_S`.
@@ -92,6 +97,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let mut camera_id = None;
     // The camera's motion gate (site file over --motion-gate); ad-hoc lines follow the flag.
     let mut camera_gate = None;
+    let mut low_light = LowLightConfig::with_mode(args.low_light);
     let mut site = None;
     if let Some(path) = &args.site {
         let loaded = Site::load(path)?;
@@ -109,6 +115,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         }
         camera_id = Some(camera.id.clone());
         camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.map(motion_gate).transpose()?, camera));
+        low_light = LowLightConfig::for_camera(args.low_light, camera);
         site = Some(loaded);
     } else if args.camera.is_some() {
         bail!("--camera needs --site");
@@ -148,6 +155,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         },
         until: args.until_s.map(|s| seconds("--until-s", s)).transpose()?,
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
+        low_light,
         ..Default::default()
     };
     let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();
@@ -221,6 +229,8 @@ struct Summary {
     frames: u64,
     /// Frames the motion gate kept from the detector.
     skipped: u64,
+    /// Frames the detector saw stretched by the low-light curve.
+    low_light: u64,
     width: u32,
     height: u32,
     source_fps: Option<f64>,
@@ -300,6 +310,7 @@ impl Summary {
             camera: camera.map(str::to_string),
             frames: report.frames,
             skipped: report.skipped,
+            low_light: report.low_light,
             width: report.source_size.0,
             height: report.source_size.1,
             source_fps: report.source_fps,
@@ -322,6 +333,9 @@ impl Summary {
         );
         if self.skipped > 0 {
             println!("motion gate: the detector skipped {} of {} frames", self.skipped, self.frames);
+        }
+        if self.low_light > 0 {
+            println!("low light: the detector saw {} of {} frames stretched", self.low_light, self.frames);
         }
         if let Some(reid) = &self.reid_model {
             println!("re-ID model {reid}: {} of {} detections embedded", self.embedded, self.detections);

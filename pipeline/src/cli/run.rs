@@ -109,6 +109,11 @@ pub struct RunArgs {
     /// matches its crossings by appearance as well as by time.
     #[arg(long, value_name = "MODEL", num_args = 0..=1, require_equals = true, default_missing_value = "")]
     reid: Option<String>,
+    /// Stretch dark or flat pictures (dusk, night, infrared) to their full range of brightness
+    /// before the detector: `auto` while a camera's picture is dark or flat, `on` always, `off`
+    /// never. A site-file camera's `low_light` overrides it.
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    low_light: lintel::infer::LowLightMode,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -226,6 +231,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             None => None,
         },
         run_for: args.run_for_s.map(Duration::from_secs),
+        low_light: args.low_light,
         state_file: Some(args.state.clone().unwrap_or_else(|| default_state_file(&args.spool))),
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),

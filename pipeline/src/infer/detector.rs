@@ -10,6 +10,7 @@ use crate::detection::{BBox, Detection};
 use crate::ingest::{Frame, ScaleMode};
 
 use super::decode::{self, Candidate};
+use super::low_light::ToneCurve;
 use super::manifest::{InputDtype, InputLayout, ModelSpec, OutputFormat};
 use super::preprocess::{InputBuffer, Letterbox};
 use super::{InferError, Runtime};
@@ -103,6 +104,17 @@ impl Detector {
     /// Detects people in several frames (of one camera or several) in one run of the model:
     /// on a CPU a batch takes less time per frame than frames one by one. One list per frame.
     pub fn detect_batch(&mut self, frames: &[&Frame]) -> Result<Vec<Vec<Detection>>, InferError> {
+        self.detect_batch_toned(frames, &[])
+    }
+
+    /// Like [`detect_batch`](Self::detect_batch), frame `i` seen through `tones[i]` (its camera's
+    /// low-light curve, [`crate::infer::LowLight`]) where there is one; `tones` may be shorter
+    /// than `frames` (an empty slice: every frame as it is).
+    pub fn detect_batch_toned(
+        &mut self,
+        frames: &[&Frame],
+        tones: &[Option<&ToneCurve>],
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
         let run_error = |message: String| InferError::Run { model: self.path.display().to_string(), message };
         if frames.len() > 1 && !self.batches {
             return Err(run_error(format!("{} frames in one run, the model takes one at a time", frames.len())));
@@ -124,7 +136,7 @@ impl Detector {
                 )));
             }
             let view = frame.rgb().map_err(|e| run_error(e.to_string()))?;
-            self.input.fill_slot(slot, &view);
+            self.input.fill_slot_toned(slot, &view, tones.get(slot).copied().flatten());
         }
         self.run(frames.len())?;
         Ok(frames
@@ -141,12 +153,27 @@ impl Detector {
     /// Like [`detect_batch`](Self::detect_batch), one result per frame: when the batch fails, its
     /// frames are detected one by one, so a bad frame (of one camera) costs only itself.
     pub fn detect_each(&mut self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, InferError>> {
-        match self.detect_batch(frames) {
+        self.detect_each_toned(frames, &[])
+    }
+
+    /// [`detect_each`](Self::detect_each) with low-light curves, as in
+    /// [`detect_batch_toned`](Self::detect_batch_toned).
+    pub fn detect_each_toned(
+        &mut self,
+        frames: &[&Frame],
+        tones: &[Option<&ToneCurve>],
+    ) -> Vec<Result<Vec<Detection>, InferError>> {
+        match self.detect_batch_toned(frames, tones) {
             Ok(detected) => detected.into_iter().map(Ok).collect(),
             Err(error) if frames.len() == 1 => vec![Err(error)],
             Err(error) => {
                 tracing::warn!("a batch of {} frames failed ({error}); detecting them one by one", frames.len());
-                frames.iter().map(|frame| self.detect(frame)).collect()
+                let tone = |i: usize| tones.get(i).copied().flatten();
+                frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, frame)| Ok(self.detect_batch_toned(&[frame], &[tone(i)])?.pop().unwrap_or_default()))
+                    .collect()
             }
         }
     }

@@ -4,6 +4,7 @@ mod decode;
 mod detector;
 mod embedder;
 mod error;
+mod low_light;
 mod manifest;
 mod motion_gate;
 mod preprocess;
@@ -16,6 +17,7 @@ pub use decode::{
 pub use detector::Detector;
 pub use embedder::Embedder;
 pub use error::InferError;
+pub use low_light::{LowLight, LowLightConfig, LowLightMode, LumaLevels, ToneCurve};
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
 pub use motion_gate::{GateDecision, MotionGate, MotionGateConfig};
 pub use preprocess::{InputBuffer, Letterbox};

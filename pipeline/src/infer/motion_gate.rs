@@ -237,6 +237,7 @@ mod tests {
             analysis_fps: None,
             motion_gate: gate,
             motion_max_skip_s: max_skip,
+            low_light: None,
             tamper: Default::default(),
             credentials: Default::default(),
         };

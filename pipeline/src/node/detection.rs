@@ -9,8 +9,8 @@ use lintel_calibration::site::{Camera, Site};
 
 use super::live::Picture;
 use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions, ZoneReloads};
-use crate::analysis::{AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
-use crate::infer::{Detector, Embedder, MotionGateConfig};
+use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
+use crate::infer::{Detector, Embedder, LowLightConfig, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
 
 /// The cameras' side of the detection thread: one mailbox and one analysis per camera, and the
@@ -77,6 +77,7 @@ pub(super) fn start_cameras(
             max_lost: options.max_lost,
             reid_memory: options.reid_memory,
             motion_gate: MotionGateConfig::for_camera(options.motion_gate, camera),
+            low_light: LowLightConfig::for_camera(options.low_light, camera),
             ..AnalysisConfig::at_fps(fps)
         };
         let zones = site.zones_for(&camera.id).cloned().collect();
@@ -107,7 +108,7 @@ impl DetectionLoop {
     ) {
         let out = Out { events, live };
         let batch = detector.preferred_batch();
-        let mut round: Vec<Waiting> = Vec::new();
+        let mut round: Vec<(Waiting, Admitted)> = Vec::new();
         while running() {
             for (camera, zones) in reloads.map(ZoneReloads::take).unwrap_or_default() {
                 if let Some(feed) = self.feeds.get_mut(camera) {
@@ -135,8 +136,8 @@ impl DetectionLoop {
                 };
                 drop(rgb);
                 let waiting = Waiting { camera, frame, wall, luma_spread, view };
-                if feed.analysis.admit(&waiting.frame.frame, waiting.frame.connection) {
-                    round.push(waiting);
+                if let Some(admitted) = feed.analysis.admit(&waiting.frame.frame, waiting.frame.connection) {
+                    round.push((waiting, admitted));
                 } else {
                     let analysis = feed.analysis.analyse(&waiting.frame.frame, None, None);
                     out.send(feed, waiting, analysis.map_err(|e| e.to_string()), Duration::ZERO);
@@ -145,11 +146,12 @@ impl DetectionLoop {
             while !round.is_empty() {
                 let rest = round.split_off(batch.clamp(1, round.len()));
                 let chunk = std::mem::replace(&mut round, rest);
-                let frames: Vec<&Frame> = chunk.iter().map(|w| &w.frame.frame).collect();
+                let frames: Vec<&Frame> = chunk.iter().map(|(w, _)| &w.frame.frame).collect();
+                let tones: Vec<_> = chunk.iter().map(|(_, a)| a.tone.as_ref()).collect();
                 let started = Instant::now();
-                let detected = detector.detect_each(&frames);
+                let detected = detector.detect_each_toned(&frames, &tones);
                 let share = started.elapsed() / chunk.len() as u32;
-                for (waiting, detections) in chunk.into_iter().zip(detected) {
+                for ((waiting, _), detections) in chunk.into_iter().zip(detected) {
                     let feed = &mut self.feeds[waiting.camera];
                     let analysis = detections.and_then(|detections| {
                         let appearance = embedder.as_deref_mut().map(|e| e as &mut dyn Appearance);

@@ -73,6 +73,9 @@ pub struct NodeOptions {
     /// Skip the detector on a camera's frames while nothing moves near its zones and nobody is
     /// tracked there (a camera's `motion_gate` and `motion_max_skip_s` in the site file override).
     pub motion_gate: Option<MotionGateConfig>,
+    /// When cameras' pictures are stretched for the detector (a camera's `low_light` in the site
+    /// file overrides): by default while they are dark or flat.
+    pub low_light: crate::infer::LowLightMode,
     /// Where each camera's newest analysed frame is kept for live readers (pages), if anyone
     /// watches.
     pub live: Option<LiveFrames>,
@@ -98,6 +101,7 @@ impl Default for NodeOptions {
             dedup: DedupConfig::default(),
             blinded_after: Duration::from_secs(60),
             motion_gate: None,
+            low_light: crate::infer::LowLightMode::Auto,
             live: None,
             view_watch: crate::analysis::ViewWatchConfig::default(),
             board: None,

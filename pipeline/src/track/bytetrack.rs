@@ -447,6 +447,14 @@ impl Tracker {
         &self.config
     }
 
+    /// Changes the scores from which detections are *high* and may start a track, from the next
+    /// update on (the tracks are kept): the detector is less sure of the same people in a dark
+    /// picture ([`crate::infer::LowLight`]).
+    pub fn set_score_thresholds(&mut self, high_score: f32, new_track_score: f32) {
+        self.config.high_score = high_score;
+        self.config.new_track_score = new_track_score;
+    }
+
     /// The tracks after the last update, as in [`TrackerUpdate::tracks`].
     pub fn tracks(&self) -> &[Track] {
         &self.tracks

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""Degraded copies of the PETS09-S2L1 clip, with the ground truth mapped through the same transform,
+and the count error of `lintel count` on each (benches/degraded runs this).
+
+Each copy is made by GStreamer (gst-launch-1.0) the way a real camera alters a picture: re-encoded to
+H.264, mirrored, zoomed on a door-sized area, 5 frames/s, low resolution at a low bit rate, dusk and
+night (darker, flatter, JPEG artefacts), an infrared night mode (grey), sensor noise. The ground-truth
+boxes of fixtures/PETS09-S2L1-gt.txt go through the same geometry (mirror, crop and zoom, scale, the
+frames a lower rate keeps), and the zones of fixtures/pets.toml through the crop, so the error of each
+copy is measured against what is in its own picture. Crossings are derived from the mapped trajectories
+by scripts/eval/pets_truth.py, the rule of pipeline/tests/count_video.rs.
+
+  degrade.py make [--only NAMES]           make the copies under .cache/degraded (kept until deleted)
+  degrade.py frames [--only NAMES]         dump frames 150 and 400 of each copy as PNG, to look at
+  degrade.py count [--only NAMES] --variant LABEL='lintel count args' [--variant ...] [--rounds N]
+                                           run `lintel count` on each copy per variant, interleaved,
+                                           and print the table (line error; door polygon separately)
+
+Needs numpy (and opencv-python-headless for `frames`): benches/degraded runs it in .cache/venv-bench.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts/eval"))
+from pets_truth import ground_truth_counts, load_zones  # noqa: E402
+
+VIDEO = ROOT / "fixtures/video/vtest.avi"
+SITE = ROOT / "fixtures/pets.toml"
+TRUTH = ROOT / "fixtures/PETS09-S2L1-gt.txt"
+OUT = ROOT / ".cache/degraded"
+W, H, FRAMES = 768, 576, 795
+# A door-sized area of the walkway: 384x288 px around the middle, zoomed back to 768x576.
+CROP = (192, 144, 384, 288)  # left, top, width, height
+
+
+def fail(message: str) -> None:
+    raise SystemExit(f"degrade.py: {message}")
+
+
+@dataclass
+class Copy:
+    name: str
+    what: str
+    # gst-launch elements between the decoded clip and the encoder.
+    chain: str
+    size: tuple[int, int] = (W, H)
+    kbps: int = 3000
+    # Keep every `step`-th frame (a lower frame rate).
+    step: int = 1
+    mirror: bool = False
+    crop: tuple[int, int, int, int] | None = None
+    # Snow blended over the picture at this opacity (sensor noise); 0: none.
+    noise: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def jpeg(quality: int) -> str:
+    return f"jpegenc quality={quality} ! jpegdec ! videoconvert"
+
+
+# videobalance works on Y'CbCr: contrast scales luma around 0 (and chroma), brightness adds to it.
+COPIES = [
+    Copy("as-is", "re-encoded to H.264", "identity"),
+    Copy("mirrored", "mirrored left to right", "videoflip video-direction=horiz", mirror=True),
+    Copy("door-zoom", "a door-sized 384x288 area zoomed to 768x576",
+         f"videocrop left={CROP[0]} top={CROP[1]} right={W - CROP[0] - CROP[2]} bottom={H - CROP[1] - CROP[3]} ! "
+         f"videoscale ! video/x-raw,width={W},height={H}", crop=CROP),
+    Copy("fps5", "a 5 frames/s camera", "videorate ! video/x-raw,framerate=5/1", step=2),
+    Copy("low-384", "384x288 at 150 kbit/s", "videoscale ! video/x-raw,width=384,height=288", size=(384, 288),
+         kbps=150),
+    Copy("cif-352", "352x240 at 150 kbit/s", "videoscale ! video/x-raw,width=352,height=240", size=(352, 240),
+         kbps=150),
+    Copy("dusk", "darker, flatter, JPEG quality 30",
+         f"videobalance brightness=-0.15 contrast=0.5 saturation=0.6 ! {jpeg(30)}"),
+    Copy("night", "much darker, very flat, JPEG quality 15",
+         f"videobalance brightness=-0.03 contrast=0.2 saturation=0.3 ! {jpeg(15)}"),
+    Copy("night-noisy", "night with sensor noise, JPEG quality 20",
+         "videobalance brightness=-0.03 contrast=0.22 saturation=0.3", noise=0.08, extra={"jpeg": 20}),
+    Copy("infrared", "a camera's grey infrared night mode: flat, noisy",
+         "videobalance brightness=0.05 contrast=0.45 saturation=0", noise=0.12, extra={"jpeg": 40}),
+    Copy("noisy", "daylight with heavy sensor noise", "identity", noise=0.25),
+]
+
+
+def by_name(only: str | None) -> list[Copy]:
+    if not only:
+        return COPIES
+    names = only.split(",")
+    unknown = [n for n in names if n not in {c.name for c in COPIES}]
+    if unknown:
+        fail(f"no copy named {', '.join(unknown)} (copies: {', '.join(c.name for c in COPIES)})")
+    return [c for c in COPIES if c.name in names]
+
+
+def video_of(copy: Copy) -> Path:
+    return OUT / f"{copy.name}.mp4"
+
+
+def gst_pipeline(copy: Copy, out: Path) -> str:
+    w, h = copy.size
+    enc = (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bitrate={copy.kbps} "
+           f"key-int-max=30 ! mp4mux ! filesink location={out}")
+    src = f"filesrc location={VIDEO} ! decodebin ! videoconvert ! {copy.chain}"
+    if not copy.noise:
+        return f"{src} ! {enc}"
+    after = f" ! {jpeg(copy.extra['jpeg'])}" if "jpeg" in copy.extra else ""
+    # Snow blended at `noise` opacity: per-pixel random grey, as a sensor's noise at high gain.
+    return (f"compositor name=mix sink_1::alpha={copy.noise} ! video/x-raw,width={w},height={h}{after} ! {enc} "
+            f"{src} ! videoconvert ! mix.sink_0 "
+            f"videotestsrc pattern=snow num-buffers={FRAMES} ! video/x-raw,width={w},height={h},framerate=10/1 ! "
+            "mix.sink_1")
+
+
+def make(copies: list[Copy]) -> None:
+    if not VIDEO.exists():
+        fail(f"{VIDEO} is missing: run scripts/setup")
+    OUT.mkdir(parents=True, exist_ok=True)
+    for copy in copies:
+        # The ground truth and zones are cheap: always written afresh from the code below.
+        write_truth(copy)
+        write_site(copy)
+        out = video_of(copy)
+        if out.exists():
+            continue
+        part = out.with_suffix(".part.mp4")
+        started = time.perf_counter()
+        pipeline = gst_pipeline(copy, part)
+        done = subprocess.run(["gst-launch-1.0", "-q", *shlex.split(pipeline)], capture_output=True, text=True)
+        if done.returncode != 0:
+            fail(f"{copy.name}: gst-launch-1.0 failed:\n{pipeline}\n{done.stderr or done.stdout}")
+        part.rename(out)
+        print(f"{copy.name}: {out.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+
+
+# --- The ground truth through the same transform ---
+
+def map_box(copy: Copy, left: float, top: float, width: float, height: float):
+    if copy.mirror:
+        left = W - left - width
+    if copy.crop:
+        cx, cy, cw, ch = copy.crop
+        sx, sy = W / cw, H / ch
+        left, top, width, height = (left - cx) * sx, (top - cy) * sy, width * sx, height * sy
+    sx, sy = copy.size[0] / W, copy.size[1] / H
+    return left * sx, top * sy, width * sx, height * sy
+
+
+def write_truth(copy: Copy) -> Path:
+    """MOTChallenge rows mapped into the copy: boxes through its geometry, frames renumbered."""
+    out = OUT / f"{copy.name}-gt.txt"
+    rows = []
+    for line in TRUTH.read_text().splitlines():
+        if not line.strip():
+            continue
+        f = line.split(",")
+        frame = int(f[0])
+        if (frame - 1) % copy.step:
+            continue
+        box = map_box(copy, *(float(v) for v in f[2:6]))
+        rows.append(",".join([str((frame - 1) // copy.step + 1), f[1], *(f"{v:.3f}" for v in box), *f[6:]]))
+    out.write_text("\n".join(rows) + "\n")
+    return out
+
+
+def clip_segment(a, b):
+    """The part of segment a-b inside the unit square (Liang-Barsky), or None."""
+    (x0, y0), (x1, y1) = a, b
+    dx, dy = x1 - x0, y1 - y0
+    t0, t1 = 0.0, 1.0
+    for p, q in ((-dx, x0), (dx, 1 - x0), (-dy, y0), (dy, 1 - y0)):
+        if p == 0:
+            if q < 0:
+                return None
+        else:
+            t = q / p
+            if p < 0:
+                t0 = max(t0, t)
+            else:
+                t1 = min(t1, t)
+    if t0 >= t1:
+        return None
+    return [[x0 + t0 * dx, y0 + t0 * dy], [x0 + t1 * dx, y0 + t1 * dy]]
+
+
+def write_site(copy: Copy) -> Path:
+    """The site file for the copy: fixtures/pets.toml, with its zones drawn where they were on the
+    walkway (mirrored, or moved through the crop), as a technician would draw them on that camera."""
+    out = OUT / f"{copy.name}.toml"
+    text = SITE.read_text()
+    if copy.crop or copy.mirror:
+        cx, cy, cw, ch = copy.crop or (0, 0, W, H)
+        site = tomllib.loads(text)
+
+        def to_copy(p):
+            x = 1.0 - p[0] if copy.mirror else p[0]
+            return [(x * W - cx) / cw, (p[1] * H - cy) / ch]
+        head = text.split("[[zone]]")[0]
+        zones = []
+        for z in site["zone"]:
+            points = [to_copy(p) for p in z["points"]]
+            if z["kind"] == "line":
+                points = clip_segment(*points)
+                if points is None:
+                    continue
+            else:
+                points = [[min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0)] for x, y in points]
+            fields = [f'camera = "{z["camera"]}"', f'name = "{z["name"]}"']
+            if "aggregate" in z:
+                fields.append(f'aggregate = {str(z["aggregate"]).lower()}')
+            fields.append(f'kind = "{z["kind"]}"')
+            fields.append("points = [" + ", ".join(f"[{x:.6f}, {y:.6f}]" for x, y in points) + "]")
+            if "entry_side" in z:
+                # A mirror turns right-hand sides into left-hand ones.
+                side = {"left": "right", "right": "left"}[z["entry_side"]] if copy.mirror else z["entry_side"]
+                fields.append(f'entry_side = "{side}"')
+            zones.append("[[zone]]\n" + "\n".join(fields) + "\n")
+        text = head + "\n".join(zones)
+    out.write_text(text)
+    return out
+
+
+def truth_counts(copy: Copy) -> dict:
+    zones = load_zones(OUT / f"{copy.name}.toml", "walkway", *copy.size)
+    return ground_truth_counts(OUT / f"{copy.name}-gt.txt", zones), {z["name"]: z["kind"] for z in zones}
+
+
+# --- Looking at them ---
+
+def frames(copies: list[Copy], indices=(150, 400)) -> None:
+    import cv2
+
+    for copy in copies:
+        capture = cv2.VideoCapture(str(video_of(copy)))
+        for i in indices:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, i // copy.step)
+            ok, bgr = capture.read()
+            if ok:
+                out = OUT / f"{copy.name}-{i}.png"
+                cv2.imwrite(str(out), bgr)
+                y = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+                print(f"{out.relative_to(ROOT)}: luma mean {y.mean():.0f}, std {y.std():.0f}")
+
+
+# --- Counting ---
+
+def count(copies: list[Copy], variants: list[tuple[str, str]], rounds: int, lintel: str, keep: Path | None) -> None:
+    results: dict[tuple[str, str], list[dict]] = {}
+    for r in range(rounds):
+        for copy in copies:
+            # Alternate the order of the variants, so neither always meets a warm cache.
+            order = variants if r % 2 == 0 else variants[::-1]
+            for label, args in order:
+                command = [lintel, "count", "--site", str(OUT / f"{copy.name}.toml"), "--camera", "walkway", "--json",
+                           *shlex.split(args), str(video_of(copy))]
+                done = subprocess.run(command, capture_output=True, text=True)
+                if done.returncode != 0:
+                    fail(f"{' '.join(command)} failed:\n{done.stderr}")
+                result = json.loads(done.stdout)
+                results.setdefault((copy.name, label), []).append(result)
+                if keep:
+                    keep.mkdir(parents=True, exist_ok=True)
+                    (keep / f"{copy.name}-{label}-{r + 1}.json").write_text(done.stdout)
+                print(f"{copy.name} {label} round {r + 1}: {result['analysed_fps']:.1f} frames/s", file=sys.stderr)
+    print_table(copies, variants, results)
+
+
+def errors(result: dict, truth: dict, kinds: dict) -> tuple[int, int, int, int]:
+    """Absolute error and ground-truth crossings on the lines, then on the door polygon."""
+    line_err = line_n = door_err = door_n = 0
+    for z in result["zones"]:
+        gt = truth.get(z["name"])
+        if gt is None:
+            continue
+        e = abs(z["entries"] - gt["in"]) + abs(z["exits"] - gt["out"])
+        if kinds[z["name"]] == "line":
+            line_err, line_n = line_err + e, line_n + gt["in"] + gt["out"]
+        else:
+            door_err, door_n = door_err + e, door_n + gt["in"] + gt["out"]
+    return line_err, line_n, door_err, door_n
+
+
+def print_table(copies, variants, results) -> None:
+    labels = [label for label, _ in variants]
+    print("\nline error = |entries - truth| + |exits - truth| summed over the lines, of the crossings in the "
+          "mapped ground truth; door = the polygon; frames/s = the median over rounds")
+    print("| copy | what | " + " | ".join(f"{label}: lines | door | frames/s" for label in labels) + " |")
+    print("| --- | --- | " + " | ".join("---: | ---: | ---:" for _ in labels) + " |")
+    summary = {label: [] for label in labels}
+    for copy in copies:
+        truth, kinds = truth_counts(copy)
+        cells = []
+        for label in labels:
+            runs = results[(copy.name, label)]
+            le, ln, de, dn = errors(runs[0], truth, kinds)
+            fps = statistics.median(r["analysed_fps"] for r in runs)
+            stable = all(r["zones"] == runs[0]["zones"] for r in runs)
+            cells.append(f"{le}/{ln} ({100 * le / max(ln, 1):.1f}%){'' if stable else ' *'} | {de}/{dn} | {fps:.1f}")
+            summary[label].append(100 * le / max(ln, 1))
+        print(f"| {copy.name} | {copy.what} | " + " | ".join(cells) + " |")
+    for label in labels:
+        models = sorted({r["model"] for (_, l), runs in results.items() if l == label for r in runs})
+        stretched = sum(runs[0].get("low_light", 0) for (_, l), runs in results.items() if l == label)
+        print(f"{label}: model {', '.join(models)}; frames seen through the low-light curve: {stretched}")
+    for label in labels:
+        worst = max(summary[label])
+        print(f"{label}: mean line error {statistics.mean(summary[label]):.1f}%, worst {worst:.1f}%")
+    print("(* counts differed between rounds; the first round is shown)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["make", "frames", "count", "truth"])
+    parser.add_argument("--only", help="comma-separated copy names")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
+                        help="a label and the `lintel count` arguments it adds (repeatable)")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--lintel", default=str(ROOT / "target/release/lintel"))
+    parser.add_argument("--keep", type=Path, help="keep every run's JSON here")
+    args = parser.parse_args()
+    copies = by_name(args.only)
+    if args.what == "make":
+        make(copies)
+    elif args.what == "frames":
+        make(copies)
+        frames(copies)
+    elif args.what == "truth":
+        OUT.mkdir(parents=True, exist_ok=True)
+        for copy in copies:
+            write_truth(copy)
+            write_site(copy)
+            truth, _ = truth_counts(copy)
+            print(copy.name, json.dumps(truth))
+    else:
+        make(copies)
+        variants = []
+        for v in args.variant or ["default="]:
+            label, _, rest = v.partition("=")
+            if not re.fullmatch(r"[\w.-]+", label):
+                fail(f"--variant {v!r}: expected LABEL=ARGS")
+            variants.append((label, rest))
+        count(copies, variants, args.rounds, args.lintel, args.keep)
+
+
+if __name__ == "__main__":
+    main()
