@@ -4,39 +4,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::browser::{Browser, request};
-use common::{Broker, RtspCamera, free_port, lintel_run, pets_site, scratch_dir, wait_until};
+use common::browser::{Browser, OPERATOR, PagesNode, TECHNICIAN, request};
+use common::{Broker, RtspCamera, free_port, pets_site, scratch_dir, wait_until};
 use serde_json::Value;
 
-const OPERATOR: &str = "operator-token-of-the-calibrate-tests";
-const TECHNICIAN: &str = "technician-token-of-the-calibrate-tests";
-
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> Node {
-    let child = lintel_run(site, dir, mqtt, 600)
-        .args(["--web", &format!("127.0.0.1:{web}"), "--model", "ssdlite-pedestrian-300-int8-raw"])
-        .args(["--web-operator-token-env", "LINTEL_TEST_OPERATOR_TOKEN"])
-        .args(["--web-technician-token-env", "LINTEL_TEST_TECHNICIAN_TOKEN"])
-        .env("LINTEL_TEST_OPERATOR_TOKEN", OPERATOR)
-        .env("LINTEL_TEST_TECHNICIAN_TOKEN", TECHNICIAN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let up = wait_until(Duration::from_secs(60), || std::net::TcpStream::connect(("127.0.0.1", web)).is_ok());
-    assert!(up, "lintel run --web did not listen");
-    Node(child)
+fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> PagesNode {
+    PagesNode::start(site, dir, mqtt, web, &[])
 }
 
 /// Signs in on the login page now open, and waits for the dashboard it leads to.

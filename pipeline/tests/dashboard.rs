@@ -4,50 +4,17 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use common::browser::{Browser, get, http};
-use common::{Broker, RtspCamera, Subscriber, free_port, lintel_run, pets_site, scratch_dir, signal, wait_until};
+use common::browser::{Browser, OPERATOR, PagesNode, TECHNICIAN, get, http};
+use common::{Broker, RtspCamera, Subscriber, free_port, lintel_run, pets_site, scratch_dir, wait_until};
 use serde_json::Value;
 
-const OPERATOR: &str = "operator-token-of-the-dashboard-tests";
-const TECHNICIAN: &str = "technician-token-of-the-dashboard-tests";
 /// Offline grace of the node under test: the alert must be on the page within it (plus a tick).
 const GRACE_S: u64 = 4;
 
-/// A node under test, stopped when dropped (a failing test leaves no node running).
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A node with the dashboard on `web` (both roles' tokens set), spooling under `dir`.
-fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> Node {
-    let child = lintel_run(site, dir, mqtt, 600)
-        .args(["--web", &format!("127.0.0.1:{web}")])
-        .args(["--web-operator-token-env", "LINTEL_TEST_OPERATOR_TOKEN"])
-        .args(["--web-technician-token-env", "LINTEL_TEST_TECHNICIAN_TOKEN"])
-        .args(["--offline-grace-s", &GRACE_S.to_string(), "--model", "ssdlite-pedestrian-300-int8-raw"])
-        .env("LINTEL_TEST_OPERATOR_TOKEN", OPERATOR)
-        .env("LINTEL_TEST_TECHNICIAN_TOKEN", TECHNICIAN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let up = wait_until(Duration::from_secs(60), || std::net::TcpStream::connect(("127.0.0.1", web)).is_ok());
-    assert!(up, "lintel run --web 127.0.0.1:{web} did not listen");
-    Node(child)
-}
-
-fn stop_node(mut node: Node) {
-    signal(&node.0, "INT");
-    let stopped = wait_until(Duration::from_secs(30), || node.0.try_wait().unwrap().is_some());
-    assert!(stopped, "the node did not stop on SIGINT");
+fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> PagesNode {
+    PagesNode::start(site, dir, mqtt, web, &["--offline-grace-s", &GRACE_S.to_string()])
 }
 
 fn screenshot_path(name: &str) -> PathBuf {
@@ -127,7 +94,7 @@ fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_
     browser.screenshot(&screenshot_path("dashboard-alert.png"));
 
     // Kept across a restart: the acknowledgement, the alert (not raised twice) and the history.
-    stop_node(node);
+    node.stop();
     let node = start_node(&site, &dir, broker.port, web);
     let alerts = api(web, "/api/alerts");
     let offline: Vec<&Value> = alerts.as_array().unwrap().iter().filter(|a| a["kind"] == "camera_offline").collect();
@@ -142,7 +109,7 @@ fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_
         .map(|b| b["entries"].as_u64().unwrap() + b["exits"].as_u64().unwrap())
         .sum();
     assert!(charted >= published, "history after the restart has {charted} crossings, {published} were published");
-    stop_node(node);
+    node.stop();
 }
 
 #[test]
@@ -157,7 +124,7 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     let guarded = ["/", "/api/overview", "/api/history", "/api/alerts", "/api/whoami", "/metrics", "/nowhere"];
     for path in guarded {
         assert_eq!(get(web, path, None).0, 401, "{path} without a token");
-        assert_eq!(get(web, path, Some("operator-token-of-the-dashboard-testX")).0, 401, "{path} with a wrong token");
+        assert_eq!(get(web, path, Some("operator-token-of-the-page-testsX")).0, 401, "{path} with a wrong token");
         let cookie = "lintel_token=not-a-token-at-all-really";
         assert_eq!(http("GET", web, path, &[("Cookie", cookie)], None).0, 401, "{path} with a wrong cookie");
     }
@@ -190,7 +157,7 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 404);
     let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 415);
-    stop_node(node);
+    node.stop();
 }
 
 #[test]

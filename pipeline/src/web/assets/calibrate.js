@@ -4,7 +4,6 @@
 // Coordinates are normalised (0..1) everywhere, as in the site file. No track id exists here.
 "use strict";
 
-const $ = (id) => document.getElementById(id);
 const COLOURS = ["#4fa3ff", "#f0b429", "#c678dd", "#56d4bc", "#ff7b72", "#a5d6ff"];
 const state = {
   cameras: [], camera: null, live: null, loading: false,
@@ -15,30 +14,6 @@ const state = {
   flow: null,       // the flow map, while shown
   showFlow: false,
 };
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
-
-async function getJson(path) {
-  const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
-  if (response.status === 401) { location.href = "/login"; throw new Error("signed out"); }
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
-}
 
 function camera() { return state.cameras.find((c) => c.id === state.camera); }
 function zones() { return state.draft || (camera() ? camera().zones : []); }

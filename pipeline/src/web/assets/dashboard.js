@@ -13,24 +13,6 @@ const WARNINGS = new Set(["camera_defocused", "spool_filling", "clock_jump"]);
 
 const state = { overview: null, history: new Map(), alerts: new Map(), fresh: new Set() };
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "class") node.className = value;
-    else if (key === "text") node.textContent = value;
-    else node.setAttribute(key, value);
-  }
-  for (const child of children) if (child != null) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
 
 function timeOf(unix) {
   return new Date(unix * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -49,13 +31,6 @@ function age(seconds) {
   if (seconds < 90) return `${Math.round(seconds)} s ago`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
   return `${Math.round(seconds / 3600)} h ago`;
-}
-
-async function getJson(path) {
-  const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
-  if (response.status === 401) { location.href = "/login"; throw new Error("signed out"); }
-  if (!response.ok) throw new Error(`${path}: ${response.status}`);
-  return response.json();
 }
 
 // ---- overview: top bar, buildings, cameras -------------------------------------------------
