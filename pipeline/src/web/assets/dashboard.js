@@ -102,7 +102,9 @@ function flow(label, value, title) {
 
 // A 24-hour chart: entries up and exits down as bars per bucket, occupancy as a line.
 function chart(building, buckets) {
-  const width = 480, height = 130, mid = 78, top = 8;
+  // As wide in units as the chart was on screen, so its labels are not stretched.
+  const shown = document.querySelector(`[data-chart="${CSS.escape(building.id)}"] svg`);
+  const width = Math.max(320, Math.round(shown ? shown.clientWidth : 480)), height = 130, mid = 78, top = 8;
   const now = Date.now() / 1000;
   const from = now - 24 * 3600;
   const x = (t) => ((t - from) / (24 * 3600)) * width;
@@ -133,7 +135,8 @@ function chart(building, buckets) {
       stroke: "#f85149", "stroke-dasharray": "4 3", "stroke-width": 1 }));
   }
   const points = buckets.filter((b) => b.start >= from - span).map((b) => `${x(b.start + span).toFixed(1)},${occY(b.occupancy).toFixed(1)}`);
-  if (points.length) root.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: "#79c0ff", "stroke-width": 2 }));
+  if (points.length > 1) root.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: "#79c0ff", "stroke-width": 2 }));
+  if (points.length === 1) { const [cx, cy] = points[0].split(","); root.append(svg("circle", { cx, cy, r: 3, fill: "#79c0ff" })); }
   const total = buckets.reduce((n, b) => n + b.entries + b.exits, 0);
   const wrap = el("div", { class: "chart", "data-chart": building.id, "data-buckets": String(buckets.length), "data-crossings": String(total) });
   wrap.append(root, el("div", { class: "legend" },
