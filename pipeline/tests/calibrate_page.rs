@@ -10,8 +10,36 @@ use common::browser::{Browser, OPERATOR, PagesNode, TECHNICIAN, request};
 use common::{Broker, RtspCamera, free_port, pets_site, scratch_dir, wait_until};
 use serde_json::Value;
 
-fn start_node(site: &Path, dir: &Path, mqtt: u16, web: u16) -> PagesNode {
-    PagesNode::start(site, dir, mqtt, web, &[])
+/// What every test here runs on: mosquitto, the clip served as an RTSP camera, the PETS site
+/// file pointing at it, and a node serving its pages on `web`; all stopped when dropped.
+struct Rig {
+    dir: std::path::PathBuf,
+    site: std::path::PathBuf,
+    web: u16,
+    // Dropped in this order: the node before the camera and broker it uses.
+    _node: PagesNode,
+    _camera: RtspCamera,
+    _broker: Broker,
+}
+
+impl Rig {
+    fn start(name: &str) -> Self {
+        let dir = scratch_dir(name);
+        let broker = Broker::start(&dir);
+        let camera = RtspCamera::start("/walkway");
+        let site = pets_site(&dir, &camera.url);
+        let web = free_port();
+        let node = PagesNode::start(&site, &dir, broker.port, web, &[]);
+        Self { dir, site, web, _node: node, _camera: camera, _broker: broker }
+    }
+}
+
+/// Clicks Save on the set-up page and waits for the page to say it is saved.
+fn save(browser: &Browser) {
+    browser.click("#save");
+    let saved =
+        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
+    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
 }
 
 /// Signs in on the login page now open, and waits for the dashboard it leads to.
@@ -33,12 +61,8 @@ fn call(method: &str, web: u16, path: &str, token: Option<&str>) -> common::brow
 
 #[test]
 fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_technicians_only() {
-    let dir = scratch_dir("calibrate-page");
-    let broker = Broker::start(&dir);
-    let camera = RtspCamera::start("/walkway");
-    let site = pets_site(&dir, &camera.url);
-    let web = free_port();
-    let _node = start_node(&site, &dir, broker.port, web);
+    let rig = Rig::start("calibrate-page");
+    let web = rig.web;
 
     // Roles: none → 401, operator → 403, technician → 200, on every endpoint of the page.
     let endpoints = [
@@ -158,12 +182,8 @@ fn tallies(web: u16) -> Vec<(u64, u64)> {
 
 #[test]
 fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_once() {
-    let dir = scratch_dir("calibrate-draw");
-    let broker = Broker::start(&dir);
-    let camera = RtspCamera::start("/walkway");
-    let site = pets_site(&dir, &camera.url);
-    let web = free_port();
-    let _node = start_node(&site, &dir, broker.port, web);
+    let rig = Rig::start("calibrate-draw");
+    let (dir, site, web) = (&rig.dir, &rig.site, rig.web);
     let browser = open_set_up(web);
 
     // Draw a line across the walkway at 60% of the height, name it, save.
@@ -177,16 +197,13 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
     // The new line is the last of the list.
     browser.clear("#zones li:last-child input.zone-name");
     browser.type_into("#zones li:last-child input.zone-name", "lower-walkway");
-    browser.click("#save");
-    let saved =
-        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
-    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
+    save(&browser);
 
     // The site file has it (and the previous version is kept); it is a valid site.
-    let text = std::fs::read_to_string(&site).unwrap();
+    let text = std::fs::read_to_string(site).unwrap();
     assert!(text.contains("name = \"lower-walkway\""), "{text}");
     assert!(dir.join("site.toml.previous").exists());
-    let saved_site = lintel_calibration::site::Site::load(&site).unwrap();
+    let saved_site = lintel_calibration::site::Site::load(site).unwrap();
     let line = saved_site.zones.iter().find(|z| z.name == "lower-walkway").unwrap();
     let lintel_calibration::site::ZoneShape::Line(shape) = &line.shape else { panic!("not a line") };
     assert!((shape.a.y - 0.6).abs() < 0.02 && (shape.b.y - 0.6).abs() < 0.02, "{shape:?}");
@@ -199,7 +216,7 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
     browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-drawn.png"));
 
     // A bad zone is refused with the site file's own error, and nothing is written.
-    let before = std::fs::read_to_string(&site).unwrap();
+    let before = std::fs::read_to_string(site).unwrap();
     let bearer = format!("Bearer {TECHNICIAN}");
     let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
     let twice = r#"[{"name":"a","kind":"line","points":[[0,0.5],[1,0.5]],"min_distance":0.01,"aggregate":true},
@@ -208,7 +225,7 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
     assert_eq!(refused.status, 422);
     let error = String::from_utf8_lossy(&refused.body).into_owned();
     assert!(error.contains("site.toml:") && error.contains("name"), "{error}");
-    assert_eq!(std::fs::read_to_string(&site).unwrap(), before);
+    assert_eq!(std::fs::read_to_string(site).unwrap(), before);
     // An operator may not save.
     let bearer = format!("Bearer {OPERATOR}");
     let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
@@ -217,20 +234,13 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
 
 #[test]
 fn flipping_a_line_on_the_page_swaps_its_entries_and_exits() {
-    let dir = scratch_dir("calibrate-flip");
-    let broker = Broker::start(&dir);
-    let camera = RtspCamera::start("/walkway");
-    let site = pets_site(&dir, &camera.url);
-    let web = free_port();
-    let _node = start_node(&site, &dir, broker.port, web);
+    let rig = Rig::start("calibrate-flip");
+    let (dir, site, web) = (&rig.dir, &rig.site, rig.web);
     let browser = open_set_up(web);
 
     browser.click("#zones li[data-zone=h300] button.flip");
-    browser.click("#save");
-    let saved =
-        wait_until(Duration::from_secs(20), || browser.text("#save-status").is_some_and(|t| t.starts_with("Saved")));
-    assert!(saved, "not saved: {:?}", browser.text("#save-status"));
-    let flipped = lintel_calibration::site::Site::load(&site).unwrap();
+    save(&browser);
+    let flipped = lintel_calibration::site::Site::load(site).unwrap();
     let original = lintel_calibration::site::Site::load(dir.join("site.toml.previous")).unwrap();
     let side =
         |site: &lintel_calibration::site::Site| match &site.zones.iter().find(|z| z.name == "h300").unwrap().shape {
@@ -260,7 +270,7 @@ fn flipping_a_line_on_the_page_swaps_its_entries_and_exits() {
             .collect::<Vec<_>>()
     };
     let before = count(&dir.join("site.toml.previous"));
-    let after = count(&site);
+    let after = count(site);
     for ((name, entries, exits), (name_after, entries_after, exits_after)) in before.iter().zip(&after) {
         assert_eq!(name, name_after);
         if name == "h300" {
@@ -274,12 +284,8 @@ fn flipping_a_line_on_the_page_swaps_its_entries_and_exits() {
 
 #[test]
 fn a_validation_compares_the_technicians_taps_with_lintels_count_and_keeps_the_result_beside_the_site_file() {
-    let dir = scratch_dir("calibrate-validate");
-    let broker = Broker::start(&dir);
-    let camera = RtspCamera::start("/walkway");
-    let site = pets_site(&dir, &camera.url);
-    let web = free_port();
-    let _node = start_node(&site, &dir, broker.port, web);
+    let rig = Rig::start("calibrate-validate");
+    let (dir, web) = (&rig.dir, rig.web);
     let browser = open_set_up(web);
 
     // Validate h300 while people walk: two taps in, one out.
