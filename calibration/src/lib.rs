@@ -6,8 +6,10 @@
 //! the line".
 
 pub mod geometry;
+pub mod lens;
 pub mod site;
 pub mod site_edit;
 
 pub use geometry::{CountingLine, Crossing, Point, Polygon, Side};
+pub use lens::Lens;
 pub use site::{Building, Camera, Credentials, Entrance, Location, Site, SiteError, Zone, ZoneShape};
