@@ -5,13 +5,17 @@
 //! web calibration page and the tests all share one definition of "crossed
 //! the line".
 
+pub mod camera_space;
 pub mod floor;
 pub mod geometry;
 pub mod lens;
 pub mod site;
 pub mod site_edit;
 
+pub use camera_space::CameraSpace;
 pub use floor::{Floor, FloorError};
 pub use geometry::{CountingLine, Crossing, Point, Polygon, Side};
 pub use lens::Lens;
-pub use site::{Building, Camera, Credentials, Entrance, Location, Site, SiteError, Zone, ZoneShape};
+pub use site::{
+    Building, Camera, CameraGeometry, Credentials, Entrance, FloorSettings, Location, Site, SiteError, Zone, ZoneShape, ZoneSpace,
+};

@@ -42,7 +42,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::floor::Floor;
 use crate::geometry::{CountingLine, Point, Polygon, Side};
+use crate::lens::Lens;
 
 /// The node id used when the site file names none.
 pub const DEFAULT_NODE: &str = "edge-01";
@@ -50,6 +52,14 @@ pub const DEFAULT_NODE: &str = "edge-01";
 /// The hysteresis of a zone when the site file gives none, as a fraction of
 /// the image height.
 pub const DEFAULT_MIN_DISTANCE: f32 = 0.01;
+
+/// The hysteresis of a zone placed on the floor when the site file gives none, in metres.
+pub const DEFAULT_FLOOR_MIN_DISTANCE: f32 = 0.25;
+
+/// The heights of people a camera with a floor keeps when the site file gives no range, in metres:
+/// children from about four years old to tall adults, with room for the detector's boxes, which
+/// reach a little above the head and below the feet.
+pub const DEFAULT_HEIGHT_RANGE_M: (f32, f32) = (0.8, 2.5);
 
 /// How far outside 0..1 a normalised coordinate may stray (rounding in an
 /// editor) before it is an error; such values are clamped into 0..1.
@@ -143,6 +153,48 @@ pub struct Camera {
     pub tamper: TamperSettings,
     /// Where to find the credentials for `url`.
     pub credentials: Credentials,
+    /// The lens's intrinsics and distortion: foot points are undistorted before they meet the
+    /// zones, and zones are drawn on the undistorted picture.
+    pub lens: Option<Lens>,
+    /// Four floor points with their positions in metres: zones may be placed in metres, and boxes
+    /// whose implied height is no person's are dropped.
+    pub floor: Option<FloorSettings>,
+}
+
+/// A camera's lens and floor (`None`: not calibrated; in an edit, removed from the file).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CameraGeometry {
+    pub lens: Option<Lens>,
+    pub floor: Option<FloorSettings>,
+}
+
+impl Camera {
+    /// The camera's lens and floor.
+    pub fn geometry(&self) -> CameraGeometry {
+        CameraGeometry { lens: self.lens, floor: self.floor }
+    }
+}
+
+/// A camera's floor calibration (`floor = { … }` of its `[[camera]]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FloorSettings {
+    /// Four points on the floor, normalised (0..1) in the undistorted picture.
+    pub points: [(f64, f64); 4],
+    /// Where each of them is on the floor, in metres (any origin and axes the technician chose).
+    pub metres: [(f64, f64); 4],
+    /// The heights kept, in metres; `None` keeps every box (`height_filter = false`).
+    pub height_range_m: Option<(f32, f32)>,
+}
+
+impl FloorSettings {
+    /// The floor plane in the undistorted pixels of a `size` picture, with the lens's intrinsics
+    /// when there is a lens.
+    pub fn floor(&self, lens: Option<&Lens>, size: (u32, u32)) -> Result<Floor, crate::FloorError> {
+        let (w, h) = (size.0 as f64, size.1 as f64);
+        let picture = self.points.map(|(x, y)| (x * w, y * h));
+        let intrinsics = lens.map(|l| l.scaled_to(size)).map(|l| (l.focal, l.centre));
+        Floor::new(picture, self.metres, intrinsics, size)
+    }
 }
 
 /// A camera's own tamper thresholds (`tamper_*` keys of its `[[camera]]`).
@@ -170,7 +222,17 @@ pub struct Credentials {
     pub password_file: Option<PathBuf>,
 }
 
-/// A counting zone of a camera, in normalised image coordinates (0..1).
+/// Where a zone's points are: in the (undistorted) picture or on the floor.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ZoneSpace {
+    /// Normalised picture coordinates (0..1); hysteresis a fraction of the picture's height.
+    #[default]
+    Picture,
+    /// Metres on the camera's floor; hysteresis in metres.
+    Floor,
+}
+
+/// A counting zone of a camera, in normalised image coordinates (0..1), or in metres on its floor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Zone {
     /// Id of the camera whose image the zone is drawn on.
@@ -186,10 +248,14 @@ pub struct Zone {
     /// `aggregate = false` is counted and reported on its own: a trial line, or a second zone
     /// that measures the same passage.
     pub aggregate: bool,
+    /// Where the points are.
+    pub space: ZoneSpace,
+    /// The entrance the zone counts for when it is not its camera's: a camera that sees two doors.
+    pub entrance: Option<String>,
 }
 
 impl Zone {
-    /// The shape in pixels of a `width` × `height` image.
+    /// The shape in pixels of a `width` × `height` image (a zone in the picture).
     pub fn shape_in_pixels(&self, width: f32, height: f32) -> ZoneShape {
         self.shape.scale(width, height)
     }
@@ -281,6 +347,14 @@ impl Site {
     /// The zones drawn on a camera, in file order.
     pub fn zones_for<'a>(&'a self, camera_id: &'a str) -> impl Iterator<Item = &'a Zone> + 'a {
         self.zones.iter().filter(move |z| z.camera == camera_id)
+    }
+
+    /// The entrance a zone counts for: its own, or its camera's.
+    pub fn entrance_of_zone(&self, zone: &Zone) -> Option<&Entrance> {
+        match &zone.entrance {
+            Some(id) => self.entrance(id),
+            None => self.entrance_of(&zone.camera),
+        }
     }
 
     /// The entrance a camera watches.
@@ -448,6 +522,26 @@ struct RawCamera {
     username_env: Option<Spanned<String>>,
     password_env: Option<Spanned<String>>,
     password_file: Option<Spanned<String>>,
+    lens: Option<Spanned<RawLens>>,
+    floor: Option<Spanned<RawFloor>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLens {
+    size: [u32; 2],
+    focal: [f64; 2],
+    centre: [f64; 2],
+    distortion: Vec<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFloor {
+    points: [[f64; 2]; 4],
+    metres: [[f64; 2]; 4],
+    height_range_m: Option<[f64; 2]>,
+    height_filter: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -460,6 +554,8 @@ struct RawZone {
     entry_side: Option<Spanned<RawSide>>,
     min_distance: Option<Spanned<f64>>,
     aggregate: Option<bool>,
+    space: Option<Spanned<String>>,
+    entrance: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq)]
@@ -644,7 +740,11 @@ impl Source<'_> {
                 ));
             }
             zone_names.insert(key, self.line_of(z.name.span().start));
-            zones.push(self.zone(z, &field)?);
+            if let Some(entrance) = &z.entrance {
+                entrance_ids.require(self, entrance, &field("entrance"))?;
+            }
+            let camera = cameras.iter().find(|c| &c.id == z.camera.get_ref());
+            zones.push(self.zone(z, camera, &field)?);
         }
 
         let node_named = raw.site.node.is_some();
@@ -807,6 +907,8 @@ impl Source<'_> {
             Some(file) => Some(PathBuf::from(file.get_ref())),
             None => None,
         };
+        let lens = c.lens.as_ref().map(|lens| self.lens(lens, &field("lens"))).transpose()?;
+        let floor = c.floor.as_ref().map(|floor| self.floor(floor, lens.as_ref(), &field("floor"))).transpose()?;
         Ok(Camera {
             id: c.id.get_ref().clone(),
             entrance: c.entrance.get_ref().clone(),
@@ -817,7 +919,71 @@ impl Source<'_> {
             low_light,
             tamper,
             credentials: Credentials { username_env, password_env, password_file },
+            lens,
+            floor,
         })
+    }
+
+    fn lens(&self, raw: &Spanned<RawLens>, field: &str) -> Result<Lens, SiteError> {
+        let l = raw.get_ref();
+        let bad = |name: &str, message: String| self.error(&raw.span(), format!("{field}.{name}"), message);
+        let [w, h] = l.size;
+        if w == 0 || h == 0 || w > 16384 || h > 16384 {
+            return Err(bad("size", format!("[{w}, {h}] is not a picture size in pixels")));
+        }
+        let [fx, fy] = l.focal;
+        if !(fx.is_finite() && fy.is_finite() && fx > 0.0 && fy > 0.0 && fx < 100.0 * w as f64) {
+            return Err(bad("focal", format!("[{fx}, {fy}] are not focal lengths in pixels (above 0)")));
+        }
+        let [cx, cy] = l.centre;
+        if !(cx.is_finite() && cy.is_finite() && (0.0..=w as f64).contains(&cx) && (0.0..=h as f64).contains(&cy)) {
+            return Err(bad("centre", format!("[{cx}, {cy}] is not a point of the {w}×{h} picture")));
+        }
+        let d = &l.distortion;
+        if !(d.len() == 4 || d.len() == 5) || d.iter().any(|k| !k.is_finite() || k.abs() > 100.0) {
+            return Err(bad(
+                "distortion",
+                format!("must be [k1, k2, p1, p2] or [k1, k2, p1, p2, k3] (OpenCV's order), not {d:?}"),
+            ));
+        }
+        let distortion = [d[0], d[1], d[2], d[3], d.get(4).copied().unwrap_or(0.0)];
+        Ok(Lens { size: (w, h), focal: (fx, fy), centre: (cx, cy), distortion })
+    }
+
+    fn floor(&self, raw: &Spanned<RawFloor>, lens: Option<&Lens>, field: &str) -> Result<FloorSettings, SiteError> {
+        let f = raw.get_ref();
+        let bad = |name: &str, message: String| self.error(&raw.span(), format!("{field}.{name}"), message);
+        for [x, y] in f.points {
+            let within = |v: f64| v.is_finite() && (-COORDINATE_TOLERANCE..=1.0 + COORDINATE_TOLERANCE).contains(&v);
+            if !within(x) || !within(y) {
+                return Err(bad("points", format!("[{x}, {y}] is outside the image: coordinates are fractions 0..1")));
+            }
+        }
+        if let Some([x, y]) = f.metres.iter().copied().find(|[x, y]| !(x.abs() <= 10_000.0 && y.abs() <= 10_000.0)) {
+            return Err(bad("metres", format!("[{x}, {y}] is not a floor position in metres")));
+        }
+        let height_range_m = match (f.height_filter, f.height_range_m) {
+            (Some(false), _) => None,
+            (_, None) => Some(DEFAULT_HEIGHT_RANGE_M),
+            (_, Some([low, high])) => {
+                if !(low.is_finite() && high.is_finite() && 0.0 <= low && low < high && high <= 4.0) {
+                    return Err(bad(
+                        "height_range_m",
+                        format!("[{low}, {high}] is not a range of heights in metres (0 ≤ low < high ≤ 4)"),
+                    ));
+                }
+                Some((low as f32, high as f32))
+            }
+        };
+        let settings = FloorSettings {
+            points: f.points.map(|[x, y]| (x.clamp(0.0, 1.0), y.clamp(0.0, 1.0))),
+            metres: f.metres.map(|[x, y]| (x, y)),
+            height_range_m,
+        };
+        // Checked on the lens's picture (or a 4:3 one): the four points must make a floor.
+        let size = lens.map_or((1000, 750), |l| l.size);
+        settings.floor(lens, size).map_err(|e| bad("points", e.to_string()))?;
+        Ok(settings)
     }
 
     /// A URL needs a scheme, and must not carry credentials: they would end
@@ -864,15 +1030,38 @@ impl Source<'_> {
         Ok(())
     }
 
-    fn zone(&self, z: &RawZone, field: &dyn Fn(&str) -> String) -> Result<Zone, SiteError> {
+    fn zone(&self, z: &RawZone, camera: Option<&Camera>, field: &dyn Fn(&str) -> String) -> Result<Zone, SiteError> {
+        let space = match &z.space {
+            None => ZoneSpace::Picture,
+            Some(space) => match space.get_ref().as_str() {
+                "picture" => ZoneSpace::Picture,
+                "floor" if camera.is_some_and(|c| c.floor.is_some()) => ZoneSpace::Floor,
+                "floor" => {
+                    let message = "a zone on the floor needs its camera's floor (floor = { points, metres })";
+                    return Err(self.error(&space.span(), field("space"), message.to_owned()));
+                }
+                other => {
+                    let message = format!("must be \"picture\" or \"floor\", not {other:?}");
+                    return Err(self.error(&space.span(), field("space"), message));
+                }
+            },
+        };
         let mut points = Vec::with_capacity(z.points.get_ref().len());
         for (j, p) in z.points.get_ref().iter().enumerate() {
             let [x, y] = *p.get_ref();
+            let point_field = || format!("{}[{j}]", field("points"));
+            if space == ZoneSpace::Floor {
+                if !(x.abs() <= 10_000.0 && y.abs() <= 10_000.0) {
+                    return Err(self.error(&p.span(), point_field(), format!("[{x}, {y}] is not a floor position in metres")));
+                }
+                points.push(Point::new(x as f32, y as f32));
+                continue;
+            }
             let within = |v: f64| v.is_finite() && (-COORDINATE_TOLERANCE..=1.0 + COORDINATE_TOLERANCE).contains(&v);
             if !within(x) || !within(y) {
                 return Err(self.error(
                     &p.span(),
-                    format!("{}[{j}]", field("points")),
+                    point_field(),
                     format!("[{x}, {y}] is outside the image: coordinates are fractions 0..1"),
                 ));
             }
@@ -924,8 +1113,8 @@ impl Source<'_> {
                 ZoneShape::Polygon(polygon)
             }
         };
-        let min_distance = match &z.min_distance {
-            Some(d) => {
+        let min_distance = match (&z.min_distance, space) {
+            (Some(d), ZoneSpace::Picture) => {
                 let value = *d.get_ref();
                 if !(value.is_finite() && (0.0..0.5).contains(&value)) {
                     return Err(self.error(
@@ -936,7 +1125,19 @@ impl Source<'_> {
                 }
                 value as f32
             }
-            None => DEFAULT_MIN_DISTANCE,
+            (Some(d), ZoneSpace::Floor) => {
+                let value = *d.get_ref();
+                if !(value.is_finite() && (0.0..5.0).contains(&value)) {
+                    return Err(self.error(
+                        &d.span(),
+                        field("min_distance"),
+                        format!("must be a distance in metres in 0..5 for a zone on the floor, not {value}"),
+                    ));
+                }
+                value as f32
+            }
+            (None, ZoneSpace::Picture) => DEFAULT_MIN_DISTANCE,
+            (None, ZoneSpace::Floor) => DEFAULT_FLOOR_MIN_DISTANCE,
         };
         Ok(Zone {
             camera: z.camera.get_ref().clone(),
@@ -944,6 +1145,8 @@ impl Source<'_> {
             shape,
             min_distance,
             aggregate: z.aggregate.unwrap_or(true),
+            space,
+            entrance: z.entrance.as_ref().map(|e| e.get_ref().clone()),
         })
     }
 }
