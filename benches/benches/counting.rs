@@ -19,7 +19,8 @@ use lintel::count::{CounterConfig, CrossingEvent, ZoneCounter};
 use lintel::track::{Track, TrackId, TrackState};
 use lintel_benches::{Crowd, Rng};
 use lintel_calibration::geometry::{CountingLine, Point, Polygon, Side};
-use lintel_calibration::site::{Zone, ZoneShape};
+use lintel_calibration::site::{CameraGeometry, Zone, ZoneShape, ZoneSpace};
+use lintel_calibration::{CameraSpace, Lens};
 
 const FRAME: (u32, u32) = (768, 576);
 const CYCLE: u32 = 200;
@@ -96,6 +97,8 @@ fn site_zones(zones: &[(ZoneShape, f32)]) -> Vec<Zone> {
             shape: shape.scale(1.0 / w, 1.0 / h),
             min_distance: hysteresis / h,
             aggregate: true,
+            space: ZoneSpace::Picture,
+            entrance: None,
         })
         .collect()
 }
@@ -121,7 +124,16 @@ fn counting(c: &mut Criterion) {
     for people in [10, 50, 200] {
         let frames = scene(people);
         let zones = zones();
-        let mut counter = ZoneCounter::new(&site_zones(&zones), FRAME, CounterConfig::default());
+        let mut counter = ZoneCounter::new(&site_zones(&zones), CameraSpace::plain(FRAME), CounterConfig::default());
+        // The same zones through a wide-angle lens: every foot point undistorted first.
+        let lens = Lens {
+            size: FRAME,
+            focal: (FRAME.0 as f64 * 0.75, FRAME.0 as f64 * 0.75),
+            centre: (FRAME.0 as f64 / 2.0, FRAME.1 as f64 / 2.0),
+            distortion: [-0.28, 0.09, 0.0, 0.0, 0.0],
+        };
+        let (space, _) = CameraSpace::new(&CameraGeometry { lens: Some(lens), floor: None }, FRAME);
+        let mut through_lens = ZoneCounter::new(&site_zones(&zones), space, CounterConfig::default());
         let mut events: Vec<CrossingEvent> = Vec::new();
         let mut frame_no = 0u64;
         for (tracks, removed) in frames.iter().cycle().take(CYCLE as usize) {
@@ -156,6 +168,17 @@ fn counting(c: &mut Criterion) {
                 next = (next + 1) % frames.len();
                 events.clear();
                 counter.update(black_box(tracks), removed, frame_no, None, &mut events);
+                frame_no += 1;
+                events.len()
+            });
+        });
+        let mut next = 0;
+        group.bench_function(BenchmarkId::new("ZoneCounter::update through a lens", people), |b| {
+            b.iter(|| {
+                let (tracks, removed) = &frames[next];
+                next = (next + 1) % frames.len();
+                events.clear();
+                through_lens.update(black_box(tracks), removed, frame_no, None, &mut events);
                 frame_no += 1;
                 events.len()
             });

@@ -81,6 +81,16 @@ impl Floor {
         project(&self.to_picture, p)
     }
 
+    /// The homography floor (metres) → picture (undistorted pixels), row-major.
+    pub fn to_picture_matrix(&self) -> &Matrix3 {
+        &self.to_picture
+    }
+
+    /// The homography picture (undistorted pixels) → floor (metres), row-major.
+    pub fn to_floor_matrix(&self) -> &Matrix3 {
+        &self.to_floor
+    }
+
     /// Whether heights can be measured (the pose is known).
     pub fn measures_height(&self) -> bool {
         self.projection.is_some()

@@ -41,6 +41,8 @@ pub struct ReplayOptions {
     pub batch: usize,
     /// When frames are stretched for the detector (dark or flat pictures by default).
     pub low_light: LowLightConfig,
+    /// The camera's lens and floor (the site file's), if any.
+    pub geometry: lintel_calibration::site::CameraGeometry,
 }
 
 /// What a replay counted.
@@ -131,7 +133,7 @@ pub fn replay(
         low_light: options.low_light,
         ..AnalysisConfig::at_fps(reader.fps)
     };
-    let mut analysis = CameraAnalysis::new(zones, config, detector.spec().letterboxed());
+    let mut analysis = CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry);
     let progress = options.progress.then(|| progress_bar(reader.source, reader.fps));
     let mut sums = Sums::default();
 

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use lintel_calibration::site::{Zone, ZoneShape};
+use lintel_calibration::CameraSpace;
+use lintel_calibration::site::{CameraGeometry, Zone, ZoneShape};
 
 use super::{FrameAnalysis, PersonBox, ZoneEvent};
 use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
@@ -70,6 +71,8 @@ impl AnalysisConfig {
 /// ```
 pub struct CameraAnalysis {
     zones: Vec<Zone>,
+    /// The camera's lens and floor, as the site file gives them.
+    geometry: CameraGeometry,
     config: AnalysisConfig,
     /// How ingest scaled frames for the detector (the gate and the embedder map boxes through it).
     letterboxed: bool,
@@ -86,6 +89,8 @@ struct Stream {
     connection: u64,
     /// The stream's picture size, in source pixels.
     size: (u32, u32),
+    /// The lens and floor for this stream's picture size.
+    space: CameraSpace,
     tracker: Tracker,
     counter: ZoneCounter,
     gate: Option<MotionGate>,
@@ -124,6 +129,8 @@ pub struct Admitted {
 /// Working memory kept between frames, so a steady scene allocates little.
 #[derive(Default)]
 struct Scratch {
+    /// The detections of a person's height (all of them without a floor).
+    plausible: Vec<Detection>,
     wanted: Vec<bool>,
     sightings: Vec<Sighting>,
     crossings: Vec<CrossingEvent>,
@@ -133,6 +140,7 @@ impl CameraAnalysis {
     pub fn new(zones: Vec<Zone>, config: AnalysisConfig, letterboxed: bool) -> Self {
         Self {
             zones,
+            geometry: CameraGeometry::default(),
             config,
             letterboxed,
             stream: None,
@@ -142,20 +150,38 @@ impl CameraAnalysis {
         }
     }
 
+    /// The same analysis through the camera's lens and onto its floor: foot points are undistorted
+    /// before they meet the zones, and boxes of no person's height are dropped.
+    pub fn with_geometry(mut self, geometry: CameraGeometry) -> Self {
+        self.geometry = geometry;
+        self
+    }
+
     pub fn zones(&self) -> &[Zone] {
         &self.zones
     }
 
-    /// Counts on `zones` from the next frame on (a technician saved new ones): the people being
-    /// followed stay followed, the zones are new. A crossing the old zones had not decided yet is
-    /// dropped with them; the crossings already made are the node's and stay counted.
-    pub fn set_zones(&mut self, zones: Vec<Zone>) {
+    pub fn geometry(&self) -> &CameraGeometry {
+        &self.geometry
+    }
+
+    /// The lens and floor for the current stream's pictures (`None` before its first frame).
+    pub fn space(&self) -> Option<&CameraSpace> {
+        self.stream.as_ref().map(|s| &s.space)
+    }
+
+    /// Counts on `zones`, through `geometry`, from the next frame on (a technician saved new ones):
+    /// the people being followed stay followed, the zones are new. A crossing the old zones had not
+    /// decided yet is dropped with them; the crossings already made are the node's and stay counted.
+    pub fn set_zones(&mut self, zones: Vec<Zone>, geometry: CameraGeometry) {
         self.zones = zones;
+        self.geometry = geometry;
         if let Some(stream) = self.stream.as_mut() {
             let (w, h) = stream.size;
-            stream.counter = ZoneCounter::new(&self.zones, (w, h), self.config.counter);
+            stream.space = camera_space(&self.geometry, (w, h));
+            stream.counter = ZoneCounter::new(&self.zones, stream.space.clone(), self.config.counter);
             if let Some(config) = self.config.motion_gate {
-                let shapes: Vec<ZoneShape> = self.zones.iter().map(|z| z.shape_in_pixels(w as f32, h as f32)).collect();
+                let shapes = gate_shapes(&self.zones, &stream.space);
                 stream.gate = Some(MotionGate::new(config, &shapes, (w, h), self.letterboxed));
             }
         }
@@ -208,7 +234,17 @@ impl CameraAnalysis {
             self.start_stream(frame, 0);
         }
         let Some(stream) = self.stream.as_mut() else { unreachable!("a stream was just started") };
-        let Scratch { wanted, sightings, crossings } = &mut self.scratch;
+        let Scratch { plausible, wanted, sightings, crossings } = &mut self.scratch;
+        let found = detections.map_or(0, <[_]>::len);
+        let detections = detections.map(|all| {
+            plausible.clear();
+            plausible.extend(all.iter().filter(|d| {
+                let b = &d.bbox;
+                stream.space.plausible(b.left, b.top, b.right(), b.bottom())
+            }));
+            plausible.as_slice()
+        });
+        let implausible = found - detections.map_or(0, <[_]>::len);
         sightings.clear();
         sightings.extend(detections.unwrap_or_default().iter().map(|&d| Sighting::from(d)));
         let mut embedded = 0;
@@ -232,7 +268,8 @@ impl CameraAnalysis {
             pts: frame.pts,
             size: (frame.source_width, frame.source_height),
             detected: detections.is_some(),
-            detections: detections.map_or(0, <[_]>::len),
+            detections: found,
+            implausible,
             embedded,
             people,
             events,
@@ -269,9 +306,9 @@ impl CameraAnalysis {
     fn start_stream(&mut self, frame: &Frame, connection: u64) {
         self.carried = self.finish();
         let (w, h) = (frame.source_width, frame.source_height);
+        let space = camera_space(&self.geometry, (w, h));
         let gate = self.config.motion_gate.map(|config| {
-            let shapes: Vec<ZoneShape> = self.zones.iter().map(|z| z.shape_in_pixels(w as f32, h as f32)).collect();
-            MotionGate::new(config, &shapes, (w, h), self.letterboxed)
+            MotionGate::new(config, &gate_shapes(&self.zones, &space), (w, h), self.letterboxed)
         });
         let tracker =
             self.config.tracker.clone().at_fps(self.config.fps, self.config.max_lost, self.config.reid_memory);
@@ -279,7 +316,8 @@ impl CameraAnalysis {
             connection,
             size: (w, h),
             tracker: Tracker::new(tracker),
-            counter: ZoneCounter::new(&self.zones, (w, h), self.config.counter),
+            counter: ZoneCounter::new(&self.zones, space.clone(), self.config.counter),
+            space,
             gate,
             low_light: LowLight::new(self.config.low_light),
             feet: std::collections::HashMap::new(),
@@ -312,11 +350,28 @@ pub(crate) fn stream_time(frame: &Frame, fps: f64) -> Duration {
     frame.pts.unwrap_or_else(|| Duration::from_secs_f64(frame.index as f64 / fps))
 }
 
+/// The camera's lens and floor for pictures of `size`; a floor that does not fit them is left out,
+/// and said why.
+fn camera_space(geometry: &CameraGeometry, size: (u32, u32)) -> CameraSpace {
+    let (space, error) = CameraSpace::new(geometry, size);
+    if let Some(error) = error {
+        tracing::warn!("the camera's floor is left out for {}×{} pictures: {error}", size.0, size.1);
+    }
+    space
+}
+
+/// The zones where the motion gate watches, on the camera's picture.
+fn gate_shapes(zones: &[Zone], space: &CameraSpace) -> Vec<ZoneShape> {
+    zones.iter().filter_map(|z| space.zone_in_picture(z)).collect()
+}
+
 fn zone_event(zones: &[Zone], tracker: &Tracker, crossing: &CrossingEvent) -> ZoneEvent {
+    let zone = zones.get(crossing.zone);
     ZoneEvent {
         zone: crossing.zone,
         direction: crossing.direction,
-        aggregate: zones.get(crossing.zone).is_some_and(|z| z.aggregate),
+        aggregate: zone.is_some_and(|z| z.aggregate),
+        entrance: zone.and_then(|z| z.entrance.as_deref()).map(std::sync::Arc::from),
         frame: crossing.frame,
         pts: crossing.pts,
         looks: tracker.embedding(crossing.track).cloned(),

@@ -173,6 +173,7 @@ mod tests {
             size: (800, 600),
             detected: true,
             detections: people.len(),
+            implausible: 0,
             embedded: 0,
             people: people
                 .iter()

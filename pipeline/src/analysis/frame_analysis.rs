@@ -23,6 +23,8 @@ pub struct FrameAnalysis {
     pub detected: bool,
     /// People found by the detector in this frame (0 when it did not run).
     pub detections: usize,
+    /// Boxes of those dropped because their implied height, on the camera's floor, is no person's.
+    pub implausible: usize,
     /// People crops embedded by the re-ID model for this frame.
     pub embedded: u64,
     /// The people followed after this frame: tentative, confirmed and lost (predicted) tracks.
@@ -57,6 +59,8 @@ pub struct ZoneEvent {
     pub direction: Crossing,
     /// Whether the zone adds into its entrance (and building): `aggregate` in the site file.
     pub aggregate: bool,
+    /// The entrance the zone counts for when it is not its camera's (`entrance` of the zone).
+    pub entrance: Option<std::sync::Arc<str>>,
     /// Frame where the person was first seen clearly on the new side.
     pub frame: u64,
     pub pts: Option<Duration>,

@@ -99,6 +99,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let mut camera_gate = None;
     let mut low_light = LowLightConfig::with_mode(args.low_light);
     let mut site = None;
+    let mut geometry = Default::default();
     if let Some(path) = &args.site {
         let loaded = Site::load(path)?;
         let camera = match &args.camera {
@@ -108,11 +109,14 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
             None if loaded.cameras.len() == 1 => &loaded.cameras[0],
             None => bail!("{}: several cameras, choose one with --camera ({})", path.display(), camera_ids(&loaded)),
         };
-        let entrance = loaded.entrance_of(&camera.id).map(|e| e.id.clone());
-        let building = loaded.building_of_camera(&camera.id).map(|b| b.id.clone());
         for zone in loaded.zones_for(&camera.id) {
-            zones.push(CountedZone { zone: zone.clone(), entrance: entrance.clone(), building: building.clone() });
+            // A zone counts for its own entrance when it names one, else for its camera's.
+            let entrance = loaded.entrance_of_zone(zone);
+            let building = entrance.and_then(|e| loaded.building(&e.building)).map(|b| b.id.clone());
+            let entrance = entrance.map(|e| e.id.clone());
+            zones.push(CountedZone { zone: zone.clone(), entrance, building });
         }
+        geometry = camera.geometry();
         camera_id = Some(camera.id.clone());
         camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.map(motion_gate).transpose()?, camera));
         low_light = LowLightConfig::for_camera(args.low_light, camera);
@@ -156,6 +160,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         until: args.until_s.map(|s| seconds("--until-s", s)).transpose()?,
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         low_light,
+        geometry,
         ..Default::default()
     };
     let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();
@@ -198,6 +203,8 @@ impl PixelLine {
             shape: ZoneShape::Line(CountingLine::new(point(self.line.a), point(self.line.b), self.line.entry_side)),
             min_distance: AD_HOC_MIN_DISTANCE,
             aggregate: false,
+            space: Default::default(),
+            entrance: None,
         }
     }
 }

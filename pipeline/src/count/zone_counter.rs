@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use lintel_calibration::geometry::{Crossing, Point};
-use lintel_calibration::site::{Zone, ZoneShape};
+use lintel_calibration::CameraSpace;
+use lintel_calibration::site::{Zone, ZoneShape, ZoneSpace};
 
 use crate::detection::BBox;
 use crate::track::{Track, TrackId, TrackState};
@@ -69,19 +70,28 @@ struct Pending {
 
 /// Counts crossings of every zone of one camera.
 pub struct ZoneCounter {
-    /// The zones in frame pixels, each with its hysteresis distance in pixels.
-    zones: Vec<(ZoneShape, f32)>,
+    /// The zones in their space (undistorted pixels, or metres on the floor), each with its
+    /// hysteresis distance in the same units.
+    zones: Vec<(ZoneShape, f32, ZoneSpace)>,
+    space: CameraSpace,
     frame_size: (f32, f32),
     config: CounterConfig,
     states: HashMap<TrackId, Vec<ZoneState>>,
 }
 
 impl ZoneCounter {
-    /// Counts on `zones` (normalised, as in the site file) in frames of `frame_size` pixels.
-    pub fn new(zones: &[Zone], frame_size: (u32, u32), config: CounterConfig) -> Self {
-        let (w, h) = (frame_size.0 as f32, frame_size.1 as f32);
-        let zones = zones.iter().map(|z| (z.shape_in_pixels(w, h), z.min_distance_px(h))).collect();
-        Self { zones, frame_size: (w, h), config, states: HashMap::new() }
+    /// Counts on `zones` (normalised or in metres, as in the site file) in frames that `space`
+    /// maps (their size, the camera's lens and floor).
+    pub fn new(zones: &[Zone], space: CameraSpace, config: CounterConfig) -> Self {
+        let zones = zones
+            .iter()
+            .map(|z| {
+                let (shape, hysteresis) = space.zone_shape(z);
+                (shape, hysteresis, z.space)
+            })
+            .collect();
+        let (w, h) = space.size();
+        Self { zones, space, frame_size: (w as f32, h as f32), config, states: HashMap::new() }
     }
 
     pub fn zone_count(&self) -> usize {
@@ -104,7 +114,9 @@ impl ZoneCounter {
             if !track.matched {
                 continue;
             }
-            let anchor = self.anchor_of(&track.bbox);
+            let (x, y) = self.anchor_of(&track.bbox);
+            let picture = self.space.zone_point((x, y), ZoneSpace::Picture);
+            let floor = self.space.floor().and_then(|_| self.space.zone_point((x, y), ZoneSpace::Floor));
             let touches_edge = self.touches_edge(&track.bbox);
             let confirmed = track.state == TrackState::Confirmed;
             let zone_count = self.zones.len();
@@ -112,7 +124,13 @@ impl ZoneCounter {
                 .states
                 .entry(track.id)
                 .or_insert_with(|| vec![ZoneState { settled: None, pending: None }; zone_count]);
-            for (zone, ((geometry, hysteresis), state)) in self.zones.iter().zip(states.iter_mut()).enumerate() {
+            for (zone, ((geometry, hysteresis, space), state)) in self.zones.iter().zip(states.iter_mut()).enumerate() {
+                // Feet above the floor's horizon are nowhere on it: no sighting for that zone.
+                let anchor = match space {
+                    ZoneSpace::Picture => picture,
+                    ZoneSpace::Floor => floor,
+                };
+                let Some(anchor) = anchor else { continue };
                 let Some(region) = classify(geometry, *hysteresis, anchor) else { continue };
                 let sighting = Sighting { region, point: anchor, frame, pts, touches_edge };
                 if let Some((direction, since)) = observe(state, geometry, sighting, confirmed, self.config) {
@@ -162,9 +180,9 @@ impl ZoneCounter {
     /// Where a person stands: the bottom centre of the box, kept inside the picture. A box cut by
     /// the frame edge (or predicted past it) must not put the feet beyond the end of a line drawn
     /// to the edge, or the crossing would seem to go around it.
-    fn anchor_of(&self, bbox: &BBox) -> Point {
+    fn anchor_of(&self, bbox: &BBox) -> (f32, f32) {
         let (x, y) = bbox.bottom_centre();
-        Point::new(x.clamp(0.0, self.frame_size.0), y.clamp(0.0, self.frame_size.1))
+        (x.clamp(0.0, self.frame_size.0), y.clamp(0.0, self.frame_size.1))
     }
 
     fn touches_edge(&self, bbox: &BBox) -> bool {
@@ -297,8 +315,10 @@ mod tests {
             },
             min_distance: 5.0 / 200.0,
             aggregate: true,
+            space: ZoneSpace::Picture,
+            entrance: None,
         };
-        let counter = ZoneCounter::new(&[zone], (200, 200), CounterConfig::default());
+        let counter = ZoneCounter::new(&[zone], CameraSpace::plain((200, 200)), CounterConfig::default());
         assert_eq!(counter.zones[0].1, 5.0);
         counter
     }

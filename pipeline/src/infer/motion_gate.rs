@@ -240,6 +240,8 @@ mod tests {
             low_light: None,
             tamper: Default::default(),
             credentials: Default::default(),
+            lens: None,
+            floor: None,
         };
         let node = Some(MotionGateConfig { max_skip: ms(3000), ..MotionGateConfig::default() });
         assert_eq!(MotionGateConfig::for_camera(node, &camera(None, None)), node);

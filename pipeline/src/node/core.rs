@@ -241,11 +241,13 @@ impl NodeCore {
             camera.frames_skipped += 1;
         }
         for event in analysis.events.into_iter().filter(|e| e.aggregate) {
-            if !self.dedup.admit(&camera.entrance, &camera.id, event.direction, frame.wall, event.looks) {
+            // A zone may count for another entrance than its camera's (a camera that sees two doors).
+            let entrance = event.entrance.as_deref().unwrap_or(&camera.entrance);
+            if !self.dedup.admit(entrance, &camera.id, event.direction, frame.wall, event.looks) {
                 self.summary.duplicates += 1;
                 continue;
             }
-            self.aggregator.record(&camera.entrance, event.direction, frame.wall);
+            self.aggregator.record(entrance, event.direction, frame.wall);
             self.summary.crossings += 1;
             camera.crossings += 1;
             self.unsaved = true;
@@ -929,7 +931,7 @@ entry_side = "right"
     fn frame(camera: usize, at: Duration, (now, wall): (Instant, SystemTime), crossings: &[Crossing]) -> NodeEvent {
         let events = crossings
             .iter()
-            .map(|&direction| ZoneEvent { zone: 0, direction, aggregate: true, frame: 0, pts: None, looks: None })
+            .map(|&direction| ZoneEvent { zone: 0, direction, aggregate: true, entrance: None, frame: 0, pts: None, looks: None })
             .collect();
         NodeEvent::Frame(AnalysedFrame {
             camera,
@@ -942,6 +944,7 @@ entry_side = "right"
                 size: (768, 576),
                 detected: true,
                 detections: 0,
+                implausible: 0,
                 embedded: 0,
                 people: Vec::new(),
                 events,

@@ -85,7 +85,8 @@ pub(super) fn start_cameras(
         feeds.push(CameraFeed {
             id: camera.id.clone(),
             mailbox,
-            analysis: CameraAnalysis::new(zones, analysis, detector.spec().letterboxed()),
+            analysis: CameraAnalysis::new(zones, analysis, detector.spec().letterboxed())
+                .with_geometry(camera.geometry()),
             viewed: None,
         });
     }
@@ -110,10 +111,10 @@ impl DetectionLoop {
         let batch = detector.preferred_batch();
         let mut round: Vec<(Waiting, Admitted)> = Vec::new();
         while running() {
-            for (camera, zones) in reloads.map(ZoneReloads::take).unwrap_or_default() {
+            for (camera, zones, geometry) in reloads.map(ZoneReloads::take).unwrap_or_default() {
                 if let Some(feed) = self.feeds.get_mut(camera) {
                     tracing::info!(camera = %feed.id, zones = zones.len(), "counting on the zones saved");
-                    feed.analysis.set_zones(zones);
+                    feed.analysis.set_zones(zones, geometry);
                     if let Some(live) = live {
                         live.reset_tallies(camera);
                     }

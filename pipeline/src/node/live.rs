@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::analysis::FrameAnalysis;
 use crate::analysis::flow::FlowMap;
 use lintel_calibration::geometry::Crossing;
-use lintel_calibration::site::Zone;
+use lintel_calibration::site::{CameraGeometry, Zone};
 
 /// How long a page's last look keeps its camera's pictures coming.
 const WATCH_FOR: Duration = Duration::from_secs(10);
@@ -48,13 +48,13 @@ pub struct ZoneReloads {
     pending: Arc<Mutex<Vec<ZoneReload>>>,
 }
 
-/// A camera (site-file order) and its new zones.
-pub type ZoneReload = (usize, Vec<Zone>);
+/// A camera (site-file order), its new zones, and its lens and floor.
+pub type ZoneReload = (usize, Vec<Zone>, CameraGeometry);
 
 impl ZoneReloads {
-    /// Camera `camera` counts on `zones` from its next frame.
-    pub fn push(&self, camera: usize, zones: Vec<Zone>) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((camera, zones));
+    /// Camera `camera` counts on `zones`, through `geometry`, from its next frame.
+    pub fn push(&self, camera: usize, zones: Vec<Zone>, geometry: CameraGeometry) {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner()).push((camera, zones, geometry));
     }
 
     /// What was saved since the last look, oldest first.
@@ -157,6 +157,7 @@ mod tests {
                 size: (4, 4),
                 detected: true,
                 detections: 0,
+                implausible: 0,
                 embedded: 0,
                 people: Vec::new(),
                 events: Vec::new(),

@@ -16,8 +16,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use lintel_calibration::geometry::{CountingLine, Point, Polygon, Side};
-use lintel_calibration::site::{Site, Zone, ZoneShape};
-use lintel_calibration::site_edit;
+use lintel_calibration::site::{CameraGeometry, FloorSettings, Site, Zone, ZoneShape, ZoneSpace};
+use lintel_calibration::{CameraSpace, Lens, site_edit};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Technician;
@@ -46,6 +46,17 @@ pub struct CalibrateView {
     unblurred_until: Mutex<HashMap<usize, Instant>>,
     /// Per camera, the validation under way.
     validations: Mutex<HashMap<usize, Validation>>,
+    /// Per camera, the last map that undistorts its picture (made again when the lens or the
+    /// picture's size changes).
+    undistortion: Mutex<HashMap<usize, Arc<UndistortionMap>>>,
+}
+
+/// Where each pixel of the undistorted picture comes from in the camera's picture.
+#[derive(Debug)]
+struct UndistortionMap {
+    lens: Lens,
+    size: (u32, u32),
+    sources: Vec<(f32, f32)>,
 }
 
 /// A validation under way: a technician taps each passage in and out of one zone while Lintel
@@ -95,6 +106,7 @@ impl CalibrateView {
             reloads,
             unblurred_until: Mutex::new(HashMap::new()),
             validations: Mutex::new(HashMap::new()),
+            undistortion: Mutex::new(HashMap::new()),
         })
     }
 
@@ -105,6 +117,41 @@ impl CalibrateView {
     fn camera(&self, id: &str) -> Option<usize> {
         self.site().cameras.iter().position(|c| c.id == id)
     }
+
+    /// The map that undistorts camera `camera`'s pictures of `size` through `lens`, made once.
+    fn undistortion_map(&self, camera: usize, lens: Lens, size: (u32, u32)) -> Arc<UndistortionMap> {
+        let mut maps = self.undistortion.lock().unwrap_or_else(|p| p.into_inner());
+        match maps.get(&camera) {
+            Some(map) if map.lens == lens && map.size == size => map.clone(),
+            _ => {
+                let map = Arc::new(UndistortionMap { lens, size, sources: lens.undistortion_map(size) });
+                maps.insert(camera, map.clone());
+                map
+            }
+        }
+    }
+}
+
+/// The picture sampled (bilinear) at `sources`, one per output pixel, row by row; outside the
+/// camera's picture is black.
+fn remap(picture: &Picture, sources: &[(f32, f32)]) -> Picture {
+    let (w, h) = (picture.width as usize, picture.height as usize);
+    let mut rgb = vec![0u8; w * h * 3];
+    for (out, &(sx, sy)) in rgb.chunks_exact_mut(3).zip(sources) {
+        if !(sx >= 0.0 && sy >= 0.0 && sx <= (w - 1) as f32 && sy <= (h - 1) as f32) {
+            continue;
+        }
+        let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+        let at = |x: usize, y: usize, c: usize| f32::from(picture.rgb[(y * w + x) * 3 + c]);
+        for (c, value) in out.iter_mut().enumerate() {
+            let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
+            let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
+            *value = (top * (1.0 - fy) + bottom * fy).round() as u8;
+        }
+    }
+    Picture { width: picture.width, height: picture.height, rgb }
 }
 
 /// A zone as the page shows and edits it.
@@ -118,9 +165,68 @@ pub struct ZoneView {
     /// A line's entry side of A→B (`left` or `right`).
     #[serde(default)]
     entry_side: Option<String>,
-    /// Hysteresis, as a fraction of the picture's height.
+    /// Hysteresis, as a fraction of the picture's height (metres for a zone on the floor).
     min_distance: f32,
     aggregate: bool,
+    /// `floor`: the points are metres on the camera's floor; otherwise normalised picture points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    space: Option<String>,
+    /// The entrance the zone counts for when it is not its camera's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entrance: Option<String>,
+}
+
+/// A lens as the page shows and edits it (pixels of a picture of `size`).
+#[derive(Serialize, Deserialize, Clone, Copy)]
+pub struct LensView {
+    size: [u32; 2],
+    focal: [f64; 2],
+    centre: [f64; 2],
+    /// k1, k2, p1, p2, k3.
+    distortion: [f64; 5],
+}
+
+impl From<&Lens> for LensView {
+    fn from(l: &Lens) -> Self {
+        Self { size: [l.size.0, l.size.1], focal: [l.focal.0, l.focal.1], centre: [l.centre.0, l.centre.1], distortion: l.distortion }
+    }
+}
+
+impl From<LensView> for Lens {
+    fn from(l: LensView) -> Self {
+        Lens { size: (l.size[0], l.size[1]), focal: (l.focal[0], l.focal[1]), centre: (l.centre[0], l.centre[1]), distortion: l.distortion }
+    }
+}
+
+/// A floor as the page shows and edits it.
+#[derive(Serialize, Deserialize, Clone, Copy)]
+pub struct FloorView {
+    /// Normalised points of the undistorted picture.
+    points: [[f64; 2]; 4],
+    /// Where they are on the floor, in metres.
+    metres: [[f64; 2]; 4],
+    /// The heights kept; `null`: every box kept.
+    height_range_m: Option<[f32; 2]>,
+}
+
+impl From<&FloorSettings> for FloorView {
+    fn from(f: &FloorSettings) -> Self {
+        Self {
+            points: f.points.map(|(x, y)| [x, y]),
+            metres: f.metres.map(|(x, y)| [x, y]),
+            height_range_m: f.height_range_m.map(|(a, b)| [a, b]),
+        }
+    }
+}
+
+impl From<FloorView> for FloorSettings {
+    fn from(f: FloorView) -> Self {
+        FloorSettings {
+            points: f.points.map(|[x, y]| (x, y)),
+            metres: f.metres.map(|[x, y]| (x, y)),
+            height_range_m: f.height_range_m.map(|[a, b]| (a, b)),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -128,6 +234,17 @@ struct CameraSetup {
     id: String,
     entrance: String,
     zones: Vec<ZoneView>,
+    lens: Option<LensView>,
+    floor: Option<FloorView>,
+}
+
+/// What a save carries: the zones alone (the lens and floor stay as they are), or the camera's
+/// whole set-up (a `null` lens or floor removes it).
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum SaveBody {
+    Zones(Vec<ZoneView>),
+    Setup { zones: Vec<ZoneView>, lens: Option<LensView>, floor: Option<FloorView> },
 }
 
 pub async fn page(_: Technician) -> Html<&'static str> {
@@ -144,9 +261,22 @@ pub async fn cameras(State(view): State<Arc<CalibrateView>>, _: Technician) -> R
             id: camera.id.clone(),
             entrance: camera.entrance.clone(),
             zones: site.zones_for(&camera.id).map(zone_view).collect(),
+            lens: camera.lens.as_ref().map(LensView::from),
+            floor: camera.floor.as_ref().map(FloorView::from),
         })
         .collect();
     Json(cameras).into_response()
+}
+
+/// `GET /api/calibrate/entrances`: the site's entrances, which a zone may count for.
+pub async fn entrances(State(view): State<Arc<CalibrateView>>, _: Technician) -> Response {
+    let site = view.site().clone();
+    let entrances: Vec<serde_json::Value> = site
+        .entrances
+        .iter()
+        .map(|e| serde_json::json!({ "id": e.id, "name": e.name, "building": e.building }))
+        .collect();
+    Json(entrances).into_response()
 }
 
 fn zone_view(zone: &Zone) -> ZoneView {
@@ -167,6 +297,8 @@ fn zone_view(zone: &Zone) -> ZoneView {
         entry_side,
         min_distance: zone.min_distance,
         aggregate: zone.aggregate,
+        space: (zone.space == ZoneSpace::Floor).then(|| "floor".to_string()),
+        entrance: zone.entrance.clone(),
     }
 }
 
@@ -191,12 +323,19 @@ fn zone_of(camera: &str, zone: &ZoneView) -> Result<Zone, String> {
         "polygon" => ZoneShape::Polygon(Polygon::new(zone.points.iter().copied().map(point).collect())),
         other => return Err(format!("zone {name:?}: kind {other:?} is not line or polygon")),
     };
+    let space = match zone.space.as_deref() {
+        None | Some("picture") => ZoneSpace::Picture,
+        Some("floor") => ZoneSpace::Floor,
+        Some(other) => return Err(format!("zone {name:?}: space {other:?} is not picture or floor")),
+    };
     Ok(Zone {
         camera: camera.to_string(),
         name: name.to_string(),
         shape,
         min_distance: zone.min_distance,
         aggregate: zone.aggregate,
+        space,
+        entrance: zone.entrance.clone().filter(|e| !e.is_empty()),
     })
 }
 
@@ -208,9 +347,15 @@ pub async fn save_zones(
     State(view): State<Arc<CalibrateView>>,
     Technician: Technician,
     Path(camera): Path<String>,
-    Json(zones): Json<Vec<ZoneView>>,
+    Json(body): Json<SaveBody>,
 ) -> Response {
     let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    let (zones, geometry) = match body {
+        SaveBody::Zones(zones) => (zones, None),
+        SaveBody::Setup { zones, lens, floor } => {
+            (zones, Some(CameraGeometry { lens: lens.map(Lens::from), floor: floor.map(FloorSettings::from) }))
+        }
+    };
     if zones.len() > MAX_ZONES {
         return refuse(format!("more than {MAX_ZONES} zones on one camera"));
     }
@@ -222,23 +367,32 @@ pub async fn save_zones(
         let mut site = view.site();
         let text = std::fs::read_to_string(&view.site_path)
             .map_err(|e| format!("{}: cannot read the site file: {e}", view.site_path.display()))?;
-        let (text, new_site) =
-            site_edit::replace_zones(&text, &view.site_path, &camera, &zones).map_err(|e| e.to_string())?;
+        let (text, new_site) = site_edit::replace_zones(&text, &view.site_path, &camera, &zones, geometry.as_ref())
+            .map_err(|e| e.to_string())?;
         site_edit::write_atomically(&view.site_path, &text).map_err(|e| e.to_string())?;
-        view.reloads.push(index, new_site.zones_for(&camera).cloned().collect());
+        let saved_geometry = new_site.camera(&camera).map(|c| c.geometry()).unwrap_or_default();
+        view.reloads.push(index, new_site.zones_for(&camera).cloned().collect(), saved_geometry);
         tracing::info!(
             camera,
             zones = zones.len(),
-            "a technician saved the camera's zones to {}; counting on them now",
+            lens = saved_geometry.lens.is_some(),
+            floor = saved_geometry.floor.is_some(),
+            "a technician saved the camera's set-up to {}; counting on it now",
             view.site_path.display()
         );
         let views: Vec<ZoneView> = new_site.zones_for(&camera).map(zone_view).collect();
         *site = new_site;
-        Ok::<_, String>(views)
+        Ok::<_, String>((views, saved_geometry))
     })
     .await;
     match saved {
-        Ok(Ok(zones)) => Json(serde_json::json!({ "saved": true, "zones": zones })).into_response(),
+        Ok(Ok((zones, geometry))) => Json(serde_json::json!({
+            "saved": true,
+            "zones": zones,
+            "lens": geometry.lens.as_ref().map(LensView::from),
+            "floor": geometry.floor.as_ref().map(FloorView::from),
+        }))
+        .into_response(),
         Ok(Err(why)) => refuse(why),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the save failed; see the node's log\n").into_response(),
     }
@@ -395,6 +549,45 @@ struct PersonView {
     foot: [f32; 2],
     /// Seen by the detector in this frame (otherwise predicted).
     seen: bool,
+    /// Where the feet are on the floor, in metres (with a floor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    at_m: Option<[f32; 2]>,
+    /// The height the box implies, in metres (with a floor whose heights are measured).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height_m: Option<f32>,
+}
+
+/// The lens and floor for the live picture's size, for the page to map points as the node does.
+#[derive(Serialize)]
+struct GeometryView {
+    /// The lens scaled to the live picture.
+    lens: Option<LensView>,
+    /// Floor (metres) → undistorted picture (pixels of the live picture), row-major.
+    floor_to_picture: Option<[[f64; 3]; 3]>,
+    /// Undistorted picture (pixels) → floor (metres).
+    picture_to_floor: Option<[[f64; 3]; 3]>,
+    /// Whether implied heights are measured (the camera's pose is known).
+    measures_height: bool,
+    /// The heights kept, while the filter is on.
+    height_range_m: Option<[f32; 2]>,
+    /// Why the floor is not used, when it is not.
+    floor_error: Option<String>,
+}
+
+impl GeometryView {
+    fn of(geometry: &CameraGeometry, size: (u32, u32)) -> (Self, CameraSpace) {
+        let (space, error) = CameraSpace::new(geometry, size);
+        let floor = space.floor();
+        let view = Self {
+            lens: space.lens().map(LensView::from),
+            floor_to_picture: floor.map(|f| *f.to_picture_matrix()),
+            picture_to_floor: floor.map(|f| *f.to_floor_matrix()),
+            measures_height: floor.is_some_and(|f| f.measures_height()),
+            height_range_m: space.height_range().map(|(a, b)| [a, b]),
+            floor_error: error.map(|e| e.to_string()),
+        };
+        (view, space)
+    }
 }
 
 #[derive(Serialize)]
@@ -414,6 +607,9 @@ struct LiveView {
     /// Per zone (the camera's zones in order), counted since the node started.
     zones: Vec<ZoneTally>,
     unblurred_s: u64,
+    geometry: GeometryView,
+    /// Boxes the detector found in this frame whose height is no person's (dropped).
+    implausible: usize,
 }
 
 /// `GET /api/calibrate/{camera}/live`: the newest frame's people and the zones' counts.
@@ -429,6 +625,11 @@ pub async fn live(State(view): State<Arc<CalibrateView>>, _: Technician, Path(ca
     let (width, height) = latest.analysis.size;
     let (w, h) = (width.max(1) as f32, height.max(1) as f32);
     let unblurred_s = unblurred_left(&view, index).as_secs();
+    let camera_geometry = view.site().cameras.get(index).map(|c| c.geometry()).unwrap_or_default();
+    let (geometry, space) = GeometryView::of(&camera_geometry, (width.max(1), height.max(1)));
+    let floor_position = |foot: (f32, f32)| {
+        space.floor().and_then(|_| space.zone_point(foot, ZoneSpace::Floor)).map(|p| [p.x, p.y])
+    };
     Json(LiveView {
         frame: latest.analysis.index,
         age_ms: latest.wall.elapsed().map_or(0, |d| d.as_millis() as u64),
@@ -442,10 +643,14 @@ pub async fn live(State(view): State<Arc<CalibrateView>>, _: Technician, Path(ca
                 bbox: [p.bbox.left / w, p.bbox.top / h, p.bbox.width / w, p.bbox.height / h],
                 foot: [p.foot.0 / w, p.foot.1 / h],
                 seen: p.seen,
+                at_m: floor_position(p.foot),
+                height_m: space.implied_height(p.foot, (p.foot.0, p.bbox.top)).map(|m| m as f32),
             })
             .collect(),
         zones: tallies.into_iter().take(zones).map(|(entries, exits)| ZoneTally { entries, exits }).collect(),
         unblurred_s,
+        geometry,
+        implausible: latest.analysis.implausible,
     })
     .into_response()
 }
@@ -460,6 +665,9 @@ pub struct FrameQuery {
     /// `clear=1`: unblurred, if a technician asked to unblur this camera and the time is not over.
     #[serde(default)]
     clear: u8,
+    /// `undistort=1`: the picture a pinhole camera would see, through the camera's lens.
+    #[serde(default)]
+    undistort: u8,
 }
 
 /// `GET /api/calibrate/{camera}/frame.jpg`: the newest picture, people blurred.
@@ -489,10 +697,17 @@ pub async fn frame(
             .map(|p| [p.bbox.left * sx, p.bbox.top * sy, p.bbox.width * sx, p.bbox.height * sy])
             .collect()
     };
+    let lens = view.site().cameras.get(index).and_then(|c| c.lens).filter(|_| query.undistort == 1);
+    let map = lens.map(|lens| view.undistortion_map(index, lens, (picture.width, picture.height)));
     let encoded = tokio::task::spawn_blocking(move || {
         let mut pixels = (*picture).clone();
         if !clear {
             blur_people(&mut pixels, &boxes);
+        }
+        // Blurred first, then undistorted: the blur follows the detector's boxes, which are in the
+        // camera's picture.
+        if let Some(map) = map {
+            pixels = remap(&pixels, &map.sources);
         }
         encode_jpeg(&pixels)
     })
@@ -576,6 +791,7 @@ pub fn router(view: Arc<CalibrateView>) -> axum::Router {
     axum::Router::new()
         .route("/calibrate", get(page))
         .route("/api/calibrate/cameras", get(cameras))
+        .route("/api/calibrate/entrances", get(entrances))
         .route("/api/calibrate/{camera}/live", get(live))
         .route("/api/calibrate/{camera}/frame.jpg", get(frame))
         .route("/api/calibrate/{camera}/unblur", post(unblur))
