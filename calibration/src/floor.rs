@@ -53,13 +53,17 @@ impl Floor {
         if collinear_triple(&floor) {
             return Err(FloorError::Collinear("floor"));
         }
-        let to_picture = homography(&floor, &picture).ok_or(FloorError::Collinear("floor"))?;
-        let to_floor = invert(&to_picture).ok_or(FloorError::Collinear("picture"))?;
-        // Every floor point must map in front of the camera (positive w) for the same sign.
+        let mut to_picture = homography(&floor, &picture).ok_or(FloorError::Collinear("floor"))?;
+        // Every floor point must map in front of the camera: the same sign of w for all four, made
+        // positive (H and −H are the same homography; h33 = 1 fixed it by the floor's origin).
         let signs: Vec<bool> = floor.iter().map(|&p| apply_w(&to_picture, p) > 0.0).collect();
         if signs.iter().any(|&s| s != signs[0]) {
             return Err(FloorError::Implausible);
         }
+        if !signs[0] {
+            to_picture = to_picture.map(|row| row.map(|v| -v));
+        }
+        let to_floor = invert(&to_picture).ok_or(FloorError::Collinear("picture"))?;
         let centre = focal.map_or((size.0 as f64 / 2.0, size.1 as f64 / 2.0), |(_, c)| c);
         let focal = focal.map(|(f, _)| f).or_else(|| focal_from_floor(&to_picture, centre).map(|f| (f, f)));
         let projection = match focal {

@@ -20,6 +20,7 @@ pub const CALIBRATE: &str = include_str!("assets/calibrate.html");
 const ASSETS: &[(&str, &str, &str)] = &[
     ("lintel.css", "text/css; charset=utf-8", include_str!("assets/lintel.css")),
     ("common.js", "text/javascript; charset=utf-8", include_str!("assets/common.js")),
+    ("geometry.js", "text/javascript; charset=utf-8", include_str!("assets/geometry.js")),
     ("dashboard.js", "text/javascript; charset=utf-8", include_str!("assets/dashboard.js")),
     ("calibrate.js", "text/javascript; charset=utf-8", include_str!("assets/calibrate.js")),
 ];
