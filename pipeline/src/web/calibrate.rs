@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use lintel_calibration::geometry::{CountingLine, Point, Polygon, Side};
 use lintel_calibration::site::{CameraGeometry, FloorSettings, Site, Zone, ZoneShape, ZoneSpace};
-use lintel_calibration::{CameraSpace, Lens, site_edit};
+use lintel_calibration::{Board, CameraSpace, CheckerboardViews, Lens, site_edit};
 use serde::{Deserialize, Serialize};
 
 use super::auth::Technician;
@@ -46,6 +46,8 @@ pub struct CalibrateView {
     unblurred_until: Mutex<HashMap<usize, Instant>>,
     /// Per camera, the validation under way.
     validations: Mutex<HashMap<usize, Validation>>,
+    /// Per camera, the last lens estimation (one at a time per camera).
+    estimations: Mutex<HashMap<usize, Estimation>>,
     /// Per camera, the last map that undistorts its picture (made again when the lens or the
     /// picture's size changes).
     undistortion: Mutex<HashMap<usize, Arc<UndistortionMap>>>,
@@ -107,6 +109,7 @@ impl CalibrateView {
             unblurred_until: Mutex::new(HashMap::new()),
             validations: Mutex::new(HashMap::new()),
             undistortion: Mutex::new(HashMap::new()),
+            estimations: Mutex::new(HashMap::new()),
         })
     }
 
@@ -415,6 +418,146 @@ pub async fn flow(State(view): State<Arc<CalibrateView>>, _: Technician, Path(ca
         "suggestion": suggestion,
     }))
     .into_response()
+}
+
+/// The longest a technician may capture checkerboard views for.
+const MAX_ESTIMATE_S: f64 = 120.0;
+
+#[derive(Deserialize)]
+pub struct EstimateRequest {
+    /// Inner corners, `COLUMNSxROWS` (`9x6`).
+    board: String,
+    /// The side of one square, in millimetres.
+    square_mm: f64,
+    /// How long to capture, in seconds (3–120).
+    seconds: f64,
+}
+
+/// A lens estimation of one camera: under way, or its answer (kept for the page to read).
+#[derive(Clone, Debug, Default, Serialize)]
+struct Estimation {
+    running: bool,
+    /// Views of the board kept so far, and frames searched.
+    views: usize,
+    frames: u64,
+    seconds_left: u64,
+    /// The lens and its fit, once estimated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<serde_json::Value>,
+    /// Why there is no lens, when the estimation failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `POST /api/calibrate/{camera}/lens/estimate`: starts capturing. For `seconds`, every new frame
+/// of the camera is searched for the checkerboard (in memory, on the box; nothing is kept but the
+/// corners), then OpenCV's calibration gives the lens. `GET` on the same path tells how it goes
+/// and, at the end, the lens for the page to show and save; the node counts through it once saved.
+pub async fn estimate_lens(
+    State(view): State<Arc<CalibrateView>>,
+    Technician: Technician,
+    Path(camera): Path<String>,
+    Json(request): Json<EstimateRequest>,
+) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    let board = match Board::parse(&request.board, request.square_mm) {
+        Ok(board) => board,
+        Err(error) => return refuse(error.to_string()),
+    };
+    if !(request.seconds.is_finite() && (1.0..=MAX_ESTIMATE_S).contains(&request.seconds)) {
+        return refuse(format!("capture for 1 to {MAX_ESTIMATE_S} seconds, not {}", request.seconds));
+    }
+    {
+        let mut estimations = view.estimations.lock().unwrap_or_else(|p| p.into_inner());
+        if estimations.get(&index).is_some_and(|e| e.running) {
+            let busy = serde_json::json!({ "error": "a lens estimation is already under way on this camera" });
+            return (StatusCode::CONFLICT, Json(busy)).into_response();
+        }
+        estimations.insert(index, Estimation { running: true, ..Estimation::default() });
+    }
+    tracing::info!(camera, board = %request.board, seconds = request.seconds, "a technician is estimating the lens");
+    let seconds = request.seconds;
+    tokio::spawn(async move {
+        let outcome = capture_and_estimate(&view, index, board, seconds).await;
+        let mut estimations = view.estimations.lock().unwrap_or_else(|p| p.into_inner());
+        let estimation = estimations.entry(index).or_default();
+        estimation.running = false;
+        estimation.seconds_left = 0;
+        match outcome {
+            Ok(result) => {
+                tracing::info!(camera, views = estimation.views, "lens estimated from the checkerboard");
+                estimation.result = Some(result);
+            }
+            Err(error) => {
+                tracing::warn!(camera, "no lens from the checkerboard: {error}");
+                estimation.error = Some(error);
+            }
+        }
+    });
+    (StatusCode::ACCEPTED, Json(serde_json::json!({ "started": true }))).into_response()
+}
+
+/// `GET /api/calibrate/{camera}/lens/estimate`: the camera's estimation, under way or done.
+pub async fn estimation(State(view): State<Arc<CalibrateView>>, _: Technician, Path(camera): Path<String>) -> Response {
+    let Some(index) = view.camera(&camera) else { return no_camera(&camera) };
+    let estimation = view.estimations.lock().unwrap_or_else(|p| p.into_inner()).get(&index).cloned();
+    match estimation {
+        Some(estimation) => Json(estimation).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "no estimation on this camera" }))).into_response(),
+    }
+}
+
+async fn capture_and_estimate(
+    view: &CalibrateView,
+    index: usize,
+    board: Board,
+    seconds: f64,
+) -> Result<serde_json::Value, String> {
+    let failed = || "the estimation failed; see the node's log".to_string();
+    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
+    let mut views = CheckerboardViews::new(board);
+    let mut last: Option<Arc<crate::node::LiveFrame>> = None;
+    while Instant::now() < deadline {
+        view.live.watch(index);
+        let latest = view.live.latest(index).filter(|f| !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, f)));
+        if let Some(frame) = latest {
+            if let Some(picture) = frame.picture.clone() {
+                let (taken, offer) = tokio::task::spawn_blocking(move || {
+                    let offer = views.offer(&grey_of(&picture), picture.width, picture.height);
+                    (views, offer)
+                })
+                .await
+                .map_err(|_| failed())?;
+                views = taken;
+                offer.map_err(|e| e.to_string())?;
+                let mut estimations = view.estimations.lock().unwrap_or_else(|p| p.into_inner());
+                let estimation = estimations.entry(index).or_default();
+                estimation.views = views.views();
+                estimation.frames = views.frames();
+                estimation.seconds_left = deadline.saturating_duration_since(Instant::now()).as_secs();
+            }
+            last = Some(frame);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let frames = views.frames();
+    let estimate = tokio::task::spawn_blocking(move || views.estimate()).await.map_err(|_| failed())?;
+    let estimate = estimate.map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({
+        "lens": LensView::from(&estimate.lens),
+        "rms_px": estimate.rms_px,
+        "views": estimate.views,
+        "frames": frames,
+    }))
+}
+
+/// A picture's luma (BT.601), for the checkerboard search.
+fn grey_of(picture: &Picture) -> Vec<u8> {
+    picture
+        .rgb
+        .chunks_exact(3)
+        .map(|p| ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8) as u8)
+        .collect()
 }
 
 /// The validation log beside the site file: `<site>.validation.jsonl`, one result a line.
@@ -800,6 +943,7 @@ pub fn router(view: Arc<CalibrateView>) -> axum::Router {
         .route("/api/calibrate/{camera}/validation/stop", post(stop_validation))
         .route("/api/calibrate/{camera}/validations", get(validations))
         .route("/api/calibrate/{camera}/flow", get(flow))
+        .route("/api/calibrate/{camera}/lens/estimate", post(estimate_lens).get(estimation))
         .with_state(view)
 }
 

@@ -598,21 +598,27 @@ async function estimateLens() {
   const seconds = Math.min(120, Math.max(3, Number($("estimate-s").value) || 20));
   const body = { board: $("board").value.trim(), square_mm: Number($("square-mm").value) || 25, seconds };
   const line = $("estimate-status");
+  const path = `/api/calibrate/${encodeURIComponent(state.camera)}/lens/estimate`;
+  const show = (text, kind) => { line.className = `small ${kind}`; line.textContent = text; };
   $("estimate-start").disabled = true;
-  line.className = "small";
-  line.textContent = `Capturing for ${seconds} s: move the board slowly over the whole picture…`;
+  show(`Capturing for ${seconds} s: move the board slowly over the whole picture…`, "");
   try {
-    const response = await fetch(`/api/calibrate/${encodeURIComponent(state.camera)}/lens/estimate`, {
+    const response = await fetch(path, {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    const answer = await response.json().catch(() => ({}));
-    if (!response.ok) { line.className = "small error"; line.textContent = answer.error || `Not estimated (${response.status}).`; return; }
-    line.className = "small ok";
-    line.textContent = `Estimated from ${answer.views} views of ${answer.frames} frames: reprojection error ${answer.rms_px.toFixed(2)} px. Save to count through it.`;
-    applyLens(answer.lens);
-    $("lens-details").open = true;
+    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(answer.error || `Not started (${response.status}).`, "error"); return; }
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const estimation = await getJson(path);
+      if (estimation.running) { show(`Capturing: board found in ${estimation.views} views of ${estimation.frames} frames · ${estimation.seconds_left} s left`, ""); continue; }
+      if (estimation.error) { show(estimation.error, "error"); return; }
+      const result = estimation.result;
+      show(`Estimated from ${result.views} views of ${result.frames} frames: reprojection error ${result.rms_px.toFixed(2)} px. Save to count through it.`, "ok");
+      applyLens(result.lens);
+      $("lens-details").open = true;
+      return;
+    }
   } catch (error) {
-    line.className = "small error";
-    line.textContent = "Not estimated: the node did not answer.";
+    show("Not estimated: the node did not answer.", "error");
   } finally {
     $("estimate-start").disabled = false;
   }
