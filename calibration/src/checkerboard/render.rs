@@ -105,7 +105,7 @@ impl ViewRenderer {
                         let ray = [f64::from(x), f64::from(y), 1.0];
                         let along = dot(normal, ray);
                         let s = plane_distance / along;
-                        if along.abs() < 1e-12 || !(s > 0.0) {
+                        if along.abs() < 1e-12 || s.is_nan() || s <= 0.0 {
                             return BACKGROUND;
                         }
                         let on_plane = [ray[0] * s - t[0], ray[1] * s - t[1], ray[2] * s - t[2]];

@@ -1,5 +1,6 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
+mod calibrate;
 mod count;
 mod density;
 mod occupancy;
@@ -27,6 +28,8 @@ enum Command {
     Occupancy(occupancy::OccupancyArgs),
     /// The population-density layer: consume many nodes' counts, serve the map and exports.
     Density(density::DensityArgs),
+    /// Measure a camera for its site file: `lens` from a clip of a printed checkerboard.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -35,6 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(*args),
         Command::Occupancy(args) => occupancy::run(args),
         Command::Density(args) => density::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     }
 }
 

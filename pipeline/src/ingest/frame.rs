@@ -93,6 +93,21 @@ impl RgbView<'_> {
 }
 
 impl RgbView<'_> {
+    /// The picture in grey (luma, BT.601 weights), row by row without padding: what OpenCV's
+    /// checkerboard search takes.
+    pub fn to_grey(&self) -> Vec<u8> {
+        let (width, height, stride, data) = (self.width(), self.height(), self.stride(), self.data());
+        let mut grey = Vec::with_capacity(width * height);
+        for row in data.chunks(stride).take(height) {
+            grey.extend(
+                row[..(width * 3).min(row.len())]
+                    .chunks_exact(3)
+                    .map(|p| ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8) as u8),
+            );
+        }
+        grey
+    }
+
     /// Standard deviation of the luma (0..255, BT.601 weights) over the central half of the
     /// picture, every fourth pixel: near zero when the picture is uniform (a covered lens, a dark
     /// scene, a camera facing a wall). The centre keeps letterbox bars out of the measure.
@@ -131,6 +146,15 @@ pub enum FrameError {
 #[cfg(test)]
 mod luma_tests {
     use super::*;
+
+    #[test]
+    fn grey_drops_the_row_padding_and_weighs_green_most() {
+        // 3 pixels of 3 bytes: rows padded to 12 bytes by GStreamer.
+        let rgb = [255, 0, 0, 0, 255, 0, 0, 0, 255].repeat(2);
+        let frame = Frame::from_rgb(3, 2, rgb, 0).unwrap();
+        let grey = frame.rgb().unwrap().to_grey();
+        assert_eq!(grey, [77, 149, 29, 77, 149, 29]);
+    }
 
     #[test]
     fn a_uniform_picture_has_no_spread_and_a_scene_has_some() {

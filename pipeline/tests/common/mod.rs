@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod checkerboard;
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
@@ -242,6 +243,11 @@ impl RtspCamera {
         Self::start_with(path, &[], &[])
     }
 
+    /// A camera that serves `file` (any clip GStreamer decodes, e.g. an H.264 MP4) at mount `path`.
+    pub fn serving(file: &Path, path: &str) -> Self {
+        Self::start_file(file, path, &[], &[])
+    }
+
     /// A camera that sees part of the clip: `crop` is `LEFT,TOP,RIGHT,BOTTOM` pixels cut off.
     pub fn cropped(path: &str, crop: &str) -> Self {
         Self::start_with(path, &["--crop", crop], &[])
@@ -257,9 +263,13 @@ impl RtspCamera {
     }
 
     fn start_with(path: &str, more: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_file(&video(), path, more, env)
+    }
+
+    fn start_file(file: &Path, path: &str, more: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_lintel-rtsp-server"))
-            .arg(video())
+            .arg(file)
             .args(["--port", &port.to_string(), "--path", path])
             .args(more)
             .envs(env.iter().copied())
