@@ -65,6 +65,10 @@ pub const DEFAULT_HEIGHT_RANGE_M: (f32, f32) = (0.8, 2.5);
 /// editor) before it is an error; such values are clamped into 0..1.
 const COORDINATE_TOLERANCE: f64 = 1e-4;
 
+/// How far beyond 0..1 a zone's normalised point may go on a camera with a lens (its undistorted
+/// picture reaches beyond the frame).
+const LENS_MARGIN: f64 = 0.5;
+
 /// The smallest line length and polygon area (normalised) that still counts
 /// as distinct points and a non-zero area.
 const MIN_EXTENT: f64 = 1e-6;
@@ -1057,15 +1061,21 @@ impl Source<'_> {
                 points.push(Point::new(x as f32, y as f32));
                 continue;
             }
-            let within = |v: f64| v.is_finite() && (-COORDINATE_TOLERANCE..=1.0 + COORDINATE_TOLERANCE).contains(&v);
+            // Through a lens, the undistorted picture reaches beyond the frame (a barrel lens's edges
+            // undistort outwards), so a line drawn to the camera picture's edge may end outside 0..1.
+            let margin = if camera.is_some_and(|c| c.lens.is_some()) { LENS_MARGIN } else { 0.0 };
+            let (low, high) = (-margin - COORDINATE_TOLERANCE, 1.0 + margin + COORDINATE_TOLERANCE);
+            let within = |v: f64| v.is_finite() && (low..=high).contains(&v);
             if !within(x) || !within(y) {
+                let range = if margin > 0.0 { "-0.5..1.5 through the camera's lens" } else { "0..1" };
                 return Err(self.error(
                     &p.span(),
                     point_field(),
-                    format!("[{x}, {y}] is outside the image: coordinates are fractions 0..1"),
+                    format!("[{x}, {y}] is outside the image: coordinates are fractions {range}"),
                 ));
             }
-            points.push(Point::new(x.clamp(0.0, 1.0) as f32, y.clamp(0.0, 1.0) as f32));
+            let clamp = |v: f64| v.clamp(-margin, 1.0 + margin) as f32;
+            points.push(Point::new(clamp(x), clamp(y)));
         }
         let points_span = z.points.span();
         let shape = match z.kind.get_ref() {

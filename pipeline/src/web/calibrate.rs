@@ -517,6 +517,9 @@ async fn capture_and_estimate(
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut views = CheckerboardViews::new(board);
     let mut last: Option<Arc<crate::node::LiveFrame>> = None;
+    // The camera's own picture size: the lens is given in it, as a technician would enter it
+    // (the frames searched are the detector's, maybe smaller).
+    let mut source_size = None;
     while Instant::now() < deadline {
         view.live.watch(index);
         let latest = view.live.latest(index).filter(|f| !last.as_ref().is_some_and(|l| Arc::ptr_eq(l, f)));
@@ -536,6 +539,7 @@ async fn capture_and_estimate(
                 estimation.frames = views.frames();
                 estimation.seconds_left = deadline.saturating_duration_since(Instant::now()).as_secs();
             }
+            source_size = Some(frame.analysis.size);
             last = Some(frame);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -543,8 +547,9 @@ async fn capture_and_estimate(
     let frames = views.frames();
     let estimate = tokio::task::spawn_blocking(move || views.estimate()).await.map_err(|_| failed())?;
     let estimate = estimate.map_err(|e| e.to_string())?;
+    let lens = source_size.filter(|&(w, h)| w > 0 && h > 0).map_or(estimate.lens, |size| estimate.lens.scaled_to(size));
     Ok(serde_json::json!({
-        "lens": LensView::from(&estimate.lens),
+        "lens": LensView::from(&lens),
         "rms_px": estimate.rms_px,
         "views": estimate.views,
         "frames": frames,

@@ -88,7 +88,9 @@ function displayToZonePoint(zone, d) {
     return m ? m.map((v) => Math.round(v * 1000) / 1000) : null;
   }
   const [w, h] = size();
-  const clamp = (v) => Math.min(1, Math.max(0, v));
+  // Through a lens the undistorted picture reaches beyond the frame: the node allows 0.5 more.
+  const margin = setup().lens ? 0.5 : 0;
+  const clamp = (v) => Math.round(Math.min(1 + margin, Math.max(-margin, v)) * 1e6) / 1e6;
   return [clamp(u[0] / w), clamp(u[1] / h)];
 }
 // Points along a zone's segment from a to b, in display units: straight in zone space, so curved
@@ -574,12 +576,15 @@ function applyLens(lens) {
   const move = ([x, y]) => {
     const raw = before ? Geometry.distort(before, [x * w, y * h]) : [x * w, y * h];
     const [u, v] = after ? Geometry.undistort(after, raw) : raw;
-    return [u / w, v / h].map((q) => Math.round(Math.min(1, Math.max(0, q)) * 1e6) / 1e6);
+    const margin = after ? 0.5 : 0;
+    return [u / w, v / h].map((q) => Math.round(Math.min(1 + margin, Math.max(-margin, q)) * 1e6) / 1e6);
   };
+  // Floor points stay inside the picture.
+  const inside = ([x, y]) => [Math.min(1, Math.max(0, x)), Math.min(1, Math.max(0, y))];
   if (state.live) {
     for (const zone of edit()) if (zone.space !== "floor") zone.points = zone.points.map(move);
     const geo = editGeo();
-    if (geo.floor) geo.floor.points = geo.floor.points.map(move);
+    if (geo.floor) geo.floor.points = geo.floor.points.map(move).map(inside);
   }
   editGeo().lens = lens;
   renderedGeometry = null;
