@@ -436,6 +436,13 @@ mod tests {
     }
 
     #[test]
+    fn views_can_be_kept_across_threads() {
+        // A web endpoint keeps them between requests.
+        fn shared<T: Send + Sync + 'static>() {}
+        shared::<CheckerboardViews>();
+    }
+
+    #[test]
     fn frames_must_keep_their_size_and_length() {
         let mut views = CheckerboardViews::new(board());
         views.offer(&vec![128; 64 * 48], 64, 48).unwrap();
