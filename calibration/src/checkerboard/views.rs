@@ -436,6 +436,28 @@ mod tests {
     }
 
     #[test]
+    fn a_large_frame_is_searched_smaller_and_refined_at_full_size() {
+        let lens = known();
+        let board = board();
+        let picture = render_view(&lens, &board, &sweep_poses(&lens, &board, 1)[0]);
+        // The same picture at twice the size (each pixel four times): past SEARCH_SIDE.
+        let (w, h) = (768 * 2, 576 * 2);
+        let large: Vec<u8> = (0..w * h).map(|i| picture[(i / w / 2) * 768 + (i % w) / 2]).collect();
+        let mut small_views = CheckerboardViews::new(board);
+        let mut large_views = CheckerboardViews::new(board);
+        assert_eq!(small_views.offer(&picture, 768, 576).unwrap(), Offer::Kept);
+        assert_eq!(large_views.offer(&large, w as u32, h as u32).unwrap(), Offer::Kept);
+        // Pixel i of the small picture covers pixels 2i and 2i + 1: its centre is at 2i + 0.5.
+        // (The blocky copy moves edges by up to half a pixel, hence the tolerance.)
+        let mut worst: f32 = 0.0;
+        for (small, large) in small_views.views[0].corners.iter().zip(&large_views.views[0].corners) {
+            worst = worst.max((large.x - 2.0 * small.x - 0.5).hypot(large.y - 2.0 * small.y - 0.5));
+        }
+        eprintln!("large frame: corners within {worst:.2} px of the small frame's, doubled");
+        assert!(worst < 0.6, "{worst} px");
+    }
+
+    #[test]
     fn views_can_be_kept_across_threads() {
         // A web endpoint keeps them between requests.
         fn shared<T: Send + Sync + 'static>() {}
