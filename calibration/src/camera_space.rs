@@ -30,7 +30,10 @@ impl CameraSpace {
             Some(Err(error)) => (None, Some(error)),
             None => (None, None),
         };
-        let heights = geometry.floor.and_then(|f| f.height_range_m).filter(|_| floor.as_ref().is_some_and(Floor::measures_height));
+        let heights = geometry
+            .floor
+            .and_then(|f| f.height_range_m)
+            .filter(|_| floor.as_ref().is_some_and(Floor::measures_height));
         (Self { size, lens, floor, heights }, error)
     }
 
@@ -146,7 +149,12 @@ mod tests {
     }
 
     fn lens() -> Lens {
-        Lens { size: (768, 576), focal: (600.0, 600.0), centre: (384.0, 288.0), distortion: [-0.25, 0.07, 0.0, 0.0, 0.0] }
+        Lens {
+            size: (768, 576),
+            focal: (600.0, 600.0),
+            centre: (384.0, 288.0),
+            distortion: [-0.25, 0.07, 0.0, 0.0, 0.0],
+        }
     }
 
     fn space() -> CameraSpace {

@@ -159,11 +159,12 @@ fn solve8(mut a: [[f64; 9]; 8]) -> Option<[f64; 8]> {
             return None;
         }
         a.swap(col, pivot);
-        for row in 0..8 {
+        let pivot_row = a[col];
+        for (row, values) in a.iter_mut().enumerate() {
             if row != col {
-                let f = a[row][col] / a[col][col];
-                for k in col..9 {
-                    a[row][k] -= f * a[col][k];
+                let f = values[col] / pivot_row[col];
+                for (value, p) in values.iter_mut().zip(pivot_row.iter()).skip(col) {
+                    *value -= f * p;
                 }
             }
         }
@@ -196,15 +197,17 @@ fn apply_w(m: &Matrix3, p: (f64, f64)) -> f64 {
 fn project(m: &Matrix3, p: (f64, f64)) -> Option<(f64, f64)> {
     let w = apply_w(m, p);
     // The sign of w is fixed by the four points: their side of the horizon is the floor's.
-    (w.abs() > 1e-12 && w > 0.0).then(|| {
-        ((m[0][0] * p.0 + m[0][1] * p.1 + m[0][2]) / w, (m[1][0] * p.0 + m[1][1] * p.1 + m[1][2]) / w)
-    })
+    (w.abs() > 1e-12 && w > 0.0)
+        .then(|| ((m[0][0] * p.0 + m[0][1] * p.1 + m[0][2]) / w, (m[1][0] * p.0 + m[1][1] * p.1 + m[1][2]) / w))
 }
 
 fn collinear_triple(p: &[(f64, f64); 4]) -> bool {
     let spread = p.iter().flat_map(|a| p.iter().map(move |b| (a.0 - b.0).hypot(a.1 - b.1))).fold(0.0, f64::max);
-    let area = |a: (f64, f64), b: (f64, f64), c: (f64, f64)| ((b.0 - a.0) * (c.1 - a.1) - (b.1 - a.1) * (c.0 - a.0)).abs();
-    [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)].iter().any(|&(i, j, k)| area(p[i], p[j], p[k]) < 1e-3 * spread * spread)
+    let area =
+        |a: (f64, f64), b: (f64, f64), c: (f64, f64)| ((b.0 - a.0) * (c.1 - a.1) - (b.1 - a.1) * (c.0 - a.0)).abs();
+    [(0, 1, 2), (0, 1, 3), (0, 2, 3), (1, 2, 3)]
+        .iter()
+        .any(|&(i, j, k)| area(p[i], p[j], p[k]) < 1e-3 * spread * spread)
 }
 
 /// The focal length (pixels) that makes the floor's two axes, seen through `h`, perpendicular and

@@ -53,7 +53,7 @@ impl Lens {
     pub fn distort(&self, p: (f64, f64)) -> (f64, f64) {
         let (x, y) = self.normalise(p);
         let (xd, yd) = self.distort_normalised(x, y);
-        self.to_pixels(xd, yd)
+        self.pixels_of(xd, yd)
     }
 
     /// Where a pinhole camera with the same intrinsics would show the point the camera shows at `p`
@@ -77,7 +77,7 @@ impl Lens {
             x = (xd - dx) / radial;
             y = (yd - dy) / radial;
         }
-        self.to_pixels(x, y)
+        self.pixels_of(x, y)
     }
 
     /// The most two lenses disagree on where a pixel of the picture goes once undistorted, over
@@ -115,7 +115,7 @@ impl Lens {
         ((u - self.centre.0) / self.focal.0, (v - self.centre.1) / self.focal.1)
     }
 
-    fn to_pixels(&self, x: f64, y: f64) -> (f64, f64) {
+    fn pixels_of(&self, x: f64, y: f64) -> (f64, f64) {
         (x * self.focal.0 + self.centre.0, y * self.focal.1 + self.centre.1)
     }
 
@@ -123,7 +123,10 @@ impl Lens {
         let [k1, k2, p1, p2, k3] = self.distortion;
         let r2 = x * x + y * y;
         let radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3));
-        (x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x), y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y)
+        (
+            x * radial + 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x),
+            y * radial + p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y,
+        )
     }
 }
 
@@ -132,7 +135,12 @@ mod tests {
     use super::*;
 
     fn wide() -> Lens {
-        Lens { size: (768, 576), focal: (600.0, 600.0), centre: (390.0, 280.0), distortion: [-0.3, 0.1, 0.001, -0.0005, 0.0] }
+        Lens {
+            size: (768, 576),
+            focal: (600.0, 600.0),
+            centre: (390.0, 280.0),
+            distortion: [-0.3, 0.1, 0.001, -0.0005, 0.0],
+        }
     }
 
     #[test]

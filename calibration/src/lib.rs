@@ -19,5 +19,6 @@ pub use floor::{Floor, FloorError};
 pub use geometry::{CountingLine, Crossing, Point, Polygon, Side};
 pub use lens::Lens;
 pub use site::{
-    Building, Camera, CameraGeometry, Credentials, Entrance, FloorSettings, Location, Site, SiteError, Zone, ZoneShape, ZoneSpace,
+    Building, Camera, CameraGeometry, Credentials, Entrance, FloorSettings, Location, Site, SiteError, Zone, ZoneShape,
+    ZoneSpace,
 };

@@ -1056,7 +1056,11 @@ impl Source<'_> {
             let point_field = || format!("{}[{j}]", field("points"));
             if space == ZoneSpace::Floor {
                 if !(x.abs() <= 10_000.0 && y.abs() <= 10_000.0) {
-                    return Err(self.error(&p.span(), point_field(), format!("[{x}, {y}] is not a floor position in metres")));
+                    return Err(self.error(
+                        &p.span(),
+                        point_field(),
+                        format!("[{x}, {y}] is not a floor position in metres"),
+                    ));
                 }
                 points.push(Point::new(x as f32, y as f32));
                 continue;

@@ -272,8 +272,16 @@ points = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]
     #[test]
     fn a_lens_a_floor_and_a_zone_in_metres_for_another_entrance_are_saved_and_read_back() {
         let path = Path::new("site.toml");
-        let site = SITE.replace("[[camera]]\nid = \"cam-2\"", "[[entrance]]\nid = \"side\"\nbuilding = \"hall\"\n\n[[camera]]\nid = \"cam-2\"");
-        let lens = Lens { size: (768, 576), focal: (560.5, 561.25), centre: (384.0, 290.0), distortion: [-0.28, 0.09, 0.0, 0.0, 0.0] };
+        let site = SITE.replace(
+            "[[camera]]\nid = \"cam-2\"",
+            "[[entrance]]\nid = \"side\"\nbuilding = \"hall\"\n\n[[camera]]\nid = \"cam-2\"",
+        );
+        let lens = Lens {
+            size: (768, 576),
+            focal: (560.5, 561.25),
+            centre: (384.0, 290.0),
+            distortion: [-0.28, 0.09, 0.0, 0.0, 0.0],
+        };
         let floor = FloorSettings {
             points: [(0.2, 0.9), (0.8, 0.9), (0.7, 0.4), (0.3, 0.4)],
             metres: [(0.0, 0.0), (3.0, 0.0), (3.0, 5.0), (0.0, 5.0)],
@@ -305,7 +313,8 @@ points = [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9]]
         let path = Path::new("site.toml");
         let mut trial = line("trial", 0.7, Side::Left);
         trial.aggregate = false;
-        let (text, site) = replace_zones(SITE, path, "cam-1", &[line("door-line", 0.6, Side::Right), trial], None).unwrap();
+        let (text, site) =
+            replace_zones(SITE, path, "cam-1", &[line("door-line", 0.6, Side::Right), trial], None).unwrap();
         assert!(text.starts_with("# The site: a comment that must survive."), "{text}");
         assert!(text.contains("# cam-2's polygon: stays as written."), "{text}");
         assert!(!text.contains("name = \"old\""));

@@ -133,7 +133,8 @@ pub fn replay(
         low_light: options.low_light,
         ..AnalysisConfig::at_fps(reader.fps)
     };
-    let mut analysis = CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry);
+    let mut analysis =
+        CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry);
     let progress = options.progress.then(|| progress_bar(reader.source, reader.fps));
     let mut sums = Sums::default();
 

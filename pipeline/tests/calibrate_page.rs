@@ -445,8 +445,7 @@ fn a_technician_estimates_the_lens_from_a_checkerboard_camera_places_a_floor_and
     // The undistorted picture: straight edges of the board come out straight.
     browser.click("#undistorted");
     let undistorted = wait_until(Duration::from_secs(20), || {
-        browser
-            .execute("return document.getElementById('picture').src.includes('undistort=1');", Value::Array(vec![]))
+        browser.execute("return document.getElementById('picture').src.includes('undistort=1');", Value::Array(vec![]))
             == Value::Bool(true)
     });
     assert!(undistorted, "the page did not switch to the undistorted picture");

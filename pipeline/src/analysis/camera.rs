@@ -307,9 +307,10 @@ impl CameraAnalysis {
         self.carried = self.finish();
         let (w, h) = (frame.source_width, frame.source_height);
         let space = camera_space(&self.geometry, (w, h));
-        let gate = self.config.motion_gate.map(|config| {
-            MotionGate::new(config, &gate_shapes(&self.zones, &space), (w, h), self.letterboxed)
-        });
+        let gate = self
+            .config
+            .motion_gate
+            .map(|config| MotionGate::new(config, &gate_shapes(&self.zones, &space), (w, h), self.letterboxed));
         let tracker =
             self.config.tracker.clone().at_fps(self.config.fps, self.config.max_lost, self.config.reid_memory);
         self.stream = Some(Stream {

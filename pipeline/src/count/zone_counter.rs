@@ -9,8 +9,8 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use lintel_calibration::geometry::{Crossing, Point};
 use lintel_calibration::CameraSpace;
+use lintel_calibration::geometry::{Crossing, Point};
 use lintel_calibration::site::{Zone, ZoneShape, ZoneSpace};
 
 use crate::detection::BBox;

@@ -931,7 +931,15 @@ entry_side = "right"
     fn frame(camera: usize, at: Duration, (now, wall): (Instant, SystemTime), crossings: &[Crossing]) -> NodeEvent {
         let events = crossings
             .iter()
-            .map(|&direction| ZoneEvent { zone: 0, direction, aggregate: true, entrance: None, frame: 0, pts: None, looks: None })
+            .map(|&direction| ZoneEvent {
+                zone: 0,
+                direction,
+                aggregate: true,
+                entrance: None,
+                frame: 0,
+                pts: None,
+                looks: None,
+            })
             .collect();
         NodeEvent::Frame(AnalysedFrame {
             camera,

@@ -191,13 +191,23 @@ pub struct LensView {
 
 impl From<&Lens> for LensView {
     fn from(l: &Lens) -> Self {
-        Self { size: [l.size.0, l.size.1], focal: [l.focal.0, l.focal.1], centre: [l.centre.0, l.centre.1], distortion: l.distortion }
+        Self {
+            size: [l.size.0, l.size.1],
+            focal: [l.focal.0, l.focal.1],
+            centre: [l.centre.0, l.centre.1],
+            distortion: l.distortion,
+        }
     }
 }
 
 impl From<LensView> for Lens {
     fn from(l: LensView) -> Self {
-        Lens { size: (l.size[0], l.size[1]), focal: (l.focal[0], l.focal[1]), centre: (l.centre[0], l.centre[1]), distortion: l.distortion }
+        Lens {
+            size: (l.size[0], l.size[1]),
+            focal: (l.focal[0], l.focal[1]),
+            centre: (l.centre[0], l.centre[1]),
+            distortion: l.distortion,
+        }
     }
 }
 
@@ -247,7 +257,7 @@ struct CameraSetup {
 #[serde(untagged)]
 pub enum SaveBody {
     Zones(Vec<ZoneView>),
-    Setup { zones: Vec<ZoneView>, lens: Option<LensView>, floor: Option<FloorView> },
+    Setup { zones: Vec<ZoneView>, lens: Option<LensView>, floor: Option<Box<FloorView>> },
 }
 
 pub async fn page(_: Technician) -> Html<&'static str> {
@@ -356,7 +366,7 @@ pub async fn save_zones(
     let (zones, geometry) = match body {
         SaveBody::Zones(zones) => (zones, None),
         SaveBody::Setup { zones, lens, floor } => {
-            (zones, Some(CameraGeometry { lens: lens.map(Lens::from), floor: floor.map(FloorSettings::from) }))
+            (zones, Some(CameraGeometry { lens: lens.map(Lens::from), floor: floor.map(|f| FloorSettings::from(*f)) }))
         }
     };
     if zones.len() > MAX_ZONES {
@@ -503,7 +513,8 @@ pub async fn estimation(State(view): State<Arc<CalibrateView>>, _: Technician, P
     let estimation = view.estimations.lock().unwrap_or_else(|p| p.into_inner()).get(&index).cloned();
     match estimation {
         Some(estimation) => Json(estimation).into_response(),
-        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "no estimation on this camera" }))).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(serde_json::json!({ "error": "no estimation on this camera" })))
+            .into_response(),
     }
 }
 
@@ -775,9 +786,8 @@ pub async fn live(State(view): State<Arc<CalibrateView>>, _: Technician, Path(ca
     let unblurred_s = unblurred_left(&view, index).as_secs();
     let camera_geometry = view.site().cameras.get(index).map(|c| c.geometry()).unwrap_or_default();
     let (geometry, space) = GeometryView::of(&camera_geometry, (width.max(1), height.max(1)));
-    let floor_position = |foot: (f32, f32)| {
-        space.floor().and_then(|_| space.zone_point(foot, ZoneSpace::Floor)).map(|p| [p.x, p.y])
-    };
+    let floor_position =
+        |foot: (f32, f32)| space.floor().and_then(|_| space.zone_point(foot, ZoneSpace::Floor)).map(|p| [p.x, p.y]);
     Json(LiveView {
         frame: latest.analysis.index,
         age_ms: latest.wall.elapsed().map_or(0, |d| d.as_millis() as u64),
