@@ -219,7 +219,7 @@ pub struct FloorView {
     /// Where they are on the floor, in metres.
     metres: [[f64; 2]; 4],
     /// The heights kept; `null`: every box kept.
-    height_range_m: Option<[f32; 2]>,
+    height_range_m: Option<[f64; 2]>,
 }
 
 impl From<&FloorSettings> for FloorView {
@@ -227,7 +227,8 @@ impl From<&FloorSettings> for FloorView {
         Self {
             points: f.points.map(|(x, y)| [x, y]),
             metres: f.metres.map(|(x, y)| [x, y]),
-            height_range_m: f.height_range_m.map(|(a, b)| [a, b]),
+            // Centimetres, as a person enters them (the site keeps them as f32).
+            height_range_m: f.height_range_m.map(|(a, b)| [a, b].map(|v| (f64::from(v) * 100.0).round() / 100.0)),
         }
     }
 }
@@ -237,7 +238,7 @@ impl From<FloorView> for FloorSettings {
         FloorSettings {
             points: f.points.map(|[x, y]| (x, y)),
             metres: f.metres.map(|[x, y]| (x, y)),
-            height_range_m: f.height_range_m.map(|[a, b]| (a, b)),
+            height_range_m: f.height_range_m.map(|[a, b]| (a as f32, b as f32)),
         }
     }
 }
