@@ -453,4 +453,45 @@ fn a_technician_estimates_the_lens_from_a_checkerboard_camera_places_a_floor_and
     assert_eq!((answer.status, answer.header("x-lintel-blurred")), (200, Some("1")));
     std::thread::sleep(Duration::from_secs(1));
     browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-lens.png"));
+
+    // Hostile or mistaken input gets a bounded answer, and nothing is written.
+    let bearer = format!("Bearer {TECHNICIAN}");
+    let send = |method: &str, path: &str, body: &str| {
+        let headers = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+        request(method, web, path, &headers, Some(body))
+    };
+    let estimate = "/api/calibrate/walkway/lens/estimate";
+    for body in [
+        r#"{"board": "0x0", "square_mm": 30, "seconds": 5}"#,
+        r#"{"board": "9x6", "square_mm": -1, "seconds": 5}"#,
+        r#"{"board": "9x6", "square_mm": 30, "seconds": 1e9}"#,
+    ] {
+        let answer = send("POST", estimate, body);
+        assert_eq!(answer.status, 422, "{body}: {}", String::from_utf8_lossy(&answer.body));
+    }
+    assert_eq!(send("POST", estimate, r#"{"board": "9x6", "square_mm": 30, "seconds": 3}"#).status, 202);
+    let twice = send("POST", estimate, r#"{"board": "9x6", "square_mm": 30, "seconds": 3}"#);
+    assert_eq!(twice.status, 409, "a second estimation while one runs");
+    let before = std::fs::read_to_string(&site).unwrap();
+    let zones = "[]";
+    for (setup, field) in [
+        (
+            r#""lens": {"size": [768, 576], "focal": [-5, 560], "centre": [384, 288], "distortion": [0, 0, 0, 0, 0]}, "floor": null"#,
+            "camera[0].lens.focal",
+        ),
+        (
+            r#""lens": null, "floor": {"points": [[0.1, 0.5], [0.5, 0.5], [0.9, 0.5], [0.5, 0.9]], "metres": [[0, 0], [1, 0], [2, 0], [0, 1]], "height_range_m": null}"#,
+            "camera[0].floor.points",
+        ),
+        (
+            r#""lens": null, "floor": {"points": [[0.1, 0.9], [0.9, 0.9], [0.7, 0.5], [0.3, 0.5]], "metres": [[0, 0], [2, 0], [2, 3], [0, 3]], "height_range_m": [2.5, 0.8]}"#,
+            "camera[0].floor.height_range_m",
+        ),
+    ] {
+        let answer = send("PUT", "/api/calibrate/walkway/zones", &format!(r#"{{"zones": {zones}, {setup}}}"#));
+        let text = String::from_utf8_lossy(&answer.body).into_owned();
+        assert_eq!(answer.status, 422, "{setup}: {text}");
+        assert!(text.contains(field) && text.contains("site.toml:"), "{field} not named: {text}");
+    }
+    assert_eq!(std::fs::read_to_string(&site).unwrap(), before, "a refused save wrote the site file");
 }

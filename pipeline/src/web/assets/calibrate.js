@@ -237,18 +237,21 @@ function drawFlow(overlay, flow) {
   flow.heat.forEach((heat, cell) => {
     if (heat < 0.03) return;
     const [x, y] = [(cell % flow.columns) * cw, Math.floor(cell / flow.columns) * ch];
-    group.append(svg("rect", { x, y, width: cw, height: ch, class: "heat", "fill-opacity": (0.12 + 0.5 * heat).toFixed(2) }));
+    // The grid is on the camera's picture: its cells are mapped to the picture shown.
+    const corners = [[x, y], [x + cw, y], [x + cw, y + ch], [x, y + ch]].map(cameraToDisplay);
+    group.append(svg("polygon", { points: corners.map((p) => p.join(",")).join(" "), class: "heat", "fill-opacity": (0.12 + 0.5 * heat).toFixed(2) }));
     const [dx, dy] = flow.directions[cell];
     const length = Math.hypot(dx, dy);
     if (heat > 0.15 && length > 0) {
       const [ux, uy] = [dx / length * cw * 0.45, dy / length * ch * 0.45];
       const [mx, my] = [x + cw / 2, y + ch / 2];
-      group.append(svg("line", { x1: mx - ux, y1: my - uy, x2: mx + ux, y2: my + uy, class: "flow-arrow" }));
-      group.append(svg("circle", { cx: mx + ux, cy: my + uy, r: 0.003, class: "flow-head" }));
+      const [[x1, y1], [x2, y2]] = [cameraToDisplay([mx - ux, my - uy]), cameraToDisplay([mx + ux, my + uy])];
+      group.append(svg("line", { x1, y1, x2, y2, class: "flow-arrow" }));
+      group.append(svg("circle", { cx: x2, cy: y2, r: 0.003, class: "flow-head" }));
     }
   });
   if (flow.suggestion) {
-    const [[ax, ay], [bx, by]] = flow.suggestion.points;
+    const [[ax, ay], [bx, by]] = flow.suggestion.points.map(cameraToDisplay);
     group.append(svg("line", { x1: ax, y1: ay, x2: bx, y2: by, class: "suggestion" }));
   }
   overlay.append(group);
