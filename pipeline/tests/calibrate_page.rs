@@ -228,6 +228,9 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
     assert_eq!(refused.status, 422);
     let error = String::from_utf8_lossy(&refused.body).into_owned();
     assert!(error.contains("site.toml:") && error.contains("name"), "{error}");
+    // …and says which of the camera's zones it is about, for the page to show it beside it.
+    let answer: Value = serde_json::from_slice(&refused.body).unwrap();
+    assert_eq!(answer["at"], serde_json::json!({ "zone": 1 }), "{answer}");
     assert_eq!(std::fs::read_to_string(site).unwrap(), before);
     // An operator may not save.
     let bearer = format!("Bearer {OPERATOR}");
@@ -453,6 +456,24 @@ fn a_technician_estimates_the_lens_from_a_checkerboard_camera_places_a_floor_and
     assert_eq!((answer.status, answer.header("x-lintel-blurred")), (200, Some("1")));
     std::thread::sleep(Duration::from_secs(1));
     browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-lens.png"));
+
+    // A floor whose points lie on one line is refused, with the error beside the floor's fields.
+    let before_floor = std::fs::read_to_string(&site).unwrap();
+    for (input, value) in [("[data-floor='2.0']", "1"), ("[data-floor='2.1']", "0")] {
+        browser.clear(input);
+        browser.type_into(input, value);
+        browser.execute(
+            &format!("document.querySelector(\"{input}\").dispatchEvent(new Event('change'));"),
+            Value::Array(vec![]),
+        );
+    }
+    browser.click("#save");
+    let beside = wait_until(Duration::from_secs(20), || {
+        browser.text("#floor-summary").is_some_and(|t| t.contains("floor.points") && t.contains("one line"))
+    });
+    assert!(beside, "the floor's error is not shown beside it: {:?}", browser.text("#floor-summary"));
+    assert_eq!(std::fs::read_to_string(&site).unwrap(), before_floor);
+    browser.click("#discard");
 
     // Hostile or mistaken input gets a bounded answer, and nothing is written.
     let bearer = format!("Bearer {TECHNICIAN}");

@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use lintel_calibration::geometry::{CountingLine, Point, Polygon, Side};
-use lintel_calibration::site::{CameraGeometry, FloorSettings, Site, Zone, ZoneShape, ZoneSpace};
+use lintel_calibration::site::{CameraGeometry, FloorSettings, Site, SiteError, Zone, ZoneShape, ZoneSpace};
 use lintel_calibration::{Board, CameraSpace, CheckerboardViews, Lens, site_edit};
 use serde::{Deserialize, Serialize};
 
@@ -380,10 +380,18 @@ pub async fn save_zones(
     let saved = tokio::task::spawn_blocking(move || {
         let mut site = view.site();
         let text = std::fs::read_to_string(&view.site_path)
-            .map_err(|e| format!("{}: cannot read the site file: {e}", view.site_path.display()))?;
+            .map_err(|e| (format!("{}: cannot read the site file: {e}", view.site_path.display()), None))?;
         let (text, new_site) = site_edit::replace_zones(&text, &view.site_path, &camera, &zones, geometry.as_ref())
-            .map_err(|e| e.to_string())?;
-        site_edit::write_atomically(&view.site_path, &text).map_err(|e| e.to_string())?;
+            .map_err(|e| {
+                let at = match &e {
+                    site_edit::EditError::Invalid(SiteError::Invalid { field, .. }) => {
+                        place_of_error(field, &site, &camera, zones.len())
+                    }
+                    _ => None,
+                };
+                (e.to_string(), at)
+            })?;
+        site_edit::write_atomically(&view.site_path, &text).map_err(|e| (e.to_string(), None))?;
         let saved_geometry = new_site.camera(&camera).map(|c| c.geometry()).unwrap_or_default();
         view.reloads.push(index, new_site.zones_for(&camera).cloned().collect(), saved_geometry);
         tracing::info!(
@@ -396,7 +404,7 @@ pub async fn save_zones(
         );
         let views: Vec<ZoneView> = new_site.zones_for(&camera).map(zone_view).collect();
         *site = new_site;
-        Ok::<_, String>((views, saved_geometry))
+        Ok::<_, (String, Option<serde_json::Value>)>((views, saved_geometry))
     })
     .await;
     match saved {
@@ -407,9 +415,41 @@ pub async fn save_zones(
             "floor": geometry.floor.as_ref().map(FloorView::from),
         }))
         .into_response(),
-        Ok(Err(why)) => refuse(why),
+        Ok(Err((why, at))) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(serde_json::json!({ "error": why, "at": at }))).into_response()
+        }
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the save failed; see the node's log\n").into_response(),
     }
+}
+
+/// Where on the page a site-file error belongs, for the page to show it beside the field: one of
+/// this camera's zones (`{"zone": i}`, its place in the camera's list), or its `lens` or `floor`
+/// (`{"part": …}`). `field` is the error's dotted field in the new file, whose zones are `old`'s
+/// with this camera's `ours` new ones where its first zone was (at the end if it had none).
+fn place_of_error(field: &str, old: &Site, camera: &str, ours: usize) -> Option<serde_json::Value> {
+    let index = |prefix: &str| -> Option<usize> { field.strip_prefix(prefix)?.split(']').next()?.parse().ok() };
+    if let Some(k) = index("camera[") {
+        let part = field.split('.').nth(1).filter(|p| matches!(*p, "lens" | "floor"))?;
+        return (old.cameras.get(k)?.id == camera).then(|| serde_json::json!({ "part": part }));
+    }
+    let n = index("zone[")?;
+    // The new file's zones, in order: `None` for one of this camera's (the i-th new one).
+    let mut order: Vec<Option<usize>> = Vec::new();
+    let mut placed = false;
+    for zone in &old.zones {
+        if zone.camera == camera {
+            if !placed {
+                placed = true;
+                order.extend((0..ours).map(Some));
+            }
+        } else {
+            order.push(None);
+        }
+    }
+    if !placed {
+        order.extend((0..ours).map(Some));
+    }
+    order.get(n).copied().flatten().map(|i| serde_json::json!({ "zone": i }))
 }
 
 /// `GET /api/calibrate/{camera}/flow`: where feet passed over the last minutes and which way (a

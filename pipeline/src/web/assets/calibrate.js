@@ -15,6 +15,7 @@ const state = {
   flow: null,       // the flow map, while shown
   showFlow: false,
   geo: null,        // the lens and floor being edited ({ lens, floor }, a copy), or null
+  saveError: null,  // the last save's error and where it belongs ({ at: { zone } or { part }, message })
   undistorted: false, // showing the undistorted picture
   entrances: [],
 };
@@ -385,7 +386,7 @@ function renderZones() {
   const all = zones();
   // The list is rebuilt only when the zones change; otherwise only the counts are updated, so
   // what the technician is pointing at or typing into stays put.
-  const key = JSON.stringify([state.camera, state.draft != null, all]);
+  const key = JSON.stringify([state.camera, state.draft != null, all, state.saveError]);
   if (key === renderedZones) {
     all.forEach((zone, i) => {
       const tally = !state.draft && state.live && state.live.zones[i];
@@ -440,7 +441,9 @@ function renderZones() {
       floor.addEventListener("change", () => moveZoneSpace(i, floor.checked));
       more.append(el("label", { title: "Place the zone in metres on the floor" }, floor, " on the floor (m)"));
     }
-    return el("li", { class: "zone-item", "data-zone": zone.name },
+    const error = state.saveError && state.saveError.at.zone === i ? state.saveError.message : null;
+    return el("li", { class: error ? "zone-item error" : "zone-item", "data-zone": zone.name },
+      error ? el("p", { class: "field-error", text: error }) : null,
       el("div", { class: "zone-head" }, swatch, name, el("span", { class: "muted", text: zone.kind + (zone.aggregate ? "" : " · trial") })),
       el("div", { class: "zone-counts" },
         el("span", { class: "in", text: tally ? `${tally.entries} in` : "– in" }),
@@ -463,6 +466,7 @@ function moveZoneSpace(index, toFloor) {
 }
 
 function changed() {
+  state.saveError = null;
   const dirty = !!(state.draft || state.geo);
   $("save").disabled = !dirty;
   $("discard").disabled = !dirty;
@@ -488,7 +492,15 @@ async function save() {
       method: "PUT", credentials: "same-origin", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ zones: draft, lens: setup().lens, floor: setup().floor }),
     });
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) { status(answer.error || `Not saved (${response.status}).`, "error"); $("save").disabled = false; return; }
+    if (!response.ok) {
+      status(answer.error || `Not saved (${response.status}).`, "error");
+      // Shown beside what it is about too: a zone of the list, or the lens or floor.
+      state.saveError = answer.at ? { at: answer.at, message: answer.error } : null;
+      renderedZones = null;
+      render();
+      $("save").disabled = false;
+      return;
+    }
     Object.assign(camera(), { zones: answer.zones, lens: answer.lens, floor: answer.floor });
     state.draft = null;
     state.geo = null;
@@ -531,11 +543,17 @@ function renderGeometry() {
     ? `Lens: f ${lens.focal[0].toFixed(0)} px on ${lens.size[0]}×${lens.size[1]}, k1 ${lens.distortion[0].toFixed(3)}, k2 ${lens.distortion[1].toFixed(3)}. Feet are undistorted before they meet the zones.`
     : "No lens: zones are on the camera's picture as it is.";
   summary.className = lens ? "small ok" : "small muted";
+  const geometryError = state.saveError && state.saveError.at.part;
+  if (geometryError === "lens") { summary.textContent = state.saveError.message; summary.className = "small error"; }
   $("floor-remove").disabled = !floor;
   $("add-floor").disabled = !!floor;
   $("floor-panel").hidden = !floor;
   const geometry = state.live && state.live.geometry;
-  if (floor) {
+  if (floor && geometryError === "floor") {
+    $("floor-summary").textContent = state.saveError.message;
+    $("floor-summary").className = "small error";
+  } else if (floor) {
+    $("floor-summary").className = "muted small";
     const heights = geometry && geometry.measures_height;
     $("floor-summary").textContent = !state.geo && geometry && geometry.floor_error ? `Not used: ${geometry.floor_error}`
       : heights === false ? "Heights cannot be told from this floor alone (seen straight on): enter the lens to filter by height."
