@@ -65,15 +65,19 @@ impl CameraSpace {
         self.lens.map_or(p, |lens| lens.distort(p))
     }
 
-    /// Where a point of the camera's picture (pixels) is in a zone's space: undistorted pixels, or
-    /// metres on the floor (`None` above the horizon or without a floor).
-    pub fn zone_point(&self, p: (f32, f32), space: ZoneSpace) -> Option<Point> {
+    /// Where a point of the camera's picture (pixels) is for the zones, undistorted once: in the
+    /// undistorted picture (pixels), and, when `on_floor` is asked, on the floor in metres (`None`
+    /// above the horizon or without a floor).
+    pub fn zone_points(&self, p: (f32, f32), on_floor: bool) -> (Point, Option<Point>) {
         let undistorted = self.undistorted(p);
-        let (x, y) = match space {
-            ZoneSpace::Picture => undistorted,
-            ZoneSpace::Floor => self.floor.as_ref()?.to_floor(undistorted)?,
-        };
-        Some(Point::new(x as f32, y as f32))
+        let floor = on_floor.then(|| self.floor.as_ref()?.to_floor(undistorted)).flatten();
+        let point = |(x, y): (f64, f64)| Point::new(x as f32, y as f32);
+        (point(undistorted), floor.map(point))
+    }
+
+    /// Where a point of the camera's picture (pixels) is on the floor, in metres.
+    pub fn floor_point(&self, p: (f32, f32)) -> Option<Point> {
+        self.zone_points(p, true).1
     }
 
     /// A zone in its space's units (undistorted pixels or metres), with its hysteresis in them.
@@ -178,7 +182,7 @@ mod tests {
         let lens = lens();
         for (x, y) in [(0.0, 3.0), (1.2, 4.4), (-0.8, 2.1)] {
             let (u, v) = project(&lens, [x, y, 0.0]);
-            let p = space.zone_point((u as f32, v as f32), ZoneSpace::Floor).unwrap();
+            let p = space.floor_point((u as f32, v as f32)).unwrap();
             assert!((f64::from(p.x) - x).abs() < 0.01 && (f64::from(p.y) - y).abs() < 0.01, "({x},{y}) → {p:?}");
         }
     }

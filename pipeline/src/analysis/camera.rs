@@ -236,7 +236,12 @@ impl CameraAnalysis {
         let Some(stream) = self.stream.as_mut() else { unreachable!("a stream was just started") };
         let Scratch { plausible, wanted, sightings, crossings } = &mut self.scratch;
         let found = detections.map_or(0, <[_]>::len);
+        // Only a camera whose heights are measured filters (and copies) its detections.
+        let filtered = stream.space.height_range().is_some();
         let detections = detections.map(|all| {
+            if !filtered {
+                return all;
+            }
             plausible.clear();
             plausible.extend(all.iter().filter(|d| {
                 let b = &d.bbox;

@@ -74,6 +74,8 @@ pub struct ZoneCounter {
     /// hysteresis distance in the same units.
     zones: Vec<(ZoneShape, f32, ZoneSpace)>,
     space: CameraSpace,
+    /// Whether any zone is on the floor: only then are feet placed on it.
+    on_floor: bool,
     frame_size: (f32, f32),
     config: CounterConfig,
     states: HashMap<TrackId, Vec<ZoneState>>,
@@ -83,6 +85,7 @@ impl ZoneCounter {
     /// Counts on `zones` (normalised or in metres, as in the site file) in frames that `space`
     /// maps (their size, the camera's lens and floor).
     pub fn new(zones: &[Zone], space: CameraSpace, config: CounterConfig) -> Self {
+        let on_floor = zones.iter().any(|z| z.space == ZoneSpace::Floor);
         let zones = zones
             .iter()
             .map(|z| {
@@ -91,7 +94,7 @@ impl ZoneCounter {
             })
             .collect();
         let (w, h) = space.size();
-        Self { zones, space, frame_size: (w as f32, h as f32), config, states: HashMap::new() }
+        Self { zones, space, on_floor, frame_size: (w as f32, h as f32), config, states: HashMap::new() }
     }
 
     pub fn zone_count(&self) -> usize {
@@ -114,9 +117,7 @@ impl ZoneCounter {
             if !track.matched {
                 continue;
             }
-            let (x, y) = self.anchor_of(&track.bbox);
-            let picture = self.space.zone_point((x, y), ZoneSpace::Picture);
-            let floor = self.space.floor().and_then(|_| self.space.zone_point((x, y), ZoneSpace::Floor));
+            let (picture, floor) = self.space.zone_points(self.anchor_of(&track.bbox), self.on_floor);
             let touches_edge = self.touches_edge(&track.bbox);
             let confirmed = track.state == TrackState::Confirmed;
             let zone_count = self.zones.len();
@@ -127,7 +128,7 @@ impl ZoneCounter {
             for (zone, ((geometry, hysteresis, space), state)) in self.zones.iter().zip(states.iter_mut()).enumerate() {
                 // Feet above the floor's horizon are nowhere on it: no sighting for that zone.
                 let anchor = match space {
-                    ZoneSpace::Picture => picture,
+                    ZoneSpace::Picture => Some(picture),
                     ZoneSpace::Floor => floor,
                 };
                 let Some(anchor) = anchor else { continue };

@@ -827,8 +827,7 @@ pub async fn live(State(view): State<Arc<CalibrateView>>, _: Technician, Path(ca
     let unblurred_s = unblurred_left(&view, index).as_secs();
     let camera_geometry = view.site().cameras.get(index).map(|c| c.geometry()).unwrap_or_default();
     let (geometry, space) = GeometryView::of(&camera_geometry, (width.max(1), height.max(1)));
-    let floor_position =
-        |foot: (f32, f32)| space.floor().and_then(|_| space.zone_point(foot, ZoneSpace::Floor)).map(|p| [p.x, p.y]);
+    let floor_position = |foot: (f32, f32)| space.floor_point(foot).map(|p| [p.x, p.y]);
     Json(LiveView {
         frame: latest.analysis.index,
         age_ms: latest.wall.elapsed().map_or(0, |d| d.as_millis() as u64),
