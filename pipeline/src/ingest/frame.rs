@@ -99,11 +99,7 @@ impl RgbView<'_> {
         let (width, height, stride, data) = (self.width(), self.height(), self.stride(), self.data());
         let mut grey = Vec::with_capacity(width * height);
         for row in data.chunks(stride).take(height) {
-            grey.extend(
-                row[..(width * 3).min(row.len())]
-                    .chunks_exact(3)
-                    .map(|p| ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8) as u8),
-            );
+            grey.extend(row[..(width * 3).min(row.len())].chunks_exact(3).map(luma));
         }
         grey
     }
@@ -141,6 +137,11 @@ pub struct MapError;
 pub enum FrameError {
     #[error("invalid frame: {0}")]
     Invalid(String),
+}
+
+/// The luma of one RGB pixel (BT.601 weights, rounded), 0..255.
+pub fn luma(rgb: &[u8]) -> u8 {
+    ((77 * u32::from(rgb[0]) + 150 * u32::from(rgb[1]) + 29 * u32::from(rgb[2]) + 128) >> 8) as u8
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod source;
 mod supervisor;
 mod uri;
 
-pub use frame::{Frame, FrameError, MapError, RgbView};
+pub use frame::{Frame, FrameError, MapError, RgbView, luma};
 pub use live::{Credentials, LiveOptions, RtspTransport};
 pub use source::{FrameSource, IngestError, Pulled, ScaleMode, SourceOptions};
 pub use supervisor::{Backoff, CameraConfig, CameraFrame, CameraState, CameraStateKind, CameraSupervisor, LatestFrame};

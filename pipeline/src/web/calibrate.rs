@@ -608,13 +608,9 @@ async fn capture_and_estimate(
     }))
 }
 
-/// A picture's luma (BT.601), for the checkerboard search.
+/// A picture's luma, for the checkerboard search.
 fn grey_of(picture: &Picture) -> Vec<u8> {
-    picture
-        .rgb
-        .chunks_exact(3)
-        .map(|p| ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2])) >> 8) as u8)
-        .collect()
+    picture.rgb.chunks_exact(3).map(crate::ingest::luma).collect()
 }
 
 /// The validation log beside the site file: `<site>.validation.jsonl`, one result a line.
