@@ -11,21 +11,14 @@ use std::time::{Duration, Instant};
 
 use lintel::ingest::{FrameSource, SourceOptions};
 use lintel_calibration::Lens;
-use lintel_calibration::checkerboard::{Board, CheckerboardViews, Offer};
+use lintel_calibration::checkerboard::{CheckerboardViews, Offer};
 
-/// The lens that draws the clip: a wide-angle camera with strong barrel distortion.
-fn known_lens() -> Lens {
-    Lens { size: (768, 576), focal: (560.0, 560.0), centre: (380.0, 292.0), distortion: [-0.28, 0.09, 0.0, 0.0, 0.0] }
-}
-
-fn board() -> Board {
-    Board::parse("9x6", 30.0).unwrap()
-}
+use common::checkerboard::{board, known_lens};
 
 /// 40 poses held 4 frames each at 10 fps: a 16 s clip.
 fn clip(name: &str) -> std::path::PathBuf {
     let path = common::scratch_dir(name).join("checkerboard.mp4");
-    common::checkerboard::write_checkerboard_clip(&path, &known_lens(), &board(), 160, 10);
+    common::checkerboard::write_known_clip(&path);
     path
 }
 

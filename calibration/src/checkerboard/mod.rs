@@ -118,3 +118,24 @@ impl From<opencv::Error> for CheckerboardError {
         CheckerboardError::OpenCv(e.message)
     }
 }
+
+/// What the checkerboard tests draw and find: a wide-angle lens with strong barrel distortion at
+/// 768×576, and a 9×6 board of 30 mm squares.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Board;
+    use crate::Lens;
+
+    pub fn wide_angle_lens() -> Lens {
+        Lens {
+            size: (768, 576),
+            focal: (560.0, 560.0),
+            centre: (380.0, 292.0),
+            distortion: [-0.28, 0.09, 0.0, 0.0, 0.0],
+        }
+    }
+
+    pub fn board() -> Board {
+        Board { columns: 9, rows: 6, square_mm: 30.0 }
+    }
+}

@@ -343,19 +343,7 @@ fn matrix_to_rodrigues(m: &Mat3) -> [f64; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lens() -> Lens {
-        Lens {
-            size: (768, 576),
-            focal: (560.0, 560.0),
-            centre: (380.0, 292.0),
-            distortion: [-0.28, 0.09, 0.0, 0.0, 0.0],
-        }
-    }
-
-    fn board() -> Board {
-        Board { columns: 9, rows: 6, square_mm: 30.0 }
-    }
+    use crate::checkerboard::fixtures::{board, wide_angle_lens};
 
     #[test]
     fn rodrigues_round_trips() {
@@ -398,7 +386,7 @@ mod tests {
 
     #[test]
     fn sweep_poses_keep_the_board_in_the_picture_and_reach_its_corners() {
-        let lens = lens();
+        let lens = wide_angle_lens();
         let board = board();
         let poses = sweep_poses(&lens, &board, 26);
         assert_eq!(poses.len(), 26);

@@ -322,20 +322,8 @@ mod tests {
     use std::time::Instant;
 
     use super::*;
+    use crate::checkerboard::fixtures::{board, wide_angle_lens};
     use crate::checkerboard::{BoardPose, ViewRenderer, render_view, sweep_poses};
-
-    fn known() -> Lens {
-        Lens {
-            size: (768, 576),
-            focal: (560.0, 560.0),
-            centre: (380.0, 292.0),
-            distortion: [-0.28, 0.09, 0.0, 0.0, 0.0],
-        }
-    }
-
-    fn board() -> Board {
-        Board { columns: 9, rows: 6, square_mm: 30.0 }
-    }
 
     fn rendered(lens: &Lens, board: &Board, count: usize) -> Vec<Vec<u8>> {
         let renderer = ViewRenderer::new(lens);
@@ -355,7 +343,7 @@ mod tests {
 
     #[test]
     fn recovers_a_known_lens_from_rendered_views() {
-        let lens = known();
+        let lens = wide_angle_lens();
         let board = board();
         let frames = rendered(&lens, &board, 20);
         let mut views = CheckerboardViews::new(board);
@@ -412,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_still_board_is_kept_once_and_too_few_views_are_refused() {
-        let lens = known();
+        let lens = wide_angle_lens();
         let board = board();
         let poses = sweep_poses(&lens, &board, 3);
         let mut views = CheckerboardViews::new(board);
@@ -437,7 +425,7 @@ mod tests {
 
     #[test]
     fn a_large_frame_is_searched_smaller_and_refined_at_full_size() {
-        let lens = known();
+        let lens = wide_angle_lens();
         let board = board();
         let picture = render_view(&lens, &board, &sweep_poses(&lens, &board, 1)[0]);
         // The same picture at twice the size (each pixel four times): past SEARCH_SIDE.

@@ -10,6 +10,22 @@ use gstreamer_app as gst_app;
 use lintel_calibration::Lens;
 use lintel_calibration::checkerboard::{Board, ViewRenderer, sweep_poses};
 
+/// The lens that draws the test clips: a wide-angle camera with strong barrel distortion.
+pub fn known_lens() -> Lens {
+    Lens { size: (768, 576), focal: (560.0, 560.0), centre: (380.0, 292.0), distortion: [-0.28, 0.09, 0.0, 0.0, 0.0] }
+}
+
+/// The board of the test clips: 9×6 inner corners, 30 mm squares.
+pub fn board() -> Board {
+    Board::parse("9x6", 30.0).unwrap()
+}
+
+/// The test clip at `path`: [`board`] through [`known_lens`], 40 poses held [`HOLD_FRAMES`] frames
+/// each at 10 fps (16 s).
+pub fn write_known_clip(path: &Path) {
+    write_checkerboard_clip(path, &known_lens(), &board(), 160, 10);
+}
+
 /// Frames each pose is held for: a technician moves a board slowly, and a live grab samples a few
 /// frames a second, so every pose must last a few frames.
 pub const HOLD_FRAMES: usize = 4;
