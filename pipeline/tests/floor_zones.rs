@@ -88,3 +88,37 @@ fn zones_on_the_floor_count_as_their_picture_twins_and_a_zone_counts_for_its_own
     assert_eq!(total("buildings", "annex"), Some(h300));
     assert_eq!(total("buildings", "hall"), Some(h300), "the hall keeps only its own line");
 }
+
+/// The PETS site with a floor measured by eye: the lower trapezoid of the picture taken as 8 m
+/// across and 20 m deep, which puts the walkers at 1.5–2.2 m (looked at on the set-up page). The
+/// camera's pose comes from the floor alone (no lens). `heights` is the floor's height setting.
+fn site_with_heights(heights: &str) -> String {
+    let fixture = std::fs::read_to_string(workspace("fixtures/pets.toml")).unwrap();
+    let url = "url = \"file:///usr/share/doc/opencv-doc/examples/data/vtest.avi\"";
+    let floor = format!(
+        "{url}\nfloor = {{ points = [[0.15, 0.95], [0.85, 0.95], [0.72, 0.3], [0.28, 0.3]], \
+         metres = [[0.0, 0.0], [8.0, 0.0], [8.0, 20.0], [0.0, 20.0]], {heights} }}"
+    );
+    assert!(fixture.contains(url), "the fixture's camera url changed: update this test");
+    fixture.replace(url, &floor)
+}
+
+#[test]
+fn boxes_of_no_persons_height_are_dropped_on_the_real_clip_and_people_are_kept() {
+    let dir = scratch_dir("floor-heights");
+    let count = |name: &str, heights: &str| {
+        let site = dir.join(name);
+        std::fs::write(&site, site_with_heights(heights)).unwrap();
+        counts(zone(&lintel_count(["--site".as_ref(), site.as_os_str(), video().as_os_str()]), "h300"))
+    };
+    let all = count("all.toml", "height_filter = false");
+    let people = count("people.toml", "height_range_m = [0.8, 2.5]");
+    let giants = count("giants.toml", "height_range_m = [3.0, 4.0]");
+    eprintln!("h300 (in, out): every box {all:?}, 0.8–2.5 m {people:?}, 3–4 m {giants:?}");
+    assert!(all.0 + all.1 >= 10, "too few crossings to compare: {all:?}");
+    // Nobody on the walkway is 3 m tall: every box is dropped, nothing is counted.
+    assert_eq!(giants, (0, 0));
+    // The default range keeps the walkers: on this floor guessed by eye, 33 of 37 crossings
+    // (measured); held to 85 %.
+    assert!((people.0 + people.1) as f64 >= 0.85 * (all.0 + all.1) as f64, "{people:?} vs {all:?}");
+}
