@@ -34,8 +34,11 @@ fn time(seconds: i64) -> String {
 struct Data {
     grid: Arc<Grid>,
     ingest: Ingest,
-    /// An hour boundary ten hours ago.
+    /// An hour boundary ten hours before `now`.
     h0: i64,
+    /// The export's clock: the middle of the previous hour, so that the data's last minutes never
+    /// fall in another hour than `now`, whatever minute the test runs at.
+    now: UtcTime,
     _dir: std::path::PathBuf,
 }
 
@@ -46,7 +49,8 @@ fn data(name: &str) -> Data {
     let grid = Arc::new(Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap());
     let store = store::open(&format!("sqlite:{}", dir.join("d.db").display())).unwrap();
     let mut ingest = Ingest::new(Arc::clone(&grid), store, Arc::new(IngestMetrics::default()));
-    let now = UtcTime::now().unix_seconds();
+    let real = UtcTime::now().unix_seconds();
+    let now = real - real % 3600 - 1800;
     let h0 = now - now % 3600 - 10 * 3600;
     let mut seq = std::collections::HashMap::new();
     let mut send = |site: &str, building: &str, start: i64, entries: u64, exits: u64, occupancy: u64| {
@@ -68,7 +72,7 @@ fn data(name: &str) -> Data {
     send("lishui-c", "market", h0 + 5 * 3600 + 60, 10, 0, 11);
     send("lishui-c", "market", now - now % 60 - 120, 1, 0, 12);
     send("pets", "hall", now - now % 60 - 120, 0, 0, 2);
-    Data { grid, ingest, h0, _dir: dir }
+    Data { grid, ingest, h0, now: UtcTime::from_unix_seconds(now), _dir: dir }
 }
 
 fn flows(entities: &[Value], cell: &str, direction: &str) -> Vec<(i64, i64, u64)> {
@@ -89,7 +93,7 @@ fn flows(entities: &[Value], cell: &str, direction: &str) -> Vec<(i64, i64, u64)
 #[test]
 fn every_exported_entity_is_valid_against_the_published_models() {
     let mut d = data("valid");
-    let now = UtcTime::now();
+    let now = d.now;
     let entities =
         export(&d.grid, &mut d.ingest.store, d.h0 - 3600, now.unix_seconds(), now, 86_400, &NgsiOptions::default())
             .unwrap();
@@ -107,7 +111,7 @@ fn every_exported_entity_is_valid_against_the_published_models() {
 #[test]
 fn small_counts_are_merged_or_left_out_and_the_map_keeps_them() {
     let mut d = data("small");
-    let now = UtcTime::now();
+    let now = d.now;
     let h = |n: i64| d.h0 + n * 3600;
     let entities =
         export(&d.grid, &mut d.ingest.store, d.h0, now.unix_seconds(), now, 86_400, &NgsiOptions::default()).unwrap();
@@ -139,7 +143,7 @@ fn small_counts_are_merged_or_left_out_and_the_map_keeps_them() {
 #[test]
 fn the_schemas_refuse_what_the_models_do_not_allow() {
     let mut d = data("refuse");
-    let now = UtcTime::now();
+    let now = d.now;
     let entities =
         export(&d.grid, &mut d.ingest.store, d.h0, now.unix_seconds(), now, 86_400, &NgsiOptions::default()).unwrap();
     let flow = entities.iter().find(|e| e["type"] == "CrowdFlowObserved").unwrap().clone();
