@@ -485,24 +485,30 @@ fn a_technician_estimates_the_lens_from_a_checkerboard_camera_places_a_floor_and
     assert_eq!(twice.status, 409, "a second estimation while one runs");
     let before = std::fs::read_to_string(&site).unwrap();
     let zones = "[]";
-    for (setup, field) in [
+    for (setup, field, part) in [
         (
             r#""lens": {"size": [768, 576], "focal": [-5, 560], "centre": [384, 288], "distortion": [0, 0, 0, 0, 0]}, "floor": null"#,
             "camera[0].lens.focal",
+            "lens",
         ),
         (
             r#""lens": null, "floor": {"points": [[0.1, 0.5], [0.5, 0.5], [0.9, 0.5], [0.5, 0.9]], "metres": [[0, 0], [1, 0], [2, 0], [0, 1]], "height_range_m": null}"#,
             "camera[0].floor.points",
+            "floor",
         ),
         (
             r#""lens": null, "floor": {"points": [[0.1, 0.9], [0.9, 0.9], [0.7, 0.5], [0.3, 0.5]], "metres": [[0, 0], [2, 0], [2, 3], [0, 3]], "height_range_m": [2.5, 0.8]}"#,
             "camera[0].floor.height_range_m",
+            "floor",
         ),
     ] {
         let answer = send("PUT", "/api/calibrate/walkway/zones", &format!(r#"{{"zones": {zones}, {setup}}}"#));
         let text = String::from_utf8_lossy(&answer.body).into_owned();
         assert_eq!(answer.status, 422, "{setup}: {text}");
         assert!(text.contains(field) && text.contains("site.toml:"), "{field} not named: {text}");
+        // …and says which part of the page it belongs beside.
+        let at = serde_json::from_str::<Value>(&text).unwrap()["at"].clone();
+        assert_eq!(at, serde_json::json!({ "part": part }), "{text}");
     }
     assert_eq!(std::fs::read_to_string(&site).unwrap(), before, "a refused save wrote the site file");
 }
