@@ -18,12 +18,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lintel::density::consumer::{Consumer, ConsumerConfig};
-use lintel::density::ngsi::NgsiOptions;
-use lintel::density::web::{DensityWeb, router};
-use lintel::density::{Grid, Ingest, IngestMetrics, store};
-use lintel::publish::UtcTime;
-use lintel::web::WebServer;
+use lintel_city::density::consumer::{Consumer, ConsumerConfig};
+use lintel_city::density::ngsi::NgsiOptions;
+use lintel_city::density::web::{DensityWeb, router};
+use lintel_city::density::{Grid, Ingest, IngestMetrics, store};
+use lintel_wire::UtcTime;
+use lintel_http::HttpServer as WebServer;
 use prometheus_client::registry::Registry;
 use rumqttc::{Client, MqttOptions, QoS};
 use serde_json::json;
@@ -184,7 +184,7 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) 
     let mut seqs = vec![0u64; n];
     let mut sent = 0u64;
     let mut k = 0i64;
-    let publish = |b: &lintel::density::grid::Building,
+    let publish = |b: &lintel_city::density::grid::Building,
                    seq: u64,
                    start: i64,
                    entries: usize,

@@ -7,10 +7,10 @@
 
 pub mod analysis;
 pub mod count;
-pub mod density;
 pub mod detection;
 pub mod infer;
 pub mod ingest;
+pub mod live;
 pub mod node;
 pub mod publish;
 pub mod replay;

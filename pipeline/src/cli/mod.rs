@@ -2,7 +2,7 @@
 
 mod calibrate;
 mod count;
-mod density;
+mod density_alias;
 mod occupancy;
 mod run;
 
@@ -26,8 +26,9 @@ enum Command {
     Run(Box<run::RunArgs>),
     /// Set a building's occupancy on the running node (a retained MQTT command).
     Occupancy(occupancy::OccupancyArgs),
-    /// The population-density layer: consume many nodes' counts, serve the map and exports.
-    Density(density::DensityArgs),
+    /// The population-density layer, now the city server `lintel-city`: runs it with these arguments.
+    #[command(disable_help_flag = true)]
+    Density(density_alias::DensityArgs),
     /// Measure a camera for its site file: `lens` from a clip of a printed checkerboard.
     Calibrate(calibrate::CalibrateArgs),
 }
@@ -37,7 +38,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Count(args) => count::run(args),
         Command::Run(args) => run::run(*args),
         Command::Occupancy(args) => occupancy::run(args),
-        Command::Density(args) => density::run(args),
+        Command::Density(args) => density_alias::run(args),
         Command::Calibrate(args) => calibrate::run(args),
     }
 }

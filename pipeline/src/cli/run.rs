@@ -186,14 +186,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(NodeMetrics::default());
     let _metrics_server = match args.metrics {
         Some(address) => Some(
-            WebServer::start(address, Arc::clone(&metrics))
+            lintel::web::server::serve_metrics_only(address, Arc::clone(&metrics))
                 .with_context(|| format!("--metrics {address}: cannot listen"))?,
         ),
         None => None,
     };
     // The newest analysed frame of each camera, for the technicians' page.
-    let live = lintel::node::LiveFrames::default();
-    let zone_reloads = lintel::node::ZoneReloads::default();
+    let live = lintel::live::LiveFrames::default();
+    let zone_reloads = lintel::live::ZoneReloads::default();
     let (board, _web_server) = match args.web {
         Some(address) => {
             let access = Access::with_tokens(
@@ -236,7 +236,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),
         zone_reloads: args.web.is_some().then_some(zone_reloads),
-        board,
+        show: board.map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
@@ -321,9 +321,7 @@ fn default_state_file(spool: &std::path::Path) -> PathBuf {
 
 /// `--mqtt HOST:PORT`.
 pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
-    mqtt.rsplit_once(':')
-        .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
-        .with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
+    lintel_wire::split_host_port(mqtt).with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
 }
 
 /// `--mqtt-version` (clap allows only the two values).

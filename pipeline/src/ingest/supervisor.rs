@@ -18,6 +18,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+pub use lintel_wire::CameraStateKind;
+
 use super::frame::Frame;
 use super::live::LiveOptions;
 use super::source::{FrameSource, IngestError, Pulled, SourceOptions};
@@ -131,38 +133,6 @@ impl CameraState {
     /// `starting`, `live`, `retrying` or `failed`: for metrics labels and logs.
     pub fn name(&self) -> &'static str {
         self.kind().name()
-    }
-}
-
-/// The four states a camera can be in, without details: the one vocabulary of status messages
-/// (`lintel::publish::CameraState`), metrics labels and pages.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CameraStateKind {
-    /// Opening the stream.
-    #[default]
-    Starting,
-    /// Frames arrive.
-    Live,
-    /// Failed, waiting to try again (backoff).
-    Retrying,
-    /// Given up, or not configured correctly; needs a person.
-    Failed,
-}
-
-impl CameraStateKind {
-    /// Every state, for tests and documentation.
-    pub const ALL: [CameraStateKind; 4] =
-        [CameraStateKind::Starting, CameraStateKind::Live, CameraStateKind::Retrying, CameraStateKind::Failed];
-
-    /// As written in messages and metrics labels.
-    pub fn name(self) -> &'static str {
-        match self {
-            CameraStateKind::Starting => "starting",
-            CameraStateKind::Live => "live",
-            CameraStateKind::Retrying => "retrying",
-            CameraStateKind::Failed => "failed",
-        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! through [`NodeOutput`]. No thread, no clock, no disk, no broker of its own: time comes in with
 //! the events.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -12,11 +12,11 @@ use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, Refu
 use crate::analysis::{ViewChange, ViewSample, ViewWatch};
 use crate::count::{BuildingSpec, EntranceDedup, EntranceSpec, IntervalAggregator, IntervalReport};
 use crate::ingest::CameraState;
+use crate::live::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState, NodeStatus, Occupancy,
     OccupancySet, Received, SPOOL_ALERT_RATIO, UtcTime,
 };
-use crate::web::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 
 /// Luma standard deviation (0..255) under which a picture counts as uniform: a covered lens or
 /// a dark room measure 0 to 2, a lit scene tens.
@@ -57,6 +57,10 @@ pub struct NodeCore {
     unhealthy: HashMap<String, bool>,
     over_capacity: HashMap<String, bool>,
     spool_alerted: bool,
+    /// The alert conditions raised and not ended, by kind and subject: the node alone decides
+    /// when an alert starts and ends (its outputs, the board among them, only record what it
+    /// sends); saved with the state.
+    raised: BTreeSet<(AlertKind, String)>,
     was_connected: bool,
     /// Session take-overs the publisher had counted at the last tick, and when
     /// `node_id_conflict` last went out.
@@ -110,11 +114,14 @@ impl NodeCore {
     ) -> Self {
         let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
         let mut occupancy_commands = BTreeMap::new();
+        let mut raised = BTreeSet::new();
         if let Some(state) = restored {
             aggregator.restore(state.aggregator);
             occupancy_commands = state.occupancy_commands;
+            raised = state.raised_alerts;
             tracing::info!("resumed the intervals not yet published");
         }
+        let is_raised = |kind: AlertKind, subject: &str| raised.contains(&(kind, subject.to_string()));
         let cameras = site
             .cameras
             .iter()
@@ -124,7 +131,7 @@ impl NodeCore {
                 state: CameraState::Starting,
                 started: now,
                 last_frame: None,
-                offline: false,
+                offline: is_raised(AlertKind::CameraOffline, &camera.id),
                 published_state: None,
                 frames_received: 0,
                 frames_analysed: 0,
@@ -133,7 +140,7 @@ impl NodeCore {
                 last_connection: 0,
                 detector_time: Duration::ZERO,
                 uniform_since: None,
-                blinded: false,
+                blinded: is_raised(AlertKind::CameraBlinded, &camera.id),
                 view: ViewWatch::new(options.view_watch.for_camera(camera)),
             })
             .collect();
@@ -145,8 +152,12 @@ impl NodeCore {
             occupancy_commands,
             dedup: EntranceDedup::new(options.dedup, shared_entrances(site)),
             unhealthy: HashMap::new(),
-            over_capacity: HashMap::new(),
-            spool_alerted: false,
+            over_capacity: site
+                .buildings
+                .iter()
+                .map(|b| (b.id.clone(), is_raised(AlertKind::OverCapacity, &b.id)))
+                .collect(),
+            spool_alerted: is_raised(AlertKind::SpoolFilling, &site.node),
             was_connected: false,
             take_overs: 0,
             conflict_alerted: None,
@@ -155,8 +166,9 @@ impl NodeCore {
             started: now,
             unsaved: false,
             commands: CommandGuard::default(),
-            held: Held::default(),
+            held: Held { alerted: is_raised(AlertKind::SpoolFailing, &site.node), ..Held::default() },
             summary: NodeSummary::default(),
+            raised,
             site: site.clone(),
         }
     }
@@ -216,7 +228,11 @@ impl NodeCore {
     }
 
     fn saved_state(&self) -> SavedState {
-        SavedState { aggregator: self.aggregator.snapshot(), occupancy_commands: self.occupancy_commands.clone() }
+        SavedState {
+            aggregator: self.aggregator.snapshot(),
+            occupancy_commands: self.occupancy_commands.clone(),
+            raised_alerts: self.raised.clone(),
+        }
     }
 
     /// A camera's analysed frame: its crossings of zones that add into the entrance, not seen by
@@ -255,7 +271,7 @@ impl NodeCore {
     }
 
     /// Raises `camera_blinded` once when a camera's picture has stayed uniform for
-    /// `blinded_after`; a picture with detail again re-arms it.
+    /// `blinded_after`; a picture with detail again ends it (`camera_sees_again`) and re-arms it.
     fn watch_view(&mut self, camera: usize, spread: f64, now: Instant, out: &mut dyn NodeOutput) {
         let blinded_after = self.settings.blinded_after;
         let watch = &mut self.cameras[camera];
@@ -263,7 +279,8 @@ impl NodeCore {
             watch.uniform_since = None;
             if watch.blinded {
                 watch.blinded = false;
-                tracing::warn!(camera = %watch.id, "camera {} sees a scene again", watch.id);
+                let (id, message) = (watch.id.clone(), format!("camera {} sees a picture with detail again", watch.id));
+                self.alert(out, AlertKind::CameraSeesAgain, &id, message);
             }
             return;
         }
@@ -288,8 +305,22 @@ impl NodeCore {
     fn watch_tamper(&mut self, camera: usize, sample: &ViewSample, seen: Instant, out: &mut dyn NodeOutput) {
         let at = seen.saturating_duration_since(self.started);
         let watch = &mut self.cameras[camera];
-        let Some(change) = watch.view.observe(sample, at) else { return };
+        let change = watch.view.observe(sample, at);
         let id = watch.id.clone();
+        let Some(change) = change else {
+            // Raised before a restart: the new baseline is the view now, and it is neither
+            // defocused nor moved against it, so the condition the node knew of is over.
+            let carried = [AlertKind::CameraDefocused, AlertKind::CameraMoved]
+                .iter()
+                .any(|kind| self.raised.contains(&(*kind, id.clone())));
+            let watch = &self.cameras[camera];
+            if carried && !watch.view.learning() && !watch.view.defocused() && !watch.view.moved() {
+                let message =
+                    format!("camera {id} was restarted with a new view baseline: its view is watched from here");
+                self.alert(out, AlertKind::CameraViewRestored, &id, message);
+            }
+            return;
+        };
         let (kind, message) = match change {
             ViewChange::Defocused => (
                 AlertKind::CameraDefocused,
@@ -360,8 +391,11 @@ impl NodeCore {
             );
             let node = self.site.node.clone();
             self.alert(out, AlertKind::SpoolFilling, &node, message);
-        } else if link.fill_ratio < SPOOL_ALERT_RATIO / 2.0 {
+        } else if link.fill_ratio < SPOOL_ALERT_RATIO / 2.0 && self.spool_alerted {
             self.spool_alerted = false;
+            let message = format!("the publishing spool drained to {:.0}% full", link.fill_ratio * 100.0);
+            let node = self.site.node.clone();
+            self.alert(out, AlertKind::SpoolDrained, &node, message);
         }
     }
 
@@ -419,9 +453,11 @@ impl NodeCore {
             }
             self.held.messages.pop_front();
         }
-        if held > 0 && self.held.messages.is_empty() {
-            tracing::warn!("the spool takes messages again: the {held} held in memory are spooled");
+        if self.held.messages.is_empty() && self.held.alerted {
             self.held.alerted = false;
+            let message = format!("the spool takes messages again: the {held} held in memory are spooled");
+            let node = self.site.node.clone();
+            self.alert(out, AlertKind::SpoolRecovered, &node, message);
         } else if !self.held.messages.is_empty() && !self.held.alerted {
             self.held.alerted = true;
             let message = format!(
@@ -601,6 +637,14 @@ impl NodeCore {
                 capacity.unwrap_or(0)
             );
             self.alert(out, AlertKind::OverCapacity, &report.building, message);
+        } else if !over && was_over {
+            let message = format!(
+                "building {} holds an estimated {} people, within its capacity {} again",
+                report.building,
+                report.occupancy,
+                capacity.map_or_else(|| "(none now)".to_string(), |c| c.to_string())
+            );
+            self.alert(out, AlertKind::BackUnderCapacity, &report.building, message);
         }
     }
 
@@ -646,6 +690,7 @@ impl NodeCore {
             intervals_published: self.summary.intervals_published,
             messages_held: self.held.messages.len(),
             messages_dropped: self.held.dropped,
+            alerts_on: self.raised.iter().cloned().collect(),
         }
     }
 
@@ -671,8 +716,17 @@ impl NodeCore {
         );
     }
 
+    /// Sends an alert, and keeps [`NodeCore::raised`] to what was sent: a condition is on until
+    /// the node sends the kind that ends it (`AlertKind::ended_by`).
     fn alert(&mut self, out: &mut dyn NodeOutput, kind: AlertKind, subject: &str, message: String) {
         tracing::warn!(subject, "{message}");
+        let before = self.raised.len();
+        if kind.is_condition() {
+            self.raised.insert((kind, subject.to_string()));
+        } else {
+            self.raised.retain(|(on, about)| !(about == subject && kind.ends(*on)));
+        }
+        self.unsaved |= self.raised.len() != before;
         self.send(
             out,
             Message::from(Alert {

@@ -7,11 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::{Camera, Site};
 
-use super::live::Picture;
-use super::{AnalysedFrame, LiveFrame, LiveFrames, NodeError, NodeEvent, NodeOptions, ZoneReloads};
+use super::{AnalysedFrame, NodeError, NodeEvent, NodeOptions};
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
 use crate::infer::{Detector, Embedder, LowLightConfig, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
+use crate::live::{LiveFrame, LiveFrames, Picture, ZoneReloads};
 
 /// The cameras' side of the detection thread: one mailbox and one analysis per camera, and the
 /// doorbell every camera rings when it puts a frame in its mailbox.

@@ -25,7 +25,6 @@ mod core;
 mod detection;
 mod events;
 mod identity;
-mod live;
 mod output;
 mod state_file;
 
@@ -40,13 +39,12 @@ use lintel_calibration::site::Site;
 pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
 pub use self::identity::{derived_node_id, node_id_from};
-pub use self::live::{LiveFrame, LiveFrames, Picture, ZoneReloads, ZoneTallies};
-pub use self::output::{NodeOutput, PublishingOutput, Refused};
+pub use self::output::{NodeOutput, PublishingOutput, Refused, ShowMessage};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
+use crate::live::{LiveFrames, NodeMetrics, ZoneReloads};
 use crate::publish::{OccupancySet, Publisher};
-use crate::web::NodeMetrics;
 
 /// Settings of a node beyond the site file.
 #[derive(Debug, Clone)]
@@ -83,8 +81,8 @@ pub struct NodeOptions {
     pub view_watch: crate::analysis::ViewWatchConfig,
     /// Zones a technician saved, for the cameras to count on without a restart.
     pub zone_reloads: Option<ZoneReloads>,
-    /// The operators' board (dashboard): every message the node makes, its history and alerts.
-    pub board: Option<Arc<crate::web::OperatorBoard>>,
+    /// Where every message the node makes is shown besides MQTT (the operators' board).
+    pub show: Option<ShowMessage>,
 }
 
 impl Default for NodeOptions {
@@ -104,7 +102,7 @@ impl Default for NodeOptions {
             low_light: crate::infer::LowLightMode::Auto,
             live: None,
             view_watch: crate::analysis::ViewWatchConfig::default(),
-            board: None,
+            show: None,
             zone_reloads: None,
         }
     }
@@ -160,7 +158,7 @@ pub fn run_node(
     let (cameras, mut detection) = detection::start_cameras(site, detector, options)?;
     let (events, inbox) = mpsc::channel();
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
-    let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.board.clone());
+    let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.show.clone());
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())

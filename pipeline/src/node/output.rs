@@ -6,7 +6,17 @@ use std::sync::Arc;
 
 use super::state_file::{self, SavedState};
 use crate::publish::{Message, PublishError, Publisher, PublisherMetrics, PublisherStatus, SpoolError};
-use crate::web::OperatorBoard;
+
+/// Where the node shows each message it makes besides publishing it: the operators' board, which
+/// records what it is told (the node decides every alert's start and end).
+#[derive(Clone)]
+pub struct ShowMessage(pub Arc<dyn Fn(&Message) + Send + Sync>);
+
+impl std::fmt::Debug for ShowMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ShowMessage")
+    }
+}
 
 /// Where the node's decisions go. [`PublishingOutput`] is the real one (the MQTT publisher and its
 /// spool, the state file); tests use a recording fake.
@@ -37,12 +47,12 @@ pub enum Refused {
 pub struct PublishingOutput<'a> {
     publisher: &'a Publisher,
     state_file: Option<PathBuf>,
-    board: Option<Arc<OperatorBoard>>,
+    show: Option<ShowMessage>,
 }
 
 impl<'a> PublishingOutput<'a> {
-    pub fn new(publisher: &'a Publisher, state_file: Option<PathBuf>, board: Option<Arc<OperatorBoard>>) -> Self {
-        Self { publisher, state_file, board }
+    pub fn new(publisher: &'a Publisher, state_file: Option<PathBuf>, show: Option<ShowMessage>) -> Self {
+        Self { publisher, state_file, show }
     }
 }
 
@@ -66,8 +76,8 @@ impl NodeOutput for PublishingOutput<'_> {
     }
 
     fn show(&mut self, message: &Message) {
-        if let Some(board) = &self.board {
-            board.record(message);
+        if let Some(ShowMessage(show)) = &self.show {
+            show(message);
         }
     }
 

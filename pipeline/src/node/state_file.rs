@@ -1,20 +1,25 @@
 //! The state file: what the node must not forget across a restart.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
 use super::NodeError;
 use crate::count::AggregatorState;
+use crate::publish::AlertKind;
 
-/// The aggregation's state and, per building, the id of the last occupancy command applied (so a
-/// retained command is not applied again after a restart).
+/// The aggregation's state, per building the id of the last occupancy command applied (so a
+/// retained command is not applied again after a restart), and the alerts on.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SavedState {
     #[serde(flatten)]
     pub aggregator: AggregatorState,
     #[serde(default)]
     pub occupancy_commands: BTreeMap<String, String>,
+    /// The alert conditions raised and not yet ended, so a restart ends what cleared while the
+    /// node was away and raises nothing twice.
+    #[serde(default)]
+    pub raised_alerts: BTreeSet<(AlertKind, String)>,
 }
 
 /// Locks the state file at `path` for this node (an exclusive lock on `<path>.lock`, released

@@ -1,7 +1,8 @@
 //! Publish: counts, occupancy, alerts and node status go out over MQTT as versioned JSON, through
 //! an on-disk spool, so that a broker outage or a restart loses nothing.
 //!
-//! - [`messages`]: the message types, their topics and JSON (`schemas/*.schema.json` describe them).
+//! - [`messages`]: the message types, their topics and JSON, from the wire crate (`lintel_wire`),
+//!   which the city server shares.
 //! - [`spool`]: the bounded, crash-safe on-disk queue, and the keeper of the per-node `seq`.
 //! - [`mqtt`]: the [`Publisher`], which drains the spool to the broker in order with QoS 1.
 //!
@@ -15,13 +16,13 @@ mod broker;
 pub mod embedded_broker;
 mod error;
 mod link;
-pub mod messages;
 pub mod mqtt;
 pub mod spool;
 
 pub use broker::{BrokerConfig, MqttVersion, Received, TlsFiles};
 pub use error::PublishError;
-pub use messages::{
+pub use lintel_wire::messages;
+pub use lintel_wire::messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,
 };

@@ -59,9 +59,7 @@ use super::spool::{MAX_PAYLOAD_BYTES, Spool};
 /// freshly published message waits before it is sent.
 const IDLE_POLL: Duration = Duration::from_millis(50);
 
-/// The largest packet accepted from the broker: it bounds the memory one incoming message takes.
-/// A bigger one makes rumqttc drop the connection (MQTT 5 tells the broker, which then never sends it).
-pub const MAX_INCOMING_PACKET: usize = 1 << 20;
+pub use lintel_wire::MAX_INCOMING_PACKET;
 
 /// How long the subscriptions pause after the broker sent a packet over [`MAX_INCOMING_PACKET`]:
 /// it is most likely retained, and would come again at every subscription.

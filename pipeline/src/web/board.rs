@@ -1,11 +1,12 @@
 //! The operators' board: what the dashboard shows, fed by the node.
 //!
 //! The node shows it every message it makes ([`OperatorBoard::record`]): building intervals go to
-//! the [`History`], alerts become board alerts that stay *active* until their condition ends and
-//! *unacknowledged* until an operator acknowledges them. A watcher thread compares the active
-//! alerts with the node's metrics once a second and clears those whose condition is over (a
-//! camera that sees again, a spool that drained, a building back under capacity), and measures
-//! each camera's analysed frame rate. Changes go out to live pages through a broadcast channel.
+//! the [`History`], alerts become board alerts that stay *active* until the node sends the alert
+//! that ends them (`AlertKind::ended_by`: the same pairing any reader of MQTT makes) and
+//! *unacknowledged* until an operator acknowledges them. The board decides nothing about alerts:
+//! the node alone says when one starts and ends, so the dashboard shows what MQTT says. A
+//! watcher thread measures each camera's analysed frame rate from the node's metrics once a
+//! second. Changes go out to live pages through a broadcast channel.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,10 +22,8 @@ use super::metrics::{NodeMetrics, Snapshot};
 use crate::ingest::CameraStateKind;
 use crate::publish::{AlertKind, Message};
 
-/// How often the watcher compares alerts with the metrics.
+/// How often the watcher measures frame rates.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
-/// An alert is not cleared by metrics older than this: the snapshot that raised it may lag.
-const CLEAR_AFTER_S: i64 = 3;
 /// How many alerts a page gets.
 pub const ALERTS_SHOWN: usize = 200;
 /// How many changes a slow live page may lag before it is told to reload the list.
@@ -270,13 +269,14 @@ impl OperatorBoard {
     }
 
     fn raise(&self, kind: AlertKind, subject: &str, message: &str, at: i64) {
-        let name = kind_name(kind);
+        let name = kind.name();
         let mut changed = Vec::new();
         {
             let mut history = self.history();
             let active = self.wrote(history.active_alerts()).unwrap_or_default();
             // The alerts this one ends.
-            for ended in active.iter().filter(|a| a.subject == subject && ends(kind, &a.kind)) {
+            let ends = |row: &AlertRow| AlertKind::from_name(&row.kind).is_some_and(|on| kind.ends(on));
+            for ended in active.iter().filter(|a| a.subject == subject && ends(a)) {
                 if self.wrote(history.clear_alert(ended.id, at)).is_some()
                     && let Some(Some(row)) = self.wrote(history.alert(ended.id))
                 {
@@ -286,9 +286,9 @@ impl OperatorBoard {
             // Already on (a node restarted while it was): one alert, not two.
             let repeated = active.iter().any(|a| a.kind == name && a.subject == subject);
             if !repeated {
-                // A return to normal, or a one-off event, has no condition to wait for.
-                let cleared = !has_condition(kind);
-                if let Some(row) = self.wrote(history.record_alert(&name, subject, message, at, cleared)) {
+                // An end, or a one-off event, has no condition to wait for.
+                let cleared = !kind.is_condition();
+                if let Some(row) = self.wrote(history.record_alert(name, subject, message, at, cleared)) {
                     changed.push(row);
                 }
             }
@@ -410,29 +410,8 @@ impl OperatorBoard {
             .collect()
     }
 
-    /// Clears the active alerts whose condition the metrics say is over, and measures frame rates.
-    pub fn observe(&self, snapshot: &Snapshot) {
-        self.measure_rates(snapshot);
-        let now = now_unix();
-        let mut changed = Vec::new();
-        {
-            let mut history = self.history();
-            let Some(active) = self.wrote(history.active_alerts()) else { return };
-            for alert in active.iter().filter(|a| now - a.at >= CLEAR_AFTER_S) {
-                if condition_over(alert, snapshot, &self.site)
-                    && self.wrote(history.clear_alert(alert.id, now)).is_some()
-                    && let Some(Some(row)) = self.wrote(history.alert(alert.id))
-                {
-                    changed.push(row);
-                }
-            }
-        }
-        for row in changed {
-            let _ = self.events.send(BoardEvent::Alert(row));
-        }
-    }
-
-    fn measure_rates(&self, snapshot: &Snapshot) {
+    /// Measures each camera's analysed frame rate from the node's frame counters.
+    pub fn measure_rates(&self, snapshot: &Snapshot) {
         let now = Instant::now();
         let mut rates = self.rates.lock().unwrap_or_else(|p| p.into_inner());
         for camera in &snapshot.cameras {
@@ -459,54 +438,7 @@ fn watch(board: Weak<OperatorBoard>) {
         std::thread::sleep(WATCH_EVERY);
         let Some(board) = board.upgrade() else { return };
         let snapshot = board.metrics.snapshot();
-        board.observe(&snapshot);
-    }
-}
-
-/// An alert kind as written in messages (`camera_offline`).
-pub fn kind_name(kind: AlertKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
-}
-
-/// Whether an alert of `kind` stays on until something ends it (otherwise it is an event, or a
-/// return to normal, shown already cleared).
-fn has_condition(kind: AlertKind) -> bool {
-    !matches!(
-        kind,
-        AlertKind::CameraBack | AlertKind::CameraViewRestored | AlertKind::ClockJump | AlertKind::NodeIdConflict
-    )
-}
-
-/// Whether an alert of `kind` ends an active alert named `active` about the same subject.
-fn ends(kind: AlertKind, active: &str) -> bool {
-    match kind {
-        AlertKind::CameraBack => active == "camera_offline",
-        AlertKind::CameraViewRestored => active == "camera_defocused" || active == "camera_moved",
-        _ => false,
-    }
-}
-
-/// Whether the metrics say an active alert's condition is over.
-fn condition_over(alert: &AlertRow, snapshot: &Snapshot, site: &SiteView) -> bool {
-    let camera = || snapshot.cameras.iter().find(|c| c.id == alert.subject);
-    let fresh_live =
-        |c: &super::CameraMetrics| c.state == CameraStateKind::Live && c.last_frame_age_s.is_some_and(|age| age < 5.0);
-    match alert.kind.as_str() {
-        // A camera gone from the site file has no condition left.
-        "camera_offline" => camera().is_none_or(fresh_live),
-        "camera_blinded" => camera().is_none_or(|c| fresh_live(c) && !c.blinded),
-        "camera_defocused" => camera().is_none_or(|c| fresh_live(c) && !c.defocused),
-        "camera_moved" => camera().is_none_or(|c| fresh_live(c) && !c.moved),
-        "over_capacity" => {
-            let capacity = site.buildings.iter().find(|b| b.id == alert.subject).and_then(|b| b.capacity);
-            match (capacity, snapshot.buildings.iter().find(|b| b.id == alert.subject)) {
-                (Some(capacity), Some(building)) => building.occupancy <= capacity,
-                _ => true,
-            }
-        }
-        "spool_filling" => snapshot.spool_fill < 0.8,
-        "spool_failing" => snapshot.messages_held == 0,
-        _ => true,
+        board.measure_rates(&snapshot);
     }
 }
 
@@ -594,25 +526,29 @@ mod tests {
     }
 
     #[test]
-    fn blinded_and_over_capacity_clear_when_the_metrics_say_their_condition_is_over() {
+    fn blinded_and_over_capacity_clear_when_the_node_says_their_condition_is_over() {
         let board = board();
         let t = now_unix() - 10;
         board.record(&alert(AlertKind::CameraBlinded, "cam-1", t));
         board.record(&alert(AlertKind::OverCapacity, "hall", t));
-        let over = Snapshot {
-            cameras: vec![live_camera(true)],
-            buildings: vec![BuildingMetrics { id: "hall".into(), occupancy: 7, capacity: Some(5) }],
-            ..Default::default()
-        };
-        board.observe(&over);
-        assert!(board.alerts().unwrap().iter().all(|a| a.cleared_at.is_none()));
+        // What the metrics say does not end an alert: the node does (the board decides nothing).
         let back = Snapshot {
             cameras: vec![live_camera(false)],
             buildings: vec![BuildingMetrics { id: "hall".into(), occupancy: 5, capacity: Some(5) }],
             ..Default::default()
         };
-        board.observe(&back);
-        assert!(board.alerts().unwrap().iter().all(|a| a.cleared_at.is_some()));
+        board.measure_rates(&back);
+        assert!(board.alerts().unwrap().iter().all(|a| a.cleared_at.is_none()));
+        // An end about another subject ends nothing.
+        board.record(&alert(AlertKind::CameraSeesAgain, "cam-2", t + 1));
+        assert_eq!(board.alerts().unwrap().iter().filter(|a| a.cleared_at.is_none()).count(), 2);
+        board.record(&alert(AlertKind::CameraSeesAgain, "cam-1", t + 2));
+        board.record(&alert(AlertKind::BackUnderCapacity, "hall", t + 3));
+        let alerts = board.alerts().unwrap();
+        let blinded = alerts.iter().find(|a| a.kind == "camera_blinded").unwrap();
+        let over = alerts.iter().find(|a| a.kind == "over_capacity").unwrap();
+        assert_eq!((blinded.cleared_at, over.cleared_at), (Some(t + 2), Some(t + 3)));
+        assert!(alerts.iter().all(|a| a.cleared_at.is_some()), "{alerts:?}");
     }
 
     #[test]

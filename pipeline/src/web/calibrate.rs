@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Technician;
 use super::pages;
 use crate::analysis::flow;
-use crate::node::{LiveFrames, Picture, ZoneReloads};
+use crate::live::{LiveFrames, Picture, ZoneReloads};
 
 /// How long one request to unblur lasts.
 pub const UNBLUR_FOR: Duration = Duration::from_secs(30);
@@ -568,7 +568,7 @@ async fn capture_and_estimate(
     let failed = || "the estimation failed; see the node's log".to_string();
     let deadline = Instant::now() + Duration::from_secs_f64(seconds);
     let mut views = CheckerboardViews::new(board);
-    let mut last: Option<Arc<crate::node::LiveFrame>> = None;
+    let mut last: Option<Arc<crate::live::LiveFrame>> = None;
     // The camera's own picture size: the lens is given in it, as a technician would enter it
     // (the frames searched are the detector's, maybe smaller).
     let mut source_size = None;

@@ -6,13 +6,13 @@ pub mod board;
 pub mod calibrate;
 pub mod dashboard;
 pub mod history;
-pub mod metrics;
+pub mod login;
 pub mod pages;
 pub mod server;
 
+pub use crate::live::metrics::{self, BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use auth::{Access, Role};
 pub use board::OperatorBoard;
 pub use calibrate::CalibrateView;
 pub use history::History;
-pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use server::{WebServer, WebState};

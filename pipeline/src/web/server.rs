@@ -1,21 +1,13 @@
-//! The node's HTTP server: axum routes on a small tokio runtime of its own, so the synchronous
-//! node starts it, hands it shared state and drops it, without becoming async itself.
-//!
-//! Today it serves `GET /metrics`; pages (dashboard, calibration) become more routes on the same
-//! [`Router`], reading more fields of [`WebState`].
-//!
-//! Slow or idle clients cannot hold it: every connection is served on its own task, a request's
-//! head must arrive within 10 s (hyper's header read timeout, which also closes a connection
-//! that never sends anything), and a request must be answered, its body read included, within
-//! 10 s (tower-http's `TimeoutLayer`, 408 after that). A body a route never reads does not hold
-//! the connection either: hyper closes it after the answer. One request per connection.
+//! The node's routes: `GET /metrics`, the operators' dashboard, the login and the technicians'
+//! set-up page, over [`WebServer`] (the shared server machinery of `lintel_http`, with its limits
+//! on slow clients).
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use lintel::web::{NodeMetrics, WebServer};
+//! use lintel::web::{NodeMetrics, server};
 //!
 //! let metrics = Arc::new(NodeMetrics::default());
-//! let server = WebServer::start("127.0.0.1:9100".parse()?, Arc::clone(&metrics))?;
+//! let server = server::serve_metrics_only("127.0.0.1:9100".parse()?, Arc::clone(&metrics))?;
 //! println!("metrics on http://{}/metrics", server.address());
 //! // … metrics.update(snapshot) as the node runs; dropping `server` stops it.
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -24,48 +16,20 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+pub use lintel_http::{HttpServer as WebServer, Timeouts};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, oneshot};
-use tower_http::timeout::TimeoutLayer;
 
 use super::auth::{self, Access};
 use super::board::OperatorBoard;
 use super::calibrate::{self, CalibrateView};
 use super::metrics::{self, CONTENT_TYPE, NodeMetrics};
-use super::{dashboard, pages};
-
-/// Connections served at once; more wait in the listen backlog. Far above what Prometheus and
-/// a few operators need, far below the file descriptors the node needs for its cameras.
-const MAX_CONNECTIONS: usize = 256;
-
-/// How long a client may take, before it is cut off.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Timeouts {
-    /// For the head of a request (request line and headers), from the connection's start.
-    pub header: Duration,
-    /// For a request to be answered once its head is in, reading its body included.
-    pub request: Duration,
-    /// For open connections to finish when the server stops; then they are dropped.
-    pub shutdown: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self { header: Duration::from_secs(10), request: Duration::from_secs(10), shutdown: Duration::from_secs(2) }
-    }
-}
+use super::{dashboard, login, pages};
 
 /// What every route can read; cloned per request, so its fields are shared handles.
 #[derive(Clone, Debug)]
@@ -106,9 +70,9 @@ pub fn router(state: WebState) -> Router {
     if let Some(board) = board {
         routes = routes
             .merge(dashboard::router(board))
-            .route("/login", get(pages::login_page).post(pages::login).with_state(access.clone()))
-            .route("/logout", get(pages::logout))
-            .route("/api/whoami", get(pages::whoami))
+            .route("/login", get(pages::login_page).post(login::login).with_state(access.clone()))
+            .route("/logout", get(login::logout))
+            .route("/api/whoami", get(login::whoami))
             .route("/assets/{name}", get(pages::asset));
     }
     if let Some(view) = calibrate {
@@ -117,7 +81,7 @@ pub fn router(state: WebState) -> Router {
     routes
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
-        .layer(axum::middleware::from_fn(pages::security_headers))
+        .layer(axum::middleware::from_fn(lintel_http::security_headers))
 }
 
 async fn serve_metrics(State(state): State<WebState>) -> impl IntoResponse {
@@ -128,127 +92,9 @@ async fn not_found() -> impl IntoResponse {
     (StatusCode::NOT_FOUND, "not found\n")
 }
 
-/// The HTTP server, serving on its own thread (a tokio runtime with two workers) until dropped.
-///
-/// Dropping it stops accepting, lets requests in flight finish for up to two seconds, then
-/// closes what is left: it never waits on a client for longer.
-#[derive(Debug)]
-pub struct WebServer {
-    address: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl WebServer {
-    /// Listens on `address` (port 0: any free port, see [`WebServer::address`]) and serves the
-    /// routes of [`router`]. Fails if the address cannot be bound.
-    pub fn start(address: SocketAddr, metrics: Arc<NodeMetrics>) -> io::Result<Self> {
-        Self::start_with(address, router(WebState::new(metrics)), Timeouts::default())
-    }
-
-    /// Listens on `address` and serves any `router` (the density layer's, for one) with the
-    /// same limits on clients.
-    pub fn serve(address: SocketAddr, router: Router) -> io::Result<Self> {
-        Self::start_with(address, router, Timeouts::default())
-    }
-
-    pub(crate) fn start_with(address: SocketAddr, router: Router, timeouts: Timeouts) -> io::Result<Self> {
-        // Bound here, so a taken port is an error of `start`, not a log line from a thread.
-        let listener = std::net::TcpListener::bind(address)?;
-        let address = listener.local_addr()?;
-        listener.set_nonblocking(true)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("lintel-web")
-            .enable_io()
-            .enable_time()
-            .build()?;
-        let listener = {
-            let _context = runtime.enter();
-            TcpListener::from_std(listener)?
-        };
-        let (stop, stopped) = oneshot::channel();
-        let router = router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeouts.request));
-        let thread = std::thread::Builder::new().name("lintel-web".into()).spawn(move || {
-            runtime.block_on(serve(listener, router, timeouts, stopped));
-            // Connections still open past the grace period are dropped with their tasks here.
-            runtime.shutdown_timeout(Duration::from_millis(500));
-        })?;
-        tracing::info!(%address, "web server listening");
-        Ok(Self { address, stop: Some(stop), thread: Some(thread) })
-    }
-
-    /// The address it listens on (with the port chosen when started with port 0).
-    pub fn address(&self) -> SocketAddr {
-        self.address
-    }
-}
-
-impl Drop for WebServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take()
-            && thread.join().is_err()
-        {
-            tracing::error!(address = %self.address, "web server thread panicked");
-        }
-    }
-}
-
-/// Accepts connections until `stopped`, each served on its own task; then shuts down gracefully
-/// within `timeouts.shutdown`.
-async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut stopped: oneshot::Receiver<()>) {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    // hyper's header timeout needs a timer; without one a client trickling its head is never cut.
-    http.timer(TokioTimer::new()).header_read_timeout(timeouts.header);
-    // One request per connection, as the server before this one answered: simple clients read
-    // the answer to EOF, and a kept-alive connection would outlive no scrape interval anyway
-    // (the header timeout closes it after 10 s).
-    http.keep_alive(false);
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let accepted = tokio::select! {
-            _ = &mut stopped => break,
-            accepted = accept(&listener, &slots) => accepted,
-        };
-        let (stream, peer, slot) = match accepted {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, typically: wait rather than spin.
-                tracing::warn!("web server: cannot accept: {error}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
-        };
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, "web connection: {error}");
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(timeouts.shutdown) => {
-            tracing::debug!("web server: closing connections still open after {:?}", timeouts.shutdown);
-        }
-    }
-}
-
-/// The next connection, once fewer than [`MAX_CONNECTIONS`] are open.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(tokio::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
-    let slot = Arc::clone(slots).acquire_owned().await.map_err(io::Error::other)?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
+/// Serves only `GET /metrics` of `metrics` on `address`, open: the node without pages.
+pub fn serve_metrics_only(address: SocketAddr, metrics: Arc<NodeMetrics>) -> io::Result<WebServer> {
+    WebServer::serve(address, router(WebState::new(metrics)))
 }
 
 #[cfg(test)]
@@ -257,6 +103,8 @@ mod tests {
     use std::io::{Read, Write};
     use std::net::{Shutdown, TcpStream};
     use std::time::Instant;
+
+    use std::time::Duration;
 
     use super::*;
     use crate::ingest::CameraStateKind;
@@ -271,7 +119,7 @@ mod tests {
 
     fn server(timeouts: Timeouts) -> (WebServer, Arc<NodeMetrics>) {
         let metrics = Arc::new(NodeMetrics::default());
-        let server = WebServer::start_with(loopback(), router(WebState::new(Arc::clone(&metrics))), timeouts).unwrap();
+        let server = WebServer::serve_with(loopback(), router(WebState::new(Arc::clone(&metrics))), timeouts).unwrap();
         (server, metrics)
     }
 
@@ -384,7 +232,7 @@ mod tests {
         // A route reading its body, as a calibration page's form will.
         let router = Router::new().route("/echo", axum::routing::post(|body: String| async move { body }));
         let timeouts = Timeouts { request: Duration::from_secs(2), ..Timeouts::default() };
-        let server = WebServer::start_with(loopback(), router, timeouts).unwrap();
+        let server = WebServer::serve_with(loopback(), router, timeouts).unwrap();
         let mut stream = TcpStream::connect(server.address()).unwrap();
         stream.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
         write!(stream, "POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 1000\r\n\r\n").unwrap();
@@ -448,7 +296,7 @@ mod tests {
     fn a_second_server_on_a_taken_port_is_an_error() {
         let (server, _) = server(Timeouts::default());
         let metrics = Arc::new(NodeMetrics::default());
-        let error = WebServer::start(server.address(), metrics).unwrap_err();
+        let error = serve_metrics_only(server.address(), metrics).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::AddrInUse);
     }
 
@@ -513,6 +361,7 @@ mod tests {
             intervals_published: 9,
             messages_held: 7,
             messages_dropped: 1,
+            alerts_on: vec![(crate::publish::AlertKind::CameraMoved, "north".into())],
         });
         let body = scrape(server.address());
         let mut expected: HashMap<String, f64> = [
@@ -526,6 +375,7 @@ mod tests {
             ("lintel_messages_dropped_total", 1.0),
             ("lintel_intervals_published_total", 9.0),
             ("lintel_building_occupancy{building=\"hall\"}", 12.0),
+            ("lintel_alert_active{kind=\"camera_moved\",subject=\"north\"}", 1.0),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_string(), value))

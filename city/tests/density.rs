@@ -2,15 +2,13 @@
 //! logged once and harmless; the store is the same whatever the order of arrival; history,
 //! roll-ups and retention.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::{captured_logs, scratch_dir, workspace};
-use lintel::density::store::{self, Step};
-use lintel::density::{BadInput, Grid, Ingest, IngestMetrics, Outcome, Retention};
-use lintel::publish::UtcTime;
+use lintel_city::density::store::{self, Step};
+use lintel_city::density::{BadInput, Grid, Ingest, IngestMetrics, Outcome, Retention};
+use lintel_testkit::{captured_logs, scratch_dir, workspace};
+use lintel_wire::UtcTime;
 use serde_json::{Value, json};
 
 /// Interval starts relative to now, aligned on the minute, two hours back: never in the future.
@@ -138,7 +136,7 @@ fn malformed_json_and_wrong_shapes_are_dropped() {
     wrong["interval"]["start"] = json!("yesterday");
     assert_eq!(f.take(&wrong), Outcome::Dropped(BadInput::Malformed));
     // Too big to read at all.
-    let big = vec![b' '; lintel::density::ingest::MAX_MESSAGE_BYTES + 1];
+    let big = vec![b' '; lintel_city::density::ingest::MAX_MESSAGE_BYTES + 1];
     assert_eq!(f.take_raw(malformed_topic, &big), Outcome::Dropped(BadInput::TooLarge));
     assert_eq!(f.metrics.bad(BadInput::Malformed), 4);
     assert_eq!(f.metrics.bad(BadInput::TooLarge), 1);
@@ -313,8 +311,8 @@ fn the_grid_fixture_is_valid_and_a_bad_grid_file_is_one_clear_line() {
     let mut grid: Value = serde_json::from_str(&text).unwrap();
     grid["features"][5]["properties"]["floor_area_m2"] = json!("big");
     std::fs::write(path, grid.to_string()).unwrap();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["density", "render", "--grid"])
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+        .args(["render", "--grid"])
         .arg(path)
         .args(["--store", &format!("sqlite:{}", dir.join("d.db").display()), "--out"])
         .arg(dir.join("map.png"))

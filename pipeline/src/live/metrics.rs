@@ -1,7 +1,7 @@
 //! Prometheus metrics of a running node: the node hands over a [`Snapshot`] of its counters
 //! every 250 ms ([`NodeMetrics::update`]); a scrape renders the latest one in the OpenMetrics
 //! text format through `prometheus-client` ([`NodeMetrics`] is its collector). The HTTP side is
-//! [`WebServer`](super::WebServer).
+//! [`web::server`](crate::web::server).
 //!
 //! Cameras are labelled by their id from the site file, never by their URL (which may carry a
 //! host or a user an operator would rather not spread).
@@ -32,9 +32,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::ingest::CameraStateKind;
+use crate::publish::AlertKind;
 
 /// The content type of [`Snapshot::render`]'s text, for the HTTP answer.
-pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use lintel_http::OPENMETRICS_CONTENT_TYPE as CONTENT_TYPE;
 
 /// One camera's counters since the node started.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -91,6 +92,9 @@ pub struct Snapshot {
     pub messages_held: usize,
     /// Held messages dropped because too many were held.
     pub messages_dropped: u64,
+    /// The alert conditions the node raised and has not ended (kind, subject), as its alerts
+    /// said over MQTT.
+    pub alerts_on: Vec<(AlertKind, String)>,
 }
 
 impl Snapshot {
@@ -166,6 +170,17 @@ impl Snapshot {
         )?;
         for building in &self.buildings {
             ConstGauge::new(building.occupancy).encode(family.encode_family(&[("building", building.id.as_str())])?)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "lintel_alert_active",
+            "1 for each alert condition the node raised and has not ended (kind, subject).",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (kind, subject) in &self.alerts_on {
+            let labels = [("kind", kind.name()), ("subject", subject.as_str())];
+            ConstGauge::new(1).encode(family.encode_family(&labels)?)?;
         }
 
         let gauges = [

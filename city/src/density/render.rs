@@ -1,17 +1,17 @@
 //! The density map as a picture (`lintel density render --out map.png|map.svg`): the cells
 //! coloured by occupancy (fresh buildings only; grey where no building is fresh), buildings as
 //! points or footprints (hollow when stale), a legend and the time. The same colours as the map
-//! page, which reads them from [`legend`] through the GeoJSON.
+//! page, which reads them from [`legend`](super::legend) through the GeoJSON.
 //!
 //! PNG labels use an 8×8 bitmap font (ASCII only: cell names are shown by id there); the SVG
 //! carries the full names.
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform};
 
 use super::grid::{Footprint, Grid, LonLat, centroid};
+use super::legend::NO_DATA_COLOUR;
 use super::snapshot::Snapshot;
 
 /// What went wrong drawing or writing the picture.
@@ -21,46 +21,6 @@ pub enum RenderError {
     Format(String),
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
-}
-
-/// Colours of the occupancy classes, lowest first (ColorBrewer YlOrRd, 5 classes).
-pub const CLASS_COLOURS: [&str; 5] = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
-/// A cell with no fresh building.
-pub const NO_DATA_COLOUR: &str = "#d4d4d4";
-
-/// The classes of a map: class `i` is `[lower[i], lower[i+1])`, the last open-ended.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Legend {
-    pub lower: Vec<u64>,
-    pub colours: Vec<&'static str>,
-    pub no_data: &'static str,
-}
-
-/// Five classes of equal, round width covering 0..=`max` (at least 0..10).
-pub fn legend(max: u64) -> Legend {
-    let raw = max.max(10).div_ceil(5);
-    let magnitude = 10u64.pow(raw.ilog10());
-    let step = [1, 2, 5, 10].iter().map(|m| m * magnitude).find(|s| *s >= raw).unwrap_or(raw);
-    Legend { lower: (0..5).map(|i| i * step).collect(), colours: CLASS_COLOURS.to_vec(), no_data: NO_DATA_COLOUR }
-}
-
-impl Legend {
-    pub fn colour(&self, occupancy: u64) -> &'static str {
-        let class = self.lower.iter().rposition(|&l| occupancy >= l).unwrap_or(0);
-        self.colours[class]
-    }
-
-    fn label(&self, class: usize) -> String {
-        match self.lower.get(class + 1) {
-            Some(next) => format!("{}-{}", self.lower[class], next - 1),
-            None => format!("{}+", self.lower[class]),
-        }
-    }
-}
-
-/// The legend for a snapshot: scaled to its fullest cell.
-pub fn legend_for(snapshot: &Snapshot) -> Legend {
-    legend(snapshot.cells.iter().map(|c| c.occupancy).max().unwrap_or(0))
 }
 
 const WIDTH: f32 = 1000.0;
@@ -113,7 +73,7 @@ fn title(grid: &Grid, snapshot: &Snapshot) -> String {
 /// The picture as SVG text.
 pub fn svg(grid: &Grid, snapshot: &Snapshot) -> String {
     let projection = Projection::new(grid);
-    let legend = legend_for(snapshot);
+    let legend = snapshot.legend();
     let (w, h) = (WIDTH + PANEL, projection.height);
     let mut s = String::new();
     let _ = writeln!(
@@ -246,7 +206,7 @@ fn paint(hex: &str, alpha: f32) -> Paint<'static> {
 /// The picture as PNG bytes.
 pub fn png(grid: &Grid, snapshot: &Snapshot) -> Vec<u8> {
     let projection = Projection::new(grid);
-    let legend = legend_for(snapshot);
+    let legend = snapshot.legend();
     let (w, h) = ((WIDTH + PANEL) as u32, projection.height as u32);
     let Some(mut pixmap) = Pixmap::new(w, h) else { return Vec::new() };
     pixmap.fill(Color::WHITE);
@@ -367,22 +327,5 @@ fn text(pixmap: &mut Pixmap, x: f32, y: f32, text: &str, scale: u32, hex: &str) 
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn legend_classes_are_round_and_cover_the_fullest_cell() {
-        assert_eq!(legend(0).lower, vec![0, 2, 4, 6, 8]);
-        assert_eq!(legend(93).lower, vec![0, 20, 40, 60, 80]);
-        assert_eq!(legend(1234).lower, vec![0, 500, 1000, 1500, 2000]);
-        let l = legend(93);
-        assert_eq!(l.colour(0), CLASS_COLOURS[0]);
-        assert_eq!(l.colour(39), CLASS_COLOURS[1]);
-        assert_eq!(l.colour(500), CLASS_COLOURS[4]);
-        assert_eq!(l.label(4), "80+");
     }
 }

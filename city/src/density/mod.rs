@@ -1,4 +1,4 @@
-//! The population-density layer (`lintel density`): consumes the counts and occupancy of many
+//! The population-density layer (`lintel-city`): consumes the counts and occupancy of many
 //! nodes, keeps every building's occupancy, rolls buildings up into the community's grid cells
 //! (网格), and serves them as GeoJSON, a history, a map page and a picture, with a retained MQTT
 //! topic per cell and an NGSI-LD export for other agencies.
@@ -9,12 +9,14 @@
 //! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
 //! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
 //! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
+//! - [`legend`]: the colour classes the map page and the pictures share.
 //! - [`render`]: the map as PNG or SVG.
 //! - [`ngsi`]: FIWARE `Building` and `CrowdFlowObserved` entities, small counts suppressed.
 
 pub mod consumer;
 pub mod grid;
 pub mod ingest;
+pub mod legend;
 pub mod ngsi;
 pub mod render;
 pub mod snapshot;

@@ -2,16 +2,14 @@
 //! out as GeoJSON, history, the map page, metrics, the retained cell topics, NGSI-LD, and
 //! `lintel density render` pictures.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Broker, Subscriber, broker_config, free_port, scratch_dir, wait_until, workspace};
-use lintel::publish::{UtcTime, publish_once};
+use lintel_testkit::{Broker, Subscriber, free_port, scratch_dir, wait_until, workspace};
+use lintel_wire::UtcTime;
 use serde_json::{Value, json};
 
 fn time(seconds: i64) -> String {
@@ -27,10 +25,16 @@ fn counts(site: &str, building: &str, seq: u64, start: i64, entries: u64, exits:
     })
 }
 
-/// Publishes `payload` on `topic` (QoS 1, acknowledged by the broker).
-fn publish(port: u16, dir: &Path, topic: &str, payload: Vec<u8>) {
-    let config = broker_config(port, "density-node", &dir.join("node-spool"));
-    publish_once(&config, topic, payload, false, Duration::from_secs(20)).unwrap();
+/// Publishes `payload` on `topic` as a node would (QoS 1: `mosquitto_pub` returns once the broker
+/// acknowledged it).
+fn publish(port: u16, _dir: &Path, topic: &str, payload: Vec<u8>) {
+    let mut child = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-s"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_pub is not installed: run scripts/setup");
+    child.stdin.take().unwrap().write_all(&payload).unwrap();
+    assert!(child.wait().unwrap().success(), "mosquitto_pub could not publish on {topic}");
 }
 
 fn publish_counts(port: u16, dir: &Path, message: &Value) {
@@ -63,8 +67,8 @@ struct Density {
 impl Density {
     fn start(dir: &Path, mqtt_port: u16, store: &str, more: &[&str]) -> Self {
         let web = format!("127.0.0.1:{}", free_port());
-        let mut child = Command::new(env!("CARGO_BIN_EXE_lintel"))
-            .args(["density", "--grid"])
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+            .args(["--grid"])
             .arg(workspace("fixtures/lishui-grid.geojson"))
             .args(["--mqtt", &format!("127.0.0.1:{mqtt_port}"), "--web", &web, "--store", store])
             .args(["--stale-after-s", "600", "--run-for-s", "300"])
@@ -211,8 +215,8 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     // Pictures for reports, from the same store (while the consumer runs).
     for name in ["map.png", "map.svg"] {
         let out = dir.join(name);
-        let status = Command::new(env!("CARGO_BIN_EXE_lintel"))
-            .args(["density", "render", "--grid"])
+        let status = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+            .args(["render", "--grid"])
             .arg(workspace("fixtures/lishui-grid.geojson"))
             .args(["--store", &store, "--stale-after-s", "600", "--out"])
             .arg(&out)
@@ -234,8 +238,8 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     }
     // A second, web-only front on the same store (as one on a read replica would be): no MQTT.
     let web = format!("127.0.0.1:{}", free_port());
-    let mut front = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["density", "--web-only", "--grid"])
+    let mut front = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+        .args(["--web-only", "--grid"])
         .arg(workspace("fixtures/lishui-grid.geojson"))
         .args(["--web", &web, "--store", &store, "--stale-after-s", "600", "--run-for-s", "60"])
         .stdout(Stdio::piped())
@@ -252,8 +256,8 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
 
     // The export for other agencies, as a file.
     let out = dir.join("entities.jsonld");
-    let status = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["density", "export", "--grid"])
+    let status = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+        .args(["export", "--grid"])
         .arg(workspace("fixtures/lishui-grid.geojson"))
         .args(["--store", &store, "--stale-after-s", "600", "--out"])
         .arg(&out)
@@ -268,8 +272,8 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
 
 #[test]
 fn a_burst_of_thousands_of_messages_is_all_taken_and_acknowledged() {
-    use lintel::density::consumer::{Consumer, ConsumerConfig};
-    use lintel::density::{Grid, Ingest, IngestMetrics, store};
+    use lintel_city::density::consumer::{Consumer, ConsumerConfig};
+    use lintel_city::density::{Grid, Ingest, IngestMetrics, store};
     use std::sync::Arc;
 
     let dir = scratch_dir("density-burst");

@@ -3,20 +3,16 @@
 //! worker is killed midway and comes back (as a supervisor restarts it); the shared store ends
 //! equal to what a single consumer computes from the same messages.
 
-mod common;
-#[path = "common/postgres.rs"]
-mod postgres;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{Broker, free_port, scratch_dir, wait_until, workspace};
-use lintel::density::store;
-use lintel::publish::UtcTime;
-use postgres::Postgres;
+use lintel_city::density::store;
+use lintel_testkit::Postgres;
+use lintel_testkit::{Broker, free_port, scratch_dir, wait_until, workspace};
+use lintel_wire::UtcTime;
 use serde_json::json;
 
 fn get(address: &str, path: &str) -> String {
@@ -45,9 +41,9 @@ struct Worker {
 impl Worker {
     fn start(dir: &Path, mqtt: u16, store: &str, id: &str, group: Option<&str>) -> Self {
         let web = format!("127.0.0.1:{}", free_port());
-        let mut command = Command::new(env!("CARGO_BIN_EXE_lintel"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lintel-city"));
         command
-            .args(["density", "--grid"])
+            .args(["--grid"])
             .arg(workspace("fixtures/lishui-grid.geojson"))
             .args(["--mqtt", &format!("127.0.0.1:{mqtt}"), "--web", &web, "--store", store])
             .args(["--consumer-id", id, "--no-cell-topics", "--run-for-s", "300"])
@@ -104,7 +100,7 @@ fn two_workers_sharing_the_load_with_one_killed_midway_store_what_one_worker_com
     let dir = scratch_dir("density-postgres");
     let broker = Broker::start(&dir);
     let pg = Postgres::start(&dir, &["shared", "single"]);
-    let grid = lintel::density::Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap();
+    let grid = lintel_city::density::Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap();
 
     // The reference: one worker, every message, its own database.
     let single = Worker::start(&dir, broker.port, &pg.url("single"), "density-single", None);

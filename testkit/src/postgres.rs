@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::free_port;
+use crate::free_port;
 
 /// Where Debian puts PostgreSQL 15's programs.
 const BIN: &str = "/usr/lib/postgresql/15/bin";

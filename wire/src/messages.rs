@@ -6,7 +6,7 @@
 //! embedding, image) can slip into a message.
 //!
 //! ```
-//! use lintel::publish::{Alert, AlertKind, Message, UtcTime};
+//! use lintel_wire::{Alert, AlertKind, Message, UtcTime};
 //!
 //! let alert = Message::from(Alert {
 //!     site: "s1".into(),
@@ -176,7 +176,7 @@ pub struct Occupancy {
 }
 
 /// What an alert is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// A camera gave no frame for longer than its grace period; `subject` is the camera id.
@@ -206,11 +206,19 @@ pub enum AlertKind {
     /// Another MQTT client took over this node's session: two nodes may share one node id, and
     /// their `(node, seq)` collide. `subject` is the node id.
     NodeIdConflict,
+    /// A blinded camera sees a picture with detail again; `subject` is the camera id.
+    CameraSeesAgain,
+    /// The publishing spool drained below half its alert threshold; `subject` is the node id.
+    SpoolDrained,
+    /// The spool takes messages again, and those held in memory went into it; `subject` is the node id.
+    SpoolRecovered,
+    /// A building's occupancy is at or below its capacity again; `subject` is the building id.
+    BackUnderCapacity,
 }
 
 impl AlertKind {
     /// Every kind, for tests and documentation.
-    pub const ALL: [AlertKind; 11] = [
+    pub const ALL: [AlertKind; 15] = [
         AlertKind::CameraOffline,
         AlertKind::CameraBack,
         AlertKind::CameraBlinded,
@@ -222,7 +230,79 @@ impl AlertKind {
         AlertKind::CameraMoved,
         AlertKind::CameraViewRestored,
         AlertKind::NodeIdConflict,
+        AlertKind::CameraSeesAgain,
+        AlertKind::SpoolDrained,
+        AlertKind::SpoolRecovered,
+        AlertKind::BackUnderCapacity,
     ];
+
+    /// As written in messages (`camera_offline`).
+    pub fn name(self) -> &'static str {
+        match self {
+            AlertKind::CameraOffline => "camera_offline",
+            AlertKind::CameraBack => "camera_back",
+            AlertKind::CameraBlinded => "camera_blinded",
+            AlertKind::SpoolFilling => "spool_filling",
+            AlertKind::OverCapacity => "over_capacity",
+            AlertKind::ClockJump => "clock_jump",
+            AlertKind::SpoolFailing => "spool_failing",
+            AlertKind::CameraDefocused => "camera_defocused",
+            AlertKind::CameraMoved => "camera_moved",
+            AlertKind::CameraViewRestored => "camera_view_restored",
+            AlertKind::NodeIdConflict => "node_id_conflict",
+            AlertKind::CameraSeesAgain => "camera_sees_again",
+            AlertKind::SpoolDrained => "spool_drained",
+            AlertKind::SpoolRecovered => "spool_recovered",
+            AlertKind::BackUnderCapacity => "back_under_capacity",
+        }
+    }
+
+    /// The kind written `name` in messages.
+    pub fn from_name(name: &str) -> Option<AlertKind> {
+        AlertKind::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The alert lifecycle, the same for every reader (the node's dashboard, a console): a
+    /// *condition* (`camera_offline`, …) stays on until the node sends one of the kinds that end
+    /// it, about the same subject; every other kind is an *end* or a one-off *event*
+    /// (`clock_jump`, `node_id_conflict`), over when it is sent. The node alone decides when a
+    /// condition starts and ends; readers only pair what it sent.
+    ///
+    /// ```
+    /// use lintel_wire::AlertKind;
+    ///
+    /// assert_eq!(AlertKind::CameraOffline.ended_by(), [AlertKind::CameraBack]);
+    /// assert!(AlertKind::CameraViewRestored.ends(AlertKind::CameraMoved));
+    /// assert!(!AlertKind::ClockJump.is_condition());
+    /// ```
+    pub fn ended_by(self) -> &'static [AlertKind] {
+        match self {
+            AlertKind::CameraOffline => &[AlertKind::CameraBack],
+            AlertKind::CameraBlinded => &[AlertKind::CameraSeesAgain],
+            AlertKind::CameraDefocused | AlertKind::CameraMoved => &[AlertKind::CameraViewRestored],
+            AlertKind::SpoolFilling => &[AlertKind::SpoolDrained],
+            AlertKind::SpoolFailing => &[AlertKind::SpoolRecovered],
+            AlertKind::OverCapacity => &[AlertKind::BackUnderCapacity],
+            AlertKind::CameraBack
+            | AlertKind::CameraViewRestored
+            | AlertKind::CameraSeesAgain
+            | AlertKind::SpoolDrained
+            | AlertKind::SpoolRecovered
+            | AlertKind::BackUnderCapacity
+            | AlertKind::ClockJump
+            | AlertKind::NodeIdConflict => &[],
+        }
+    }
+
+    /// Whether an alert of this kind stays on until the node ends it.
+    pub fn is_condition(self) -> bool {
+        !self.ended_by().is_empty()
+    }
+
+    /// Whether this kind ends an alert of kind `condition` about the same subject.
+    pub fn ends(self, condition: AlertKind) -> bool {
+        condition.ended_by().contains(&self)
+    }
 }
 
 /// `lintel.alert/1`: something an operator should know about. Topic `lintel/v1/<site>/alerts`, not retained.
@@ -251,7 +331,7 @@ pub enum NodeState {
 }
 
 /// A camera's ingest state in a status message: the supervisor's state without its details.
-pub use crate::ingest::CameraStateKind as CameraState;
+pub use crate::CameraStateKind as CameraState;
 
 /// One camera in a node status message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -355,7 +435,7 @@ impl Message {
     }
 
     /// Checks what the JSON Schema requires beyond types: ids usable as topic levels, no empty id.
-    /// [`crate::publish::Spool::push`] calls this; a message that passes is valid against its schema.
+    /// The node's spool calls this before it keeps a message; a message that passes is valid against its schema.
     pub fn validate(&self) -> Result<(), MessageError> {
         self.topic()?;
         let schema = self.schema();
@@ -422,7 +502,7 @@ impl From<NodeStatus> for Message {
 /// restarts. Sent by `lintel occupancy set` or any MQTT client (`schemas/occupancy_set.schema.json`).
 ///
 /// ```
-/// use lintel::publish::{OccupancySet, UtcTime};
+/// use lintel_wire::{OccupancySet, UtcTime};
 ///
 /// let set = OccupancySet::new(42);
 /// let json = set.to_json();

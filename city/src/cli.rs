@@ -1,5 +1,6 @@
-//! `lintel density`: the population-density layer (consumer, store, map, exports), and
-//! `lintel density render` / `lintel density export` for reports and other agencies.
+//! The city server's command line: `lintel-city` (also `lintel density` on an edge box) runs the
+//! population-density layer (consumer, store, map, exports); `lintel-city render` /
+//! `lintel-city export` draw the map and write the NGSI-LD entities for reports and other agencies.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,17 +10,23 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::{Args, Subcommand};
-use lintel::density::consumer::{Consumer, ConsumerConfig};
-use lintel::density::ngsi::NgsiOptions;
-use lintel::density::web::{DensityWeb, parse_time};
-use lintel::density::{Grid, Ingest, IngestMetrics, Retention, Snapshot, render, store};
-use lintel::publish::UtcTime;
+use clap::{Args, Parser, Subcommand};
+use lintel_city::density::consumer::{Consumer, ConsumerConfig};
+use lintel_city::density::ngsi::NgsiOptions;
+use lintel_city::density::web::{DensityWeb, parse_time};
+use lintel_city::density::{Grid, Ingest, IngestMetrics, Retention, Snapshot, render, store};
+use lintel_wire::UtcTime;
 use prometheus_client::registry::Registry;
 
-#[derive(Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
-pub struct DensityArgs {
+#[derive(Parser)]
+#[command(
+    name = "lintel-city",
+    version,
+    about = "The city server: the population-density layer of many Lintel nodes (consumer, store, map, exports)",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct CityArgs {
     #[command(subcommand)]
     action: Option<Action>,
     #[command(flatten)]
@@ -122,7 +129,7 @@ struct ExportArgs {
     common: CommonArgs,
 }
 
-pub fn run(args: DensityArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: CityArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(Action::Render(a)) => render_map(a),
         Some(Action::Export(a)) => export(a),
@@ -172,11 +179,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         registry,
         ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
     });
-    let web = lintel::web::WebServer::serve(args.web, lintel::density::web::router(web_state))
+    let web = lintel_http::HttpServer::serve(args.web, lintel_city::density::web::router(web_state))
         .with_context(|| format!("cannot serve on {}", args.web))?;
     let consumer = match (consumer_store, &args.mqtt) {
         (Some(store), Some(mqtt)) => {
-            let (host, port) = super::run::parse_broker(mqtt)?;
+            let (host, port) =
+                lintel_wire::split_host_port(mqtt).with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))?;
             let mut config = ConsumerConfig::new(host, port, args.consumer_id.clone());
             config.share_group = args.share_group.clone();
             config.session_expiry_s = args.session_expiry_s;
@@ -236,7 +244,7 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let to = time(&args.to, "to", now.unix_seconds())?;
     let options = NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() };
     let entities =
-        lintel::density::ngsi::export(&grid, &mut store, from, to, now, args.common.stale_after_s, &options)?;
+        lintel_city::density::ngsi::export(&grid, &mut store, from, to, now, args.common.stale_after_s, &options)?;
     let text = serde_json::to_string_pretty(&entities)?;
     std::fs::write(&args.out, text + "\n").with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{}: {} entities", args.out.display(), entities.len());

@@ -2,15 +2,13 @@
 //! FIWARE's published Smart Data Models (`schemas/ngsi-ld/`), the schemas refusing what the
 //! models do not allow, and small counts merged or left out.
 
-mod common;
-
 use std::sync::Arc;
 
-use common::{scratch_dir, workspace};
 use jsonschema::Validator;
-use lintel::density::ngsi::{NgsiOptions, export};
-use lintel::density::{Grid, Ingest, IngestMetrics, Outcome, store};
-use lintel::publish::UtcTime;
+use lintel_city::density::ngsi::{NgsiOptions, export};
+use lintel_city::density::{Grid, Ingest, IngestMetrics, Outcome, store};
+use lintel_testkit::{scratch_dir, workspace};
+use lintel_wire::UtcTime;
 use serde_json::{Value, json};
 
 fn validator(kind: &str) -> Validator {
@@ -83,7 +81,7 @@ fn flows(entities: &[Value], cell: &str, direction: &str) -> Vec<(i64, i64, u64)
         .map(|e| {
             let at = |name: &str| {
                 let text = e[name]["value"]["@value"].as_str().unwrap();
-                lintel::density::web::parse_time(text).unwrap().unix_seconds()
+                lintel_city::density::web::parse_time(text).unwrap().unix_seconds()
             };
             (at("dateObservedFrom"), at("dateObservedTo"), e["peopleCount"]["value"].as_u64().unwrap())
         })

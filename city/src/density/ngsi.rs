@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use super::grid::{Footprint, Grid};
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step, StoreError};
-use crate::publish::UtcTime;
+use lintel_wire::UtcTime;
 
 /// The `@context` of every entity: the NGSI-LD core and the two Smart Data Models' contexts
 /// (names only; a consumer resolves them, the export needs no network).

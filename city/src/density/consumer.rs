@@ -20,7 +20,7 @@ use rumqttc::v5::{Client, Event, MqttOptions};
 use super::ingest::{Ingest, MAX_MESSAGE_BYTES};
 use super::snapshot::{Snapshot, cell_topic};
 use super::store::Retention;
-use crate::publish::UtcTime;
+use lintel_wire::UtcTime;
 
 /// How often the retained cell summaries are refreshed.
 pub const CELL_PUBLISH_EVERY: Duration = Duration::from_secs(2);
@@ -66,7 +66,7 @@ impl ConsumerConfig {
 
     /// The topic filters: counts and occupancy of every site's buildings.
     pub fn filters(&self) -> Vec<String> {
-        let root = crate::publish::TOPIC_ROOT;
+        let root = lintel_wire::TOPIC_ROOT;
         ["counts", "occupancy"]
             .iter()
             .map(|what| {
@@ -125,7 +125,7 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
         .set_clean_start(false)
         .set_session_expiry_interval(Some(config.session_expiry_s))
         .set_receive_maximum(Some(config.receive_maximum))
-        .set_max_packet_size(Some(crate::publish::MAX_INCOMING_PACKET as u32))
+        .set_max_packet_size(Some(lintel_wire::MAX_INCOMING_PACKET as u32))
         .set_manual_acks(true);
     let (client, mut connection) = Client::new(options, 256);
     let filters: Vec<Filter> = config.filters().into_iter().map(|f| Filter::new(f, QoS::AtLeastOnce)).collect();

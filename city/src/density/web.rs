@@ -1,4 +1,4 @@
-//! The density layer's HTTP routes, served by [`WebServer::serve`](crate::web::WebServer::serve)
+//! The density layer's HTTP routes, served by [`HttpServer::serve`](lintel_http::HttpServer::serve)
 //! (its client limits apply):
 //!
 //! - `GET /`: the map page (embedded; no internet, no tile server: the cells are the map);
@@ -21,7 +21,7 @@ use super::grid::Grid;
 use super::ngsi::{self, NgsiOptions};
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step};
-use crate::publish::UtcTime;
+use lintel_wire::UtcTime;
 
 /// The most points a history answer holds.
 pub const MAX_HISTORY_POINTS: usize = 10_000;
@@ -59,7 +59,7 @@ async fn page() -> impl IntoResponse {
 async fn metrics(State(state): State<Arc<DensityWeb>>) -> impl IntoResponse {
     let mut text = String::new();
     let _ = prometheus_client::encoding::text::encode(&mut text, &state.registry);
-    ([(header::CONTENT_TYPE, crate::web::metrics::CONTENT_TYPE)], text)
+    ([(header::CONTENT_TYPE, lintel_http::OPENMETRICS_CONTENT_TYPE)], text)
 }
 
 fn bad_request(message: impl Into<String>) -> Response {

@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::grid::Grid;
 use super::store::{Recorded, Recorder, StoreError};
-use crate::publish::{Counts, Occupancy, UtcTime};
+use lintel_wire::{Counts, Occupancy, UtcTime};
 
 /// The largest payload read; a counts message of a building with many entrances is a few KiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;

@@ -17,7 +17,7 @@
 pub mod postgres;
 pub mod sqlite;
 
-use crate::publish::{Counts, Occupancy};
+use lintel_wire::{Counts, Occupancy};
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]

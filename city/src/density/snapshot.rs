@@ -13,8 +13,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::grid::{Footprint, Grid, LonLat, Polygon};
+use super::legend::{Legend, legend};
 use super::store::Latest;
-use crate::publish::UtcTime;
+use lintel_wire::UtcTime;
 
 /// One building at the snapshot's time.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -173,9 +174,14 @@ impl Snapshot {
             name: grid.name.as_deref(),
             at: self.at,
             stale_after_s: self.stale_after_s,
-            legend: super::render::legend_for(self),
+            legend: self.legend(),
             features: cells.chain(buildings).collect(),
         }
+    }
+
+    /// The colour classes of this moment: scaled to its fullest cell.
+    pub fn legend(&self) -> Legend {
+        legend(self.cells.iter().map(|c| c.occupancy).max().unwrap_or(0))
     }
 
     /// The retained message of `lintel/v1/density/cell/<cell>`.
@@ -194,7 +200,7 @@ struct Collection<'a> {
     name: Option<&'a str>,
     at: UtcTime,
     stale_after_s: i64,
-    legend: super::render::Legend,
+    legend: Legend,
     features: Vec<Feature<'a>>,
 }
 
@@ -224,7 +230,7 @@ enum Properties<'a> {
 
 /// The MQTT topic of a cell's retained summary.
 pub fn cell_topic(cell: &str) -> String {
-    format!("{}/density/cell/{cell}", crate::publish::TOPIC_ROOT)
+    format!("{}/density/cell/{cell}", lintel_wire::TOPIC_ROOT)
 }
 
 fn round2(x: f64) -> f64 {

@@ -1,0 +1,9 @@
+//! Lintel's city server: what serves a community (and later a city) from the messages of many
+//! edge nodes, with no GStreamer, ONNX Runtime or OpenCV in it.
+//!
+//! - [`density`]: the population-density layer: consumer, store, grid roll-ups, map, exports.
+//!
+//! Its inputs are the wire messages of `lintel_wire`; its HTTP server is `lintel_http`'s. The
+//! `lintel-city` binary (`src/main.rs`, `src/cli.rs`) is its command line.
+
+pub mod density;

@@ -1,0 +1,23 @@
+//! The `lintel-city` command: the city server (on an edge box also reached as `lintel density`).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = cli::CityArgs::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG").unwrap_or_else(|_| "warn".into()))
+        .init();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(error) => {
+            // One line: what failed and where (the causes joined), never a backtrace.
+            eprintln!("lintel-city: {}", error.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": "));
+            ExitCode::FAILURE
+        }
+    }
+}

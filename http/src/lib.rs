@@ -1,0 +1,202 @@
+//! Lintel's HTTP server machinery, shared by the edge node's pages and the city server: axum
+//! routes served on a small tokio runtime of its own, so a synchronous program starts it, hands it
+//! a [`Router`] and drops it, without becoming async itself.
+//!
+//! Slow or idle clients cannot hold it: every connection is served on its own task, a request's
+//! head must arrive within 10 s (hyper's header read timeout, which also closes a connection
+//! that never sends anything), and a request must be answered, its body read included, within
+//! 10 s (tower-http's `TimeoutLayer`, 408 after that). A body a route never reads does not hold
+//! the connection either: hyper closes it after the answer. One request per connection.
+//!
+//! What is served (routes, authentication, headers) is the caller's: this crate decides nothing
+//! about it.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use lintel_http::HttpServer;
+//!
+//! let router = Router::new().route("/", get(|| async { "hello" }));
+//! let server = HttpServer::serve("127.0.0.1:0".parse()?, router)?;
+//! println!("serving on http://{}/", server.address());
+//! // … dropping `server` stops it.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, oneshot};
+use tower_http::timeout::TimeoutLayer;
+
+/// The content type of Prometheus' text exposition in its OpenMetrics form, as `/metrics` answers.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Middleware: headers every answer carries (add it with `axum::middleware::from_fn`): the pages load only their own scripts and styles, are never
+/// framed by another site, and API answers are never cached.
+pub async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    if api {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Connections served at once; more wait in the listen backlog. Far above what Prometheus and
+/// a few operators need, far below the file descriptors the node needs for its cameras.
+const MAX_CONNECTIONS: usize = 256;
+
+/// How long a client may take, before it is cut off.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// For the head of a request (request line and headers), from the connection's start.
+    pub header: Duration,
+    /// For a request to be answered once its head is in, reading its body included.
+    pub request: Duration,
+    /// For open connections to finish when the server stops; then they are dropped.
+    pub shutdown: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self { header: Duration::from_secs(10), request: Duration::from_secs(10), shutdown: Duration::from_secs(2) }
+    }
+}
+
+/// The HTTP server, serving on its own thread (a tokio runtime with two workers) until dropped.
+///
+/// Dropping it stops accepting, lets requests in flight finish for up to two seconds, then
+/// closes what is left: it never waits on a client for longer.
+#[derive(Debug)]
+pub struct HttpServer {
+    address: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// Listens on `address` (port 0: any free port, see [`HttpServer::address`]) and serves
+    /// `router` with the default [`Timeouts`]. Fails if the address cannot be bound.
+    pub fn serve(address: SocketAddr, router: Router) -> io::Result<Self> {
+        Self::serve_with(address, router, Timeouts::default())
+    }
+
+    /// As [`HttpServer::serve`], with other limits on clients (tests shorten them).
+    pub fn serve_with(address: SocketAddr, router: Router, timeouts: Timeouts) -> io::Result<Self> {
+        // Bound here, so a taken port is an error of `start`, not a log line from a thread.
+        let listener = std::net::TcpListener::bind(address)?;
+        let address = listener.local_addr()?;
+        listener.set_nonblocking(true)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lintel-web")
+            .enable_io()
+            .enable_time()
+            .build()?;
+        let listener = {
+            let _context = runtime.enter();
+            TcpListener::from_std(listener)?
+        };
+        let (stop, stopped) = oneshot::channel();
+        let router = router.layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeouts.request));
+        let thread = std::thread::Builder::new().name("lintel-web".into()).spawn(move || {
+            runtime.block_on(serve(listener, router, timeouts, stopped));
+            // Connections still open past the grace period are dropped with their tasks here.
+            runtime.shutdown_timeout(Duration::from_millis(500));
+        })?;
+        tracing::info!(%address, "web server listening");
+        Ok(Self { address, stop: Some(stop), thread: Some(thread) })
+    }
+
+    /// The address it listens on (with the port chosen when started with port 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!(address = %self.address, "web server thread panicked");
+        }
+    }
+}
+
+/// Accepts connections until `stopped`, each served on its own task; then shuts down gracefully
+/// within `timeouts.shutdown`.
+async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut stopped: oneshot::Receiver<()>) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    // hyper's header timeout needs a timer; without one a client trickling its head is never cut.
+    http.timer(TokioTimer::new()).header_read_timeout(timeouts.header);
+    // One request per connection, as the server before this one answered: simple clients read
+    // the answer to EOF, and a kept-alive connection would outlive no scrape interval anyway
+    // (the header timeout closes it after 10 s).
+    http.keep_alive(false);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = accept(&listener, &slots) => accepted,
+        };
+        let (stream, peer, slot) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, typically: wait rather than spin.
+                tracing::warn!("web server: cannot accept: {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+        };
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, "web connection: {error}");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(timeouts.shutdown) => {
+            tracing::debug!("web server: closing connections still open after {:?}", timeouts.shutdown);
+        }
+    }
+}
+
+/// The next connection, once fewer than [`MAX_CONNECTIONS`] are open.
+async fn accept(
+    listener: &TcpListener,
+    slots: &Arc<Semaphore>,
+) -> io::Result<(tokio::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
+    let slot = Arc::clone(slots).acquire_owned().await.map_err(io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, slot))
+}

@@ -1,0 +1,254 @@
+//! A real browser for the page tests: Debian's headless `chromium`, driven through `chromedriver`
+//! (W3C WebDriver over HTTP on loopback), and a plain HTTP client for the API checks.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The W3C WebDriver element key.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// One HTTP/1.1 exchange on loopback: `(status, body)`.
+pub fn http(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> (u16, String) {
+    let answer = request(method, port, path, headers, body);
+    (answer.status, String::from_utf8_lossy(&answer.body).into_owned())
+}
+
+/// An HTTP answer: status, head (lower-cased) and body bytes.
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    /// The value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(':')).map(str::trim)
+    }
+}
+
+/// One HTTP/1.1 exchange on loopback.
+pub fn request(method: &str, port: u16, path: &str, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap_or_else(|e| panic!("127.0.0.1:{port}: {e}"));
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    stream.write_all(request.as_bytes()).unwrap();
+    // Read the head, then the body by its length: chromedriver keeps connections open whatever
+    // the request asks, so reading to EOF would wait for the read timeout.
+    let mut reader = std::io::BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let n = std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0);
+        if n == 0 || line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    let status =
+        head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("bad answer to {path}: {head:?}"));
+    let lower = head.to_ascii_lowercase();
+    let length =
+        lower.lines().find_map(|l| l.strip_prefix("content-length:")).and_then(|v| v.trim().parse::<usize>().ok());
+    let mut body = Vec::new();
+    match length {
+        Some(length) => {
+            body.resize(length, 0);
+            reader.read_exact(&mut body).unwrap_or_else(|e| panic!("{path}: short body: {e}"));
+        }
+        None => {
+            let _ = reader.read_to_end(&mut body);
+        }
+    }
+    let body = if lower.contains("transfer-encoding: chunked") {
+        unchunk(&String::from_utf8_lossy(&body)).into_bytes()
+    } else {
+        body
+    };
+    Answer { status, head: lower, body }
+}
+
+/// `GET path` with an optional bearer token.
+pub fn get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+    http("GET", port, path, &headers, None)
+}
+
+fn unchunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+        if size == 0 || tail.len() < size {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A headless Chromium session, ended (and its driver stopped) when dropped.
+pub struct Browser {
+    driver: Child,
+    port: u16,
+    session: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// A browser whose window is `width`×`height`.
+    pub fn start(width: u32, height: u32) -> Self {
+        let port = crate::free_port();
+        let driver = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver is not installed: run scripts/setup (Debian's chromium and chromium-driver)");
+        let up = crate::wait_until(Duration::from_secs(20), || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        assert!(up, "chromedriver did not start listening on port {port}");
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": [
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--disable-extensions", "--lang=en-GB",
+            format!("--window-size={width},{height}"),
+            format!("--user-data-dir={}", profile.path().display()),
+        ]}}}});
+        let mut browser = Self { driver, port, session: String::new(), _profile: profile };
+        let answer = browser.call("POST", "/session", Some(capabilities));
+        browser.session = answer["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_string();
+        browser
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = match method {
+            "GET" | "DELETE" => None,
+            _ => Some(body.unwrap_or_else(|| json!({})).to_string()),
+        };
+        let (status, text) = http(method, self.port, path, &[("Content-Type", "application/json")], body.as_deref());
+        let value: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("WebDriver {path}: {text}"));
+        assert!(status == 200, "WebDriver {method} {path}: {status} {value}");
+        value["value"].clone()
+    }
+
+    fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    pub fn goto(&self, url: &str) {
+        self.session_call("POST", "/url", Some(json!({ "url": url })));
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) in the page; its return value.
+    pub fn execute(&self, script: &str, args: Value) -> Value {
+        self.session_call("POST", "/execute/sync", Some(json!({ "script": script, "args": args })))
+    }
+
+    /// The first element matching `css`, if any.
+    pub fn find(&self, css: &str) -> Option<String> {
+        let found = self.session_call("POST", "/elements", Some(json!({"using": "css selector", "value": css})));
+        found.as_array()?.first().map(|e| e[ELEMENT].as_str().unwrap().to_string())
+    }
+
+    /// The text of the first element matching `css`.
+    pub fn text(&self, css: &str) -> Option<String> {
+        self.execute("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", json!([css]))
+            .as_str()
+            .map(str::to_string)
+    }
+
+    pub fn click(&self, css: &str) {
+        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+        self.session_call("POST", &format!("/element/{element}/click"), Some(json!({})));
+    }
+
+    /// Clicks the first element matching `css` at (`fx`, `fy`), fractions of its width and
+    /// height from its top left corner: a real pointer click, as a person makes it.
+    pub fn click_at(&self, css: &str, fx: f64, fy: f64) {
+        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+        let rect = self.session_call("GET", &format!("/element/{element}/rect"), None);
+        let (width, height) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
+        // Offsets are from the element's centre, in whole CSS pixels.
+        let x = ((fx - 0.5) * width).round() as i64;
+        let y = ((fy - 0.5) * height).round() as i64;
+        let origin = json!({ ELEMENT: element });
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                {"type": "pointerMove", "origin": origin, "x": x, "y": y, "duration": 0},
+                {"type": "pointerDown", "button": 0},
+                {"type": "pointerUp", "button": 0},
+            ]}]})),
+        );
+    }
+
+    /// Empties a text field.
+    pub fn clear(&self, css: &str) {
+        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+        self.session_call("POST", &format!("/element/{element}/clear"), Some(json!({})));
+    }
+
+    pub fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+        self.session_call("POST", &format!("/element/{element}/value"), Some(json!({ "text": text })));
+    }
+
+    /// Saves a PNG of the window at `path`, for a person to look at.
+    pub fn screenshot(&self, path: &Path) {
+        use base64_png::decode;
+        let data = self.session_call("GET", "/screenshot", None);
+        std::fs::write(path, decode(data.as_str().unwrap())).unwrap();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if !self.session.is_empty() {
+            let _ = http("DELETE", self.port, &format!("/session/{}", self.session), &[], None);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Base64 (standard alphabet) decoding of WebDriver's screenshots, without another crate.
+mod base64_png {
+    pub fn decode(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(text.len() * 3 / 4);
+        let (mut buffer, mut bits) = (0u32, 0);
+        for sextet in text.bytes().filter_map(value) {
+            buffer = (buffer << 6) | u32::from(sextet);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+            }
+        }
+        out
+    }
+}
