@@ -8,9 +8,6 @@
 //! `postgresql` for the second store: without it that half fails with how to install it).
 //! Env: `LINTEL_BENCH_SIZES` (default `100,1000,10000`), `LINTEL_BENCH_MESSAGES` (per run, default 10,000).
 
-#[path = "../../pipeline/tests/common/postgres.rs"]
-mod postgres;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -22,8 +19,8 @@ use lintel_city::density::consumer::{Consumer, ConsumerConfig};
 use lintel_city::density::ngsi::NgsiOptions;
 use lintel_city::density::web::{DensityWeb, router};
 use lintel_city::density::{Grid, Ingest, IngestMetrics, store};
-use lintel_wire::UtcTime;
 use lintel_http::HttpServer as WebServer;
+use lintel_wire::UtcTime;
 use prometheus_client::registry::Registry;
 use rumqttc::{Client, MqttOptions, QoS};
 use serde_json::json;
@@ -270,7 +267,7 @@ fn main() {
     // A city of 10,000 buildings with one-minute intervals publishes 167 messages a second.
     let steady = 300.0;
     let pg_dbs: Vec<String> = sizes.iter().flat_map(|n| [format!("d{n}"), format!("s{n}")]).collect();
-    let pg = postgres::Postgres::start(&dir, &pg_dbs.iter().map(String::as_str).collect::<Vec<_>>());
+    let pg = lintel_testkit::Postgres::start(&dir, &pg_dbs.iter().map(String::as_str).collect::<Vec<_>>());
     println!(
         "density consumer: one worker, {messages} messages per run as fast as the nodes send, then {} at {steady} messages/s",
         messages / 4
