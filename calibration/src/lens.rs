@@ -3,7 +3,8 @@
 //! the picture a pinhole camera would give (undistorted, same intrinsics).
 //!
 //! Pure Rust: the node undistorts a few foot points a frame and, while a page shows it, a picture;
-//! OpenCV is needed only to estimate a lens ([`crate::checkerboard`]).
+//! OpenCV is needed only to estimate a lens ([`crate::checkerboard`], behind the `checkerboard`
+//! feature).
 
 /// Intrinsics and distortion, in the pixels of a picture of `size`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,32 +2,22 @@
 //!
 //! A technician holds a board of known size in front of the camera and moves it slowly across the
 //! picture, tilted this way and that, corners of the picture included (distortion is strongest
-//! there). Each frame is [offered](CheckerboardViews::offer): frames without the board are
-//! rejected cheaply, frames where the board barely moved are not kept, and from the kept views
-//! [`CheckerboardViews::estimate`] solves for the intrinsics and distortion.
+//! there). Each frame is offered to `CheckerboardViews`: frames without the board are rejected
+//! cheaply, frames where the board barely moved are not kept, and from the kept views it solves for
+//! the intrinsics and distortion.
 //!
-//! ```no_run
-//! use lintel_calibration::checkerboard::{Board, CheckerboardViews, Offer};
-//! # fn frames() -> Vec<Vec<u8>> { vec![] }
-//! let mut views = CheckerboardViews::new(Board::parse("9x6", 30.0)?);
-//! for grey in frames() {
-//!     if views.offer(&grey, 768, 576)? == Offer::Kept {
-//!         println!("{} views", views.views());
-//!     }
-//! }
-//! let estimate = views.estimate()?;
-//! println!("{:?}, RMS {:.2} px over {} views", estimate.lens, estimate.rms_px, estimate.views);
-//! # Ok::<(), lintel_calibration::checkerboard::CheckerboardError>(())
-//! ```
-//!
-//! [`render_view`] draws what such a camera would see of a board in a [`BoardPose`], in pure Rust:
-//! the tests check the estimate against a known lens with it, and a technician can try the route
-//! without a printed board.
+//! The estimation (`CheckerboardViews` and what it returns) needs OpenCV and is behind the crate's
+//! `checkerboard` feature. The [`Board`], its [`CheckerboardError`]s and the renderer are pure
+//! Rust and always there: [`render_view`] draws what such a camera would see of a board in a
+//! [`BoardPose`]; the tests check the estimate against a known lens with it, and a technician can
+//! try the route without a printed board.
 
 mod render;
+#[cfg(feature = "checkerboard")]
 mod views;
 
 pub use render::{BoardPose, ViewRenderer, render_view, sweep_poses};
+#[cfg(feature = "checkerboard")]
 pub use views::{CheckerboardViews, DistortionTerms, LensEstimate, MAX_VIEWS, MIN_VIEWS, Offer};
 
 #[cfg(doc)]
@@ -109,10 +99,13 @@ pub enum CheckerboardError {
         "the estimate did not fit the views (reprojection error {rms_px:.2} px): hold the board flat, still and sharp, at more places and angles"
     )]
     PoorFit { rms_px: f64 },
+    /// Kept without the `checkerboard` feature too, so that a match on the error is the same
+    /// whichever crates enable it.
     #[error("OpenCV failed: {0}")]
     OpenCv(String),
 }
 
+#[cfg(feature = "checkerboard")]
 impl From<opencv::Error> for CheckerboardError {
     fn from(e: opencv::Error) -> Self {
         CheckerboardError::OpenCv(e.message)

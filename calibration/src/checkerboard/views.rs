@@ -66,6 +66,20 @@ pub struct LensEstimate {
 /// Views of one board in frames of one stream, kept as they differ (see [`Offer`]), and the lens
 /// they give.
 ///
+/// ```no_run
+/// use lintel_calibration::checkerboard::{Board, CheckerboardViews, Offer};
+/// # fn frames() -> Vec<Vec<u8>> { vec![] }
+/// let mut views = CheckerboardViews::new(Board::parse("9x6", 30.0)?);
+/// for grey in frames() {
+///     if views.offer(&grey, 768, 576)? == Offer::Kept {
+///         println!("{} views", views.views());
+///     }
+/// }
+/// let estimate = views.estimate()?;
+/// println!("{:?}, RMS {:.2} px over {} views", estimate.lens, estimate.rms_px, estimate.views);
+/// # Ok::<(), lintel_calibration::checkerboard::CheckerboardError>(())
+/// ```
+///
 /// Views are kept while they differ from every kept view ([`MIN_MOVE`], [`MIN_TURN`]); past
 /// [`MAX_VIEWS`], a new view replaces the most crowded one (the closest to another) when it lies
 /// further from the rest than that one does, so the views keep spreading out, to the picture's
