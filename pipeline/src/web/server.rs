@@ -109,7 +109,7 @@ pub fn router(state: WebState) -> Router {
             .route("/login", get(pages::login_page).post(pages::login).with_state(access.clone()))
             .route("/logout", get(pages::logout))
             .route("/api/whoami", get(pages::whoami))
-            .route("/assets/{name}", get(pages::asset));
+            .route("/assets/{*name}", get(pages::asset));
     }
     if let Some(view) = calibrate {
         routes = routes.merge(calibrate::router(view));
