@@ -73,7 +73,7 @@ pub fn router(state: WebState) -> Router {
             .route("/login", get(pages::login_page).post(login::login).with_state(access.clone()))
             .route("/logout", get(login::logout))
             .route("/api/whoami", get(login::whoami))
-            .route("/assets/{name}", get(pages::asset));
+            .route("/assets/{*name}", get(pages::asset));
     }
     if let Some(view) = calibrate {
         routes = routes.merge(calibrate::router(view));

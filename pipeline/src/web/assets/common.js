@@ -1,10 +1,9 @@
 // What every page of the node uses: building elements, and reading the node's API (a page whose
-// sign-in lapsed goes back to the login).
-"use strict";
+// sign-in lapsed goes back to the login). An ES module: pages import what they use.
 
-const $ = (id) => document.getElementById(id);
+export const $ = (id) => document.getElementById(id);
 
-function el(tag, attrs = {}, ...children) {
+export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
     if (key === "class") node.className = value;
@@ -15,13 +14,13 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-function svg(tag, attrs = {}) {
+export function svg(tag, attrs = {}) {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
   return node;
 }
 
-async function getJson(path) {
+export async function getJson(path) {
   const response = await fetch(path, { credentials: "same-origin", cache: "no-store" });
   if (response.status === 401) { location.href = "/login"; throw new Error("signed out"); }
   if (!response.ok) throw new Error(`${path}: ${response.status}`);

@@ -1,7 +1,8 @@
 // The operators' dashboard: buildings, cameras and alerts of this node, live.
 // Reads /api/overview every 2 s, /api/history every minute and when an interval closes, and
 // alerts through the server-sent events of /api/events. No library, nothing from the internet.
-"use strict";
+
+import { $, el, svg, getJson } from "./common.js";
 
 const ALERT_NAMES = {
   camera_offline: "Camera offline", camera_back: "Camera back", camera_blinded: "Camera blinded",
