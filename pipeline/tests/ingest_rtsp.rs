@@ -10,11 +10,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lintel::ingest::rtsp_server::{ClipServer, ClipServerOptions, read_stamp};
 use lintel::ingest::{
     Backoff, CameraConfig, CameraState, CameraSupervisor, Credentials, FrameSource, IngestError, LiveOptions,
     RtspTransport, SourceOptions,
 };
+use lintel::test_camera::{ClipServer, ClipServerOptions, read_stamp};
 
 fn clip() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/video/vtest.avi");

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use lintel::ingest::Credentials;
-use lintel::ingest::rtsp_server::{ClipServer, ClipServerOptions};
+use lintel::test_camera::{ClipServer, ClipServerOptions};
 
 #[derive(Parser)]
 #[command(about = "Serve a video file over RTSP in a loop, in real time, as a fake camera")]

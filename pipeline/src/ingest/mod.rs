@@ -1,12 +1,11 @@
 //! Ingest: GStreamer pipelines that decode a camera or a file and hand RGB frames to Rust.
 //!
 //! [`FrameSource`] is one pipeline; [`CameraSupervisor`] keeps one camera's pipeline running
-//! (restarts with backoff) on its own thread; [`rtsp_server::ClipServer`] serves a clip as a fake
-//! RTSP camera for tests and the demo.
+//! (restarts with backoff) on its own thread. The fake camera of the tests is
+//! [`test_camera`](crate::test_camera), not part of ingest.
 
 mod frame;
 mod live;
-pub mod rtsp_server;
 mod source;
 mod supervisor;
 mod uri;

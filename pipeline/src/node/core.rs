@@ -1275,4 +1275,145 @@ entry_side = "right"
         let next: Vec<Option<u64>> = out.saves.iter().map(|s| s.aggregator.next_to_close).collect();
         assert!(next.windows(2).all(|w| w[0] < w[1]), "{next:?}");
     }
+
+    /// A frame of camera 0 at `at` with a luma `spread` (the blinded watch's measure), whose view
+    /// has `sharpness` (the tamper watch's) over a fixed structure.
+    fn view_frame(at: Duration, clocks: (Instant, SystemTime), sharpness: f64, spread: f64) -> NodeEvent {
+        let NodeEvent::Frame(mut seen) = frame(0, at, clocks, &[]) else { unreachable!() };
+        let raw: Vec<f32> = (0..64).map(|i| ((i * 7 % 13) as f32).sin()).collect();
+        let mean = raw.iter().sum::<f32>() / raw.len() as f32;
+        let sd = (raw.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / raw.len() as f32).sqrt();
+        let structure = raw.iter().map(|v| (v - mean) / sd).collect();
+        seen.luma_spread = Some(spread);
+        seen.view = Some(ViewSample { spread: 40.0, sharpness, structure });
+        NodeEvent::Frame(seen)
+    }
+
+    /// The kinds of the alerts sent, in order.
+    fn kinds(out: &Recorder) -> Vec<AlertKind> {
+        out.messages.iter().filter_map(|m| if let Message::Alert(a) = m { Some(a.kind) } else { None }).collect()
+    }
+
+    /// Each condition's start and end, pinned: the node sends the start once while it holds and
+    /// the end once when it is over, and keeps what is on (the state file, the metrics) to what
+    /// it sent. The board and any MQTT reader pair them by `AlertKind::ended_by`.
+    #[test]
+    fn each_alert_condition_starts_once_and_ends_once() {
+        let (mut core, now, wall) = node();
+        let clocks = (now, wall);
+        let s = Duration::from_secs;
+        let mut out = Recorder { connected: true, ..Recorder::default() };
+        core.start(&mut out);
+        // Every camera live and seen, so only the conditions made below go off.
+        let live = |core: &mut NodeCore, out: &mut Recorder, at: Duration| {
+            for camera in 0..3 {
+                core.handle(NodeEvent::CameraState { camera, state: CameraState::Live }, out);
+                if camera > 0 {
+                    core.handle(frame(camera, at, clocks, &[]), out);
+                }
+            }
+        };
+
+        // camera_blinded → camera_sees_again; camera_defocused → camera_view_restored (camera 0).
+        for second in 0..=61 {
+            live(&mut core, &mut out, s(second));
+            let sharpness = if second < 31 { 1.0 } else { 0.2 };
+            core.handle(view_frame(s(second), clocks, sharpness, 1.0), &mut out);
+            core.handle(tick(s(second), clocks), &mut out);
+        }
+        assert_eq!(kinds(&out), [AlertKind::CameraDefocused, AlertKind::CameraBlinded]);
+        assert!(core.snapshot(&out, now + s(61)).alerts_on.contains(&(AlertKind::CameraBlinded, "cam-1".into())));
+        for second in 62..=64 {
+            live(&mut core, &mut out, s(second));
+            core.handle(view_frame(s(second), clocks, 1.0, 40.0), &mut out);
+        }
+        assert_eq!(
+            kinds(&out)[2..],
+            [AlertKind::CameraSeesAgain, AlertKind::CameraViewRestored],
+            "each ends once, however many frames say so"
+        );
+
+        // over_capacity → back_under_capacity (b7 holds 1).
+        core.handle(frame(0, s(70), clocks, &[Crossing::Entry]), &mut out);
+        core.handle(frame(0, s(80), clocks, &[Crossing::Entry]), &mut out);
+        live(&mut core, &mut out, s(121));
+        core.handle(tick(s(121), clocks), &mut out);
+        live(&mut core, &mut out, s(150));
+        core.handle(frame(0, s(150), clocks, &[Crossing::Exit]), &mut out);
+        core.handle(frame(0, s(160), clocks, &[Crossing::Exit]), &mut out);
+        live(&mut core, &mut out, s(181));
+        core.handle(tick(s(181), clocks), &mut out);
+        live(&mut core, &mut out, s(241));
+        core.handle(tick(s(241), clocks), &mut out);
+        assert_eq!(kinds(&out)[4..], [AlertKind::OverCapacity, AlertKind::BackUnderCapacity]);
+
+        // spool_filling → spool_drained: ends below half the threshold, not at it.
+        for (second, fill) in [(242, 0.9), (243, 0.9), (244, 0.5), (245, 0.1), (246, 0.1)] {
+            out.fill_ratio = fill;
+            live(&mut core, &mut out, s(second));
+            core.handle(tick(s(second), clocks), &mut out);
+        }
+        assert_eq!(kinds(&out)[6..], [AlertKind::SpoolFilling, AlertKind::SpoolDrained]);
+
+        // spool_failing → spool_recovered: the alert is held with the interval and goes out first.
+        out.disk_full = true;
+        live(&mut core, &mut out, s(301));
+        core.handle(tick(s(301), clocks), &mut out);
+        out.disk_full = false;
+        live(&mut core, &mut out, s(302));
+        core.handle(tick(s(302), clocks), &mut out);
+        live(&mut core, &mut out, s(303));
+        core.handle(tick(s(303), clocks), &mut out);
+        assert_eq!(kinds(&out)[8..], [AlertKind::SpoolFailing, AlertKind::SpoolRecovered]);
+
+        // camera_offline → camera_back is pinned by its own test above; nothing is on now.
+        assert!(core.snapshot(&out, now + s(303)).alerts_on.is_empty());
+        core.save_if_changed(&mut out);
+        assert!(out.saves.last().is_some_and(|saved| saved.raised_alerts.is_empty()));
+    }
+
+    /// After a restart the node still owns what it raised: a condition that still holds is not
+    /// raised twice, one that cleared while it was away is ended.
+    #[test]
+    fn a_restart_ends_what_cleared_while_away_and_raises_nothing_twice() {
+        let (mut core, now, wall) = node();
+        let clocks = (now, wall);
+        let s = Duration::from_secs;
+        let mut out = Recorder { connected: true, fill_ratio: 0.9, ..Recorder::default() };
+        for second in 0..=61 {
+            core.handle(view_frame(s(second), clocks, 1.0, 1.0), &mut out);
+            core.handle(tick(s(second), clocks), &mut out);
+        }
+        core.save_if_changed(&mut out);
+        let saved = out.saves.last().cloned().expect("saved");
+        let raised: Vec<AlertKind> = saved.raised_alerts.iter().map(|(kind, _)| *kind).collect();
+        assert!(raised.contains(&AlertKind::CameraBlinded) && raised.contains(&AlertKind::SpoolFilling), "{raised:?}");
+        assert!(raised.contains(&AlertKind::CameraOffline), "cam-2 and cam-3 never sent a frame: {raised:?}");
+
+        let site = Site::parse(SITE, "site.toml").expect("test site");
+        let (now, wall) = (now + s(100), wall + s(100));
+        let clocks = (now, wall);
+        // Moved before the restart: the new baseline is the view now, so it is over.
+        let mut saved = saved;
+        saved.raised_alerts.insert((AlertKind::CameraMoved, "cam-1".into()));
+        let mut core = NodeCore::new(&site, &NodeOptions::default(), Some(saved), now, wall);
+        let mut out = Recorder { connected: true, fill_ratio: 0.1, ..Recorder::default() };
+        core.start(&mut out);
+        for second in 0..=35 {
+            // Still dark; cam-3 back.
+            core.handle(NodeEvent::CameraState { camera: 2, state: CameraState::Live }, &mut out);
+            core.handle(frame(2, s(second), clocks, &[]), &mut out);
+            core.handle(view_frame(s(second), clocks, 1.0, 1.0), &mut out);
+            core.handle(tick(s(second), clocks), &mut out);
+        }
+        let sent = kinds(&out);
+        assert!(!sent.contains(&AlertKind::CameraBlinded), "still blinded: not raised again ({sent:?})");
+        assert!(sent.contains(&AlertKind::SpoolDrained), "{sent:?}");
+        let back: Vec<&str> = out.alerts(AlertKind::CameraBack).iter().map(|a| a.subject.as_str()).collect();
+        assert_eq!(back, ["cam-3"]);
+        assert!(out.alerts(AlertKind::CameraOffline).is_empty(), "cam-2 is still away: {sent:?}");
+        assert_eq!(out.alerts(AlertKind::CameraViewRestored).len(), 1, "{sent:?}");
+        let on: Vec<AlertKind> = core.snapshot(&out, now + s(35)).alerts_on.into_iter().map(|(k, _)| k).collect();
+        assert_eq!(on, [AlertKind::CameraOffline, AlertKind::CameraBlinded], "cam-2 away, cam-1 dark");
+    }
 }

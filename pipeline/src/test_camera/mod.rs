@@ -1,4 +1,5 @@
-//! A fake camera: serves a video file over RTSP, in a loop, in real time, for tests and the demo.
+//! Test support, not part of the pipeline: a fake camera that serves a video file over RTSP, in a
+//! loop, in real time, for tests, benches and the demo (`lintel-rtsp-server`).
 //!
 //! A decoding pipeline reads the file (seeking back to the start at its end) and a feeder thread
 //! hands its frames, one per `1/fps` of wall-clock time, to the `appsrc` of every RTSP media:
@@ -14,10 +15,10 @@
 //! increasing forever (they are the media's running time), whatever happens to the file.
 //!
 //! ```no_run
-//! use lintel::ingest::rtsp_server::{ClipServer, ClipServerOptions};
+//! use lintel::test_camera::{ClipServer, ClipServerOptions};
 //! let server = ClipServer::start(ClipServerOptions::new("fixtures/video/vtest.avi"))?;
 //! println!("ready {}", server.url());
-//! # Ok::<(), lintel::ingest::rtsp_server::ServeError>(())
+//! # Ok::<(), lintel::test_camera::ServeError>(())
 //! ```
 
 use std::collections::VecDeque;
@@ -35,8 +36,7 @@ use gstreamer_rtsp_server::prelude::*;
 use gstreamer_video as gst_video;
 use gstreamer_video::prelude::*;
 
-use super::frame::Frame;
-use super::live::Credentials;
+use crate::ingest::{Credentials, Frame};
 
 /// What a [`ClipServer`] serves, and where.
 #[derive(Debug, Clone)]
