@@ -159,7 +159,7 @@ fn redact(url: &str) -> String {
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(grid_path) = &args.grid else {
-        anyhow::bail!("lintel density needs --grid FILE");
+        anyhow::bail!("lintel-city needs --grid FILE");
     };
     let grid = load_grid(grid_path)?;
     let metrics = Arc::new(IngestMetrics::default());

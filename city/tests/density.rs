@@ -322,7 +322,7 @@ fn the_grid_fixture_is_valid_and_a_bad_grid_file_is_one_clear_line() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(
         stderr.trim(),
-        format!("lintel: {}: feature 5: properties.floor_area_m2: not a number > 0", path.display())
+        format!("lintel-city: {}: feature 5: properties.floor_area_m2: not a number > 0", path.display())
     );
 }
 

@@ -1,6 +1,6 @@
-//! `lintel density` end to end: nodes' messages through a real mosquitto into the consumer,
+//! `lintel-city` end to end: nodes' messages through a real mosquitto into the consumer,
 //! out as GeoJSON, history, the map page, metrics, the retained cell topics, NGSI-LD, and
-//! `lintel density render` pictures.
+//! `lintel-city render` pictures.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -58,7 +58,7 @@ pub fn get(address: &str, path: &str) -> (u16, String) {
     (status, body.to_string())
 }
 
-/// `lintel density` running; killed when dropped.
+/// `lintel-city` running; killed when dropped.
 struct Density {
     child: Child,
     pub web: String,

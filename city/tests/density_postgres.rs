@@ -1,4 +1,4 @@
-//! Many consumers, one engine: two `lintel density` workers in one MQTT 5 share group against a
+//! Many consumers, one engine: two `lintel-city` workers in one MQTT 5 share group against a
 //! real mosquitto and one real PostgreSQL; simulated nodes publish (duplicates included), one
 //! worker is killed midway and comes back (as a supervisor restarts it); the shared store ends
 //! equal to what a single consumer computes from the same messages.

@@ -1,4 +1,4 @@
-//! The density map as a picture (`lintel density render --out map.png|map.svg`): the cells
+//! The density map as a picture (`lintel-city render --out map.png|map.svg`): the cells
 //! coloured by occupancy (fresh buildings only; grey where no building is fresh), buildings as
 //! points or footprints (hollow when stale), a legend and the time. The same colours as the map
 //! page, which reads them from [`legend`](super::legend) through the GeoJSON.
