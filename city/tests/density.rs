@@ -347,3 +347,74 @@ fn an_occupancy_message_does_not_hide_the_last_intervals_counts_in_either_order(
     }
     assert_eq!(first.ingest.store.dump().unwrap(), second.ingest.store.dump().unwrap());
 }
+
+#[test]
+fn ids_with_control_characters_or_too_long_are_refused_before_the_store() {
+    let mut f = fixture("bad-ids");
+    let t = base();
+    f.take(&counts("pets", "hall", "edge-01", 1, t, (4, 0, 4)));
+    // A NUL in a node id once wedged a PostgreSQL worker (the store refused it forever).
+    let nul = counts("pets", "hall", "edge\u{0}01", 2, t + 60, (1, 0, 5));
+    assert_eq!(f.take(&nul), Outcome::Dropped(BadInput::BadId));
+    let mut forged = counts("pets", "hall", "edge-01", 3, t + 60, (1, 0, 5));
+    forged["entrances"][0]["id"] = json!("door\nlintel: forged log line");
+    assert_eq!(f.take(&forged), Outcome::Dropped(BadInput::BadId));
+    let long = counts("pets", "hall", &"n".repeat(129), 4, t + 60, (1, 0, 5));
+    assert_eq!(f.take(&long), Outcome::Dropped(BadInput::BadId));
+    f.assert_counted(BadInput::BadId, 3);
+    assert_eq!(f.occupancy("pets/hall"), Some(4));
+    assert_eq!(f.ingest.store.dump().unwrap().messages.len(), 1, "nothing of them was stored");
+}
+
+#[test]
+fn a_topic_that_does_not_name_the_payload_is_refused() {
+    let mut f = fixture("topic-mismatch");
+    let t = base();
+    f.take(&counts("pets", "hall", "edge-01", 1, t, (4, 0, 4)));
+    // A node allowed to write only its own site's topics (the README's ACL) tries another site's.
+    let other_site = counts("lishui-c", "market", "edge-01", 2, t + 60, (0, 0, 777));
+    let outcome = f.take_raw(&topic("pets", "hall"), other_site.to_string().as_bytes());
+    assert_eq!(outcome, Outcome::Dropped(BadInput::TopicMismatch));
+    // Counts on the occupancy topic, and occupancy on the counts topic.
+    let hall = counts("pets", "hall", "edge-01", 3, t + 60, (1, 0, 5));
+    let outcome = f.take_raw("lintel/v1/pets/building/hall/occupancy", hall.to_string().as_bytes());
+    assert_eq!(outcome, Outcome::Dropped(BadInput::TopicMismatch));
+    let occupancy = json!({"schema": "lintel.occupancy/1", "site": "pets", "building": "hall", "node": "edge-01",
+                           "seq": 4, "at": time(t + 60), "occupancy": 99, "capacity": 300});
+    assert_eq!(
+        f.take_raw(&topic("pets", "hall"), occupancy.to_string().as_bytes()),
+        Outcome::Dropped(BadInput::TopicMismatch)
+    );
+    f.assert_counted(BadInput::TopicMismatch, 3);
+    assert_eq!(f.occupancy("pets/hall"), Some(4));
+    assert!(f.occupancy("lishui-c/market").is_none());
+}
+
+#[test]
+fn implausible_counts_are_refused_and_every_sum_stays_exact() {
+    let mut f = fixture("implausible");
+    let t = base();
+    f.take(&counts("pets", "hall", "edge-01", 1, t, (4, 0, 4)));
+    // pets/hall holds 300 (the grid): four times that at most.
+    assert_eq!(
+        f.take(&counts("pets", "hall", "edge-01", 2, t + 60, (0, 0, 1201))),
+        Outcome::Dropped(BadInput::Implausible)
+    );
+    let huge = counts("pets", "hall", "edge-01", 3, t + 60, (0, 0, 1_000_000_000_000));
+    assert_eq!(f.take(&huge), Outcome::Dropped(BadInput::Implausible));
+    // Two intervals of one hour with i64::MAX entries once overflowed SQLite's SUM and took the
+    // history and the NGSI-LD export down for the whole hour.
+    for (seq, start) in [(4, t + 120), (5, t + 180)] {
+        let flood = counts("pets", "hall", "edge-01", seq, start, (i64::MAX as u64, 0, 4));
+        assert_eq!(f.take(&flood), Outcome::Dropped(BadInput::Implausible));
+    }
+    // One entrance faster than any door, inside a plausible total.
+    let mut door = counts("pets", "hall", "edge-01", 6, t + 240, (1, 0, 5));
+    door["entrances"][0]["entries"] = json!(60 * 50 + 1);
+    assert_eq!(f.take(&door), Outcome::Dropped(BadInput::Implausible));
+    // The busiest plausible minute is taken, and the sums over the hour are exact.
+    assert_eq!(f.take(&counts("pets", "hall", "edge-01", 7, t + 300, (3000, 2990, 14))), applied("pets/hall", &[]));
+    f.assert_counted(BadInput::Implausible, 5);
+    let hourly = f.ingest.store.history(&["pets/hall".into()], t, t + 3600, Step::Hour, 10).unwrap();
+    assert_eq!(hourly.iter().map(|p| (p.entries, p.exits)).collect::<Vec<_>>(), [(3004, 2990)]);
+}

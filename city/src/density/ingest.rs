@@ -7,7 +7,10 @@
 //! | over [`MAX_MESSAGE_BYTES`] | `too_large`, dropped |
 //! | not JSON, or not the message's shape | `malformed`, dropped |
 //! | `schema` not `lintel.counts/1` or `lintel.occupancy/1` | `unknown_schema`, dropped |
+//! | an id (site, building, node, entrance, camera) empty, over [`MAX_ID_CHARS`] or with a control character | `bad_id`, dropped |
+//! | a topic that does not name the payload's site, building and kind | `topic_mismatch`, dropped (a node allowed one site's topics cannot write another's) |
 //! | a building not in the grid | `unknown_building`, dropped (the grid is the community) |
+//! | occupancy over [`MAX_OCCUPANCY`] (or [`CAPACITY_FACTOR`] × the building's capacity), entries or exits faster than [`MAX_PEOPLE_PER_S`] | `implausible`, dropped |
 //! | an interval ending more than [`FUTURE_TOLERANCE_S`] from now, or empty | `future_interval` / `bad_interval`, dropped |
 //! | `(node, seq)` already stored | `duplicate`, dropped |
 //! | a `seq` below the node's highest | `seq_backwards`, kept in the history; it changes the current occupancy only if its data is newer |
@@ -27,7 +30,7 @@ use serde_json::Value;
 
 use super::grid::Grid;
 use super::store::{Recorded, Recorder, StoreError};
-use lintel_wire::{Counts, Occupancy, UtcTime};
+use lintel_wire::{Counts, Occupancy, TOPIC_ROOT, UtcTime};
 
 /// The largest payload read; a counts message of a building with many entrances is a few KiB.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -37,6 +40,18 @@ pub const FUTURE_TOLERANCE_S: i64 = 120;
 
 /// The longest interval accepted: a node's catch-up span after a clock jump is at most this.
 pub const MAX_INTERVAL_S: i64 = 86_400;
+
+/// The longest id accepted (the schemas' `maxLength`).
+pub const MAX_ID_CHARS: usize = 128;
+
+/// The most people a building may hold without a capacity: a city block's tower, not a typo or
+/// an attack (the node bounds an operator's occupancy command the same way).
+pub const MAX_OCCUPANCY: u64 = 100_000;
+/// With a capacity, occupancy may reach this many times it (a festival in a small hall), no more.
+pub const CAPACITY_FACTOR: u64 = 4;
+/// The most people one building's doors pass per second, all entrances together: far above a
+/// station's gates, so only nonsense is refused. Every count is then far from overflowing a sum.
+pub const MAX_PEOPLE_PER_S: u64 = 50;
 
 /// Ways a message can be wrong. The label value of `lintel_density_bad_input_total{kind}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,10 +65,13 @@ pub enum BadInput {
     Duplicate,
     SeqBackwards,
     OccupancyReset,
+    BadId,
+    TopicMismatch,
+    Implausible,
 }
 
 impl BadInput {
-    pub const ALL: [BadInput; 9] = [
+    pub const ALL: [BadInput; 12] = [
         BadInput::TooLarge,
         BadInput::Malformed,
         BadInput::UnknownSchema,
@@ -63,6 +81,9 @@ impl BadInput {
         BadInput::Duplicate,
         BadInput::SeqBackwards,
         BadInput::OccupancyReset,
+        BadInput::BadId,
+        BadInput::TopicMismatch,
+        BadInput::Implausible,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +97,9 @@ impl BadInput {
             BadInput::Duplicate => "duplicate",
             BadInput::SeqBackwards => "seq_backwards",
             BadInput::OccupancyReset => "occupancy_reset",
+            BadInput::BadId => "bad_id",
+            BadInput::TopicMismatch => "topic_mismatch",
+            BadInput::Implausible => "implausible",
         }
     }
 }
@@ -168,7 +192,7 @@ impl Ingest {
     /// an [`Outcome`].
     pub fn take(&mut self, topic: &str, payload: &[u8], now: UtcTime) -> Result<Outcome, StoreError> {
         let source = topic.to_string();
-        let outcome = match self.check(payload, now) {
+        let outcome = match self.check(topic, payload, now) {
             Err((kind, detail)) => Outcome::Dropped(self.note(kind, &source, &detail)),
             Ok(message) => match self.write(message) {
                 Ok(outcome) => outcome,
@@ -193,7 +217,7 @@ impl Ingest {
         kind
     }
 
-    fn check(&self, payload: &[u8], now: UtcTime) -> Result<Message, (BadInput, String)> {
+    fn check(&self, topic: &str, payload: &[u8], now: UtcTime) -> Result<Message, (BadInput, String)> {
         if payload.len() > MAX_MESSAGE_BYTES {
             return Err((BadInput::TooLarge, format!("{} bytes, over {MAX_MESSAGE_BYTES}", payload.len())));
         }
@@ -214,10 +238,20 @@ impl Ingest {
                 return Err((BadInput::UnknownSchema, format!("schema {shown:?} is not one this consumer reads")));
             }
         };
-        let (site, building) = message.building();
-        if self.grid.building(site, building).is_none() {
-            return Err((BadInput::UnknownBuilding, format!("{site}/{building} is not in the grid file")));
+        for (field, id) in message.ids() {
+            if let Some(problem) = id_problem(id) {
+                return Err((BadInput::BadId, format!("{field} {problem}")));
+            }
         }
+        let expected = message.topic();
+        if topic != expected {
+            return Err((BadInput::TopicMismatch, format!("the payload belongs on {expected}")));
+        }
+        let (site, building) = message.building();
+        let Some(known) = self.grid.building(site, building) else {
+            return Err((BadInput::UnknownBuilding, format!("{site}/{building} is not in the grid file")));
+        };
+        implausible(&message, known.capacity).map_or(Ok(()), |why| Err((BadInput::Implausible, why)))?;
         let latest = now.unix_seconds() + FUTURE_TOLERANCE_S;
         match &message {
             Message::Counts(c) => {
@@ -274,7 +308,72 @@ enum Message {
     Occupancy(Occupancy),
 }
 
+/// Why `id` is no id: empty, too long, or holding a control character (a NUL ends a C string in
+/// PostgreSQL; a newline forges a log line).
+fn id_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("is empty")
+    } else if id.chars().count() > MAX_ID_CHARS {
+        Some("is too long")
+    } else if id.chars().any(char::is_control) {
+        Some("holds a control character")
+    } else {
+        None
+    }
+}
+
+/// Why the counts are not a building's: more people than it can hold, or passing faster than any
+/// doors let them. `None` when they are plausible.
+fn implausible(message: &Message, capacity: Option<u64>) -> Option<String> {
+    let most = capacity.map_or(MAX_OCCUPANCY, |c| c.saturating_mul(CAPACITY_FACTOR).min(MAX_OCCUPANCY));
+    let occupancy = match message {
+        Message::Counts(c) => c.occupancy,
+        Message::Occupancy(o) => o.occupancy,
+    };
+    if occupancy > most {
+        return Some(format!("occupancy {occupancy} is over the {most} this building can hold"));
+    }
+    let Message::Counts(c) = message else { return None };
+    let seconds = (c.interval.end.unix_seconds() - c.interval.start.unix_seconds()).max(1) as u64;
+    let fastest = seconds.saturating_mul(MAX_PEOPLE_PER_S);
+    let passages = std::iter::once((c.entries, c.exits)).chain(c.entrances.iter().map(|e| (e.entries, e.exits)));
+    for (entries, exits) in passages {
+        if entries.max(exits) > fastest {
+            return Some(format!("{} passages in {seconds} s is faster than any doors", entries.max(exits)));
+        }
+    }
+    None
+}
+
 impl Message {
+    /// Every id the message carries, with the field it is in.
+    fn ids(&self) -> Vec<(&'static str, &str)> {
+        let mut ids = Vec::new();
+        match self {
+            Message::Counts(c) => {
+                ids.extend([("site", c.site.as_str()), ("building", &c.building), ("node", &c.node)]);
+                for entrance in &c.entrances {
+                    ids.push(("entrance", &entrance.id));
+                    ids.extend(entrance.cameras.iter().map(|camera| ("camera", camera.as_str())));
+                }
+            }
+            Message::Occupancy(o) => {
+                ids.extend([("site", o.site.as_str()), ("building", &o.building), ("node", &o.node)])
+            }
+        }
+        ids
+    }
+
+    /// The topic a node publishes it on.
+    fn topic(&self) -> String {
+        let (site, building) = self.building();
+        let kind = match self {
+            Message::Counts(_) => "counts",
+            Message::Occupancy(_) => "occupancy",
+        };
+        format!("{TOPIC_ROOT}/{site}/building/{building}/{kind}")
+    }
+
     fn building(&self) -> (&str, &str) {
         match self {
             Message::Counts(c) => (&c.site, &c.building),

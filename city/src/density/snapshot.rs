@@ -124,11 +124,15 @@ impl Snapshot {
                     id: c.id.clone(),
                     name: c.name.clone(),
                     population: c.population,
-                    occupancy: fresh.iter().filter_map(|b| b.occupancy).sum(),
-                    occupancy_stale: mine.iter().filter(|b| b.stale).filter_map(|b| b.occupancy).sum(),
+                    occupancy: fresh.iter().filter_map(|b| b.occupancy).fold(0, u64::saturating_add),
+                    occupancy_stale: mine
+                        .iter()
+                        .filter(|b| b.stale)
+                        .filter_map(|b| b.occupancy)
+                        .fold(0, u64::saturating_add),
                     density_per_100m2: (floor > 0.0).then(|| round2(people * 100.0 / floor)),
-                    entries: fresh.iter().filter_map(|b| b.entries).sum(),
-                    exits: fresh.iter().filter_map(|b| b.exits).sum(),
+                    entries: fresh.iter().filter_map(|b| b.entries).fold(0, u64::saturating_add),
+                    exits: fresh.iter().filter_map(|b| b.exits).fold(0, u64::saturating_add),
                     buildings: mine.len(),
                     buildings_fresh: fresh.len(),
                     last_data: mine.iter().filter_map(|b| b.last_data).max(),

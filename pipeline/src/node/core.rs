@@ -1314,6 +1314,12 @@ entry_side = "right"
             }
         };
 
+        // From here on camera 0 sends plain frames too.
+        let everyone_live = |core: &mut NodeCore, out: &mut Recorder, at: Duration| {
+            live(core, out, at);
+            core.handle(frame(0, at, clocks, &[]), out);
+        };
+
         // camera_blinded → camera_sees_again; camera_defocused → camera_view_restored (camera 0).
         for second in 0..=61 {
             live(&mut core, &mut out, s(second));
@@ -1336,33 +1342,33 @@ entry_side = "right"
         // over_capacity → back_under_capacity (b7 holds 1).
         core.handle(frame(0, s(70), clocks, &[Crossing::Entry]), &mut out);
         core.handle(frame(0, s(80), clocks, &[Crossing::Entry]), &mut out);
-        live(&mut core, &mut out, s(121));
+        everyone_live(&mut core, &mut out, s(121));
         core.handle(tick(s(121), clocks), &mut out);
-        live(&mut core, &mut out, s(150));
+        everyone_live(&mut core, &mut out, s(150));
         core.handle(frame(0, s(150), clocks, &[Crossing::Exit]), &mut out);
         core.handle(frame(0, s(160), clocks, &[Crossing::Exit]), &mut out);
-        live(&mut core, &mut out, s(181));
+        everyone_live(&mut core, &mut out, s(181));
         core.handle(tick(s(181), clocks), &mut out);
-        live(&mut core, &mut out, s(241));
+        everyone_live(&mut core, &mut out, s(241));
         core.handle(tick(s(241), clocks), &mut out);
         assert_eq!(kinds(&out)[4..], [AlertKind::OverCapacity, AlertKind::BackUnderCapacity]);
 
         // spool_filling → spool_drained: ends below half the threshold, not at it.
         for (second, fill) in [(242, 0.9), (243, 0.9), (244, 0.5), (245, 0.1), (246, 0.1)] {
             out.fill_ratio = fill;
-            live(&mut core, &mut out, s(second));
+            everyone_live(&mut core, &mut out, s(second));
             core.handle(tick(s(second), clocks), &mut out);
         }
         assert_eq!(kinds(&out)[6..], [AlertKind::SpoolFilling, AlertKind::SpoolDrained]);
 
         // spool_failing → spool_recovered: the alert is held with the interval and goes out first.
         out.disk_full = true;
-        live(&mut core, &mut out, s(301));
+        everyone_live(&mut core, &mut out, s(301));
         core.handle(tick(s(301), clocks), &mut out);
         out.disk_full = false;
-        live(&mut core, &mut out, s(302));
+        everyone_live(&mut core, &mut out, s(302));
         core.handle(tick(s(302), clocks), &mut out);
-        live(&mut core, &mut out, s(303));
+        everyone_live(&mut core, &mut out, s(303));
         core.handle(tick(s(303), clocks), &mut out);
         assert_eq!(kinds(&out)[8..], [AlertKind::SpoolFailing, AlertKind::SpoolRecovered]);
 
