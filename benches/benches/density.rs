@@ -207,7 +207,8 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) 
             }
             if sent.is_multiple_of(200) {
                 seqs[0] += 1;
-                let value = 1000 + seqs[0];
+                // Unique per probe, and plausible for its capacity of 200 (the consumer refuses over 4×).
+                let value = 100 + seqs[0];
                 probes.lock().unwrap().push((value, Instant::now()));
                 publish(probe, seqs[0], t0 + 60 * seqs[0] as i64, 1, 0, value);
                 sent += 1;

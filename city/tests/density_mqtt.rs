@@ -304,7 +304,9 @@ fn a_burst_of_thousands_of_messages_is_all_taken_and_acknowledged() {
             .expect("mosquitto_pub is not installed: run scripts/setup");
         let mut stdin = child.stdin.take().unwrap();
         for i in 0..250 {
-            let mut message = counts(&b.site, &b.building, i + 1, t + 60 * i as i64, 1, 0, i);
+            // Occupancy within what the smallest building (a 60-person clinic) can hold, so no
+            // message is implausible: this test is about the burst.
+            let mut message = counts(&b.site, &b.building, i + 1, t + 60 * i as i64, 1, 0, i % 200);
             message["node"] = format!("edge-{}", b.building).into();
             writeln!(stdin, "{message}").unwrap();
         }

@@ -186,3 +186,52 @@ fn two_workers_sharing_the_load_with_one_killed_midway_store_what_one_worker_com
     assert!(applied(&b.web) < total, "worker b applied {}", applied(&b.web));
     drop((a, b, single));
 }
+
+/// Poison on the shared store: each message that once wedged a PostgreSQL worker (a NUL in the
+/// node id, two intervals of one hour with i64::MAX entries), absurd counts and another site's
+/// payload on this site's topic. The worker refuses each, acknowledges it, and goes on: the good
+/// message after them is stored and every export answers.
+#[test]
+fn a_worker_on_postgresql_refuses_poison_and_goes_on() {
+    let dir = scratch_dir("density-postgres-poison");
+    let broker = Broker::start(&dir);
+    let pg = Postgres::start(&dir, &["poison"]);
+    let worker = Worker::start(&dir, broker.port, &pg.url("poison"), "density-poison", None);
+    std::thread::sleep(Duration::from_secs(1));
+    let t = UtcTime::now().unix_seconds() - 7200;
+    let t = t - t.rem_euclid(3600);
+    let counts = |node: &str, seq: u64, start: i64, entries: u64, occupancy: u64| {
+        json!({"schema": "lintel.counts/1", "site": "pets", "building": "hall", "node": node, "seq": seq,
+               "interval": {"start": UtcTime::from_unix_seconds(start), "end": UtcTime::from_unix_seconds(start + 60)},
+               "entries": entries, "exits": 0, "occupancy": occupancy, "entrances": []})
+        .to_string()
+    };
+    let hall = "lintel/v1/pets/building/hall/counts".to_string();
+    let market = "lintel/v1/lishui-c/building/market/counts".to_string();
+    let poison = vec![
+        counts("edge\u{0}01", 1, t, 1, 1),
+        counts("edge-01", 2, t + 60, i64::MAX as u64, 4),
+        counts("edge-01", 3, t + 120, i64::MAX as u64, 4),
+        counts("edge-01", 4, t + 180, 0, 1_000_000_000_000),
+    ];
+    publish(broker.port, &[(hall.clone(), poison), (market, vec![counts("edge-01", 5, t + 240, 0, 777)])]);
+    publish(broker.port, &[(hall, vec![counts("edge-01", 6, t + 300, 3, 3)])]);
+    let mut store = store::open(&pg.url("poison")).unwrap();
+    let stored = wait_until(Duration::from_secs(30), || store.dump().unwrap().messages.len() == 1);
+    assert!(stored, "the good message never got past the poison: {:?}", store.dump().unwrap());
+    let latest = store.latest().unwrap();
+    assert_eq!((latest[0].building.as_str(), latest[0].occupancy), ("pets/hall", 3));
+    let metrics = get(&worker.web, "/metrics");
+    for (kind, n) in [("bad_id", 1), ("implausible", 3), ("topic_mismatch", 1)] {
+        let line = format!("lintel_density_bad_input_total{{kind=\"{kind}\"}} {n}\n");
+        assert!(metrics.contains(&line), "{line}{metrics}");
+    }
+    for path in [
+        format!("/density/history?building=pets/hall&from={}&step=hour", t - 3600),
+        format!("/ngsi-ld/entities?from={}", UtcTime::from_unix_seconds(t - 3600)),
+        "/density.geojson".to_string(),
+    ] {
+        let answer = get(&worker.web, &path);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+}

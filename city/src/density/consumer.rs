@@ -28,6 +28,8 @@ pub const CELL_PUBLISH_EVERY: Duration = Duration::from_secs(2);
 const STALE_RECHECK: Duration = Duration::from_secs(30);
 /// How often old data is swept.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// The longest wait between two tries of a store that fails.
+const STORE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Where and how to subscribe.
 #[derive(Clone, Debug)]
@@ -151,17 +153,24 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 status.received.fetch_add(1, Ordering::SeqCst);
                 let topic = String::from_utf8_lossy(&publish.topic).into_owned();
                 let payload = &publish.payload[..publish.payload.len().min(MAX_MESSAGE_BYTES + 1)];
-                // The store failing is the one thing that holds a message: retry until it takes
-                // it (or we stop), so the broker keeps it rather than it being lost.
+                // The store failing (down, busy, disk full) is the one thing that holds a
+                // message: retry, backing off, until it takes it (or we stop), so the broker
+                // keeps it rather than it being lost. Data the store refuses is not a failure:
+                // `take` counts it and it is acknowledged like any bad input.
+                let mut retry_in = Duration::from_secs(1);
                 loop {
                     match ingest.take(&topic, payload, UtcTime::now()) {
                         Ok(_) => break,
                         Err(error) => {
-                            tracing::warn!("density store: {error}; retrying");
-                            if stop.load(Ordering::SeqCst) {
-                                return;
+                            tracing::warn!("density store: {error}; retrying in {} s", retry_in.as_secs());
+                            let until = Instant::now() + retry_in;
+                            while Instant::now() < until {
+                                if stop.load(Ordering::SeqCst) {
+                                    return;
+                                }
+                                std::thread::sleep(Duration::from_millis(100));
                             }
-                            std::thread::sleep(Duration::from_secs(1));
+                            retry_in = (retry_in * 2).min(STORE_RETRY_MAX);
                         }
                     }
                 }

@@ -13,6 +13,7 @@
 //! | occupancy over [`MAX_OCCUPANCY`] (or [`CAPACITY_FACTOR`] × the building's capacity), entries or exits faster than [`MAX_PEOPLE_PER_S`] | `implausible`, dropped |
 //! | an interval ending more than [`FUTURE_TOLERANCE_S`] from now, or empty | `future_interval` / `bad_interval`, dropped |
 //! | `(node, seq)` already stored | `duplicate`, dropped |
+//! | data the store refuses for good (a value out of its range, a constraint) | `store_refused`, dropped and acknowledged, never retried |
 //! | a `seq` below the node's highest | `seq_backwards`, kept in the history; it changes the current occupancy only if its data is newer |
 //! | occupancy ≠ previous + entries − exits on consecutive intervals | `occupancy_reset`, applied: the node's value is the truth (an operator set it, or the node lost its state) |
 //!
@@ -68,10 +69,11 @@ pub enum BadInput {
     BadId,
     TopicMismatch,
     Implausible,
+    StoreRefused,
 }
 
 impl BadInput {
-    pub const ALL: [BadInput; 12] = [
+    pub const ALL: [BadInput; 13] = [
         BadInput::TooLarge,
         BadInput::Malformed,
         BadInput::UnknownSchema,
@@ -84,6 +86,7 @@ impl BadInput {
         BadInput::BadId,
         BadInput::TopicMismatch,
         BadInput::Implausible,
+        BadInput::StoreRefused,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +103,7 @@ impl BadInput {
             BadInput::BadId => "bad_id",
             BadInput::TopicMismatch => "topic_mismatch",
             BadInput::Implausible => "implausible",
+            BadInput::StoreRefused => "store_refused",
         }
     }
 }
@@ -189,13 +193,18 @@ impl Ingest {
 
     /// Takes one message received on `topic` at `now`. An `Err` is the store failing (the
     /// message was not taken and may be tried again); everything about the message itself is
-    /// an [`Outcome`].
+    /// an [`Outcome`], a store refusing its data ([`BadInput::StoreRefused`]) included.
     pub fn take(&mut self, topic: &str, payload: &[u8], now: UtcTime) -> Result<Outcome, StoreError> {
         let source = topic.to_string();
         let outcome = match self.check(topic, payload, now) {
             Err((kind, detail)) => Outcome::Dropped(self.note(kind, &source, &detail)),
             Ok(message) => match self.write(message) {
                 Ok(outcome) => outcome,
+                // The data, not the store: retrying would hold every message behind it for good.
+                Err(error) if error.is_refused() => {
+                    self.metrics.store_errors.inc();
+                    Outcome::Dropped(self.note(BadInput::StoreRefused, &source, &error.to_string()))
+                }
                 Err(error) => {
                     self.metrics.store_errors.inc();
                     return Err(error);

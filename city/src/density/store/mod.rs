@@ -28,6 +28,18 @@ pub enum StoreError {
     Sqlite { path: String, reason: String },
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    /// The store refused this message's data for good (a value it cannot hold, a constraint):
+    /// trying it again cannot help, so it is counted and dropped, never retried.
+    #[error("{store} refused the data: {reason}")]
+    Refused { store: &'static str, reason: String },
+}
+
+impl StoreError {
+    /// Whether the data itself was refused (permanent), rather than the store failing (transient:
+    /// down, busy, disk full), which is worth trying again.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, StoreError::Refused { .. })
+    }
 }
 
 /// A value bound to or read from a statement.

@@ -70,7 +70,16 @@ impl PostgresSql {
 fn error(e: postgres::Error) -> StoreError {
     // `as_db_error` carries the server's message; the Display of others is already one line.
     match e.as_db_error() {
+        // Class 22 (data exception: out of range, a NUL in text) and 23 (integrity constraint):
+        // the data is wrong, and it will be wrong the next time too.
+        Some(db) if db.code().code().starts_with("22") || db.code().code().starts_with("23") => {
+            StoreError::Refused { store: "PostgreSQL", reason: db.message().to_string() }
+        }
         Some(db) => StoreError::Postgres(db.message().to_string()),
+        // A value the client cannot even send (conversion) is the data's fault too.
+        None if e.to_string().contains("error serializing") => {
+            StoreError::Refused { store: "PostgreSQL", reason: e.to_string() }
+        }
         None => StoreError::Postgres(e.to_string()),
     }
 }

@@ -23,7 +23,21 @@ impl SqliteSql {
     }
 
     fn error(&self, e: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), reason: e.to_string() }
+        use rusqlite::ErrorCode;
+        let refused = match &e {
+            rusqlite::Error::SqliteFailure(failure, _) => {
+                matches!(failure.code, ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch)
+            }
+            rusqlite::Error::IntegralValueOutOfRange(..)
+            | rusqlite::Error::ToSqlConversionFailure(_)
+            | rusqlite::Error::NulError(_) => true,
+            _ => false,
+        };
+        if refused {
+            StoreError::Refused { store: "SQLite", reason: e.to_string() }
+        } else {
+            StoreError::Sqlite { path: self.path.clone(), reason: e.to_string() }
+        }
     }
 }
 
@@ -78,5 +92,32 @@ impl Sql for SqliteSql {
     fn begin(&mut self) -> Result<(), StoreError> {
         // IMMEDIATE: take the write lock now, so two writers wait rather than fail at COMMIT.
         self.batch("BEGIN IMMEDIATE")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Data the store refuses is told apart from the store failing: the consumer drops the one
+    /// and retries the other.
+    #[test]
+    fn refused_data_is_permanent_and_a_failing_store_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut sql = SqliteSql::open(&path.display().to_string()).unwrap();
+        sql.batch("CREATE TABLE t (x INTEGER NOT NULL UNIQUE)").unwrap();
+        sql.execute("INSERT INTO t (x) VALUES ($1)", &[SqlValue::Int(1)]).unwrap();
+        let duplicate = sql.execute("INSERT INTO t (x) VALUES ($1)", &[SqlValue::Int(1)]).unwrap_err();
+        assert!(duplicate.is_refused(), "{duplicate}");
+        let null = sql.execute("INSERT INTO t (x) VALUES ($1)", &[SqlValue::Null]).unwrap_err();
+        assert!(null.is_refused(), "{null}");
+        // Another writer holding the file: busy, worth another try.
+        let mut other = SqliteSql::open(&path.display().to_string()).unwrap();
+        other.connection.busy_timeout(std::time::Duration::from_millis(50)).unwrap();
+        sql.batch("BEGIN IMMEDIATE").unwrap();
+        let busy = other.batch("BEGIN IMMEDIATE").unwrap_err();
+        assert!(!busy.is_refused(), "{busy}");
+        sql.batch("ROLLBACK").unwrap();
     }
 }
