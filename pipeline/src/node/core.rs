@@ -1363,17 +1363,20 @@ entry_side = "right"
 
         // spool_failing → spool_recovered: the alert is held with the interval and goes out first.
         out.disk_full = true;
-        everyone_live(&mut core, &mut out, s(301));
-        core.handle(tick(s(301), clocks), &mut out);
+        // Intervals close a few seconds after their end (late frames): [240, 300) by 306.
+        for second in [306, 307, 308] {
+            everyone_live(&mut core, &mut out, s(second));
+            core.handle(tick(s(second), clocks), &mut out);
+        }
         out.disk_full = false;
-        everyone_live(&mut core, &mut out, s(302));
-        core.handle(tick(s(302), clocks), &mut out);
-        everyone_live(&mut core, &mut out, s(303));
-        core.handle(tick(s(303), clocks), &mut out);
+        for second in [309, 310] {
+            everyone_live(&mut core, &mut out, s(second));
+            core.handle(tick(s(second), clocks), &mut out);
+        }
         assert_eq!(kinds(&out)[8..], [AlertKind::SpoolFailing, AlertKind::SpoolRecovered]);
 
         // camera_offline → camera_back is pinned by its own test above; nothing is on now.
-        assert!(core.snapshot(&out, now + s(303)).alerts_on.is_empty());
+        assert!(core.snapshot(&out, now + s(310)).alerts_on.is_empty());
         core.save_if_changed(&mut out);
         assert!(out.saves.last().is_some_and(|saved| saved.raised_alerts.is_empty()));
     }
