@@ -1363,7 +1363,7 @@ entry_side = "right"
 
         // spool_failing → spool_recovered: the alert is held with the interval and goes out first.
         out.disk_full = true;
-        // Intervals close a few seconds after their end (late frames): [240, 300) by 306.
+        // An interval closes its grace (5 s) after its end: [240, 300) at 305.
         for second in [306, 307, 308] {
             everyone_live(&mut core, &mut out, s(second));
             core.handle(tick(s(second), clocks), &mut out);
