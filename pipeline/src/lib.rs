@@ -14,5 +14,6 @@ pub mod live;
 pub mod node;
 pub mod publish;
 pub mod replay;
+pub mod setup;
 pub mod track;
 pub mod web;
