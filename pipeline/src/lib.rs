@@ -5,8 +5,9 @@
 //! [`ingest`] → [`infer`] → [`track`] → [`count`] → [`publish`], with [`analysis`] the one place
 //! where a camera's frames go through detect → track → count, driven by [`replay`] (`lintel count`)
 //! and [`node`] (`lintel run`). [`live`] holds what the running node shares with its pages (the
-//! newest frames, zone reloads, metrics); [`web`] serves the pages over it and never imports
-//! [`node`]. [`test_camera`] is test support (a clip served as an RTSP camera).
+//! newest frames, zone reloads, metrics); [`setup`] is the technicians' set-up domain (zones,
+//! lens estimation, validation, the picture they see), and [`web`] serves the pages over both and
+//! never imports [`node`]. [`test_camera`] is test support (a clip served as an RTSP camera).
 //!
 //! Where things go: a new alert kind is a variant of `lintel_wire::AlertKind` (with what ends it),
 //! raised and ended in [`node`]'s core; a new message field goes in `lintel_wire::messages` and
@@ -22,6 +23,7 @@ pub mod live;
 pub mod node;
 pub mod publish;
 pub mod replay;
+pub mod setup;
 pub mod test_camera;
 pub mod track;
 pub mod web;

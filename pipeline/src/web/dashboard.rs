@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::api_error::ApiError;
 use super::auth::Operator;
 use super::board::{Bucket, OperatorBoard};
 use super::history::now_unix;
@@ -46,14 +46,16 @@ pub struct HistoryQuery {
     bucket_s: Option<i64>,
 }
 
+/// One building's buckets.
 #[derive(Serialize)]
-struct BuildingHistory {
+pub struct BuildingHistory {
     id: String,
     buckets: Vec<Bucket>,
 }
 
+/// Each building's intervals summed into buckets.
 #[derive(Serialize)]
-struct HistoryAnswer {
+pub struct HistoryAnswer {
     from: i64,
     bucket_s: i64,
     buildings: Vec<BuildingHistory>,
@@ -63,29 +65,20 @@ pub async fn history(
     State(board): State<Arc<OperatorBoard>>,
     _: Operator,
     Query(query): Query<HistoryQuery>,
-) -> Response {
+) -> Result<Json<HistoryAnswer>, ApiError> {
     let hours = query.hours.unwrap_or(24).clamp(1, MAX_HOURS);
     let bucket_s = query.bucket_s.unwrap_or(900).clamp(60, 86_400).max(hours * 3600 / MAX_BUCKETS);
     let from = (now_unix() - hours * 3600).div_euclid(bucket_s) * bucket_s;
-    let answer = tokio::task::spawn_blocking(move || board.history_buckets(from, bucket_s)).await;
-    match answer {
-        Ok(Ok(buildings)) => Json(HistoryAnswer {
-            from,
-            bucket_s,
-            buildings: buildings.into_iter().map(|(id, buckets)| BuildingHistory { id, buckets }).collect(),
-        })
-        .into_response(),
-        Ok(Err(error)) => server_error(error),
-        Err(error) => server_error(error),
-    }
+    let buildings = from_the_board(move || board.history_buckets(from, bucket_s)).await?;
+    Ok(Json(HistoryAnswer {
+        from,
+        bucket_s,
+        buildings: buildings.into_iter().map(|(id, buckets)| BuildingHistory { id, buckets }).collect(),
+    }))
 }
 
-pub async fn alerts(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {
-    match tokio::task::spawn_blocking(move || board.alerts()).await {
-        Ok(Ok(alerts)) => Json(alerts).into_response(),
-        Ok(Err(error)) => server_error(error),
-        Err(error) => server_error(error),
-    }
+pub async fn alerts(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(from_the_board(move || board.alerts()).await?))
 }
 
 #[derive(Deserialize)]
@@ -101,15 +94,11 @@ pub async fn acknowledge(
     Operator(role): Operator,
     Path(id): Path<i64>,
     Json(ack): Json<Acknowledgement>,
-) -> Response {
+) -> Result<impl IntoResponse, ApiError> {
     let name: String = ack.by.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
     let name = if name.trim().is_empty() { role.name().to_string() } else { name.trim().to_string() };
-    match tokio::task::spawn_blocking(move || board.acknowledge(id, &name, role.name())).await {
-        Ok(Ok(Some(row))) => Json(row).into_response(),
-        Ok(Ok(None)) => (StatusCode::NOT_FOUND, format!("no alert {id}\n")).into_response(),
-        Ok(Err(error)) => server_error(error),
-        Err(error) => server_error(error),
-    }
+    let row = from_the_board(move || board.acknowledge(id, &name, role.name())).await?;
+    Ok(Json(row.ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?))
 }
 
 /// The live stream: each board change as an event named by its type; a page that fell behind
@@ -136,9 +125,20 @@ fn changes(receiver: broadcast::Receiver<super::board::BoardEvent>) -> impl Stre
     })
 }
 
-fn server_error(error: impl std::fmt::Display) -> Response {
-    tracing::error!("dashboard: {error}");
-    (StatusCode::INTERNAL_SERVER_ERROR, "the node could not read its history; see its log\n").into_response()
+/// What `read` gets from the board's store (SQLite: blocking, so off the async threads).
+async fn from_the_board<T, E>(read: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let unreadable = |cause: &dyn std::fmt::Display| {
+        ApiError::internal("the node could not read its history; see its log\n", format!("dashboard: {cause}"))
+    };
+    match tokio::task::spawn_blocking(read).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(unreadable(&error)),
+        Err(error) => Err(unreadable(&error)),
+    }
 }
 
 /// The dashboard's routes, over `board`.

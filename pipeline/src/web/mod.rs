@@ -1,6 +1,7 @@
 //! HTTP at the edge of the node: [`WebServer`] (axum on its own tokio runtime) and the
 //! Prometheus metrics it serves on `GET /metrics`.
 
+pub mod api_error;
 pub mod auth;
 pub mod board;
 pub mod calibrate;
@@ -11,6 +12,7 @@ pub mod pages;
 pub mod server;
 
 pub use crate::live::metrics::{self, BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
+pub use api_error::ApiError;
 pub use auth::{Access, Role};
 pub use board::OperatorBoard;
 pub use calibrate::CalibrateView;

@@ -1,0 +1,304 @@
+//! The live picture as a technician sees it: people blurred before a pixel leaves the box (unless
+//! a technician asked to see them, for [`UNBLUR_FOR`]), undistorted through the camera's lens on
+//! request, encoded as JPEG.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use lintel_calibration::Lens;
+
+use super::SetupError;
+use crate::detection::BBox;
+use crate::live::Picture;
+
+/// How long one request to unblur lasts.
+pub const UNBLUR_FOR: Duration = Duration::from_secs(30);
+/// JPEG quality of the live picture: enough to place a line, small enough for a few a second.
+const JPEG_QUALITY: u8 = 75;
+
+/// People's boxes, found in a frame analysed at `analysed` size, in the pixels of a `picture`
+/// size picture of the same frame: left, top, width, height.
+pub fn boxes_in_picture<'a>(
+    boxes: impl IntoIterator<Item = &'a BBox>,
+    analysed: (u32, u32),
+    picture: (u32, u32),
+) -> Vec<[f32; 4]> {
+    let (w, h) = analysed;
+    let (sx, sy) = (picture.0 as f32 / w.max(1) as f32, picture.1 as f32 / h.max(1) as f32);
+    boxes.into_iter().map(|b| [b.left * sx, b.top * sy, b.width * sx, b.height * sy]).collect()
+}
+
+/// Pixelates each person's box (grown by a margin) into coarse blocks: a face becomes one or two
+/// flat squares, while a technician still sees where people are and how they move.
+pub fn blur_people(picture: &mut Picture, boxes: &[[f32; 4]]) {
+    let (width, height) = (picture.width as usize, picture.height as usize);
+    for [left, top, w, h] in boxes {
+        let margin_x = w * 0.15;
+        let margin_y = h * 0.1;
+        let x0 = (left - margin_x).floor().clamp(0.0, width as f32) as usize;
+        let y0 = (top - margin_y).floor().clamp(0.0, height as f32) as usize;
+        let x1 = (left + w + margin_x).ceil().clamp(0.0, width as f32) as usize;
+        let y1 = (top + h + margin_y).ceil().clamp(0.0, height as f32) as usize;
+        // Blocks of a fifth of the box's width: about a whole head each.
+        let block = ((x1.saturating_sub(x0)) / 5).max(8);
+        for by in (y0..y1).step_by(block) {
+            for bx in (x0..x1).step_by(block) {
+                let (ex, ey) = ((bx + block).min(x1), (by + block).min(y1));
+                let mut sum = [0u64; 3];
+                for y in by..ey {
+                    for x in bx..ex {
+                        let i = (y * width + x) * 3;
+                        for (total, value) in sum.iter_mut().zip(&picture.rgb[i..i + 3]) {
+                            *total += u64::from(*value);
+                        }
+                    }
+                }
+                let n = ((ex - bx) * (ey - by)).max(1) as u64;
+                let mean = sum.map(|s| (s / n) as u8);
+                for y in by..ey {
+                    for x in bx..ex {
+                        let i = (y * width + x) * 3;
+                        picture.rgb[i..i + 3].copy_from_slice(&mean);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Where each pixel of the undistorted picture comes from in the camera's picture.
+#[derive(Debug)]
+pub struct UndistortionMap {
+    lens: Lens,
+    size: (u32, u32),
+    /// One per output pixel, row by row.
+    sources: Vec<(f32, f32)>,
+}
+
+impl UndistortionMap {
+    /// The map that undistorts pictures of `size` through `lens`.
+    pub fn new(lens: Lens, size: (u32, u32)) -> Self {
+        Self { lens, size, sources: lens.undistortion_map(size) }
+    }
+
+    /// `picture` sampled (bilinear) where the map says; outside the camera's picture is black.
+    pub fn apply(&self, picture: &Picture) -> Picture {
+        let (w, h) = (picture.width as usize, picture.height as usize);
+        let mut rgb = vec![0u8; w * h * 3];
+        for (out, &(sx, sy)) in rgb.chunks_exact_mut(3).zip(&self.sources) {
+            if !(sx >= 0.0 && sy >= 0.0 && sx <= (w - 1) as f32 && sy <= (h - 1) as f32) {
+                continue;
+            }
+            let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+            let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+            let at = |x: usize, y: usize, c: usize| f32::from(picture.rgb[(y * w + x) * 3 + c]);
+            for (c, value) in out.iter_mut().enumerate() {
+                let top = at(x0, y0, c) * (1.0 - fx) + at(x1, y0, c) * fx;
+                let bottom = at(x0, y1, c) * (1.0 - fx) + at(x1, y1, c) * fx;
+                *value = (top * (1.0 - fy) + bottom * fy).round() as u8;
+            }
+        }
+        Picture { width: picture.width, height: picture.height, rgb }
+    }
+}
+
+/// Per camera, the last map that undistorts its picture: made again only when the lens or the
+/// picture's size changes (a map costs a lens inversion per pixel).
+#[derive(Debug, Default)]
+pub struct UndistortionMaps {
+    by_camera: Mutex<HashMap<usize, Arc<UndistortionMap>>>,
+}
+
+impl UndistortionMaps {
+    /// The map that undistorts camera `camera`'s pictures of `size` through `lens`.
+    pub fn for_camera(&self, camera: usize, lens: Lens, size: (u32, u32)) -> Arc<UndistortionMap> {
+        let mut maps = self.by_camera.lock().unwrap_or_else(|p| p.into_inner());
+        match maps.get(&camera) {
+            Some(map) if map.lens == lens && map.size == size => map.clone(),
+            _ => {
+                let map = Arc::new(UndistortionMap::new(lens, size));
+                maps.insert(camera, map.clone());
+                map
+            }
+        }
+    }
+}
+
+/// The picture as served: people's `boxes` blurred unless `unblurred`, then undistorted through
+/// `undistortion` when given. Blurred first: the boxes are in the camera's picture.
+pub fn served(
+    picture: &Picture,
+    boxes: &[[f32; 4]],
+    unblurred: bool,
+    undistortion: Option<&UndistortionMap>,
+) -> Picture {
+    let mut pixels = picture.clone();
+    if !unblurred {
+        blur_people(&mut pixels, boxes);
+    }
+    match undistortion {
+        Some(map) => map.apply(&pixels),
+        None => pixels,
+    }
+}
+
+/// `picture` as a JPEG.
+pub fn encode_jpeg(picture: &Picture) -> Result<Vec<u8>, SetupError> {
+    let mut out = Vec::new();
+    let encoder = jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY);
+    encoder.encode(&picture.rgb, picture.width as u16, picture.height as u16, jpeg_encoder::ColorType::Rgb)?;
+    Ok(out)
+}
+
+/// Per camera, until when a technician asked to see people unblurred.
+#[derive(Debug, Default)]
+pub struct UnblurWindows {
+    until: Mutex<HashMap<usize, Instant>>,
+}
+
+impl UnblurWindows {
+    /// People on camera `camera` are shown unblurred from `now` for [`UNBLUR_FOR`].
+    pub fn open(&self, camera: usize, now: Instant) {
+        self.until.lock().unwrap_or_else(|p| p.into_inner()).insert(camera, now + UNBLUR_FOR);
+    }
+
+    /// How long people on camera `camera` are still shown unblurred, at `now`.
+    pub fn left(&self, camera: usize, now: Instant) -> Duration {
+        let until = self.until.lock().unwrap_or_else(|p| p.into_inner()).get(&camera).copied();
+        until.map_or(Duration::ZERO, |until| until.saturating_duration_since(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fine checkerboard: the most detail a picture can have.
+    fn checkerboard(width: u32, height: u32) -> Picture {
+        let rgb = (0..width * height)
+            .flat_map(|i| {
+                let v = if (i % width + i / width).is_multiple_of(2) { 0 } else { 255 };
+                [v, v, v]
+            })
+            .collect();
+        Picture { width, height, rgb }
+    }
+
+    fn at(p: &Picture, x: usize, y: usize) -> u8 {
+        p.rgb[(y * p.width as usize + x) * 3]
+    }
+
+    #[test]
+    fn a_blurred_box_keeps_no_detail_and_the_rest_of_the_picture_is_untouched() {
+        let original = checkerboard(64, 64);
+        let mut picture = original.clone();
+        blur_people(&mut picture, &[[16.0, 16.0, 20.0, 30.0]]);
+        // Inside: flat blocks (neighbours equal), mid-grey.
+        for (x, y) in [(20, 20), (26, 30), (30, 40)] {
+            assert_eq!(at(&picture, x, y), at(&picture, x + 1, y), "detail left at ({x}, {y})");
+            assert!((100..=155).contains(&at(&picture, x, y)));
+        }
+        // Outside the box and its margin: as it was.
+        for (x, y) in [(2, 2), (60, 60), (2, 60)] {
+            assert_eq!(at(&picture, x, y), at(&original, x, y));
+        }
+    }
+
+    #[test]
+    fn the_blur_covers_a_margin_around_the_box() {
+        let original = checkerboard(64, 64);
+        let mut picture = original.clone();
+        // Margins: 15 % of the width (1.5 px) each side, 10 % of the height (2 px) above and below.
+        blur_people(&mut picture, &[[20.0, 20.0, 10.0, 20.0]]);
+        let changed = |x: usize, y: usize| at(&picture, x, y) != at(&original, x, y);
+        assert!(changed(18, 30) && changed(31, 30), "the side margins are not blurred");
+        assert!(changed(25, 18) && changed(25, 41), "the top and bottom margins are not blurred");
+        assert!(
+            !changed(17, 30) && !changed(32, 30) && !changed(25, 17) && !changed(25, 42),
+            "blurred beyond the margin"
+        );
+    }
+
+    #[test]
+    fn a_box_reaching_out_of_the_picture_is_blurred_up_to_its_edge() {
+        let original = checkerboard(32, 24);
+        let mut picture = original.clone();
+        blur_people(&mut picture, &[[-10.0, 10.0, 20.0, 40.0], [500.0, 500.0, 10.0, 10.0]]);
+        assert_ne!(at(&picture, 0, 20), at(&original, 0, 20));
+        assert_eq!(at(&picture, 31, 0), at(&original, 31, 0));
+    }
+
+    #[test]
+    fn boxes_are_scaled_from_the_analysed_frame_to_the_picture() {
+        let boxes = [BBox { left: 10.0, top: 20.0, width: 30.0, height: 60.0 }];
+        assert_eq!(boxes_in_picture(&boxes, (320, 240), (640, 480)), [[20.0, 40.0, 60.0, 120.0]]);
+        assert_eq!(boxes_in_picture(&boxes, (0, 0), (1, 1)), [[10.0, 20.0, 30.0, 60.0]], "no division by zero");
+    }
+
+    fn shifted_right(size: (u32, u32), by: f32) -> UndistortionMap {
+        let lens = Lens { size, focal: (10.0, 10.0), centre: (4.0, 3.0), distortion: [0.0; 5] };
+        let sources = (0..size.1).flat_map(|y| (0..size.0).map(move |x| (x as f32 - by, y as f32))).collect();
+        UndistortionMap { lens, size, sources }
+    }
+
+    #[test]
+    fn a_map_samples_between_pixels_and_leaves_outside_the_picture_black() {
+        let picture = Picture { width: 4, height: 1, rgb: [10, 10, 10, 20, 20, 20, 30, 30, 30, 40, 40, 40].to_vec() };
+        let moved = shifted_right((4, 1), 0.5).apply(&picture);
+        // Pixel 0 samples at −0.5, outside: black; the others halfway between two.
+        assert_eq!(moved.rgb.chunks(3).map(|p| p[0]).collect::<Vec<_>>(), [0, 15, 25, 35]);
+    }
+
+    #[test]
+    fn people_are_blurred_where_the_camera_saw_them_before_undistorting() {
+        let original = checkerboard(64, 48);
+        let map = shifted_right((64, 48), 20.0);
+        let moved = served(&original, &[[10.0, 10.0, 10.0, 20.0]], false, Some(&map));
+        // The box (margin included, x 8..22) moved 20 px right: flat there, detail beside it.
+        let flat = |x: usize| at(&moved, x, 20) == at(&moved, x + 1, 20);
+        assert!(flat(30) && flat(33), "the box was not blurred where it went");
+        assert!(!flat(24) && !flat(44), "detail lost beside the box");
+        let clear = served(&original, &[[10.0, 10.0, 10.0, 20.0]], true, None);
+        assert_eq!(clear.rgb, original.rgb, "unblurred and not undistorted: the picture as it was");
+    }
+
+    #[test]
+    fn an_undistortion_map_is_made_once_per_camera_lens_and_size() {
+        let maps = UndistortionMaps::default();
+        let lens =
+            Lens { size: (64, 48), focal: (50.0, 50.0), centre: (32.0, 24.0), distortion: [-0.2, 0.05, 0.0, 0.0, 0.0] };
+        let first = maps.for_camera(0, lens, (64, 48));
+        assert_eq!(first.sources.len(), 64 * 48);
+        assert!(Arc::ptr_eq(&first, &maps.for_camera(0, lens, (64, 48))), "made again for the same picture");
+        let other_camera = maps.for_camera(1, lens, (64, 48));
+        assert!(!Arc::ptr_eq(&first, &other_camera));
+        assert!(Arc::ptr_eq(&first, &maps.for_camera(0, lens, (64, 48))), "another camera's map replaced it");
+        let smaller = maps.for_camera(0, lens, (32, 24));
+        assert_eq!(smaller.sources.len(), 32 * 24, "not made again for a new size");
+        let other_lens = Lens { distortion: [0.0; 5], ..lens };
+        assert!(!Arc::ptr_eq(&smaller, &maps.for_camera(0, other_lens, (32, 24))), "not made again for a new lens");
+    }
+
+    #[test]
+    fn a_picture_is_encoded_as_a_jpeg() {
+        let jpeg = encode_jpeg(&checkerboard(32, 16)).unwrap();
+        assert_eq!(jpeg[..2], [0xFF, 0xD8]);
+        assert_eq!(jpeg[jpeg.len() - 2..], [0xFF, 0xD9]);
+        let empty = Picture { width: 0, height: 0, rgb: Vec::new() };
+        assert!(matches!(encode_jpeg(&empty), Err(SetupError::Encoding(_))));
+    }
+
+    #[test]
+    fn people_are_unblurred_for_a_while_after_asking_on_that_camera_only() {
+        let windows = UnblurWindows::default();
+        let now = Instant::now();
+        assert_eq!(windows.left(0, now), Duration::ZERO);
+        windows.open(0, now);
+        assert_eq!(windows.left(0, now), UNBLUR_FOR);
+        assert_eq!(windows.left(0, now + Duration::from_secs(10)), UNBLUR_FOR - Duration::from_secs(10));
+        assert_eq!(windows.left(0, now + UNBLUR_FOR + Duration::from_secs(1)), Duration::ZERO);
+        assert_eq!(windows.left(1, now), Duration::ZERO, "another camera");
+    }
+}
