@@ -12,7 +12,16 @@ pub mod picture;
 pub mod validation;
 pub mod zones;
 
-pub use zones::Place;
+/// Where on the page a site-file error belongs, for the page to show it beside the field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// One of the camera's zones: its place in the camera's list.
+    Zone(usize),
+    /// The camera's lens.
+    Lens,
+    /// The camera's floor.
+    Floor,
+}
 
 /// Why a set-up step was not done: each variant says what a technician (or the node's log) needs
 /// to know to act on it.

@@ -10,7 +10,7 @@ use lintel_calibration::site::{CameraGeometry, Site, SiteError, Zone, ZoneShape,
 use lintel_calibration::site_edit::{self, EditError};
 use serde::{Deserialize, Serialize};
 
-use super::SetupError;
+use super::{Place, SetupError};
 use crate::live::ZoneReloads;
 
 /// The most zones one camera may be given, and the most points of a polygon.
@@ -112,17 +112,6 @@ pub fn zones_of(camera: &str, zones: &[ZoneView]) -> Result<Vec<Zone>, SetupErro
         return Err(SetupError::Refused(format!("more than {MAX_ZONES} zones on one camera")));
     }
     zones.iter().map(|z| z.to_zone(camera)).collect()
-}
-
-/// Where on the page a site-file error belongs, for the page to show it beside the field.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Place {
-    /// One of the camera's zones: its place in the camera's list.
-    Zone(usize),
-    /// The camera's lens.
-    Lens,
-    /// The camera's floor.
-    Floor,
 }
 
 /// Where the site-file error at `field` (its dotted field in the new file) belongs: one of camera

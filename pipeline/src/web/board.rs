@@ -18,8 +18,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use super::history::{AlertRow, History, HistoryError, IntervalRow, now_unix};
-use super::metrics::{NodeMetrics, Snapshot};
 use crate::ingest::CameraStateKind;
+use crate::live::metrics::{NodeMetrics, Snapshot};
 use crate::publish::{AlertKind, Message};
 
 /// How often the watcher measures frame rates.
@@ -445,8 +445,8 @@ fn watch(board: Weak<OperatorBoard>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::live::{BuildingMetrics, CameraMetrics};
     use crate::publish::{Alert, UtcTime};
-    use crate::web::{BuildingMetrics, CameraMetrics};
 
     const SITE: &str = r#"
         [site]

@@ -28,8 +28,8 @@ use prometheus_client::registry::Registry;
 use super::auth::{self, Access};
 use super::board::OperatorBoard;
 use super::calibrate::{self, CalibrateView};
-use super::metrics::{self, CONTENT_TYPE, NodeMetrics};
 use super::{dashboard, login, pages};
+use crate::live::metrics::{self, CONTENT_TYPE, NodeMetrics};
 
 /// What every route can read; cloned per request, so its fields are shared handles.
 #[derive(Clone, Debug)]
@@ -108,7 +108,7 @@ mod tests {
 
     use super::*;
     use crate::ingest::CameraStateKind;
-    use crate::web::{CameraMetrics, Snapshot};
+    use crate::live::{CameraMetrics, Snapshot};
 
     /// Generous: what takes milliseconds on an idle box may take seconds on a busy 2-core one.
     const PATIENCE: Duration = Duration::from_secs(15);
@@ -350,7 +350,7 @@ mod tests {
                 camera("north", CameraStateKind::Live),
                 camera("say \"cheese\"\\", CameraStateKind::Retrying),
             ],
-            buildings: vec![crate::web::BuildingMetrics { id: "hall".into(), occupancy: 12, capacity: Some(300) }],
+            buildings: vec![crate::live::BuildingMetrics { id: "hall".into(), occupancy: 12, capacity: Some(300) }],
             mqtt_connected: true,
             spool_messages: 3,
             spool_bytes: 4096,
