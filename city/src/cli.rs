@@ -53,9 +53,18 @@ struct ServeArgs {
     /// one reading a PostgreSQL read replica); no MQTT.
     #[arg(long, conflicts_with_all = ["mqtt", "share_group"])]
     web_only: bool,
-    /// Serve the map, GeoJSON, history, NGSI-LD and metrics on this address.
+    /// Serve the map, GeoJSON, history, NGSI-LD and metrics on this address. Any address but
+    /// loopback needs --web-token-env.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     web: SocketAddr,
+    /// Environment variable holding the token every web client must send (`Authorization: Bearer
+    /// TOKEN`, at least 16 characters).
+    #[arg(long, value_name = "VAR")]
+    web_token_env: Option<String>,
+    /// A DNS name the web server answers to (repeatable); IP addresses and `localhost` always are,
+    /// any other name is refused (DNS rebinding).
+    #[arg(long, value_name = "NAME")]
+    web_host: Vec<String>,
     /// sqlite:PATH (one machine) or postgres://USER@HOST:PORT/DB (shared by many consumers).
     #[arg(long, value_name = "URL", default_value = "sqlite:density.db")]
     store: String,
@@ -157,6 +166,23 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// The web token from `--web-token-env`; none is allowed only on loopback, where no one else
+/// can connect.
+fn web_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken>> {
+    let Some(var) = &args.web_token_env else {
+        if !args.web.ip().is_loopback() {
+            anyhow::bail!(
+                "--web {}: a server others can reach needs a token: set --web-token-env VAR (or serve on 127.0.0.1)",
+                args.web
+            );
+        }
+        return Ok(None);
+    };
+    let token = std::env::var(var).with_context(|| format!("--web-token-env {var}: the variable is not set"))?;
+    let token = lintel_http::BearerToken::new(&token).map_err(|why| anyhow::anyhow!("--web-token-env {var}: {why}"))?;
+    Ok(Some(token))
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let Some(grid_path) = &args.grid else {
         anyhow::bail!("lintel-city needs --grid FILE");
@@ -179,8 +205,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         registry,
         ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
     });
-    let web = lintel_http::HttpServer::serve(args.web, lintel_city::density::web::router(web_state))
-        .with_context(|| format!("cannot serve on {}", args.web))?;
+    let token = web_token(&args)?;
+    let routes = lintel_http::guarded(
+        lintel_city::density::web::router(web_state),
+        lintel_http::AllowedHosts::with_names(&args.web_host),
+        token,
+    );
+    let web =
+        lintel_http::HttpServer::serve(args.web, routes).with_context(|| format!("cannot serve on {}", args.web))?;
     let consumer = match (consumer_store, &args.mqtt) {
         (Some(store), Some(mqtt)) => {
             let (host, port) =

@@ -29,8 +29,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use axum::Router;
+
+mod guard;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
+pub use guard::{AllowedHosts, BearerToken, check_host, guarded, require_bearer};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -41,8 +45,9 @@ use tower_http::timeout::TimeoutLayer;
 /// The content type of Prometheus' text exposition in its OpenMetrics form, as `/metrics` answers.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Middleware: headers every answer carries (add it with `axum::middleware::from_fn`): the pages load only their own scripts and styles, are never
-/// framed by another site, and API answers are never cached.
+/// Middleware: headers every answer carries (add it with `axum::middleware::from_fn`): the pages
+/// load only their own scripts and styles, are never framed by another site, and API answers are
+/// never cached.
 pub async fn security_headers(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let api = request.uri().path().starts_with("/api/");
     let mut response = next.run(request).await;

@@ -6,6 +6,9 @@
 //! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day]`;
 //! - `GET /ngsi-ld/entities?from=TIME&to=TIME`: the export for other agencies ([`super::ngsi`]);
 //! - `GET /metrics`: the consumer's counters (Prometheus / OpenMetrics).
+//!
+//! Who may ask is not decided here: `lintel-city` serves these routes behind `lintel_http::guarded`
+//! (the `Host` check, a bearer token off loopback).
 
 use std::sync::{Arc, Mutex};
 
