@@ -102,6 +102,17 @@ pub async fn require_bearer(State(token): State<BearerToken>, request: Request, 
     response
 }
 
+/// `router` behind [`check_host`] with `hosts` and, with a `token`, [`require_bearer`] on every
+/// route. (The pages' [`security_headers`](crate::security_headers) are the caller's to add: a
+/// page with inline script needs them relaxed.)
+pub fn guarded(router: axum::Router, hosts: AllowedHosts, token: Option<BearerToken>) -> axum::Router {
+    let router = match token {
+        Some(token) => router.layer(axum::middleware::from_fn_with_state(token, require_bearer)),
+        None => router,
+    };
+    router.layer(axum::middleware::from_fn_with_state(hosts, check_host))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,15 +135,4 @@ mod tests {
         assert!(!hosts.allows("[::1") && !hosts.allows("[evil]:80") && !hosts.allows("evil:80:80"));
         assert!(!hosts.allows("localhost.evil.example") && !hosts.allows(":8090"));
     }
-}
-
-/// `router` behind [`check_host`] with `hosts` and, with a `token`, [`require_bearer`] on every
-/// route. (The pages' [`security_headers`](crate::security_headers) are the caller's to add: a
-/// page with inline script needs them relaxed.)
-pub fn guarded(router: axum::Router, hosts: AllowedHosts, token: Option<BearerToken>) -> axum::Router {
-    let router = match token {
-        Some(token) => router.layer(axum::middleware::from_fn_with_state(token, require_bearer)),
-        None => router,
-    };
-    router.layer(axum::middleware::from_fn_with_state(hosts, check_host))
 }
