@@ -21,6 +21,7 @@ pub mod infer;
 pub mod ingest;
 pub mod live;
 pub mod node;
+pub mod privacy;
 pub mod publish;
 pub mod replay;
 pub mod setup;

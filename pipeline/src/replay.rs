@@ -13,6 +13,7 @@ use lintel_calibration::site::Zone;
 
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ZoneEvent};
 use crate::count::{Tally, ZoneTally};
+use crate::detection::Detection;
 use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{Track, TrackId, TrackState, TrackerConfig};
@@ -100,10 +101,32 @@ pub enum ReplayError {
 /// counts made until then: nothing counted is lost.
 pub fn replay(
     detector: &mut Detector,
+    embedder: Option<&mut Embedder>,
+    video: &str,
+    zones: impl FnOnce((u32, u32)) -> Vec<Zone>,
+    options: &ReplayOptions,
+) -> Result<ReplayReport, ReplayError> {
+    replay_watched(detector, embedder, video, zones, options, |_| {})
+}
+
+/// One frame as the replay saw it, for whoever watches a replay ([`replay_watched`]).
+pub struct SeenFrame<'a> {
+    pub frame: &'a Frame,
+    /// The detector's boxes for the frame (`None`: the motion gate kept it from the detector).
+    pub detections: Option<&'a [Detection]>,
+    pub analysis: &'a FrameAnalysis,
+    /// The frame's stream time.
+    pub at: Duration,
+}
+
+/// [`replay`], showing each frame to `watch` once analysed (a test of what a page would see).
+pub fn replay_watched(
+    detector: &mut Detector,
     mut embedder: Option<&mut Embedder>,
     video: &str,
     zones: impl FnOnce((u32, u32)) -> Vec<Zone>,
     options: &ReplayOptions,
+    mut watch: impl FnMut(SeenFrame<'_>),
 ) -> Result<ReplayReport, ReplayError> {
     let started = Instant::now();
     let source_options = SourceOptions {
@@ -181,6 +204,8 @@ pub fn replay(
                     Ok(result) => result,
                     Err(error) => break 'stream Some(ReplayError::Infer(error)),
                 };
+                let at = crate::analysis::stream_time(frame, reader.fps);
+                watch(SeenFrame { frame, detections: detections.as_deref(), analysis: &result, at });
                 sums.add(&result, &mut tally);
                 if let Some(out) = tracks_out.as_mut() {
                     out.write(frame.index, analysis.tracks())?;

@@ -103,10 +103,21 @@ fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_
     assert_eq!(blurred.header("content-type"), Some("image/jpeg"));
     assert!(blurred.body.starts_with(&[0xFF, 0xD8]), "not a JPEG");
     assert_eq!(blurred.header("x-lintel-blurred"), Some("1"));
+    // Wholly hidden while the camera's empty scene is learned, then people and motion: the header
+    // and the live answer (the page's badge) say which.
+    let hidden = blurred.header("x-lintel-hidden").map(str::to_string);
+    assert!(matches!(hidden.as_deref(), Some("everything" | "people_and_motion")), "{hidden:?}");
+    let learned = wait_until(Duration::from_secs(30), || {
+        frame("/api/calibrate/walkway/frame.jpg").header("x-lintel-hidden") == Some("people_and_motion")
+    });
+    assert!(learned, "the empty scene was never learned");
+    let body: Value = serde_json::from_slice(&live().body).unwrap();
+    assert_eq!(body["hiding"], "people_and_motion");
     // Asking for the clear picture without unblurring first still gets it blurred.
     assert_eq!(frame("/api/calibrate/walkway/frame.jpg?clear=1").header("x-lintel-blurred"), Some("1"));
     assert_eq!(call("POST", web, "/api/calibrate/walkway/unblur", Some(TECHNICIAN)).status, 200);
-    assert_eq!(frame("/api/calibrate/walkway/frame.jpg?clear=1").header("x-lintel-blurred"), Some("0"));
+    let clear = frame("/api/calibrate/walkway/frame.jpg?clear=1");
+    assert_eq!((clear.header("x-lintel-blurred"), clear.header("x-lintel-hidden")), (Some("0"), Some("nothing")));
     assert_eq!(frame("/api/calibrate/walkway/frame.jpg").header("x-lintel-blurred"), Some("1"));
     assert_eq!(call("GET", web, "/api/calibrate/nowhere/live", Some(TECHNICIAN)).status, 404);
 

@@ -11,25 +11,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::analysis::FrameAnalysis;
 use crate::analysis::flow::FlowMap;
+use crate::privacy::{Hidden, Picture};
 use lintel_calibration::geometry::Crossing;
 use lintel_calibration::site::{CameraGeometry, Zone};
 
 /// How long a page's last look keeps its camera's pictures coming.
 const WATCH_FOR: Duration = Duration::from_secs(10);
-
-/// A frame's pixels, packed RGB (rows `width * 3` bytes).
-#[derive(Clone)]
-pub struct Picture {
-    pub width: u32,
-    pub height: u32,
-    pub rgb: Vec<u8>,
-}
-
-impl std::fmt::Debug for Picture {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Picture({}x{})", self.width, self.height)
-    }
-}
 
 /// One camera's newest analysed frame.
 #[derive(Debug, Clone)]
@@ -38,7 +25,14 @@ pub struct LiveFrame {
     pub wall: SystemTime,
     pub analysis: FrameAnalysis,
     /// The frame's pixels, while someone watches the camera.
-    pub picture: Option<Arc<Picture>>,
+    pub picture: Option<Arc<LivePicture>>,
+}
+
+/// A frame's pixels and what must be hidden in them before a person sees them.
+#[derive(Debug)]
+pub struct LivePicture {
+    pub pixels: Picture,
+    pub hidden: Hidden,
 }
 
 /// New zones for cameras, saved by a technician, waiting for the detection thread to take them

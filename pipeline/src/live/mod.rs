@@ -12,6 +12,7 @@ pub mod audit;
 pub mod frames;
 pub mod metrics;
 
+pub use crate::privacy::Picture;
 pub use audit::{AuditAction, AuditEntry, AuditTrail};
-pub use frames::{LiveFrame, LiveFrames, Picture, ZoneReload, ZoneReloads, ZoneTallies};
+pub use frames::{LiveFrame, LiveFrames, LivePicture, ZoneReload, ZoneReloads, ZoneTallies};
 pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};

@@ -9,9 +9,11 @@ use lintel_calibration::site::{Camera, Site};
 
 use super::{AnalysedFrame, NodeError, NodeEvent, NodeOptions};
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
+use crate::detection::Detection;
 use crate::infer::{Detector, Embedder, LowLightConfig, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
-use crate::live::{LiveFrame, LiveFrames, Picture, ZoneReloads};
+use crate::live::{LiveFrame, LiveFrames, LivePicture, Picture, ZoneReloads};
+use crate::privacy::Hider;
 
 /// The cameras' side of the detection thread: one mailbox and one analysis per camera, and the
 /// doorbell every camera rings when it puts a frame in its mailbox.
@@ -26,6 +28,10 @@ struct CameraFeed {
     analysis: CameraAnalysis,
     /// When the picture was last reduced for the tamper watch.
     viewed: Option<Instant>,
+    /// What to hide in the camera's picture while a page watches it.
+    hider: Hider,
+    /// The origin of the hider's clock.
+    started: Instant,
 }
 
 /// How often a camera's picture is reduced for the tamper watch: tampering is slow, and the
@@ -88,6 +94,8 @@ pub(super) fn start_cameras(
             analysis: CameraAnalysis::new(zones, analysis, detector.spec().letterboxed())
                 .with_geometry(camera.geometry()),
             viewed: None,
+            hider: Hider::default(),
+            started: Instant::now(),
         });
     }
     Ok((supervisors, DetectionLoop { feeds, doorbell }))
@@ -141,7 +149,7 @@ impl DetectionLoop {
                     round.push((waiting, admitted));
                 } else {
                     let analysis = feed.analysis.analyse(&waiting.frame.frame, None, None);
-                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), Duration::ZERO);
+                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), None, Duration::ZERO);
                 }
             }
             while !round.is_empty() {
@@ -154,11 +162,17 @@ impl DetectionLoop {
                 let share = started.elapsed() / chunk.len() as u32;
                 for ((waiting, _), detections) in chunk.into_iter().zip(detected) {
                     let feed = &mut self.feeds[waiting.camera];
-                    let analysis = detections.and_then(|detections| {
-                        let appearance = embedder.as_deref_mut().map(|e| e as &mut dyn Appearance);
-                        feed.analysis.analyse(&waiting.frame.frame, Some(&detections), appearance)
-                    });
-                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), share);
+                    let (analysis, detections) = match detections {
+                        Ok(detections) => {
+                            let appearance = embedder.as_deref_mut().map(|e| e as &mut dyn Appearance);
+                            (
+                                feed.analysis.analyse(&waiting.frame.frame, Some(&detections), appearance),
+                                Some(detections),
+                            )
+                        }
+                        Err(error) => (Err(error), None),
+                    };
+                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), detections.as_deref(), share);
                 }
             }
             if !took_any {
@@ -175,17 +189,25 @@ struct Out<'a> {
 }
 
 impl Out<'_> {
-    /// Hands one analysed frame on (errors are logged here, naming the camera).
+    /// Hands one analysed frame on (errors are logged here, naming the camera). `detections`: the
+    /// detector's boxes for the frame, when it ran (what the picture hides besides the tracks).
     fn send(
         &self,
-        feed: &CameraFeed,
+        feed: &mut CameraFeed,
         waiting: Waiting,
         analysis: Result<FrameAnalysis, String>,
+        detections: Option<&[Detection]>,
         detector_time: Duration,
     ) {
         let analysis = analysis.map_err(|error| tracing::error!(camera = %feed.id, "{error}")).ok();
         if let (Some(live), Some(analysis)) = (self.live, &analysis) {
-            let picture = live.watched(waiting.camera).then(|| picture_of(&waiting.frame.frame)).flatten();
+            let picture = live.watched(waiting.camera).then(|| Picture::of_frame(&waiting.frame.frame)).flatten();
+            // Stream time for the learned scene: the frame's arrival on the box's monotonic clock.
+            let at = waiting.frame.received_at.saturating_duration_since(feed.started);
+            let picture = picture.map(|pixels| {
+                let hidden = feed.hider.observe(&pixels, analysis, detections, at);
+                Arc::new(LivePicture { pixels, hidden })
+            });
             live.put(waiting.camera, LiveFrame { wall: waiting.wall, analysis: analysis.clone(), picture });
         }
         // The node thread ends only after Shutdown, which is sent after this loop: a send cannot
@@ -201,17 +223,6 @@ impl Out<'_> {
             detector_time,
         }));
     }
-}
-
-/// A copy of a frame's pixels, packed (for a page that watches the camera).
-fn picture_of(frame: &Frame) -> Option<Arc<Picture>> {
-    let view = frame.rgb().ok()?;
-    let (width, height, stride) = (view.width(), view.height(), view.stride());
-    let mut rgb = Vec::with_capacity(width * height * 3);
-    for row in view.data().chunks(stride).take(height) {
-        rgb.extend_from_slice(&row[..width * 3]);
-    }
-    Some(Arc::new(Picture { width: width as u32, height: height as u32, rgb }))
 }
 
 /// Wakes the detection thread when any camera has a frame, so an idle node sleeps instead of

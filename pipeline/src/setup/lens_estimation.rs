@@ -187,7 +187,8 @@ impl Capture {
             return Ok(false);
         }
         let searched = match &frame.picture {
-            Some(picture) => {
+            Some(live) => {
+                let picture = &live.pixels;
                 self.views.offer(&grey_of(picture), picture.width, picture.height).map_err(|e| e.to_string())?;
                 true
             }
@@ -235,7 +236,8 @@ mod tests {
 
     fn frame(picture_size: Option<(u32, u32)>) -> Arc<LiveFrame> {
         let picture = picture_size.map(|(width, height)| {
-            Arc::new(Picture { width, height, rgb: vec![128; width as usize * height as usize * 3] })
+            let pixels = Picture { width, height, rgb: vec![128; width as usize * height as usize * 3] };
+            Arc::new(crate::live::LivePicture { pixels, hidden: crate::privacy::Hidden::everything(width, height) })
         });
         Arc::new(LiveFrame {
             wall: SystemTime::now(),

@@ -1,4 +1,4 @@
-//! The live picture as a technician sees it: people blurred before a pixel leaves the box (unless
+//! The live picture as a technician sees it: people hidden ([`privacy`]) before a pixel leaves the box (unless
 //! a technician asked to see them, for [`UNBLUR_FOR`]), undistorted through the camera's lens on
 //! request, encoded as JPEG.
 
@@ -9,63 +9,12 @@ use std::time::{Duration, Instant};
 use lintel_calibration::Lens;
 
 use super::SetupError;
-use crate::detection::BBox;
-use crate::live::Picture;
+use crate::privacy::{self, Hidden, Picture};
 
 /// How long one request to unblur lasts.
 pub const UNBLUR_FOR: Duration = Duration::from_secs(30);
 /// JPEG quality of the live picture: enough to place a line, small enough for a few a second.
 const JPEG_QUALITY: u8 = 75;
-
-/// People's boxes, found in a frame analysed at `analysed` size, in the pixels of a `picture`
-/// size picture of the same frame: left, top, width, height.
-pub fn boxes_in_picture<'a>(
-    boxes: impl IntoIterator<Item = &'a BBox>,
-    analysed: (u32, u32),
-    picture: (u32, u32),
-) -> Vec<[f32; 4]> {
-    let (w, h) = analysed;
-    let (sx, sy) = (picture.0 as f32 / w.max(1) as f32, picture.1 as f32 / h.max(1) as f32);
-    boxes.into_iter().map(|b| [b.left * sx, b.top * sy, b.width * sx, b.height * sy]).collect()
-}
-
-/// Pixelates each person's box (grown by a margin) into coarse blocks: a face becomes one or two
-/// flat squares, while a technician still sees where people are and how they move.
-pub fn blur_people(picture: &mut Picture, boxes: &[[f32; 4]]) {
-    let (width, height) = (picture.width as usize, picture.height as usize);
-    for [left, top, w, h] in boxes {
-        let margin_x = w * 0.15;
-        let margin_y = h * 0.1;
-        let x0 = (left - margin_x).floor().clamp(0.0, width as f32) as usize;
-        let y0 = (top - margin_y).floor().clamp(0.0, height as f32) as usize;
-        let x1 = (left + w + margin_x).ceil().clamp(0.0, width as f32) as usize;
-        let y1 = (top + h + margin_y).ceil().clamp(0.0, height as f32) as usize;
-        // Blocks of a fifth of the box's width: about a whole head each.
-        let block = ((x1.saturating_sub(x0)) / 5).max(8);
-        for by in (y0..y1).step_by(block) {
-            for bx in (x0..x1).step_by(block) {
-                let (ex, ey) = ((bx + block).min(x1), (by + block).min(y1));
-                let mut sum = [0u64; 3];
-                for y in by..ey {
-                    for x in bx..ex {
-                        let i = (y * width + x) * 3;
-                        for (total, value) in sum.iter_mut().zip(&picture.rgb[i..i + 3]) {
-                            *total += u64::from(*value);
-                        }
-                    }
-                }
-                let n = ((ex - bx) * (ey - by)).max(1) as u64;
-                let mean = sum.map(|s| (s / n) as u8);
-                for y in by..ey {
-                    for x in bx..ex {
-                        let i = (y * width + x) * 3;
-                        picture.rgb[i..i + 3].copy_from_slice(&mean);
-                    }
-                }
-            }
-        }
-    }
-}
 
 /// Where each pixel of the undistorted picture comes from in the camera's picture.
 #[derive(Debug)]
@@ -126,21 +75,48 @@ impl UndistortionMaps {
     }
 }
 
-/// The picture as served: people's `boxes` blurred unless `unblurred`, then undistorted through
-/// `undistortion` when given. Blurred first: the boxes are in the camera's picture.
-pub fn served(
-    picture: &Picture,
-    boxes: &[[f32; 4]],
-    unblurred: bool,
-    undistortion: Option<&UndistortionMap>,
-) -> Picture {
+/// The picture as served: what `hidden` says pixelated unless `unblurred`, then undistorted
+/// through `undistortion` when given. Hidden first: the boxes and cells are in the camera's picture.
+pub fn served(picture: &Picture, hidden: &Hidden, unblurred: bool, undistortion: Option<&UndistortionMap>) -> Picture {
     let mut pixels = picture.clone();
     if !unblurred {
-        blur_people(&mut pixels, boxes);
+        privacy::hide(&mut pixels, hidden);
     }
     match undistortion {
         Some(map) => map.apply(&pixels),
         None => pixels,
+    }
+}
+
+/// What a served picture hides, as the page's badge and the `x-lintel-hidden` header say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Hiding {
+    /// Nothing: a technician opened an unblur window.
+    Nothing,
+    /// The whole picture: the camera's empty scene is still being learned.
+    Everything,
+    /// Everyone tracked, every box the detector found and everything that differs from the empty
+    /// scene.
+    PeopleAndMotion,
+}
+
+impl Hiding {
+    /// What a picture with `hidden` hides, served `unblurred` or not.
+    pub fn of(hidden: &Hidden, unblurred: bool) -> Self {
+        match (unblurred, hidden.learning()) {
+            (true, _) => Hiding::Nothing,
+            (false, true) => Hiding::Everything,
+            (false, false) => Hiding::PeopleAndMotion,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Hiding::Nothing => "nothing",
+            Hiding::Everything => "everything",
+            Hiding::PeopleAndMotion => "people_and_motion",
+        }
     }
 }
 
@@ -190,53 +166,6 @@ mod tests {
         p.rgb[(y * p.width as usize + x) * 3]
     }
 
-    #[test]
-    fn a_blurred_box_keeps_no_detail_and_the_rest_of_the_picture_is_untouched() {
-        let original = checkerboard(64, 64);
-        let mut picture = original.clone();
-        blur_people(&mut picture, &[[16.0, 16.0, 20.0, 30.0]]);
-        // Inside: flat blocks (neighbours equal), mid-grey.
-        for (x, y) in [(20, 20), (26, 30), (30, 40)] {
-            assert_eq!(at(&picture, x, y), at(&picture, x + 1, y), "detail left at ({x}, {y})");
-            assert!((100..=155).contains(&at(&picture, x, y)));
-        }
-        // Outside the box and its margin: as it was.
-        for (x, y) in [(2, 2), (60, 60), (2, 60)] {
-            assert_eq!(at(&picture, x, y), at(&original, x, y));
-        }
-    }
-
-    #[test]
-    fn the_blur_covers_a_margin_around_the_box() {
-        let original = checkerboard(64, 64);
-        let mut picture = original.clone();
-        // Margins: 15 % of the width (1.5 px) each side, 10 % of the height (2 px) above and below.
-        blur_people(&mut picture, &[[20.0, 20.0, 10.0, 20.0]]);
-        let changed = |x: usize, y: usize| at(&picture, x, y) != at(&original, x, y);
-        assert!(changed(18, 30) && changed(31, 30), "the side margins are not blurred");
-        assert!(changed(25, 18) && changed(25, 41), "the top and bottom margins are not blurred");
-        assert!(
-            !changed(17, 30) && !changed(32, 30) && !changed(25, 17) && !changed(25, 42),
-            "blurred beyond the margin"
-        );
-    }
-
-    #[test]
-    fn a_box_reaching_out_of_the_picture_is_blurred_up_to_its_edge() {
-        let original = checkerboard(32, 24);
-        let mut picture = original.clone();
-        blur_people(&mut picture, &[[-10.0, 10.0, 20.0, 40.0], [500.0, 500.0, 10.0, 10.0]]);
-        assert_ne!(at(&picture, 0, 20), at(&original, 0, 20));
-        assert_eq!(at(&picture, 31, 0), at(&original, 31, 0));
-    }
-
-    #[test]
-    fn boxes_are_scaled_from_the_analysed_frame_to_the_picture() {
-        let boxes = [BBox { left: 10.0, top: 20.0, width: 30.0, height: 60.0 }];
-        assert_eq!(boxes_in_picture(&boxes, (320, 240), (640, 480)), [[20.0, 40.0, 60.0, 120.0]]);
-        assert_eq!(boxes_in_picture(&boxes, (0, 0), (1, 1)), [[10.0, 20.0, 30.0, 60.0]], "no division by zero");
-    }
-
     fn shifted_right(size: (u32, u32), by: f32) -> UndistortionMap {
         let lens = Lens { size, focal: (10.0, 10.0), centre: (4.0, 3.0), distortion: [0.0; 5] };
         let sources = (0..size.1).flat_map(|y| (0..size.0).map(move |x| (x as f32 - by, y as f32))).collect();
@@ -255,12 +184,15 @@ mod tests {
     fn people_are_blurred_where_the_camera_saw_them_before_undistorting() {
         let original = checkerboard(64, 48);
         let map = shifted_right((64, 48), 20.0);
-        let moved = served(&original, &[[10.0, 10.0, 10.0, 20.0]], false, Some(&map));
+        let mut hidden = Hidden::everything(64, 48);
+        hidden.mask.hidden.fill(false);
+        hidden.boxes.push([10.0, 10.0, 10.0, 20.0]);
+        let moved = served(&original, &hidden, false, Some(&map));
         // The box (margin included, x 8..22) moved 20 px right: flat there, detail beside it.
         let flat = |x: usize| at(&moved, x, 20) == at(&moved, x + 1, 20);
         assert!(flat(30) && flat(33), "the box was not blurred where it went");
         assert!(!flat(24) && !flat(44), "detail lost beside the box");
-        let clear = served(&original, &[[10.0, 10.0, 10.0, 20.0]], true, None);
+        let clear = served(&original, &hidden, true, None);
         assert_eq!(clear.rgb, original.rgb, "unblurred and not undistorted: the picture as it was");
     }
 

@@ -29,7 +29,7 @@ use crate::analysis::flow;
 use crate::live::{LiveFrames, ZoneReloads};
 use crate::setup::lens_and_floor::{FloorView, LensView};
 use crate::setup::lens_estimation::{self, CaptureRequest, Estimation, LensEstimations};
-use crate::setup::picture::{self, UNBLUR_FOR, UnblurWindows, UndistortionMaps};
+use crate::setup::picture::{self, Hiding, UNBLUR_FOR, UnblurWindows, UndistortionMaps};
 use crate::setup::validation::{ValidationLog, ValidationResult, Validations};
 use crate::setup::zones::{SiteFile, ZoneView};
 
@@ -336,6 +336,8 @@ pub struct LiveView {
     /// Per zone (the camera's zones in order), counted since the node started.
     zones: Vec<ZoneTally>,
     unblurred_s: u64,
+    /// What the newest picture hides (`everything` until it is there).
+    hiding: Hiding,
     geometry: GeometryView,
     /// Boxes the detector found in this frame whose height is no person's (dropped).
     implausible: usize,
@@ -380,6 +382,10 @@ pub async fn live(
             .collect(),
         zones: tallies.into_iter().take(zones).map(|(entries, exits)| ZoneTally { entries, exits }).collect(),
         unblurred_s,
+        hiding: latest
+            .picture
+            .as_ref()
+            .map_or(Hiding::Everything, |picture| Hiding::of(&picture.hidden, unblurred_s > 0)),
         geometry,
         implausible: latest.analysis.implausible,
     }))
@@ -408,19 +414,19 @@ pub async fn frame(
     // The page started watching a moment ago: the next frame brings its picture.
     let picture = latest.picture.clone().ok_or(ApiError::NotYet("the picture is on its way\n"))?;
     let unblurred = query.clear == 1 && !view.unblurred.left(index, Instant::now()).is_zero();
-    let size = (picture.width, picture.height);
-    let boxes = picture::boxes_in_picture(latest.analysis.people.iter().map(|p| &p.bbox), latest.analysis.size, size);
+    let size = (picture.pixels.width, picture.pixels.height);
     let lens = view.site.read(|site| site.cameras.get(index).and_then(|c| c.lens)).filter(|_| query.undistort == 1);
     let map = lens.map(|lens| view.undistortion.for_camera(index, lens, size));
+    let hidden = Hiding::of(&picture.hidden, unblurred);
     let jpeg = tokio::task::spawn_blocking(move || {
-        picture::encode_jpeg(&picture::served(&picture, &boxes, unblurred, map.as_deref()))
+        picture::encode_jpeg(&picture::served(&picture.pixels, &picture.hidden, unblurred, map.as_deref()))
     })
     .await
     .map_err(|e| ApiError::internal("cannot encode the picture\n", e))??;
     // Says what was served, for the page and the tests: the image itself is never logged.
     let blurred = if unblurred { "0" } else { "1" };
     let headers = [(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")];
-    Ok((headers, [("x-lintel-blurred", blurred)], jpeg))
+    Ok((headers, [("x-lintel-blurred", blurred), ("x-lintel-hidden", hidden.name())], jpeg))
 }
 
 /// `POST /api/calibrate/{camera}/unblur`: people unblurred on this camera for [`UNBLUR_FOR`].

@@ -7,6 +7,7 @@
 
 pub mod browser;
 pub mod checkerboard;
+pub mod degraded;
 
 pub use lintel_testkit::{Broker, Subscriber, captured_logs, free_port, scratch_dir, signal, wait_until, workspace};
 

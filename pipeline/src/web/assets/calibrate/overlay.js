@@ -27,13 +27,24 @@ export function drawOverlay() {
   }
 }
 
+// What the privacy pill says the picture hides (the node's `hiding`): its text and its title.
+const HIDING = {
+  everything: ["all blurred (learning the scene)",
+    "The whole picture is pixelated on the box while it learns what the empty scene looks like"],
+  people_and_motion: ["people and motion blurred",
+    "Pixelated on the box before the picture is sent: everyone tracked, every box the detector found, and everything that differs from the learned empty scene"],
+  nothing: ["unblurred", "People are shown as the camera sees them (logged)"],
+};
+
 // People's boxes and foot points, their heights, and what the caption and privacy pill say.
 function drawLive(overlay, live) {
   $("stage").style.aspectRatio = `${live.width} / ${live.height}`;
   $("frame-info").textContent = `${live.width}×${live.height} · frame ${live.frame} · ${live.people.length} people · ${live.age_ms} ms old`;
   const privacy = $("privacy");
+  const hiding = HIDING[live.hiding] || HIDING.everything;
   privacy.className = live.unblurred_s > 0 ? "pill warn" : "pill ok";
-  privacy.textContent = live.unblurred_s > 0 ? `unblurred ${live.unblurred_s} s` : "people blurred";
+  privacy.textContent = live.unblurred_s > 0 ? `unblurred ${live.unblurred_s} s` : hiding[0];
+  privacy.title = live.unblurred_s > 0 ? "People are shown as the camera sees them (logged)" : hiding[1];
   const labels = [];
   for (const person of live.people) {
     const [x, y, w, h] = person.bbox;
