@@ -21,6 +21,7 @@ pub mod ngsi;
 pub mod render;
 pub mod snapshot;
 pub mod store;
+pub mod suppress;
 pub mod web;
 
 pub use grid::{Grid, GridError};
