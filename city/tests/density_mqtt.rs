@@ -12,6 +12,8 @@ use lintel_testkit::{Broker, Subscriber, free_port, scratch_dir, wait_until, wor
 use lintel_wire::UtcTime;
 use serde_json::{Value, json};
 
+const ANALYST: &str = "an-analyst-token-of-the-tests";
+
 fn time(seconds: i64) -> String {
     UtcTime::from_unix_seconds(seconds).to_string()
 }
@@ -50,7 +52,12 @@ fn publish_counts(port: u16, dir: &Path, message: &Value) {
 pub fn get(address: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    // As an analyst: these tests read the exact history.
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ANALYST}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
@@ -73,6 +80,8 @@ impl Density {
             .args(["--mqtt", &format!("127.0.0.1:{mqtt_port}"), "--web", &web, "--store", store])
             .args(["--stale-after-s", "600", "--run-for-s", "300"])
             .args(more)
+            .args(["--analyst-token-env", "LINTEL_TEST_ANALYST_TOKEN"])
+            .env("LINTEL_TEST_ANALYST_TOKEN", ANALYST)
             .current_dir(dir)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -181,15 +190,27 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     assert!(metrics.contains("lintel_density_bad_input_total{kind=\"unknown_building\"} 1\n"), "{metrics}");
     assert!(metrics.contains("lintel_density_messages_applied_total 4\n"), "{metrics}");
 
-    // The map page and the export.
+    // The map page (its script and style are files of the server's own: the CSP allows no
+    // inline script) and the export.
     let (status, page) = get(&density.web, "/");
     assert_eq!(status, 200);
-    assert!(page.contains("<svg") && page.contains("density.geojson"), "{page}");
-    // Nothing fetched from elsewhere: no script, style, font or tile from another host.
+    assert!(page.contains("<svg") && page.contains("<script src=\"map.js\">"), "{page}");
+    assert!(!page.contains("<script>") && !page.contains("<style"), "inline script or style: {page}");
+    let (status, script) = get(&density.web, "/map.js");
+    assert!(status == 200 && script.contains("density.geojson"), "{script}");
+    let (status, style) = get(&density.web, "/map.css");
+    assert!(status == 200 && style.contains("#map"), "{style}");
+    // Nothing fetched from elsewhere: no script, style, font or tile from another host; the one
+    // stylesheet link is the server's own.
+    let all = format!("{page}{script}{style}");
     assert!(
-        !["src=\"http", "href=\"http", "<link", "url(http", "fetch(\"http", "import "].iter().any(|s| page.contains(s)),
+        !["src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(", "fetch(\"http", "import "]
+            .iter()
+            .any(|s| all.contains(s)),
         "the page must be self-contained"
     );
+    assert_eq!(page.matches("<link").count(), 1, "{page}");
+    assert!(page.contains("<link rel=\"stylesheet\" href=\"map.css\">"), "{page}");
     let (status, body) = get(&density.web, "/ngsi-ld/entities");
     assert_eq!(status, 200, "{body}");
     let entities: Value = serde_json::from_str(&body).unwrap();

@@ -13,6 +13,7 @@
 //! - [`render`]: the map as PNG or SVG.
 //! - [`ngsi`]: FIWARE `Building` and `CrowdFlowObserved` entities, small counts suppressed.
 
+pub mod access;
 pub mod consumer;
 pub mod grid;
 pub mod ingest;

@@ -42,7 +42,8 @@ impl Suppression {
         i64::from(self.block_hours.max(1)) * HOUR
     }
 
-    fn is_small(&self, count: u64) -> bool {
+    /// Whether `count` is one kept back: from 1 to `threshold − 1`.
+    pub fn is_small(&self, count: u64) -> bool {
         count > 0 && count < self.threshold
     }
 
@@ -87,13 +88,10 @@ impl Suppression {
                 out.push(HistoryPoint { occupancy: span.occupancy / f64::from(n), ..span });
             }
         }
-        // Occupancy is a level, not a flow: a small one is left out (as NaN: the caller shows none).
+        // Occupancy is a level, not a flow: a small mean is left out (NaN, shown as none; the
+        // caller shows a small `occupancy_max` as none too).
         for span in &mut out {
-            if span.occupancy > 0.0 && span.occupancy < self.threshold as f64 {
-                span.occupancy = f64::NAN;
-            }
-            if self.is_small(span.occupancy_max) {
-                span.occupancy_max = 0;
+            if (span.occupancy > 0.0 && span.occupancy < self.threshold as f64) || self.is_small(span.occupancy_max) {
                 span.occupancy = f64::NAN;
             }
         }
@@ -126,7 +124,9 @@ impl Suppression {
 /// spans do not.
 pub fn by_day(spans: &[HistoryPoint]) -> Vec<HistoryPoint> {
     let mut days: Vec<HistoryPoint> = Vec::new();
+    let mut covered_s = 0i64; // of the last day, for its mean occupancy
     for span in spans {
+        let span_s = span.end_s - span.start_s;
         let day = span.start_s - span.start_s.rem_euclid(86_400);
         match days.last_mut() {
             Some(d) if d.start_s == day => {
@@ -134,15 +134,16 @@ pub fn by_day(spans: &[HistoryPoint]) -> Vec<HistoryPoint> {
                 d.exits = d.exits.saturating_add(span.exits);
                 d.occupancy_max = d.occupancy_max.max(span.occupancy_max);
                 d.buildings = d.buildings.max(span.buildings);
-                // The day's occupancy: none if any of its spans has none (a small one).
-                d.occupancy = if d.occupancy.is_nan() || span.occupancy.is_nan() {
-                    f64::NAN
-                } else {
-                    d.occupancy.max(span.occupancy)
-                };
-                d.end_s = d.end_s.max(span.end_s);
+                // The mean over the day's spans; none if one of them has none (it could be worked
+                // out from the mean and the others).
+                d.occupancy = (d.occupancy * covered_s as f64 + span.occupancy * span_s as f64)
+                    / (covered_s + span_s).max(1) as f64;
+                covered_s += span_s;
             }
-            _ => days.push(HistoryPoint { start_s: day, end_s: day + 86_400, ..span.clone() }),
+            _ => {
+                covered_s = span_s;
+                days.push(HistoryPoint { start_s: day, end_s: day + 86_400, ..span.clone() });
+            }
         }
     }
     days
@@ -206,7 +207,11 @@ mod tests {
         one[0].occupancy = 1.5;
         one[0].occupancy_max = 2;
         let spans = s.spans(&one);
-        assert!(spans[0].occupancy.is_nan() && spans[0].occupancy_max == 0, "{spans:?}");
+        assert!(spans[0].occupancy.is_nan(), "{spans:?}");
+        let days = by_day(&[spans[0].clone(), s.spans(&hours_from(H, &[(0, 0)]))[0].clone()]);
+        assert!(days.len() == 1 && days[0].occupancy.is_nan(), "{days:?}");
+        let days = by_day(&s.spans(&hours(&[(0, 0), (3, 0)])));
+        assert_eq!((days[0].occupancy, days[0].entries), (10.0, 3));
     }
 
     #[test]

@@ -1,25 +1,29 @@
 //! The density layer's HTTP routes, served by [`HttpServer::serve`](lintel_http::HttpServer::serve)
 //! (its client limits apply):
 //!
-//! - `GET /`: the map page (embedded; no internet, no tile server: the cells are the map);
+//! - `GET /` (with `/map.js`, `/map.css`): the map page (embedded; no internet, no tile server:
+//!   the cells are the map; no inline script, so the CSP allows none);
 //! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339);
-//! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day]`;
+//! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day][&exact=0|1]`:
+//!   exact for an analyst; for anyone else a cell's history with small counts suppressed
+//!   ([`history`]);
 //! - `GET /ngsi-ld/entities?from=TIME&to=TIME`: the export for other agencies ([`super::ngsi`]);
 //! - `GET /metrics`: the consumer's counters (Prometheus / OpenMetrics).
 //!
-//! Who may ask is not decided here: `lintel-city` serves these routes behind `lintel_http::guarded`
-//! (the `Host` check, a bearer token off loopback).
+//! [`app`] puts them behind the `Host` check (`lintel_http::guarded`), the roles
+//! ([`super::access`]) and the node's security headers (`lintel_http::security_headers`).
 
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
+use super::access::{Access, Role, identify};
 use super::grid::Grid;
 use super::ngsi::{self, NgsiOptions};
 use super::snapshot::Snapshot;
@@ -32,6 +36,8 @@ pub const MAX_HISTORY_POINTS: usize = 10_000;
 pub const MAX_EXPORT_SPAN_S: i64 = 31 * 86_400;
 
 const MAP_PAGE: &str = include_str!("assets/map.html");
+const MAP_SCRIPT: &str = include_str!("assets/map.js");
+const MAP_STYLE: &str = include_str!("assets/map.css");
 
 /// What the routes read.
 pub struct DensityWeb {
@@ -44,9 +50,19 @@ pub struct DensityWeb {
     pub ngsi: NgsiOptions,
 }
 
+/// The routes as `lintel-city` serves them: the `Host` check first (421), then the token of a
+/// role (401, [`identify`]), and the security headers on every answer, refusals included.
+pub fn app(state: Arc<DensityWeb>, hosts: lintel_http::AllowedHosts, access: Access) -> Router {
+    let routes = router(state).layer(axum::middleware::from_fn_with_state(Arc::new(access), identify));
+    lintel_http::guarded(routes, hosts, None).layer(axum::middleware::from_fn(lintel_http::security_headers))
+}
+
+/// The routes alone; without [`identify`] in front every request is a viewer.
 pub fn router(state: Arc<DensityWeb>) -> Router {
     Router::new()
         .route("/", get(page))
+        .route("/map.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_SCRIPT) }))
+        .route("/map.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_STYLE) }))
         .route("/density.geojson", get(geojson))
         .route("/density/history", get(history))
         .route("/ngsi-ld/entities", get(entities))
@@ -119,23 +135,59 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
     }
 }
 
-async fn history(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
+fn forbidden(message: &str) -> Response {
+    (StatusCode::FORBIDDEN, format!("{message}\n")).into_response()
+}
+
+/// The history of a cell or a building. An analyst gets the exact counts (`exact=0` shows what
+/// everyone else gets). Everyone else gets a cell's hours with small counts suppressed on the
+/// export's fixed spans ([`super::suppress`]), over hours that have ended, at `step=hour`
+/// (default) or `day`: the same numbers another agency gets, so nothing to difference against.
+/// They are refused (403, not a quietly coarser answer) what only exact data can give: `exact=1`,
+/// `step=interval`, and a building's history (with the cell's, it would give away the small
+/// counts of the cell's other buildings by difference).
+async fn history(
+    State(state): State<Arc<DensityWeb>>,
+    role: Option<Extension<Role>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let analyst = role.is_some_and(|Extension(r)| r == Role::Analyst);
     let params = match Params::parse(query.as_deref()) {
         Ok(p) => p,
         Err(e) => return bad_request(e),
     };
+    let exact = match params.get("exact") {
+        None => analyst,
+        Some("1" | "true") => true,
+        Some("0" | "false") => false,
+        Some(other) => return bad_request(format!("exact {other:?}: use 0 or 1")),
+    };
+    if exact && !analyst {
+        return forbidden(
+            "exact history needs the analyst token; without it: a cell's history, small counts suppressed",
+        );
+    }
     let (buildings, subject) = match (params.get("cell"), params.get("building")) {
         (Some(cell), None) => match state.grid.cell(cell) {
             Some(_) => (state.grid.buildings_in(cell).map(|b| b.key()).collect::<Vec<_>>(), json!({"cell": cell})),
             None => return (StatusCode::NOT_FOUND, "no such cell in the grid\n").into_response(),
         },
+        (None, Some(_)) if !exact && !analyst => {
+            return forbidden("a building's history needs the analyst token; ask for its cell (cell=ID)");
+        }
+        (None, Some(_)) if !exact => return bad_request("the suppressed history is by cell (cell=ID)"),
         (None, Some(key)) => match key.split_once('/').and_then(|(s, b)| state.grid.building(s, b)) {
             Some(b) => (vec![b.key()], json!({"building": b.key()})),
             None => return (StatusCode::NOT_FOUND, "no such building in the grid (site/building)\n").into_response(),
         },
         _ => return bad_request("give exactly one of cell=ID or building=SITE/BUILDING"),
     };
-    let step = match params.get("step").unwrap_or("interval") {
+    let step_name = params.get("step").unwrap_or(if exact { "interval" } else { "hour" });
+    let step = match step_name {
+        "interval" if !exact && !analyst => {
+            return forbidden("step=interval needs the analyst token; use step=hour or day");
+        }
+        "interval" if !exact => return bad_request("the suppressed history has step=hour or day"),
         "interval" => Step::Interval,
         "hour" => Step::Hour,
         "day" => Step::Day,
@@ -151,29 +203,39 @@ async fn history(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
     if to <= from {
         return bad_request("to must be after from");
     }
+    let suppression = state.ngsi.suppression();
     let answer = with_store(&state, move |store, _| {
-        let points = store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string())?;
-        Ok(points)
+        if exact {
+            return store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string());
+        }
+        let spans = suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())?;
+        Ok(if step == Step::Day { super::suppress::by_day(&spans) } else { spans })
     })
     .await;
     match answer {
         Ok(mut points) => {
             let truncated = points.len() > MAX_HISTORY_POINTS;
             points.truncate(MAX_HISTORY_POINTS);
+            // A suppressed occupancy is NaN: JSON null.
+            let shown_max = |m: u64| (exact || !suppression.is_small(m)).then_some(m);
             let points: Vec<_> = points
                 .iter()
                 .map(|p| {
                     json!({
                         "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
-                        "occupancy": p.occupancy, "occupancy_max": p.occupancy_max,
+                        "occupancy": p.occupancy, "occupancy_max": shown_max(p.occupancy_max),
                         "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
                     })
                 })
                 .collect();
             let mut value = json!({
                 "from": UtcTime::from_unix_seconds(from), "to": UtcTime::from_unix_seconds(to),
-                "step": params.get("step").unwrap_or("interval"), "truncated": truncated, "points": points,
+                "step": step_name, "exact": exact, "truncated": truncated, "points": points,
             });
+            if !exact {
+                value["suppressed_below"] = json!(suppression.threshold);
+                value["span_block_hours"] = json!(suppression.block_hours);
+            }
             if let (Some(v), Some(s)) = (value.as_object_mut(), subject.as_object()) {
                 v.extend(s.clone());
             }
