@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lintel_city::density::access::Access;
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
+use lintel_city::density::losses::LossMetrics;
 use lintel_city::density::ngsi::NgsiOptions;
 use lintel_city::density::web::{DensityWeb, parse_time};
 use lintel_city::density::{Grid, Ingest, IngestMetrics, Retention, Snapshot, render, store};
@@ -215,6 +216,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    // Losses are counted by a consumer that sees every message (no share group, not web-only).
+    let losses = (!args.web_only && args.share_group.is_none()).then(|| Arc::new(LossMetrics::default()));
+    if let Some(losses) = &losses {
+        losses.register(&mut registry);
+    }
     let retention = Retention {
         raw_s: i64::from(args.retention_days) * 86_400,
         hourly_s: i64::from(args.rollup_retention_days) * 86_400,
@@ -228,6 +234,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         stale_after_s: args.common.stale_after_s,
         registry,
         ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
+        losses: losses.clone(),
     });
     let access = Access { viewer: web_token(&args)?, analyst: analyst_token(&args)? };
     let routes =
@@ -244,6 +251,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config.stale_after_s = args.common.stale_after_s;
             config.retention = retention;
             config.publish_cells = !args.no_cell_topics;
+            config.losses = losses;
             let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
             Some(Consumer::start(config, ingest).context("cannot start the consumer")?)
         }

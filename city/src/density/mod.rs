@@ -18,6 +18,7 @@ pub mod consumer;
 pub mod grid;
 pub mod ingest;
 pub mod legend;
+pub mod losses;
 pub mod ngsi;
 pub mod render;
 pub mod snapshot;

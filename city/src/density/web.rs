@@ -3,7 +3,8 @@
 //!
 //! - `GET /` (with `/map.js`, `/map.css`): the map page (embedded; no internet, no tile server:
 //!   the cells are the map; no inline script, so the CSP allows none);
-//! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339);
+//! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
+//!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
 //! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day][&exact=0|1]`:
 //!   exact for an analyst; for anyone else a cell's history with small counts suppressed
 //!   ([`history`]);
@@ -25,6 +26,7 @@ use serde_json::json;
 
 use super::access::{Access, Role, identify};
 use super::grid::Grid;
+use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step};
@@ -48,6 +50,8 @@ pub struct DensityWeb {
     pub stale_after_s: i64,
     pub registry: Registry,
     pub ngsi: NgsiOptions,
+    /// Messages lost, when this process counts them ([`super::losses`]).
+    pub losses: Option<Arc<LossMetrics>>,
 }
 
 /// The routes as `lintel-city` serves them: the `Host` check first (421), then the token of a
@@ -129,6 +133,16 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
         Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson_string(grid))
     })
     .await;
+    // Messages lost so far, all nodes together (null: not counted by this process); per node
+    // on /metrics.
+    let lost = state.losses.as_ref().map(|l| l.total.get());
+    let answer = answer.map(|text| match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(mut value) => {
+            value["messages_lost"] = json!(lost);
+            value.to_string()
+        }
+        Err(_) => text,
+    });
     match answer {
         Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
         Err(response) => response,

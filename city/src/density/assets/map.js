@@ -24,6 +24,9 @@ function show(props) {
 function draw(fc) {
   document.getElementById("title").textContent = fc.name || "Density";
   document.getElementById("when").textContent = "at " + fc.at;
+  // Messages the nodes sent that never arrived (seq gaps); per node on /metrics.
+  const lost = fc.messages_lost;
+  document.getElementById("lost").textContent = "messages lost: " + (lost === null || lost === undefined ? "not counted here" : lost);
   const legendBox = document.getElementById("legend");
   legendBox.textContent = "";
   fc.legend.lower.forEach((l, i) => {
