@@ -109,7 +109,8 @@ struct CommonArgs {
     /// A building with no data for this long is stale (shown with its last value, not counted).
     #[arg(long, value_name = "S", default_value_t = 300)]
     stale_after_s: i64,
-    /// In the NGSI-LD export, counts from 1 to this minus one are merged or left out.
+    /// In the NGSI-LD export and the viewers' history, counts from 1 to this minus one are merged
+    /// (on fixed 6-hour blocks from the Unix epoch) or left out.
     #[arg(long, value_name = "N", default_value_t = 3)]
     ngsi_threshold: u64,
 }
