@@ -200,6 +200,11 @@ fn the_exact_history_is_for_analysts_and_everyone_else_gets_small_counts_suppres
             let (_, later) = history(port, &format!("cell=wg-02&from={start}&to={}", b + 4 * 3600), None);
             assert_eq!(entries(&later), vec![6], "from {start}: {later}");
         }
+        // Days are the sums of the spans, over whole days.
+        let (_, days) = history(port, &format!("{cell}&step=day"), None);
+        assert_eq!(entries(&days), vec![10], "{days}");
+        let day = lintel_wire::UtcTime::from_unix_seconds(b - b % 86_400).to_string();
+        assert_eq!(days["points"][0]["start"], day.as_str(), "{days}");
         // What only exact data can give is refused, not quietly coarsened.
         for refused in
             [format!("{cell}&exact=1"), format!("{cell}&step=interval"), format!("building=pets/hall&from={from}")]

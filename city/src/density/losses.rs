@@ -9,7 +9,9 @@
 //!   then is counted as lost, once;
 //! - a seq at or below the highest outside any gap (a duplicate, a redelivery) changes nothing;
 //! - a node's `online` status follows the seq the node reserved at start for its MQTT last will
-//!   (sent by the broker only if the node dies), so that one seq is not a loss;
+//!   (sent by the broker only if the node dies), so that one seq is not a loss (nodes also send
+//!   `online` after a reconnect or a camera change, and the wire does not tell them apart: a
+//!   loss of the one message just before an `online` status goes uncounted);
 //! - a retained message (delivered again on every subscription, possibly days old) only fills
 //!   gaps, never starts or moves a node's count.
 //!

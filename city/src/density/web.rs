@@ -222,8 +222,13 @@ async fn history(
         if exact {
             return store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string());
         }
-        let spans = suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())?;
-        Ok(if step == Step::Day { super::suppress::by_day(&spans) } else { spans })
+        if step == Step::Day {
+            // Whole days, so each point is the day it says.
+            let (day_from, day_to) = (from - from.rem_euclid(86_400), (to - 1).div_euclid(86_400) * 86_400 + 86_400);
+            let spans = suppression.read(store, &buildings, day_from, day_to, now).map_err(|e| e.to_string())?;
+            return Ok(super::suppress::by_day(&spans));
+        }
+        suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())
     })
     .await;
     match answer {
