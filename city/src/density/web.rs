@@ -30,6 +30,7 @@ use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step};
+use super::suppress::Suppression;
 use lintel_wire::UtcTime;
 
 /// The most points a history answer holds.
@@ -149,10 +150,6 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
     }
 }
 
-fn forbidden(message: &str) -> Response {
-    (StatusCode::FORBIDDEN, format!("{message}\n")).into_response()
-}
-
 /// The history of a cell or a building. An analyst gets the exact counts (`exact=0` shows what
 /// everyone else gets). Everyone else gets a cell's hours with small counts suppressed on the
 /// export's fixed spans ([`super::suppress`]), over hours that have ended, at `step=hour`
@@ -166,58 +163,15 @@ async fn history(
     RawQuery(query): RawQuery,
 ) -> Response {
     let analyst = role.is_some_and(|Extension(r)| r == Role::Analyst);
-    let params = match Params::parse(query.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return bad_request(e),
+    let q = match Params::parse(query.as_deref())
+        .map_err(bad)
+        .and_then(|p| HistoryQuery::parse(&state.grid, &p, analyst))
+    {
+        Ok(q) => q,
+        Err((code, why)) => return (code, format!("{why}\n")).into_response(),
     };
-    let exact = match params.get("exact") {
-        None => analyst,
-        Some("1" | "true") => true,
-        Some("0" | "false") => false,
-        Some(other) => return bad_request(format!("exact {other:?}: use 0 or 1")),
-    };
-    if exact && !analyst {
-        return forbidden(
-            "exact history needs the analyst token; without it: a cell's history, small counts suppressed",
-        );
-    }
-    let (buildings, subject) = match (params.get("cell"), params.get("building")) {
-        (Some(cell), None) => match state.grid.cell(cell) {
-            Some(_) => (state.grid.buildings_in(cell).map(|b| b.key()).collect::<Vec<_>>(), json!({"cell": cell})),
-            None => return (StatusCode::NOT_FOUND, "no such cell in the grid\n").into_response(),
-        },
-        (None, Some(_)) if !exact && !analyst => {
-            return forbidden("a building's history needs the analyst token; ask for its cell (cell=ID)");
-        }
-        (None, Some(_)) if !exact => return bad_request("the suppressed history is by cell (cell=ID)"),
-        (None, Some(key)) => match key.split_once('/').and_then(|(s, b)| state.grid.building(s, b)) {
-            Some(b) => (vec![b.key()], json!({"building": b.key()})),
-            None => return (StatusCode::NOT_FOUND, "no such building in the grid (site/building)\n").into_response(),
-        },
-        _ => return bad_request("give exactly one of cell=ID or building=SITE/BUILDING"),
-    };
-    let step_name = params.get("step").unwrap_or(if exact { "interval" } else { "hour" });
-    let step = match step_name {
-        "interval" if !exact && !analyst => {
-            return forbidden("step=interval needs the analyst token; use step=hour or day");
-        }
-        "interval" if !exact => return bad_request("the suppressed history has step=hour or day"),
-        "interval" => Step::Interval,
-        "hour" => Step::Hour,
-        "day" => Step::Day,
-        other => return bad_request(format!("step {other:?}: use interval, hour or day")),
-    };
-    let now = UtcTime::now().unix_seconds();
-    let (from, to) = match (params.time("from"), params.time("to")) {
-        (Ok(from), Ok(to)) => {
-            (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now + 1, |t| t.unix_seconds()))
-        }
-        (Err(e), _) | (_, Err(e)) => return bad_request(e),
-    };
-    if to <= from {
-        return bad_request("to must be after from");
-    }
-    let suppression = state.ngsi.suppression();
+    let (suppression, now) = (state.ngsi.suppression(), UtcTime::now().unix_seconds());
+    let (buildings, exact, step, from, to) = (q.buildings.clone(), q.exact, q.step, q.from, q.to);
     let answer = with_store(&state, move |store, _| {
         if exact {
             return store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string());
@@ -232,35 +186,116 @@ async fn history(
     })
     .await;
     match answer {
-        Ok(mut points) => {
-            let truncated = points.len() > MAX_HISTORY_POINTS;
-            points.truncate(MAX_HISTORY_POINTS);
-            // A suppressed occupancy is NaN: JSON null.
-            let shown_max = |m: u64| (exact || !suppression.is_small(m)).then_some(m);
-            let points: Vec<_> = points
-                .iter()
-                .map(|p| {
-                    json!({
-                        "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
-                        "occupancy": p.occupancy, "occupancy_max": shown_max(p.occupancy_max),
-                        "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
-                    })
-                })
-                .collect();
-            let mut value = json!({
-                "from": UtcTime::from_unix_seconds(from), "to": UtcTime::from_unix_seconds(to),
-                "step": step_name, "exact": exact, "truncated": truncated, "points": points,
-            });
-            if !exact {
-                value["suppressed_below"] = json!(suppression.threshold);
-                value["span_block_hours"] = json!(suppression.block_hours);
-            }
-            if let (Some(v), Some(s)) = (value.as_object_mut(), subject.as_object()) {
-                v.extend(s.clone());
-            }
-            json_answer(&value, "application/json")
-        }
+        Ok(points) => json_answer(&q.answer(points, &suppression), "application/json"),
         Err(response) => response,
+    }
+}
+
+/// Why a request is refused: the status and a line for the asker.
+type Refusal = (StatusCode, String);
+
+fn bad(why: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, why.into())
+}
+
+fn denied(why: &str) -> Refusal {
+    (StatusCode::FORBIDDEN, why.to_string())
+}
+
+/// A history request, checked against the grid and the asker's role.
+struct HistoryQuery {
+    buildings: Vec<String>,
+    /// `{"cell": ID}` or `{"building": KEY}`, for the answer.
+    subject: serde_json::Value,
+    exact: bool,
+    step: Step,
+    step_name: String,
+    from: i64,
+    to: i64,
+}
+
+impl HistoryQuery {
+    fn parse(grid: &Grid, params: &Params, analyst: bool) -> Result<Self, Refusal> {
+        let exact = match params.get("exact") {
+            None => analyst,
+            Some("1" | "true") => true,
+            Some("0" | "false") => false,
+            Some(other) => return Err(bad(format!("exact {other:?}: use 0 or 1"))),
+        };
+        if exact && !analyst {
+            return Err(denied(
+                "exact history needs the analyst token; without it: a cell's history, small counts suppressed",
+            ));
+        }
+        let (buildings, subject) = match (params.get("cell"), params.get("building")) {
+            (Some(cell), None) => match grid.cell(cell) {
+                Some(_) => (grid.buildings_in(cell).map(|b| b.key()).collect::<Vec<_>>(), json!({"cell": cell})),
+                None => return Err((StatusCode::NOT_FOUND, "no such cell in the grid".into())),
+            },
+            (None, Some(_)) if !exact && !analyst => {
+                return Err(denied("a building's history needs the analyst token; ask for its cell (cell=ID)"));
+            }
+            (None, Some(_)) if !exact => return Err(bad("the suppressed history is by cell (cell=ID)")),
+            (None, Some(key)) => match key.split_once('/').and_then(|(s, b)| grid.building(s, b)) {
+                Some(b) => (vec![b.key()], json!({"building": b.key()})),
+                None => {
+                    return Err((StatusCode::NOT_FOUND, "no such building in the grid (site/building)".into()));
+                }
+            },
+            _ => return Err(bad("give exactly one of cell=ID or building=SITE/BUILDING")),
+        };
+        let step_name = params.get("step").unwrap_or(if exact { "interval" } else { "hour" });
+        let step = match step_name {
+            "interval" if !exact && !analyst => {
+                return Err(denied("step=interval needs the analyst token; use step=hour or day"));
+            }
+            "interval" if !exact => return Err(bad("the suppressed history has step=hour or day")),
+            "interval" => Step::Interval,
+            "hour" => Step::Hour,
+            "day" => Step::Day,
+            other => return Err(bad(format!("step {other:?}: use interval, hour or day"))),
+        };
+        let now = UtcTime::now().unix_seconds();
+        let (from, to) = match (params.time("from"), params.time("to")) {
+            (Ok(from), Ok(to)) => {
+                (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now + 1, |t| t.unix_seconds()))
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(bad(e)),
+        };
+        if to <= from {
+            return Err(bad("to must be after from"));
+        }
+        Ok(Self { buildings, subject, exact, step, step_name: step_name.to_string(), from, to })
+    }
+
+    /// The JSON answer with these `points` (at most [`MAX_HISTORY_POINTS`] of them shown).
+    fn answer(&self, mut points: Vec<super::store::HistoryPoint>, suppression: &Suppression) -> serde_json::Value {
+        let truncated = points.len() > MAX_HISTORY_POINTS;
+        points.truncate(MAX_HISTORY_POINTS);
+        // A suppressed occupancy is NaN (JSON null); a small highest occupancy is shown as none.
+        let shown_max = |m: u64| (self.exact || !suppression.is_small(m)).then_some(m);
+        let points: Vec<_> = points
+            .iter()
+            .map(|p| {
+                json!({
+                    "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
+                    "occupancy": p.occupancy, "occupancy_max": shown_max(p.occupancy_max),
+                    "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
+                })
+            })
+            .collect();
+        let mut value = json!({
+            "from": UtcTime::from_unix_seconds(self.from), "to": UtcTime::from_unix_seconds(self.to),
+            "step": self.step_name, "exact": self.exact, "truncated": truncated, "points": points,
+        });
+        if !self.exact {
+            value["suppressed_below"] = json!(suppression.threshold);
+            value["span_block_hours"] = json!(suppression.block_hours);
+        }
+        if let (Some(v), Some(s)) = (value.as_object_mut(), self.subject.as_object()) {
+            v.extend(s.clone());
+        }
+        value
     }
 }
 
