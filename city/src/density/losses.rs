@@ -72,9 +72,9 @@ impl LossMetrics {
         );
     }
 
-    /// Seqs counted as lost for `node`.
+    /// Seqs counted as lost for `node` (asking adds no series).
     pub fn lost(&self, node: &str) -> u64 {
-        self.by_node.get_or_create(&NodeLabel { node: node.to_string() }).get()
+        self.by_node.get(&NodeLabel { node: node.to_string() }).map_or(0, |c| c.get())
     }
 }
 
