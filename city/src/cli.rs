@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use lintel_city::density::access::Access;
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
+use lintel_city::density::losses::LossMetrics;
 use lintel_city::density::ngsi::NgsiOptions;
 use lintel_city::density::web::{DensityWeb, parse_time};
 use lintel_city::density::{Grid, Ingest, IngestMetrics, Retention, Snapshot, render, store};
@@ -57,10 +59,18 @@ struct ServeArgs {
     /// loopback needs --web-token-env.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8090")]
     web: SocketAddr,
-    /// Environment variable holding the token every web client must send (`Authorization: Bearer
-    /// TOKEN`, at least 16 characters).
+    /// Environment variable holding the viewers' token, which every web client must then send
+    /// (`Authorization: Bearer TOKEN`, at least 16 characters): the map, GeoJSON, NGSI-LD,
+    /// metrics, and a cell's history with small counts suppressed.
     #[arg(long, value_name = "VAR")]
     web_token_env: Option<String>,
+    /// Environment variable holding the analysts' token (bearer, at least 16 characters,
+    /// not the viewers'): all a viewer sees, and the exact history (`/density/history`, every
+    /// interval and building). Without it (viewer token, or loopback without tokens) the history
+    /// is a cell's, small counts suppressed on fixed spans; `exact=1`, `step=interval` and
+    /// `building=` answer 403.
+    #[arg(long, value_name = "VAR")]
+    analyst_token_env: Option<String>,
     /// A DNS name the web server answers to (repeatable); IP addresses and `localhost` always are,
     /// any other name is refused (DNS rebinding).
     #[arg(long, value_name = "NAME")]
@@ -99,7 +109,8 @@ struct CommonArgs {
     /// A building with no data for this long is stale (shown with its last value, not counted).
     #[arg(long, value_name = "S", default_value_t = 300)]
     stale_after_s: i64,
-    /// In the NGSI-LD export, counts from 1 to this minus one are merged or left out.
+    /// In the NGSI-LD export and the viewers' history, counts from 1 to this minus one are merged
+    /// (on fixed 6-hour blocks from the Unix epoch) or left out.
     #[arg(long, value_name = "N", default_value_t = 3)]
     ngsi_threshold: u64,
 }
@@ -178,9 +189,24 @@ fn web_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken
         }
         return Ok(None);
     };
-    let token = std::env::var(var).with_context(|| format!("--web-token-env {var}: the variable is not set"))?;
-    let token = lintel_http::BearerToken::new(&token).map_err(|why| anyhow::anyhow!("--web-token-env {var}: {why}"))?;
+    token_from_env("--web-token-env", var).map(Some)
+}
+
+/// The analyst token from `--analyst-token-env`, never the same as the viewers'.
+fn analyst_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken>> {
+    let Some(var) = &args.analyst_token_env else { return Ok(None) };
+    let token = token_from_env("--analyst-token-env", var)?;
+    if let Some(viewer) = &args.web_token_env
+        && std::env::var(viewer).is_ok_and(|v| token.matches(&format!("Bearer {v}")))
+    {
+        anyhow::bail!("--analyst-token-env {var}: the analyst token must differ from the viewers' (--web-token-env)");
+    }
     Ok(Some(token))
+}
+
+fn token_from_env(option: &str, var: &str) -> anyhow::Result<lintel_http::BearerToken> {
+    let token = std::env::var(var).with_context(|| format!("{option} {var}: the variable is not set"))?;
+    lintel_http::BearerToken::new(&token).map_err(|why| anyhow::anyhow!("{option} {var}: {why}"))
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -191,6 +217,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    // Losses are counted by a consumer that sees every message (no share group, not web-only).
+    let losses = (!args.web_only && args.share_group.is_none()).then(|| Arc::new(LossMetrics::default()));
+    if let Some(losses) = &losses {
+        losses.register(&mut registry);
+    }
     let retention = Retention {
         raw_s: i64::from(args.retention_days) * 86_400,
         hourly_s: i64::from(args.rollup_retention_days) * 86_400,
@@ -204,13 +235,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         stale_after_s: args.common.stale_after_s,
         registry,
         ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
+        losses: losses.clone(),
     });
-    let token = web_token(&args)?;
-    let routes = lintel_http::guarded(
-        lintel_city::density::web::router(web_state),
-        lintel_http::AllowedHosts::with_names(&args.web_host),
-        token,
-    );
+    let access = Access { viewer: web_token(&args)?, analyst: analyst_token(&args)? };
+    let routes =
+        lintel_city::density::web::app(web_state, lintel_http::AllowedHosts::with_names(&args.web_host), access);
     let web =
         lintel_http::HttpServer::serve(args.web, routes).with_context(|| format!("cannot serve on {}", args.web))?;
     let consumer = match (consumer_store, &args.mqtt) {
@@ -223,6 +252,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config.stale_after_s = args.common.stale_after_s;
             config.retention = retention;
             config.publish_cells = !args.no_cell_topics;
+            config.losses = losses;
             let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
             Some(Consumer::start(config, ingest).context("cannot start the consumer")?)
         }

@@ -15,10 +15,17 @@ use lintel_testkit::{Broker, free_port, scratch_dir, wait_until, workspace};
 use lintel_wire::UtcTime;
 use serde_json::json;
 
+const ANALYST: &str = "an-analyst-token-of-the-tests";
+
 fn get(address: &str, path: &str) -> String {
     let Ok(mut stream) = TcpStream::connect(address) else { return String::new() };
     stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    // As an analyst: these tests read the exact history.
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ANALYST}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     answer
@@ -47,6 +54,8 @@ impl Worker {
             .arg(workspace("fixtures/lishui-grid.geojson"))
             .args(["--mqtt", &format!("127.0.0.1:{mqtt}"), "--web", &web, "--store", store])
             .args(["--consumer-id", id, "--no-cell-topics", "--run-for-s", "300"])
+            .args(["--analyst-token-env", "LINTEL_TEST_ANALYST_TOKEN"])
+            .env("LINTEL_TEST_ANALYST_TOKEN", ANALYST)
             .current_dir(dir)
             .stdout(Stdio::piped());
         if let Some(group) = group {

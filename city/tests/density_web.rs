@@ -1,6 +1,7 @@
 //! The city server as a network neighbour meets it: it answers only the `Host` names it serves
 //! (no DNS rebinding), refuses to serve a non-loopback address without a token, and then answers
-//! nothing without it. The map page draws its cells in a real browser.
+//! nothing without it; the exact history only to an analyst; the node's security headers on
+//! every answer. The map page draws its cells in a real browser under that CSP.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -12,6 +13,7 @@ use lintel_testkit::browser::{Browser, request};
 use lintel_testkit::{Broker, free_port, scratch_dir, wait_until, workspace};
 
 const TOKEN: &str = "a-city-token-of-the-tests";
+const ANALYST: &str = "an-analyst-token-of-the-tests";
 
 /// `lintel-city` with `more` arguments, until its first line says where it serves.
 fn city(dir: &Path, mqtt: u16, web: &str, more: &[&str]) -> Child {
@@ -22,6 +24,7 @@ fn city(dir: &Path, mqtt: u16, web: &str, more: &[&str]) -> Child {
         .args(["--consumer-id", &format!("city-web-{}", free_port())])
         .args(more)
         .env("LINTEL_TEST_CITY_TOKEN", TOKEN)
+        .env("LINTEL_TEST_ANALYST_TOKEN", ANALYST)
         .current_dir(dir)
         .stdout(Stdio::piped())
         .spawn()
@@ -62,7 +65,23 @@ fn the_city_server_answers_only_its_own_host_names() {
         let head = get_as(port, &host, "/density.geojson");
         assert!(head.starts_with("http/1.1 200"), "{host}: {head}");
     }
-    // In a real browser (which names 127.0.0.1 as its Host) the page draws every cell of the grid.
+    // The node's security headers on every answer, refusals included: scripts and styles from
+    // the server's own files only (no inline script), never framed, never sniffed.
+    for path in ["/", "/map.js", "/map.css", "/density.geojson", "/nowhere"] {
+        let answer = request("GET", port, path, &[], None);
+        let csp = answer.header("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP"));
+        assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-inline") && csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert_eq!(answer.header("x-frame-options"), Some("deny"), "{path}");
+        assert_eq!(answer.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(answer.header("referrer-policy"), Some("no-referrer"), "{path}");
+    }
+    let refused = get_as(port, "rebind.attacker.example", "/");
+    assert!(refused.starts_with("http/1.1 421") && refused.contains("script-src 'self'"), "{refused}");
+    let script = request("GET", port, "/map.js", &[], None);
+    assert!(script.header("content-type").is_some_and(|t| t.starts_with("text/javascript")));
+    // In a real browser (which names 127.0.0.1 as its Host) the page draws every cell of the grid:
+    // its script runs and its stylesheet applies under that CSP.
     let browser = Browser::start(1280, 720);
     browser.goto(&format!("http://127.0.0.1:{port}/"));
     let cells = || browser.execute("return document.querySelectorAll('#map path.cell').length", serde_json::json!([]));
@@ -71,6 +90,9 @@ fn the_city_server_answers_only_its_own_host_names() {
         serde_json::from_str(&std::fs::read_to_string(workspace("fixtures/lishui-grid.geojson")).unwrap()).unwrap();
     let in_grid = grid["features"].as_array().unwrap().iter().filter(|f| f["properties"]["kind"] == "cell").count();
     assert_eq!(cells().as_u64(), Some(in_grid as u64));
+    let layout = browser.execute("return getComputedStyle(document.body).display", serde_json::json!([]));
+    assert_eq!(layout, "flex", "the stylesheet did not apply");
+    assert_eq!(browser.text("#lost").as_deref(), Some("messages lost: 0"), "losses shown");
     browser.screenshot(&screenshot_path("density-map.png"));
     let _ = child.kill();
     let _ = child.wait();
@@ -112,4 +134,115 @@ fn a_city_server_off_loopback_needs_a_token_and_answers_nothing_without_it() {
     assert_eq!(answer.status, 200);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A store with the hall (cell wg-02) passing 1 person at 02:00 and 5 at 03:00 of a fixed
+/// 6-hour block two days ago (the block's start is returned), for a server to read.
+fn store_with_small_counts(dir: &Path) -> i64 {
+    use lintel_city::density::{Grid, Ingest, IngestMetrics, store};
+    let grid = std::sync::Arc::new(Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap());
+    let store = store::open(&format!("sqlite:{}", dir.join("density.db").display())).unwrap();
+    let mut ingest = Ingest::new(grid, store, std::sync::Arc::new(IngestMetrics::default()));
+    let now = lintel_wire::UtcTime::now();
+    let b = now.unix_seconds() - now.unix_seconds() % (6 * 3600) - 2 * 86_400;
+    for (seq, (hour, entries, exits)) in [(2, 1, 0), (3, 5, 3), (4, 4, 3)].into_iter().enumerate() {
+        let start = b + hour * 3600 + 600;
+        let time = |t: i64| lintel_wire::UtcTime::from_unix_seconds(t).to_string();
+        let message = serde_json::json!({
+            "schema": "lintel.counts/1", "site": "pets", "building": "hall", "node": "edge-hall",
+            "seq": seq + 1, "interval": {"start": time(start), "end": time(start + 60)},
+            "entries": entries, "exits": exits, "occupancy": 20, "entrances": [],
+        });
+        ingest.take("lintel/v1/pets/building/hall/counts", message.to_string().as_bytes(), now).unwrap();
+    }
+    b
+}
+
+fn history(port: u16, query: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+    let answer = request("GET", port, &format!("/density/history?{query}"), &headers, None);
+    (answer.status, serde_json::from_slice(&answer.body).unwrap_or_default())
+}
+
+fn entries(answer: &serde_json::Value) -> Vec<u64> {
+    answer["points"].as_array().unwrap().iter().map(|p| p["entries"].as_u64().unwrap()).collect()
+}
+
+#[test]
+fn the_exact_history_is_for_analysts_and_everyone_else_gets_small_counts_suppressed() {
+    let dir = scratch_dir("city-web-analyst");
+    let b = store_with_small_counts(&dir);
+    let broker = Broker::start(&dir);
+    let port = free_port();
+    let (from, to) = (b, b + 6 * 3600);
+    // Loopback, no viewer token: anyone here is a viewer; the analyst token opens the exact data.
+    let mut child =
+        city(&dir, broker.port, &format!("127.0.0.1:{port}"), &["--analyst-token-env", "LINTEL_TEST_ANALYST_TOKEN"]);
+    let cell = format!("cell=wg-02&from={from}&to={to}");
+    let (status, exact) = history(port, &cell, Some(ANALYST));
+    assert_eq!((status, exact["exact"].as_bool()), (200, Some(true)), "{exact}");
+    assert_eq!(entries(&exact), vec![1, 5, 4], "every interval, exactly");
+    for token in [None, Some(TOKEN)] {
+        // Without the analyst token (none, or one that opens nothing here: 401).
+        let (status, public) = history(port, &cell, token);
+        if token.is_some() {
+            assert_eq!(status, 401);
+            continue;
+        }
+        assert_eq!((status, public["exact"].as_bool()), (200, Some(false)), "{public}");
+        assert_eq!(public["suppressed_below"], 3);
+        // 1 + 5 merged into 02:00–04:00 (its exits 0 and 3), then 4 alone.
+        assert_eq!(entries(&public), vec![6, 4], "{public}");
+        assert!(entries(&public).iter().all(|&n| n == 0 || n >= 3));
+        // Whatever the window, the same spans: no difference gives the 1 away.
+        for start in [b + 2 * 3600, b + 3 * 3600] {
+            let (_, later) = history(port, &format!("cell=wg-02&from={start}&to={}", b + 4 * 3600), None);
+            assert_eq!(entries(&later), vec![6], "from {start}: {later}");
+        }
+        // Days are the sums of the spans, over whole days.
+        let (_, days) = history(port, &format!("{cell}&step=day"), None);
+        assert_eq!(entries(&days), vec![10], "{days}");
+        let day = lintel_wire::UtcTime::from_unix_seconds(b - b % 86_400).to_string();
+        assert_eq!(days["points"][0]["start"], day.as_str(), "{days}");
+        // What only exact data can give is refused, not quietly coarsened.
+        for refused in
+            [format!("{cell}&exact=1"), format!("{cell}&step=interval"), format!("building=pets/hall&from={from}")]
+        {
+            assert_eq!(history(port, &refused, None).0, 403, "{refused}");
+        }
+    }
+    // An analyst may look at what the public gets.
+    let (_, preview) = history(port, &format!("{cell}&exact=0"), Some(ANALYST));
+    assert_eq!(entries(&preview), vec![6, 4]);
+    let (_, building) = history(port, &format!("building=pets/hall&from={from}&to={to}"), Some(ANALYST));
+    assert_eq!(entries(&building), vec![1, 5, 4]);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Off loopback with both tokens: the viewer gets the suppressed history, nobody else anything.
+    let port = free_port();
+    let both = ["--web-token-env", "LINTEL_TEST_CITY_TOKEN", "--analyst-token-env", "LINTEL_TEST_ANALYST_TOKEN"];
+    let mut child = city(&dir, broker.port, &format!("0.0.0.0:{port}"), &both);
+    assert_eq!(history(port, &cell, None).0, 401);
+    let (status, public) = history(port, &cell, Some(TOKEN));
+    assert_eq!((status, entries(&public)), (200, vec![6, 4]));
+    assert_eq!(history(port, &format!("{cell}&exact=1"), Some(TOKEN)).0, 403);
+    assert_eq!(entries(&history(port, &cell, Some(ANALYST)).1), vec![1, 5, 4]);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // One token for both roles would be no separation.
+    let same = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+        .arg("--grid")
+        .arg(workspace("fixtures/lishui-grid.geojson"))
+        .args(["--mqtt", &format!("127.0.0.1:{}", broker.port), "--run-for-s", "1"])
+        .args(["--web-token-env", "LINTEL_TEST_CITY_TOKEN", "--analyst-token-env", "LINTEL_TEST_SAME_TOKEN"])
+        .env("LINTEL_TEST_CITY_TOKEN", TOKEN)
+        .env("LINTEL_TEST_SAME_TOKEN", TOKEN)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let error = String::from_utf8_lossy(&same.stderr);
+    assert!(!same.status.success() && error.contains("must differ") && !error.contains(TOKEN), "{error}");
 }

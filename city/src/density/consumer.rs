@@ -6,6 +6,11 @@
 //!
 //! It also keeps the retained `lintel/v1/density/cell/<cell>` topics up to date (every
 //! [`CELL_PUBLISH_EVERY`], only cells whose summary changed) and applies the retention.
+//!
+//! Counting losses ([`super::losses`]) needs every seq of a node, and alerts and node status take
+//! seqs too: a consumer that counts also subscribes to `+/alerts` and `+/node/+/status`, reads
+//! only their `node` and `seq` (they are a trickle next to the counts) and acknowledges them. A
+//! worker of a share group sees only a share of each node's seqs, so it does not count.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -17,7 +22,8 @@ use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
 use rumqttc::v5::{Client, Event, MqttOptions};
 
-use super::ingest::{Ingest, MAX_MESSAGE_BYTES};
+use super::ingest::{Ingest, MAX_MESSAGE_BYTES, id_problem};
+use super::losses::{LossMetrics, Seen, SeqTracker};
 use super::snapshot::{Snapshot, cell_topic};
 use super::store::Retention;
 use lintel_wire::UtcTime;
@@ -49,6 +55,8 @@ pub struct ConsumerConfig {
     pub retention: Retention,
     /// Publish the retained cell summaries.
     pub publish_cells: bool,
+    /// Count the seqs that never arrive here (ignored with a share group: see the module).
+    pub losses: Option<Arc<LossMetrics>>,
 }
 
 impl ConsumerConfig {
@@ -63,13 +71,20 @@ impl ConsumerConfig {
             stale_after_s: 300,
             retention: Retention::default(),
             publish_cells: true,
+            losses: None,
         }
     }
 
-    /// The topic filters: counts and occupancy of every site's buildings.
+    /// Where the seqs are counted: a consumer asked to that sees every message.
+    fn losses(&self) -> Option<&Arc<LossMetrics>> {
+        self.losses.as_ref().filter(|_| self.share_group.is_none())
+    }
+
+    /// The topic filters: counts and occupancy of every site's buildings (and, when counting
+    /// losses, every node's alerts and status).
     pub fn filters(&self) -> Vec<String> {
         let root = lintel_wire::TOPIC_ROOT;
-        ["counts", "occupancy"]
+        let mut filters: Vec<String> = ["counts", "occupancy"]
             .iter()
             .map(|what| {
                 let filter = format!("{root}/+/building/+/{what}");
@@ -78,7 +93,11 @@ impl ConsumerConfig {
                     None => filter,
                 }
             })
-            .collect()
+            .collect();
+        if self.losses().is_some() {
+            filters.extend([format!("{root}/+/alerts"), format!("{root}/+/node/+/status")]);
+        }
+        filters
     }
 }
 
@@ -136,6 +155,7 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
     let (mut last_cells, mut last_sweep) = (Instant::now() - CELL_PUBLISH_EVERY, Instant::now() - SWEEP_EVERY);
     let mut backoff = Duration::from_millis(200);
     let mut unacked: VecDeque<Publish> = VecDeque::new();
+    let (mut seqs, mut last_settle) = (SeqTracker::default(), Instant::now());
     while !stop.load(Ordering::SeqCst) {
         match connection.recv_timeout(Duration::from_millis(100)) {
             Err(_) => {} // nothing within the timeout
@@ -153,24 +173,31 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 status.received.fetch_add(1, Ordering::SeqCst);
                 let topic = String::from_utf8_lossy(&publish.topic).into_owned();
                 let payload = &publish.payload[..publish.payload.len().min(MAX_MESSAGE_BYTES + 1)];
+                if let Some(losses) = config.losses() {
+                    note_seq(&mut seqs, losses, &topic, payload, publish.retain);
+                }
+                // Alerts and node status come only for their seqs.
+                let data = topic.ends_with("/counts") || topic.ends_with("/occupancy");
                 // The store failing (down, busy, disk full) is the one thing that holds a
                 // message: retry, backing off, until it takes it (or we stop), so the broker
                 // keeps it rather than it being lost. Data the store refuses is not a failure:
                 // `take` counts it and it is acknowledged like any bad input.
                 let mut retry_in = Duration::from_secs(1);
-                loop {
-                    match ingest.take(&topic, payload, UtcTime::now()) {
-                        Ok(_) => break,
-                        Err(error) => {
-                            tracing::warn!("density store: {error}; retrying in {} s", retry_in.as_secs());
-                            let until = Instant::now() + retry_in;
-                            while Instant::now() < until {
-                                if stop.load(Ordering::SeqCst) {
-                                    return;
+                if data {
+                    loop {
+                        match ingest.take(&topic, payload, UtcTime::now()) {
+                            Ok(_) => break,
+                            Err(error) => {
+                                tracing::warn!("density store: {error}; retrying in {} s", retry_in.as_secs());
+                                let until = Instant::now() + retry_in;
+                                while Instant::now() < until {
+                                    if stop.load(Ordering::SeqCst) {
+                                        return;
+                                    }
+                                    std::thread::sleep(Duration::from_millis(100));
                                 }
-                                std::thread::sleep(Duration::from_millis(100));
+                                retry_in = (retry_in * 2).min(STORE_RETRY_MAX);
                             }
-                            retry_in = (retry_in * 2).min(STORE_RETRY_MAX);
                         }
                     }
                 }
@@ -198,6 +225,12 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 break;
             }
             unacked.pop_front();
+        }
+        if let Some(losses) = config.losses()
+            && last_settle.elapsed() >= Duration::from_secs(1)
+        {
+            last_settle = Instant::now();
+            seqs.settle(last_settle, losses);
         }
         // Buildings go stale with time alone: look again now and then even without messages.
         dirty |= last_cells.elapsed() >= STALE_RECHECK;
@@ -227,6 +260,20 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
             break;
         }
     }
+}
+
+/// Notes the seq of a message that is a node's own: a Lintel message whose ids are sane and
+/// whose topic is the one it belongs on (a node cannot spend another node's seqs by naming it in
+/// a payload sent elsewhere). Anything else has no seq to count.
+fn note_seq(seqs: &mut SeqTracker, losses: &LossMetrics, topic: &str, payload: &[u8], retained: bool) {
+    if payload.len() > MAX_MESSAGE_BYTES {
+        return;
+    }
+    let Ok(message) = serde_json::from_slice::<lintel_wire::Message>(payload) else { return };
+    if id_problem(message.node()).is_some() || message.topic().ok().as_deref() != Some(topic) {
+        return;
+    }
+    seqs.see(message.node(), message.seq(), Seen::of(&message, retained), Instant::now(), losses);
 }
 
 /// Publishes, retained, the summary of every cell that changed since it was last published.

@@ -319,7 +319,7 @@ enum Message {
 
 /// Why `id` is no id: empty, too long, or holding a control character (a NUL ends a C string in
 /// PostgreSQL; a newline forges a log line).
-fn id_problem(id: &str) -> Option<&'static str> {
+pub(crate) fn id_problem(id: &str) -> Option<&'static str> {
     if id.is_empty() {
         Some("is empty")
     } else if id.chars().count() > MAX_ID_CHARS {

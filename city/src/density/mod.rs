@@ -9,18 +9,24 @@
 //! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
 //! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
 //! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
+//! - [`access`]: the two roles, viewer and analyst, by bearer token.
+//! - [`suppress`]: small counts merged on fixed spans, for the export and the viewers' history.
+//! - [`losses`]: gaps in each node's `seq`, counted as lost messages.
 //! - [`legend`]: the colour classes the map page and the pictures share.
 //! - [`render`]: the map as PNG or SVG.
 //! - [`ngsi`]: FIWARE `Building` and `CrowdFlowObserved` entities, small counts suppressed.
 
+pub mod access;
 pub mod consumer;
 pub mod grid;
 pub mod ingest;
 pub mod legend;
+pub mod losses;
 pub mod ngsi;
 pub mod render;
 pub mod snapshot;
 pub mod store;
+pub mod suppress;
 pub mod web;
 
 pub use grid::{Grid, GridError};

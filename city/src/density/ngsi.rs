@@ -9,19 +9,22 @@
 //!   (`outbound`: exits), `dateObservedFrom`/`To` (and `dateObserved` as an ISO 8601 interval),
 //!   over whole hours that have ended.
 //!
-//! **Small counts are not exported.** A count from 1 to `threshold − 1` (default 3) in a cell's
-//! hour is merged with the following hours of that cell and direction until the sum reaches the
-//! threshold (the entity then covers the merged span), for at most `max_merge_hours`; a span
-//! that still falls short is left out. A building's occupancy under the threshold is left out
-//! of its entity. So a single person's late-night passage never reaches another agency as an
-//! event, while the community's own map and history keep the exact counts. Zero is exported as
-//! is (it reveals no one).
+//! **Small counts are not exported.** A cell's hours are cut into fixed spans
+//! ([`super::suppress`]): an hour whose entries or exits are from 1 to `threshold − 1`
+//! (default 3) is merged with the following hours of that cell until both reach the threshold
+//! (the entity then covers the merged span), within fixed blocks of 6 hours counted from the
+//! Unix epoch; a span that still falls short is left out. The spans depend on the data, never on
+//! the request's `from`, so differencing two exports recovers no small count. A building's
+//! occupancy under the threshold is left out of its entity. So a single person's late-night
+//! passage never reaches another agency as an event, while analysts keep the exact counts.
+//! Zero is exported as is (it reveals no one).
 
 use serde_json::{Value, json};
 
 use super::grid::{Footprint, Grid};
 use super::snapshot::Snapshot;
-use super::store::{Recorder, Step, StoreError};
+use super::store::{Recorder, StoreError};
+use super::suppress::Suppression;
 use lintel_wire::UtcTime;
 
 /// The `@context` of every entity: the NGSI-LD core and the two Smart Data Models' contexts
@@ -37,13 +40,21 @@ pub const CONTEXT: [&str; 3] = [
 pub struct NgsiOptions {
     /// Counts from 1 to `threshold − 1` are merged or left out.
     pub threshold: u64,
-    /// The longest span a small count is merged over before it is left out.
+    /// The fixed blocks (hours from the Unix epoch) a small count is merged within before it is
+    /// left out.
     pub max_merge_hours: u32,
 }
 
 impl Default for NgsiOptions {
     fn default() -> Self {
-        Self { threshold: 3, max_merge_hours: 6 }
+        let s = Suppression::default();
+        Self { threshold: s.threshold, max_merge_hours: s.block_hours }
+    }
+}
+
+impl NgsiOptions {
+    pub fn suppression(&self) -> Suppression {
+        Suppression { threshold: self.threshold, block_hours: self.max_merge_hours }
     }
 }
 
@@ -90,24 +101,25 @@ pub fn export(
         })
         .collect();
 
+    // Whole hours only: the window's hours, the flows of those that have ended.
     let hour = 3600;
     let from = from_s - from_s.rem_euclid(hour);
-    let end = to_s.min(now.unix_seconds());
-    let end = end - end.rem_euclid(hour);
+    let end = to_s - to_s.rem_euclid(hour);
+    let suppression = options.suppression();
     if end > from {
         for cell in &grid.cells {
             let buildings: Vec<String> = grid.buildings_in(&cell.id).map(|b| b.key()).collect();
-            let points = store.history(&buildings, from, end, Step::Hour, 100_000)?;
+            let spans = suppression.read(store, &buildings, from, end, now.unix_seconds())?;
             let location = if cell.polygons.len() == 1 {
                 json!({"type": "Polygon", "coordinates": cell.polygons[0]})
             } else {
                 json!({"type": "MultiPolygon", "coordinates": cell.polygons})
             };
             for (direction, counts) in [
-                ("inbound", points.iter().map(|p| (p.start_s, p.end_s, p.entries)).collect::<Vec<_>>()),
-                ("outbound", points.iter().map(|p| (p.start_s, p.end_s, p.exits)).collect()),
+                ("inbound", spans.iter().map(|p| (p.start_s, p.end_s, p.entries)).collect::<Vec<_>>()),
+                ("outbound", spans.iter().map(|p| (p.start_s, p.end_s, p.exits)).collect()),
             ] {
-                for (start, stop, count) in suppress(&counts, options) {
+                for (start, stop, count) in counts {
                     entities.push(json!({
                         "id": urn("CrowdFlowObserved", &[&cell.id, direction, &start.to_string()]),
                         "type": "CrowdFlowObserved",
@@ -131,34 +143,6 @@ pub fn export(
 
 fn is_small(count: u64, threshold: u64) -> bool {
     count > 0 && count < threshold
-}
-
-/// Consecutive `(start, end, count)` hours → the spans exported: small counts merged forward
-/// with the next hours (only if they follow without a gap) until they reach the threshold, or
-/// left out after `max_merge_hours` or at a gap or the end.
-pub fn suppress(hours: &[(i64, i64, u64)], options: &NgsiOptions) -> Vec<(i64, i64, u64)> {
-    let mut out = Vec::new();
-    let mut pending: Option<(i64, i64, u64, u32)> = None;
-    for &(start, end, count) in hours {
-        if let Some((_, p_end, _, _)) = pending
-            && p_end != start
-        {
-            pending = None; // a gap: what was pending is left out
-        }
-        match pending.take() {
-            None if !is_small(count, options.threshold) => out.push((start, end, count)),
-            None => pending = Some((start, end, count, 1)),
-            Some((p_start, _, p_count, hours)) => {
-                let sum = p_count + count;
-                if sum >= options.threshold {
-                    out.push((p_start, end, sum));
-                } else if hours < options.max_merge_hours {
-                    pending = Some((p_start, end, sum, hours + 1));
-                }
-            }
-        }
-    }
-    out
 }
 
 fn property(value: Value) -> Value {
@@ -192,28 +176,6 @@ fn urn(kind: &str, parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const H: i64 = 3600;
-
-    fn hours(counts: &[u64]) -> Vec<(i64, i64, u64)> {
-        counts.iter().enumerate().map(|(i, &c)| (i as i64 * H, (i as i64 + 1) * H, c)).collect()
-    }
-
-    #[test]
-    fn small_counts_merge_forward_until_they_reach_the_threshold() {
-        let o = NgsiOptions::default();
-        assert_eq!(suppress(&hours(&[5, 0, 7]), &o), hours(&[5, 0, 7]));
-        // 1 + 0 + 1 + 2 = 4 over four hours; then 9 alone.
-        assert_eq!(suppress(&hours(&[1, 0, 1, 2, 9]), &o), vec![(0, 4 * H, 4), (4 * H, 5 * H, 9)]);
-        // A lone passage at the end never goes out.
-        assert_eq!(suppress(&hours(&[4, 1]), &o), vec![(0, H, 4)]);
-        // Merged at most six hours, then left out.
-        assert_eq!(suppress(&hours(&[1, 0, 0, 0, 0, 0, 0, 5]), &o), vec![(7 * H, 8 * H, 5)]);
-        // Never across a gap.
-        assert_eq!(suppress(&[(0, H, 1), (2 * H, 3 * H, 2)], &o), vec![]);
-        // Threshold 1: nothing is small.
-        assert_eq!(suppress(&hours(&[1, 2]), &NgsiOptions { threshold: 1, max_merge_hours: 6 }), hours(&[1, 2]));
-    }
 
     #[test]
     fn ids_are_uris() {

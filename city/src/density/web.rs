@@ -1,29 +1,36 @@
 //! The density layer's HTTP routes, served by [`HttpServer::serve`](lintel_http::HttpServer::serve)
 //! (its client limits apply):
 //!
-//! - `GET /`: the map page (embedded; no internet, no tile server: the cells are the map);
-//! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339);
-//! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day]`;
+//! - `GET /` (with `/map.js`, `/map.css`): the map page (embedded; no internet, no tile server:
+//!   the cells are the map; no inline script, so the CSP allows none);
+//! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
+//!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
+//! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day][&exact=0|1]`:
+//!   exact for an analyst; for anyone else a cell's history with small counts suppressed
+//!   ([`history`]);
 //! - `GET /ngsi-ld/entities?from=TIME&to=TIME`: the export for other agencies ([`super::ngsi`]);
 //! - `GET /metrics`: the consumer's counters (Prometheus / OpenMetrics).
 //!
-//! Who may ask is not decided here: `lintel-city` serves these routes behind `lintel_http::guarded`
-//! (the `Host` check, a bearer token off loopback).
+//! [`app`] puts them behind the `Host` check (`lintel_http::guarded`), the roles
+//! ([`super::access`]) and the node's security headers (`lintel_http::security_headers`).
 
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
+use super::access::{Access, Role, identify};
 use super::grid::Grid;
+use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step};
+use super::suppress::Suppression;
 use lintel_wire::UtcTime;
 
 /// The most points a history answer holds.
@@ -32,6 +39,8 @@ pub const MAX_HISTORY_POINTS: usize = 10_000;
 pub const MAX_EXPORT_SPAN_S: i64 = 31 * 86_400;
 
 const MAP_PAGE: &str = include_str!("assets/map.html");
+const MAP_SCRIPT: &str = include_str!("assets/map.js");
+const MAP_STYLE: &str = include_str!("assets/map.css");
 
 /// What the routes read.
 pub struct DensityWeb {
@@ -42,11 +51,23 @@ pub struct DensityWeb {
     pub stale_after_s: i64,
     pub registry: Registry,
     pub ngsi: NgsiOptions,
+    /// Messages lost, when this process counts them ([`super::losses`]).
+    pub losses: Option<Arc<LossMetrics>>,
 }
 
+/// The routes as `lintel-city` serves them: the `Host` check first (421), then the token of a
+/// role (401, [`identify`]), and the security headers on every answer, refusals included.
+pub fn app(state: Arc<DensityWeb>, hosts: lintel_http::AllowedHosts, access: Access) -> Router {
+    let routes = router(state).layer(axum::middleware::from_fn_with_state(Arc::new(access), identify));
+    lintel_http::guarded(routes, hosts, None).layer(axum::middleware::from_fn(lintel_http::security_headers))
+}
+
+/// The routes alone; without [`identify`] in front every request is a viewer.
 pub fn router(state: Arc<DensityWeb>) -> Router {
     Router::new()
         .route("/", get(page))
+        .route("/map.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_SCRIPT) }))
+        .route("/map.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_STYLE) }))
         .route("/density.geojson", get(geojson))
         .route("/density/history", get(history))
         .route("/ngsi-ld/entities", get(entities))
@@ -113,73 +134,168 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
         Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson_string(grid))
     })
     .await;
+    // Messages lost so far, all nodes together (null: not counted by this process); per node
+    // on /metrics.
+    let lost = state.losses.as_ref().map(|l| l.total.get());
+    let answer = answer.map(|text| match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(mut value) => {
+            value["messages_lost"] = json!(lost);
+            value.to_string()
+        }
+        Err(_) => text,
+    });
     match answer {
         Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
         Err(response) => response,
     }
 }
 
-async fn history(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
-    let params = match Params::parse(query.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return bad_request(e),
+/// The history of a cell or a building. An analyst gets the exact counts (`exact=0` shows what
+/// everyone else gets). Everyone else gets a cell's hours with small counts suppressed on the
+/// export's fixed spans ([`super::suppress`]), over hours that have ended, at `step=hour`
+/// (default) or `day`: the same numbers another agency gets, so nothing to difference against.
+/// They are refused (403, not a quietly coarser answer) what only exact data can give: `exact=1`,
+/// `step=interval`, and a building's history (with the cell's, it would give away the small
+/// counts of the cell's other buildings by difference).
+async fn history(
+    State(state): State<Arc<DensityWeb>>,
+    role: Option<Extension<Role>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let analyst = role.is_some_and(|Extension(r)| r == Role::Analyst);
+    let q = match Params::parse(query.as_deref())
+        .map_err(bad)
+        .and_then(|p| HistoryQuery::parse(&state.grid, &p, analyst))
+    {
+        Ok(q) => q,
+        Err((code, why)) => return (code, format!("{why}\n")).into_response(),
     };
-    let (buildings, subject) = match (params.get("cell"), params.get("building")) {
-        (Some(cell), None) => match state.grid.cell(cell) {
-            Some(_) => (state.grid.buildings_in(cell).map(|b| b.key()).collect::<Vec<_>>(), json!({"cell": cell})),
-            None => return (StatusCode::NOT_FOUND, "no such cell in the grid\n").into_response(),
-        },
-        (None, Some(key)) => match key.split_once('/').and_then(|(s, b)| state.grid.building(s, b)) {
-            Some(b) => (vec![b.key()], json!({"building": b.key()})),
-            None => return (StatusCode::NOT_FOUND, "no such building in the grid (site/building)\n").into_response(),
-        },
-        _ => return bad_request("give exactly one of cell=ID or building=SITE/BUILDING"),
-    };
-    let step = match params.get("step").unwrap_or("interval") {
-        "interval" => Step::Interval,
-        "hour" => Step::Hour,
-        "day" => Step::Day,
-        other => return bad_request(format!("step {other:?}: use interval, hour or day")),
-    };
-    let now = UtcTime::now().unix_seconds();
-    let (from, to) = match (params.time("from"), params.time("to")) {
-        (Ok(from), Ok(to)) => {
-            (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now + 1, |t| t.unix_seconds()))
-        }
-        (Err(e), _) | (_, Err(e)) => return bad_request(e),
-    };
-    if to <= from {
-        return bad_request("to must be after from");
-    }
+    let (suppression, now) = (state.ngsi.suppression(), UtcTime::now().unix_seconds());
+    let (buildings, exact, step, from, to) = (q.buildings.clone(), q.exact, q.step, q.from, q.to);
     let answer = with_store(&state, move |store, _| {
-        let points = store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string())?;
-        Ok(points)
+        if exact {
+            return store.history(&buildings, from, to, step, MAX_HISTORY_POINTS + 1).map_err(|e| e.to_string());
+        }
+        if step == Step::Day {
+            // Whole days, so each point is the day it says.
+            let (day_from, day_to) = (from - from.rem_euclid(86_400), (to - 1).div_euclid(86_400) * 86_400 + 86_400);
+            let spans = suppression.read(store, &buildings, day_from, day_to, now).map_err(|e| e.to_string())?;
+            return Ok(super::suppress::by_day(&spans));
+        }
+        suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())
     })
     .await;
     match answer {
-        Ok(mut points) => {
-            let truncated = points.len() > MAX_HISTORY_POINTS;
-            points.truncate(MAX_HISTORY_POINTS);
-            let points: Vec<_> = points
-                .iter()
-                .map(|p| {
-                    json!({
-                        "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
-                        "occupancy": p.occupancy, "occupancy_max": p.occupancy_max,
-                        "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
-                    })
-                })
-                .collect();
-            let mut value = json!({
-                "from": UtcTime::from_unix_seconds(from), "to": UtcTime::from_unix_seconds(to),
-                "step": params.get("step").unwrap_or("interval"), "truncated": truncated, "points": points,
-            });
-            if let (Some(v), Some(s)) = (value.as_object_mut(), subject.as_object()) {
-                v.extend(s.clone());
-            }
-            json_answer(&value, "application/json")
-        }
+        Ok(points) => json_answer(&q.answer(points, &suppression), "application/json"),
         Err(response) => response,
+    }
+}
+
+/// Why a request is refused: the status and a line for the asker.
+type Refusal = (StatusCode, String);
+
+fn bad(why: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, why.into())
+}
+
+fn denied(why: &str) -> Refusal {
+    (StatusCode::FORBIDDEN, why.to_string())
+}
+
+/// A history request, checked against the grid and the asker's role.
+struct HistoryQuery {
+    buildings: Vec<String>,
+    /// `{"cell": ID}` or `{"building": KEY}`, for the answer.
+    subject: serde_json::Value,
+    exact: bool,
+    step: Step,
+    step_name: String,
+    from: i64,
+    to: i64,
+}
+
+impl HistoryQuery {
+    fn parse(grid: &Grid, params: &Params, analyst: bool) -> Result<Self, Refusal> {
+        let exact = match params.get("exact") {
+            None => analyst,
+            Some("1" | "true") => true,
+            Some("0" | "false") => false,
+            Some(other) => return Err(bad(format!("exact {other:?}: use 0 or 1"))),
+        };
+        if exact && !analyst {
+            return Err(denied(
+                "exact history needs the analyst token; without it: a cell's history, small counts suppressed",
+            ));
+        }
+        let (buildings, subject) = match (params.get("cell"), params.get("building")) {
+            (Some(cell), None) => match grid.cell(cell) {
+                Some(_) => (grid.buildings_in(cell).map(|b| b.key()).collect::<Vec<_>>(), json!({"cell": cell})),
+                None => return Err((StatusCode::NOT_FOUND, "no such cell in the grid".into())),
+            },
+            (None, Some(_)) if !exact && !analyst => {
+                return Err(denied("a building's history needs the analyst token; ask for its cell (cell=ID)"));
+            }
+            (None, Some(_)) if !exact => return Err(bad("the suppressed history is by cell (cell=ID)")),
+            (None, Some(key)) => match key.split_once('/').and_then(|(s, b)| grid.building(s, b)) {
+                Some(b) => (vec![b.key()], json!({"building": b.key()})),
+                None => {
+                    return Err((StatusCode::NOT_FOUND, "no such building in the grid (site/building)".into()));
+                }
+            },
+            _ => return Err(bad("give exactly one of cell=ID or building=SITE/BUILDING")),
+        };
+        let step_name = params.get("step").unwrap_or(if exact { "interval" } else { "hour" });
+        let step = match step_name {
+            "interval" if !exact && !analyst => {
+                return Err(denied("step=interval needs the analyst token; use step=hour or day"));
+            }
+            "interval" if !exact => return Err(bad("the suppressed history has step=hour or day")),
+            "interval" => Step::Interval,
+            "hour" => Step::Hour,
+            "day" => Step::Day,
+            other => return Err(bad(format!("step {other:?}: use interval, hour or day"))),
+        };
+        let now = UtcTime::now().unix_seconds();
+        let (from, to) = match (params.time("from"), params.time("to")) {
+            (Ok(from), Ok(to)) => {
+                (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now + 1, |t| t.unix_seconds()))
+            }
+            (Err(e), _) | (_, Err(e)) => return Err(bad(e)),
+        };
+        if to <= from {
+            return Err(bad("to must be after from"));
+        }
+        Ok(Self { buildings, subject, exact, step, step_name: step_name.to_string(), from, to })
+    }
+
+    /// The JSON answer with these `points` (at most [`MAX_HISTORY_POINTS`] of them shown).
+    fn answer(&self, mut points: Vec<super::store::HistoryPoint>, suppression: &Suppression) -> serde_json::Value {
+        let truncated = points.len() > MAX_HISTORY_POINTS;
+        points.truncate(MAX_HISTORY_POINTS);
+        // A suppressed occupancy is NaN (JSON null); a small highest occupancy is shown as none.
+        let shown_max = |m: u64| (self.exact || !suppression.is_small(m)).then_some(m);
+        let points: Vec<_> = points
+            .iter()
+            .map(|p| {
+                json!({
+                    "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
+                    "occupancy": p.occupancy, "occupancy_max": shown_max(p.occupancy_max),
+                    "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
+                })
+            })
+            .collect();
+        let mut value = json!({
+            "from": UtcTime::from_unix_seconds(self.from), "to": UtcTime::from_unix_seconds(self.to),
+            "step": self.step_name, "exact": self.exact, "truncated": truncated, "points": points,
+        });
+        if !self.exact {
+            value["suppressed_below"] = json!(suppression.threshold);
+            value["span_block_hours"] = json!(suppression.block_hours);
+        }
+        if let (Some(v), Some(s)) = (value.as_object_mut(), self.subject.as_object()) {
+            v.extend(s.clone());
+        }
+        value
     }
 }
 
