@@ -368,18 +368,20 @@ pub async fn live(
         age_ms: latest.wall.elapsed().map_or(0, |d| d.as_millis() as u64),
         width,
         height,
-        people: latest
-            .analysis
-            .people
-            .iter()
-            .map(|p| PersonView {
-                bbox: [p.bbox.left / w, p.bbox.top / h, p.bbox.width / w, p.bbox.height / h],
-                foot: [p.foot.0 / w, p.foot.1 / h],
-                seen: p.seen,
-                at_m: floor_position(p.foot),
-                height_m: space.implied_height(p.foot, (p.foot.0, p.bbox.top)).map(|m| m as f32),
-            })
-            .collect(),
+        people: in_picture_order(
+            latest
+                .analysis
+                .people
+                .iter()
+                .map(|p| PersonView {
+                    bbox: [p.bbox.left / w, p.bbox.top / h, p.bbox.width / w, p.bbox.height / h],
+                    foot: [p.foot.0 / w, p.foot.1 / h],
+                    seen: p.seen,
+                    at_m: floor_position(p.foot),
+                    height_m: space.implied_height(p.foot, (p.foot.0, p.bbox.top)).map(|m| m as f32),
+                })
+                .collect(),
+        ),
         zones: tallies.into_iter().take(zones).map(|(entries, exits)| ZoneTally { entries, exits }).collect(),
         unblurred_s,
         hiding: latest
@@ -389,6 +391,13 @@ pub async fn live(
         geometry,
         implausible: latest.analysis.implausible,
     }))
+}
+
+/// `people` left to right (then top to bottom) by their feet: the tracker keeps its tracks in
+/// order, so an index in its order would follow one person across frames like a track id.
+fn in_picture_order(mut people: Vec<PersonView>) -> Vec<PersonView> {
+    people.sort_by(|a, b| a.foot[0].total_cmp(&b.foot[0]).then(a.foot[1].total_cmp(&b.foot[1])));
+    people
 }
 
 #[derive(Deserialize)]
@@ -458,4 +467,22 @@ pub fn router(view: Arc<CalibrateView>) -> axum::Router {
         .route("/api/calibrate/{camera}/flow", get(flow))
         .route("/api/calibrate/{camera}/lens/estimate", post(estimate_lens).get(estimation))
         .with_state(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(x: f32, y: f32) -> PersonView {
+        PersonView { bbox: [x, y, 0.1, 0.2], foot: [x, y], seen: true, at_m: None, height_m: None }
+    }
+
+    #[test]
+    fn people_are_listed_by_where_they_are_not_by_track() {
+        let listed =
+            in_picture_order(vec![person(0.8, 0.5), person(0.2, 0.9), person(0.2, 0.1), person(f32::NAN, 0.0)]);
+        let feet: Vec<[f32; 2]> = listed.iter().map(|p| p.foot).collect();
+        assert_eq!(feet[..3], [[0.2, 0.1], [0.2, 0.9], [0.8, 0.5]]);
+        assert!(feet[3][0].is_nan(), "a hostile value sorts last, without a panic");
+    }
 }
