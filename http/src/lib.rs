@@ -31,6 +31,7 @@ use std::time::Duration;
 use axum::Router;
 
 mod guard;
+pub mod i18n;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
