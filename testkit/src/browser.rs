@@ -112,8 +112,14 @@ pub struct Browser {
 }
 
 impl Browser {
-    /// A browser whose window is `width`×`height`.
+    /// A browser whose window is `width`×`height`, reading British English.
     pub fn start(width: u32, height: u32) -> Self {
+        Self::start_in(width, height, "en-GB")
+    }
+
+    /// A browser whose window is `width`×`height`, whose person reads `language` (a BCP 47 tag:
+    /// its `Accept-Language` and `navigator.language`).
+    pub fn start_in(width: u32, height: u32, language: &str) -> Self {
         let port = crate::free_port();
         let driver = Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -126,10 +132,10 @@ impl Browser {
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": [
             "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--no-first-run", "--disable-extensions", "--lang=en-GB",
+            "--no-first-run", "--disable-extensions", format!("--lang={language}"),
             format!("--window-size={width},{height}"),
             format!("--user-data-dir={}", profile.path().display()),
-        ]}}}});
+        ], "prefs": {"intl.accept_languages": language}}}}});
         let mut browser = Self { driver, port, session: String::new(), _profile: profile };
         let answer = browser.call("POST", "/session", Some(capabilities));
         browser.session = answer["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_string();
@@ -210,6 +216,15 @@ impl Browser {
         self.session_call("POST", &format!("/element/{element}/value"), Some(json!({ "text": text })));
     }
 
+    /// What is wrong with the page as shown, one line each: a horizontal scroll (the page is wider
+    /// than the window), text that overflows its box, text under WCAG AA contrast against its
+    /// background (4.5:1; 3:1 for large text), and text that looks like a catalogue key or a
+    /// template's `{{key}}` (a text missing from a catalogue). Hidden elements are not checked.
+    pub fn page_problems(&self) -> Vec<String> {
+        let found = self.execute(PAGE_PROBLEMS, json!([]));
+        found.as_array().map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    }
+
     /// Saves a PNG of the window at `path`, for a person to look at.
     pub fn screenshot(&self, path: &Path) {
         use base64_png::decode;
@@ -217,6 +232,66 @@ impl Browser {
         std::fs::write(path, decode(data.as_str().unwrap())).unwrap();
     }
 }
+
+/// The checks of [`Browser::page_problems`], run in the page.
+const PAGE_PROBLEMS: &str = r#"
+const problems = [];
+const root = document.documentElement;
+if (root.scrollWidth > window.innerWidth + 1) {
+  problems.push(`horizontal scroll: the page is ${root.scrollWidth} px wide in a ${window.innerWidth} px window`);
+}
+const name = (el) => el.id ? `#${el.id}` : `${el.tagName.toLowerCase()}${el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\s+/).join(".") : ""}`;
+const rgba = (text) => {
+  const m = text.match(/rgba?\(([^)]+)\)/);
+  if (!m) return null;
+  const p = m[1].split(/[,\s/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const luminance = ([r, g, b]) => {
+  const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); });
+  return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+};
+const over = (top, bottom) => {
+  const a = top[3];
+  return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat([1]);
+};
+// The colour behind an element: its own and its ancestors' backgrounds, composed; an image or
+// a picture behind it cannot be judged and is skipped.
+const background = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const style = getComputedStyle(e);
+    if (style.backgroundImage && style.backgroundImage !== "none") return null;
+    const c = rgba(style.backgroundColor);
+    if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+  }
+  let colour = [255, 255, 255, 1];
+  for (const layer of layers.reverse()) colour = over(layer, colour);
+  return colour;
+};
+const KEY = /^[a-z][a-z0-9_]*(\.[a-z0-9_-]+)+$/;
+for (const el of document.body.querySelectorAll("*")) {
+  const own = [...el.childNodes].filter((n) => n.nodeType === 3 && n.textContent.trim()).map((n) => n.textContent.trim()).join(" ");
+  if (!own) continue;
+  const style = getComputedStyle(el);
+  const rect = el.getBoundingClientRect();
+  if (style.visibility === "hidden" || style.display === "none" || rect.width === 0 || rect.height === 0 || el.closest("[hidden],svg,script,style,noscript")) continue;
+  if (KEY.test(own) || own.includes("{{")) problems.push(`${name(el)}: shows ${JSON.stringify(own)}, a text missing from the catalogue`);
+  if (style.overflowX === "visible" && style.textOverflow !== "ellipsis" && el.scrollWidth > el.clientWidth + 2 && el.clientWidth > 0 && style.display !== "inline") {
+    problems.push(`${name(el)}: text ${JSON.stringify(own.slice(0, 40))} overflows its box (${el.scrollWidth} px in ${el.clientWidth} px)`);
+  }
+  const fg = rgba(style.color), bg = background(el);
+  if (!fg || !bg) continue;
+  const opacity = [...function* () { for (let e = el; e; e = e.parentElement) yield Number(getComputedStyle(e).opacity); }()].reduce((a, b) => a * b, 1);
+  const shown = over([fg[0], fg[1], fg[2], fg[3] * opacity], bg);
+  const [l1, l2] = [luminance(shown), luminance(bg)].sort((a, b) => b - a);
+  const ratio = (l1 + 0.05) / (l2 + 0.05);
+  const size = parseFloat(style.fontSize), bold = Number(style.fontWeight) >= 700;
+  const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < needed) problems.push(`${name(el)}: ${JSON.stringify(own.slice(0, 40))} at contrast ${ratio.toFixed(2)}:1, under ${needed}:1`);
+}
+return problems;
+"#;
 
 impl Drop for Browser {
     fn drop(&mut self) {
