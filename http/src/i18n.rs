@@ -102,6 +102,8 @@ pub enum CatalogueError {
     Missing { language: &'static str, key: String, other: &'static str },
     #[error("key {key:?}: the placeholders differ between languages ({en} against {zh})")]
     Placeholders { key: String, en: String, zh: String },
+    #[error("key {key:?} is in two catalogue parts ({first} and {second})")]
+    Twice { key: String, first: &'static str, second: &'static str },
 }
 
 /// One page set's catalogues: the same keys, with the same placeholders, in every language.
@@ -112,6 +114,29 @@ pub struct Catalogues {
 }
 
 impl Catalogues {
+    /// Catalogues made of parts (one per page, say): `(name, English JSON, Chinese JSON)`, each
+    /// checked as [`new`](Self::new) does; a key may be in one part only.
+    pub fn from_parts(parts: &[(&'static str, &str, &str)]) -> Result<Self, CatalogueError> {
+        let mut merged: BTreeMap<Language, BTreeMap<String, String>> = BTreeMap::new();
+        let mut owner: BTreeMap<String, &'static str> = BTreeMap::new();
+        for (name, english, chinese) in parts {
+            let part = Self::new(english, chinese)?;
+            for key in part.keys() {
+                if let Some(first) = owner.insert(key.to_string(), name) {
+                    return Err(CatalogueError::Twice { key: key.to_string(), first, second: name });
+                }
+            }
+            for (language, texts) in part.texts {
+                merged.entry(language).or_default().extend(texts);
+            }
+        }
+        let json = merged
+            .iter()
+            .map(|(language, texts)| (*language, serde_json::to_string(texts).unwrap_or_else(|_| "{}".into())))
+            .collect();
+        Ok(Self { texts: merged, json })
+    }
+
     /// Catalogues from their JSON (`{"key": "text", …}`), checked against each other.
     pub fn new(english: &str, chinese: &str) -> Result<Self, CatalogueError> {
         let parse = |language: Language, json: &str| {
@@ -299,6 +324,23 @@ mod tests {
         let placeholders = Catalogues::new(r#"{"a": "{n} in"}"#, r#"{"a": "{m} 进"}"#).unwrap_err();
         assert!(matches!(placeholders, CatalogueError::Placeholders { .. }), "{placeholders}");
         assert!(Catalogues::new(r#"{"a": 1}"#, r#"{"a": "甲"}"#).is_err());
+    }
+
+    #[test]
+    fn parts_make_one_catalogue_and_a_key_belongs_to_one_part() {
+        let c = Catalogues::from_parts(&[
+            ("a", r#"{"a": "A"}"#, r#"{"a": "甲"}"#),
+            ("b", r#"{"b": "B"}"#, r#"{"b": "乙"}"#),
+        ])
+        .unwrap();
+        assert_eq!(c.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(c.text(Language::Chinese, "b"), "乙");
+        let twice = Catalogues::from_parts(&[
+            ("a", r#"{"a": "A"}"#, r#"{"a": "甲"}"#),
+            ("b", r#"{"a": "B"}"#, r#"{"a": "乙"}"#),
+        ])
+        .unwrap_err();
+        assert_eq!(twice.to_string(), r#"key "a" is in two catalogue parts (a and b)"#);
     }
 
     #[test]
