@@ -8,6 +8,10 @@
 //! 10 s (tower-http's `TimeoutLayer`, 408 after that). A body a route never reads does not hold
 //! the connection either: hyper closes it after the answer. One request per connection.
 //!
+//! Each request carries its peer's address as axum's
+//! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), for routes that limit or record by
+//! peer.
+//!
 //! What is served (routes, authentication, headers) is the caller's: this crate decides nothing
 //! about it.
 //!
@@ -40,6 +44,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
+use tower::Service;
 use tower_http::timeout::TimeoutLayer;
 
 /// The content type of Prometheus' text exposition in its OpenMetrics form, as `/metrics` answers.
@@ -164,6 +169,8 @@ async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut st
     http.keep_alive(false);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Gives each connection's requests their peer's address (`ConnectInfo<SocketAddr>`).
+    let mut with_peer = router.into_make_service_with_connect_info::<SocketAddr>();
     loop {
         let accepted = tokio::select! {
             _ = &mut stopped => break,
@@ -178,7 +185,9 @@ async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut st
                 continue;
             }
         };
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+        // Always ready and infallible: it only wraps the router with the peer's address.
+        let Ok(service) = with_peer.call(peer).await;
+        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -204,4 +213,28 @@ async fn accept(
     let slot = Arc::clone(slots).acquire_owned().await.map_err(io::Error::other)?;
     let (stream, peer) = listener.accept().await?;
     Ok((stream, peer, slot))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use axum::extract::ConnectInfo;
+    use axum::routing::get;
+
+    use super::*;
+
+    #[test]
+    fn a_route_reads_its_peers_address() {
+        let router = Router::new()
+            .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }));
+        let server = HttpServer::serve("127.0.0.1:0".parse().unwrap(), router).unwrap();
+        let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(stream, "GET /peer HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        assert!(answer.ends_with(&format!("\r\n\r\n{}", stream.local_addr().unwrap())), "{answer}");
+    }
 }
