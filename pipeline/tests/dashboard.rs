@@ -144,19 +144,26 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     // The login page and the assets are open; a wrong login is 401, a right one sets the cookie.
     assert_eq!(get(web, "/login", None).0, 200);
     assert_eq!(get(web, "/assets/dashboard.js", None).0, 200);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    // (A form only from the node's own origin: another site's form cannot sign anyone in.)
+    let origin = format!("http://127.0.0.1:{web}");
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str())];
     assert_eq!(http("POST", web, "/login", &form, Some("token=guess-guess-guess-guess")).0, 401);
     assert_eq!(http("POST", web, "/login", &form, Some(&format!("token={OPERATOR}"))).0, 303);
+    let foreign = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "http://evil.example")];
+    assert_eq!(http("POST", web, "/login", &foreign, Some(&format!("token={OPERATOR}"))).0, 403);
+    let json = [("Content-Type", "application/json")];
+    let (status, body) = http("POST", web, "/login", &json, Some(&format!(r#"{{"token": "{OPERATOR}"}}"#)));
+    assert_eq!((status, body.as_str()), (200, r#"{"role":"operator"}"#));
     let cookie = format!("lintel_token={OPERATOR}");
     assert_eq!(http("GET", web, "/api/overview", &[("Cookie", &cookie)], None).0, 200);
-    // Acknowledging needs a token and JSON (a cross-site form cannot send it).
+    // Acknowledging needs a token and JSON (a cross-site form cannot send it: 403 before anything).
     let json = [("Content-Type", "application/json")];
     assert_eq!(http("POST", web, "/api/alerts/1/ack", &json, Some("{}")).0, 401);
     let bearer = format!("Bearer {OPERATOR}");
     let with_token = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 404);
     let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
-    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 415);
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 403);
     node.stop();
 }
 
