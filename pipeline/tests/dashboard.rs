@@ -119,7 +119,14 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     let camera = RtspCamera::start("/walkway");
     let site = pets_site(&dir, &camera.url);
     let web = free_port();
-    let node = start_node(&site, &dir, broker.port, web);
+    let node = PagesNode::start(&site, &dir, broker.port, web, &["--web-host", "lintel-node.example"]);
+
+    // DNS rebinding: a name the node was not given gets 421 whatever else the request carries.
+    for (host, status) in
+        [("rebind.attacker.example", 421), ("lintel-node.example", 200), ("localhost", 200), ("127.0.0.1", 200)]
+    {
+        assert_eq!(with_host(web, &format!("{host}:{web}")), status, "Host {host}");
+    }
 
     let guarded = ["/", "/api/overview", "/api/history", "/api/alerts", "/api/whoami", "/metrics", "/nowhere"];
     for path in guarded {
@@ -165,6 +172,17 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 403);
     node.stop();
+}
+
+/// The status of `GET /api/whoami` with the operator's token and this `Host`.
+fn with_host(web: u16, host: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", web)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET /api/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {OPERATOR}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer:?}"))
 }
 
 #[test]
