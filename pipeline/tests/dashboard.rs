@@ -101,6 +101,12 @@ fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_
     assert_eq!(offline.len(), 1, "{alerts}");
     assert_eq!(offline[0]["acked_by"], "Test Operator");
     assert_eq!(offline[0]["acked_role"], "operator");
+    // The audit trail too: the browser's sign-in and the acknowledgement, with the peer.
+    let trail = api(web, "/api/audit");
+    let ack = trail.as_array().unwrap().iter().find(|e| e["action"] == "alert_acknowledged").expect("no ack audited");
+    assert_eq!((ack["who"].as_str(), ack["from"].as_str()), (Some("operator"), Some("127.0.0.1")), "{ack}");
+    assert!(ack["detail"].as_str().is_some_and(|d| d.contains("Test Operator")), "{ack}");
+    assert!(trail.as_array().unwrap().iter().any(|e| e["action"] == "signed_in"), "{trail}");
     let history = api(web, "/api/history?hours=1&bucket_s=60");
     let charted: u64 = history["buildings"][0]["buckets"]
         .as_array()

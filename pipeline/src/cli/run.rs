@@ -212,6 +212,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let history = args.history.clone().unwrap_or_else(|| args.spool.join("history.sqlite"));
             let retention = Duration::from_secs(args.history_days.max(1).saturating_mul(86_400));
             let board = OperatorBoard::open(&site, Arc::clone(&metrics), &history, retention)?;
+            // The trail survives restarts in the history file, for the dashboard.
+            audit.keep_in(Arc::clone(&board) as Arc<dyn lintel::live::AuditKeeper>);
             let mut state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access, audit.clone());
             state.hosts = Some(AllowedHosts::with_names(&args.web_host));
             state.calibrate =

@@ -12,6 +12,6 @@ pub mod audit;
 pub mod frames;
 pub mod metrics;
 
-pub use audit::{AuditAction, AuditEntry, AuditTrail};
+pub use audit::{AuditAction, AuditEntry, AuditKeeper, AuditTrail};
 pub use frames::{LiveFrame, LiveFrames, Picture, ZoneReload, ZoneReloads, ZoneTallies};
 pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
