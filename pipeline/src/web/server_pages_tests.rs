@@ -189,6 +189,19 @@ fn a_peer_holding_its_event_streams_gets_503_for_more_and_pages_still_answer() {
         send(&pages, "GET", "/api/overview", &[("Host", &host), ("Authorization", &format!("Bearer {OPERATOR}"))], "");
     assert_eq!(answer.status, 200);
     assert!(begin.elapsed() < PATIENCE);
+
+    // A page closed (a reload) frees its stream's place at once.
+    let mut held = held;
+    drop(held.pop());
+    let begin = Instant::now();
+    let reopened = loop {
+        let (status, _, stream) = open_stream(&pages);
+        if status == 200 || begin.elapsed() > PATIENCE {
+            break (status, stream);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(reopened.0, 200, "a closed stream's place was never freed");
 }
 
 #[test]
