@@ -112,6 +112,9 @@ pub const FREE_LOGIN_FAILURES: u32 = 5;
 const MAX_LOGIN_WAIT: Duration = Duration::from_secs(15 * 60);
 /// Peers remembered at once; past it, the longest quiet is forgotten.
 const PEERS_KEPT: usize = 4096;
+/// A peer quiet this long since its last wrong token starts afresh (a mistyped token last week
+/// does not cost a quarter of an hour today).
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
 
 /// Login back-off per peer: after [`FREE_LOGIN_FAILURES`] wrong tokens, each further one makes the
 /// peer wait twice as long as the last (from `base`, up to 15 minutes) before any login of its is
@@ -165,6 +168,9 @@ impl LoginBackoff {
             forget_quietest(&mut peers, now);
         }
         let entry = peers.entry(peer.key()).or_insert(Failures { count: 0, last: now, until: None });
+        if now.saturating_duration_since(entry.last) >= FORGET_AFTER {
+            entry.count = 0;
+        }
         entry.count = entry.count.saturating_add(1);
         entry.last = now;
         let wait = (entry.count >= FREE_LOGIN_FAILURES).then(|| {
@@ -245,6 +251,9 @@ mod tests {
             backoff.failed(guesser, later);
         }
         assert_eq!(backoff.wait(guesser, later), Some(MAX_LOGIN_WAIT));
+        // An hour after the last wrong token, a wrong one is one of the free ones again.
+        let next_day = later + FORGET_AFTER;
+        assert_eq!(backoff.failed(guesser, next_day), Failed { count: 1, wait: None });
         backoff.succeeded(guesser);
         assert_eq!(backoff.wait(guesser, later), None);
     }
