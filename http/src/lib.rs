@@ -4,9 +4,14 @@
 //!
 //! Slow or idle clients cannot hold it: every connection is served on its own task, a request's
 //! head must arrive within 10 s (hyper's header read timeout, which also closes a connection
-//! that never sends anything), and a request must be answered, its body read included, within
+//! that never sends anything; and when every connection is taken, the one waiting longest for its
+//! head is closed for a newcomer), and a request must be answered, its body read included, within
 //! 10 s (tower-http's `TimeoutLayer`, 408 after that). A body a route never reads does not hold
 //! the connection either: hyper closes it after the answer. One request per connection.
+//!
+//! Each request carries its peer's address as axum's
+//! [`ConnectInfo<SocketAddr>`](axum::extract::ConnectInfo), for routes that limit or record by
+//! peer.
 //!
 //! What is served (routes, authentication, headers) is the caller's: this crate decides nothing
 //! about it.
@@ -22,11 +27,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 
@@ -38,9 +44,10 @@ use axum::response::Response;
 pub use guard::{AllowedHosts, BearerToken, check_host, guarded, require_bearer};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
+use tokio::task::AbortHandle;
+use tower::Service;
 use tower_http::timeout::TimeoutLayer;
 
 /// The content type of Prometheus' text exposition in its OpenMetrics form, as `/metrics` answers.
@@ -155,6 +162,10 @@ impl Drop for HttpServer {
 
 /// Accepts connections until `stopped`, each served on its own task; then shuts down gracefully
 /// within `timeouts.shutdown`.
+///
+/// When all [`MAX_CONNECTIONS`] are open and another client connects, the connection that has
+/// waited longest for its request head (at least [`HEAD_GRACE`]) is closed to make room: clients
+/// that hold connections without asking anything cannot keep out those that ask.
 async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut stopped: oneshot::Receiver<()>) {
     let mut http = hyper::server::conn::http1::Builder::new();
     // hyper's header timeout needs a timer; without one a client trickling its head is never cut.
@@ -165,12 +176,16 @@ async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut st
     http.keep_alive(false);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
+    let heads = Arc::new(Mutex::new(WaitingHeads::new()));
+    let mut next_id = 0u64;
+    // Gives each connection's requests their peer's address (`ConnectInfo<SocketAddr>`).
+    let mut with_peer = router.into_make_service_with_connect_info::<SocketAddr>();
+    'accepting: loop {
         let accepted = tokio::select! {
             _ = &mut stopped => break,
-            accepted = accept(&listener, &slots) => accepted,
+            accepted = listener.accept() => accepted,
         };
-        let (stream, peer, slot) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(accepted) => accepted,
             Err(error) => {
                 // Out of file descriptors, typically: wait rather than spin.
@@ -179,14 +194,43 @@ async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut st
                 continue;
             }
         };
-        let connection = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
+        let slot = loop {
+            if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+                break slot;
+            }
+            make_room(&heads);
+            tokio::select! {
+                _ = &mut stopped => break 'accepting,
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => break slot,
+                    Err(_) => break 'accepting,
+                },
+                () = tokio::time::sleep(HEAD_GRACE / 4) => {}
+            }
+        };
+        // Always ready and infallible: it only wraps the router with the peer's address.
+        let Ok(routes) = with_peer.call(peer).await;
+        let id = next_id;
+        next_id += 1;
+        let head_in = Arc::clone(&heads);
+        let service = hyper::service::service_fn(move |request| {
+            // The head is in: no longer a connection to close for room.
+            lock(&head_in).remove(&id);
+            routes.clone().call(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let done = Arc::clone(&heads);
+        // Held while spawning, so the connection is listed before its head can be marked in.
+        let mut waiting = lock(&heads);
+        let task = tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%peer, "web connection: {error}");
             }
             drop(slot);
+            lock(&done).remove(&id);
         });
+        waiting.insert(id, (Instant::now(), task.abort_handle()));
+        drop(waiting);
     }
     drop(listener);
     tokio::select! {
@@ -197,12 +241,92 @@ async fn serve(listener: TcpListener, router: Router, timeouts: Timeouts, mut st
     }
 }
 
-/// The next connection, once fewer than [`MAX_CONNECTIONS`] are open.
-async fn accept(
-    listener: &TcpListener,
-    slots: &Arc<Semaphore>,
-) -> io::Result<(tokio::net::TcpStream, SocketAddr, tokio::sync::OwnedSemaphorePermit)> {
-    let slot = Arc::clone(slots).acquire_owned().await.map_err(io::Error::other)?;
-    let (stream, peer) = listener.accept().await?;
-    Ok((stream, peer, slot))
+/// How long a connection may wait for its head before it may be closed to make room: a client
+/// on the site's network sends its head in milliseconds.
+const HEAD_GRACE: Duration = Duration::from_millis(500);
+
+/// The connections whose request head has not all arrived, by order of arrival: when they were
+/// accepted, and how to close them.
+type WaitingHeads = BTreeMap<u64, (Instant, AbortHandle)>;
+
+fn lock(heads: &Mutex<WaitingHeads>) -> std::sync::MutexGuard<'_, WaitingHeads> {
+    heads.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Closes the connection that has waited longest for its head, if it has waited [`HEAD_GRACE`];
+/// its slot is free once its task is dropped.
+fn make_room(heads: &Mutex<WaitingHeads>) {
+    let mut waiting = lock(heads);
+    let oldest = waiting.first_key_value().filter(|(_, (since, _))| since.elapsed() >= HEAD_GRACE).map(|(id, _)| *id);
+    if let Some((since, task)) = oldest.and_then(|id| waiting.remove(&id)) {
+        task.abort();
+        tracing::debug!("web server: full; closed a connection that sent no head in {:?}", since.elapsed());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use axum::extract::ConnectInfo;
+    use axum::routing::get;
+
+    use super::*;
+
+    #[test]
+    fn a_route_reads_its_peers_address() {
+        let router = Router::new()
+            .route("/peer", get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }));
+        let server = HttpServer::serve("127.0.0.1:0".parse().unwrap(), router).unwrap();
+        let mut stream = std::net::TcpStream::connect(server.address()).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        write!(stream, "GET /peer HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 "), "{answer}");
+        assert!(answer.ends_with(&format!("\r\n\r\n{}", stream.local_addr().unwrap())), "{answer}");
+    }
+
+    fn fetch(address: SocketAddr, path: &str) -> String {
+        let mut stream = std::net::TcpStream::connect(address).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    }
+
+    #[test]
+    fn clients_holding_every_connection_without_a_head_make_room_for_one_that_asks() {
+        let router = Router::new().route("/", get(|| async { "quick" })).route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                "slow"
+            }),
+        );
+        // The default head timeout (10 s): room is made long before it.
+        let server = HttpServer::serve("127.0.0.1:0".parse().unwrap(), router).unwrap();
+        let address = server.address();
+        // A request being answered is never closed for room.
+        let slow = std::thread::spawn(move || fetch(address, "/slow"));
+        std::thread::sleep(Duration::from_millis(300));
+        let held: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS + 50)
+            .filter_map(|_| {
+                let mut stream = std::net::TcpStream::connect(address).ok()?;
+                stream.write_all(b"GET / HTTP/1.1\r\nHost: test\r\nX-Slow: ").ok()?;
+                Some(stream)
+            })
+            .collect();
+        assert!(held.len() > MAX_CONNECTIONS, "only {} held", held.len());
+        std::thread::sleep(HEAD_GRACE);
+        let begin = std::time::Instant::now();
+        let answer = fetch(address, "/");
+        let took = begin.elapsed();
+        assert!(answer.starts_with("HTTP/1.1 200 ") && answer.ends_with("quick"), "{answer}");
+        assert!(took < Duration::from_secs(4), "waited {took:?} behind clients that sent no head");
+        let slow = slow.join().unwrap();
+        assert!(slow.starts_with("HTTP/1.1 200 ") && slow.ends_with("slow"), "{slow}");
+        eprintln!("answered in {took:?} behind {} held connections", held.len());
+    }
 }

@@ -24,12 +24,21 @@ struct Rig {
 
 impl Rig {
     fn start(name: &str) -> Self {
+        Self::start_with(name, false)
+    }
+
+    /// With `logged`, the node's log goes to `dir/node.log`.
+    fn start_with(name: &str, logged: bool) -> Self {
         let dir = scratch_dir(name);
         let broker = Broker::start(&dir);
         let camera = RtspCamera::start("/walkway");
         let site = pets_site(&dir, &camera.url);
         let web = free_port();
-        let node = PagesNode::start(&site, &dir, broker.port, web, &[]);
+        let node = if logged {
+            PagesNode::start_logged(&site, &dir, broker.port, web, &[], &dir.join("node.log"))
+        } else {
+            PagesNode::start(&site, &dir, broker.port, web, &[])
+        };
         Self { dir, site, web, _node: node, _camera: camera, _broker: broker }
     }
 }
@@ -53,9 +62,13 @@ fn sign_in(browser: &Browser, token: &str) {
     assert!(signed_in, "signing in did not lead to the dashboard");
 }
 
+/// A request with `token`; a write says it is JSON, as the node asks of every write.
 fn call(method: &str, web: u16, path: &str, token: Option<&str>) -> common::browser::Answer {
     let bearer = token.map(|t| format!("Bearer {t}"));
-    let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+    if method != "GET" {
+        headers.push(("Content-Type", "application/json"));
+    }
     request(method, web, path, &headers, if method == "GET" { None } else { Some("") })
 }
 
@@ -165,6 +178,70 @@ fn the_set_up_page_shows_the_blurred_live_picture_with_boxes_and_zone_counts_to_
         assert!(browser.find(&format!("#overlay g[data-zone={name:?}]")).is_some(), "zone {name} not drawn");
     }
     browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("calibrate-live.png"));
+}
+
+#[test]
+fn another_sites_form_cannot_unblur_and_an_unblur_is_logged_and_shown_on_the_dashboard_with_its_peer() {
+    let rig = Rig::start_with("calibrate-audit", true);
+    let web = rig.web;
+    let frame = |path: &str| {
+        let mut answer = call("GET", web, path, Some(TECHNICIAN));
+        for _ in 0..600 {
+            if answer.status == 200 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            answer = call("GET", web, path, Some(TECHNICIAN));
+        }
+        answer
+    };
+    assert_eq!(frame("/api/calibrate/walkway/frame.jpg").status, 200, "no picture");
+
+    // A plain HTML form on another site, posted with the technician's cookie: refused, and the
+    // picture stays blurred.
+    let cookie = format!("lintel_token={TECHNICIAN}");
+    let form = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Origin", "http://attacker.example"),
+    ];
+    let refused = request("POST", web, "/api/calibrate/walkway/unblur", &form, Some(""));
+    assert_eq!(refused.status, 403, "{}", String::from_utf8_lossy(&refused.body));
+    assert_eq!(frame("/api/calibrate/walkway/frame.jpg?clear=1").header("x-lintel-blurred"), Some("1"));
+
+    // The page's own unblur: recorded at the default log level, naming the camera and the peer.
+    assert_eq!(call("POST", web, "/api/calibrate/walkway/unblur", Some(TECHNICIAN)).status, 200);
+    assert_eq!(frame("/api/calibrate/walkway/frame.jpg?clear=1").header("x-lintel-blurred"), Some("0"));
+    let log = rig.dir.join("node.log");
+    let mut line = None;
+    let logged = wait_until(Duration::from_secs(10), || {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        line = text.lines().find(|l| l.contains("audit") && l.contains("unblur")).map(str::to_string);
+        line.is_some()
+    });
+    assert!(logged, "no audit line for the unblur in the node's log:\n{}", std::fs::read_to_string(&log).unwrap());
+    let line = line.unwrap();
+    for word in ["WARN", "walkway", "127.0.0.1", "technician"] {
+        assert!(line.contains(word), "the audit line lacks {word:?}: {line}");
+    }
+    // Once: the refused form left no trace of an unblur.
+    let unblurs = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("audit") && l.contains("unblurred for"))
+        .count();
+    assert_eq!(unblurs, 1, "{line}");
+
+    // Operators see it on the dashboard, with their own sign-in.
+    let browser = Browser::start(1280, 900);
+    browser.goto(&format!("http://127.0.0.1:{web}/login"));
+    sign_in(&browser, OPERATOR);
+    let row = "#audit tr[data-action=unblur][data-subject=walkway]";
+    assert!(wait_until(Duration::from_secs(20), || browser.find(row).is_some()), "no unblur in the audit trail");
+    assert_eq!(browser.text(&format!("{row} .from")).as_deref(), Some("127.0.0.1"));
+    assert_eq!(browser.text(&format!("{row} .who")).as_deref(), Some("technician"));
+    assert!(browser.find("#audit tr[data-action=signed_in]").is_some(), "the operator's sign-in is not listed");
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard-audit.png"));
 }
 
 /// Signs in as a technician and opens the set-up page; waits for the zones to be listed.

@@ -101,6 +101,12 @@ fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_
     assert_eq!(offline.len(), 1, "{alerts}");
     assert_eq!(offline[0]["acked_by"], "Test Operator");
     assert_eq!(offline[0]["acked_role"], "operator");
+    // The audit trail too: the browser's sign-in and the acknowledgement, with the peer.
+    let trail = api(web, "/api/audit");
+    let ack = trail.as_array().unwrap().iter().find(|e| e["action"] == "alert_acknowledged").expect("no ack audited");
+    assert_eq!((ack["who"].as_str(), ack["from"].as_str()), (Some("operator"), Some("127.0.0.1")), "{ack}");
+    assert!(ack["detail"].as_str().is_some_and(|d| d.contains("Test Operator")), "{ack}");
+    assert!(trail.as_array().unwrap().iter().any(|e| e["action"] == "signed_in"), "{trail}");
     let history = api(web, "/api/history?hours=1&bucket_s=60");
     let charted: u64 = history["buildings"][0]["buckets"]
         .as_array()
@@ -119,7 +125,14 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     let camera = RtspCamera::start("/walkway");
     let site = pets_site(&dir, &camera.url);
     let web = free_port();
-    let node = start_node(&site, &dir, broker.port, web);
+    let node = PagesNode::start(&site, &dir, broker.port, web, &["--web-host", "lintel-node.example"]);
+
+    // DNS rebinding: a name the node was not given gets 421 whatever else the request carries.
+    for (host, status) in
+        [("rebind.attacker.example", 421), ("lintel-node.example", 200), ("localhost", 200), ("127.0.0.1", 200)]
+    {
+        assert_eq!(with_host(web, &format!("{host}:{web}")), status, "Host {host}");
+    }
 
     let guarded = ["/", "/api/overview", "/api/history", "/api/alerts", "/api/whoami", "/metrics", "/nowhere"];
     for path in guarded {
@@ -144,20 +157,38 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     // The login page and the assets are open; a wrong login is 401, a right one sets the cookie.
     assert_eq!(get(web, "/login", None).0, 200);
     assert_eq!(get(web, "/assets/dashboard.js", None).0, 200);
-    let form = [("Content-Type", "application/x-www-form-urlencoded")];
+    // (A form only from the node's own origin: another site's form cannot sign anyone in.)
+    let origin = format!("http://127.0.0.1:{web}");
+    let form = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", origin.as_str())];
     assert_eq!(http("POST", web, "/login", &form, Some("token=guess-guess-guess-guess")).0, 401);
     assert_eq!(http("POST", web, "/login", &form, Some(&format!("token={OPERATOR}"))).0, 303);
+    let foreign = [("Content-Type", "application/x-www-form-urlencoded"), ("Origin", "http://evil.example")];
+    assert_eq!(http("POST", web, "/login", &foreign, Some(&format!("token={OPERATOR}"))).0, 403);
+    let json = [("Content-Type", "application/json")];
+    let (status, body) = http("POST", web, "/login", &json, Some(&format!(r#"{{"token": "{OPERATOR}"}}"#)));
+    assert_eq!((status, body.as_str()), (200, r#"{"role":"operator"}"#));
     let cookie = format!("lintel_token={OPERATOR}");
     assert_eq!(http("GET", web, "/api/overview", &[("Cookie", &cookie)], None).0, 200);
-    // Acknowledging needs a token and JSON (a cross-site form cannot send it).
+    // Acknowledging needs a token and JSON (a cross-site form cannot send it: 403 before anything).
     let json = [("Content-Type", "application/json")];
     assert_eq!(http("POST", web, "/api/alerts/1/ack", &json, Some("{}")).0, 401);
     let bearer = format!("Bearer {OPERATOR}");
     let with_token = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 404);
     let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
-    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 415);
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 403);
     node.stop();
+}
+
+/// The status of `GET /api/whoami` with the operator's token and this `Host`.
+fn with_host(web: u16, host: &str) -> u16 {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", web)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    write!(stream, "GET /api/whoami HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {OPERATOR}\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("{answer:?}"))
 }
 
 #[test]

@@ -13,7 +13,8 @@ use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
-use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebServer, WebState};
+use lintel::web::server::AllowedHosts;
+use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebState};
 use lintel_calibration::site::Site;
 
 #[derive(Args)]
@@ -94,6 +95,10 @@ pub struct RunArgs {
     /// do, and the camera set-up).
     #[arg(long, value_name = "VAR", requires = "web")]
     web_technician_token_env: Option<String>,
+    /// A DNS name the pages answer to (repeatable); IP addresses and `localhost` always are, any
+    /// other name gets 421 (DNS rebinding).
+    #[arg(long, value_name = "NAME", requires = "web")]
+    web_host: Vec<String>,
     /// The dashboard's history (SQLite: building intervals, alerts and acknowledgements)
     /// (default: `<spool>/history.sqlite`).
     #[arg(long, value_name = "FILE")]
@@ -194,6 +199,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // The newest analysed frame of each camera, for the technicians' page.
     let live = lintel::live::LiveFrames::default();
     let zone_reloads = lintel::live::ZoneReloads::default();
+    // Always on: logged at WARN (target `audit`) and shown on the dashboard when there is one.
+    let audit = lintel::live::AuditTrail::default();
     let (board, _web_server) = match args.web {
         Some(address) => {
             let access = Access::with_tokens(
@@ -205,10 +212,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             let history = args.history.clone().unwrap_or_else(|| args.spool.join("history.sqlite"));
             let retention = Duration::from_secs(args.history_days.max(1).saturating_mul(86_400));
             let board = OperatorBoard::open(&site, Arc::clone(&metrics), &history, retention)?;
-            let mut state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access);
+            // The trail survives restarts in the history file, for the dashboard.
+            audit.keep_in(Arc::clone(&board) as Arc<dyn lintel::live::AuditKeeper>);
+            let mut state = WebState::pages(Arc::clone(&metrics), Arc::clone(&board), access, audit.clone());
+            state.hosts = Some(AllowedHosts::with_names(&args.web_host));
             state.calibrate =
                 Some(CalibrateView::new(site.clone(), args.site.clone(), live.clone(), zone_reloads.clone()));
-            let server = WebServer::serve(address, lintel::web::server::router(state))
+            let server = lintel::web::server::serve_pages(address, state)
                 .with_context(|| format!("--web {address}: cannot listen"))?;
             eprintln!(
                 "lintel run: the dashboard is on http://{0}/, the camera set-up on http://{0}/calibrate",
@@ -236,6 +246,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),
         zone_reloads: args.web.is_some().then_some(zone_reloads),
+        audit: Some(audit),
         show: board.map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
         ..NodeOptions::default()
     };

@@ -1,10 +1,11 @@
 //! The audit trail: who did what to the node, from where and when (an unblur, a zone save, a
 //! validation, an occupancy command, an acknowledgement). Always on: each entry is logged at WARN
 //! under the target `audit` (the default level shows it) and kept, the newest
-//! [`AUDIT_KEPT`] in memory, for the operators' dashboard. Never an image, a track id or a secret.
+//! [`AUDIT_KEPT`] in memory, for the operators' dashboard, and with a [`AuditKeeper`] (the node's
+//! history file) across restarts. Never an image, a track id or a secret.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -47,6 +48,23 @@ impl AuditAction {
             AuditAction::SignInFailed => "sign_in_failed",
         }
     }
+
+    /// The action [`AuditAction::name`] names.
+    pub fn from_name(name: &str) -> Option<Self> {
+        use AuditAction::*;
+        [Unblur, ZonesSaved, Validation, OccupancyApplied, OccupancyRefused, AlertAcknowledged, SignedIn, SignInFailed]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+}
+
+/// Where entries are kept beyond the process (the node's history file); it reports its own
+/// failures, the trail goes on without it.
+pub trait AuditKeeper: Send + Sync + std::fmt::Debug {
+    /// Keeps `entry`.
+    fn keep(&self, entry: &AuditEntry);
+    /// The newest `n` entries kept, newest first.
+    fn recent(&self, n: usize) -> Vec<AuditEntry>;
 }
 
 /// One thing done.
@@ -69,6 +87,7 @@ pub struct AuditEntry {
 #[derive(Clone, Debug, Default)]
 pub struct AuditTrail {
     kept: Arc<Mutex<VecDeque<AuditEntry>>>,
+    keeper: Arc<OnceLock<Arc<dyn AuditKeeper>>>,
 }
 
 impl AuditTrail {
@@ -84,11 +103,28 @@ impl AuditTrail {
             subject: subject.to_string(),
             detail: detail.to_string(),
         };
+        if let Some(keeper) = self.keeper.get() {
+            keeper.keep(&entry);
+        }
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         if kept.len() == AUDIT_KEPT {
             kept.pop_front();
         }
         kept.push_back(entry);
+    }
+
+    /// From now on, every entry is also kept by `keeper`, whose newest entries (those of earlier
+    /// runs) come before this run's in [`AuditTrail::recent`]. Once: a second keeper is ignored.
+    pub fn keep_in(&self, keeper: Arc<dyn AuditKeeper>) {
+        let earlier = keeper.recent(AUDIT_KEPT);
+        if self.keeper.set(keeper).is_err() {
+            tracing::warn!("the audit trail already has a keeper; another was ignored");
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        for entry in earlier.into_iter().take(AUDIT_KEPT - kept.len().min(AUDIT_KEPT)) {
+            kept.push_front(entry);
+        }
     }
 
     /// The newest `n` entries, newest first.
@@ -100,6 +136,42 @@ impl AuditTrail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_action_is_found_by_its_name() {
+        for action in [AuditAction::Unblur, AuditAction::OccupancyRefused, AuditAction::SignInFailed] {
+            assert_eq!(AuditAction::from_name(action.name()), Some(action));
+        }
+        assert_eq!(AuditAction::from_name("nothing"), None);
+    }
+
+    #[derive(Debug, Default)]
+    struct Kept(Mutex<Vec<AuditEntry>>);
+
+    impl AuditKeeper for Kept {
+        fn keep(&self, entry: &AuditEntry) {
+            self.0.lock().unwrap().push(entry.clone());
+        }
+        fn recent(&self, n: usize) -> Vec<AuditEntry> {
+            self.0.lock().unwrap().iter().rev().take(n).cloned().collect()
+        }
+    }
+
+    #[test]
+    fn a_keeper_gets_every_entry_and_gives_the_earlier_ones_back() {
+        let keeper = Arc::new(Kept::default());
+        let earlier = AuditTrail::default();
+        earlier.keep_in(keeper.clone());
+        earlier.record(AuditAction::Unblur, "technician", "10.0.0.1", "cam-1", "");
+        earlier.record(AuditAction::ZonesSaved, "technician", "10.0.0.1", "cam-1", "");
+        let now = AuditTrail::default();
+        now.record(AuditAction::SignedIn, "operator", "10.0.0.2", "login", "");
+        now.keep_in(keeper.clone());
+        let actions: Vec<_> = now.recent(10).iter().map(|e| e.action).collect();
+        assert_eq!(actions, [AuditAction::SignedIn, AuditAction::ZonesSaved, AuditAction::Unblur]);
+        now.record(AuditAction::Validation, "technician", "10.0.0.1", "cam-1", "");
+        assert_eq!(keeper.recent(1)[0].action, AuditAction::Validation);
+    }
 
     #[test]
     fn the_trail_keeps_the_newest_entries_newest_first() {

@@ -13,6 +13,6 @@ pub mod frames;
 pub mod metrics;
 
 pub use crate::privacy::Picture;
-pub use audit::{AuditAction, AuditEntry, AuditTrail};
+pub use audit::{AuditAction, AuditEntry, AuditKeeper, AuditTrail};
 pub use frames::{LiveFrame, LiveFrames, LivePicture, ZoneReload, ZoneReloads, ZoneTallies};
 pub use metrics::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};

@@ -43,7 +43,7 @@ pub use self::output::{NodeOutput, PublishingOutput, Refused, ShowMessage};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
-use crate::live::{LiveFrames, NodeMetrics, ZoneReloads};
+use crate::live::{AuditTrail, LiveFrames, NodeMetrics, ZoneReloads};
 use crate::publish::{OccupancySet, Publisher};
 
 /// Settings of a node beyond the site file.
@@ -83,6 +83,9 @@ pub struct NodeOptions {
     pub zone_reloads: Option<ZoneReloads>,
     /// Where every message the node makes is shown besides MQTT (the operators' board).
     pub show: Option<ShowMessage>,
+    /// The node's audit trail (shared with its pages), for what is done to it from outside
+    /// (occupancy commands applied or refused); `None`: nothing is recorded.
+    pub audit: Option<AuditTrail>,
 }
 
 impl Default for NodeOptions {
@@ -104,6 +107,7 @@ impl Default for NodeOptions {
             view_watch: crate::analysis::ViewWatchConfig::default(),
             show: None,
             zone_reloads: None,
+            audit: None,
         }
     }
 }

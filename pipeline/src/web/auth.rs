@@ -28,7 +28,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Role::Operator => "operator",
             Role::Technician => "technician",

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use super::history::{AlertRow, History, HistoryError, IntervalRow, now_unix};
 use crate::ingest::CameraStateKind;
 use crate::live::metrics::{NodeMetrics, Snapshot};
+use crate::live::{AuditEntry, AuditKeeper};
 use crate::publish::{AlertKind, Message};
 
 /// How often the watcher measures frame rates.
@@ -439,6 +440,19 @@ fn watch(board: Weak<OperatorBoard>) {
         let Some(board) = board.upgrade() else { return };
         let snapshot = board.metrics.snapshot();
         board.measure_rates(&snapshot);
+    }
+}
+
+/// The audit trail kept in the board's history file, so it survives restarts.
+impl AuditKeeper for OperatorBoard {
+    fn keep(&self, entry: &AuditEntry) {
+        let result = self.history().record_audit(entry);
+        self.wrote(result);
+    }
+
+    fn recent(&self, n: usize) -> Vec<AuditEntry> {
+        let result = self.history().recent_audit(n);
+        self.wrote(result).unwrap_or_default()
     }
 }
 

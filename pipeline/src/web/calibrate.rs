@@ -3,8 +3,8 @@
 //!
 //! Everything here needs the technician role (an operator gets 403). The picture is blurred
 //! before a pixel leaves the box; a technician may see it unblurred for [`UNBLUR_FOR`] after
-//! asking (`POST …/unblur`), which is logged (who and which camera, never the image). No track id
-//! is in any answer: people are boxes.
+//! asking (`POST …/unblur`). Unblurs, zone saves and validations go to the audit trail (who,
+//! from where, which camera; never an image). No track id is in any answer: people are boxes.
 //!
 //! HTTP only: each handler reads the request, calls the set-up domain ([`crate::setup`]) and
 //! answers with its result, or an [`ApiError`].
@@ -13,20 +13,21 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse};
+use axum::{Extension, Json};
 use lintel_calibration::site::{CameraGeometry, FloorSettings, Site};
 use lintel_calibration::{CameraSpace, Lens};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
-use super::auth::Technician;
+use super::auth::{Role, Technician};
+use super::limits::Peer;
 use super::pages;
 use crate::analysis::flow;
-use crate::live::{LiveFrames, ZoneReloads};
+use crate::live::{AuditAction, AuditTrail, LiveFrames, ZoneReloads};
 use crate::setup::lens_and_floor::{FloorView, LensView};
 use crate::setup::lens_estimation::{self, CaptureRequest, Estimation, LensEstimations};
 use crate::setup::picture::{self, Hiding, UNBLUR_FOR, UnblurWindows, UndistortionMaps};
@@ -66,6 +67,9 @@ impl CalibrateView {
         })
     }
 }
+
+/// Who the audit trail names for what only a technician may do.
+const TECHNICIAN: &str = Role::Technician.name();
 
 /// A camera and its set-up, as the page lists them.
 #[derive(Serialize)]
@@ -136,13 +140,18 @@ pub async fn entrances(State(view): State<Arc<CalibrateView>>, _: Technician) ->
 pub async fn save_zones(
     State(view): State<Arc<CalibrateView>>,
     Technician: Technician,
+    peer: Peer,
+    Extension(audit): Extension<AuditTrail>,
     Path(camera): Path<String>,
     Json(body): Json<SaveBody>,
 ) -> Result<Json<Value>, ApiError> {
     let (zones, geometry) = body.into_parts();
+    let detail = format!("{} zones{}", zones.len(), if geometry.is_some() { ", lens and floor" } else { "" });
+    let subject = camera.clone();
     let saved = tokio::task::spawn_blocking(move || view.site.save(&camera, &zones, geometry))
         .await
         .map_err(|e| ApiError::internal("the save failed; see the node's log\n", e))??;
+    audit.record(AuditAction::ZonesSaved, TECHNICIAN, &peer.name(), &subject, &detail);
     Ok(Json(json!({
         "saved": true,
         "zones": saved.zones,
@@ -220,12 +229,20 @@ pub struct ValidationStart {
 pub async fn start_validation(
     State(view): State<Arc<CalibrateView>>,
     Technician: Technician,
+    peer: Peer,
+    Extension(audit): Extension<AuditTrail>,
     Path(camera): Path<String>,
     Json(start): Json<ValidationStart>,
 ) -> Result<Json<Value>, ApiError> {
     let camera_index = view.site.camera_index(&camera)?;
     let index = view.site.zone_index(&camera, &start.zone)?;
-    tracing::info!(camera, zone = %start.zone, "a technician started a validation");
+    audit.record(
+        AuditAction::Validation,
+        TECHNICIAN,
+        &peer.name(),
+        &camera,
+        &format!("started on zone {}", start.zone),
+    );
     let tallies = view.live.tallies(camera_index);
     view.validations.start(camera_index, start.zone, index, &tallies, SystemTime::now());
     Ok(Json(json!({ "started": true })))
@@ -242,6 +259,8 @@ pub struct ValidationStop {
 pub async fn stop_validation(
     State(view): State<Arc<CalibrateView>>,
     Technician: Technician,
+    peer: Peer,
+    Extension(audit): Extension<AuditTrail>,
     Path(camera): Path<String>,
     Json(stop): Json<ValidationStop>,
 ) -> Result<Json<ValidationResult>, ApiError> {
@@ -253,7 +272,8 @@ pub async fn stop_validation(
     tokio::task::spawn_blocking(move || log.append(&kept))
         .await
         .map_err(|e| ApiError::internal("the validation could not be kept; see the node's log\n", e))??;
-    tracing::info!(camera, zone = %result.zone, agreement = result.agreement, "a technician finished a validation");
+    let detail = format!("finished on zone {}, agreement {:.2}", result.zone, result.agreement);
+    audit.record(AuditAction::Validation, TECHNICIAN, &peer.name(), &camera, &detail);
     Ok(Json(result))
 }
 
@@ -442,11 +462,15 @@ pub async fn frame(
 pub async fn unblur(
     State(view): State<Arc<CalibrateView>>,
     _: Technician,
+    peer: Peer,
+    Extension(audit): Extension<AuditTrail>,
     Path(camera): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let index = view.site.camera_index(&camera)?;
+    // Recorded before a clear pixel can be served.
+    let detail = format!("people unblurred for {} s", UNBLUR_FOR.as_secs());
+    audit.record(AuditAction::Unblur, TECHNICIAN, &peer.name(), &camera, &detail);
     view.unblurred.open(index, Instant::now());
-    tracing::info!(camera, "a technician asked to see people unblurred for {} s", UNBLUR_FOR.as_secs());
     Ok(Json(json!({ "unblurred_s": UNBLUR_FOR.as_secs() })))
 }
 

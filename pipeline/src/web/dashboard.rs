@@ -6,16 +6,18 @@
 //! - `GET /api/alerts`: the newest alerts, newest first;
 //! - `POST /api/alerts/{id}/ack` (`{"by": "name"}`): an operator acknowledges one;
 //! - `GET /api/events`: server-sent events, one per new, cleared or acknowledged alert and per
-//!   closed interval, so the page never polls for alerts.
+//!   closed interval, so the page never polls for alerts (a few per peer: 503 past them);
+//! - `GET /api/audit`: the audit trail, newest first (who did what to the node, from where).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
+use axum::{Extension, Json};
 use futures_util::stream::{self, Stream};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -24,13 +26,17 @@ use super::api_error::ApiError;
 use super::auth::Operator;
 use super::board::{Bucket, OperatorBoard};
 use super::history::now_unix;
+use super::limits::{Peer, StreamSlot, StreamSlots};
 use super::pages;
+use crate::live::{AuditAction, AuditEntry, AuditTrail};
 
 /// The longest history a page may ask for at once, and the most buckets it may get back.
 const MAX_HOURS: i64 = 24 * 31;
 const MAX_BUCKETS: i64 = 5_000;
 /// The longest name an acknowledgement may carry.
 const MAX_NAME_CHARS: usize = 64;
+/// The audit entries the dashboard shows.
+const AUDIT_SHOWN: usize = 50;
 
 pub async fn page(_: Operator) -> Html<&'static str> {
     Html(pages::DASHBOARD)
@@ -92,24 +98,54 @@ pub struct Acknowledgement {
 pub async fn acknowledge(
     State(board): State<Arc<OperatorBoard>>,
     Operator(role): Operator,
+    peer: Peer,
+    Extension(audit): Extension<AuditTrail>,
     Path(id): Path<i64>,
     Json(ack): Json<Acknowledgement>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name: String = ack.by.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
     let name = if name.trim().is_empty() { role.name().to_string() } else { name.trim().to_string() };
-    let row = from_the_board(move || board.acknowledge(id, &name, role.name())).await?;
-    Ok(Json(row.ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?))
+    let by = name.clone();
+    let row = from_the_board(move || board.acknowledge(id, &by, role.name())).await?;
+    let row = row.ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?;
+    let subject = format!("alert {id} ({} {})", row.kind, row.subject);
+    audit.record(AuditAction::AlertAcknowledged, role.name(), &peer.name(), &subject, &format!("by {name}"));
+    Ok(Json(row))
 }
+
+/// How long a page refused a stream is asked to wait before trying again.
+const STREAM_RETRY_AFTER_S: &str = "10";
 
 /// The live stream: each board change as an event named by its type; a page that fell behind
-/// gets `resync` and reloads the lists.
-pub async fn events(State(board): State<Arc<OperatorBoard>>, _: Operator) -> impl IntoResponse {
+/// gets `resync` and reloads the lists. A peer with all its streams open, or a server with all
+/// of them, gets 503 and `Retry-After`.
+pub async fn events(
+    State(board): State<Arc<OperatorBoard>>,
+    _: Operator,
+    peer: Peer,
+    Extension(slots): Extension<StreamSlots>,
+) -> Response {
+    let Some(slot) = slots.take(peer) else {
+        tracing::debug!(peer = %peer.name(), "web: an event stream was refused: too many open");
+        let headers = [(header::RETRY_AFTER, STREAM_RETRY_AFTER_S)];
+        return (StatusCode::SERVICE_UNAVAILABLE, headers, "too many event streams open; try again later\n")
+            .into_response();
+    };
     let receiver = board.subscribe();
-    Sse::new(changes(receiver)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    Sse::new(changes(receiver, slot)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response()
 }
 
-fn changes(receiver: broadcast::Receiver<super::board::BoardEvent>) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream::unfold(receiver, |mut receiver| async move {
+/// `GET /api/audit`: the newest entries of the audit trail, newest first.
+pub async fn audit(_: Operator, Extension(audit): Extension<AuditTrail>) -> Json<Vec<AuditEntry>> {
+    Json(audit.recent(AUDIT_SHOWN))
+}
+
+/// The board's changes as events; `slot` is held as long as the stream is open.
+fn changes(
+    receiver: broadcast::Receiver<super::board::BoardEvent>,
+    slot: StreamSlot,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold((receiver, slot), |(mut receiver, slot)| async move {
         let event = match receiver.recv().await {
             Ok(change) => {
                 let name = match &change {
@@ -121,7 +157,7 @@ fn changes(receiver: broadcast::Receiver<super::board::BoardEvent>) -> impl Stre
             Err(broadcast::error::RecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(event), receiver))
+        Some((Ok(event), (receiver, slot)))
     })
 }
 
@@ -151,5 +187,6 @@ pub fn router(board: Arc<OperatorBoard>) -> axum::Router {
         .route("/api/alerts", get(alerts))
         .route("/api/alerts/{id}/ack", post(acknowledge))
         .route("/api/events", get(events))
+        .route("/api/audit", get(audit))
         .with_state(board)
 }

@@ -1,5 +1,5 @@
-//! The node's small history for its dashboard, in SQLite: every building interval it closed, and
-//! its alerts with who acknowledged them and when. It survives restarts and keeps
+//! The node's small history for its dashboard, in SQLite: every building interval it closed, its
+//! alerts with who acknowledged them and when, and its audit trail. It survives restarts and keeps
 //! [`History::retention`] of data. Counts only: no person, picture or track is ever in it.
 
 use std::path::{Path, PathBuf};
@@ -8,8 +8,13 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::live::{AuditAction, AuditEntry};
+
 /// The most alerts kept, whatever their age: a flapping camera cannot grow the file without end.
 const MAX_ALERTS: i64 = 10_000;
+/// The most audit entries kept, whatever their age: a peer guessing tokens from many addresses
+/// cannot grow the file without end.
+const MAX_AUDIT: i64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -81,7 +86,10 @@ impl History {
              CREATE TABLE IF NOT EXISTS alerts (
                  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, subject TEXT NOT NULL,
                  message TEXT NOT NULL, at INTEGER NOT NULL, cleared_at INTEGER,
-                 acked_by TEXT, acked_role TEXT, acked_at INTEGER);",
+                 acked_by TEXT, acked_role TEXT, acked_at INTEGER);
+             CREATE TABLE IF NOT EXISTS audit (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, action TEXT NOT NULL,
+                 who TEXT NOT NULL, peer TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL);",
         )
         .map_err(error)?;
         let mut history = Self { path: path.to_path_buf(), db, retention };
@@ -135,6 +143,40 @@ impl History {
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
             .map_err(|e| self.error(e))
+    }
+
+    /// Keeps an audit entry.
+    pub fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), HistoryError> {
+        self.db
+            .execute(
+                "INSERT INTO audit (at, action, who, peer, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![entry.at, entry.action.name(), entry.who, entry.from, entry.subject, entry.detail],
+            )
+            .map_err(|e| self.error(e))?;
+        Ok(())
+    }
+
+    /// The newest `n` audit entries, newest first (an action this node does not know is left out).
+    pub fn recent_audit(&self, n: usize) -> Result<Vec<AuditEntry>, HistoryError> {
+        let mut statement = self
+            .db
+            .prepare_cached("SELECT at, action, who, peer, subject, detail FROM audit ORDER BY id DESC LIMIT ?1")
+            .map_err(|e| self.error(e))?;
+        let rows = statement
+            .query_map(params![n as i64], |r| {
+                let action: String = r.get(1)?;
+                Ok(AuditAction::from_name(&action).map(|action| AuditEntry {
+                    at: r.get(0).unwrap_or_default(),
+                    action,
+                    who: r.get(2).unwrap_or_default(),
+                    from: r.get(3).unwrap_or_default(),
+                    subject: r.get(4).unwrap_or_default(),
+                    detail: r.get(5).unwrap_or_default(),
+                }))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.error(e))?;
+        Ok(rows.into_iter().flatten().collect())
     }
 
     /// Records a new alert; returns it with its id.
@@ -228,6 +270,12 @@ impl History {
                     params![before, MAX_ALERTS],
                 )
             })
+            .and_then(|_| {
+                self.db.execute(
+                    "DELETE FROM audit WHERE at < ?1 OR id <= (SELECT MAX(id) FROM audit) - ?2",
+                    params![before, MAX_AUDIT],
+                )
+            })
             .map_err(|e| self.error(e))?;
         Ok(())
     }
@@ -290,6 +338,33 @@ mod tests {
         assert_eq!(alerts[0].acked_role.as_deref(), Some("operator"));
         assert_eq!(alerts[0].acked_at, Some(now + 5));
         assert_eq!(history.active_alerts().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_audit_trail_survives_a_reopen_newest_first_and_what_is_past_the_retention_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        let now = now_unix();
+        let entry = |at, action, subject: &str| AuditEntry {
+            at,
+            action,
+            who: "technician".into(),
+            from: "192.0.2.7".into(),
+            subject: subject.into(),
+            detail: "people unblurred for 30 s".into(),
+        };
+        {
+            let mut history = History::open(&path, DAY).unwrap();
+            history.record_audit(&entry(now - 2 * 86_400, AuditAction::Unblur, "old")).unwrap();
+            history.record_audit(&entry(now - 60, AuditAction::Unblur, "cam-1")).unwrap();
+            history.record_audit(&entry(now, AuditAction::ZonesSaved, "cam-2")).unwrap();
+        }
+        let history = History::open(&path, DAY).unwrap();
+        let kept = history.recent_audit(10).unwrap();
+        let seen: Vec<_> = kept.iter().map(|e| (e.action, e.subject.as_str())).collect();
+        assert_eq!(seen, [(AuditAction::ZonesSaved, "cam-2"), (AuditAction::Unblur, "cam-1")]);
+        assert_eq!((kept[1].from.as_str(), kept[1].at), ("192.0.2.7", now - 60));
+        assert_eq!(history.recent_audit(1).unwrap().len(), 1);
     }
 
     #[test]

@@ -18,6 +18,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("common.js", JS, include_str!("assets/common.js")),
     ("geometry.js", JS, include_str!("assets/geometry.js")),
     ("dashboard.js", JS, include_str!("assets/dashboard.js")),
+    ("login.js", JS, include_str!("assets/login.js")),
     ("calibrate/main.js", JS, include_str!("assets/calibrate/main.js")),
     ("calibrate/state.js", JS, include_str!("assets/calibrate/state.js")),
     ("calibrate/redraw.js", JS, include_str!("assets/calibrate/redraw.js")),

@@ -16,20 +16,28 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-pub use lintel_http::{HttpServer as WebServer, Timeouts};
+use axum::{Extension, Router};
+pub use lintel_http::{AllowedHosts, HttpServer as WebServer, Timeouts};
 use prometheus_client::registry::Registry;
 
 use super::auth::{self, Access};
 use super::board::OperatorBoard;
 use super::calibrate::{self, CalibrateView};
-use super::{dashboard, login, pages};
+use super::limits::{LoginBackoff, StreamSlots};
+use super::{cross_site, dashboard, login, pages};
+use crate::live::AuditTrail;
 use crate::live::metrics::{self, CONTENT_TYPE, NodeMetrics};
+
+/// The pages' limits on clients: a request's head must be in within 2 s (before anyone is
+/// authenticated), so a crowd of slow anonymous heads holds each connection for 2 s, not 10.
+pub const PAGES_TIMEOUTS: Timeouts =
+    Timeouts { header: Duration::from_secs(2), request: Duration::from_secs(10), shutdown: Duration::from_secs(2) };
 
 /// What every route can read; cloned per request, so its fields are shared handles.
 #[derive(Clone, Debug)]
@@ -44,28 +52,51 @@ pub struct WebState {
     pub access: Access,
     /// The technicians' page: with it, `/calibrate` is served.
     pub calibrate: Option<Arc<CalibrateView>>,
+    /// The `Host` names answered (DNS rebinding); `None`: any (`/metrics` alone, scraped by name).
+    pub hosts: Option<AllowedHosts>,
+    /// Where unblurs, zone saves, validations, acknowledgements and sign-ins are recorded.
+    pub audit: AuditTrail,
+    /// The live event streams open at once, in all and per peer.
+    pub streams: StreamSlots,
+    /// The wait imposed on a peer guessing tokens.
+    pub logins: LoginBackoff,
 }
 
 impl WebState {
     /// The state of a node whose metrics are `metrics`: `/metrics` only, open.
     pub fn new(metrics: Arc<NodeMetrics>) -> Self {
         let registry = Arc::new(metrics::registry(Arc::clone(&metrics)));
-        Self { metrics, registry, board: None, access: Access::open(), calibrate: None }
+        Self {
+            metrics,
+            registry,
+            board: None,
+            access: Access::open(),
+            calibrate: None,
+            hosts: None,
+            audit: AuditTrail::default(),
+            streams: StreamSlots::default(),
+            logins: LoginBackoff::default(),
+        }
     }
 
-    /// The pages of a node: the dashboard over `board`, behind `access`.
-    pub fn pages(metrics: Arc<NodeMetrics>, board: Arc<OperatorBoard>, access: Access) -> Self {
-        Self { board: Some(board), access, ..Self::new(metrics) }
+    /// The pages of a node: the dashboard over `board`, behind `access`, answering IP literals
+    /// and `localhost` (add names to `hosts`), recording to `audit`.
+    pub fn pages(metrics: Arc<NodeMetrics>, board: Arc<OperatorBoard>, access: Access, audit: AuditTrail) -> Self {
+        Self { board: Some(board), access, hosts: Some(AllowedHosts::default()), audit, ..Self::new(metrics) }
     }
 }
 
 /// The routes: `GET /metrics`, and with a board the dashboard (`/`, `/api/…`), the login and
-/// the page assets; behind the tokens of `state.access` when it has any. Other paths answer
-/// 404, other methods on a route 405.
+/// the page assets; behind the tokens of `state.access` when it has any, the Host check of
+/// `state.hosts`, and the refusal of cross-site writes. Other paths answer 404, other methods on
+/// a route 405.
 pub fn router(state: WebState) -> Router {
     let access = state.access.clone();
+    let hosts = state.hosts.clone();
+    let (audit, streams, logins) = (state.audit.clone(), state.streams.clone(), state.logins.clone());
     let board = state.board.clone();
     let calibrate = state.calibrate.clone();
+    let pages = board.is_some() || calibrate.is_some();
     let mut routes = Router::new().route("/metrics", get(serve_metrics)).with_state(state);
     if let Some(board) = board {
         routes = routes
@@ -78,10 +109,23 @@ pub fn router(state: WebState) -> Router {
     if let Some(view) = calibrate {
         routes = routes.merge(calibrate::router(view));
     }
-    routes
-        .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(access, auth::authenticate))
-        .layer(axum::middleware::from_fn(lintel_http::security_headers))
+    // Layers run outside in: headers on every answer, then the Host, then writes from other
+    // sites refused before anyone is authenticated.
+    let routes = routes.fallback(not_found).layer(axum::middleware::from_fn_with_state(access, auth::authenticate));
+    // `/metrics` alone changes nothing and keeps answering 405 to other methods.
+    let routes =
+        if pages { routes.layer(axum::middleware::from_fn(cross_site::refuse_cross_site_writes)) } else { routes };
+    let routes = routes.layer(Extension(audit)).layer(Extension(streams)).layer(Extension(logins));
+    let routes = match hosts {
+        Some(hosts) => routes.layer(axum::middleware::from_fn_with_state(hosts, lintel_http::check_host)),
+        None => routes,
+    };
+    routes.layer(axum::middleware::from_fn(lintel_http::security_headers))
+}
+
+/// Serves the node's pages (`state` with a board) on `address`, with [`PAGES_TIMEOUTS`].
+pub fn serve_pages(address: SocketAddr, state: WebState) -> io::Result<WebServer> {
+    WebServer::serve_with(address, router(state), PAGES_TIMEOUTS)
 }
 
 async fn serve_metrics(State(state): State<WebState>) -> impl IntoResponse {
@@ -411,3 +455,7 @@ mod tests {
         assert!(body.ends_with("\n# EOF\n"), "{body}");
     }
 }
+
+#[cfg(test)]
+#[path = "server_pages_tests.rs"]
+mod pages_tests;

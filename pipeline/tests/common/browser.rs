@@ -20,6 +20,16 @@ impl PagesNode {
     /// loopback port `web` behind [`OPERATOR`] and [`TECHNICIAN`] tokens, the fastest detector,
     /// and `more` arguments; returns once the pages answer.
     pub fn start(site: &Path, dir: &Path, mqtt: u16, web: u16, more: &[&str]) -> Self {
+        Self::start_with_stderr(site, dir, mqtt, web, more, Stdio::inherit())
+    }
+
+    /// As [`PagesNode::start`], its log (stderr, at the default level) written to `log`.
+    pub fn start_logged(site: &Path, dir: &Path, mqtt: u16, web: u16, more: &[&str], log: &Path) -> Self {
+        let file = std::fs::File::create(log).unwrap();
+        Self::start_with_stderr(site, dir, mqtt, web, more, Stdio::from(file))
+    }
+
+    fn start_with_stderr(site: &Path, dir: &Path, mqtt: u16, web: u16, more: &[&str], stderr: Stdio) -> Self {
         let child = super::lintel_run(site, dir, mqtt, 600)
             .args(["--web", &format!("127.0.0.1:{web}"), "--model", "ssdlite-pedestrian-300-int8-raw"])
             .args(["--web-operator-token-env", "LINTEL_TEST_OPERATOR_TOKEN"])
@@ -27,8 +37,9 @@ impl PagesNode {
             .args(more)
             .env("LINTEL_TEST_OPERATOR_TOKEN", OPERATOR)
             .env("LINTEL_TEST_TECHNICIAN_TOKEN", TECHNICIAN)
+            .env_remove("LINTEL_LOG")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let up = super::wait_until(Duration::from_secs(60), || TcpStream::connect(("127.0.0.1", web)).is_ok());

@@ -1,6 +1,7 @@
 // The operators' dashboard: buildings, cameras and alerts of this node, live.
-// Reads /api/overview every 2 s, /api/history every minute and when an interval closes, and
-// alerts through the server-sent events of /api/events. No library, nothing from the internet.
+// Reads /api/overview every 2 s, /api/history every minute and when an interval closes, the audit
+// trail (/api/audit) every 5 s, and alerts through the server-sent events of /api/events. No
+// library, nothing from the internet.
 
 import { $, el, svg, getJson } from "./common.js";
 
@@ -228,6 +229,25 @@ async function acknowledge(id, button) {
   }
 }
 
+// ---- audit trail: who unblurred, saved, validated, acknowledged, signed in, from where --------
+
+const AUDIT_NAMES = {
+  unblur: "Unblur", zones_saved: "Zones saved", validation: "Validation", occupancy_applied: "Occupancy set",
+  occupancy_refused: "Occupancy refused", alert_acknowledged: "Alert acknowledged", signed_in: "Signed in",
+  sign_in_failed: "Sign-in failed",
+};
+
+async function refreshAudit() {
+  try {
+    const entries = await getJson("/api/audit");
+    const rows = entries.map((e) => el("tr", { "data-action": e.action, "data-subject": e.subject },
+      el("td", { text: dateTimeOf(e.at) }), el("td", { class: "action", text: AUDIT_NAMES[e.action] || e.action }),
+      el("td", { class: "who", text: e.who }), el("td", { class: "from", text: e.from }),
+      el("td", { class: "subject", text: e.subject }), el("td", { class: "detail", text: e.detail })));
+    $("audit").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", text: "Nothing yet." }))]));
+  } catch (error) { /* the next refresh tries again */ }
+}
+
 function connectEvents() {
   const live = $("live-state");
   const source = new EventSource("/api/events");
@@ -258,6 +278,7 @@ document.addEventListener("DOMContentLoaded", () => {
   refreshOverview().then(refreshHistory);
   setInterval(refreshOverview, 2000);
   setInterval(refreshHistory, 60000);
+  refreshAudit(); setInterval(refreshAudit, 5000);
   loadAlerts();
   connectEvents();
 });

@@ -23,8 +23,9 @@ export function frameUrl(camera, { clear, undistorted }) {
   return `${cameraPath(camera)}/frame.jpg?${query}t=${Date.now()}`;
 }
 
-// People shown unblurred on this camera for 30 s (the node logs it).
-export const unblur = (camera) => fetch(`${cameraPath(camera)}/unblur`, { method: "POST", credentials: "same-origin" });
+// People shown unblurred on this camera for 30 s (the node records it in its audit trail). JSON,
+// as every write: the node refuses a write that another site's form could have sent.
+export const unblur = (camera) => sendJson("POST", `${cameraPath(camera)}/unblur`, {});
 
 // The zones, lens and floor into the site file: `{ zones, lens, floor }`.
 export const saveSetUp = (camera, setUp) => sendJson("PUT", `${cameraPath(camera)}/zones`, setUp);
