@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse};
 use axum::{Extension, Json};
 use lintel_calibration::site::{CameraGeometry, FloorSettings, Site};
@@ -104,8 +104,8 @@ impl SaveBody {
     }
 }
 
-pub async fn page(_: Technician) -> Html<&'static str> {
-    Html(pages::CALIBRATE)
+pub async fn page(_: Technician, headers: HeaderMap) -> Html<String> {
+    super::i18n::page(&headers, pages::CALIBRATE)
 }
 
 /// `GET /api/calibrate/cameras`: each camera with its zones.

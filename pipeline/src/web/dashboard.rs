@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::{Extension, Json};
@@ -38,8 +38,8 @@ const MAX_NAME_CHARS: usize = 64;
 /// The audit entries the dashboard shows.
 const AUDIT_SHOWN: usize = 50;
 
-pub async fn page(_: Operator) -> Html<&'static str> {
-    Html(pages::DASHBOARD)
+pub async fn page(_: Operator, headers: HeaderMap) -> Html<String> {
+    super::i18n::page(&headers, pages::DASHBOARD)
 }
 
 pub async fn overview(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {

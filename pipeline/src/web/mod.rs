@@ -8,6 +8,7 @@ pub mod calibrate;
 pub mod cross_site;
 pub mod dashboard;
 pub mod history;
+pub mod i18n;
 pub mod limits;
 pub mod login;
 pub mod pages;

@@ -2,7 +2,7 @@
 //! fetched at run time).
 
 use axum::extract::Path;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
 pub const LOGIN: &str = include_str!("assets/login.html");
@@ -13,7 +13,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 
 /// Static files under `/assets/`: (name, content type, content). The pages' scripts are ES
 /// modules; the set-up page's are under `calibrate/` (its entry is `calibrate/main.js`).
-const ASSETS: &[(&str, &str, &str)] = &[
+pub(super) const ASSETS: &[(&str, &str, &str)] = &[
     ("lintel.css", "text/css; charset=utf-8", include_str!("assets/lintel.css")),
     ("common.js", JS, include_str!("assets/common.js")),
     ("geometry.js", JS, include_str!("assets/geometry.js")),
@@ -41,6 +41,6 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-pub async fn login_page() -> Html<&'static str> {
-    Html(LOGIN)
+pub async fn login_page(headers: HeaderMap) -> Html<String> {
+    super::i18n::page(&headers, LOGIN)
 }

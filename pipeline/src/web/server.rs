@@ -30,7 +30,7 @@ use super::auth::{self, Access};
 use super::board::OperatorBoard;
 use super::calibrate::{self, CalibrateView};
 use super::limits::{LoginBackoff, StreamSlots};
-use super::{cross_site, dashboard, login, pages};
+use super::{cross_site, dashboard, i18n, login, pages};
 use crate::live::AuditTrail;
 use crate::live::metrics::{self, CONTENT_TYPE, NodeMetrics};
 
@@ -105,6 +105,9 @@ pub fn router(state: WebState) -> Router {
             .route("/logout", get(login::logout))
             .route("/api/whoami", get(login::whoami))
             .route("/assets/{*name}", get(pages::asset));
+    }
+    if pages {
+        routes = routes.merge(i18n::CATALOGUES.clone().router());
     }
     if let Some(view) = calibrate {
         routes = routes.merge(calibrate::router(view));
