@@ -97,6 +97,19 @@ mod tests {
     }
 
     #[test]
+    fn a_time_zone_must_be_one_the_iana_database_knows() {
+        let site = crate::site::Site::parse(
+            &minimal_with("id = \"s\"\n", "id = \"s\"\ntime_zone = \"Asia/Shanghai\"\n"),
+            "m.toml",
+        );
+        assert_eq!(site.unwrap().time_zone.as_deref(), Some("Asia/Shanghai"));
+        let text = minimal_with("id = \"s\"\n", "id = \"s\"\ntime_zone = \"Asia/Lishui\"\n");
+        let (line, field, message, _) = invalid(&text);
+        assert_eq!((line, field.as_str()), (line_of(&text, "time_zone"), "site.time_zone"));
+        assert!(message.contains("\"Asia/Lishui\" is not a time zone name"), "{message}");
+    }
+
+    #[test]
     fn shape_errors_do_not_echo_credentials_either() {
         let text = minimal_with("url =", "analysis_fps = \"rtsp://admin:hunter2@cam/\"\nurl =");
         let (_, field, _, display) = invalid(&text);

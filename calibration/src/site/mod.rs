@@ -86,6 +86,9 @@ pub struct Site {
     /// Whether the site file named the node. Two boxes that both fall back on [`DEFAULT_NODE`]
     /// would share an id, so `lintel run` derives one of its own instead.
     pub node_named: bool,
+    /// The site's time zone (an IANA name, e.g. `Asia/Shanghai`): the time pages show people.
+    /// `None`: the reader's browser's. Messages stay in UTC.
+    pub time_zone: Option<String>,
     /// Buildings, in file order.
     pub buildings: Vec<Building>,
     /// Entrances, in file order.

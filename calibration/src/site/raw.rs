@@ -29,6 +29,7 @@ pub(super) struct RawSite {
     pub(super) id: Spanned<String>,
     pub(super) name: Option<String>,
     pub(super) node: Option<Spanned<String>>,
+    pub(super) time_zone: Option<Spanned<String>>,
 }
 
 /// One `[[building]]`.

@@ -104,16 +104,34 @@ impl Source<'_> {
         }
 
         let node_named = raw.site.node.is_some();
+        let time_zone = match &raw.site.time_zone {
+            Some(zone) => Some(self.time_zone(zone, "site.time_zone")?),
+            None => None,
+        };
         Ok(Site {
             id: raw.site.id.into_inner(),
             name: raw.site.name,
             node,
             node_named,
+            time_zone,
             buildings,
             entrances,
             cameras,
             zones,
         })
+    }
+
+    /// An IANA time zone name (`Asia/Shanghai`) that the time zone database knows.
+    fn time_zone(&self, zone: &Spanned<String>, field: &str) -> Result<String, SiteError> {
+        let name = zone.get_ref();
+        match jiff::tz::TimeZone::get(name) {
+            Ok(_) => Ok(name.clone()),
+            Err(_) => Err(self.error(
+                &zone.span(),
+                field,
+                format!("{name:?} is not a time zone name of the IANA database (e.g. \"Asia/Shanghai\")"),
+            )),
+        }
     }
 
     /// Ids appear in MQTT topics and URLs, so they keep to a safe alphabet.

@@ -46,6 +46,8 @@ pub struct SiteView {
     pub site: String,
     pub site_name: Option<String>,
     pub node: String,
+    /// The IANA time zone the pages show times in (`None`: the browser's).
+    pub time_zone: Option<String>,
     pub buildings: Vec<BuildingView>,
     pub cameras: Vec<CameraView>,
 }
@@ -70,6 +72,7 @@ impl SiteView {
             site: site.id.clone(),
             site_name: site.name.clone(),
             node: site.node.clone(),
+            time_zone: site.time_zone.clone(),
             buildings: site
                 .buildings
                 .iter()
