@@ -1,6 +1,7 @@
 //! Resetting a building's occupancy: `lintel occupancy set` publishes a retained command to a real
 //! mosquitto, the running node applies it once and publishes the new occupancy; a restarted node
 //! gets the retained command again and does not apply it twice; bad commands are warnings.
+//! Node and CLI share the tests' command key.
 
 mod common;
 
@@ -28,12 +29,18 @@ fn node(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command {
 }
 
 fn set_occupancy(site: &Path, port: u16, building: &str, value: u64) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["occupancy", "set", "--site"])
-        .arg(site)
-        .args(["--building", building, "--value", &value.to_string(), "--mqtt", &format!("127.0.0.1:{port}")])
-        .output()
-        .unwrap()
+    common::with_command_key(
+        Command::new(env!("CARGO_BIN_EXE_lintel")).args(["occupancy", "set", "--site"]).arg(site).args([
+            "--building",
+            building,
+            "--value",
+            &value.to_string(),
+            "--mqtt",
+            &format!("127.0.0.1:{port}"),
+        ]),
+    )
+    .output()
+    .unwrap()
 }
 
 fn mosquitto_pub(port: u16, topic: &str, payload: &str, retained: bool) {
@@ -92,7 +99,7 @@ fn an_occupancy_command_is_applied_once_even_across_a_restart() {
 
     let set = set_occupancy(&site, broker.port, "hall", SET_TO);
     let set_err = stderr(&set);
-    assert!(set_err.contains(&format!("set to {SET_TO}")), "{set_err}");
+    assert!(set_err.contains(&format!("building hall to {SET_TO} published")), "{set_err}");
 
     // The node publishes the new occupancy as soon as it applies the command.
     let mut messages = Vec::new();
@@ -104,8 +111,10 @@ fn an_occupancy_command_is_applied_once_even_across_a_restart() {
     }
     let first_err = stderr(&first.wait_with_output().unwrap());
     messages.extend(subscriber.drain());
-    assert!(first_err.contains("building \"nowhere\" is not in the site file"), "{first_err}");
-    assert!(first_err.contains("ignored the occupancy command on lintel/v1/pets/building/hall/occupancy/set"));
+    // Both refused (an unsigned command of the old schema, and not JSON), each in one line.
+    let refused: Vec<&str> = first_err.lines().filter(|l| l.contains("occupancy_refused")).collect();
+    assert!(refused.iter().any(|l| l.contains("nowhere") && l.contains("missing field `mac`")), "{first_err}");
+    assert!(refused.iter().any(|l| l.contains("hall") && l.contains("not a lintel.occupancy_set/2")), "{first_err}");
     assert_eq!(first_err.matches(&format!("set to {SET_TO} by command")).count(), 1, "applied once: {first_err}");
 
     let counts: Vec<&Value> = messages.iter().filter(|(t, _)| t == COUNTS).map(|(_, m)| m).collect();

@@ -21,6 +21,7 @@
 //!   alerts, and publishes through the on-disk spool. It talks to the world only through
 //!   [`NodeOutput`], so it is unit-tested without GStreamer or a broker.
 
+mod commands;
 mod core;
 mod detection;
 mod events;
@@ -35,6 +36,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::Site;
+use lintel_wire::CommandKey;
 
 pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
@@ -43,7 +45,7 @@ pub use self::output::{NodeOutput, PublishingOutput, Refused, ShowMessage};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
-use crate::live::{LiveFrames, NodeMetrics, ZoneReloads};
+use crate::live::{AuditTrail, LiveFrames, NodeMetrics, ZoneReloads};
 use crate::publish::{OccupancySet, Publisher};
 
 /// Settings of a node beyond the site file.
@@ -83,6 +85,11 @@ pub struct NodeOptions {
     pub zone_reloads: Option<ZoneReloads>,
     /// Where every message the node makes is shown besides MQTT (the operators' board).
     pub show: Option<ShowMessage>,
+    /// Who did what to the node: applied and refused occupancy commands are recorded here.
+    pub audit: Option<AuditTrail>,
+    /// The operators' key that occupancy commands must be signed with; without one the node
+    /// refuses every command.
+    pub command_key: Option<CommandKey>,
 }
 
 impl Default for NodeOptions {
@@ -104,6 +111,8 @@ impl Default for NodeOptions {
             view_watch: crate::analysis::ViewWatchConfig::default(),
             show: None,
             zone_reloads: None,
+            audit: None,
+            command_key: None,
         }
     }
 }

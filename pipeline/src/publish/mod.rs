@@ -21,6 +21,7 @@ pub mod spool;
 
 pub use broker::{BrokerConfig, MqttVersion, Received, TlsFiles};
 pub use error::PublishError;
+pub use lintel_wire::CommandKey;
 pub use lintel_wire::messages;
 pub use lintel_wire::messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
