@@ -183,9 +183,11 @@ pub fn run_node(
     })
 }
 
-/// The topic filters a node subscribes to: the occupancy commands of its site's buildings.
+/// The topics a node subscribes to: the occupancy command topic of each building of its site.
+/// One per building, not a wildcard, so a huge retained message on one building's topic pauses
+/// that building's commands only (see `publish/subscriptions.rs`).
 pub fn command_filters(site: &Site) -> Vec<String> {
-    OccupancySet::filter(&site.id).into_iter().collect()
+    site.buildings.iter().filter_map(|b| OccupancySet::topic(&site.id, &b.id).ok()).collect()
 }
 
 /// The node thread: events as they come, and every [`TICK`] the cameras' states, the commands

@@ -18,6 +18,7 @@ mod error;
 mod link;
 pub mod mqtt;
 pub mod spool;
+mod subscriptions;
 
 pub use broker::{BrokerConfig, MqttVersion, Received, TlsFiles};
 pub use error::PublishError;
