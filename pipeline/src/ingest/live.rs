@@ -93,9 +93,13 @@ pub struct LiveOptions {
     /// Jitter-buffer size of rtspsrc: more absorbs network jitter, less keeps frames fresh.
     pub latency: Duration,
     pub transport: RtspTransport,
-    /// Login for cameras that require RTSP authentication (basic or digest). Credentials in the
-    /// URI's user-info are used when this is `None`, and are removed from the URI either way.
+    /// Login for cameras that require RTSP authentication. Credentials in the URI's user-info
+    /// are used when this is `None`, and are removed from the URI either way.
     pub credentials: Option<Credentials>,
+    /// Whether the login may go out with Basic authentication, which sends the password in clear
+    /// (base64) to whoever answers at the camera's address. Off by default: only Digest, which
+    /// never sends the password, unless the URL is `rtsps://` (TLS, certificate checked).
+    pub allow_basic: bool,
     /// No frame for this long (from the start or since the last frame) is an error: a camera
     /// that stops talking must not leave its pipeline waiting forever. Also rtspsrc's TCP timeout.
     pub timeout: Duration,
@@ -107,6 +111,7 @@ impl Default for LiveOptions {
             latency: Duration::from_millis(200),
             transport: RtspTransport::default(),
             credentials: None,
+            allow_basic: false,
             timeout: Duration::from_secs(10),
         }
     }
@@ -119,6 +124,8 @@ pub(crate) fn is_rtsp(uri: &str) -> bool {
 }
 
 /// An rtspsrc for `location` (a URI without user-info) that sets up only the video stream.
+/// `credentials` must be handed only where Basic is safe or the camera offers Digest
+/// (see [`auth_probe`](super::auth_probe)): rtspsrc answers any scheme asked.
 pub(crate) fn rtspsrc(
     location: &str,
     options: &LiveOptions,
@@ -149,6 +156,12 @@ pub(crate) fn rtspsrc(
         Some(is_video.to_value())
     });
     Ok(src)
+}
+
+/// Whether `location` is RTSP over TLS (the password then travels encrypted to a checked peer).
+pub(crate) fn is_tls(location: &str) -> bool {
+    let scheme = location.split("://").next().unwrap_or_default().to_ascii_lowercase();
+    matches!(scheme.as_str(), "rtsps" | "rtspsh")
 }
 
 /// What went wrong with a live source, from a GStreamer error, in words a person can act on.

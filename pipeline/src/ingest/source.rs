@@ -8,9 +8,13 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use super::auth_probe::{self, Offered};
 use super::frame::Frame;
 use super::live::{self, Credentials, LiveFailure, LiveOptions};
 use super::uri::{redact_uri, split_userinfo, to_uri};
+
+/// The longest the authentication probe waits for a camera.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How frames are brought to the detector's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,13 @@ pub enum IngestError {
     /// The camera refused the login: retrying with the same password cannot help.
     #[error("{uri}: authentication failed ({status}): check the camera's user and password")]
     AuthFailed { uri: String, status: String },
+    /// The camera asked for Basic authentication, which would have sent its password in clear,
+    /// and Basic is not allowed for it: the password was not sent.
+    #[error(
+        "{uri}: the camera asked for Basic authentication, which sends the password in clear: refused, the password \
+         was not sent (a camera that only does Basic needs auth = \"basic\" in the site file, or rtsps://)"
+    )]
+    BasicRefused { uri: String },
     /// A live source delivered no frame for `after` (at the start or since its last frame).
     #[error("{uri}: no frame for {:.1} s: the camera does not answer or sends nothing", after.as_secs_f64())]
     Timeout { uri: String, after: Duration },
@@ -64,7 +75,7 @@ impl IngestError {
     /// Whether trying again, unchanged, cannot fix this: a refused login (retrying could also lock
     /// the camera's account) or a GStreamer installation that cannot build the pipeline.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, IngestError::AuthFailed { .. } | IngestError::Init(_))
+        matches!(self, IngestError::AuthFailed { .. } | IngestError::BasicRefused { .. } | IngestError::Init(_))
     }
 }
 
@@ -111,8 +122,11 @@ impl FrameSource {
     /// Builds and starts the pipeline for `input`; `rtsp://` URIs are read with rtspsrc as `live`
     /// says (latency, transport, login, timeout).
     ///
-    /// Opening does not wait for the camera: a refused login or a silent camera shows up as an
-    /// error from [`next_frame`](Self::next_frame) or [`poll_frame`](Self::poll_frame).
+    /// Opening does not wait for the camera, but for a login that may not go out in Basic: one
+    /// `DESCRIBE` first asks which schemes the camera wants (see `auth_probe.rs`), and a camera
+    /// that asks only for Basic is refused here, the password never sent. A refused login or a
+    /// silent camera shows up as an error from [`next_frame`](Self::next_frame) or
+    /// [`poll_frame`](Self::poll_frame).
     pub fn open_with(input: &str, options: &SourceOptions, live: &LiveOptions) -> Result<Self, IngestError> {
         gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
         let uri = to_uri(input).map_err(|message| IngestError::Stream { uri: redact_uri(input), message })?;
@@ -126,6 +140,18 @@ impl FrameSource {
         let decode = if rtsp {
             let (location, from_uri) = split_userinfo(&uri);
             let credentials = live.credentials.clone().or(from_uri.map(|(user, pw)| Credentials::new(user, pw)));
+            let credentials = match credentials {
+                Some(login) if !live.allow_basic && !live::is_tls(&location) => {
+                    match auth_probe::probe(&location, live.timeout.min(PROBE_TIMEOUT)) {
+                        Ok(Offered::Digest) => Some(login),
+                        // Not asked for: none handed out, so none can be asked for later in Basic.
+                        Ok(Offered::Nothing) => None,
+                        Ok(Offered::BasicOnly) => return Err(IngestError::BasicRefused { uri: redacted.clone() }),
+                        Err(message) => return Err(IngestError::Stream { uri: redacted.clone(), message }),
+                    }
+                }
+                other => other,
+            };
             let src = live::rtspsrc(&location, live, credentials.as_ref()).map_err(build_error)?;
             let decode = gst::ElementFactory::make("decodebin").build().map_err(build_error)?;
             pipeline.add(&src).map_err(build_error)?;

@@ -131,6 +131,15 @@ impl RtspCamera {
         )
     }
 
+    /// A camera that asks for a login in the schemes `auth` names (`basic`, `digest` or `both`).
+    pub fn with_login_auth(path: &str, user: &str, password: &str, auth: &str) -> Self {
+        Self::start_with(
+            path,
+            &["--user", user, "--password-env", "LINTEL_TEST_CAMERA_PASSWORD", "--auth", auth],
+            &[("LINTEL_TEST_CAMERA_PASSWORD", password)],
+        )
+    }
+
     fn start_with(path: &str, more: &[&str], env: &[(&str, &str)]) -> Self {
         Self::start_file(&video(), path, more, env)
     }
