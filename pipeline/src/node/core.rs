@@ -572,15 +572,19 @@ impl NodeCore {
         if !self.commands.report_refusal(set.map(|s| s.id.as_str()), self.wall) {
             return;
         }
+        // Who a refused command names is a claim no one vouched for: in the detail, not as who.
         let detail = match set {
-            Some(set) => format!("command {} (occupancy {}) refused: {why}", set.id, set.occupancy),
+            Some(set) => {
+                let claimed = set.issued_by.as_ref().map(|by| format!(", claims issued_by {by:?}")).unwrap_or_default();
+                format!("command {} (occupancy {}{claimed}) refused: {why}", set.id, set.occupancy)
+            }
             None => format!("command refused: {why}"),
         };
-        self.audit_command(AuditAction::OccupancyRefused, set.and_then(|s| s.issued_by.as_deref()), building, &detail);
+        self.audit_command(AuditAction::OccupancyRefused, None, building, &detail);
     }
 
-    /// Records a command in the audit trail (who: its `issued_by`; from: `mqtt`), or in the log
-    /// at WARN without one.
+    /// Records a command in the audit trail (who: the `issued_by` of an applied, so authenticated,
+    /// command, else `unknown`; from: `mqtt`), or in the log at WARN without a trail.
     fn audit_command(&self, action: AuditAction, issued_by: Option<&str>, building: &str, detail: &str) {
         let who = issued_by.unwrap_or("unknown");
         match &self.audit {
@@ -1106,6 +1110,7 @@ entry_side = "right"
         assert_eq!(refused.len(), 20, "a bounded number of refusals a minute is itemised");
         assert!(refused.iter().any(|e| e.detail.contains("MAC does not verify")), "{refused:?}");
         assert!(refused.iter().all(|e| !e.detail.contains("operators' test key")));
+        assert!(refused.iter().all(|e| e.who == "unknown"), "a refused command's issued_by is only a claim");
     }
 
     #[test]
