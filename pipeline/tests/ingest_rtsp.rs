@@ -247,8 +247,8 @@ fn wrong_password_is_a_clear_error_without_the_password() {
 }
 
 /// A device at the camera's address that asks for Basic authentication (a fake camera after an
-/// ARP or DHCP spoof) gets no password: a DESCRIBE without credentials finds it asks for Basic
-/// only, rtspsrc is never given the login, and the error says why in one line. The same server gets the login, and serves, when Basic is allowed
+/// ARP or DHCP spoof) gets no password: the guard between rtspsrc and the camera keeps the Basic
+/// offer from rtspsrc, which has nothing to answer, and the error says why in one line. The same server gets the login, and serves, when Basic is allowed
 /// for the camera; a camera that asks for Digest gets it by default.
 #[test]
 fn a_camera_asking_for_basic_gets_no_password_unless_basic_is_allowed() {
@@ -269,7 +269,11 @@ fn a_camera_asking_for_basic_gets_no_password_unless_basic_is_allowed() {
         ..Default::default()
     };
     let basic_only = serve(ServerAuth::Basic);
-    let error = FrameSource::open_with(basic_only.url(), &analysis_size(), &login(false)).err().expect("refused");
+    let mut source = FrameSource::open_with(basic_only.url(), &analysis_size(), &login(false)).unwrap();
+    let started = Instant::now();
+    let error = source.next_frame().err().expect("refused");
+    assert!(started.elapsed() < Duration::from_secs(10), "refused, not timed out: {:?}", started.elapsed());
+    drop(source);
     let text = error.to_string();
     eprintln!("basic asked: {text}");
     assert!(matches!(error, IngestError::BasicRefused { .. }), "{error:?}");

@@ -123,13 +123,14 @@ pub(crate) fn is_rtsp(uri: &str) -> bool {
     uri.contains("://") && matches!(scheme.as_str(), "rtsp" | "rtspt" | "rtspu" | "rtsps" | "rtspsh")
 }
 
-/// An rtspsrc for `location` (a URI without user-info) that sets up only the video stream.
-/// `credentials` must be handed only where Basic is safe or the camera offers Digest
-/// (see [`auth_probe`](super::auth_probe)): rtspsrc answers any scheme asked.
+/// An rtspsrc for `location` (a URI without user-info) that sets up only the video stream,
+/// through the RTSP `proxy` (`host:port`) if given. rtspsrc answers any scheme a camera asks
+/// for: where Basic is not safe, `proxy` must be an [`AuthGuard`](super::auth_guard::AuthGuard).
 pub(crate) fn rtspsrc(
     location: &str,
     options: &LiveOptions,
     credentials: Option<&Credentials>,
+    proxy: Option<&str>,
 ) -> Result<gst::Element, gst::glib::BoolError> {
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     let src = gst::ElementFactory::make("rtspsrc")
@@ -142,6 +143,9 @@ pub(crate) fn rtspsrc(
         .property("timeout", micros(options.timeout.min(Duration::from_secs(10)) / 2))
         .build()?;
     src.set_property_from_str("protocols", options.transport.protocols());
+    if let Some(proxy) = proxy {
+        src.set_property("proxy", proxy);
+    }
     if let Some(login) = credentials {
         src.set_property("user-id", &login.user);
         src.set_property("user-pw", login.password());
