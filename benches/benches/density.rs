@@ -127,6 +127,7 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) 
             stale_after_s: 10 * 86_400,
             registry,
             ngsi: NgsiOptions::default(),
+            losses: None,
         })),
     )
     .unwrap();

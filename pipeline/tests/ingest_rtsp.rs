@@ -14,7 +14,7 @@ use lintel::ingest::{
     Backoff, CameraConfig, CameraState, CameraSupervisor, Credentials, FrameSource, IngestError, LiveOptions,
     RtspTransport, SourceOptions,
 };
-use lintel::test_camera::{ClipServer, ClipServerOptions, read_stamp};
+use lintel::test_camera::{ClipServer, ClipServerOptions, ServerAuth, read_stamp};
 
 fn clip() -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/video/vtest.avi");
@@ -244,6 +244,56 @@ fn wrong_password_is_a_clear_error_without_the_password() {
     let CameraState::Failed { error } = supervisor.state() else { unreachable!() };
     assert!(error.contains("authentication failed") && !error.contains(wrong), "{error}");
     supervisor.stop();
+}
+
+/// A device at the camera's address that asks for Basic authentication (a fake camera after an
+/// ARP or DHCP spoof) gets no password: the guard between rtspsrc and the camera keeps the Basic
+/// offer from rtspsrc, which has nothing to answer, and the error says why in one line. The same server gets the login, and serves, when Basic is allowed
+/// for the camera; a camera that asks for Digest gets it by default.
+#[test]
+fn a_camera_asking_for_basic_gets_no_password_unless_basic_is_allowed() {
+    logs();
+    let password = "correct-horse-battery";
+    let serve = |auth: ServerAuth| {
+        ClipServer::start(ClipServerOptions {
+            credentials: Some(Credentials::new("viewer", password)),
+            auth,
+            ..ClipServerOptions::new(clip())
+        })
+        .unwrap()
+    };
+    let login = |allow_basic: bool| LiveOptions {
+        credentials: Some(Credentials::new("viewer", password)),
+        allow_basic,
+        timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    let basic_only = serve(ServerAuth::Basic);
+    let mut source = FrameSource::open_with(basic_only.url(), &analysis_size(), &login(false)).unwrap();
+    let started = Instant::now();
+    let error = source.next_frame().err().expect("refused");
+    assert!(started.elapsed() < Duration::from_secs(10), "refused, not timed out: {:?}", started.elapsed());
+    drop(source);
+    let text = error.to_string();
+    eprintln!("basic asked: {text}");
+    assert!(matches!(error, IngestError::BasicRefused { .. }), "{error:?}");
+    assert!(error.is_permanent(), "tried again after the long backoff, not at once");
+    assert!(text.contains("Basic") && text.contains(basic_only.url()) && !text.contains('\n'), "{text}");
+    assert!(!text.contains(password));
+    // The password never reached the server.
+    assert_eq!(basic_only.logins_received(), 0);
+
+    // Allowed for this camera, the same server takes the login and serves.
+    let mut source = FrameSource::open_with(basic_only.url(), &analysis_size(), &login(true)).unwrap();
+    assert!(source.next_frame().unwrap().is_some());
+    drop(source);
+    assert!(basic_only.logins_received() >= 1, "the count would have seen a login");
+
+    for auth in [ServerAuth::Digest, ServerAuth::BasicAndDigest] {
+        let server = serve(auth);
+        let mut source = FrameSource::open_with(server.url(), &analysis_size(), &login(false)).unwrap();
+        assert!(source.next_frame().unwrap().is_some(), "{auth:?}");
+    }
 }
 
 #[test]

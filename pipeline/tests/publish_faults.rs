@@ -10,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{Broker, Subscriber, broker_config, captured_logs, scratch_dir, wait_until};
 use lintel::publish::{
@@ -167,6 +167,47 @@ fn a_retained_message_over_the_packet_limit_pauses_subscriptions_not_publishing(
     assert!(publisher.flush(DEADLINE), "{:?}", publisher.status());
     let logged = log_lines(&["ERROR", "over the 1024 KiB limit", "big2"]);
     assert_eq!(logged.len(), 1, "{logged:?}");
+}
+
+/// A huge retained message on one building's command topic pauses that topic alone: the other
+/// building's retained command arrives at once, and after the pause the first topic is read
+/// again, so the genuine command that replaced the huge one arrives too.
+#[test]
+fn a_huge_retained_message_pauses_its_own_topic_which_is_read_again_after_the_pause() {
+    captured_logs();
+    let dir = scratch_dir("faults-huge-one");
+    let broker = Broker::start(&dir);
+    let (b7, b8) = ("lintel/v1/big3/building/b7/occupancy/set", "lintel/v1/big3/building/b8/occupancy/set");
+    retain(broker.port, b7, 2 << 20, &dir);
+    let small = |topic: &str, payload: &str| {
+        let sent = Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-r", "-t", topic, "-m", payload])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    small(b8, "b8-genuine");
+
+    let mut config = broker_config(broker.port, "faults-big3", &dir.join("spool"));
+    config.subscriptions = vec![b7.into(), b8.into()];
+    config.subscribe_hold_off = Duration::from_secs(4);
+    let publisher = Publisher::start(config, status("big3", NodeState::Offline, &[])).unwrap();
+    let mut received = Vec::new();
+    let arrived = |received: &mut Vec<lintel::publish::Received>, payload: &[u8]| {
+        received.extend(publisher.received());
+        received.iter().any(|r| r.payload == payload)
+    };
+    let started = Instant::now();
+    assert!(wait_until(DEADLINE, || arrived(&mut received, b"b8-genuine")), "b8's command never came");
+    assert!(started.elapsed() < Duration::from_secs(4), "b8 waited for b7's pause: {:?}", started.elapsed());
+    let blamed = log_lines(&["ERROR", "over the 1024 KiB limit", "big3/building/b7/occupancy/set", "pauses for 4 s"]);
+    assert_eq!(blamed.len(), 1, "{blamed:?}");
+
+    // The operator replaces the huge retained message with a genuine command.
+    small(b7, "b7-genuine");
+    assert!(wait_until(DEADLINE, || arrived(&mut received, b"b7-genuine")), "b7's command was never read again");
+    assert!(publisher.publish(counts("big3", 1)).is_ok());
+    assert!(publisher.flush(DEADLINE), "{:?}", publisher.status());
 }
 
 // ---------------------------------------------------------------- a flood of commands

@@ -130,13 +130,15 @@ fn the_cli_sets_the_occupancy_over_mqtt_5() {
     let dir = scratch_dir("mqtt5-cli");
     let broker = Broker::start(&dir);
     let subscriber = Subscriber::start(broker.port, "lintel/v1/pets/building/hall/occupancy/set");
-    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["occupancy", "set", "--site"])
-        .arg(workspace("fixtures/pets.toml"))
-        .args(["--building", "hall", "--value", "9", "--mqtt", &format!("127.0.0.1:{}", broker.port)])
-        .args(["--mqtt-version", "5"])
-        .output()
-        .unwrap();
+    let output = common::with_command_key(
+        Command::new(env!("CARGO_BIN_EXE_lintel"))
+            .args(["occupancy", "set", "--site"])
+            .arg(workspace("fixtures/pets.toml"))
+            .args(["--building", "hall", "--value", "9", "--mqtt", &format!("127.0.0.1:{}", broker.port)])
+            .args(["--mqtt-version", "5"]),
+    )
+    .output()
+    .unwrap();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     std::thread::sleep(Duration::from_millis(500));
     let commands = subscriber.drain();

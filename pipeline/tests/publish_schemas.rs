@@ -14,9 +14,9 @@ fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
 }
 
-/// `"lintel.counts/1"` → `schemas/counts.schema.json`.
+/// `"lintel.counts/1"` → `schemas/counts.schema.json` (one file per message, its current version).
 fn schema_file(tag: &str) -> PathBuf {
-    let name = tag.strip_prefix("lintel.").and_then(|rest| rest.strip_suffix("/1")).expect("a lintel v1 tag");
+    let name = tag.strip_prefix("lintel.").and_then(|rest| rest.split_once('/')).expect("a lintel tag").0;
     schemas_dir().join(format!("{name}.schema.json"))
 }
 
@@ -135,8 +135,7 @@ fn every_kind_of_message() -> Vec<Message> {
 
 #[test]
 fn the_schemas_are_valid_2020_12_schemas() {
-    for tag in
-        ["lintel.counts/1", "lintel.occupancy/1", "lintel.alert/1", "lintel.node_status/1", "lintel.occupancy_set/1"]
+    for tag in ["lintel.counts/1", "lintel.occupancy/1", "lintel.alert/1", "lintel.node_status/1", OccupancySet::SCHEMA]
     {
         let path = schema_file(tag);
         let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -221,14 +220,19 @@ fn the_schemas_refuse_what_must_not_be_published() {
 /// The command `lintel occupancy set` publishes is valid; what the schema refuses, the node refuses too.
 #[test]
 fn the_occupancy_command_matches_its_schema_and_the_node_reads_it_the_same_way() {
-    let command = OccupancySet::new(12);
+    let key = lintel::publish::CommandKey::new("a key of sixteen bytes or more").unwrap();
+    let command = OccupancySet { issued_by: Some("ops-li".into()), ..OccupancySet::new(12) }.signed(&key, "s1", "b7");
     let json: Value = serde_json::from_slice(&command.to_json()).unwrap();
     assert!(errors(&json).is_empty(), "{json}\n{:?}", errors(&json));
     assert_eq!(json["schema"], OccupancySet::SCHEMA);
     assert_eq!(OccupancySet::parse(&command.to_json()).unwrap(), command);
+    // An unsigned command is refused by both.
+    let unsigned: Value = serde_json::from_slice(&OccupancySet::new(12).to_json()).unwrap();
+    assert!(!errors(&unsigned).is_empty());
+    assert!(OccupancySet::parse(&OccupancySet::new(12).to_json()).is_err());
 
-    let good = json!({"schema": "lintel.occupancy_set/1", "occupancy": 12, "id": "a1",
-        "issued_at": "2026-11-25T10:00:00Z"});
+    let good = json!({"schema": "lintel.occupancy_set/2", "occupancy": 12, "id": "a1",
+        "issued_at": "2026-11-25T10:00:00Z", "issued_by": "ops-li", "mac": "0".repeat(64)});
     assert!(errors(&good).is_empty(), "{:?}", errors(&good));
     assert!(OccupancySet::parse(good.to_string().as_bytes()).is_ok());
     let with = |field: &str, value: Value| {
@@ -248,6 +252,13 @@ fn the_occupancy_command_matches_its_schema_and_the_node_reads_it_the_same_way()
         ("a very long id", with("id", json!("x".repeat(129)))),
         ("a local time", with("issued_at", json!("2026-11-25T11:00:00+01:00"))),
         ("another schema", with("schema", json!("lintel.occupancy/1"))),
+        ("the previous version", with("schema", json!("lintel.occupancy_set/1"))),
+        ("an id with a line break", with("id", json!("a\nb"))),
+        ("an empty issued_by", with("issued_by", json!(""))),
+        ("an issued_by with a control character", with("issued_by", json!("ops\u{1b}[2J"))),
+        ("a short mac", with("mac", json!("0".repeat(63)))),
+        ("an uppercase mac", with("mac", json!("A".repeat(64)))),
+        ("no mac", without("mac")),
         ("an unknown field", with("building", json!("b7"))),
         ("no id", without("id")),
         ("no occupancy", without("occupancy")),

@@ -167,13 +167,15 @@ fn messages_go_through_tls_and_a_wrong_ca_is_one_clear_error() {
 }
 
 fn occupancy_set(site: &Path, port: u16, tls: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lintel"))
-        .args(["occupancy", "set", "--site"])
-        .arg(site)
-        .args(["--building", "hall", "--value", "7", "--mqtt", &format!("127.0.0.1:{port}")])
-        .args(tls)
-        .output()
-        .unwrap()
+    common::with_command_key(
+        Command::new(env!("CARGO_BIN_EXE_lintel"))
+            .args(["occupancy", "set", "--site"])
+            .arg(site)
+            .args(["--building", "hall", "--value", "7", "--mqtt", &format!("127.0.0.1:{port}")])
+            .args(tls),
+    )
+    .output()
+    .unwrap()
 }
 
 #[test]

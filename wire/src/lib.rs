@@ -8,9 +8,11 @@
 //! No I/O here: the node's publisher, spool and the city's consumer live in their own crates.
 
 mod camera_state;
+mod command_key;
 pub mod messages;
 
 pub use camera_state::CameraStateKind;
+pub use command_key::{CommandKey, MIN_KEY_BYTES, WeakCommandKey};
 pub use messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,

@@ -29,6 +29,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::CommandKey;
+
 /// A node's message sequence number: strictly increasing over the node's whole life (it survives
 /// restarts through the spool), so consumers can order and de-duplicate by `(node, seq)`.
 pub type SeqNo = u64;
@@ -496,20 +498,26 @@ impl From<NodeStatus> for Message {
     }
 }
 
-/// `lintel.occupancy_set/1`: a command to the node, setting a building's occupancy to what a
+/// `lintel.occupancy_set/2`: a command to the node, setting a building's occupancy to what a
 /// person counted. Topic `lintel/v1/<site>/building/<building>/occupancy/set`, QoS 1, retained, so
-/// a node that is away gets it when it connects; the node applies each `id` once, also across its
-/// restarts. Sent by `lintel occupancy set` or any MQTT client (`schemas/occupancy_set.schema.json`).
+/// a node that is away gets it when it connects. Signed: `mac` is an HMAC-SHA256 with the
+/// operators' [`CommandKey`] over the site and building of the topic and every other field, so
+/// only a holder of the key can command a node, and only for the building it signed for. A node
+/// applies each `id` once and only commands newer than the last applied for the building. Sent by
+/// `lintel occupancy set` or any MQTT client that signs (`schemas/occupancy_set.schema.json`).
 ///
 /// ```
-/// use lintel_wire::{OccupancySet, UtcTime};
+/// use lintel_wire::{CommandKey, OccupancySet};
 ///
-/// let set = OccupancySet::new(42);
+/// let key = CommandKey::new("a key of at least sixteen bytes").unwrap();
+/// let set = OccupancySet::new(42).signed(&key, "s1", "b7");
 /// let json = set.to_json();
 /// assert_eq!(OccupancySet::parse(&json).unwrap(), set);
+/// assert!(set.verify(&key, "s1", "b7"));
+/// assert!(!set.verify(&key, "s1", "b8"), "signed for b7 only");
 /// assert_eq!(OccupancySet::topic("s1", "b7").unwrap(), "lintel/v1/s1/building/b7/occupancy/set");
 /// assert_eq!(OccupancySet::building_of("s1", "lintel/v1/s1/building/b7/occupancy/set"), Some("b7"));
-/// assert!(OccupancySet::parse(br#"{"schema":"lintel.occupancy_set/1","occupancy":-1}"#).is_err());
+/// assert!(OccupancySet::parse(br#"{"schema":"lintel.occupancy_set/2","occupancy":-1}"#).is_err());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OccupancySet {
@@ -517,9 +525,13 @@ pub struct OccupancySet {
     /// Unique per command: a node ignores an id it has applied already.
     pub id: String,
     pub issued_at: UtcTime,
+    /// Who issued it (an operator's name), for the node's audit trail; covered by the MAC.
+    pub issued_by: Option<String>,
+    /// HMAC-SHA256, lowercase hex; `None` until [`OccupancySet::signed`].
+    pub mac: Option<String>,
 }
 
-/// The JSON form of [`OccupancySet`]; every field required, no other allowed.
+/// The JSON form of [`OccupancySet`]; no field beyond these allowed.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OccupancySetJson {
@@ -527,18 +539,56 @@ struct OccupancySetJson {
     occupancy: u64,
     id: String,
     issued_at: UtcTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    issued_by: Option<String>,
+    mac: String,
 }
 
 impl OccupancySet {
-    pub const SCHEMA: &'static str = "lintel.occupancy_set/1";
+    pub const SCHEMA: &'static str = "lintel.occupancy_set/2";
     /// The longest id accepted (the schema's `maxLength`).
     pub const MAX_ID_CHARS: usize = 128;
+    /// The longest `issued_by` accepted.
+    pub const MAX_ISSUER_CHARS: usize = 64;
 
-    /// A command issued now, its id made of the time and the process id.
+    /// A command issued now, its id made of the time and the process id; unsigned.
     pub fn new(occupancy: u64) -> Self {
         let issued_at = UtcTime::now();
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-        OccupancySet { occupancy, id: format!("{nanos:x}-{}", std::process::id()), issued_at }
+        OccupancySet {
+            occupancy,
+            id: format!("{nanos:x}-{}", std::process::id()),
+            issued_at,
+            issued_by: None,
+            mac: None,
+        }
+    }
+
+    /// The command signed with `key` for `building` of `site` (the levels of its topic).
+    pub fn signed(mut self, key: &CommandKey, site: &str, building: &str) -> Self {
+        let fields = self.signed_fields(site, building);
+        self.mac = Some(key.sign(&fields.each_ref().map(String::as_str)));
+        self
+    }
+
+    /// Whether the command carries a MAC by `key` for `building` of `site` (constant-time).
+    pub fn verify(&self, key: &CommandKey, site: &str, building: &str) -> bool {
+        let fields = self.signed_fields(site, building);
+        self.mac.as_deref().is_some_and(|mac| key.verify(&fields.each_ref().map(String::as_str), mac))
+    }
+
+    /// What the MAC covers, in a fixed order: the schema (a MAC of another version never
+    /// verifies), the topic's site and building, and every field of the payload but the MAC.
+    fn signed_fields(&self, site: &str, building: &str) -> [String; 7] {
+        [
+            Self::SCHEMA.to_string(),
+            site.to_string(),
+            building.to_string(),
+            self.occupancy.to_string(),
+            self.id.clone(),
+            self.issued_at.to_string(),
+            self.issued_by.clone().unwrap_or_default(),
+        ]
     }
 
     /// `lintel/v1/<site>/building/<building>/occupancy/set`.
@@ -557,29 +607,50 @@ impl OccupancySet {
         rest.strip_suffix("/occupancy/set").filter(|b| !b.is_empty() && !b.contains('/'))
     }
 
-    /// The payload, compact, `"schema"` first.
+    /// The payload, compact, `"schema"` first; an unsigned command has an empty `mac`, which
+    /// no node accepts.
     pub fn to_json(&self) -> Vec<u8> {
         let json = OccupancySetJson {
             schema: Self::SCHEMA.to_string(),
             occupancy: self.occupancy,
             id: self.id.clone(),
             issued_at: self.issued_at,
+            issued_by: self.issued_by.clone(),
+            mac: self.mac.clone().unwrap_or_default(),
         };
         // Plain strings and numbers: serialising cannot fail.
         serde_json::to_vec(&json).unwrap_or_default()
     }
 
     /// Reads a command; the error is one line saying what is wrong (never echoing the payload).
+    /// Whether it is signed by the right key is [`OccupancySet::verify`]'s question.
     pub fn parse(payload: &[u8]) -> Result<Self, String> {
         let json: OccupancySetJson =
             serde_json::from_slice(payload).map_err(|e| format!("not a {}: {e}", Self::SCHEMA))?;
         if json.schema != Self::SCHEMA {
             return Err(format!("schema {:?}, expected {:?}", json.schema, Self::SCHEMA));
         }
-        if json.id.is_empty() || json.id.chars().count() > Self::MAX_ID_CHARS {
-            return Err(format!("the id must have 1 to {} characters", Self::MAX_ID_CHARS));
+        if json.id.is_empty() || json.id.chars().count() > Self::MAX_ID_CHARS || json.id.contains(char::is_control) {
+            return Err(format!("the id must have 1 to {} characters, none a control character", Self::MAX_ID_CHARS));
         }
-        Ok(OccupancySet { occupancy: json.occupancy, id: json.id, issued_at: json.issued_at })
+        if let Some(by) = &json.issued_by
+            && (by.is_empty() || by.chars().count() > Self::MAX_ISSUER_CHARS || by.contains(char::is_control))
+        {
+            return Err(format!(
+                "issued_by must have 1 to {} characters, none a control character",
+                Self::MAX_ISSUER_CHARS
+            ));
+        }
+        if json.mac.len() != 64 || !json.mac.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return Err("the mac must be 64 lowercase hex digits (HMAC-SHA256)".into());
+        }
+        Ok(OccupancySet {
+            occupancy: json.occupancy,
+            id: json.id,
+            issued_at: json.issued_at,
+            issued_by: json.issued_by,
+            mac: Some(json.mac),
+        })
     }
 }
 

@@ -161,6 +161,8 @@ pub struct Camera {
     pub tamper: TamperSettings,
     /// Where to find the credentials for `url`.
     pub credentials: Credentials,
+    /// Which RTSP authentication the credentials may go out with (`auth`, default Digest).
+    pub auth: CameraAuth,
     /// The lens's intrinsics and distortion: foot points are undistorted before they meet the
     /// zones, and zones are drawn on the undistorted picture.
     pub lens: Option<Lens>,
@@ -228,6 +230,18 @@ pub struct Credentials {
     pub password_env: Option<String>,
     /// File holding the password.
     pub password_file: Option<PathBuf>,
+}
+
+/// The RTSP authentication a camera's credentials may be sent with (`auth = "digest"` or
+/// `"basic"` of its `[[camera]]`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CameraAuth {
+    /// Digest only: the password never leaves the node; a device that asks for Basic gets nothing.
+    #[default]
+    Digest,
+    /// Basic allowed too: the password goes out in clear (base64) to whoever answers at the
+    /// camera's address. Only for a camera that cannot do Digest, on a network no one else reaches.
+    Basic,
 }
 
 /// Where a zone's points are: in the (undistorted) picture or on the floor.

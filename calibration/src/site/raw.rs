@@ -71,6 +71,7 @@ pub(super) struct RawCamera {
     pub(super) username_env: Option<Spanned<String>>,
     pub(super) password_env: Option<Spanned<String>>,
     pub(super) password_file: Option<Spanned<String>>,
+    pub(super) auth: Option<Spanned<String>>,
     pub(super) lens: Option<Spanned<RawLens>>,
     pub(super) floor: Option<Spanned<RawFloor>>,
 }

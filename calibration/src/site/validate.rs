@@ -16,7 +16,8 @@ use super::error::{SiteError, Source};
 use super::raw::{RawBuilding, RawCamera, RawFile, RawFloor, RawKind, RawLens, RawZone};
 use super::redact::{query_has_secret, redact_urls};
 use super::{
-    Building, Camera, Credentials, Entrance, FloorSettings, Location, Site, TamperSettings, Zone, ZoneShape, ZoneSpace,
+    Building, Camera, CameraAuth, Credentials, Entrance, FloorSettings, Location, Site, TamperSettings, Zone,
+    ZoneShape, ZoneSpace,
 };
 use crate::geometry::{CountingLine, Point, Polygon, Side};
 use crate::lens::Lens;
@@ -281,6 +282,17 @@ impl Source<'_> {
             Some(file) => Some(PathBuf::from(file.get_ref())),
             None => None,
         };
+        let auth = match &c.auth {
+            None => CameraAuth::Digest,
+            Some(v) => match v.get_ref().as_str() {
+                "digest" => CameraAuth::Digest,
+                "basic" => CameraAuth::Basic,
+                other => {
+                    let message = format!("must be \"digest\" or \"basic\", not {other:?}");
+                    return Err(self.error(&v.span(), field("auth"), message));
+                }
+            },
+        };
         let lens = c.lens.as_ref().map(|lens| self.lens(lens, &field("lens"))).transpose()?;
         let floor = c.floor.as_ref().map(|floor| self.floor(floor, lens.as_ref(), &field("floor"))).transpose()?;
         Ok(Camera {
@@ -293,6 +305,7 @@ impl Source<'_> {
             low_light,
             tamper,
             credentials: Credentials { username_env, password_env, password_file },
+            auth,
             lens,
             floor,
         })
@@ -584,7 +597,7 @@ mod tests {
 
     use crate::geometry::Point;
     use crate::site::fixtures::{MINIMAL, invalid, line_of, minimal_with};
-    use crate::site::{Site, ZoneShape};
+    use crate::site::{CameraAuth, Site, ZoneShape};
 
     #[test]
     fn unknown_camera_names_file_line_field_and_the_known_ones() {
@@ -786,6 +799,19 @@ mod tests {
         let (line, field, message, _) = invalid(&text);
         assert_eq!((line, field.as_str()), (line_of(&text, "low_light"), "camera[0].low_light"));
         assert!(message.contains("\"auto\", \"on\" or \"off\""), "{message}");
+    }
+
+    #[test]
+    fn auth_is_digest_unless_basic_is_named() {
+        assert_eq!(Site::parse(&minimal_with("url =", "url ="), "m.toml").unwrap().cameras[0].auth, CameraAuth::Digest);
+        for (value, expected) in [("digest", CameraAuth::Digest), ("basic", CameraAuth::Basic)] {
+            let text = minimal_with("url =", &format!("auth = \"{value}\"\nurl ="));
+            assert_eq!(Site::parse(&text, "m.toml").unwrap().cameras[0].auth, expected, "{value}");
+        }
+        let text = minimal_with("url =", "auth = \"ntlm\"\nurl =");
+        let (line, field, message, _) = invalid(&text);
+        assert_eq!((line, field.as_str()), (line_of(&text, "auth"), "camera[0].auth"));
+        assert!(message.contains("\"digest\" or \"basic\"") && message.contains("ntlm"), "{message}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use lintel::ingest::Credentials;
-use lintel::test_camera::{ClipServer, ClipServerOptions};
+use lintel::test_camera::{ClipServer, ClipServerOptions, ServerAuth};
 
 #[derive(Parser)]
 #[command(about = "Serve a video file over RTSP in a loop, in real time, as a fake camera")]
@@ -41,6 +41,10 @@ struct Args {
     /// ...and the password in this environment variable (never on the command line).
     #[arg(long, requires = "user")]
     password_env: Option<String>,
+    /// The schemes asked for with --user: both (as many cameras), basic (a camera that sends
+    /// the password in clear; Lintel refuses it by default) or digest.
+    #[arg(long, default_value = "both", value_parser = ["both", "basic", "digest"], requires = "user")]
+    auth: String,
     /// Burn the frame number into each frame as a bar code (for delay measurements).
     #[arg(long)]
     stamp: bool,
@@ -75,6 +79,11 @@ fn main() -> Result<()> {
         path: args.path,
         fps: args.fps,
         credentials,
+        auth: match args.auth.as_str() {
+            "basic" => ServerAuth::Basic,
+            "digest" => ServerAuth::Digest,
+            _ => ServerAuth::BasicAndDigest,
+        },
         key_interval: args.key_interval,
         stamp: args.stamp,
         crop: args.crop,

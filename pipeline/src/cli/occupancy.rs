@@ -1,5 +1,6 @@
 //! `lintel occupancy set`: sets a building's occupancy estimate on the running node, through a
-//! retained MQTT command that the node applies once (also if it is offline now and connects later).
+//! retained MQTT command, signed with the operators' command key, that the node applies once
+//! (also if it is offline now and connects later).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +34,13 @@ struct SetArgs {
     /// People inside the building now.
     #[arg(long)]
     value: u64,
+    /// Environment variable holding the operators' command key, the one the node was started
+    /// with (`lintel run --command-key-env`): the command is signed with it.
+    #[arg(long, value_name = "VAR")]
+    command_key_env: String,
+    /// Who issues the command, for the node's audit trail (default: the user name in $USER).
+    #[arg(long, value_name = "NAME")]
+    issued_by: Option<String>,
     /// MQTT broker the node uses, HOST:PORT.
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:1883")]
     mqtt: String,
@@ -64,7 +72,12 @@ pub fn run(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{}: no building {:?} (buildings: {})", args.site.display(), args.building, known.join(", "));
     }
     let (host, port) = super::run::parse_broker(&args.mqtt)?;
-    let set = OccupancySet::new(args.value);
+    let key = super::run::command_key(Some(&args.command_key_env))?
+        .with_context(|| format!("environment variable {} is not set", args.command_key_env))?;
+    let issued_by = args.issued_by.or_else(|| std::env::var("USER").ok()).filter(|by| !by.is_empty());
+    let set = OccupancySet { issued_by, ..OccupancySet::new(args.value) }.signed(&key, &site.id, &args.building);
+    // What the node would refuse (an --issued-by too long, say) is refused here, before it is sent.
+    OccupancySet::parse(&set.to_json()).map_err(|why| anyhow::anyhow!("the command would be refused: {why}"))?;
     let topic = OccupancySet::topic(&site.id, &args.building)?;
     // No spool for a one-shot command: the client id only has to differ from the node's.
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-cli-{}", site.id, std::process::id()), "");
@@ -75,7 +88,8 @@ pub fn run(args: OccupancyArgs) -> anyhow::Result<ExitCode> {
     publish_once(&broker, &topic, set.to_json(), true, Duration::from_secs(10))
         .with_context(|| format!("cannot set the occupancy of building {}", args.building))?;
     eprintln!(
-        "lintel occupancy: building {} set to {} (command {}, retained on {topic})",
+        "lintel occupancy: command {2} to set building {0} to {1} published, retained on {topic}; \
+         the node applies it if it holds the same command key, and logs in its audit trail either way",
         args.building, set.occupancy, set.id
     );
     Ok(ExitCode::SUCCESS)

@@ -48,6 +48,11 @@ pub struct RunArgs {
     /// The client certificate's private key (PEM).
     #[arg(long, value_name = "FILE", requires = "mqtt_cert")]
     mqtt_key: Option<PathBuf>,
+    /// Environment variable holding the operators' command key (at least 16 bytes): occupancy
+    /// commands must be signed with it (`lintel occupancy set --command-key-env`). Without it the
+    /// node refuses every command.
+    #[arg(long, value_name = "VAR")]
+    command_key_env: Option<String>,
     /// Directory of the on-disk spool (messages wait there until the broker acknowledges them).
     #[arg(long, default_value = "spool")]
     spool: PathBuf,
@@ -247,6 +252,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         live: args.web.is_some().then_some(live),
         zone_reloads: args.web.is_some().then_some(zone_reloads),
         audit: Some(audit),
+        command_key: command_key(args.command_key_env.as_deref())?,
         show: board.map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
         ..NodeOptions::default()
     };
@@ -343,6 +349,13 @@ pub(super) fn mqtt_version(version: &str) -> MqttVersion {
 /// `--mqtt-ca`, `--mqtt-cert`, `--mqtt-key` (clap checks that they come together).
 pub(super) fn tls_files(ca: &Option<PathBuf>, cert: &Option<PathBuf>, key: &Option<PathBuf>) -> Option<TlsFiles> {
     Some(TlsFiles { ca: ca.clone()?, client: cert.clone().zip(key.clone()) })
+}
+
+/// The command key from the environment variable `var` (its value is never logged or shown).
+pub(super) fn command_key(var: Option<&str>) -> anyhow::Result<Option<lintel_wire::CommandKey>> {
+    let Some(value) = read_env(var)? else { return Ok(None) };
+    let key = lintel_wire::CommandKey::new(value).with_context(|| format!("environment variable {var:?}"))?;
+    Ok(Some(key))
 }
 
 pub(super) fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {

@@ -240,6 +240,7 @@ mod tests {
             low_light: None,
             tamper: Default::default(),
             credentials: Default::default(),
+            auth: Default::default(),
             lens: None,
             floor: None,
         };

@@ -93,9 +93,13 @@ pub struct LiveOptions {
     /// Jitter-buffer size of rtspsrc: more absorbs network jitter, less keeps frames fresh.
     pub latency: Duration,
     pub transport: RtspTransport,
-    /// Login for cameras that require RTSP authentication (basic or digest). Credentials in the
-    /// URI's user-info are used when this is `None`, and are removed from the URI either way.
+    /// Login for cameras that require RTSP authentication. Credentials in the URI's user-info
+    /// are used when this is `None`, and are removed from the URI either way.
     pub credentials: Option<Credentials>,
+    /// Whether the login may go out with Basic authentication, which sends the password in clear
+    /// (base64) to whoever answers at the camera's address. Off by default: only Digest, which
+    /// never sends the password, unless the URL is `rtsps://` (TLS, certificate checked).
+    pub allow_basic: bool,
     /// No frame for this long (from the start or since the last frame) is an error: a camera
     /// that stops talking must not leave its pipeline waiting forever. Also rtspsrc's TCP timeout.
     pub timeout: Duration,
@@ -107,6 +111,7 @@ impl Default for LiveOptions {
             latency: Duration::from_millis(200),
             transport: RtspTransport::default(),
             credentials: None,
+            allow_basic: false,
             timeout: Duration::from_secs(10),
         }
     }
@@ -118,11 +123,14 @@ pub(crate) fn is_rtsp(uri: &str) -> bool {
     uri.contains("://") && matches!(scheme.as_str(), "rtsp" | "rtspt" | "rtspu" | "rtsps" | "rtspsh")
 }
 
-/// An rtspsrc for `location` (a URI without user-info) that sets up only the video stream.
+/// An rtspsrc for `location` (a URI without user-info) that sets up only the video stream,
+/// through the RTSP `proxy` (`host:port`) if given. rtspsrc answers any scheme a camera asks
+/// for: where Basic is not safe, `proxy` must be an [`AuthGuard`](super::auth_guard::AuthGuard).
 pub(crate) fn rtspsrc(
     location: &str,
     options: &LiveOptions,
     credentials: Option<&Credentials>,
+    proxy: Option<&str>,
 ) -> Result<gst::Element, gst::glib::BoolError> {
     let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
     let src = gst::ElementFactory::make("rtspsrc")
@@ -135,6 +143,9 @@ pub(crate) fn rtspsrc(
         .property("timeout", micros(options.timeout.min(Duration::from_secs(10)) / 2))
         .build()?;
     src.set_property_from_str("protocols", options.transport.protocols());
+    if let Some(proxy) = proxy {
+        src.set_property("proxy", proxy);
+    }
     if let Some(login) = credentials {
         src.set_property("user-id", &login.user);
         src.set_property("user-pw", login.password());
@@ -149,6 +160,12 @@ pub(crate) fn rtspsrc(
         Some(is_video.to_value())
     });
     Ok(src)
+}
+
+/// Whether `location` is RTSP over TLS (the password then travels encrypted to a checked peer).
+pub(crate) fn is_tls(location: &str) -> bool {
+    let scheme = location.split("://").next().unwrap_or_default().to_ascii_lowercase();
+    matches!(scheme.as_str(), "rtsps" | "rtspsh")
 }
 
 /// What went wrong with a live source, from a GStreamer error, in words a person can act on.

@@ -4,6 +4,7 @@
 //! (restarts with backoff) on its own thread. The fake camera of the tests is
 //! [`test_camera`](crate::test_camera), not part of ingest.
 
+mod auth_guard;
 mod frame;
 mod live;
 mod source;

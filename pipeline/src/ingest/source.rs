@@ -8,9 +8,13 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use gstreamer_video as gst_video;
 
+use super::auth_guard::AuthGuard;
 use super::frame::Frame;
 use super::live::{self, Credentials, LiveFailure, LiveOptions};
 use super::uri::{redact_uri, split_userinfo, to_uri};
+
+/// The longest the login guard waits to connect to a camera.
+const GUARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How frames are brought to the detector's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,13 @@ pub enum IngestError {
     /// The camera refused the login: retrying with the same password cannot help.
     #[error("{uri}: authentication failed ({status}): check the camera's user and password")]
     AuthFailed { uri: String, status: String },
+    /// The camera asked for Basic authentication, which would have sent its password in clear,
+    /// and Basic is not allowed for it: the password was not sent.
+    #[error(
+        "{uri}: the camera asked for Basic authentication, which sends the password in clear: refused, the password \
+         was not sent (a camera that only does Basic needs auth = \"basic\" in the site file, or rtsps://)"
+    )]
+    BasicRefused { uri: String },
     /// A live source delivered no frame for `after` (at the start or since its last frame).
     #[error("{uri}: no frame for {:.1} s: the camera does not answer or sends nothing", after.as_secs_f64())]
     Timeout { uri: String, after: Duration },
@@ -64,7 +75,7 @@ impl IngestError {
     /// Whether trying again, unchanged, cannot fix this: a refused login (retrying could also lock
     /// the camera's account) or a GStreamer installation that cannot build the pipeline.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, IngestError::AuthFailed { .. } | IngestError::Init(_))
+        matches!(self, IngestError::AuthFailed { .. } | IngestError::BasicRefused { .. } | IngestError::Init(_))
     }
 }
 
@@ -100,6 +111,9 @@ pub struct FrameSource {
     watchdog: Option<Duration>,
     /// When the last frame arrived (or the pipeline started).
     last_progress: Instant,
+    /// Between rtspsrc and a camera whose login must not go out in Basic; dropped after the
+    /// pipeline stops.
+    auth_guard: Option<AuthGuard>,
 }
 
 impl FrameSource {
@@ -111,8 +125,9 @@ impl FrameSource {
     /// Builds and starts the pipeline for `input`; `rtsp://` URIs are read with rtspsrc as `live`
     /// says (latency, transport, login, timeout).
     ///
-    /// Opening does not wait for the camera: a refused login or a silent camera shows up as an
-    /// error from [`next_frame`](Self::next_frame) or [`poll_frame`](Self::poll_frame).
+    /// Opening does not wait for the camera: a refused login, a camera that asks for Basic where
+    /// it is not allowed (the password is never sent, see `auth_guard.rs`) or a silent camera
+    /// shows up as an error from [`next_frame`](Self::next_frame) or [`poll_frame`](Self::poll_frame).
     pub fn open_with(input: &str, options: &SourceOptions, live: &LiveOptions) -> Result<Self, IngestError> {
         gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
         let uri = to_uri(input).map_err(|message| IngestError::Stream { uri: redact_uri(input), message })?;
@@ -123,10 +138,19 @@ impl FrameSource {
         let is_live = options.live || rtsp;
 
         let pipeline = gst::Pipeline::new();
+        let mut auth_guard = None;
         let decode = if rtsp {
             let (location, from_uri) = split_userinfo(&uri);
             let credentials = live.credentials.clone().or(from_uri.map(|(user, pw)| Credentials::new(user, pw)));
-            let src = live::rtspsrc(&location, live, credentials.as_ref()).map_err(build_error)?;
+            // Unless Basic is safe for this camera, rtspsrc reaches it only through the guard,
+            // which keeps every Basic challenge from it (see `auth_guard.rs`).
+            if credentials.is_some() && !live.allow_basic && !live::is_tls(&location) {
+                let guard = AuthGuard::start(&location, live.timeout.min(GUARD_CONNECT_TIMEOUT))
+                    .map_err(|message| IngestError::Stream { uri: redacted.clone(), message })?;
+                auth_guard = Some(guard);
+            }
+            let proxy = auth_guard.as_ref().map(AuthGuard::proxy);
+            let src = live::rtspsrc(&location, live, credentials.as_ref(), proxy.as_deref()).map_err(build_error)?;
             let decode = gst::ElementFactory::make("decodebin").build().map_err(build_error)?;
             pipeline.add(&src).map_err(build_error)?;
             let decode_in = decode.static_pad("sink").ok_or_else(|| IngestError::Init("no sink pad".into()))?;
@@ -211,6 +235,7 @@ impl FrameSource {
             finished: false,
             watchdog: is_live.then_some(live.timeout),
             last_progress: Instant::now(),
+            auth_guard,
         };
         source
             .pipeline
@@ -340,6 +365,10 @@ impl FrameSource {
     fn bus_error(&self) -> Option<IngestError> {
         let bus = self.pipeline.bus()?;
         while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
+            // rtspsrc says 401 (nothing it could answer): the guard knows it was Basic.
+            if self.auth_guard.as_ref().is_some_and(AuthGuard::basic_refused) {
+                return Some(IngestError::BasicRefused { uri: self.uri.clone() });
+            }
             if let gst::MessageView::Error(error) = message.view() {
                 let from_rtspsrc = error.src().is_some_and(|src| {
                     src.downcast_ref::<gst::Element>().and_then(|e| e.factory()).is_some_and(|f| f.name() == "rtspsrc")

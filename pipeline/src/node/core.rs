@@ -8,11 +8,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::Site;
 
+use super::commands::{COMMANDS_PER_MINUTE, CommandGuard, Refusal};
 use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, Refused, SavedState};
 use crate::analysis::{ViewChange, ViewSample, ViewWatch};
 use crate::count::{BuildingSpec, EntranceDedup, EntranceSpec, IntervalAggregator, IntervalReport};
 use crate::ingest::CameraState;
-use crate::live::{BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
+use crate::live::{AuditAction, AuditTrail, BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState, NodeStatus, Occupancy,
     OccupancySet, Received, SPOOL_ALERT_RATIO, UtcTime,
@@ -24,17 +25,6 @@ const BLINDED_SPREAD: f64 = 4.0;
 
 /// A camera that has sent no frame for this long makes its entrance's interval unhealthy.
 const SILENT: Duration = Duration::from_secs(2);
-
-/// Occupancy commands: the most a building may be set to is its capacity times this, or
-/// [`MAX_OCCUPANCY`] without a capacity (a person's count, not a typo or an attack).
-const CAPACITY_FACTOR: u64 = 4;
-const MAX_OCCUPANCY: u64 = 100_000;
-/// A command issued longer ago than this (by the node's clock) is stale; one from further in the
-/// future than [`COMMAND_AHEAD`] comes from a wrong clock.
-const COMMAND_AGE: Duration = Duration::from_secs(15 * 60);
-const COMMAND_AHEAD: Duration = Duration::from_secs(5 * 60);
-/// At most this many occupancy commands are applied a minute, node-wide.
-const COMMANDS_PER_MINUTE: u32 = 10;
 
 /// The settings the core needs (from [`NodeOptions`]).
 #[derive(Debug, Clone)]
@@ -50,8 +40,6 @@ pub struct NodeCore {
     metrics: Option<Arc<NodeMetrics>>,
     cameras: Vec<CameraWatch>,
     aggregator: IntervalAggregator,
-    /// Per building, the id of the last occupancy command applied.
-    occupancy_commands: BTreeMap<String, String>,
     dedup: EntranceDedup,
     /// Entrances that had a camera down (or the node down) in the interval being filled.
     unhealthy: HashMap<String, bool>,
@@ -75,6 +63,8 @@ pub struct NodeCore {
     /// The state changed since it was last saved.
     unsaved: bool,
     commands: CommandGuard,
+    /// Where applied and refused commands are recorded.
+    audit: Option<AuditTrail>,
     held: Held,
     summary: NodeSummary,
 }
@@ -113,11 +103,13 @@ impl NodeCore {
         wall: SystemTime,
     ) -> Self {
         let mut aggregator = IntervalAggregator::new(building_specs(site), options.interval.clone());
-        let mut occupancy_commands = BTreeMap::new();
         let mut raised = BTreeSet::new();
+        let commands = CommandGuard::new(options.command_key.clone(), restored.as_ref());
+        if !commands.has_key() {
+            tracing::warn!("no command key (lintel run --command-key-env): occupancy commands are refused");
+        }
         if let Some(state) = restored {
             aggregator.restore(state.aggregator);
-            occupancy_commands = state.occupancy_commands;
             raised = state.raised_alerts;
             tracing::info!("resumed the intervals not yet published");
         }
@@ -149,7 +141,6 @@ impl NodeCore {
             metrics: options.metrics.clone(),
             cameras,
             aggregator,
-            occupancy_commands,
             dedup: EntranceDedup::new(options.dedup, shared_entrances(site)),
             unhealthy: HashMap::new(),
             over_capacity: site
@@ -165,7 +156,8 @@ impl NodeCore {
             wall,
             started: now,
             unsaved: false,
-            commands: CommandGuard::default(),
+            commands,
+            audit: options.audit.clone(),
             held: Held { alerted: is_raised(AlertKind::SpoolFailing, &site.node), ..Held::default() },
             summary: NodeSummary::default(),
             raised,
@@ -228,11 +220,13 @@ impl NodeCore {
     }
 
     fn saved_state(&self) -> SavedState {
-        SavedState {
+        let mut state = SavedState {
             aggregator: self.aggregator.snapshot(),
-            occupancy_commands: self.occupancy_commands.clone(),
             raised_alerts: self.raised.clone(),
-        }
+            ..SavedState::default()
+        };
+        self.commands.save_into(&mut state);
+        state
     }
 
     /// A camera's analysed frame: its crossings of zones that add into the entrance, not seen by
@@ -512,8 +506,9 @@ impl NodeCore {
         changed
     }
 
-    /// Applies an occupancy command once (by id, remembered in the state file) and publishes the
-    /// new occupancy at once. A bad command is a warning naming its topic, never a stop.
+    /// Applies an occupancy command if [`CommandGuard`] admits it, and publishes the new
+    /// occupancy at once; applied and refused commands go to the audit trail. A bad command is
+    /// never a stop.
     fn apply_command(&mut self, command: Received, out: &mut dyn NodeOutput) {
         let topic = &command.topic;
         // An empty retained payload is how a command is cleared from the broker: nothing to do.
@@ -526,34 +521,24 @@ impl NodeCore {
         };
         let set = match OccupancySet::parse(&command.payload) {
             Ok(set) => set,
-            Err(why) => {
-                tracing::warn!("ignored the occupancy command on {topic}: {why}");
-                return;
-            }
+            Err(why) => return self.refuse_command(None, building, &why),
         };
-        if self.occupancy_commands.get(building) == Some(&set.id) {
-            tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
-            return;
-        }
         let Some(site_building) = self.site.building(building) else {
-            tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
-            return;
+            return self.refuse_command(Some(&set), building, "the building is not in the site file");
         };
         let capacity = site_building.capacity.map(u64::from);
-        match self.commands.admit(&set, capacity, self.wall) {
+        match self.commands.admit(&self.site.id, building, &set, capacity, self.wall) {
             Ok(()) => {}
-            // Logged once per command id (a retained one comes back at every reconnection).
-            Err(Refusal::Invalid(why)) => {
-                if self.commands.first_refusal(&set.id) {
-                    tracing::warn!("refused the occupancy command {} on {topic}: {why}", set.id);
-                }
+            Err(Refusal::Again) => {
+                tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
                 return;
             }
+            Err(Refusal::Invalid(why)) => return self.refuse_command(Some(&set), building, &why),
             // Logged once per minute of flood, not once per command.
             Err(Refusal::RateLimited { first }) => {
                 if first {
                     tracing::warn!(
-                        "more than {COMMANDS_PER_MINUTE} occupancy commands in a minute: the rest of this minute's are refused"
+                        "more than {COMMANDS_PER_MINUTE} occupancy commands applied in a minute: the rest of this minute's are refused"
                     );
                 }
                 return;
@@ -563,13 +548,8 @@ impl NodeCore {
             tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
             return;
         }
-        tracing::info!(
-            "occupancy of building {building} set to {} by command {} (issued {})",
-            set.occupancy,
-            set.id,
-            set.issued_at
-        );
-        self.occupancy_commands.insert(building.to_string(), set.id);
+        let detail = format!("occupancy set to {} by command {} (issued {})", set.occupancy, set.id, set.issued_at);
+        self.audit_command(AuditAction::OccupancyApplied, set.issued_by.as_deref(), building, &detail);
         // Remembered before it is announced: a restart between the two must not apply it again.
         self.unsaved = false;
         out.save(&self.saved_state());
@@ -585,6 +565,32 @@ impl NodeCore {
                 capacity,
             }),
         );
+    }
+
+    /// Reports a refused command (once per id, a bounded number a minute).
+    fn refuse_command(&mut self, set: Option<&OccupancySet>, building: &str, why: &str) {
+        if !self.commands.report_refusal(set.map(|s| s.id.as_str()), self.wall) {
+            return;
+        }
+        // Who a refused command names is a claim no one vouched for: in the detail, not as who.
+        let detail = match set {
+            Some(set) => {
+                let claimed = set.issued_by.as_ref().map(|by| format!(", claims issued_by {by:?}")).unwrap_or_default();
+                format!("command {} (occupancy {}{claimed}) refused: {why}", set.id, set.occupancy)
+            }
+            None => format!("command refused: {why}"),
+        };
+        self.audit_command(AuditAction::OccupancyRefused, None, building, &detail);
+    }
+
+    /// Records a command in the audit trail (who: the `issued_by` of an applied, so authenticated,
+    /// command, else `unknown`; from: `mqtt`), or in the log at WARN without a trail.
+    fn audit_command(&self, action: AuditAction, issued_by: Option<&str>, building: &str, detail: &str) {
+        let who = issued_by.unwrap_or("unknown");
+        match &self.audit {
+            Some(trail) => trail.record(action, who, "mqtt", building, detail),
+            None => tracing::warn!(action = action.name(), who, building, "{detail}"),
+        }
     }
 
     fn publish_interval(&mut self, report: &IntervalReport, out: &mut dyn NodeOutput) {
@@ -769,81 +775,6 @@ impl Held {
     }
 }
 
-/// Why an occupancy command was refused.
-enum Refusal {
-    /// The command itself is unreasonable (value, time).
-    Invalid(String),
-    /// Too many commands this minute; `first` for the first refused this minute.
-    RateLimited { first: bool },
-}
-
-/// What keeps occupancy commands within reason: a bounded value, a fresh `issued_at`, a rate.
-#[derive(Default)]
-struct CommandGuard {
-    /// Start of the current minute of the rate limit, the commands applied in it and refused.
-    minute: Option<SystemTime>,
-    applied: u32,
-    limited: u32,
-    /// Ids refused lately (bounded), so a retained command is logged once, not at every
-    /// reconnection.
-    refused: std::collections::VecDeque<String>,
-}
-
-impl CommandGuard {
-    /// Whether `set` may be applied to a building of `capacity` at `now`; counts it if so.
-    fn admit(&mut self, set: &OccupancySet, capacity: Option<u64>, now: SystemTime) -> Result<(), Refusal> {
-        let most = capacity.map_or(MAX_OCCUPANCY, |c| c.saturating_mul(CAPACITY_FACTOR));
-        if set.occupancy > most {
-            return Err(Refusal::Invalid(match capacity {
-                Some(c) => format!("occupancy {} is over {CAPACITY_FACTOR} times the capacity {c}", set.occupancy),
-                None => format!("occupancy {} is over {MAX_OCCUPANCY} (the building has no capacity)", set.occupancy),
-            }));
-        }
-        let issued =
-            std::time::UNIX_EPOCH + Duration::from_secs(u64::try_from(set.issued_at.unix_seconds()).unwrap_or(0));
-        if issued + COMMAND_AGE < now {
-            return Err(Refusal::Invalid(format!(
-                "issued at {}, over {} min before the node's clock",
-                set.issued_at,
-                COMMAND_AGE.as_secs() / 60
-            )));
-        }
-        if issued > now + COMMAND_AHEAD {
-            return Err(Refusal::Invalid(format!(
-                "issued at {}, ahead of the node's clock {}",
-                set.issued_at,
-                UtcTime::from(now)
-            )));
-        }
-        let minute_over =
-            self.minute.is_none_or(|m| now.duration_since(m).map_or(true, |d| d >= Duration::from_secs(60)));
-        if minute_over {
-            if self.limited > 1 {
-                tracing::warn!("{} occupancy commands were refused in a minute (rate limit)", self.limited);
-            }
-            (self.minute, self.applied, self.limited) = (Some(now), 0, 0);
-        }
-        if self.applied >= COMMANDS_PER_MINUTE {
-            self.limited += 1;
-            return Err(Refusal::RateLimited { first: self.limited == 1 });
-        }
-        self.applied += 1;
-        Ok(())
-    }
-
-    /// Remembers a refused id; true the first time it is seen (lately).
-    fn first_refusal(&mut self, id: &str) -> bool {
-        if self.refused.iter().any(|r| r == id) {
-            return false;
-        }
-        if self.refused.len() == 256 {
-            self.refused.pop_front();
-        }
-        self.refused.push_back(id.to_string());
-        true
-    }
-}
-
 /// The entrances that more than one camera watches: their crossings are de-duplicated.
 fn shared_entrances(site: &Site) -> Vec<String> {
     let mut cameras: BTreeMap<&str, usize> = BTreeMap::new();
@@ -876,6 +807,7 @@ mod tests {
     use std::time::UNIX_EPOCH;
 
     use lintel_calibration::geometry::Crossing;
+    use lintel_wire::CommandKey;
 
     use super::*;
     use crate::analysis::{FrameAnalysis, ZoneEvent};
@@ -975,11 +907,40 @@ points = [[0.0, 0.5], [1.0, 0.5]]
 entry_side = "right"
 "#;
 
-    /// A node started at 10:00:00 on the wall clock, with 60 s intervals.
+    /// A node started at 10:00:00 on the wall clock, with 60 s intervals, holding [`key`].
     fn node() -> (NodeCore, Instant, SystemTime) {
         let site = Site::parse(SITE, "site.toml").expect("test site");
         let (now, wall) = (Instant::now(), UNIX_EPOCH + Duration::from_secs(1_764_064_800));
-        (NodeCore::new(&site, &NodeOptions::default(), None, now, wall), now, wall)
+        (NodeCore::new(&site, &keyed(), None, now, wall), now, wall)
+    }
+
+    /// The operators' command key of the tests.
+    fn key() -> CommandKey {
+        CommandKey::new("the operators' test key, 32 bytes").expect("key")
+    }
+
+    fn keyed() -> NodeOptions {
+        NodeOptions { command_key: Some(key()), ..NodeOptions::default() }
+    }
+
+    /// A command for `building` of site s1 setting `occupancy`, issued at `issued`, signed with [`key`].
+    fn signed(building: &str, occupancy: u64, issued: SystemTime) -> (OccupancySet, Received) {
+        let set = OccupancySet { issued_at: UtcTime::from(issued), ..OccupancySet::new(occupancy) }.signed(
+            &key(),
+            "s1",
+            building,
+        );
+        let received = on(building, &set);
+        (set, received)
+    }
+
+    /// `set` received on the command topic of `building`.
+    fn on(building: &str, set: &OccupancySet) -> Received {
+        Received { topic: OccupancySet::topic("s1", building).expect("topic"), payload: set.to_json(), retained: true }
+    }
+
+    fn occupancy_of(core: &NodeCore, building: &str) -> u64 {
+        core.occupancy().find(|(b, _)| *b == building).map(|(_, n)| n).expect("building")
     }
 
     fn frame(camera: usize, at: Duration, (now, wall): (Instant, SystemTime), crossings: &[Crossing]) -> NodeEvent {
@@ -1084,25 +1045,121 @@ entry_side = "right"
     fn an_occupancy_command_is_applied_once_and_remembered_before_it_is_announced() {
         let (mut core, _, wall) = node();
         let mut out = Recorder::default();
-        let set = OccupancySet { issued_at: UtcTime::from(wall), ..OccupancySet::new(12) };
-        let command = || Received {
-            topic: OccupancySet::topic("s1", "b8").expect("topic"),
-            payload: set.to_json(),
-            retained: true,
-        };
-        core.handle(NodeEvent::Command(command()), &mut out);
-        core.handle(NodeEvent::Command(command()), &mut out);
+        let (set, command) = signed("b8", 12, wall);
+        core.handle(NodeEvent::Command(command.clone()), &mut out);
+        core.handle(NodeEvent::Command(command.clone()), &mut out);
         let occupancies: Vec<_> =
             out.messages.iter().filter_map(|m| if let Message::Occupancy(o) = m { Some(o) } else { None }).collect();
         assert_eq!(occupancies.len(), 1, "the same command id is applied once");
         assert_eq!((occupancies[0].building.as_str(), occupancies[0].occupancy), ("b8", 12));
         assert_eq!(out.saves.len(), 1);
         assert_eq!(out.saves[0].occupancy_commands.get("b8"), Some(&set.id));
-        assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 12));
+        assert_eq!(out.saves[0].occupancy_issued_at.get("b8"), Some(&set.issued_at));
+        assert!(out.saves[0].applied_command_ids.contains(&set.id));
+        assert_eq!(occupancy_of(&core, "b8"), 12);
         // Hostile or foreign payloads are ignored, never applied.
-        let junk = Received { topic: command().topic, payload: b"{\"occupancy\": -1}".to_vec(), retained: false };
+        let junk = Received { topic: command.topic, payload: b"{\"occupancy\": -1}".to_vec(), retained: false };
         core.handle(NodeEvent::Command(junk), &mut out);
         assert_eq!(out.saves.len(), 1);
+    }
+
+    #[test]
+    fn commands_without_a_valid_mac_are_refused_audited_and_never_use_the_budget() {
+        let site = Site::parse(SITE, "site.toml").expect("test site");
+        let (now, wall) = (Instant::now(), UNIX_EPOCH + Duration::from_secs(1_764_064_800));
+        let audit = AuditTrail::default();
+        let options = NodeOptions { audit: Some(audit.clone()), ..keyed() };
+        let mut core = NodeCore::new(&site, &options, None, now, wall);
+        let mut out = Recorder::default();
+        let other_key = CommandKey::new("another key, also long enough").expect("key");
+        for i in 0..50u64 {
+            let fresh = OccupancySet { issued_at: UtcTime::from(wall), ..OccupancySet::new(i) };
+            let junk = match i % 5 {
+                // Unsigned.
+                0 => on("b8", &fresh),
+                // Signed with another key.
+                1 => on("b8", &fresh.clone().signed(&other_key, "s1", "b8")),
+                // Signed for b7, sent to b8.
+                2 => on("b8", &fresh.clone().signed(&key(), "s1", "b7")),
+                // Signed, then the value changed.
+                3 => on("b8", &OccupancySet { occupancy: 99, ..fresh.clone().signed(&key(), "s1", "b8") }),
+                // Not a command at all.
+                _ => Received {
+                    topic: OccupancySet::topic("s1", "b8").unwrap(),
+                    payload: b"{}".to_vec(),
+                    retained: false,
+                },
+            };
+            core.handle(NodeEvent::Command(junk), &mut out);
+        }
+        assert!(out.saves.is_empty() && out.messages.is_empty(), "nothing applied");
+        assert_eq!(occupancy_of(&core, "b8"), 0);
+        // The operator's genuine command still gets through, in the same minute.
+        let genuine =
+            OccupancySet { issued_by: Some("ops-li".into()), issued_at: UtcTime::from(wall), ..OccupancySet::new(42) }
+                .signed(&key(), "s1", "b8");
+        core.handle(NodeEvent::Command(on("b8", &genuine)), &mut out);
+        assert_eq!(occupancy_of(&core, "b8"), 42);
+        let entries = audit.recent(100);
+        assert_eq!(entries[0].action, AuditAction::OccupancyApplied);
+        assert_eq!(
+            (entries[0].who.as_str(), entries[0].from.as_str(), entries[0].subject.as_str()),
+            ("ops-li", "mqtt", "b8")
+        );
+        let refused: Vec<_> = entries.iter().filter(|e| e.action == AuditAction::OccupancyRefused).collect();
+        assert_eq!(refused.len(), 20, "a bounded number of refusals a minute is itemised");
+        assert!(refused.iter().any(|e| e.detail.contains("MAC does not verify")), "{refused:?}");
+        assert!(refused.iter().all(|e| !e.detail.contains("operators' test key")));
+        assert!(refused.iter().all(|e| e.who == "unknown"), "a refused command's issued_by is only a claim");
+    }
+
+    #[test]
+    fn a_node_without_a_command_key_refuses_every_command() {
+        let site = Site::parse(SITE, "site.toml").expect("test site");
+        let (now, wall) = (Instant::now(), UNIX_EPOCH + Duration::from_secs(1_764_064_800));
+        let audit = AuditTrail::default();
+        let options = NodeOptions { audit: Some(audit.clone()), ..NodeOptions::default() };
+        let mut core = NodeCore::new(&site, &options, None, now, wall);
+        let mut out = Recorder::default();
+        core.handle(NodeEvent::Command(signed("b8", 5, wall).1), &mut out);
+        assert!(out.saves.is_empty());
+        assert_eq!(occupancy_of(&core, "b8"), 0);
+        let entries = audit.recent(10);
+        assert_eq!(entries.len(), 1);
+        assert!(entries[0].detail.contains("no command key"), "{}", entries[0].detail);
+    }
+
+    #[test]
+    fn replays_are_refused_by_id_and_by_issued_at_per_building_also_after_a_restart() {
+        let (mut core, now, wall) = node();
+        let mut out = Recorder::default();
+        let s = Duration::from_secs;
+        let (_, first) = signed("b8", 3, wall);
+        let (_, second) = signed("b8", 4, wall + s(10));
+        core.handle(NodeEvent::Command(first.clone()), &mut out);
+        core.handle(NodeEvent::Command(second.clone()), &mut out);
+        assert_eq!(occupancy_of(&core, "b8"), 4);
+        // The first again: its id was applied.
+        core.handle(NodeEvent::Command(first.clone()), &mut out);
+        // A new id issued before the last applied one.
+        core.handle(NodeEvent::Command(signed("b8", 9, wall + s(5)).1), &mut out);
+        assert_eq!(occupancy_of(&core, "b8"), 4);
+        assert_eq!(out.saves.len(), 2);
+        // The order is per building: b7 takes an earlier one.
+        core.handle(NodeEvent::Command(signed("b7", 1, wall + s(1)).1), &mut out);
+        assert_eq!(occupancy_of(&core, "b7"), 1);
+
+        // After a restart from the state file the same holds.
+        let saved = out.saves.last().cloned().expect("saved");
+        let site = Site::parse(SITE, "site.toml").expect("test site");
+        let mut core = NodeCore::new(&site, &keyed(), Some(saved), now, wall + s(20));
+        let mut out = Recorder::default();
+        for replay in [first, second, signed("b8", 9, wall + s(5)).1] {
+            core.handle(NodeEvent::Command(replay), &mut out);
+        }
+        assert!(out.saves.is_empty(), "nothing applied again");
+        core.handle(NodeEvent::Command(signed("b8", 11, wall + s(30)).1), &mut out);
+        assert_eq!(occupancy_of(&core, "b8"), 11);
     }
 
     #[test]
@@ -1170,13 +1227,9 @@ entry_side = "right"
     fn hostile_occupancy_commands_are_refused_without_touching_the_occupancy() {
         let (mut core, now, wall) = node();
         let mut out = Recorder::default();
-        let command = |building: &str, occupancy: u64, issued: SystemTime| Received {
-            topic: OccupancySet::topic("s1", building).expect("topic"),
-            payload: OccupancySet { issued_at: UtcTime::from(issued), ..OccupancySet::new(occupancy) }.to_json(),
-            retained: false,
-        };
+        let command = |building: &str, occupancy: u64, issued: SystemTime| signed(building, occupancy, issued).1;
         let hour = Duration::from_secs(3600);
-        // b7 has capacity 1: 4 is the most; b8 has none: 100 000.
+        // Signed, but b7 has capacity 1: 4 is the most; b8 has none: 100 000.
         for hostile in [
             command("b7", 5, wall),
             command("b8", u64::MAX, wall),
@@ -1188,20 +1241,20 @@ entry_side = "right"
         }
         assert!(out.messages.is_empty() && out.saves.is_empty(), "nothing applied");
         assert!(core.occupancy().all(|(_, n)| n == 0));
-        // A flood of valid commands with distinct ids: ten a minute are applied, the rest refused.
+        // A flood of valid commands, each issued after the last: ten a minute are applied.
         for i in 0..1000 {
-            core.handle(NodeEvent::Command(command("b8", i % 50, wall)), &mut out);
+            core.handle(NodeEvent::Command(command("b8", i % 50, wall + Duration::from_millis(i))), &mut out);
         }
         assert_eq!(out.saves.len(), 10);
         // The next minute takes commands again.
         core.handle(tick(Duration::from_secs(61), (now, wall)), &mut out);
         core.handle(NodeEvent::Command(command("b8", 7, wall + Duration::from_secs(61))), &mut out);
         assert_eq!(out.saves.len(), 11);
-        assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 7));
+        assert_eq!(occupancy_of(&core, "b8"), 7);
         // Arithmetic stays bounded after the largest value allowed.
         core.handle(NodeEvent::Command(command("b8", 100_000, wall + Duration::from_secs(62))), &mut out);
         core.handle(frame(2, Duration::from_secs(63), (now, wall), &[Crossing::Entry]), &mut out);
-        assert!(core.occupancy().any(|(b, n)| b == "b8" && n == 100_000));
+        assert_eq!(occupancy_of(&core, "b8"), 100_000);
     }
 
     #[test]
@@ -1405,7 +1458,7 @@ entry_side = "right"
         // Moved before the restart: the new baseline is the view now, so it is over.
         let mut saved = saved;
         saved.raised_alerts.insert((AlertKind::CameraMoved, "cam-1".into()));
-        let mut core = NodeCore::new(&site, &NodeOptions::default(), Some(saved), now, wall);
+        let mut core = NodeCore::new(&site, &keyed(), Some(saved), now, wall);
         let mut out = Recorder { connected: true, fill_ratio: 0.1, ..Recorder::default() };
         core.start(&mut out);
         for second in 0..=35 {

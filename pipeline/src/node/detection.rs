@@ -5,7 +5,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use lintel_calibration::site::{Camera, Site};
+use lintel_calibration::site::{Camera, CameraAuth, Site};
 
 use super::{AnalysedFrame, NodeError, NodeEvent, NodeOptions};
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
@@ -65,7 +65,8 @@ pub(super) fn start_cameras(
         let mailbox = LatestFrame::new();
         let supervisor = match credentials_of(camera) {
             Ok(credentials) => {
-                config.live = LiveOptions { credentials, ..LiveOptions::default() };
+                let allow_basic = camera.auth == CameraAuth::Basic;
+                config.live = LiveOptions { credentials, allow_basic, ..LiveOptions::default() };
                 let (put, ring) = (mailbox.clone(), Arc::clone(&doorbell));
                 CameraSupervisor::spawn(config, move |frame| {
                     put.put(frame);

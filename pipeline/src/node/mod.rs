@@ -21,6 +21,7 @@
 //!   alerts, and publishes through the on-disk spool. It talks to the world only through
 //!   [`NodeOutput`], so it is unit-tested without GStreamer or a broker.
 
+mod commands;
 mod core;
 mod detection;
 mod events;
@@ -35,6 +36,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime};
 
 use lintel_calibration::site::Site;
+use lintel_wire::CommandKey;
 
 pub use self::core::NodeCore;
 pub use self::events::{AnalysedFrame, NodeEvent};
@@ -83,9 +85,11 @@ pub struct NodeOptions {
     pub zone_reloads: Option<ZoneReloads>,
     /// Where every message the node makes is shown besides MQTT (the operators' board).
     pub show: Option<ShowMessage>,
-    /// The node's audit trail (shared with its pages), for what is done to it from outside
-    /// (occupancy commands applied or refused); `None`: nothing is recorded.
+    /// Who did what to the node: applied and refused occupancy commands are recorded here.
     pub audit: Option<AuditTrail>,
+    /// The operators' key that occupancy commands must be signed with; without one the node
+    /// refuses every command.
+    pub command_key: Option<CommandKey>,
 }
 
 impl Default for NodeOptions {
@@ -108,6 +112,7 @@ impl Default for NodeOptions {
             show: None,
             zone_reloads: None,
             audit: None,
+            command_key: None,
         }
     }
 }
@@ -178,9 +183,11 @@ pub fn run_node(
     })
 }
 
-/// The topic filters a node subscribes to: the occupancy commands of its site's buildings.
+/// The topics a node subscribes to: the occupancy command topic of each building of its site.
+/// One per building, not a wildcard, so a huge retained message on one building's topic pauses
+/// that building's commands only (see `publish/subscriptions.rs`).
 pub fn command_filters(site: &Site) -> Vec<String> {
-    OccupancySet::filter(&site.id).into_iter().collect()
+    site.buildings.iter().filter_map(|b| OccupancySet::topic(&site.id, &b.id).ok()).collect()
 }
 
 /// The node thread: events as they come, and every [`TICK`] the cameras' states, the commands

@@ -1,21 +1,26 @@
 //! The state file: what the node must not forget across a restart.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io::Write;
 use std::path::Path;
 
 use super::NodeError;
 use crate::count::AggregatorState;
-use crate::publish::AlertKind;
+use crate::publish::{AlertKind, UtcTime};
 
-/// The aggregation's state, per building the id of the last occupancy command applied (so a
-/// retained command is not applied again after a restart), and the alerts on.
+/// The aggregation's state, per building the id and `issued_at` of the last occupancy command
+/// applied and the ids applied lately (so a retained command is not applied again after a
+/// restart, nor a replayed or older one), and the alerts on.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SavedState {
     #[serde(flatten)]
     pub aggregator: AggregatorState,
     #[serde(default)]
     pub occupancy_commands: BTreeMap<String, String>,
+    #[serde(default)]
+    pub occupancy_issued_at: BTreeMap<String, UtcTime>,
+    #[serde(default)]
+    pub applied_command_ids: VecDeque<String>,
     /// The alert conditions raised and not yet ended, so a restart ends what cleared while the
     /// node was away and raises nothing twice.
     #[serde(default)]

@@ -52,6 +52,8 @@ pub struct BrokerConfig {
     /// Topic filters subscribed with QoS 1 after every connection; what arrives on them is
     /// handed out by [`Publisher::received`](super::Publisher::received) (commands to the node).
     pub subscriptions: Vec<String>,
+    /// How long a subscription pauses after the broker sent a message too large to read on it.
+    pub subscribe_hold_off: Duration,
     /// `None`: plain TCP. The broker's certificate must name `host` (a DNS name or an IP address).
     pub tls: Option<TlsFiles>,
     pub version: MqttVersion,
@@ -80,6 +82,7 @@ impl BrokerConfig {
             spool_dir: spool_dir.into(),
             spool_max_bytes: 64 << 20,
             subscriptions: Vec::new(),
+            subscribe_hold_off: super::mqtt::SUBSCRIBE_HOLD_OFF,
             tls: None,
             version: MqttVersion::V311,
         }
@@ -127,6 +130,7 @@ impl fmt::Debug for BrokerConfig {
             .field("spool_dir", &self.spool_dir)
             .field("spool_max_bytes", &self.spool_max_bytes)
             .field("subscriptions", &self.subscriptions)
+            .field("subscribe_hold_off", &self.subscribe_hold_off)
             .field("tls", &self.tls)
             .field("version", &self.version)
             .finish()

@@ -18,9 +18,11 @@ mod error;
 mod link;
 pub mod mqtt;
 pub mod spool;
+mod subscriptions;
 
 pub use broker::{BrokerConfig, MqttVersion, Received, TlsFiles};
 pub use error::PublishError;
+pub use lintel_wire::CommandKey;
 pub use lintel_wire::messages;
 pub use lintel_wire::messages::{
     Alert, AlertKind, CameraState, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, MessageError,

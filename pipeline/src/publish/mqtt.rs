@@ -23,7 +23,8 @@
 //! Hostile or broken brokers and peers (see the README's "Reliability"): a PubAck that never comes
 //! ends the connection after [`BrokerConfig::ack_timeout`]; a connection that dies at once does not
 //! reset the backoff; a message from the broker over [`MAX_INCOMING_PACKET`] bytes (which rumqttc
-//! cannot skip) pauses the subscriptions for [`SUBSCRIBE_HOLD_OFF`] rather than looping; received
+//! cannot skip) pauses the one subscription it came on for [`SUBSCRIBE_HOLD_OFF`] rather than
+//! looping, the others going on, and after the pause that one is read again (`publish/subscriptions.rs`); received
 //! messages over [`MAX_PAYLOAD_BYTES`] or beyond [`RECEIVED_QUEUE`] unread are dropped and counted;
 //! another client with the same client id is detected and counted
 //! ([`PublisherStatus::take_overs`]).
@@ -54,6 +55,7 @@ use super::error::PublishError;
 use super::link::{Closed, Link, LinkError, LinkEvent, Will};
 use super::messages::{Message, NodeState, NodeStatus, SeqNo};
 use super::spool::{MAX_PAYLOAD_BYTES, Spool};
+use super::subscriptions::{Blamed, Subscriptions};
 
 /// How long the thread waits for network events before it looks at the spool again: the most a
 /// freshly published message waits before it is sent.
@@ -61,8 +63,9 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 
 pub use lintel_wire::MAX_INCOMING_PACKET;
 
-/// How long the subscriptions pause after the broker sent a packet over [`MAX_INCOMING_PACKET`]:
-/// it is most likely retained, and would come again at every subscription.
+/// How long a subscription pauses after the broker sent a packet over [`MAX_INCOMING_PACKET`] on
+/// it (or all do, when it cannot be placed): it is most likely retained, and would come again at
+/// every subscription (the default of [`BrokerConfig::subscribe_hold_off`]).
 pub const SUBSCRIBE_HOLD_OFF: Duration = Duration::from_secs(600);
 
 /// Received messages held for [`Publisher::received`]; more are dropped (and counted).
@@ -170,14 +173,11 @@ impl Publisher {
             jitter: RandomState::new(),
             waits: 0,
             logged: None,
-            subscriptions: config.subscriptions.clone(),
+            subscriptions: Subscriptions::new(&config.subscriptions, config.subscribe_hold_off),
             deliver,
             connected_at: None,
-            subscribed: false,
-            subscribe_after: None,
             closures: VecDeque::new(),
             take_over_logged: false,
-            too_large_logged: false,
             refused_logged: false,
             dropping: false,
             offline_acked: false,
@@ -307,18 +307,13 @@ struct Worker {
     waits: u64,
     /// The last error written to the log, so a broker that stays away is logged once, not every retry.
     logged: Option<String>,
-    subscriptions: Vec<String>,
+    subscriptions: Subscriptions,
     deliver: mpsc::SyncSender<Received>,
     /// `Some` while connected (CONNACK received, no error since).
     connected_at: Option<Instant>,
-    /// The subscriptions were sent on this connection.
-    subscribed: bool,
-    /// No subscriptions until then: the broker sent a packet over the limit.
-    subscribe_after: Option<Instant>,
     /// When the broker closed recent, young connections (the MQTT 3.1.1 take-over heuristic).
     closures: VecDeque<Instant>,
     take_over_logged: bool,
-    too_large_logged: bool,
     refused_logged: bool,
     /// Received messages are being dropped (the queue is full); logged once per burst.
     dropping: bool,
@@ -350,9 +345,7 @@ impl Worker {
                 continue;
             };
 
-            if !self.subscribed && self.subscribe_after.is_none_or(|after| Instant::now() >= after) {
-                self.subscribe();
-            }
+            self.subscribe_next();
             if in_flight.is_none() {
                 match self.send_oldest() {
                     Ok(sent) => in_flight = sent,
@@ -429,7 +422,7 @@ impl Worker {
 
     fn on_connected(&mut self) {
         self.connected_at = Some(Instant::now());
-        self.subscribed = false;
+        self.subscriptions.connected();
         self.shared.connected.store(true, Ordering::Relaxed);
         self.shared.connects.fetch_add(1, Ordering::Relaxed);
         *lock(&self.shared.last_error) = None;
@@ -437,15 +430,13 @@ impl Worker {
         tracing::info!(broker = %self.broker, "connected to the MQTT broker");
     }
 
-    /// Clean session: subscribe again at every connection.
-    fn subscribe(&mut self) {
-        for filter in &self.subscriptions {
-            if !self.link.subscribe(filter.clone()) {
-                tracing::warn!(broker = %self.broker, "cannot subscribe to {filter}");
-            }
+    /// Clean session: subscribe again at every connection, one filter at a time.
+    fn subscribe_next(&mut self) {
+        if let Some(filter) = self.subscriptions.next(Instant::now())
+            && !self.link.subscribe(filter.clone())
+        {
+            tracing::warn!(broker = %self.broker, "cannot subscribe to {filter}");
         }
-        self.subscribed = true;
-        self.subscribe_after = None;
     }
 
     /// After a connection that was up ends: a connection that lived less than [`HEALTHY_AFTER`]
@@ -453,7 +444,6 @@ impl Worker {
     /// hammered at the shortest backoff).
     fn connection_lost(&mut self, connected_at: Instant, backoff: &mut Duration) {
         self.connected_at = None;
-        self.subscribed = false;
         self.shared.connected.store(false, Ordering::Relaxed);
         if connected_at.elapsed() >= HEALTHY_AFTER {
             *backoff = self.min_backoff;
@@ -483,17 +473,23 @@ impl Worker {
     fn on_connection_error(&mut self, error: &LinkError, lived: Duration) {
         match error {
             LinkError::TooLarge(size) => {
-                self.subscribe_after = Some(Instant::now() + SUBSCRIBE_HOLD_OFF);
-                if !self.too_large_logged {
-                    self.too_large_logged = true;
-                    tracing::error!(
-                        "MQTT broker {} sent a message of {size}, over the {} KiB limit, probably retained on one of {:?}: \
-                         it is ignored and the subscriptions pause for {} s (commands do not arrive); publishing goes on",
+                let pause = self.config.subscribe_hold_off.as_secs();
+                let limit = MAX_INCOMING_PACKET >> 10;
+                match self.subscriptions.too_large(Instant::now()) {
+                    Blamed::Filter { topic, first: true } => tracing::error!(
+                        "MQTT broker {} sent a message of {size}, over the {limit} KiB limit, right after the subscription \
+                         to {topic} (probably retained there): it is ignored, {topic} pauses for {pause} s and is then \
+                         read again; the other subscriptions and publishing go on",
                         self.broker,
-                        MAX_INCOMING_PACKET >> 10,
-                        self.subscriptions,
-                        SUBSCRIBE_HOLD_OFF.as_secs()
-                    );
+                    ),
+                    Blamed::All { first: true } => tracing::error!(
+                        "MQTT broker {} sent a message of {size}, over the {limit} KiB limit, on one of {:?}: it is \
+                         ignored and the subscriptions pause for {pause} s (commands do not arrive meanwhile; retained \
+                         ones are read then); publishing goes on",
+                        self.broker,
+                        self.subscriptions.topics(),
+                    ),
+                    _ => {}
                 }
             }
             LinkError::TakenOver => self.taken_over("the broker says another client took the session over"),

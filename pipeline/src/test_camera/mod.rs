@@ -51,8 +51,10 @@ pub struct ClipServerOptions {
     pub path: String,
     /// Frames per second to serve; `None` uses the file's own rate (10 for `vtest.avi`).
     pub fps: Option<f64>,
-    /// Require this login (RTSP basic or digest authentication).
+    /// Require this login, with the schemes `auth` offers.
     pub credentials: Option<Credentials>,
+    /// Which authentication schemes the server asks for (with `credentials`).
+    pub auth: ServerAuth,
     /// Frames between H.264 key frames; `None` is one second. A client that joins waits for one.
     pub key_interval: Option<u32>,
     /// Burn the served frame number into the top-left corner as a bar code (see [`read_stamp`]),
@@ -73,11 +75,23 @@ impl ClipServerOptions {
             path: "/walkway".into(),
             fps: None,
             credentials: None,
+            auth: ServerAuth::default(),
             key_interval: None,
             stamp: false,
             crop: None,
         }
     }
+}
+
+/// The RTSP authentication schemes a [`ClipServer`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ServerAuth {
+    /// Both, as many cameras do.
+    #[default]
+    BasicAndDigest,
+    /// Basic only: a fake camera fishing for the password in clear.
+    Basic,
+    Digest,
 }
 
 /// Why a [`ClipServer`] could not start.
@@ -107,6 +121,7 @@ pub struct ClipServer {
     producer: gst::Pipeline,
     served: Arc<AtomicU64>,
     pushed: Arc<Mutex<VecDeque<(u64, Instant)>>>,
+    logins: Arc<AtomicU64>,
 }
 
 /// How many push times [`ClipServer::pushed_at`] remembers.
@@ -179,7 +194,11 @@ impl ClipServer {
             let token = rtsp::RTSPToken::builder().field(rtsp::RTSP_TOKEN_MEDIA_FACTORY_ROLE, role).build();
             auth.add_basic(&rtsp::RTSPAuth::make_basic(&login.user, login.password()), &token);
             auth.add_digest(&login.user, login.password(), &token);
-            offer_basic_and_digest(&auth);
+            match options.auth {
+                ServerAuth::BasicAndDigest => offer_basic_and_digest(&auth),
+                ServerAuth::Basic => auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Basic),
+                ServerAuth::Digest => auth.set_supported_methods(rtsp::gst_rtsp::RTSPAuthMethod::Digest),
+            }
             server.set_auth(Some(&auth));
             factory.add_role_from_structure(
                 &gst::Structure::builder(role)
@@ -193,6 +212,19 @@ impl ClipServer {
             .mount_points()
             .ok_or_else(|| ServeError::Init("the RTSP server has no mount points".into()))?
             .add_factory(&path, factory);
+
+        // Counts the DESCRIBEs that carried a login the server took (any scheme): what a fake
+        // camera would have learnt.
+        let logins = Arc::new(AtomicU64::new(0));
+        let counted = Arc::clone(&logins);
+        server.connect_client_connected(move |_, client| {
+            let counted = Arc::clone(&counted);
+            client.connect_describe_request(move |_, context| {
+                if context.request().is_some_and(|r| !r.parse_auth_credentials().is_empty()) {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        });
 
         let main_context = gst::glib::MainContext::new();
         let listener = server.attach(Some(&main_context)).map_err(|e| ServeError::Listen {
@@ -258,7 +290,13 @@ impl ClipServer {
             producer,
             served,
             pushed,
+            logins,
         })
+    }
+
+    /// Requests (DESCRIBE) that reached the server with a login, and were let through.
+    pub fn logins_received(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
     }
 
     /// `rtsp://address:port/path`, without credentials.

@@ -22,8 +22,19 @@ pub fn video() -> PathBuf {
     path
 }
 
+/// The environment variable and the operators' command key the tests' nodes and `lintel
+/// occupancy set` share.
+pub const COMMAND_KEY_VAR: &str = "LINTEL_TEST_COMMAND_KEY";
+pub const COMMAND_KEY: &str = "test-operators-command-key-0123456789";
+
+/// Gives `command` (`lintel run` or `lintel occupancy set`) the tests' command key.
+pub fn with_command_key(command: &mut Command) -> &mut Command {
+    command.env(COMMAND_KEY_VAR, COMMAND_KEY).args(["--command-key-env", COMMAND_KEY_VAR])
+}
+
 /// `lintel run` on `site` against the broker on `port`, spooling under `dir`, with 2 s intervals,
-/// for `run_for_s` seconds; callers add arguments, environment and output handling.
+/// for `run_for_s` seconds, holding the tests' command key; callers add arguments, environment
+/// and output handling.
 pub fn lintel_run(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lintel"));
     command
@@ -32,6 +43,7 @@ pub fn lintel_run(site: &Path, dir: &Path, port: u16, run_for_s: u64) -> Command
         .args(["--mqtt", &format!("127.0.0.1:{port}"), "--spool"])
         .arg(dir.join("spool"))
         .args(["--interval-s", "2", "--run-for-s", &run_for_s.to_string()]);
+    with_command_key(&mut command);
     command
 }
 
@@ -116,6 +128,15 @@ impl RtspCamera {
         Self::start_with(
             path,
             &["--user", user, "--password-env", "LINTEL_TEST_CAMERA_PASSWORD"],
+            &[("LINTEL_TEST_CAMERA_PASSWORD", password)],
+        )
+    }
+
+    /// A camera that asks for a login in the schemes `auth` names (`basic`, `digest` or `both`).
+    pub fn with_login_auth(path: &str, user: &str, password: &str, auth: &str) -> Self {
+        Self::start_with(
+            path,
+            &["--user", user, "--password-env", "LINTEL_TEST_CAMERA_PASSWORD", "--auth", auth],
             &[("LINTEL_TEST_CAMERA_PASSWORD", password)],
         )
     }
