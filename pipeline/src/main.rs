@@ -10,6 +10,8 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or the journal gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()),
         )
