@@ -10,7 +10,7 @@ use common::degraded::{INFRARED, NIGHT, degraded_copy, ground_truth};
 use std::path::Path;
 
 use lintel::detection::Detection;
-use lintel::infer::{Detector, LowLight, LowLightConfig, LowLightMode, Manifest, Runtime, ToneCurve};
+use lintel::infer::{LowLight, LowLightConfig, LowLightMode, ToneCurve};
 use lintel::ingest::{FrameSource, SourceOptions};
 
 /// Every this many frames is scored (the detector runs twice on each).
@@ -68,12 +68,7 @@ fn dump(name: &str, frame: &lintel::ingest::Frame, curve: &ToneCurve) {
 }
 
 fn score(name: &str, video: &Path) -> Scored {
-    let manifest = Manifest::load(&common::workspace("models/models.toml")).unwrap();
-    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
-    let spec = manifest.detector(None).unwrap();
-    let file = manifest.file_of(spec);
-    assert!(file.exists(), "{} is missing: run scripts/install-models", file.display());
-    let mut detector = Detector::load(runtime, spec, &file, 0).unwrap();
+    let mut detector = common::default_detector(0);
     let options =
         SourceOptions { size: Some(detector.input_size()), scale: detector.scale_mode(), ..Default::default() };
     let mut source = FrameSource::open(video.to_str().unwrap(), &options).unwrap();

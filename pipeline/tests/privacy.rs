@@ -9,7 +9,7 @@ mod common;
 
 use std::path::Path;
 
-use lintel::infer::{Detector, Manifest, MotionGateConfig, Runtime};
+use lintel::infer::MotionGateConfig;
 use lintel::privacy::{Hidden, Hider, Picture, boxes_in_picture};
 use lintel::replay::{ReplayOptions, replay_watched};
 use lintel::setup::picture::served;
@@ -64,12 +64,7 @@ fn head_shown(original: &Picture, served: &Picture, head: [f32; 4]) -> bool {
 
 /// Runs `video` through the pipeline (on `site`'s zones, gated or not) and a page's picture.
 fn exposure(name: &str, video: &Path, site: &str, gated: bool) -> Exposure {
-    let manifest = Manifest::load(&common::workspace("models/models.toml")).unwrap();
-    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
-    let spec = manifest.detector(None).unwrap();
-    let file = manifest.file_of(spec);
-    assert!(file.exists(), "{} is missing: run scripts/install-models", file.display());
-    let mut detector = Detector::load(runtime, spec, &file, 0).unwrap();
+    let mut detector = common::default_detector(0);
     let site = Site::load(common::workspace(site)).unwrap();
     let camera = &site.cameras[0];
     let zones: Vec<_> = site.zones_for(&camera.id).cloned().collect();

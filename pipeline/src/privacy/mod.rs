@@ -170,12 +170,13 @@ fn pixelate(picture: &mut Picture, x0: usize, y0: usize, x1: usize, y1: usize) {
     }
 }
 
+/// Pictures for the tests of what shows them.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_pictures {
+    use super::Picture;
 
     /// A fine checkerboard: the most detail a picture can have.
-    fn checkerboard(width: u32, height: u32) -> Picture {
+    pub fn checkerboard(width: u32, height: u32) -> Picture {
         let rgb = (0..width * height)
             .flat_map(|i| {
                 let v = if (i % width + i / width).is_multiple_of(2) { 0 } else { 255 };
@@ -185,9 +186,16 @@ mod tests {
         Picture { width, height, rgb }
     }
 
-    fn at(p: &Picture, x: usize, y: usize) -> u8 {
+    /// The red value at (`x`, `y`).
+    pub fn at(p: &Picture, x: usize, y: usize) -> u8 {
         p.rgb[(y * p.width as usize + x) * 3]
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_pictures::{at, checkerboard};
+    use super::*;
 
     fn boxes(boxes: &[[f32; 4]], picture: &Picture) -> Hidden {
         let (cols, rows) = (picture.width.div_ceil(8) as usize, picture.height.div_ceil(8) as usize);

@@ -150,21 +150,7 @@ impl UnblurWindows {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A fine checkerboard: the most detail a picture can have.
-    fn checkerboard(width: u32, height: u32) -> Picture {
-        let rgb = (0..width * height)
-            .flat_map(|i| {
-                let v = if (i % width + i / width).is_multiple_of(2) { 0 } else { 255 };
-                [v, v, v]
-            })
-            .collect();
-        Picture { width, height, rgb }
-    }
-
-    fn at(p: &Picture, x: usize, y: usize) -> u8 {
-        p.rgb[(y * p.width as usize + x) * 3]
-    }
+    use crate::privacy::test_pictures::{at, checkerboard};
 
     fn shifted_right(size: (u32, u32), by: f32) -> UndistortionMap {
         let lens = Lens { size, focal: (10.0, 10.0), centre: (4.0, 3.0), distortion: [0.0; 5] };

@@ -182,3 +182,15 @@ pub fn broker_config(port: u16, name: &str, spool: &Path) -> lintel::publish::Br
     config.spool_max_bytes = 1 << 20;
     config
 }
+
+/// The default detector of `models/models.toml` on `threads` threads (0: ONNX Runtime's choice),
+/// or a failure that says how to get what is missing.
+pub fn default_detector(threads: usize) -> lintel::infer::Detector {
+    use lintel::infer::{Detector, Manifest, Runtime};
+    let manifest = Manifest::load(&workspace("models/models.toml")).unwrap();
+    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
+    let spec = manifest.detector(None).unwrap();
+    let file = manifest.file_of(spec);
+    assert!(file.exists(), "{} is missing: run scripts/install-models", file.display());
+    Detector::load(runtime, spec, &file, threads).unwrap()
+}
