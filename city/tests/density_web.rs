@@ -92,7 +92,7 @@ fn the_city_server_answers_only_its_own_host_names() {
     assert_eq!(cells().as_u64(), Some(in_grid as u64));
     let layout = browser.execute("return getComputedStyle(document.body).display", serde_json::json!([]));
     assert_eq!(layout, "flex", "the stylesheet did not apply");
-    assert_eq!(browser.text("#lost").as_deref(), Some("messages lost: 0"), "losses shown");
+    assert_eq!(browser.text("#lost").as_deref(), Some("Messages lost: 0"), "losses shown");
     browser.screenshot(&screenshot_path("density-map.png"));
     let _ = child.kill();
     let _ = child.wait();

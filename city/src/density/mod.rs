@@ -9,6 +9,7 @@
 //! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
 //! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
 //! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
+//! - [`i18n`]: the page's and the pictures' texts in Chinese and English.
 //! - [`access`]: the two roles, viewer and analyst, by bearer token.
 //! - [`suppress`]: small counts merged on fixed spans, for the export and the viewers' history.
 //! - [`losses`]: gaps in each node's `seq`, counted as lost messages.
@@ -19,6 +20,7 @@
 pub mod access;
 pub mod consumer;
 pub mod grid;
+pub mod i18n;
 pub mod ingest;
 pub mod legend;
 pub mod losses;

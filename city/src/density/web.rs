@@ -2,7 +2,8 @@
 //! (its client limits apply):
 //!
 //! - `GET /` (with `/map.js`, `/map.css`): the map page (embedded; no internet, no tile server:
-//!   the cells are the map; no inline script, so the CSP allows none);
+//!   the cells are the map; no inline script, so the CSP allows none), in the reader's language
+//!   ([`super::i18n`]), with its texts at `/i18n/` (behind the same checks as the page);
 //! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
 //!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
 //! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day][&exact=0|1]`:
@@ -17,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -38,8 +39,8 @@ pub const MAX_HISTORY_POINTS: usize = 10_000;
 /// The longest span an NGSI-LD export covers in one request.
 pub const MAX_EXPORT_SPAN_S: i64 = 31 * 86_400;
 
-const MAP_PAGE: &str = include_str!("assets/map.html");
-const MAP_SCRIPT: &str = include_str!("assets/map.js");
+pub(crate) const MAP_PAGE: &str = include_str!("assets/map.html");
+pub(crate) const MAP_SCRIPT: &str = include_str!("assets/map.js");
 const MAP_STYLE: &str = include_str!("assets/map.css");
 
 /// What the routes read.
@@ -74,10 +75,11 @@ pub fn router(state: Arc<DensityWeb>) -> Router {
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see GET / and /density.geojson\n") })
         .with_state(state)
+        .merge(Arc::clone(&super::i18n::CATALOGUES).router())
 }
 
-async fn page() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], MAP_PAGE)
+async fn page(headers: HeaderMap) -> impl IntoResponse {
+    super::i18n::page(&headers, MAP_PAGE)
 }
 
 async fn metrics(State(state): State<Arc<DensityWeb>>) -> impl IntoResponse {
