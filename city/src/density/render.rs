@@ -67,7 +67,17 @@ pub fn write(grid: &Grid, snapshot: &Snapshot, path: &std::path::Path) -> Result
 }
 
 fn title(grid: &Grid, snapshot: &Snapshot) -> String {
-    format!("{} - occupancy at {}", grid.name.as_deref().unwrap_or("density"), snapshot.at)
+    format!("{} - occupancy at {}", grid.name.as_deref().unwrap_or("density"), local_time(grid, snapshot.at))
+}
+
+/// `at` as people in the grid's time zone read it: `2026-11-25 18:00 +08:00 Asia/Shanghai`, or
+/// `2026-11-25 10:00 UTC` for a grid without a time zone.
+pub fn local_time(grid: &Grid, at: lintel_wire::UtcTime) -> String {
+    let Ok(instant) = jiff::Timestamp::from_second(at.unix_seconds()) else { return at.to_string() };
+    match &grid.time_zone {
+        Some(name) => format!("{} {name}", instant.to_zoned(grid.zone()).strftime("%Y-%m-%d %H:%M %:z")),
+        None => format!("{} UTC", instant.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%d %H:%M")),
+    }
 }
 
 /// The picture as SVG text.
@@ -327,5 +337,22 @@ fn text(pixmap: &mut Pixmap, x: f32, y: f32, text: &str, scale: u32, hex: &str) 
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lintel_wire::UtcTime;
+    use std::path::Path;
+
+    #[test]
+    fn times_are_written_in_the_grids_time_zone_or_utc() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lishui-grid.geojson");
+        let mut grid = Grid::load(&path).unwrap();
+        let at = UtcTime::from_unix_seconds(1_764_064_800); // 2025-11-25T10:00:00Z
+        assert_eq!(local_time(&grid, at), "2025-11-25 18:00 +08:00 Asia/Shanghai");
+        grid.time_zone = None;
+        assert_eq!(local_time(&grid, at), "2025-11-25 10:00 UTC");
     }
 }
