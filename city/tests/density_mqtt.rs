@@ -239,7 +239,7 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
         let status = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
             .args(["render", "--grid"])
             .arg(workspace("fixtures/lishui-grid.geojson"))
-            .args(["--store", &store, "--stale-after-s", "600", "--out"])
+            .args(["--store", &store, "--stale-after-s", "600", "--lang", "en", "--out"])
             .arg(&out)
             .status()
             .unwrap();
@@ -251,7 +251,7 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
             assert_eq!(width, 1260);
         } else {
             let svg = String::from_utf8(bytes).unwrap();
-            assert!(svg.contains("第二网格 Centre") && svg.contains("40 people, 2/4 fresh"), "{svg}");
+            assert!(svg.contains("第二网格 Centre") && svg.contains("40 people · 2/4 fresh"), "{svg}");
         }
         if let Ok(keep) = std::env::var("LINTEL_KEEP_RENDER") {
             std::fs::copy(&out, Path::new(&keep).join(name)).unwrap();

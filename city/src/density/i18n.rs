@@ -20,7 +20,7 @@ macro_rules! part {
 
 /// Every text of the density layer's page and pictures, in both languages.
 pub static CATALOGUES: LazyLock<Arc<Catalogues>> = LazyLock::new(|| {
-    let parts = [part!("map")];
+    let parts = [part!("map"), part!("render")];
     // Embedded at build time and checked by this module's tests: an error here is a build's.
     Arc::new(Catalogues::from_parts(&parts).unwrap_or_else(|e| panic!("the density catalogues: {e}")))
 });
@@ -37,7 +37,7 @@ mod tests {
 
     #[test]
     fn the_catalogues_agree_and_every_text_the_map_uses_is_in_them() {
-        let missing = CATALOGUES.missing_in(&[MAP_PAGE, MAP_SCRIPT]);
+        let missing = CATALOGUES.missing_in(&[MAP_PAGE, MAP_SCRIPT, include_str!("render.rs")]);
         assert!(missing.is_empty(), "texts missing from city/src/density/assets/i18n/: {missing:?}");
         // The check itself sees a key that is not there.
         assert_eq!(CATALOGUES.missing_in(&[r#"t("map.nowhere")"#]).len(), 1);

@@ -6,6 +6,9 @@
 //!   ([`super::i18n`]), with its texts at `/i18n/` (behind the same checks as the page);
 //! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
 //!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
+//! - `GET /density.png[?at=TIME][&lang=zh-CN|en]` and `GET /density.svg[…]`: the map as a
+//!   picture ([`super::render`]), in `lang` or else the reader's language (`Accept-Language`),
+//!   times in the grid's time zone; 503 for a Chinese PNG on a machine without a CJK font;
 //! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day][&exact=0|1]`:
 //!   exact for an analyst; for anyone else a cell's history with small counts suppressed
 //!   ([`history`]);
@@ -29,9 +32,11 @@ use super::access::{Access, Role, identify};
 use super::grid::Grid;
 use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
+use super::render;
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step};
 use super::suppress::Suppression;
+use lintel_http::i18n::Language;
 use lintel_wire::UtcTime;
 
 /// The most points a history answer holds.
@@ -70,6 +75,8 @@ pub fn router(state: Arc<DensityWeb>) -> Router {
         .route("/map.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_SCRIPT) }))
         .route("/map.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_STYLE) }))
         .route("/density.geojson", get(geojson))
+        .route("/density.png", get(|s: State<_>, h: HeaderMap, q: RawQuery| picture(s, h, q, Picture::Png)))
+        .route("/density.svg", get(|s: State<_>, h: HeaderMap, q: RawQuery| picture(s, h, q, Picture::Svg)))
         .route("/density/history", get(history))
         .route("/ngsi-ld/entities", get(entities))
         .route("/metrics", get(metrics))
@@ -148,6 +155,61 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
     });
     match answer {
         Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
+        Err(response) => response,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Picture {
+    Png,
+    Svg,
+}
+
+async fn picture(
+    State(state): State<Arc<DensityWeb>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    kind: Picture,
+) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let at = match params.time("at") {
+        Ok(at) => at,
+        Err(e) => return bad_request(e),
+    };
+    let language = match params.get("lang") {
+        None => Language::of_request(&headers),
+        Some(tag) => match Language::from_tag(tag) {
+            Some(language) => language,
+            None => return bad_request(format!("lang {tag:?}: use zh-CN or en")),
+        },
+    };
+    let stale_after_s = state.stale_after_s;
+    let answer = with_store(&state, move |store, grid| {
+        let (states, at) = match at {
+            None => (store.latest(), UtcTime::now()),
+            Some(at) => (store.as_of(at.unix_seconds()), at),
+        };
+        let snapshot = Snapshot::build(grid, &states.map_err(|e| e.to_string())?, at, stale_after_s);
+        Ok(match kind {
+            Picture::Png => render::png(grid, &snapshot, language),
+            Picture::Svg => Ok(render::svg(grid, &snapshot, language).into_bytes()),
+        })
+    })
+    .await;
+    let content_type = match kind {
+        Picture::Png => "image/png",
+        Picture::Svg => "image/svg+xml",
+    };
+    let language_header = (header::CONTENT_LANGUAGE, language.code());
+    match answer {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, content_type), language_header], bytes).into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!("density picture: {error}");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+        }
         Err(response) => response,
     }
 }
