@@ -324,6 +324,26 @@ fn the_grid_fixture_is_valid_and_a_bad_grid_file_is_one_clear_line() {
         stderr.trim(),
         format!("lintel-city: {}: feature 5: properties.floor_area_m2: not a number > 0", path.display())
     );
+    // A time zone that is not an IANA name (China's is Asia/Shanghai, not Asia/Beijing).
+    let mut grid: Value = serde_json::from_str(&text).unwrap();
+    grid["properties"]["time_zone"] = json!("Asia/Beijing");
+    std::fs::write(path, grid.to_string()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+        .args(["render", "--grid"])
+        .arg(path)
+        .args(["--store", &format!("sqlite:{}", dir.join("d.db").display()), "--out"])
+        .arg(dir.join("map.png"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "lintel-city: {}: properties.time_zone: \"Asia/Beijing\" is not a time zone name of the IANA database (e.g. \"Asia/Shanghai\")",
+            path.display()
+        )
+    );
 }
 
 #[test]

@@ -101,10 +101,12 @@ impl Pen {
         }
     }
 
-    /// Draws `text` with a light halo around it, readable over any fill.
-    pub fn draw_haloed(&self, pixmap: &mut Pixmap, x: f32, y: f32, text: &str, size: f32, rgb: [u8; 3]) {
-        for (dx, dy) in [(-1.0, 0.0), (1.0, 0.0), (0.0, -1.0), (0.0, 1.0), (-1.0, -1.0), (1.0, 1.0)] {
-            self.draw(pixmap, x + dx, y + dy, text, size, [255, 255, 255]);
+    /// Draws `text` on a light box, readable over any fill.
+    pub fn draw_boxed(&self, pixmap: &mut Pixmap, x: f32, y: f32, text: &str, size: f32, rgb: [u8; 3]) {
+        if let Some(rect) = Rect::from_xywh(x - 3.0, y - 1.0, self.width(text, size) + 6.0, size * 1.25 + 2.0) {
+            let mut paint = Paint::default();
+            paint.set_color_rgba8(255, 255, 255, 215);
+            pixmap.fill_rect(rect, &paint, Transform::identity(), None);
         }
         self.draw(pixmap, x, y, text, size, rgb);
     }

@@ -300,7 +300,7 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
             Some(o) => format!("({o})"),
             None => "-".into(),
         };
-        pen.draw_haloed(&mut pixmap, x + 10.0, y - 8.0, &label, 15.0, black);
+        pen.draw_boxed(&mut pixmap, x + 10.0, y - 8.0, &label, 15.0, black);
     }
     // Cell labels last, over the buildings, under the top edge of the cell; the bitmap font
     // cannot write most names, so it adds the cell's id.
@@ -325,7 +325,7 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
         ];
         let mut line_y = y + 8.0;
         for (line, size) in &lines {
-            pen.draw_haloed(&mut pixmap, x - pen.width(line, *size) / 2.0, line_y, line, *size, dark);
+            pen.draw_boxed(&mut pixmap, x - pen.width(line, *size) / 2.0, line_y, line, *size, dark);
             line_y += size + 6.0;
         }
     }

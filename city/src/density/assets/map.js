@@ -92,7 +92,13 @@ function draw(fc) {
   const visit = (c) => { if (typeof c[0] === "number") { w = Math.min(w, c[0]); e = Math.max(e, c[0]); s = Math.min(s, c[1]); n = Math.max(n, c[1]); } else c.forEach(visit); };
   fc.features.forEach(f => visit(f.geometry.coordinates));
   const cos = Math.cos((s + n) / 2 * Math.PI / 180);
-  const W = svg.clientWidth || 800, H = svg.clientHeight || 600, m = 30;
+  const W = svg.clientWidth || 800, m = 30;
+  let H = svg.clientHeight || 600;
+  // On a phone the map sits above the panel: as tall as the grid needs at the screen's width.
+  if (matchMedia("(max-width: 700px)").matches) {
+    H = Math.min(window.innerHeight * 0.7, 2 * m + (n - s) * (W - 2 * m) / Math.max((e - w) * cos, 1e-9));
+    svg.style.height = Math.round(H) + "px";
+  }
   const k = Math.min((W - 2 * m) / Math.max((e - w) * cos, 1e-9), (H - 2 * m) / Math.max(n - s, 1e-9));
   const xy = (p) => [m + (p[0] - w) * cos * k, m + (n - p[1]) * k];
   const pathOf = (rings) => rings.map(r => r.map((p, i) => (i ? "L" : "M") + xy(p).join(",")).join("") + "Z").join("");
@@ -115,9 +121,9 @@ function draw(fc) {
     const top = Math.max(...ring.map(q => q[1]));
     const xs = ring.map(q => xy(q)[0]);
     const cx = (Math.min(...xs) + Math.max(...xs)) / 2, ty = xy([w, top])[1];
-    const name = el("text", { x: cx, y: ty + font + 5, "font-size": font, "text-anchor": "middle", "font-weight": "bold" }, svg);
+    const name = el("text", { x: cx, y: ty + font + 5, "font-size": font, "text-anchor": "middle", "font-weight": "bold", class: "label" }, svg);
     name.textContent = p.name;
-    const count = el("text", { x: cx, y: ty + 2 * font + 8, "font-size": font - 2, "text-anchor": "middle" }, svg);
+    const count = el("text", { x: cx, y: ty + 2 * font + 8, "font-size": font - 2, "text-anchor": "middle", class: "label" }, svg);
     count.textContent = counts + (p.occupancy_stale ? " " + t("map.cell_stale", { people: formatNumber(p.occupancy_stale) }) : "");
   }
   for (const f of fc.features) {
@@ -133,7 +139,7 @@ function draw(fc) {
     el("title", {}, dot).textContent = p.name + t("map.colon") + occupancy + " · " + t("map.field.interval") + " " + interval(p)
       + (fresh ? "" : " " + t("map.building_stale", { time: when(p.last_data) }));
     dot.addEventListener("click", () => show(p));
-    const label = el("text", { x: x + 10, y: y + 4, "font-size": font - 3 }, svg);
+    const label = el("text", { x: x + 10, y: y + 4, "font-size": font - 3, class: "label" }, svg);
     label.textContent = p.occupancy === null ? "–" : (fresh ? formatNumber(p.occupancy) : "(" + formatNumber(p.occupancy) + ")");
   }
 }
