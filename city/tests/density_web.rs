@@ -308,6 +308,10 @@ fn the_map_page_reads_in_chinese_and_english_with_times_in_the_grids_zone() {
             if language == "zh-CN" {
                 assert!(detail.contains("社区礼堂") && detail.contains("最近时段"), "{detail:?}");
             }
+            // The picture link asks for this moment in this language.
+            let link = browser.execute("return document.getElementById('picture').href", serde_json::json!([]));
+            let link = link.as_str().unwrap_or_default();
+            assert!(link.contains(&format!("lang={language}")) && link.contains("at="), "{link}");
             let problems = browser.page_problems();
             assert!(problems.is_empty(), "{language} {width}×{height}: {problems:#?}");
             browser.screenshot(&screenshot_path(&format!("density-map-{language}-{width}x{height}.png")));

@@ -149,6 +149,10 @@ async function load() {
   const from = base ? new Date(base).getTime() : Date.now();
   const at = new Date(from + back * 300000).toISOString().replace(/\.\d+Z$/, "Z");
   const url = back === 0 && !base ? "density.geojson" : "density.geojson?at=" + encodeURIComponent(at);
+  // The picture of the moment shown, in the page's language.
+  const picture = new URLSearchParams({ lang: document.documentElement.lang });
+  if (back !== 0 || base) picture.set("at", at);
+  document.getElementById("picture").href = "density.png?" + picture;
   try {
     const answer = await fetch(url);
     if (answer.ok) draw(await answer.json());
