@@ -17,6 +17,7 @@ use lintel_city::density::losses::LossMetrics;
 use lintel_city::density::ngsi::NgsiOptions;
 use lintel_city::density::web::{DensityWeb, parse_time};
 use lintel_city::density::{Grid, Ingest, IngestMetrics, Retention, Snapshot, render, store};
+use lintel_http::i18n::Language;
 use lintel_wire::UtcTime;
 use prometheus_client::registry::Registry;
 
@@ -129,6 +130,10 @@ struct RenderArgs {
     out: PathBuf,
     #[arg(long, value_name = "S", default_value_t = 300)]
     stale_after_s: i64,
+    /// The picture's language: zh-CN or en (default: from LANG, else English). A Chinese PNG
+    /// needs a CJK font (Debian's fonts-wqy-microhei).
+    #[arg(long, value_name = "LANG")]
+    lang: Option<String>,
 }
 
 #[derive(Args)]
@@ -286,8 +291,12 @@ fn render_map(args: RenderArgs) -> anyhow::Result<ExitCode> {
         }
         None => (store.latest()?, UtcTime::now()),
     };
+    let language = match args.lang.as_deref() {
+        Some(tag) => Language::from_tag(tag).ok_or_else(|| anyhow::anyhow!("--lang {tag:?}: use zh-CN or en"))?,
+        None => std::env::var("LANG").ok().and_then(|tag| Language::from_tag(&tag)).unwrap_or(Language::English),
+    };
     let snapshot = Snapshot::build(&grid, &states, at, args.stale_after_s);
-    render::write(&grid, &snapshot, &args.out)?;
+    render::write(&grid, &snapshot, &args.out, language)?;
     println!("{}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }

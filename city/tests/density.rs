@@ -324,6 +324,26 @@ fn the_grid_fixture_is_valid_and_a_bad_grid_file_is_one_clear_line() {
         stderr.trim(),
         format!("lintel-city: {}: feature 5: properties.floor_area_m2: not a number > 0", path.display())
     );
+    // A time zone that is not an IANA name (China's is Asia/Shanghai, not Asia/Beijing).
+    let mut grid: Value = serde_json::from_str(&text).unwrap();
+    grid["properties"]["time_zone"] = json!("Asia/Beijing");
+    std::fs::write(path, grid.to_string()).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+        .args(["render", "--grid"])
+        .arg(path)
+        .args(["--store", &format!("sqlite:{}", dir.join("d.db").display()), "--out"])
+        .arg(dir.join("map.png"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "lintel-city: {}: properties.time_zone: \"Asia/Beijing\" is not a time zone name of the IANA database (e.g. \"Asia/Shanghai\")",
+            path.display()
+        )
+    );
 }
 
 #[test]
@@ -417,4 +437,26 @@ fn implausible_counts_are_refused_and_every_sum_stays_exact() {
     f.assert_counted(BadInput::Implausible, 5);
     let hourly = f.ingest.store.history(&["pets/hall".into()], t, t + 3600, Step::Hour, 10).unwrap();
     assert_eq!(hourly.iter().map(|p| (p.entries, p.exits)).collect::<Vec<_>>(), [(3004, 2990)]);
+}
+
+#[test]
+fn without_a_cjk_font_a_chinese_picture_is_refused_in_one_line_and_an_english_one_is_ascii() {
+    let dir = scratch_dir("density-no-font");
+    let render = |language: &str, out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+            .args(["render", "--grid"])
+            .arg(workspace("fixtures/lishui-grid.geojson"))
+            .args(["--store", &format!("sqlite:{}", dir.join("d.db").display()), "--lang", language, "--out"])
+            .arg(dir.join(out))
+            .env("LINTEL_CITY_FONT", dir.join("no-such-font.ttc"))
+            .output()
+            .unwrap()
+    };
+    let chinese = render("zh-CN", "zh.png");
+    let stderr = String::from_utf8_lossy(&chinese.stderr);
+    assert!(!chinese.status.success() && !dir.join("zh.png").exists());
+    assert!(stderr.contains("install Debian's fonts-wqy-microhei") && stderr.trim().lines().count() == 1, "{stderr}");
+    let english = render("en", "en.png");
+    assert!(english.status.success(), "{}", String::from_utf8_lossy(&english.stderr));
+    assert_eq!(&std::fs::read(dir.join("en.png")).unwrap()[..8], b"\x89PNG\r\n\x1a\n");
 }

@@ -194,7 +194,7 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     // inline script) and the export.
     let (status, page) = get(&density.web, "/");
     assert_eq!(status, 200);
-    assert!(page.contains("<svg") && page.contains("<script src=\"map.js\">"), "{page}");
+    assert!(page.contains("<svg") && page.contains("<script type=\"module\" src=\"map.js\">"), "{page}");
     assert!(!page.contains("<script>") && !page.contains("<style"), "inline script or style: {page}");
     let (status, script) = get(&density.web, "/map.js");
     assert!(status == 200 && script.contains("density.geojson"), "{script}");
@@ -204,11 +204,14 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     // stylesheet link is the server's own.
     let all = format!("{page}{script}{style}");
     assert!(
-        !["src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(", "fetch(\"http", "import "]
+        !["src=\"http", "href=\"http", "src=\"//", "href=\"//", "url(", "fetch(\"http", "import(", "from \"//"]
             .iter()
             .any(|s| all.contains(s)),
         "the page must be self-contained"
     );
+    // Its one module import is the server's own texts and times script.
+    let imports: Vec<_> = script.split(" from \"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+    assert_eq!(imports, ["/i18n/i18n.js"], "{script}");
     assert_eq!(page.matches("<link").count(), 1, "{page}");
     assert!(page.contains("<link rel=\"stylesheet\" href=\"map.css\">"), "{page}");
     let (status, body) = get(&density.web, "/ngsi-ld/entities");
@@ -239,7 +242,7 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
         let status = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
             .args(["render", "--grid"])
             .arg(workspace("fixtures/lishui-grid.geojson"))
-            .args(["--store", &store, "--stale-after-s", "600", "--out"])
+            .args(["--store", &store, "--stale-after-s", "600", "--lang", "en", "--out"])
             .arg(&out)
             .status()
             .unwrap();
@@ -251,7 +254,7 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
             assert_eq!(width, 1260);
         } else {
             let svg = String::from_utf8(bytes).unwrap();
-            assert!(svg.contains("第二网格 Centre") && svg.contains("40 people, 2/4 fresh"), "{svg}");
+            assert!(svg.contains("第二网格 Centre") && svg.contains("40 people · 2/4 fresh"), "{svg}");
         }
         if let Ok(keep) = std::env::var("LINTEL_KEEP_RENDER") {
             std::fs::copy(&out, Path::new(&keep).join(name)).unwrap();

@@ -56,7 +56,7 @@ fn the_city_server_answers_only_its_own_host_names() {
     let port = free_port();
     let mut child = city(&dir, broker.port, &format!("127.0.0.1:{port}"), &["--web-host", "density.lishui.example"]);
     // A rebound name is refused, whatever the path.
-    for path in ["/", "/density.geojson", "/ngsi-ld/entities", "/metrics"] {
+    for path in ["/", "/i18n/zh-CN.json", "/density.geojson", "/density.png", "/ngsi-ld/entities", "/metrics"] {
         let head = get_as(port, &format!("rebind.attacker.example:{port}"), path);
         assert!(head.starts_with("http/1.1 421"), "{path}: {head}");
     }
@@ -67,7 +67,7 @@ fn the_city_server_answers_only_its_own_host_names() {
     }
     // The node's security headers on every answer, refusals included: scripts and styles from
     // the server's own files only (no inline script), never framed, never sniffed.
-    for path in ["/", "/map.js", "/map.css", "/density.geojson", "/nowhere"] {
+    for path in ["/", "/map.js", "/map.css", "/i18n/i18n.js", "/i18n/en.json", "/density.geojson", "/nowhere"] {
         let answer = request("GET", port, path, &[], None);
         let csp = answer.header("content-security-policy").unwrap_or_else(|| panic!("{path}: no CSP"));
         assert!(csp.contains("script-src 'self'") && csp.contains("style-src 'self'"), "{path}: {csp}");
@@ -92,7 +92,7 @@ fn the_city_server_answers_only_its_own_host_names() {
     assert_eq!(cells().as_u64(), Some(in_grid as u64));
     let layout = browser.execute("return getComputedStyle(document.body).display", serde_json::json!([]));
     assert_eq!(layout, "flex", "the stylesheet did not apply");
-    assert_eq!(browser.text("#lost").as_deref(), Some("messages lost: 0"), "losses shown");
+    assert_eq!(browser.text("#lost").as_deref(), Some("Messages lost: 0"), "losses shown");
     browser.screenshot(&screenshot_path("density-map.png"));
     let _ = child.kill();
     let _ = child.wait();
@@ -123,15 +123,18 @@ fn a_city_server_off_loopback_needs_a_token_and_answers_nothing_without_it() {
 
     let port = free_port();
     let mut child = city(&dir, broker.port, &format!("0.0.0.0:{port}"), &["--web-token-env", "LINTEL_TEST_CITY_TOKEN"]);
-    for path in ["/", "/density.geojson", "/density/history?cell=wg-01", "/ngsi-ld/entities", "/metrics"] {
+    // The page's texts and pictures are behind the token as the page is.
+    let closed = ["/", "/i18n/zh-CN.json", "/i18n/i18n.js", "/density.png", "/density.svg", "/density.geojson"];
+    for path in closed.into_iter().chain(["/density/history?cell=wg-01", "/ngsi-ld/entities", "/metrics"]) {
         let answer = request("GET", port, path, &[], None);
         assert_eq!(answer.status, 401, "{path}");
         let wrong = request("GET", port, path, &[("Authorization", "Bearer a-city-token-of-the-testz")], None);
         assert_eq!(wrong.status, 401, "{path}");
     }
     let bearer = format!("Bearer {TOKEN}");
-    let answer = request("GET", port, "/density.geojson", &[("Authorization", &bearer)], None);
-    assert_eq!(answer.status, 200);
+    for path in ["/density.geojson", "/i18n/zh-CN.json", "/i18n/i18n.js"] {
+        assert_eq!(request("GET", port, path, &[("Authorization", &bearer)], None).status, 200, "{path}");
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -245,4 +248,118 @@ fn the_exact_history_is_for_analysts_and_everyone_else_gets_small_counts_suppres
         .unwrap();
     let error = String::from_utf8_lossy(&same.stderr);
     assert!(!same.status.success() && error.contains("must differ") && !error.contains(TOKEN), "{error}");
+}
+
+/// A store where the hall (cell wg-02) counted 7 in, 2 out in one known minute two days ago, at
+/// 10 past an hour (UTC); returns the minute's start.
+fn store_with_a_known_interval(dir: &Path) -> i64 {
+    use lintel_city::density::{Grid, Ingest, IngestMetrics, store};
+    let grid = std::sync::Arc::new(Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap());
+    let store = store::open(&format!("sqlite:{}", dir.join("density.db").display())).unwrap();
+    let mut ingest = Ingest::new(grid, store, std::sync::Arc::new(IngestMetrics::default()));
+    let now = lintel_wire::UtcTime::now();
+    let start = now.unix_seconds() - now.unix_seconds() % 3600 - 2 * 86_400 + 600;
+    let time = |t: i64| lintel_wire::UtcTime::from_unix_seconds(t).to_string();
+    let message = serde_json::json!({
+        "schema": "lintel.counts/1", "site": "pets", "building": "hall", "node": "edge-hall",
+        "seq": 1, "interval": {"start": time(start), "end": time(start + 60)},
+        "entries": 7, "exits": 2, "occupancy": 23, "entrances": [],
+    });
+    ingest.take("lintel/v1/pets/building/hall/counts", message.to_string().as_bytes(), now).unwrap();
+    start
+}
+
+#[test]
+fn the_map_page_reads_in_chinese_and_english_with_times_in_the_grids_zone() {
+    let dir = scratch_dir("city-web-languages");
+    let start = store_with_a_known_interval(&dir);
+    let broker = Broker::start(&dir);
+    let port = free_port();
+    let mut child = city(&dir, broker.port, &format!("127.0.0.1:{port}"), &[]);
+    // The grid is in Asia/Shanghai (UTC+8, no summer time): the minute as its people read it.
+    let hour = (start.rem_euclid(86_400) / 3600 + 8) % 24;
+    let (local, utc) = (format!("{hour:02}:10–{hour:02}:11"), format!("{:02}:10", start.rem_euclid(86_400) / 3600));
+    let at = lintel_wire::UtcTime::from_unix_seconds(start + 90).to_string();
+    let url = format!("http://127.0.0.1:{port}/?at={at}");
+    let hall_detail = r#"
+        const dot = [...document.querySelectorAll('#map circle')].find(c => c.textContent.includes('社区礼堂'));
+        if (!dot) return null;
+        dot.dispatchEvent(new MouseEvent('click', {bubbles: true}));
+        return document.getElementById('detail').textContent;"#;
+    for (language, legend_heading, in_word) in [("zh-CN", "网格在场人数", "进："), ("en", "People in cell", "In: ")]
+    {
+        for (width, height) in [(1280, 720), (1920, 1080), (390, 844)] {
+            let browser = Browser::start_in(width, height, language);
+            browser.goto(&url);
+            let drawn = || browser.text("#zone").is_some_and(|z| !z.is_empty());
+            assert!(wait_until(Duration::from_secs(20), drawn), "{language} {width}×{height}: the map was not drawn");
+            let lang = browser.execute("return document.documentElement.lang", serde_json::json!([]));
+            assert_eq!(lang, language);
+            assert_eq!(browser.text("h2").as_deref(), Some(legend_heading), "{language}");
+            assert!(
+                browser.text("#zone").unwrap().contains("Asia/Shanghai"),
+                "{language}: {:?}",
+                browser.text("#zone")
+            );
+            let detail = browser.execute(hall_detail, serde_json::json!([])).as_str().unwrap_or_default().to_string();
+            assert!(detail.contains(&local), "{language}: the hall's minute not in local time {local}: {detail:?}");
+            assert!(!detail.contains(&format!("{utc}–")), "{language}: UTC shown: {detail:?}");
+            assert!(detail.contains(&format!("{in_word}7")), "{language}: {detail:?}");
+            if language == "zh-CN" {
+                assert!(detail.contains("社区礼堂") && detail.contains("最近时段"), "{detail:?}");
+            }
+            // The picture link asks for this moment in this language.
+            let link = browser.execute("return document.getElementById('picture').href", serde_json::json!([]));
+            let link = link.as_str().unwrap_or_default();
+            assert!(link.contains(&format!("lang={language}")) && link.contains("at="), "{link}");
+            let problems = browser.page_problems();
+            assert!(problems.is_empty(), "{language} {width}×{height}: {problems:#?}");
+            browser.screenshot(&screenshot_path(&format!("density-map-{language}-{width}x{height}.png")));
+        }
+    }
+    // The switch: an English reader picks 简体中文, and the page comes back in it (remembered).
+    let browser = Browser::start_in(1280, 720, "en");
+    browser.goto(&url);
+    assert!(wait_until(Duration::from_secs(20), || browser.text("#language").is_some_and(|s| s.contains("简体中文"))));
+    browser.execute(
+        "const s = document.getElementById('language'); s.value = 'zh-CN'; s.dispatchEvent(new Event('change'));",
+        serde_json::json!([]),
+    );
+    let chinese = || browser.text("h2").as_deref() == Some("网格在场人数");
+    assert!(wait_until(Duration::from_secs(20), chinese), "the switch did not turn the page Chinese");
+    browser.goto(&url);
+    assert!(wait_until(Duration::from_secs(20), chinese), "the choice was not remembered");
+    drop(browser);
+
+    // The picture in the language asked: Chinese by Accept-Language, English by ?lang=.
+    let picture = |path: &str, headers: &[(&str, &str)]| {
+        let answer = request("GET", port, path, headers, None);
+        assert_eq!(answer.status, 200, "{path}: {}", String::from_utf8_lossy(&answer.body));
+        assert_eq!(answer.header("content-type"), Some("image/png"));
+        (answer.header("content-language").map(str::to_string), tiny_skia::Pixmap::decode_png(&answer.body).unwrap())
+    };
+    let png = format!("/density.png?at={at}");
+    let (zh_language, zh) = picture(&png, &[("Accept-Language", "zh-CN,zh;q=0.9")]);
+    let (en_language, en) = picture(&format!("{png}&lang=en"), &[("Accept-Language", "zh-CN,zh;q=0.9")]);
+    // (The test client reads headers in lower case.)
+    assert_eq!((zh_language.as_deref(), en_language.as_deref()), (Some("zh-cn"), Some("en")));
+    // The title's band, above the map: ink in both, and not the same ink.
+    let title_ink = |p: &tiny_skia::Pixmap| -> Vec<(u32, u32)> {
+        (10..45)
+            .flat_map(|y| (0..1000).map(move |x| (x, y)))
+            .filter(|&(x, y)| p.pixel(x, y).is_some_and(|c| c.red() < 128 && c.green() < 128 && c.blue() < 128))
+            .collect()
+    };
+    let (zh_ink, en_ink) = (title_ink(&zh), title_ink(&en));
+    assert!(zh_ink.len() > 500 && en_ink.len() > 500, "titles: {} and {} dark pixels", zh_ink.len(), en_ink.len());
+    assert_ne!(zh_ink, en_ink, "the Chinese title is the English one");
+    std::fs::write(screenshot_path("density-render-zh-CN.png"), zh.encode_png().unwrap()).unwrap();
+    std::fs::write(screenshot_path("density-render-en.png"), en.encode_png().unwrap()).unwrap();
+    let svg = request("GET", port, &format!("/density.svg?at={at}&lang=zh-CN"), &[], None);
+    let svg = String::from_utf8_lossy(&svg.body);
+    assert!(svg.contains("社区礼堂") || svg.contains("第二网格"), "{svg}");
+    assert!(svg.contains(&format!("{hour:02}:11 +08:00 Asia/Shanghai")), "the title's time is not local: {svg}");
+    assert_eq!(request("GET", port, "/density.png?lang=fr", &[], None).status, 400);
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -7,6 +7,10 @@
 //!   `cell` (else the cell that contains it), `floor_area_m2`, `capacity` and `category` (a FIWARE
 //!   building category, `residential` when absent).
 //!
+//! The collection's own `properties` may name the community's `time_zone` (an IANA name such as
+//! `Asia/Shanghai`, checked against jiff's bundled database): the map page and the pictures show
+//! local times in it; without one they show UTC, and say so. Messages and exports stay UTC.
+//!
 //! Coordinates are WGS-84 longitude, latitude (GeoJSON's order). Every error names the file, the
 //! feature (its index in `features`) and the field: `grid.geojson: feature 3: capacity: not a
 //! whole number ≥ 0`.
@@ -99,6 +103,8 @@ pub fn building_key(site: &str, building: &str) -> String {
 pub struct Grid {
     /// The FeatureCollection's `name`, if any.
     pub name: Option<String>,
+    /// `properties.time_zone`: the IANA name of the community's time zone, if the file gives one.
+    pub time_zone: Option<String>,
     pub cells: Vec<Cell>,
     pub buildings: Vec<Building>,
     by_key: HashMap<String, usize>,
@@ -129,6 +135,22 @@ impl Grid {
             return Err(at(None, "type", "must be \"FeatureCollection\"".into()));
         }
         let name = root.get("name").and_then(Value::as_str).map(str::to_string);
+        let time_zone = match root.get("properties") {
+            None | Some(Value::Null) => None,
+            Some(Value::Object(props)) => {
+                optional_text(props, "time_zone").map_err(|e| at(None, "properties.time_zone", e))?
+            }
+            Some(_) => return Err(at(None, "properties", "not an object".into())),
+        };
+        if let Some(zone) = &time_zone
+            && jiff::tz::TimeZone::get(zone).is_err()
+        {
+            return Err(at(
+                None,
+                "properties.time_zone",
+                format!("{zone:?} is not a time zone name of the IANA database (e.g. \"Asia/Shanghai\")"),
+            ));
+        }
         let features = root
             .get("features")
             .and_then(Value::as_array)
@@ -240,7 +262,13 @@ impl Grid {
             buildings.push(b);
         }
         let by_key = buildings.iter().enumerate().map(|(i, b)| (b.key(), i)).collect();
-        Ok(Self { name, cells, buildings, by_key })
+        Ok(Self { name, time_zone, cells, buildings, by_key })
+    }
+
+    /// The time zone people read times in: the file's, else UTC.
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        // Checked when the file was read, so only UTC itself falls back.
+        self.time_zone.as_deref().and_then(|z| jiff::tz::TimeZone::get(z).ok()).unwrap_or(jiff::tz::TimeZone::UTC)
     }
 
     /// The building a node publishes as `site`/`building`, if the grid has it.
@@ -472,6 +500,21 @@ mod tests {
             "g.geojson: feature 1: geometry.coordinates: a ring needs at least 4 positions, the last equal to the first"
         );
         assert_eq!(error(&with(CELL)), "g.geojson: feature 1: properties.id: cell \"c1\" is defined twice");
+    }
+
+    #[test]
+    fn the_time_zone_is_an_iana_name_or_utc_when_absent() {
+        assert_eq!(fixture().time_zone.as_deref(), Some("Asia/Shanghai"));
+        assert_eq!(fixture().zone().iana_name(), Some("Asia/Shanghai"));
+        let grid = |props: &str| format!(r#"{{"type":"FeatureCollection","properties":{props},"features":[{CELL}]}}"#);
+        let plain = Grid::parse(Path::new("g.geojson"), grid("{}").as_bytes()).unwrap();
+        assert_eq!((plain.time_zone.as_deref(), plain.zone()), (None, jiff::tz::TimeZone::UTC));
+        assert_eq!(
+            error(&grid(r#"{"time_zone":"Asia/Shangai"}"#)),
+            "g.geojson: properties.time_zone: \"Asia/Shangai\" is not a time zone name of the IANA database (e.g. \"Asia/Shanghai\")"
+        );
+        assert_eq!(error(&grid(r#"{"time_zone":8}"#)), "g.geojson: properties.time_zone: not a string");
+        assert_eq!(error(&grid("[]")), "g.geojson: properties: not an object");
     }
 
     #[test]

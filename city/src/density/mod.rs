@@ -9,16 +9,20 @@
 //! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
 //! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
 //! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
+//! - [`i18n`]: the page's and the pictures' texts in Chinese and English.
 //! - [`access`]: the two roles, viewer and analyst, by bearer token.
 //! - [`suppress`]: small counts merged on fixed spans, for the export and the viewers' history.
 //! - [`losses`]: gaps in each node's `seq`, counted as lost messages.
 //! - [`legend`]: the colour classes the map page and the pictures share.
-//! - [`render`]: the map as PNG or SVG.
+//! - [`render`]: the map as PNG or SVG, in either language.
+//! - [`font`]: the pictures' text: the system's CJK font, or ASCII in a bitmap font.
 //! - [`ngsi`]: FIWARE `Building` and `CrowdFlowObserved` entities, small counts suppressed.
 
 pub mod access;
 pub mod consumer;
+pub mod font;
 pub mod grid;
+pub mod i18n;
 pub mod ingest;
 pub mod legend;
 pub mod losses;

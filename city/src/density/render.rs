@@ -1,16 +1,20 @@
-//! The density map as a picture (`lintel-city render --out map.png|map.svg`): the cells
-//! coloured by occupancy (fresh buildings only; grey where no building is fresh), buildings as
-//! points or footprints (hollow when stale), a legend and the time. The same colours as the map
-//! page, which reads them from [`legend`](super::legend) through the GeoJSON.
+//! The density map as a picture (`lintel-city render --out map.png|map.svg`, `GET
+//! /density.png`, `GET /density.svg`): the cells coloured by occupancy (fresh buildings only;
+//! grey where no building is fresh), buildings as points or footprints (hollow when stale), a
+//! legend and the time in the grid's time zone. The same colours as the map page, which reads
+//! them from [`legend`](super::legend) through the GeoJSON.
 //!
-//! PNG labels use an 8×8 bitmap font (ASCII only: cell names are shown by id there); the SVG
-//! carries the full names.
+//! Texts in the language asked, from the page's catalogues ([`super::i18n`]); the PNG's drawn
+//! with the system's CJK font ([`super::font`]).
 
 use std::fmt::Write as _;
 
+use lintel_http::i18n::Language;
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform};
 
+use super::font::{NoFont, Pen};
 use super::grid::{Footprint, Grid, LonLat, centroid};
+use super::i18n::CATALOGUES;
 use super::legend::NO_DATA_COLOUR;
 use super::snapshot::Snapshot;
 
@@ -19,6 +23,10 @@ use super::snapshot::Snapshot;
 pub enum RenderError {
     #[error("{0}: the output must end in .png or .svg")]
     Format(String),
+    #[error(transparent)]
+    NoFont(#[from] NoFont),
+    #[error("the picture is too large to draw")]
+    Size,
     #[error("cannot write {path}: {reason}")]
     Write { path: String, reason: String },
 }
@@ -27,6 +35,15 @@ const WIDTH: f32 = 1000.0;
 const PANEL: f32 = 260.0;
 const MARGIN: f32 = 30.0;
 const TITLE: f32 = 50.0;
+
+/// The text of `key` in `language`, its `{name}` placeholders filled from `values`.
+fn text(language: Language, key: &str, values: &[(&str, &str)]) -> String {
+    let mut out = CATALOGUES.text(language, key).to_string();
+    for (name, value) in values {
+        out = out.replace(&format!("{{{name}}}"), value);
+    }
+    out
+}
 
 /// Longitude, latitude → pixels, keeping distances true at the grid's latitude.
 struct Projection {
@@ -55,33 +72,48 @@ impl Projection {
     }
 }
 
-/// Writes the picture to `path`, PNG or SVG by its extension.
-pub fn write(grid: &Grid, snapshot: &Snapshot, path: &std::path::Path) -> Result<(), RenderError> {
+/// Writes the picture in `language` to `path`, PNG or SVG by its extension.
+pub fn write(grid: &Grid, snapshot: &Snapshot, path: &std::path::Path, language: Language) -> Result<(), RenderError> {
     let name = path.display().to_string();
     let bytes = match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("png") => png(grid, snapshot),
-        Some("svg") => svg(grid, snapshot).into_bytes(),
+        Some("png") => png(grid, snapshot, language)?,
+        Some("svg") => svg(grid, snapshot, language).into_bytes(),
         _ => return Err(RenderError::Format(name)),
     };
     std::fs::write(path, bytes).map_err(|e| RenderError::Write { path: name, reason: e.to_string() })
 }
 
-fn title(grid: &Grid, snapshot: &Snapshot) -> String {
-    format!("{} - occupancy at {}", grid.name.as_deref().unwrap_or("density"), snapshot.at)
+fn title(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
+    let t = |key: &str, values: &[(&str, &str)]| text(language, key, values);
+    let name = grid.name.clone().unwrap_or_else(|| t("render.default_name", &[]));
+    t("render.title", &[("name", &name), ("time", &local_time(grid, snapshot.at))])
 }
 
-/// The picture as SVG text.
-pub fn svg(grid: &Grid, snapshot: &Snapshot) -> String {
+/// `at` as people in the grid's time zone read it: `2026-11-25 18:00 +08:00 Asia/Shanghai`, or
+/// `2026-11-25 10:00 UTC` for a grid without a time zone.
+pub fn local_time(grid: &Grid, at: lintel_wire::UtcTime) -> String {
+    let Ok(instant) = jiff::Timestamp::from_second(at.unix_seconds()) else { return at.to_string() };
+    match &grid.time_zone {
+        Some(name) => format!("{} {name}", instant.to_zoned(grid.zone()).strftime("%Y-%m-%d %H:%M %:z")),
+        None => format!("{} UTC", instant.to_zoned(jiff::tz::TimeZone::UTC).strftime("%Y-%m-%d %H:%M")),
+    }
+}
+
+/// The picture as SVG text, in `language`.
+pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
+    let t = |key: &str, values: &[(&str, &str)]| escape(&text(language, key, values));
     let projection = Projection::new(grid);
     let legend = snapshot.legend();
     let (w, h) = (WIDTH + PANEL, projection.height);
     let mut s = String::new();
     let _ = writeln!(
         s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" lang="{}" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="'WenQuanYi Micro Hei', 'Noto Sans CJK SC', sans-serif">"#,
+        language.code()
     );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
-    let _ = writeln!(s, r#"<text x="{MARGIN}" y="32" font-size="20">{}</text>"#, escape(&title(grid, snapshot)));
+    let _ =
+        writeln!(s, r#"<text x="{MARGIN}" y="32" font-size="20">{}</text>"#, escape(&title(grid, snapshot, language)));
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
         let fill = if view.buildings_fresh == 0 { NO_DATA_COLOUR } else { legend.colour(view.occupancy) };
         for polygon in &cell.polygons {
@@ -107,11 +139,13 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot) -> String {
         );
         let _ = writeln!(
             s,
-            r##"<text x="{x:.1}" y="{:.1}" font-size="14" text-anchor="middle" fill="#111">{} people, {}/{} fresh</text>"##,
+            r##"<text x="{x:.1}" y="{:.1}" font-size="14" text-anchor="middle" fill="#111">{} · {}</text>"##,
             y + 42.0,
-            view.occupancy,
-            view.buildings_fresh,
-            view.buildings
+            t("render.people", &[("count", &view.occupancy.to_string())]),
+            t(
+                "render.fresh",
+                &[("fresh", &view.buildings_fresh.to_string()), ("buildings", &view.buildings.to_string())]
+            ),
         );
     }
     for (b, view) in grid.buildings.iter().zip(&snapshot.buildings) {
@@ -145,7 +179,8 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot) -> String {
     }
     // The legend.
     let lx = WIDTH + 10.0;
-    let _ = writeln!(s, r#"<text x="{lx}" y="{}" font-size="16">People in cell</text>"#, TITLE + MARGIN);
+    let _ =
+        writeln!(s, r#"<text x="{lx}" y="{}" font-size="16">{}</text>"#, TITLE + MARGIN, t("map.legend_heading", &[]));
     for class in 0..legend.colours.len() {
         let y = TITLE + MARGIN + 15.0 + class as f32 * 28.0;
         let _ = writeln!(
@@ -158,28 +193,36 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot) -> String {
     }
     let y = TITLE + MARGIN + 15.0 + 5.0 * 28.0;
     let _ = writeln!(s, r##"<rect x="{lx}" y="{y}" width="24" height="20" fill="{NO_DATA_COLOUR}" stroke="#333"/>"##);
-    let _ = writeln!(s, r#"<text x="{}" y="{}" font-size="14">no fresh data</text>"#, lx + 32.0, y + 15.0);
+    let _ = writeln!(
+        s,
+        r#"<text x="{}" y="{}" font-size="14">{}</text>"#,
+        lx + 32.0,
+        y + 15.0,
+        t("map.legend_no_data", &[])
+    );
     let y = y + 40.0;
     let _ = writeln!(
         s,
-        r##"<circle cx="{}" cy="{y}" r="6" fill="#1f3b73"/><text x="{}" y="{}" font-size="14">building, fresh</text>"##,
+        r##"<circle cx="{}" cy="{y}" r="6" fill="#1f3b73"/><text x="{}" y="{}" font-size="14">{}</text>"##,
         lx + 12.0,
         lx + 32.0,
-        y + 5.0
+        y + 5.0,
+        t("render.building_fresh", &[])
     );
     let y = y + 26.0;
     let _ = writeln!(
         s,
-        r##"<circle cx="{}" cy="{y}" r="6" fill="none" stroke="#777" stroke-width="2"/><text x="{}" y="{}" font-size="14">stale (last value)</text>"##,
+        r##"<circle cx="{}" cy="{y}" r="6" fill="none" stroke="#777" stroke-width="2"/><text x="{}" y="{}" font-size="14">{}</text>"##,
         lx + 12.0,
         lx + 32.0,
-        y + 5.0
+        y + 5.0,
+        t("render.building_stale", &[])
     );
     let _ = writeln!(
         s,
-        r#"<text x="{lx}" y="{}" font-size="12">WGS-84; stale after {} s</text>"#,
+        r#"<text x="{lx}" y="{}" font-size="12">{}</text>"#,
         y + 40.0,
-        snapshot.stale_after_s
+        t("render.footer", &[("seconds", &snapshot.stale_after_s.to_string())])
     );
     s.push_str("</svg>\n");
     s
@@ -203,13 +246,16 @@ fn paint(hex: &str, alpha: f32) -> Paint<'static> {
     paint
 }
 
-/// The picture as PNG bytes.
-pub fn png(grid: &Grid, snapshot: &Snapshot) -> Vec<u8> {
+/// The picture as PNG bytes, in `language` (refused without a font that has its letters).
+pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u8>, RenderError> {
+    let t = |key: &str, values: &[(&str, &str)]| text(language, key, values);
+    let pen = Pen::for_language(language)?;
     let projection = Projection::new(grid);
     let legend = snapshot.legend();
     let (w, h) = ((WIDTH + PANEL) as u32, projection.height as u32);
-    let Some(mut pixmap) = Pixmap::new(w, h) else { return Vec::new() };
+    let mut pixmap = Pixmap::new(w, h).ok_or(RenderError::Size)?;
     pixmap.fill(Color::WHITE);
+    let (black, dark) = ([0, 0, 0], [17, 17, 17]);
     let stroke = |width: f32| Stroke { width, ..Stroke::default() };
     let ring_path = |rings: &[Vec<LonLat>]| {
         let mut pb = PathBuilder::new();
@@ -222,7 +268,7 @@ pub fn png(grid: &Grid, snapshot: &Snapshot) -> Vec<u8> {
         }
         pb.finish()
     };
-    text(&mut pixmap, MARGIN, 20.0, &ascii(&title(grid, snapshot)), 2, "#000000");
+    pen.draw(&mut pixmap, MARGIN, 14.0, &title(grid, snapshot, language), 22.0, black);
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
         let fill = if view.buildings_fresh == 0 { NO_DATA_COLOUR } else { legend.colour(view.occupancy) };
         for polygon in &cell.polygons {
@@ -254,24 +300,37 @@ pub fn png(grid: &Grid, snapshot: &Snapshot) -> Vec<u8> {
             Some(o) => format!("({o})"),
             None => "-".into(),
         };
-        text(&mut pixmap, x + 10.0, y - 7.0, &label, 2, "#000000");
+        pen.draw_boxed(&mut pixmap, x + 10.0, y - 8.0, &label, 15.0, black);
     }
-    // Cell labels last, over the buildings, under the top edge of the cell.
+    // Cell labels last, over the buildings, under the top edge of the cell; the bitmap font
+    // cannot write most names, so it adds the cell's id.
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
         let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
         let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
         let (_, y) = projection.xy(&[0.0, top]);
+        let name = match pen {
+            Pen::Outline(_) => view.name.clone(),
+            Pen::Bitmap => format!("{} {}", cell.id, view.name),
+        };
         let lines = [
-            format!("{} {}", cell.id, ascii(&view.name)),
-            format!("{} people", view.occupancy),
-            format!("{}/{} fresh", view.buildings_fresh, view.buildings),
+            (name, 18.0),
+            (t("render.people", &[("count", &view.occupancy.to_string())]), 15.0),
+            (
+                t(
+                    "render.fresh",
+                    &[("fresh", &view.buildings_fresh.to_string()), ("buildings", &view.buildings.to_string())],
+                ),
+                15.0,
+            ),
         ];
-        for (i, line) in lines.iter().enumerate() {
-            text(&mut pixmap, x - line.len() as f32 * 8.0, y + 8.0 + i as f32 * 20.0, line, 2, "#111111");
+        let mut line_y = y + 8.0;
+        for (line, size) in &lines {
+            pen.draw_boxed(&mut pixmap, x - pen.width(line, *size) / 2.0, line_y, line, *size, dark);
+            line_y += size + 6.0;
         }
     }
     let lx = WIDTH + 10.0;
-    text(&mut pixmap, lx, TITLE + MARGIN - 8.0, "People in cell", 2, "#000000");
+    pen.draw(&mut pixmap, lx, TITLE + MARGIN - 12.0, &t("map.legend_heading", &[]), 18.0, black);
     let swatch = |pixmap: &mut Pixmap, y: f32, hex: &str| {
         if let Some(rect) = Rect::from_xywh(lx, y, 24.0, 20.0) {
             pixmap.fill_rect(rect, &paint(hex, 1.0), Transform::identity(), None);
@@ -282,50 +341,77 @@ pub fn png(grid: &Grid, snapshot: &Snapshot) -> Vec<u8> {
     for class in 0..legend.colours.len() {
         let y = TITLE + MARGIN + 15.0 + class as f32 * 28.0;
         swatch(&mut pixmap, y, legend.colours[class]);
-        text(&mut pixmap, lx + 32.0, y + 2.0, &legend.label(class), 2, "#000000");
+        pen.draw(&mut pixmap, lx + 32.0, y + 1.0, &legend.label(class), 16.0, black);
     }
     let y = TITLE + MARGIN + 15.0 + 5.0 * 28.0;
     swatch(&mut pixmap, y, NO_DATA_COLOUR);
-    text(&mut pixmap, lx + 32.0, y + 2.0, "no fresh data", 2, "#000000");
+    pen.draw(&mut pixmap, lx + 32.0, y + 1.0, &t("map.legend_no_data", &[]), 16.0, black);
     let y = y + 40.0;
     if let Some(c) = PathBuilder::from_circle(lx + 12.0, y, 6.0) {
         pixmap.fill_path(&c, &paint("#1f3b73", 1.0), FillRule::Winding, Transform::identity(), None);
     }
-    text(&mut pixmap, lx + 32.0, y - 8.0, "fresh", 2, "#000000");
+    pen.draw(&mut pixmap, lx + 32.0, y - 9.0, &t("render.building_fresh", &[]), 16.0, black);
     let y = y + 26.0;
     if let Some(c) = PathBuilder::from_circle(lx + 12.0, y, 6.0) {
         pixmap.stroke_path(&c, &paint("#777777", 1.0), &stroke(2.0), Transform::identity(), None);
     }
-    text(&mut pixmap, lx + 32.0, y - 8.0, "stale", 2, "#000000");
-    text(&mut pixmap, lx, y + 30.0, &format!("stale after {}s", snapshot.stale_after_s), 1, "#000000");
-    pixmap.encode_png().unwrap_or_default()
+    pen.draw(&mut pixmap, lx + 32.0, y - 9.0, &t("render.building_stale", &[]), 16.0, black);
+    let footer = t("render.footer", &[("seconds", &snapshot.stale_after_s.to_string())]);
+    pen.draw(&mut pixmap, lx, y + 26.0, &footer, 13.0, black);
+    pixmap.encode_png().map_err(|_| RenderError::Size)
 }
 
-/// Only the ASCII characters of `text` (the bitmap font has no others), spaces squeezed.
-fn ascii(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii() && !c.is_ascii_control())
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lintel_http::i18n::Language;
+    use lintel_wire::UtcTime;
+    use std::path::Path;
 
-/// Draws ASCII text with the 8×8 bitmap font, each font pixel `scale`×`scale`.
-fn text(pixmap: &mut Pixmap, x: f32, y: f32, text: &str, scale: u32, hex: &str) {
-    use font8x8::UnicodeFonts;
-    let paint = paint(hex, 1.0);
-    let s = scale as f32;
-    for (i, ch) in text.chars().enumerate() {
-        let Some(glyph) = font8x8::BASIC_FONTS.get(ch) else { continue };
-        for (row, bits) in glyph.iter().enumerate() {
-            for col in 0..8 {
-                if bits & (1 << col) != 0
-                    && let Some(rect) = Rect::from_xywh(x + (i as f32 * 8.0 + col as f32) * s, y + row as f32 * s, s, s)
-                {
-                    pixmap.fill_rect(rect, &paint, Transform::identity(), None);
+    fn fixture() -> Grid {
+        Grid::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lishui-grid.geojson")).unwrap()
+    }
+
+    /// The pixels of the title's band (under the top margin, across the map) that are not white.
+    fn inked_title_pixels(png: &[u8]) -> Vec<(u32, u32)> {
+        let pixmap = Pixmap::decode_png(png).unwrap();
+        let mut inked = Vec::new();
+        for y in 10..45 {
+            for x in 0..(WIDTH as u32) {
+                let p = pixmap.pixel(x, y).unwrap();
+                if p.red() < 128 && p.green() < 128 && p.blue() < 128 {
+                    inked.push((x, y));
                 }
             }
         }
+        inked
+    }
+
+    #[test]
+    fn the_png_is_written_in_the_language_asked_chinese_with_the_cjk_font() {
+        let grid = fixture();
+        let snapshot = Snapshot::build(&grid, &[], UtcTime::from_unix_seconds(1_764_064_800), 300);
+        let chinese = match png(&grid, &snapshot, Language::Chinese) {
+            Ok(bytes) => bytes,
+            // A machine without the font: the refusal says what to install (scripts/setup does).
+            Err(e) => panic!("{e}"),
+        };
+        let english = png(&grid, &snapshot, Language::English).unwrap();
+        let (zh, en) = (inked_title_pixels(&chinese), inked_title_pixels(&english));
+        assert!(zh.len() > 500, "the Chinese title is not drawn: {} dark pixels", zh.len());
+        assert!(en.len() > 500, "the English title is not drawn: {} dark pixels", en.len());
+        assert_ne!(zh, en, "the Chinese title is drawn as the English one");
+        let svg = svg(&grid, &snapshot, Language::Chinese);
+        assert!(svg.contains("在场人数") && svg.contains("2025-11-25 18:00 +08:00 Asia/Shanghai"), "{svg}");
+    }
+
+    #[test]
+    fn times_are_written_in_the_grids_time_zone_or_utc() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/lishui-grid.geojson");
+        let mut grid = Grid::load(&path).unwrap();
+        let at = UtcTime::from_unix_seconds(1_764_064_800); // 2025-11-25T10:00:00Z
+        assert_eq!(local_time(&grid, at), "2025-11-25 18:00 +08:00 Asia/Shanghai");
+        grid.time_zone = None;
+        assert_eq!(local_time(&grid, at), "2025-11-25 10:00 UTC");
     }
 }

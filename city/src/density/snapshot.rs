@@ -176,6 +176,7 @@ impl Snapshot {
         Collection {
             kind: "FeatureCollection",
             name: grid.name.as_deref(),
+            time_zone: grid.time_zone.as_deref(),
             at: self.at,
             stale_after_s: self.stale_after_s,
             legend: self.legend(),
@@ -202,6 +203,8 @@ struct Collection<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     name: Option<&'a str>,
+    /// The grid's time zone for people's eyes (null: none given, read UTC); `at` stays UTC.
+    time_zone: Option<&'a str>,
     at: UtcTime,
     stale_after_s: i64,
     legend: Legend,

@@ -2,9 +2,13 @@
 //! (its client limits apply):
 //!
 //! - `GET /` (with `/map.js`, `/map.css`): the map page (embedded; no internet, no tile server:
-//!   the cells are the map; no inline script, so the CSP allows none);
+//!   the cells are the map; no inline script, so the CSP allows none), in the reader's language
+//!   ([`super::i18n`]), with its texts at `/i18n/` (behind the same checks as the page);
 //! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
 //!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
+//! - `GET /density.png[?at=TIME][&lang=zh-CN|en]` and `GET /density.svg[…]`: the map as a
+//!   picture ([`super::render`]), in `lang` or else the reader's language (`Accept-Language`),
+//!   times in the grid's time zone; 503 for a Chinese PNG on a machine without a CJK font;
 //! - `GET /density/history?cell=ID|building=SITE/BUILDING&from=TIME&to=TIME[&step=interval|hour|day][&exact=0|1]`:
 //!   exact for an analyst; for anyone else a cell's history with small counts suppressed
 //!   ([`history`]);
@@ -17,7 +21,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{RawQuery, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
@@ -28,9 +32,11 @@ use super::access::{Access, Role, identify};
 use super::grid::Grid;
 use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
+use super::render;
 use super::snapshot::Snapshot;
 use super::store::{Recorder, Step};
 use super::suppress::Suppression;
+use lintel_http::i18n::Language;
 use lintel_wire::UtcTime;
 
 /// The most points a history answer holds.
@@ -38,8 +44,8 @@ pub const MAX_HISTORY_POINTS: usize = 10_000;
 /// The longest span an NGSI-LD export covers in one request.
 pub const MAX_EXPORT_SPAN_S: i64 = 31 * 86_400;
 
-const MAP_PAGE: &str = include_str!("assets/map.html");
-const MAP_SCRIPT: &str = include_str!("assets/map.js");
+pub(crate) const MAP_PAGE: &str = include_str!("assets/map.html");
+pub(crate) const MAP_SCRIPT: &str = include_str!("assets/map.js");
 const MAP_STYLE: &str = include_str!("assets/map.css");
 
 /// What the routes read.
@@ -69,15 +75,18 @@ pub fn router(state: Arc<DensityWeb>) -> Router {
         .route("/map.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_SCRIPT) }))
         .route("/map.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_STYLE) }))
         .route("/density.geojson", get(geojson))
+        .route("/density.png", get(|s: State<_>, h: HeaderMap, q: RawQuery| picture(s, h, q, Picture::Png)))
+        .route("/density.svg", get(|s: State<_>, h: HeaderMap, q: RawQuery| picture(s, h, q, Picture::Svg)))
         .route("/density/history", get(history))
         .route("/ngsi-ld/entities", get(entities))
         .route("/metrics", get(metrics))
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found: see GET / and /density.geojson\n") })
         .with_state(state)
+        .merge(Arc::clone(&super::i18n::CATALOGUES).router())
 }
 
-async fn page() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], MAP_PAGE)
+async fn page(headers: HeaderMap) -> impl IntoResponse {
+    super::i18n::page(&headers, MAP_PAGE)
 }
 
 async fn metrics(State(state): State<Arc<DensityWeb>>) -> impl IntoResponse {
@@ -146,6 +155,61 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
     });
     match answer {
         Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
+        Err(response) => response,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Picture {
+    Png,
+    Svg,
+}
+
+async fn picture(
+    State(state): State<Arc<DensityWeb>>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    kind: Picture,
+) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let at = match params.time("at") {
+        Ok(at) => at,
+        Err(e) => return bad_request(e),
+    };
+    let language = match params.get("lang") {
+        None => Language::of_request(&headers),
+        Some(tag) => match Language::from_tag(tag) {
+            Some(language) => language,
+            None => return bad_request(format!("lang {tag:?}: use zh-CN or en")),
+        },
+    };
+    let stale_after_s = state.stale_after_s;
+    let answer = with_store(&state, move |store, grid| {
+        let (states, at) = match at {
+            None => (store.latest(), UtcTime::now()),
+            Some(at) => (store.as_of(at.unix_seconds()), at),
+        };
+        let snapshot = Snapshot::build(grid, &states.map_err(|e| e.to_string())?, at, stale_after_s);
+        Ok(match kind {
+            Picture::Png => render::png(grid, &snapshot, language),
+            Picture::Svg => Ok(render::svg(grid, &snapshot, language).into_bytes()),
+        })
+    })
+    .await;
+    let content_type = match kind {
+        Picture::Png => "image/png",
+        Picture::Svg => "image/svg+xml",
+    };
+    let language_header = (header::CONTENT_LANGUAGE, language.code());
+    match answer {
+        Ok(Ok(bytes)) => ([(header::CONTENT_TYPE, content_type), language_header], bytes).into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!("density picture: {error}");
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{error}\n")).into_response()
+        }
         Err(response) => response,
     }
 }
