@@ -232,6 +232,37 @@ fn a_line_is_placed_moved_and_saved_from_the_keyboard_alone_and_the_validation_b
     let utc_hour = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 3600 % 24;
     let shanghai = (utc_hour + 8) % 24;
     assert!(shown_hour == shanghai || shown_hour == (shanghai + 1) % 24, "{said:?}: not Shanghai's hour {shanghai}");
+    // Every kind of control is reachable with Tab: the top bar's, the picture, the zone tools, each
+    // zone's fields, the lens and floor, the validation.
+    let mut reached = std::collections::BTreeSet::new();
+    for _ in 0..150 {
+        browser.press_keys(&[TAB]);
+        let at = script(
+            &browser,
+            "const e = document.activeElement; return e.id || (e.dataset && e.dataset.field) || e.className || e.tagName;",
+        );
+        reached.insert(at.as_str().unwrap_or_default().to_string());
+    }
+    for control in [
+        "camera",
+        "flow-toggle",
+        "unblur",
+        "language",
+        "overlay",
+        "add-line",
+        "add-polygon",
+        "name",
+        "flip",
+        "hysteresis",
+        "aggregate",
+        "delete",
+        "entrance",
+        "add-floor",
+        "validate-zone",
+        "validate-start",
+    ] {
+        assert!(reached.contains(control), "{control} is not reachable with Tab: {reached:?}");
+    }
     drop(browser);
 
     // The validation bar, in Chinese on a laptop: over the picture, big buttons with their keys, a
