@@ -103,6 +103,9 @@ fn unchunk(body: &str) -> String {
     out
 }
 
+/// The Shift key, for [`Browser::press_keys`]: the next key is pressed with it held.
+pub const SHIFT: &str = "\u{E008}";
+
 /// A headless Chromium session, ended (and its driver stopped) when dropped.
 pub struct Browser {
     driver: Child,
@@ -214,6 +217,35 @@ impl Browser {
     pub fn type_into(&self, css: &str, text: &str) {
         let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
         self.session_call("POST", &format!("/element/{element}/value"), Some(json!({ "text": text })));
+    }
+
+    /// Presses `keys` one after the other on whatever has the focus, as a person at the keyboard
+    /// does: WebDriver key codes (`"\u{E004}"` Tab, `"\u{E007}"` Enter, `"\u{E012}"`–`"\u{E015}"`
+    /// the arrows left, up, right, down) or characters; a key given with [`SHIFT`] before it is
+    /// pressed with Shift held.
+    pub fn press_keys(&self, keys: &[&str]) {
+        let mut actions = Vec::new();
+        let mut shifted = false;
+        for key in keys {
+            if *key == SHIFT {
+                shifted = true;
+                continue;
+            }
+            if shifted {
+                actions.push(json!({"type": "keyDown", "value": SHIFT}));
+            }
+            actions.push(json!({"type": "keyDown", "value": key}));
+            actions.push(json!({"type": "keyUp", "value": key}));
+            if shifted {
+                actions.push(json!({"type": "keyUp", "value": SHIFT}));
+            }
+            shifted = false;
+        }
+        self.session_call(
+            "POST",
+            "/actions",
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
+        );
     }
 
     /// What is wrong with the page as shown, one line each: a horizontal scroll (the page is wider

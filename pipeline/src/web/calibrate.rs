@@ -79,6 +79,8 @@ pub struct CameraSetup {
     zones: Vec<ZoneView>,
     lens: Option<LensView>,
     floor: Option<FloorView>,
+    /// The site's time zone (an IANA name), in which the page shows times; `None`: the browser's.
+    time_zone: Option<String>,
 }
 
 /// What a save carries: the zones alone (the lens and floor stay as they are), or the camera's
@@ -108,7 +110,7 @@ pub async fn page(_: Technician, headers: HeaderMap) -> Html<String> {
     super::i18n::page(&headers, pages::CALIBRATE)
 }
 
-/// `GET /api/calibrate/cameras`: each camera with its zones.
+/// `GET /api/calibrate/cameras`: each camera with its zones, lens, floor and its site's time zone.
 pub async fn cameras(State(view): State<Arc<CalibrateView>>, _: Technician) -> Json<Vec<CameraSetup>> {
     let cameras = view.site.read(|site| {
         site.cameras
@@ -119,6 +121,7 @@ pub async fn cameras(State(view): State<Arc<CalibrateView>>, _: Technician) -> J
                 zones: site.zones_for(&camera.id).map(ZoneView::from).collect(),
                 lens: camera.lens.as_ref().map(LensView::from),
                 floor: camera.floor.as_ref().map(FloorView::from),
+                time_zone: site.time_zone.clone(),
             })
             .collect()
     });

@@ -15,6 +15,7 @@ const JS: &str = "text/javascript; charset=utf-8";
 /// modules; the set-up page's are under `calibrate/` (its entry is `calibrate/main.js`).
 pub(super) const ASSETS: &[(&str, &str, &str)] = &[
     ("lintel.css", "text/css; charset=utf-8", include_str!("assets/lintel.css")),
+    ("calibrate.css", "text/css; charset=utf-8", include_str!("assets/calibrate.css")),
     ("common.js", JS, include_str!("assets/common.js")),
     ("geometry.js", JS, include_str!("assets/geometry.js")),
     ("dashboard.js", JS, include_str!("assets/dashboard.js")),
@@ -27,6 +28,7 @@ pub(super) const ASSETS: &[(&str, &str, &str)] = &[
     ("calibrate/coordinates.js", JS, include_str!("assets/calibrate/coordinates.js")),
     ("calibrate/overlay.js", JS, include_str!("assets/calibrate/overlay.js")),
     ("calibrate/picture-input.js", JS, include_str!("assets/calibrate/picture-input.js")),
+    ("calibrate/keyboard.js", JS, include_str!("assets/calibrate/keyboard.js")),
     ("calibrate/zone-list.js", JS, include_str!("assets/calibrate/zone-list.js")),
     ("calibrate/lens-floor.js", JS, include_str!("assets/calibrate/lens-floor.js")),
     ("calibrate/validation.js", JS, include_str!("assets/calibrate/validation.js")),

@@ -1,6 +1,7 @@
 // The lens and floor panel: the lens typed in, estimated from a checkerboard or removed; the
 // floor's four points and their distances; the height filter; the undistorted picture.
 
+import { formatNumber, t } from "/i18n/i18n.js";
 import { $, el } from "../common.js";
 import * as Geometry from "../geometry.js";
 import * as api from "./api.js";
@@ -27,8 +28,9 @@ export function renderGeometry() {
   undistorted.checked = state.undistorted;
   const summary = $("lens-summary");
   summary.textContent = lens
-    ? `Lens: f ${lens.focal[0].toFixed(0)} px on ${lens.size[0]}×${lens.size[1]}, k1 ${lens.distortion[0].toFixed(3)}, k2 ${lens.distortion[1].toFixed(3)}. Feet are undistorted before they meet the zones.`
-    : "No lens: zones are on the camera's picture as it is.";
+    ? t("calibrate.lens.summary", { focal: lens.focal[0].toFixed(0), width: lens.size[0], height: lens.size[1],
+      k1: lens.distortion[0].toFixed(3), k2: lens.distortion[1].toFixed(3) })
+    : t("calibrate.lens.none");
   summary.className = lens ? "small ok" : "small muted";
   const geometryError = state.saveError && state.saveError.at.part;
   if (geometryError === "lens") { summary.textContent = state.saveError.message; summary.className = "small error"; }
@@ -42,9 +44,12 @@ export function renderGeometry() {
   } else if (floor) {
     $("floor-summary").className = "muted small";
     const heights = geometry && geometry.measures_height;
-    $("floor-summary").textContent = !state.geo && geometry && geometry.floor_error ? `Not used: ${geometry.floor_error}`
-      : heights === false ? "Heights cannot be told from this floor alone (seen straight on): enter the lens to filter by height."
-      : state.geo ? "Save to count on this floor." : "Feet are placed in metres; heights shown beside the boxes.";
+    // What the node says (an error, no heights) is about the saved floor; a draft is not checked
+    // until it is saved.
+    $("floor-summary").textContent = state.geo ? t("calibrate.floor.draft")
+      : geometry && geometry.floor_error ? t("calibrate.floor.not_used", { error: geometry.floor_error })
+      : heights === false ? t("calibrate.floor.no_heights")
+      : t("calibrate.floor.in_use");
   }
   // Inputs are refilled only when what they show changed, never under the technician's typing.
   const key = JSON.stringify([state.camera, lens, floor]);
@@ -61,7 +66,7 @@ export function renderGeometry() {
   if (floor) {
     $("floor-rows").replaceChildren(...floor.metres.map((m, i) => {
       const input = (axis) => {
-        const box = el("input", { type: "number", step: "0.05", value: String(m[axis]), "data-floor": `${i}.${axis}`, "aria-label": `Point ${i + 1} ${axis ? "y" : "x"} in metres` });
+        const box = el("input", { type: "number", step: "0.05", value: String(m[axis]), "data-floor": `${i}.${axis}`, "aria-label": t("calibrate.floor.point_metres", { point: i + 1, axis: axis ? "y" : "x" }) });
         box.addEventListener("change", () => { setFloorMetres(i, axis, Number(box.value) || 0); markUnsaved(); redraw(); });
         return box;
       };
@@ -102,7 +107,7 @@ function applyLens(lens) {
 
 function lensFromInputs() {
   const v = Object.fromEntries(LENS_FIELDS.map((f) => [f, Number(lensInput(f).value)]));
-  if (!(v.w > 0 && v.h > 0 && v.fx > 0 && v.fy > 0)) { showStatus("A lens needs its picture size and focal lengths (above 0).", "error"); return null; }
+  if (!(v.w > 0 && v.h > 0 && v.fx > 0 && v.fy > 0)) { showStatus(t("calibrate.lens.incomplete"), "error"); return null; }
   return { size: [Math.round(v.w), Math.round(v.h)], focal: [v.fx, v.fy], centre: [v.cx || v.w / 2, v.cy || v.h / 2],
     distortion: [v.k1 || 0, v.k2 || 0, v.p1 || 0, v.p2 || 0, v.k3 || 0] };
 }
@@ -118,23 +123,23 @@ export async function estimateLens() {
   const cameraId = state.camera;
   const show = (text, kind) => { line.className = `small ${kind}`; line.textContent = text; };
   $("estimate-start").disabled = true;
-  show(`Capturing for ${seconds} s: move the board slowly over the whole picture…`, "");
+  show(t("calibrate.estimate.capturing", { seconds }), "");
   try {
     const response = await api.startLensEstimate(cameraId, request);
-    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(answer.error || `Not started (${response.status}).`, "error"); return; }
+    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(answer.error || t("calibrate.estimate.not_started", { status: response.status }), "error"); return; }
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const estimation = await api.fetchLensEstimate(cameraId);
-      if (estimation.running) { show(`Capturing: board found in ${estimation.views} views of ${estimation.frames} frames · ${estimation.seconds_left} s left`, ""); continue; }
+      if (estimation.running) { show(t("calibrate.estimate.progress", { views: estimation.views, frames: estimation.frames, seconds: estimation.seconds_left }), ""); continue; }
       if (estimation.error) { show(estimation.error, "error"); return; }
       const result = estimation.result;
-      show(`Estimated from ${result.views} views of ${result.frames} frames: reprojection error ${result.rms_px.toFixed(2)} px. Save to count through it.`, "ok");
+      show(t("calibrate.estimate.done", { views: result.views, frames: result.frames, error: formatNumber(result.rms_px, { maximumFractionDigits: 2, minimumFractionDigits: 2 }) }), "ok");
       applyLens(result.lens);
       $("lens-details").open = true;
       return;
     }
   } catch (error) {
-    show("Not estimated: the node did not answer.", "error");
+    show(t("calibrate.estimate.no_answer"), "error");
   } finally {
     $("estimate-start").disabled = false;
   }
@@ -147,7 +152,7 @@ export function addFloor() {
 }
 
 export function removeFloor() {
-  if (zones().some((z) => z.space === "floor")) { showStatus("Move the zones on the floor back to the picture first.", "error"); return; }
+  if (zones().some((z) => z.space === "floor")) { showStatus(t("calibrate.floor.zones_on_it"), "error"); return; }
   placeFloor(null);
   geometryChanged();
 }

@@ -1,6 +1,7 @@
 // What comes from the camera, polled: the node's cameras, the live answer (boxes, counts), the
 // picture (one request at a time) and, while shown, the flow map.
 
+import { setTimeZone } from "/i18n/i18n.js";
 import { $, el } from "../common.js";
 import * as api from "./api.js";
 import { redraw } from "./redraw.js";
@@ -9,6 +10,8 @@ import { receiveCameras, receiveFlow, receiveLive, setPictureLoading, state, tog
 export async function loadCameras() {
   const cameras = await api.fetchCameras();
   receiveCameras(cameras);
+  // Times on the page are the site's (each camera carries its site's zone).
+  if (cameras[0] && cameras[0].time_zone) setTimeZone(cameras[0].time_zone);
   const select = $("camera");
   select.replaceChildren(...cameras.map((c) => el("option", { value: c.id, text: `${c.id} (${c.entrance})` })));
   select.value = state.camera || "";

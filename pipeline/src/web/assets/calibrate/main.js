@@ -5,6 +5,7 @@
 // flows one way: a handler changes the state through state.js, then redraw() draws the page again
 // from it (drawPage below).
 
+import { languageSwitch, t } from "/i18n/i18n.js";
 import { $ } from "../common.js";
 import * as api from "./api.js";
 import {
@@ -12,6 +13,7 @@ import {
 } from "./lens-floor.js";
 import { loadCameras, refreshFlow, refreshLive, refreshPicture, toggleFlow, unblur } from "./live.js";
 import { drawOverlay } from "./overlay.js";
+import { onOverlayKey } from "./keyboard.js";
 import { onPictureClick, onPointerMove, onPointerUp, startAdding, useSuggestion } from "./picture-input.js";
 import { setPageDrawing } from "./redraw.js";
 import { discard, save } from "./save.js";
@@ -31,6 +33,7 @@ setPageDrawing(drawPage);
 window.setup = setup;
 
 async function start() {
+  languageSwitch($("language"));
   await loadCameras();
   renderValidationZones();
   loadValidations();
@@ -38,14 +41,14 @@ async function start() {
   $("validate-stop").addEventListener("click", stopValidation);
   $("tap-in").addEventListener("click", () => tap("in"));
   $("tap-out").addEventListener("click", () => tap("out"));
-  // Keys for a technician watching the door, not the screen.
+  // Keys for a technician watching the door, not the screen (the picture's own keys aside).
   document.addEventListener("keydown", (event) => {
-    if (!state.validation.running || event.target.tagName === "INPUT") return;
-    if (event.key === "i" || event.key === "ArrowUp") tap("in");
-    if (event.key === "o" || event.key === "ArrowDown") tap("out");
+    if (!state.validation.running || ["INPUT", "SELECT"].includes(event.target.tagName) || event.target.id === "overlay") return;
+    if (event.key === "i" || event.key === "ArrowUp") { event.preventDefault(); tap("in"); }
+    if (event.key === "o" || event.key === "ArrowDown") { event.preventDefault(); tap("out"); }
   });
   $("camera").addEventListener("change", () => {
-    if (state.draft && !confirm("Discard the unsaved zones?")) { $("camera").value = state.camera; return; }
+    if (state.draft && !confirm(t("calibrate.confirm_discard"))) { $("camera").value = state.camera; return; }
     chooseCamera($("camera").value); discard(); renderValidationZones(); loadValidations();
   });
   $("unblur").addEventListener("click", unblur);
@@ -68,6 +71,12 @@ async function start() {
   overlay.addEventListener("click", onPictureClick);
   overlay.addEventListener("pointermove", onPointerMove);
   overlay.addEventListener("pointerup", onPointerUp);
+  overlay.addEventListener("keydown", onOverlayKey);
+  overlay.addEventListener("focus", drawPage);
+  overlay.addEventListener("blur", drawPage);
+  // The zone whose list item is in use has its IN and OUT large on the picture.
+  $("zones").addEventListener("focusin", drawOverlay);
+  $("zones").addEventListener("focusout", () => setTimeout(drawOverlay));
   refreshLive();
   setInterval(refreshLive, 400);
   setInterval(refreshPicture, 250);

@@ -2,6 +2,7 @@
 // floor's grid and handles, the flow map, the zones with their handles, and the points of a zone
 // being added. Drawn again whole at each redraw; dragging a handle starts here.
 
+import { formatNumber, t } from "/i18n/i18n.js";
 import { $, el, svg } from "../common.js";
 import { cameraToDisplay, curved, floorNow, segment, size, toDisplay, zonePointToDisplay } from "./coordinates.js";
 import { setup, startDragging, state, zones } from "./state.js";
@@ -15,7 +16,7 @@ export function drawOverlay() {
   overlay.classList.toggle("drawing", state.mode != null);
   if (live) drawLive(overlay, live);
   else {
-    $("frame-info").textContent = "waiting for the camera…";
+    $("frame-info").textContent = t("calibrate.waiting");
     drawLabels([]);
   }
   drawFloor(overlay);
@@ -25,26 +26,34 @@ export function drawOverlay() {
     const [x, y] = zonePointToDisplay({}, p);
     overlay.append(svg("circle", { cx: x, cy: y, r: 0.008, class: "draft-point" }));
   }
+  // The keyboard's cursor, while a zone is added with the picture focused.
+  if (state.mode && document.activeElement === overlay) {
+    const [x, y] = state.cursor;
+    const aspect = state.live ? state.live.width / state.live.height : 4 / 3;
+    overlay.append(svg("line", { x1: x - 0.03, y1: y, x2: x + 0.03, y2: y, class: "key-cursor" }));
+    overlay.append(svg("line", { x1: x, y1: y - 0.03 * aspect, x2: x, y2: y + 0.03 * aspect, class: "key-cursor" }));
+  }
 }
 
 // What the privacy pill says the picture hides (the node's `hiding`): its text and its title.
 const HIDING = {
-  everything: ["all blurred (learning the scene)",
-    "The whole picture is pixelated on the box while it learns what the empty scene looks like"],
-  people_and_motion: ["people and motion blurred",
-    "Pixelated on the box before the picture is sent: everyone tracked, every box the detector found, and everything that differs from the learned empty scene"],
-  nothing: ["unblurred", "People are shown as the camera sees them (logged)"],
+  everything: [t("calibrate.privacy.everything"), t("calibrate.privacy.everything.title")],
+  people_and_motion: [t("calibrate.privacy.people_and_motion"), t("calibrate.privacy.people_and_motion.title")],
+  nothing: [t("calibrate.privacy.nothing"), t("calibrate.privacy.nothing.title")],
 };
 
 // People's boxes and foot points, their heights, and what the caption and privacy pill say.
 function drawLive(overlay, live) {
+  // The picture's own shape: the stage is as wide as it can be at that shape (calibrate.css).
+  $("stage").style.setProperty("--ratio", String(live.width / live.height));
   $("stage").style.aspectRatio = `${live.width} / ${live.height}`;
-  $("frame-info").textContent = `${live.width}×${live.height} · frame ${live.frame} · ${live.people.length} people · ${live.age_ms} ms old`;
+  $("frame-info").textContent = t("calibrate.frame_info", { width: live.width, height: live.height, frame: live.frame,
+    people: live.people.length, age: live.age_ms });
   const privacy = $("privacy");
   const hiding = HIDING[live.hiding] || HIDING.everything;
   privacy.className = live.unblurred_s > 0 ? "pill warn" : "pill ok";
-  privacy.textContent = live.unblurred_s > 0 ? `unblurred ${live.unblurred_s} s` : hiding[0];
-  privacy.title = live.unblurred_s > 0 ? "People are shown as the camera sees them (logged)" : hiding[1];
+  privacy.textContent = live.unblurred_s > 0 ? t("calibrate.privacy.unblurred_for", { seconds: live.unblurred_s }) : hiding[0];
+  privacy.title = live.unblurred_s > 0 ? t("calibrate.privacy.nothing.title") : hiding[1];
   const labels = [];
   for (const person of live.people) {
     const [x, y, w, h] = person.bbox;
@@ -52,10 +61,10 @@ function drawLive(overlay, live) {
     overlay.append(svg("rect", { x: x0, y: y0, width: x1 - x0, height: y1 - y0, class: person.seen ? "person" : "person predicted" }));
     const [fx, fy] = cameraToDisplay(person.foot);
     overlay.append(svg("circle", { cx: fx, cy: fy, r: 0.006, class: "foot" }));
-    if (person.height_m != null) labels.push([x0, y0, `${person.height_m.toFixed(2)} m`]);
+    if (person.height_m != null) labels.push([x0, y0, `${formatNumber(person.height_m, { minimumFractionDigits: 2, maximumFractionDigits: 2 })} m`]);
   }
   drawLabels(labels);
-  const implausible = live.implausible ? ` · ${live.implausible} box${live.implausible > 1 ? "es" : ""} of no person's height dropped` : "";
+  const implausible = live.implausible ? ` · ${t("calibrate.implausible", { count: live.implausible })}` : "";
   $("frame-info").textContent += implausible;
 }
 
@@ -70,6 +79,21 @@ function placedLabel(className, [x, y, text]) {
 // Heights beside the boxes (replacing every label).
 function drawLabels(labels) {
   $("labels").replaceChildren(...labels.map((label) => placedLabel("height-label", label)));
+}
+
+// Labels centred on their point: a line's A and B, and its IN and OUT sides; kept inside the
+// picture.
+function addCentredLabels(labels) {
+  const inside = (v, margin) => Math.min(1 - margin, Math.max(margin, v));
+  $("labels").append(...labels.map(([className, x, y, text]) => placedLabel(`centred ${className}`, [inside(x, 0.025), inside(y, 0.04), text])));
+}
+
+// The zone being worked on (its point chosen, or its list item in use), whose IN and OUT are
+// large; with few zones every zone's are. -1: none.
+function currentZone() {
+  if (state.selected && state.selected.zone != null) return state.selected.zone;
+  const item = document.activeElement && document.activeElement.closest && document.activeElement.closest("#zones .zone-item");
+  return item ? [...item.parentElement.children].indexOf(item) : -1;
 }
 
 // A handle that starts dragging `what` (see state.dragging), unless clicks are adding a zone.
@@ -103,13 +127,14 @@ function drawFloor(overlay) {
   floor.points.forEach(([x, y], i) => {
     const [w, h] = size();
     const [dx, dy] = toDisplay([x * w, y * h]);
-    group.append(draggable(svg("ellipse", { cx: dx, cy: dy, rx: 0.011, ry: 0.011 * aspect, class: "floor-handle", "data-floor-point": String(i) }), { floor: i }));
+    const chosen = state.selected && state.selected.floor === i;
+    group.append(draggable(svg("ellipse", { cx: dx, cy: dy, rx: 0.011, ry: 0.011 * aspect, class: chosen ? "floor-handle selected" : "floor-handle", "data-floor-point": String(i) }), { floor: i }));
   });
   overlay.append(group);
   const labels = floor.points.map(([x, y], i) => {
     const [w, h] = size();
     const [dx, dy] = toDisplay([x * w, y * h]);
-    return [dx + 0.012, dy - 0.03, `${i + 1}: ${floor.metres[i][0]}, ${floor.metres[i][1]} m`];
+    return [dx + 0.012, dy - 0.03, `${i + 1}: ${formatNumber(floor.metres[i][0])}, ${formatNumber(floor.metres[i][1])} m`];
   });
   $("labels").append(...labels.map((label) => placedLabel("floor-label", label)));
 }
@@ -145,6 +170,8 @@ function drawFlow(overlay, flow) {
 // A line with an arrow towards its in side; a polygon filled lightly; handles to drag.
 function drawZone(overlay, zone, index) {
   const colour = COLOURS[index % COLOURS.length];
+  const current = currentZone();
+  const size = current === index || (current < 0 && zones().length <= 2) ? "large" : "small";
   const group = svg("g", { class: "zone", "data-zone": zone.name });
   const steps = curved() || zone.space === "floor" ? 16 : 1;
   if (zone.kind === "line") {
@@ -165,11 +192,21 @@ function drawZone(overlay, zone, index) {
       const [nx, ny] = [(to[0] - from[0]) / d * 0.06, (to[1] - from[1]) / d * 0.06];
       group.append(svg("line", { x1: from[0], y1: from[1], x2: from[0] + nx, y2: from[1] + ny, stroke: "#3fb950", class: "in-arrow" }));
       group.append(svg("circle", { cx: from[0] + nx, cy: from[1] + ny, r: 0.008, fill: "#3fb950" }));
+      // IN on the side a person enters to, OUT on the other, far enough not to hide the line.
+      const away = size === "large" ? 1.9 : 1.3;
+      addCentredLabels([[`side-label in-side ${size}`, from[0] + nx * away, from[1] + ny * away, t("calibrate.picture.in")],
+        [`side-label out-side ${size}`, from[0] - nx * away, from[1] - ny * away, t("calibrate.picture.out")]]);
     }
+    const [shownA, shownB] = [points[0], points[points.length - 1]];
+    addCentredLabels([["end-label", shownA[0], shownA[1] - 0.045, "A"], ["end-label", shownB[0], shownB[1] - 0.045, "B"]]);
   } else {
     const outline = zone.points.flatMap((p, i) => segment(zone, p, zone.points[(i + 1) % zone.points.length], steps).slice(0, -1));
     group.append(svg("polygon", { points: outline.map((p) => p.join(",")).join(" "), stroke: colour,
       fill: colour, class: "zone-polygon" }));
+    if (outline.length) {
+      const centre = [0, 1].map((axis) => outline.reduce((sum, p) => sum + p[axis], 0) / outline.length);
+      addCentredLabels([[`side-label in-side ${size}`, centre[0], centre[1], t("calibrate.picture.in")]]);
+    }
   }
   // Round on screen whatever the picture's shape: the overlay's units are stretched to it.
   const aspect = state.live ? state.live.width / state.live.height : 4 / 3;
@@ -177,7 +214,8 @@ function drawZone(overlay, zone, index) {
     const shown = zonePointToDisplay(zone, p);
     if (!shown) return;
     const [x, y] = shown;
-    group.append(draggable(svg("ellipse", { cx: x, cy: y, rx: 0.008, ry: 0.008 * aspect, class: "handle", "data-zone": String(index), "data-point": String(point) }), { zone: index, point }));
+    const chosen = state.selected && state.selected.zone === index && state.selected.point === point;
+    group.append(draggable(svg("ellipse", { cx: x, cy: y, rx: 0.008, ry: 0.008 * aspect, class: chosen ? "handle selected" : "handle", "data-zone": String(index), "data-point": String(point) }), { zone: index, point }));
   });
   overlay.append(group);
 }

@@ -1,6 +1,7 @@
 // What clicks and drags on the picture do: add a line (A, then B) or a door (corners, closed on
 // the first), drag a zone's or the floor's point, and add the flow map's suggested line.
 
+import { t } from "/i18n/i18n.js";
 import { $ } from "../common.js";
 import { cameraToDisplay, displayToZonePoint, fromDisplay, size, zonePointToDisplay } from "./coordinates.js";
 import { redraw } from "./redraw.js";
@@ -31,8 +32,8 @@ export function startAdding(mode) {
   switchAddingMode(mode);
   $("add-line").classList.toggle("active", state.mode === "line");
   $("add-polygon").classList.toggle("active", state.mode === "polygon");
-  $("mode").textContent = state.mode === "line" ? "Click A, then B. Entering is crossing to the side the green arrow shows."
-    : state.mode === "polygon" ? "Click each corner; click the first corner again to close the door." : "";
+  $("mode").textContent = state.mode === "line" ? t("calibrate.mode.line")
+    : state.mode === "polygon" ? t("calibrate.mode.door") : "";
   redraw();
 }
 
@@ -40,7 +41,13 @@ function finishAdding() { startAdding(null); markUnsaved(); }
 
 export function onPictureClick(event) {
   if (!state.mode) return;
-  const shown = position(event);
+  addPointAt(position(event));
+}
+
+// A point of the zone being added, at `shown` on the picture (display units): a click, or Enter
+// at the keyboard's cursor.
+export function addPointAt(shown) {
+  if (!state.mode) return;
   // New zones go in the picture: a zone is moved onto the floor from its list.
   const point = displayToZonePoint({ space: "picture" }, shown);
   if (state.mode === "line") {
@@ -65,18 +72,23 @@ export function onPictureClick(event) {
 // The pointer moved: the point being dragged (if any) follows it.
 export function onPointerMove(event) {
   if (!state.dragging) return;
-  if (state.dragging.floor != null) {
-    const [w, h] = size();
-    const [u, v] = fromDisplay(position(event));
-    moveFloorPoint(state.dragging.floor, [Math.min(1, Math.max(0, u / w)), Math.min(1, Math.max(0, v / h))].map((x) => Math.round(x * 1e6) / 1e6));
-  } else {
-    // A drag is an edit, even one that finds no place on the floor.
-    startEditingZones();
-    const zone = zones()[state.dragging.zone];
-    const point = displayToZonePoint(zone, position(event));
-    if (point) moveZonePoint(state.dragging.zone, state.dragging.point, point);
-  }
+  movePointTo(state.dragging, position(event));
   redraw();
+}
+
+// A zone's point (`{ zone, point }`) or the floor's (`{ floor }`) to `shown` on the picture.
+export function movePointTo(what, shown) {
+  if (what.floor != null) {
+    const [w, h] = size();
+    const [u, v] = fromDisplay(shown);
+    moveFloorPoint(what.floor, [Math.min(1, Math.max(0, u / w)), Math.min(1, Math.max(0, v / h))].map((x) => Math.round(x * 1e6) / 1e6));
+  } else {
+    // A move is an edit, even one that finds no place on the floor.
+    startEditingZones();
+    const zone = zones()[what.zone];
+    const point = zone && displayToZonePoint(zone, shown);
+    if (point) moveZonePoint(what.zone, what.point, point);
+  }
 }
 
 export function onPointerUp() {

@@ -1,5 +1,6 @@
 // The line under the zone tools that says what is saved, and the Save and Discard buttons.
 
+import { t } from "/i18n/i18n.js";
 import { $ } from "../common.js";
 import { setSaveError, unsaved } from "./state.js";
 
@@ -16,5 +17,5 @@ export function markUnsaved() {
   const dirty = unsaved();
   $("save").disabled = !dirty;
   $("discard").disabled = !dirty;
-  showStatus("Unsaved changes: the node still counts on the saved zones.", "");
+  showStatus(t("calibrate.save.unsaved"), "");
 }

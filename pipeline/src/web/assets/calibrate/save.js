@@ -1,6 +1,7 @@
 // Saving the zones, lens and floor to the site file (the running node counts on them at once),
 // or discarding them.
 
+import { formatTime, t } from "/i18n/i18n.js";
 import { $ } from "../common.js";
 import * as api from "./api.js";
 import { startAdding } from "./picture-input.js";
@@ -14,15 +15,15 @@ export async function save() {
   if (!unsaved()) return;
   const draft = zones();
   const names = draft.map((z) => z.name.trim());
-  if (names.some((n) => !n)) { showStatus("Every zone needs a name.", "error"); return; }
-  if (new Set(names).size !== names.length) { showStatus("Two zones have the same name.", "error"); return; }
+  if (names.some((n) => !n)) { showStatus(t("calibrate.save.no_name"), "error"); return; }
+  if (new Set(names).size !== names.length) { showStatus(t("calibrate.save.same_name"), "error"); return; }
   $("save").disabled = true;
-  showStatus("Saving…", "");
+  showStatus(t("calibrate.save.saving"), "");
   try {
     const response = await api.saveSetUp(state.camera, { zones: draft, lens: setup().lens, floor: setup().floor });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
-      showStatus(answer.error || `Not saved (${response.status}).`, "error");
+      showStatus(answer.error || t("calibrate.save.refused", { status: response.status }), "error");
       // Shown beside what it is about too: a zone of the list, or the lens or floor.
       setSaveError(answer.at ? { at: answer.at, message: answer.error } : null);
       rebuildZoneList();
@@ -33,10 +34,10 @@ export async function save() {
     markSaved(answer);
     renderValidationZones();
     $("discard").disabled = true;
-    showStatus(`Saved at ${new Date().toLocaleTimeString()}: the node counts on these zones now.`, "ok");
+    showStatus(t("calibrate.save.saved", { time: formatTime(new Date(), true) }), "ok");
     redraw();
   } catch (error) {
-    showStatus("Not saved: the node did not answer.", "error");
+    showStatus(t("calibrate.save.no_answer"), "error");
     $("save").disabled = false;
   }
 }

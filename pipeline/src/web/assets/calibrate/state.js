@@ -11,6 +11,8 @@ export const state = {
   mode: null,         // null, "line" or "polygon": what clicks on the picture add
   pending: [],        // the points clicked so far for the zone being added
   dragging: null,     // { zone, point } or { floor } while a point is dragged
+  selected: null,     // { zone, point } or { floor }: the point the arrow keys move
+  cursor: [0.5, 0.5], // the keyboard's cursor on the picture (display units), where Enter adds a point
   flow: null,         // the flow map, while shown
   showFlow: false,
   geo: null,          // the lens and floor being edited ({ lens, floor }, a copy), or null
@@ -80,7 +82,9 @@ export function switchAddingMode(mode) {
 
 export function addPendingPoint(point) { state.pending.push(point); }
 
-export function startDragging(what) { state.dragging = what; }
+export function startDragging(what) { state.dragging = what; state.selected = what; }
+export function selectPoint(what) { state.selected = what; }
+export function moveCursor(to) { state.cursor = to; }
 export function stopDragging() { state.dragging = null; }
 
 // ---- editing zones (in the draft) -------------------------------------------------------------
@@ -89,7 +93,7 @@ export function stopDragging() { state.dragging = null; }
 export function startEditingZones() { draftZones(); }
 
 export function addZone(zone) { draftZones().push(zone); }
-export function deleteZone(index) { draftZones().splice(index, 1); }
+export function deleteZone(index) { draftZones().splice(index, 1); state.selected = null; }
 export function renameZone(index, name) { draftZones()[index].name = name; }
 export function setZoneMinDistance(index, distance) { draftZones()[index].min_distance = distance; }
 export function setZoneAggregate(index, aggregate) { draftZones()[index].aggregate = aggregate; }
@@ -152,6 +156,7 @@ export function markSaved({ zones, lens, floor }) {
 }
 
 export function discardEdits() {
+  state.selected = null;
   state.draft = null;
   state.geo = null;
   state.pending = [];
@@ -161,7 +166,7 @@ export function discardEdits() {
 
 // `start`: the zone's entries and exits by Lintel when the validation starts.
 export function startTally(zone, start) {
-  Object.assign(state.validation, { running: true, manualIn: 0, manualOut: 0, zone, start });
+  Object.assign(state.validation, { running: true, manualIn: 0, manualOut: 0, zone, start, startedAt: Date.now() });
 }
 
 export function countTap(direction) {
