@@ -175,6 +175,14 @@ fn the_dashboard_and_login_read_in_chinese_and_english_at_three_sizes_with_incid
     let (status, body) = http("POST", web, &format!("/api/alerts/{id}/ack"), &headers, Some(r#"{"by": "  "}"#));
     assert_eq!(status, 422, "{body}");
     zh.screenshot(&shot("dashboard-zh-ack-refused.png"));
+    // Offline, incomplete, the form and its refusal read well too.
+    let problems = problems_of(&zh, "dashboard zh-CN 1280×720, camera offline");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert_eq!(
+        zh.execute("return document.getElementById('sound').checked", json!([])),
+        false,
+        "sound is on by default"
+    );
     // With a name and a note it is recorded and shown.
     zh.type_into(&format!("{alert} input[name=by]"), "王丽");
     zh.type_into(&format!("{alert} input[name=note]"), "已通知物业检查电源");
@@ -209,6 +217,17 @@ fn the_dashboard_and_login_read_in_chinese_and_english_at_three_sizes_with_incid
             browser.goto(&format!("http://127.0.0.1:{web}/login"));
             assert!(wait_until(Duration::from_secs(10), || browser.find("#language option").is_some()));
             problems.extend(problems_of(&browser, &format!("login {tag}")));
+            if width == 390 {
+                // A wrong token is said in the reader's language.
+                browser.type_into("input[name=token]", "a-token-that-is-not-right");
+                browser.click("form button[type=submit]");
+                let said = if language == "zh-CN" { "令牌无效" } else { "not valid" };
+                let refused = wait_until(Duration::from_secs(10), || {
+                    browser.text("#login-error").is_some_and(|e| e.contains(said))
+                });
+                assert!(refused, "{tag}: {:?}", browser.text("#login-error"));
+                problems.extend(problems_of(&browser, &format!("login {tag}, refused")));
+            }
             browser.screenshot(&shot(&format!("login-{tag}.png")));
             drop(browser);
             let browser = signed_in(web, width, height, language);

@@ -49,7 +49,7 @@ const state = {
   site: null, overview: null, alerts: new Map(), fresh: new Set(),
   day: new Map(), chart: new Map(), bucketS: 900,
   hours: Number(localStorage.getItem(RANGE_KEY)) === 1 ? 1 : 24,
-  acking: null, // the alert whose acknowledgement form is open: { id, note, error }
+  acking: null, // the alert whose acknowledgement form is open: { id, name, note, error }
 };
 
 const now = () => Date.now() / 1000;
@@ -351,7 +351,7 @@ function alertItem(a) {
     if (state.acking?.id === a.id) item.append(ackForm(a));
     else {
       const button = el("button", { type: "button", class: "ack", "data-alert": String(a.id), "data-focus": `ack-${a.id}`, text: t("dashboard.acknowledge") });
-      button.addEventListener("click", () => { state.acking = { id: a.id, note: "", error: "" }; renderAlerts(); item.ownerDocument.querySelector(`[data-focus="name-${a.id}"]`)?.focus(); });
+      button.addEventListener("click", () => { state.acking = { id: a.id, name: localStorage.getItem(NAME_KEY) || "", note: "", error: "" }; renderAlerts(); item.ownerDocument.querySelector(`[data-focus="name-${a.id}"]`)?.focus(); });
       meta.append(button);
     }
   }
@@ -362,7 +362,9 @@ function alertItem(a) {
 function ackForm(a) {
   const form = el("form", { class: "ack-form", "data-alert": String(a.id) });
   const name = el("input", { name: "by", maxlength: "64", autocomplete: "name", "data-focus": `name-${a.id}`, id: `ack-name-${a.id}` });
-  name.value = localStorage.getItem(NAME_KEY) || "";
+  // What was typed survives a re-render (a new alert arriving meanwhile).
+  name.value = state.acking.name;
+  name.addEventListener("input", () => { state.acking.name = name.value; });
   const note = el("input", { name: "note", maxlength: String(MAX_NOTE), "data-focus": `note-${a.id}`, id: `ack-note-${a.id}`, placeholder: t("dashboard.note_placeholder") });
   note.value = state.acking.note;
   note.addEventListener("input", () => { state.acking.note = note.value; });
@@ -458,10 +460,15 @@ function connectEvents() {
 
 // ---- start ----------------------------------------------------------------------------------
 
+// The clock, and the durations of ongoing incidents, changed in place: a list rebuilt every
+// second would take a button away from under a pointer or the keyboard focus.
 function tick() {
   $("clock").textContent = formatTime(now(), true);
-  // Durations of ongoing incidents grow; the form being typed in is left alone.
-  if (!state.acking) renderAlerts();
+  for (const item of document.querySelectorAll("#alerts li.alert.active")) {
+    const a = state.alerts.get(Number(item.dataset.alert));
+    const text = item.querySelector(".state");
+    if (a && text) text.textContent = t("dashboard.ongoing", { duration: duration(now() - a.at) });
+  }
 }
 
 async function start() {
