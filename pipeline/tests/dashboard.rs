@@ -177,7 +177,9 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     assert_eq!(http("POST", web, "/api/alerts/1/ack", &json, Some("{}")).0, 401);
     let bearer = format!("Bearer {OPERATOR}");
     let with_token = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
-    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 404);
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some(r#"{"by": "Li Wei"}"#)).0, 404);
+    // Without a person's name an acknowledgement is refused.
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 422);
     let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 403);
     node.stop();
