@@ -240,6 +240,8 @@ fn the_dashboard_and_login_read_in_chinese_and_english_at_three_sizes_with_incid
             let title = browser.text("#alerts-title");
             assert!(title.as_deref().is_some_and(|t| t.contains(expected)), "{tag}: {title:?}");
             problems.extend(problems_of(&browser, &format!("dashboard {tag}")));
+            let spill = browser.execute(SPILLS, json!([]));
+            assert_eq!(spill, json!([]), "{tag}: tables wider than their sections");
             // Every control is reachable by keyboard: Tab reaches the language switch, the span buttons.
             let reached = browser.execute(TAB_TARGETS, json!([]));
             for control in ["language", "sound", "range-1", "range-24"] {
@@ -254,6 +256,16 @@ fn the_dashboard_and_login_read_in_chinese_and_english_at_three_sizes_with_incid
     drop(camera);
     node.stop();
 }
+
+/// The tables that reach past their section (into the next column), named.
+const SPILLS: &str = r#"
+const spilled = [];
+for (const table of document.querySelectorAll(".layout section table")) {
+  const section = table.closest("section").getBoundingClientRect(), own = table.getBoundingClientRect();
+  if (own.right > section.right + 1) spilled.push(`${table.closest("section").className}: ${own.right} > ${section.right}`);
+}
+return spilled;
+"#;
 
 /// The controls that take the keyboard focus, named.
 const TAB_TARGETS: &str = r#"

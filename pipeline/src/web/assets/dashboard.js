@@ -140,6 +140,11 @@ function renderBuildings() {
         flow(t("dashboard.today"), inOut(sum("entries"), sum("exits")), t("dashboard.since_midnight"))),
       chart(b, state.chart.get(b.id) || []));
   }));
+  // Charts are drawn once laid out, at the size they are shown (their labels not stretched).
+  for (const b of o.buildings) {
+    const placeholder = document.querySelector(`[data-chart="${CSS.escape(b.id)}"] svg`);
+    if (placeholder) placeholder.replaceWith(chartSvg(b, state.chart.get(b.id) || [], placeholder.clientWidth, placeholder.clientHeight));
+  }
 }
 
 const inOut = (entries, exits) => t("dashboard.in_out", { in: formatNumber(entries), out: formatNumber(exits) });
@@ -171,16 +176,16 @@ const INK = { grid: "#2c3846", label: "#9aa8b8", entries: "#3fb950", exits: "#e3
 // The chart of the chosen span: people in (up) and out (down) per bucket with their scale on the
 // left, people inside as a line with its scale on the right, the capacity as a labelled dashed
 // line, and buckets counted with a camera down hatched.
-function chart(building, buckets) {
+function chartSvg(building, buckets, shownWidth, shownHeight) {
   const span = state.hours * 3600;
-  const shown = document.querySelector(`[data-chart="${CSS.escape(building.id)}"] svg`);
-  const width = Math.max(300, Math.round(shown ? shown.clientWidth : 480));
-  const height = Math.max(150, Math.round(shown ? shown.clientHeight : 150));
+  const width = Math.max(280, Math.round(shownWidth || 480));
+  const height = Math.max(140, Math.round(shownHeight || 150));
   const left = 34, right = 40, top = 10, bottom = 18;
   const plotW = width - left - right;
   const mid = top + (height - top - bottom) * 0.62, base = height - bottom;
   const end = now(), from = end - span;
   const x = (time) => left + ((time - from) / span) * plotW;
+  const hatchId = `gap-${building.id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
   const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": t("dashboard.chart_label", { building: building.name || building.id, span: spanName() }) });
   const text = (content, attrs) => { const node = svg("text", { fill: INK.label, "font-size": 11, ...attrs }); node.textContent = content; return node; };
@@ -198,7 +203,7 @@ function chart(building, buckets) {
   // Hatched: counted while a camera was down.
   for (const b of seen) {
     if (b.healthy === false) {
-      const gap = svg("rect", { x: x(b.start), y: top, width: barWidth + 1, height: base - top, fill: "url(#gap-hatch)", class: "gap" });
+      const gap = svg("rect", { x: x(b.start), y: top, width: barWidth + 1, height: base - top, fill: `url(#${hatchId})`, class: "gap" });
       gap.append(svg("title", {}));
       gap.firstChild.textContent = t("dashboard.gap_title");
       root.append(gap);
@@ -229,10 +234,18 @@ function chart(building, buckets) {
   if (points.length > 1) root.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: INK.occupancy, "stroke-width": 2 }));
   if (points.length === 1) { const [cx, cy] = points[0].split(","); root.append(svg("circle", { cx, cy, r: 3, fill: INK.occupancy })); }
   const defs = svg("defs");
-  const hatch = svg("pattern", { id: "gap-hatch", width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
+  const hatch = svg("pattern", { id: hatchId, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
   hatch.append(svg("rect", { width: 6, height: 6, fill: "#2a2214" }), svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#8a6d2a", "stroke-width": 3 }));
   defs.append(hatch);
   root.prepend(defs);
+  return root;
+}
+
+// A building's chart: its legend, and a place for the drawing (see `chartSvg`).
+function chart(building, buckets) {
+  const from = now() - state.hours * 3600;
+  const seen = buckets.filter((b) => b.start >= from - state.bucketS);
+  const root = svg("svg", { class: "placeholder" });
   const total = seen.reduce((n, b) => n + b.entries + b.exits, 0);
   const unhealthy = seen.filter((b) => b.healthy === false).length;
   const wrap = el("div", { class: "chart", "data-chart": building.id, "data-buckets": String(seen.length),
