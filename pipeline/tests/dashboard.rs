@@ -64,6 +64,7 @@ fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_
     assert!(agree, "the chart shows {charted} crossings, never the {published} published over MQTT");
     let health = browser.text("tr[data-camera=walkway] .health").unwrap_or_default();
     assert_eq!(health, "live");
+    assert!(browser.find("tr[data-camera=walkway][data-health=live]").is_some());
     browser.screenshot(&screenshot_path("dashboard-live.png"));
 
     // The camera stops: its alert arrives on the open page (no reload) within the grace period.
@@ -81,14 +82,16 @@ fn the_dashboard_charts_the_published_intervals_and_shows_a_stopped_camera_that_
         "camera_offline on the page {:.1} s after the camera stopped (grace {GRACE_S} s)",
         stopped.elapsed().as_secs_f64()
     );
+    // Offline (the node's alert is on), not "reconnecting".
     assert!(wait_until(Duration::from_secs(10), || {
-        browser.text("tr[data-camera=walkway] .health").is_some_and(|h| h == "retrying" || h == "failed")
+        browser.text("tr[data-camera=walkway] .health").is_some_and(|h| h == "offline")
     }));
 
-    browser.type_into("#operator-name", "Test Operator");
     browser.click(&format!("{alert} button.ack"));
+    browser.type_into(&format!("{alert} input[name=by]"), "Test Operator");
+    browser.click(&format!("{alert} form.ack-form button[type=submit]"));
     let acknowledged = wait_until(Duration::from_secs(10), || {
-        browser.text(alert).is_some_and(|t| t.contains("acknowledged by Test Operator (operator)"))
+        browser.text(alert).is_some_and(|t| t.contains("Acknowledged by Test Operator"))
     });
     assert!(acknowledged, "the acknowledgement is not shown: {:?}", browser.text(alert));
     browser.screenshot(&screenshot_path("dashboard-alert.png"));
@@ -174,7 +177,9 @@ fn every_page_and_api_needs_a_valid_token_and_answers_hold_no_track_id() {
     assert_eq!(http("POST", web, "/api/alerts/1/ack", &json, Some("{}")).0, 401);
     let bearer = format!("Bearer {OPERATOR}");
     let with_token = [("Content-Type", "application/json"), ("Authorization", bearer.as_str())];
-    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 404);
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some(r#"{"by": "Li Wei"}"#)).0, 404);
+    // Without a person's name an acknowledgement is refused.
+    assert_eq!(http("POST", web, "/api/alerts/99999/ack", &with_token, Some("{}")).0, 422);
     let as_form = [("Content-Type", "application/x-www-form-urlencoded"), ("Authorization", bearer.as_str())];
     assert_eq!(http("POST", web, "/api/alerts/99999/ack", &as_form, Some("by=x")).0, 403);
     node.stop();

@@ -97,8 +97,12 @@ pub struct CameraHealth {
     pub id: String,
     pub entrance: String,
     pub building: Option<String>,
-    /// `starting`, `live`, `retrying`, `failed`, `blinded`, `defocused` or `moved`.
+    /// `starting`, `live`, `retrying`, `offline`, `failed`, `blinded`, `defocused` or `moved`.
+    /// `offline`: the node said so (its `camera_offline` alert is on: no frame for its grace);
+    /// before that a camera whose stream broke reads `retrying`.
     pub health: &'static str,
+    /// Since when (unix seconds) it is offline, or without frames.
+    pub since: Option<i64>,
     pub last_frame_age_s: Option<f64>,
     /// Frames analysed per second over the last few seconds.
     pub analysed_fps: f64,
@@ -114,6 +118,11 @@ pub struct BuildingNow {
     pub over_capacity: bool,
     /// The last closed interval.
     pub last_interval: Option<IntervalRow>,
+    /// Its numbers miss what some entrance saw: one of its cameras is not counting, or its last
+    /// interval was published `healthy: false`.
+    pub incomplete: bool,
+    /// Its cameras that are not counting now.
+    pub unhealthy_cameras: Vec<String>,
 }
 
 /// The broker link and the spool.
@@ -147,6 +156,8 @@ pub struct Bucket {
     pub exits: u64,
     /// Occupancy at the end of the bucket's last interval.
     pub occupancy: u64,
+    /// Every interval in it was published `healthy: true`.
+    pub healthy: bool,
 }
 
 /// The board; shared by the node (writer) and the pages (readers).
@@ -258,6 +269,7 @@ impl OperatorBoard {
                     entries: counts.entries,
                     exits: counts.exits,
                     occupancy: counts.occupancy,
+                    healthy: counts.entrances.iter().all(|e| e.healthy),
                 };
                 let written = self.history().record_interval(&counts.building, &row);
                 self.wrote(written);
@@ -274,7 +286,9 @@ impl OperatorBoard {
 
     fn raise(&self, kind: AlertKind, subject: &str, message: &str, at: i64) {
         let name = kind.name();
+        let message = without_addresses(message);
         let mut changed = Vec::new();
+        let mut ended_id = None;
         {
             let mut history = self.history();
             let active = self.wrote(history.active_alerts()).unwrap_or_default();
@@ -284,6 +298,7 @@ impl OperatorBoard {
                 if self.wrote(history.clear_alert(ended.id, at)).is_some()
                     && let Some(Some(row)) = self.wrote(history.alert(ended.id))
                 {
+                    ended_id.get_or_insert(row.id);
                     changed.push(row);
                 }
             }
@@ -292,7 +307,7 @@ impl OperatorBoard {
             if !repeated {
                 // An end, or a one-off event, has no condition to wait for.
                 let cleared = !kind.is_condition();
-                if let Some(row) = self.wrote(history.record_alert(name, subject, message, at, cleared)) {
+                if let Some(row) = self.wrote(history.record_alert(name, subject, &message, at, cleared, ended_id)) {
                     changed.push(row);
                 }
             }
@@ -302,9 +317,9 @@ impl OperatorBoard {
         }
     }
 
-    /// Records an operator's acknowledgement; `None` if there is no such alert.
-    pub fn acknowledge(&self, id: i64, by: &str, role: &str) -> Result<Option<AlertRow>, HistoryError> {
-        let row = self.history().acknowledge(id, by, role, now_unix())?;
+    /// Records an operator's acknowledgement with their `note`; `None` if there is no such alert.
+    pub fn acknowledge(&self, id: i64, by: &str, role: &str, note: &str) -> Result<Option<AlertRow>, HistoryError> {
+        let row = self.history().acknowledge(id, by, role, note, now_unix())?;
         if let Some(row) = &row {
             tracing::info!(alert = id, kind = %row.kind, subject = %row.subject, role, "alert acknowledged by {by}");
             let _ = self.events.send(BoardEvent::Alert(row.clone()));
@@ -322,11 +337,54 @@ impl OperatorBoard {
         let snapshot = self.metrics.snapshot();
         let last = self.last_intervals.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let rates = self.rates.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let now = now_unix();
+        // The node says when a camera is offline (its alert): the board only shows it.
+        let active = self.wrote(self.history().active_alerts()).unwrap_or_default();
+        let offline_since = |camera: &str| {
+            active.iter().find(|a| a.kind == AlertKind::CameraOffline.name() && a.subject == camera).map(|a| a.at)
+        };
+        let cameras: Vec<CameraHealth> = self
+            .site
+            .cameras
+            .iter()
+            .map(|c| {
+                let metrics = snapshot.cameras.iter().find(|m| m.id == c.id);
+                let last_frame_age_s = metrics.and_then(|m| m.last_frame_age_s);
+                let without_frames_since = last_frame_age_s.map(|age| now - age.round() as i64);
+                let (health, since) = match (offline_since(&c.id), metrics) {
+                    (Some(at), _) => ("offline", Some(at)),
+                    (None, None) => ("starting", None),
+                    (None, Some(m)) => match m.state {
+                        CameraStateKind::Live if m.blinded => ("blinded", None),
+                        CameraStateKind::Live if m.moved => ("moved", None),
+                        CameraStateKind::Live if m.defocused => ("defocused", None),
+                        CameraStateKind::Live => ("live", None),
+                        state => (state.name(), without_frames_since),
+                    },
+                };
+                CameraHealth {
+                    id: c.id.clone(),
+                    entrance: c.entrance.clone(),
+                    building: c.building.clone(),
+                    health,
+                    since,
+                    last_frame_age_s,
+                    analysed_fps: rates.get(&c.id).map_or(0.0, |r| r.fps),
+                }
+            })
+            .collect();
         let buildings = self
             .site
             .buildings
             .iter()
             .map(|b| {
+                let unhealthy_cameras: Vec<String> = cameras
+                    .iter()
+                    .filter(|c| c.building.as_deref() == Some(&b.id) && !counting(c.health))
+                    .map(|c| c.id.clone())
+                    .collect();
+                let last_interval = last.get(&b.id).cloned();
+                let incomplete = !unhealthy_cameras.is_empty() || last_interval.as_ref().is_some_and(|r| !r.healthy);
                 let occupancy = snapshot
                     .buildings
                     .iter()
@@ -340,28 +398,9 @@ impl OperatorBoard {
                     capacity: b.capacity,
                     occupancy,
                     over_capacity: b.capacity.is_some_and(|c| occupancy > c),
-                    last_interval: last.get(&b.id).cloned(),
-                }
-            })
-            .collect();
-        let cameras = self
-            .site
-            .cameras
-            .iter()
-            .map(|c| {
-                let metrics = snapshot.cameras.iter().find(|m| m.id == c.id);
-                CameraHealth {
-                    id: c.id.clone(),
-                    entrance: c.entrance.clone(),
-                    building: c.building.clone(),
-                    health: metrics.map_or("starting", |m| match m.state {
-                        CameraStateKind::Live if m.blinded => "blinded",
-                        CameraStateKind::Live if m.moved => "moved",
-                        CameraStateKind::Live if m.defocused => "defocused",
-                        state => state.name(),
-                    }),
-                    last_frame_age_s: metrics.and_then(|m| m.last_frame_age_s),
-                    analysed_fps: rates.get(&c.id).map_or(0.0, |r| r.fps),
+                    last_interval,
+                    incomplete,
+                    unhealthy_cameras,
                 }
             })
             .collect();
@@ -369,7 +408,7 @@ impl OperatorBoard {
             site: self.site.site.clone(),
             site_name: self.site.site_name.clone(),
             node: self.site.node.clone(),
-            now: now_unix(),
+            now,
             buildings,
             cameras,
             link: LinkNow {
@@ -400,12 +439,14 @@ impl OperatorBoard {
                             bucket.entries += row.entries;
                             bucket.exits += row.exits;
                             bucket.occupancy = row.occupancy;
+                            bucket.healthy &= row.healthy;
                         }
                         _ => buckets.push(Bucket {
                             start,
                             entries: row.entries,
                             exits: row.exits,
                             occupancy: row.occupancy,
+                            healthy: row.healthy,
                         }),
                     }
                 }
@@ -434,6 +475,20 @@ impl OperatorBoard {
             }
         }
     }
+}
+
+/// Whether a camera in `health` counts what passes (a defocused one still does, less well).
+fn counting(health: &str) -> bool {
+    matches!(health, "live" | "defocused")
+}
+
+/// An alert's text with every address (`rtsp://user:pass@host/…`, any `scheme://…`) replaced:
+/// an operator never reads a camera's URL or the credentials in it.
+pub fn without_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| if word.contains("://") { "[address hidden]" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The watcher: every second while the board lives.
@@ -532,6 +587,10 @@ mod tests {
         assert_eq!(alerts[1].cleared_at, Some(t + 9));
         assert_eq!(alerts[0].kind, "camera_back");
         assert!(alerts[0].cleared_at.is_some(), "a return to normal is shown cleared");
+        // One incident: the end names the alert it ended, which has its end and duration.
+        assert_eq!(alerts[0].ends, Some(alerts[1].id));
+        assert_eq!((alerts[1].ended_at, alerts[1].duration_s), (Some(t + 9), Some(9)));
+        assert_eq!((alerts[0].ended_at, alerts[0].duration_s), (None, None));
         let mut seen = Vec::new();
         while let Ok(BoardEvent::Alert(row)) = events.try_recv() {
             seen.push((row.kind, row.cleared_at.is_some()));
@@ -574,17 +633,19 @@ mod tests {
         board.record(&alert(AlertKind::ClockJump, "edge-01", now_unix()));
         let id = board.alerts().unwrap()[0].id;
         let mut events = board.subscribe();
-        let row = board.acknowledge(id, "Li Wei", "operator").unwrap().unwrap();
+        let row = board.acknowledge(id, "Li Wei", "operator", "clock fixed").unwrap().unwrap();
         assert_eq!(row.acked_by.as_deref(), Some("Li Wei"));
+        assert_eq!(row.acked_note.as_deref(), Some("clock fixed"));
         assert!(matches!(events.try_recv(), Ok(BoardEvent::Alert(r)) if r.id == id && r.acked_at.is_some()));
-        assert!(board.acknowledge(id + 100, "x", "operator").unwrap().is_none());
+        assert!(board.acknowledge(id + 100, "x", "operator", "").unwrap().is_none());
     }
 
     #[test]
-    fn intervals_are_summed_into_chart_buckets() {
+    fn intervals_are_summed_into_chart_buckets_and_an_unhealthy_one_marks_its_bucket() {
         let board = board();
         let base = (now_unix() / 900) * 900 - 1800;
         for (offset, entries) in [(0, 1), (60, 2), (900, 4)] {
+            let healthy = offset != 60;
             board.record(&Message::from(crate::publish::Counts {
                 site: "s1".into(),
                 building: "hall".into(),
@@ -597,17 +658,56 @@ mod tests {
                 entries,
                 exits: 1,
                 occupancy: entries,
-                entrances: Vec::new(),
+                entrances: vec![crate::publish::EntranceSummary {
+                    id: "door".into(),
+                    entries,
+                    exits: 1,
+                    cameras: vec!["cam-1".into()],
+                    healthy,
+                }],
             }));
         }
         let buckets = board.history_buckets(base - 3600, 900).unwrap();
         assert_eq!(
             buckets[0].1,
             [
-                Bucket { start: base, entries: 3, exits: 2, occupancy: 2 },
-                Bucket { start: base + 900, entries: 4, exits: 1, occupancy: 4 }
+                Bucket { start: base, entries: 3, exits: 2, occupancy: 2, healthy: false },
+                Bucket { start: base + 900, entries: 4, exits: 1, occupancy: 4, healthy: true }
             ]
         );
         assert_eq!(board.overview().buildings[0].last_interval.as_ref().map(|r| r.entries), Some(4));
+    }
+
+    #[test]
+    fn a_camera_the_node_said_offline_reads_offline_since_then_and_its_building_incomplete() {
+        let board = board();
+        let overview = board.overview();
+        assert_eq!(overview.cameras[0].health, "starting");
+        assert!(overview.buildings[0].incomplete, "a camera not yet counting leaves its building incomplete");
+        let t = now_unix() - 40;
+        board.record(&alert(AlertKind::CameraOffline, "cam-1", t));
+        let overview = board.overview();
+        assert_eq!((overview.cameras[0].health, overview.cameras[0].since), ("offline", Some(t)));
+        assert_eq!(overview.buildings[0].unhealthy_cameras, ["cam-1"]);
+        board.record(&alert(AlertKind::CameraBack, "cam-1", t + 30));
+        assert_ne!(board.overview().cameras[0].health, "offline");
+    }
+
+    #[test]
+    fn an_alert_never_carries_an_address() {
+        let board = board();
+        let message = Message::from(Alert {
+            site: "s1".into(),
+            node: "edge-01".into(),
+            seq: Default::default(),
+            at: UtcTime::from_unix_seconds(now_unix()),
+            kind: AlertKind::CameraOffline,
+            subject: "cam-1".into(),
+            message: "no frame from rtsp://admin:secret@10.0.0.7/live for 30 s (Could not open resource)".into(),
+        });
+        board.record(&message);
+        let text = &board.alerts().unwrap()[0].message;
+        assert!(!text.contains("rtsp") && !text.contains("secret"), "{text}");
+        assert!(text.contains("[address hidden]"), "{text}");
     }
 }

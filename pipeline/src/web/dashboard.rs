@@ -1,10 +1,12 @@
 //! The operators' dashboard: the page at `/` and the API it reads.
 //!
+//! - `GET /api/site`: the site as its file says (names as written, the time zone);
 //! - `GET /api/overview`: buildings (occupancy, capacity, last interval), cameras' health, the
 //!   broker link and the spool;
 //! - `GET /api/history?hours=H&bucket_s=S`: each building's intervals summed into buckets;
 //! - `GET /api/alerts`: the newest alerts, newest first;
-//! - `POST /api/alerts/{id}/ack` (`{"by": "name"}`): an operator acknowledges one;
+//! - `POST /api/alerts/{id}/ack` (`{"by": "name", "note": "…"}`): an operator acknowledges one,
+//!   with their name (422 without) and an optional note;
 //! - `GET /api/events`: server-sent events, one per new, cleared or acknowledged alert and per
 //!   closed interval, so the page never polls for alerts (a few per peer: 503 past them);
 //! - `GET /api/audit`: the audit trail, newest first (who did what to the node, from where).
@@ -33,13 +35,18 @@ use crate::live::{AuditAction, AuditEntry, AuditTrail};
 /// The longest history a page may ask for at once, and the most buckets it may get back.
 const MAX_HOURS: i64 = 24 * 31;
 const MAX_BUCKETS: i64 = 5_000;
-/// The longest name an acknowledgement may carry.
+/// The longest name and note an acknowledgement may carry.
 const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NOTE_CHARS: usize = 280;
 /// The audit entries the dashboard shows.
 const AUDIT_SHOWN: usize = 50;
 
 pub async fn page(_: Operator, headers: HeaderMap) -> Html<String> {
     super::i18n::page(&headers, pages::DASHBOARD)
+}
+
+pub async fn site(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Json<super::board::SiteView> {
+    Json(board.site().clone())
 }
 
 pub async fn overview(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {
@@ -91,10 +98,18 @@ pub async fn alerts(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Res
 pub struct Acknowledgement {
     #[serde(default)]
     by: String,
+    #[serde(default)]
+    note: String,
 }
 
-/// JSON only (a cross-site form cannot send it without the browser asking first), and the
-/// name made one short line.
+/// `text` as one line of at most `max` characters, trimmed.
+fn one_line(text: &str, max: usize) -> String {
+    let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(max).collect();
+    line.trim().to_string()
+}
+
+/// JSON only (a cross-site form cannot send it without the browser asking first). A person's
+/// name is required (the record says who, not which role); name and note made one short line.
 pub async fn acknowledge(
     State(board): State<Arc<OperatorBoard>>,
     Operator(role): Operator,
@@ -103,14 +118,18 @@ pub async fn acknowledge(
     Path(id): Path<i64>,
     Json(ack): Json<Acknowledgement>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name: String = ack.by.chars().filter(|c| !c.is_control()).take(MAX_NAME_CHARS).collect();
-    let name = if name.trim().is_empty() { role.name().to_string() } else { name.trim().to_string() };
+    let name = one_line(&ack.by, MAX_NAME_CHARS);
+    if name.is_empty() {
+        let error = serde_json::json!({ "error": "an acknowledgement needs the name of the person making it" });
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(error)).into_response());
+    }
+    let note = one_line(&ack.note, MAX_NOTE_CHARS);
     let by = name.clone();
-    let row = from_the_board(move || board.acknowledge(id, &by, role.name())).await?;
+    let row = from_the_board(move || board.acknowledge(id, &by, role.name(), &note)).await?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?;
     let subject = format!("alert {id} ({} {})", row.kind, row.subject);
     audit.record(AuditAction::AlertAcknowledged, role.name(), &peer.name(), &subject, &format!("by {name}"));
-    Ok(Json(row))
+    Ok(Json(row).into_response())
 }
 
 /// How long a page refused a stream is asked to wait before trying again.
@@ -182,6 +201,7 @@ pub fn router(board: Arc<OperatorBoard>) -> axum::Router {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/", get(page))
+        .route("/api/site", get(site))
         .route("/api/overview", get(overview))
         .route("/api/history", get(history))
         .route("/api/alerts", get(alerts))

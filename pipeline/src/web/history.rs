@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use crate::live::{AuditAction, AuditEntry};
+use crate::publish::AlertKind;
 
 /// The most alerts kept, whatever their age: a flapping camera cannot grow the file without end.
 const MAX_ALERTS: i64 = 10_000;
@@ -33,6 +34,9 @@ pub struct IntervalRow {
     pub entries: u64,
     pub exits: u64,
     pub occupancy: u64,
+    /// Whether every entrance of the building was counted by a working camera (published
+    /// `healthy: false` otherwise: the numbers miss what the broken camera saw).
+    pub healthy: bool,
 }
 
 /// One alert as the dashboard keeps it.
@@ -51,6 +55,26 @@ pub struct AlertRow {
     pub acked_by: Option<String>,
     pub acked_role: Option<String>,
     pub acked_at: Option<i64>,
+    /// What the operator wrote when acknowledging (may be empty).
+    pub acked_note: Option<String>,
+    /// An end (`camera_back`, …): the id of the alert it ended, shown as that incident's end.
+    pub ends: Option<i64>,
+    /// A condition's incident: when the node ended it, and how long it lasted (seconds).
+    pub ended_at: Option<i64>,
+    pub duration_s: Option<i64>,
+}
+
+impl AlertRow {
+    /// Fills the incident's end from `cleared_at` when the row is a condition (for a one-off
+    /// event or an end, `cleared_at` is its own time and means nothing more).
+    fn with_incident(mut self) -> Self {
+        let condition = AlertKind::from_name(&self.kind).is_some_and(AlertKind::is_condition);
+        if condition && let Some(end) = self.cleared_at {
+            self.ended_at = Some(end);
+            self.duration_s = Some((end - self.at).max(0));
+        }
+        self
+    }
 }
 
 /// The SQLite file; one connection, used from behind the board's lock.
@@ -92,6 +116,14 @@ impl History {
                  who TEXT NOT NULL, peer TEXT NOT NULL, subject TEXT NOT NULL, detail TEXT NOT NULL);",
         )
         .map_err(error)?;
+        // Columns added since the first release: a history written by an older node gains them.
+        for (table, column, kind) in [
+            ("intervals", "healthy", "INTEGER NOT NULL DEFAULT 1"),
+            ("alerts", "acked_note", "TEXT"),
+            ("alerts", "ends", "INTEGER"),
+        ] {
+            add_column(&db, table, column, kind).map_err(error)?;
+        }
         let mut history = Self { path: path.to_path_buf(), db, retention };
         history.prune(now_unix())?;
         Ok(history)
@@ -114,9 +146,17 @@ impl History {
     pub fn record_interval(&mut self, building: &str, row: &IntervalRow) -> Result<(), HistoryError> {
         self.db
             .execute(
-                "INSERT OR REPLACE INTO intervals (building, start, end, entries, exits, occupancy)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![building, row.start, row.end, row.entries as i64, row.exits as i64, row.occupancy as i64],
+                "INSERT OR REPLACE INTO intervals (building, start, end, entries, exits, occupancy, healthy)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    building,
+                    row.start,
+                    row.end,
+                    row.entries as i64,
+                    row.exits as i64,
+                    row.occupancy as i64,
+                    row.healthy
+                ],
             )
             .map_err(|e| self.error(e))?;
         Ok(())
@@ -127,7 +167,7 @@ impl History {
         let mut statement = self
             .db
             .prepare_cached(
-                "SELECT start, end, entries, exits, occupancy FROM intervals
+                "SELECT start, end, entries, exits, occupancy, healthy FROM intervals
                  WHERE building = ?1 AND start >= ?2 AND start < ?3 ORDER BY start",
             )
             .map_err(|e| self.error(e))?;
@@ -139,6 +179,7 @@ impl History {
                     entries: r.get::<_, i64>(2)?.max(0) as u64,
                     exits: r.get::<_, i64>(3)?.max(0) as u64,
                     occupancy: r.get::<_, i64>(4)?.max(0) as u64,
+                    healthy: r.get(5)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -179,7 +220,7 @@ impl History {
         Ok(rows.into_iter().flatten().collect())
     }
 
-    /// Records a new alert; returns it with its id.
+    /// Records a new alert; returns it with its id. `ends`: the alert this one ended, if any.
     pub fn record_alert(
         &mut self,
         kind: &str,
@@ -187,26 +228,17 @@ impl History {
         message: &str,
         at: i64,
         cleared: bool,
+        ends: Option<i64>,
     ) -> Result<AlertRow, HistoryError> {
         let cleared_at = cleared.then_some(at);
         self.db
             .execute(
-                "INSERT INTO alerts (kind, subject, message, at, cleared_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![kind, subject, message, at, cleared_at],
+                "INSERT INTO alerts (kind, subject, message, at, cleared_at, ends) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![kind, subject, message, at, cleared_at, ends],
             )
             .map_err(|e| self.error(e))?;
         let id = self.db.last_insert_rowid();
-        Ok(AlertRow {
-            id,
-            kind: kind.to_string(),
-            subject: subject.to_string(),
-            message: message.to_string(),
-            at,
-            cleared_at,
-            acked_by: None,
-            acked_role: None,
-            acked_at: None,
-        })
+        self.alert(id)?.ok_or_else(|| self.error(rusqlite::Error::QueryReturnedNoRows))
     }
 
     /// Marks an alert's condition over.
@@ -217,13 +249,21 @@ impl History {
         Ok(())
     }
 
-    /// Records who acknowledged an alert and when; the first acknowledgement stands.
-    /// Returns the alert, or `None` if there is no such alert.
-    pub fn acknowledge(&mut self, id: i64, by: &str, role: &str, at: i64) -> Result<Option<AlertRow>, HistoryError> {
+    /// Records who acknowledged an alert, when, and their `note`; the first acknowledgement
+    /// stands. Returns the alert, or `None` if there is no such alert.
+    pub fn acknowledge(
+        &mut self,
+        id: i64,
+        by: &str,
+        role: &str,
+        note: &str,
+        at: i64,
+    ) -> Result<Option<AlertRow>, HistoryError> {
         self.db
             .execute(
-                "UPDATE alerts SET acked_by = ?2, acked_role = ?3, acked_at = ?4 WHERE id = ?1 AND acked_at IS NULL",
-                params![id, by, role, at],
+                "UPDATE alerts SET acked_by = ?2, acked_role = ?3, acked_at = ?4, acked_note = ?5
+                 WHERE id = ?1 AND acked_at IS NULL",
+                params![id, by, role, at, note],
             )
             .map_err(|e| self.error(e))?;
         self.alert(id)
@@ -282,7 +322,20 @@ impl History {
 }
 
 const ALERT_COLUMNS: &str =
-    "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at FROM alerts";
+    "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at, acked_note, ends FROM alerts";
+
+/// Adds `column` to `table` unless it is there.
+fn add_column(db: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
+    let there: bool = db.query_row(
+        &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+        params![column],
+        |r| r.get(0),
+    )?;
+    if !there {
+        db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {kind}"))?;
+    }
+    Ok(())
+}
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
     Ok(AlertRow {
@@ -295,7 +348,12 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         acked_by: r.get(6)?,
         acked_role: r.get(7)?,
         acked_at: r.get(8)?,
-    })
+        acked_note: r.get(9)?,
+        ends: r.get(10)?,
+        ended_at: None,
+        duration_s: None,
+    }
+    .with_incident())
 }
 
 /// The wall clock in unix seconds (0 before 1970).
@@ -310,7 +368,7 @@ mod tests {
     const DAY: Duration = Duration::from_secs(86_400);
 
     fn row(start: i64, entries: u64) -> IntervalRow {
-        IntervalRow { start, end: start + 60, entries, exits: 1, occupancy: entries }
+        IntervalRow { start, end: start + 60, entries, exits: 1, occupancy: entries, healthy: entries != 9 }
     }
 
     #[test]
@@ -324,17 +382,20 @@ mod tests {
             history.record_interval("hall", &row(now - 60, 4)).unwrap();
             history.record_interval("hall", &row(now - 60, 5)).unwrap();
             history.record_interval("annex", &row(now - 60, 9)).unwrap();
-            let alert = history.record_alert("camera_offline", "cam-1", "no frame for 30 s", now, false).unwrap();
-            history.acknowledge(alert.id, "Li Wei", "operator", now + 5).unwrap();
+            let alert = history.record_alert("camera_offline", "cam-1", "no frame for 30 s", now, false, None).unwrap();
+            history.acknowledge(alert.id, "Li Wei", "operator", "called the caretaker", now + 5).unwrap();
             // A second acknowledgement does not overwrite the first.
-            history.acknowledge(alert.id, "someone else", "technician", now + 9).unwrap();
+            history.acknowledge(alert.id, "someone else", "technician", "", now + 9).unwrap();
         }
         let history = History::open(&path, DAY).unwrap();
         let hall = history.intervals("hall", now - 3600, now + 1).unwrap();
-        assert_eq!(hall.iter().map(|r| r.entries).collect::<Vec<_>>(), [3, 5]);
+        assert_eq!(hall.iter().map(|r| (r.entries, r.healthy)).collect::<Vec<_>>(), [(3, true), (5, true)]);
+        let annex = history.intervals("annex", now - 3600, now + 1).unwrap();
+        assert!(!annex[0].healthy, "a healthy: false interval is kept as such");
         let alerts = history.recent_alerts(10).unwrap();
         assert_eq!(alerts.len(), 1);
         assert_eq!(alerts[0].acked_by.as_deref(), Some("Li Wei"));
+        assert_eq!(alerts[0].acked_note.as_deref(), Some("called the caretaker"));
         assert_eq!(alerts[0].acked_role.as_deref(), Some("operator"));
         assert_eq!(alerts[0].acked_at, Some(now + 5));
         assert_eq!(history.active_alerts().unwrap().len(), 1);
@@ -373,9 +434,9 @@ mod tests {
         let now = now_unix();
         history.record_interval("hall", &row(now - 3 * 86_400, 1)).unwrap();
         history.record_interval("hall", &row(now - 3600, 2)).unwrap();
-        let old_cleared = history.record_alert("camera_offline", "cam-1", "x", now - 3 * 86_400, false).unwrap();
+        let old_cleared = history.record_alert("camera_offline", "cam-1", "x", now - 3 * 86_400, false, None).unwrap();
         history.clear_alert(old_cleared.id, now - 3 * 86_400 + 60).unwrap();
-        history.record_alert("camera_blinded", "cam-2", "y", now - 3 * 86_400, false).unwrap();
+        history.record_alert("camera_blinded", "cam-2", "y", now - 3 * 86_400, false, None).unwrap();
         history.prune(now).unwrap();
         assert_eq!(history.intervals("hall", 0, now).unwrap().len(), 1);
         let kinds: Vec<_> = history.recent_alerts(10).unwrap().into_iter().map(|a| a.kind).collect();

@@ -1,39 +1,87 @@
 // The operators' dashboard: buildings, cameras and alerts of this node, live.
-// Reads /api/overview every 2 s, /api/history every minute and when an interval closes, the audit
-// trail (/api/audit) every 5 s, and alerts through the server-sent events of /api/events. No
-// library, nothing from the internet.
+// Reads /api/site once (names, time zone), /api/overview every 2 s, /api/history every minute and
+// when an interval closes, the audit trail (/api/audit) every 5 s, and alerts through the
+// server-sent events of /api/events. Every text comes from the catalogues (/i18n/), every time is
+// shown in the site's time zone. No library, nothing from the internet.
 
 import { $, el, svg, getJson } from "./common.js";
+import { t, languageSwitch, setTimeZone, formatDateTime, formatTime, formatNumber } from "/i18n/i18n.js";
 
-const ALERT_NAMES = {
-  camera_offline: "Camera offline", camera_back: "Camera back", camera_blinded: "Camera blinded",
-  camera_defocused: "Camera defocused", camera_moved: "Camera moved", camera_view_restored: "View restored",
-  spool_filling: "Spool filling", spool_failing: "Spool failing", over_capacity: "Over capacity",
-  clock_jump: "Clock jump", node_id_conflict: "Node id conflict",
+// What each alert kind is called, and what it means, in an operator's words. (The node's own
+// message is for the log: it may name an address or an error an operator cannot act on.)
+const KIND_NAMES = {
+  camera_offline: t("dashboard.kind.camera_offline"), camera_back: t("dashboard.kind.camera_back"),
+  camera_blinded: t("dashboard.kind.camera_blinded"), camera_sees_again: t("dashboard.kind.camera_sees_again"),
+  camera_defocused: t("dashboard.kind.camera_defocused"), camera_moved: t("dashboard.kind.camera_moved"),
+  camera_view_restored: t("dashboard.kind.camera_view_restored"), spool_filling: t("dashboard.kind.spool_filling"),
+  spool_drained: t("dashboard.kind.spool_drained"), spool_failing: t("dashboard.kind.spool_failing"),
+  spool_recovered: t("dashboard.kind.spool_recovered"), over_capacity: t("dashboard.kind.over_capacity"),
+  back_under_capacity: t("dashboard.kind.back_under_capacity"), clock_jump: t("dashboard.kind.clock_jump"),
+  node_id_conflict: t("dashboard.kind.node_id_conflict"),
 };
+const SAYINGS = {
+  camera_offline: (s) => t("dashboard.say.camera_offline", s), camera_back: (s) => t("dashboard.say.camera_back", s),
+  camera_blinded: (s) => t("dashboard.say.camera_blinded", s), camera_sees_again: (s) => t("dashboard.say.camera_sees_again", s),
+  camera_defocused: (s) => t("dashboard.say.camera_defocused", s), camera_moved: (s) => t("dashboard.say.camera_moved", s),
+  camera_view_restored: (s) => t("dashboard.say.camera_view_restored", s), spool_filling: (s) => t("dashboard.say.spool_filling", s),
+  spool_drained: (s) => t("dashboard.say.spool_drained", s), spool_failing: (s) => t("dashboard.say.spool_failing", s),
+  spool_recovered: (s) => t("dashboard.say.spool_recovered", s), over_capacity: (s) => t("dashboard.say.over_capacity", s),
+  back_under_capacity: (s) => t("dashboard.say.back_under_capacity", s), clock_jump: (s) => t("dashboard.say.clock_jump", s),
+  node_id_conflict: (s) => t("dashboard.say.node_id_conflict", s),
+};
+const HEALTH = {
+  live: t("dashboard.health.live"), starting: t("dashboard.health.starting"), retrying: t("dashboard.health.retrying"),
+  offline: t("dashboard.health.offline"), failed: t("dashboard.health.failed"), blinded: t("dashboard.health.blinded"),
+  defocused: t("dashboard.health.defocused"), moved: t("dashboard.health.moved"),
+};
+const AUDIT_NAMES = {
+  unblur: t("dashboard.audit.unblur"), zones_saved: t("dashboard.audit.zones_saved"),
+  validation: t("dashboard.audit.validation"), occupancy_applied: t("dashboard.audit.occupancy_applied"),
+  occupancy_refused: t("dashboard.audit.occupancy_refused"), alert_acknowledged: t("dashboard.audit.alert_acknowledged"),
+  signed_in: t("dashboard.audit.signed_in"), sign_in_failed: t("dashboard.audit.sign_in_failed"),
+};
+const ROLES = { operator: t("dashboard.role.operator"), technician: t("dashboard.role.technician") };
 const WARNINGS = new Set(["camera_defocused", "spool_filling", "clock_jump"]);
+const NAME_KEY = "lintel.operator", SOUND_KEY = "lintel.sound", RANGE_KEY = "lintel.range";
+const MAX_NOTE = 280;
 
-const state = { overview: null, history: new Map(), alerts: new Map(), fresh: new Set() };
+const state = {
+  site: null, overview: null, alerts: new Map(), fresh: new Set(),
+  day: new Map(), chart: new Map(), bucketS: 900,
+  hours: Number(localStorage.getItem(RANGE_KEY)) === 1 ? 1 : 24,
+  acking: null, // the alert whose acknowledgement form is open: { id, name, note, error }
+};
 
+const now = () => Date.now() / 1000;
 
-function timeOf(unix) {
-  return new Date(unix * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
-}
-
-function dateTimeOf(unix) {
-  const d = new Date(unix * 1000);
-  const today = new Date();
-  const sameDay = d.toDateString() === today.toDateString();
-  return sameDay ? timeOf(unix) : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+// A span of seconds as a person reads it: "40 s", "12 min", "3 h 5 min", "2 d 4 h".
+function duration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 90) return t("dashboard.seconds", { n: formatNumber(s) });
+  if (s < 3600) return t("dashboard.minutes", { n: formatNumber(Math.round(s / 60)) });
+  if (s < 86400) return t("dashboard.hours_minutes", { h: formatNumber(Math.floor(s / 3600)), m: formatNumber(Math.floor((s % 3600) / 60)) });
+  return t("dashboard.days_hours", { d: formatNumber(Math.floor(s / 86400)), h: formatNumber(Math.floor((s % 86400) / 3600)) });
 }
 
 function age(seconds) {
-  if (seconds == null) return "never";
-  if (seconds < 1) return "now";
-  if (seconds < 90) return `${Math.round(seconds)} s ago`;
-  if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
-  return `${Math.round(seconds / 3600)} h ago`;
+  if (seconds == null) return t("dashboard.never");
+  if (seconds < 2) return t("dashboard.just_now");
+  return t("dashboard.ago", { duration: duration(seconds) });
 }
+
+// A time today as hh:mm:ss, another day's with its date, both in the site's zone.
+function when(unix) {
+  const day = (u) => formatDateTime(u, { year: "numeric", month: "2-digit", day: "2-digit" });
+  return day(unix) === day(now()) ? formatTime(unix, true) : formatDateTime(unix, { dateStyle: "short", timeStyle: "short" });
+}
+
+// Seconds since midnight in the site's zone.
+function sinceMidnight() {
+  const parts = formatTime(now(), true).split(":").map(Number);
+  return parts.length === 3 && parts.every(Number.isFinite) ? parts[0] * 3600 + parts[1] * 60 + parts[2] : 0;
+}
+
+const buildingName = (id) => state.site?.buildings.find((b) => b.id === id)?.name || id;
 
 // ---- overview: top bar, buildings, cameras -------------------------------------------------
 
@@ -43,53 +91,72 @@ async function refreshOverview() {
     renderOverview();
   } catch (error) {
     $("link-state").className = "pill bad";
-    $("link-state").textContent = "node unreachable";
+    $("link-state").textContent = t("dashboard.node_unreachable");
   }
 }
 
 function renderOverview() {
   const o = state.overview;
-  document.title = `Lintel · ${o.site_name || o.site}`;
   $("site-name").textContent = o.site_name || o.site;
-  $("node-name").textContent = `node ${o.node}`;
+  $("node-name").textContent = t("dashboard.node", { node: o.node });
   const link = $("link-state");
   link.className = `pill ${o.link.mqtt_connected ? "ok" : "bad"}`;
-  link.textContent = o.link.mqtt_connected ? "broker connected" : "broker disconnected";
+  link.textContent = o.link.mqtt_connected ? t("dashboard.broker_ok") : t("dashboard.broker_down");
   const fill = Math.min(1, o.link.spool_fill || 0);
   const bar = $("spool-fill");
   bar.style.width = `${(fill * 100).toFixed(1)}%`;
   bar.className = fill >= 0.8 || o.link.messages_held > 0 ? "bad" : fill >= 0.5 ? "warn" : "";
-  $("spool-text").textContent = `${o.link.spool_messages} waiting` + (o.link.messages_held ? `, ${o.link.messages_held} held` : "");
+  const waiting = formatNumber(o.link.spool_messages);
+  $("spool-text").textContent = o.link.messages_held
+    ? t("dashboard.spool_held", { n: waiting, held: formatNumber(o.link.messages_held) })
+    : t("dashboard.spool_waiting", { n: waiting });
   renderBuildings();
   renderCameras();
 }
 
 function renderBuildings() {
   const o = state.overview;
-  const container = $("buildings");
-  const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
-  const todayFrom = midnight.getTime() / 1000;
-  container.replaceChildren(...o.buildings.map((b) => {
-    const history = state.history.get(b.id) || [];
-    const today = history.filter((k) => k.start >= todayFrom);
+  if (!o) return;
+  const todayFrom = now() - sinceMidnight();
+  $("buildings").replaceChildren(...o.buildings.map((b) => {
+    const today = (state.day.get(b.id) || []).filter((k) => k.start >= todayFrom);
     const sum = (key) => today.reduce((n, k) => n + k[key], 0);
     const last = b.last_interval;
     const ratio = b.capacity ? b.occupancy / b.capacity : 0;
-    const card = el("article", { class: `card${b.over_capacity ? " over" : ""}`, "data-building": b.id },
+    const classes = ["card", b.over_capacity ? "over" : "", b.incomplete ? "incomplete" : ""].filter(Boolean);
+    return el("article", { class: classes.join(" "), "data-building": b.id },
       el("header", {},
         el("span", { class: "name", text: b.name || b.id }),
-        b.over_capacity ? el("span", { class: "over-tag", text: "OVER CAPACITY" }) : el("span", { class: "id", text: b.id })),
+        b.over_capacity ? el("span", { class: "over-tag", text: t("dashboard.over_capacity") }) : null),
       el("div", { class: "occupancy" },
-        el("span", { class: "value", text: String(b.occupancy), "data-field": "occupancy" }),
-        el("span", { class: "capacity", text: b.capacity ? `/ ${b.capacity} inside` : "inside" })),
+        el("span", { class: "value", text: formatNumber(b.occupancy), "data-field": "occupancy" }),
+        el("span", { class: "capacity", text: t("dashboard.inside") }),
+        b.capacity ? el("span", { class: "capacity", text: t("dashboard.of_capacity", { capacity: formatNumber(b.capacity) }) }) : null),
       b.capacity ? el("div", { class: "capbar" }, capacityBar(ratio)) : null,
+      b.incomplete ? incompleteNote(b) : null,
       el("div", { class: "flows" },
-        flow("Last interval", last ? `${last.entries} in · ${last.exits} out` : "—",
-          last ? `${timeOf(last.start)}–${timeOf(last.end)}` : "no interval yet"),
-        flow("Today", `${sum("entries")} in · ${sum("exits")} out`, "since midnight")),
-      chart(b, history));
-    return card;
+        flow(t("dashboard.last_interval"), last ? inOut(last.entries, last.exits) : "—",
+          last ? `${formatTime(last.start, true)}–${formatTime(last.end, true)}` : t("dashboard.no_interval")),
+        flow(t("dashboard.today"), inOut(sum("entries"), sum("exits")), t("dashboard.since_midnight"))),
+      chart(b, state.chart.get(b.id) || []));
   }));
+  // Charts are drawn once laid out, at the size they are shown (their labels not stretched).
+  for (const b of o.buildings) {
+    const placeholder = document.querySelector(`[data-chart="${CSS.escape(b.id)}"] svg`);
+    if (placeholder) placeholder.replaceWith(chartSvg(b, state.chart.get(b.id) || [], placeholder.clientWidth, placeholder.clientHeight));
+  }
+}
+
+const inOut = (entries, exits) => t("dashboard.in_out", { in: formatNumber(entries), out: formatNumber(exits) });
+
+function incompleteNote(b) {
+  const cameras = b.unhealthy_cameras.map((id) => {
+    const c = state.overview.cameras.find((x) => x.id === id);
+    return c ? `${id} (${HEALTH[c.health] || c.health})` : id;
+  });
+  const why = cameras.length ? t("dashboard.incomplete_cameras", { cameras: cameras.join(", ") }) : t("dashboard.incomplete_interval");
+  return el("p", { class: "incomplete-note", role: "note" },
+    el("strong", { text: t("dashboard.incomplete") }), " ", el("span", { text: why }));
 }
 
 function capacityBar(ratio) {
@@ -98,75 +165,145 @@ function capacityBar(ratio) {
   return span;
 }
 
-function flow(label, value, title) {
-  return el("div", { title }, el("span", { class: "label", text: label }), el("span", { text: value }));
+function flow(label, value, when) {
+  return el("div", {}, el("span", { class: "label", text: label }), el("span", { class: "value", text: value }),
+    el("span", { class: "when", text: when }));
 }
 
-// A 24-hour chart: entries up and exits down as bars per bucket, occupancy as a line.
-function chart(building, buckets) {
-  // As wide in units as the chart was on screen, so its labels are not stretched.
-  const shown = document.querySelector(`[data-chart="${CSS.escape(building.id)}"] svg`);
-  const width = Math.max(320, Math.round(shown ? shown.clientWidth : 480)), height = 130, mid = 78, top = 8;
-  const now = Date.now() / 1000;
-  const from = now - 24 * 3600;
-  const x = (t) => ((t - from) / (24 * 3600)) * width;
-  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, preserveAspectRatio: "none", role: "img",
-    "aria-label": `${building.name || building.id}: entries, exits and occupancy over 24 hours` });
-  const maxFlow = Math.max(1, ...buckets.map((b) => Math.max(b.entries, b.exits)));
-  const maxOcc = Math.max(1, building.capacity || 0, ...buckets.map((b) => b.occupancy));
-  const span = buckets.length > 1 ? buckets[1].start - buckets[0].start : 900;
-  const barWidth = Math.max(1, (span / (24 * 3600)) * width - 1);
-  for (let hour = 0; hour <= 24; hour += 6) {
-    const t = from + hour * 3600;
-    root.append(svg("line", { x1: x(t), x2: x(t), y1: top, y2: height - 14, stroke: "#2c3846", "stroke-width": 1 }));
-    const label = svg("text", { x: Math.min(width - 28, Math.max(0, x(t) - 14)), y: height - 2, fill: "#8b9aab", "font-size": 10 });
-    label.textContent = hour === 24 ? "now" : new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-    root.append(label);
+// Chart colours, each at least 4.5:1 on the card's background.
+const INK = { grid: "#2c3846", label: "#9aa8b8", entries: "#3fb950", exits: "#e3a03a", occupancy: "#79c0ff", capacity: "#ff6b63", gap: "#5c4a1e" };
+
+// The chart of the chosen span: people in (up) and out (down) per bucket with their scale on the
+// left, people inside as a line with its scale on the right, the capacity as a labelled dashed
+// line, and buckets counted with a camera down hatched.
+function chartSvg(building, buckets, shownWidth, shownHeight) {
+  const span = state.hours * 3600;
+  const width = Math.max(280, Math.round(shownWidth || 480));
+  const height = Math.max(140, Math.round(shownHeight || 150));
+  const left = 34, right = 40, top = 10, bottom = 18;
+  const plotW = width - left - right;
+  const mid = top + (height - top - bottom) * 0.62, base = height - bottom;
+  const end = now(), from = end - span;
+  const x = (time) => left + ((time - from) / span) * plotW;
+  const hatchId = `gap-${building.id.replace(/[^A-Za-z0-9_-]/g, "_")}`;
+  const root = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
+    "aria-label": t("dashboard.chart_label", { building: building.name || building.id, span: spanName() }) });
+  const text = (content, attrs) => { const node = svg("text", { fill: INK.label, "font-size": 11, ...attrs }); node.textContent = content; return node; };
+  const seen = buckets.filter((b) => b.start >= from - state.bucketS);
+  const maxFlow = Math.max(1, ...seen.map((b) => Math.max(b.entries, b.exits)));
+  const maxOcc = Math.max(1, building.capacity || 0, ...seen.map((b) => b.occupancy));
+  const barWidth = Math.max(1, (state.bucketS / span) * plotW - 1);
+  // Time axis: six ticks, local time.
+  for (let i = 0; i <= 6; i++) {
+    const time = from + (i * span) / 6;
+    root.append(svg("line", { x1: x(time), x2: x(time), y1: top, y2: base, stroke: INK.grid }));
+    const label = i === 6 ? t("dashboard.now") : formatTime(time);
+    root.append(text(label, { x: x(time), y: height - 4, "text-anchor": i === 0 ? "start" : i === 6 ? "end" : "middle" }));
   }
-  root.append(svg("line", { x1: 0, x2: width, y1: mid, y2: mid, stroke: "#2c3846" }));
-  const flowScale = (v) => (v / maxFlow) * (mid - top - 34);
-  for (const b of buckets) {
-    if (b.start < from - span) continue;
-    const entries = flowScale(b.entries), exits = flowScale(b.exits);
-    if (b.entries) root.append(svg("rect", { x: x(b.start), y: mid - entries, width: barWidth, height: entries, fill: "#3fb950", opacity: 0.85 }));
-    if (b.exits) root.append(svg("rect", { x: x(b.start), y: mid, width: barWidth, height: Math.min(exits, height - 16 - mid), fill: "#e3a03a", opacity: 0.85 }));
+  // Hatched: counted while a camera was down.
+  for (const b of seen) {
+    if (b.healthy === false) {
+      const gap = svg("rect", { x: x(b.start), y: top, width: barWidth + 1, height: base - top, fill: `url(#${hatchId})`, class: "gap" });
+      gap.append(svg("title", {}));
+      gap.firstChild.textContent = t("dashboard.gap_title");
+      root.append(gap);
+    }
   }
-  const occY = (v) => top + (1 - v / maxOcc) * (mid - top - 4);
+  // Flows: entries above the middle line, exits below; scale on the left.
+  const flowUp = (v) => (v / maxFlow) * (mid - top - 4);
+  const flowDown = (v) => (v / maxFlow) * (base - mid - 4);
+  root.append(svg("line", { x1: left, x2: left + plotW, y1: mid, y2: mid, stroke: INK.label, "stroke-width": 0.5 }));
+  root.append(text(formatNumber(maxFlow), { x: left - 4, y: top + 9, "text-anchor": "end", fill: INK.entries }));
+  root.append(text("0", { x: left - 4, y: mid + 4, "text-anchor": "end" }));
+  root.append(text(formatNumber(maxFlow), { x: left - 4, y: base - 2, "text-anchor": "end", fill: INK.exits }));
+  for (const b of seen) {
+    if (b.entries) root.append(svg("rect", { x: x(b.start), y: mid - flowUp(b.entries), width: barWidth, height: flowUp(b.entries), fill: INK.entries }));
+    if (b.exits) root.append(svg("rect", { x: x(b.start), y: mid, width: barWidth, height: flowDown(b.exits), fill: INK.exits }));
+  }
+  // Inside: a line, scale on the right.
+  const occY = (v) => base - (v / maxOcc) * (base - top);
+  root.append(text(formatNumber(maxOcc), { x: width - 2, y: top + 9, "text-anchor": "end", fill: INK.occupancy }));
+  root.append(text("0", { x: width - 2, y: base, "text-anchor": "end", fill: INK.occupancy }));
   if (building.capacity) {
-    root.append(svg("line", { x1: 0, x2: width, y1: occY(building.capacity), y2: occY(building.capacity),
-      stroke: "#f85149", "stroke-dasharray": "4 3", "stroke-width": 1 }));
+    const y = occY(building.capacity);
+    root.append(svg("line", { x1: left, x2: left + plotW, y1: y, y2: y, stroke: INK.capacity, "stroke-dasharray": "5 3", class: "capacity-line" }));
+    root.append(text(t("dashboard.capacity_line", { capacity: formatNumber(building.capacity) }),
+      { x: left + 4, y: Math.max(top + 10, y - 3), fill: INK.capacity, class: "capacity-label" }));
   }
-  const points = buckets.filter((b) => b.start >= from - span).map((b) => `${x(b.start + span).toFixed(1)},${occY(b.occupancy).toFixed(1)}`);
-  if (points.length > 1) root.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: "#79c0ff", "stroke-width": 2 }));
-  if (points.length === 1) { const [cx, cy] = points[0].split(","); root.append(svg("circle", { cx, cy, r: 3, fill: "#79c0ff" })); }
-  const total = buckets.reduce((n, b) => n + b.entries + b.exits, 0);
-  const wrap = el("div", { class: "chart", "data-chart": building.id, "data-buckets": String(buckets.length), "data-crossings": String(total) });
+  const points = seen.map((b) => `${x(Math.min(end, b.start + state.bucketS)).toFixed(1)},${occY(b.occupancy).toFixed(1)}`);
+  if (points.length > 1) root.append(svg("polyline", { points: points.join(" "), fill: "none", stroke: INK.occupancy, "stroke-width": 2 }));
+  if (points.length === 1) { const [cx, cy] = points[0].split(","); root.append(svg("circle", { cx, cy, r: 3, fill: INK.occupancy })); }
+  const defs = svg("defs");
+  const hatch = svg("pattern", { id: hatchId, width: 6, height: 6, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
+  hatch.append(svg("rect", { width: 6, height: 6, fill: "#2a2214" }), svg("line", { x1: 0, y1: 0, x2: 0, y2: 6, stroke: "#8a6d2a", "stroke-width": 3 }));
+  defs.append(hatch);
+  root.prepend(defs);
+  return root;
+}
+
+// A building's chart: its legend, and a place for the drawing (see `chartSvg`).
+function chart(building, buckets) {
+  const from = now() - state.hours * 3600;
+  const seen = buckets.filter((b) => b.start >= from - state.bucketS);
+  const root = svg("svg", { class: "placeholder" });
+  const total = seen.reduce((n, b) => n + b.entries + b.exits, 0);
+  const unhealthy = seen.filter((b) => b.healthy === false).length;
+  const wrap = el("div", { class: "chart", "data-chart": building.id, "data-buckets": String(seen.length),
+    "data-crossings": String(total), "data-unhealthy": String(unhealthy) });
   wrap.append(root, el("div", { class: "legend" },
-    el("span", {}, el("i", { class: "sw-in" }), "entries"),
-    el("span", {}, el("i", { class: "sw-out" }), "exits"),
-    el("span", {}, el("i", { class: "sw-occ" }), "occupancy"),
-    el("span", { text: "last 24 h" })));
+    el("span", {}, el("i", { class: "sw-in" }), t("dashboard.entries")),
+    el("span", {}, el("i", { class: "sw-out" }), t("dashboard.exits")),
+    el("span", {}, el("i", { class: "sw-occ" }), t("dashboard.occupancy")),
+    unhealthy ? el("span", {}, el("i", { class: "sw-gap" }), t("dashboard.gap")) : null,
+    el("span", { text: t("dashboard.per_bucket", { span: duration(state.bucketS) }) })));
   return wrap;
 }
 
+const spanName = () => (state.hours === 1 ? t("dashboard.range_1h") : t("dashboard.range_24h"));
+
 function renderCameras() {
-  $("cameras").replaceChildren(...state.overview.cameras.map((c) => el("tr", { "data-camera": c.id },
-    el("td", { text: c.id }),
-    el("td", { text: c.building ? `${c.entrance} (${c.building})` : c.entrance }),
-    el("td", {}, el("span", { class: `health ${c.health}`, text: c.health })),
-    el("td", { text: age(c.last_frame_age_s) }),
-    el("td", { text: `${c.analysed_fps.toFixed(1)} fps` }))));
+  const labels = [...document.querySelectorAll(".cameras thead th")].map((th) => th.textContent);
+  const cell = (i, attrs, ...children) => el("td", { "data-label": labels[i] || "", ...attrs }, ...children);
+  $("cameras").replaceChildren(...state.overview.cameras.map((c) => {
+    const health = el("span", { class: `health ${c.health}`, text: HEALTH[c.health] || c.health });
+    const since = c.since != null && c.health !== "live"
+      ? el("span", { class: "since", text: t("dashboard.offline_since", { time: when(c.since), duration: duration(now() - c.since) }) })
+      : null;
+    return el("tr", { "data-camera": c.id, "data-health": c.health },
+      cell(0, { text: c.id }),
+      cell(1, { text: c.building ? `${c.entrance} (${buildingName(c.building)})` : c.entrance }),
+      cell(2, {}, el("span", {}, health, since ? " " : null, since)),
+      cell(3, { text: age(c.last_frame_age_s) }),
+      cell(4, { text: t("dashboard.fps", { n: formatNumber(c.analysed_fps, { maximumFractionDigits: 1, minimumFractionDigits: 1 }) }) }));
+  }));
 }
 
 async function refreshHistory() {
   try {
-    const answer = await getJson("/api/history?hours=24&bucket_s=900");
-    state.history = new Map(answer.buildings.map((b) => [b.id, b.buckets]));
-    if (state.overview) renderBuildings();
+    const day = await getJson("/api/history?hours=24&bucket_s=900");
+    state.day = new Map(day.buildings.map((b) => [b.id, b.buckets]));
+    if (state.hours === 1) {
+      const hour = await getJson("/api/history?hours=1&bucket_s=60");
+      state.chart = new Map(hour.buildings.map((b) => [b.id, b.buckets]));
+      state.bucketS = hour.bucket_s;
+    } else {
+      state.chart = state.day;
+      state.bucketS = day.bucket_s;
+    }
+    renderBuildings();
   } catch (error) { /* the next refresh tries again */ }
 }
 
-// ---- alerts ---------------------------------------------------------------------------------
+function chooseRange(hours) {
+  state.hours = hours;
+  localStorage.setItem(RANGE_KEY, String(hours));
+  for (const button of document.querySelectorAll(".range button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.hours) === hours));
+  }
+  refreshHistory();
+}
+
+// ---- alerts: one incident from start to end ------------------------------------------------
 
 async function loadAlerts() {
   try {
@@ -176,17 +313,32 @@ async function loadAlerts() {
   } catch (error) { /* retried on the next resync */ }
 }
 
-function renderAlerts() {
+// The incidents, newest first: an end the node paired with its start (`ends`) is shown in that
+// start's card, not as a card of its own.
+function incidents() {
   const alerts = [...state.alerts.values()].sort((a, b) => b.id - a.id);
-  const open = alerts.filter((a) => a.cleared_at == null).length;
-  const unacked = alerts.filter((a) => a.acked_at == null && !isReturn(a)).length;
-  $("alert-count").textContent = open ? `${open} active` : unacked ? `${unacked} to acknowledge` : "";
-  const list = $("alerts");
-  if (!alerts.length) { list.replaceChildren(el("li", { class: "empty", text: "No alerts." })); return; }
-  list.replaceChildren(...alerts.map(alertItem));
+  return alerts.filter((a) => a.ends == null || !state.alerts.has(a.ends));
 }
 
-function isReturn(a) { return a.kind === "camera_back" || a.kind === "camera_view_restored"; }
+const needsAck = (a) => a.acked_at == null && a.ends == null;
+
+function renderAlerts() {
+  const shown = incidents();
+  const open = shown.filter((a) => a.cleared_at == null).length;
+  const unacked = shown.filter(needsAck).length;
+  $("alert-count").textContent = open ? t("dashboard.alerts_active", { n: formatNumber(open) })
+    : unacked ? t("dashboard.alerts_unacked", { n: formatNumber(unacked) }) : "";
+  const list = $("alerts");
+  // Keep the focus in an open acknowledgement form across the re-render.
+  const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.focus : null;
+  if (!shown.length) { list.replaceChildren(el("li", { class: "empty", text: t("dashboard.no_alerts") })); return; }
+  list.replaceChildren(...shown.map(alertItem));
+  if (focused) list.querySelector(`[data-focus="${focused}"]`)?.focus();
+}
+
+function subjectName(a) {
+  return a.kind === "over_capacity" || a.kind === "back_under_capacity" ? buildingName(a.subject) : a.subject;
+}
 
 function alertItem(a) {
   const active = a.cleared_at == null;
@@ -194,70 +346,123 @@ function alertItem(a) {
   if (WARNINGS.has(a.kind)) classes.push("warn");
   if (a.acked_at != null) classes.push("acked");
   if (state.fresh.has(a.id)) classes.push("fresh");
-  const stateText = active ? "active" : isReturn(a) ? "back to normal" : `cleared ${timeOf(a.cleared_at)}`;
+  const subject = subjectName(a);
+  const stateText = active ? t("dashboard.ongoing", { duration: duration(now() - a.at) })
+    : a.ended_at != null ? t("dashboard.ended", { time: when(a.ended_at), duration: duration(a.duration_s) })
+    : t("dashboard.over");
   const meta = el("div", { class: "meta" }, el("span", { class: "state", text: stateText }));
-  if (a.acked_at != null) {
-    meta.append(el("span", { class: "acked-by", text: `acknowledged by ${a.acked_by} (${a.acked_role}) ${dateTimeOf(a.acked_at)}` }));
-  } else if (!isReturn(a)) {
-    const button = el("button", { type: "button", class: "ack", "data-alert": String(a.id), text: "Acknowledge" });
-    button.addEventListener("click", () => acknowledge(a.id, button));
-    meta.append(button);
-  }
-  return el("li", { class: classes.join(" "), "data-alert": String(a.id), "data-kind": a.kind, "data-subject": a.subject },
+  const item = el("li", { class: classes.join(" "), "data-alert": String(a.id), "data-kind": a.kind, "data-subject": a.subject },
     el("div", { class: "head" },
-      el("span", { class: "kind", text: `${ALERT_NAMES[a.kind] || a.kind} · ${a.subject}` }),
-      el("span", { class: "time", text: dateTimeOf(a.at) })),
-    el("div", { class: "text", text: a.message }),
+      el("span", { class: "kind", text: `${KIND_NAMES[a.kind] || a.kind} · ${subject}` }),
+      el("time", { class: "time", text: when(a.at), datetime: new Date(a.at * 1000).toISOString() })),
+    el("p", { class: "text", text: (SAYINGS[a.kind] || ((s) => t("dashboard.say.unknown", s)))({ subject }) }),
     meta);
+  if (a.acked_at != null) {
+    item.append(el("p", { class: "acked-by", text: t("dashboard.acked_by", { name: a.acked_by, time: when(a.acked_at) }) }));
+    if (a.acked_note) item.append(el("p", { class: "note", text: `“${a.acked_note}”` }));
+  } else if (needsAck(a)) {
+    if (state.acking?.id === a.id) item.append(ackForm(a));
+    else {
+      const button = el("button", { type: "button", class: "ack", "data-alert": String(a.id), "data-focus": `ack-${a.id}`, text: t("dashboard.acknowledge") });
+      button.addEventListener("click", () => { state.acking = { id: a.id, name: localStorage.getItem(NAME_KEY) || "", note: "", error: "" }; renderAlerts(); item.ownerDocument.querySelector(`[data-focus="name-${a.id}"]`)?.focus(); });
+      meta.append(button);
+    }
+  }
+  return item;
 }
 
-async function acknowledge(id, button) {
-  button.disabled = true;
-  const by = $("operator-name").value.trim();
+// The acknowledgement: who (required, remembered in this browser) and an optional note.
+function ackForm(a) {
+  const form = el("form", { class: "ack-form", "data-alert": String(a.id) });
+  const name = el("input", { name: "by", maxlength: "64", autocomplete: "name", "data-focus": `name-${a.id}`, id: `ack-name-${a.id}` });
+  // What was typed survives a re-render (a new alert arriving meanwhile).
+  name.value = state.acking.name;
+  name.addEventListener("input", () => { state.acking.name = name.value; });
+  const note = el("input", { name: "note", maxlength: String(MAX_NOTE), "data-focus": `note-${a.id}`, id: `ack-note-${a.id}`, placeholder: t("dashboard.note_placeholder") });
+  note.value = state.acking.note;
+  note.addEventListener("input", () => { state.acking.note = note.value; });
+  const error = el("p", { class: "ack-error", role: "alert", text: state.acking.error });
+  const cancel = el("button", { type: "button", text: t("dashboard.cancel"), "data-focus": `cancel-${a.id}` });
+  cancel.addEventListener("click", () => { state.acking = null; renderAlerts(); });
+  form.append(
+    el("label", { for: `ack-name-${a.id}`, text: t("dashboard.your_name") }), name,
+    el("label", { for: `ack-note-${a.id}`, text: t("dashboard.note") }), note,
+    error,
+    el("div", { class: "buttons" }, el("button", { type: "submit", class: "primary", text: t("dashboard.confirm"), "data-focus": `confirm-${a.id}` }), cancel));
+  form.addEventListener("submit", (event) => { event.preventDefault(); acknowledge(a.id, name.value.trim(), note.value.trim()); });
+  return form;
+}
+
+async function acknowledge(id, by, note) {
+  if (!by) {
+    state.acking.error = t("dashboard.name_needed");
+    renderAlerts();
+    document.querySelector(`[data-focus="name-${id}"]`)?.focus();
+    return;
+  }
+  localStorage.setItem(NAME_KEY, by);
   try {
     const response = await fetch(`/api/alerts/${id}/ack`, {
       method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by }),
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ by, note }),
     });
     if (!response.ok) throw new Error(String(response.status));
     const row = await response.json();
     state.alerts.set(row.id, row);
-    renderAlerts();
+    state.acking = null;
   } catch (error) {
-    button.disabled = false;
-    button.textContent = "Retry acknowledge";
+    if (state.acking) state.acking.error = t("dashboard.ack_failed", { status: error.message });
   }
+  renderAlerts();
+}
+
+// A new alert: announced to screen readers, and a short tone when the operator asked for one.
+function announce(a) {
+  if (a.ends != null) return;
+  $("alert-announcer").textContent = t("dashboard.new_alert", { kind: KIND_NAMES[a.kind] || a.kind, subject: subjectName(a) });
+  if ($("sound").checked) beep();
+}
+
+let audio = null;
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const tone = audio.createOscillator(), gain = audio.createGain();
+    tone.frequency.value = 880;
+    gain.gain.setValueAtTime(0.2, audio.currentTime);
+    gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.6);
+    tone.connect(gain).connect(audio.destination);
+    tone.start();
+    tone.stop(audio.currentTime + 0.6);
+  } catch (error) { /* no sound on this device */ }
 }
 
 // ---- audit trail: who unblurred, saved, validated, acknowledged, signed in, from where --------
 
-const AUDIT_NAMES = {
-  unblur: "Unblur", zones_saved: "Zones saved", validation: "Validation", occupancy_applied: "Occupancy set",
-  occupancy_refused: "Occupancy refused", alert_acknowledged: "Alert acknowledged", signed_in: "Signed in",
-  sign_in_failed: "Sign-in failed",
-};
-
 async function refreshAudit() {
   try {
     const entries = await getJson("/api/audit");
+    const labels = [...document.querySelectorAll(".audit thead th")].map((th) => th.textContent);
+    const cell = (i, attrs) => el("td", { "data-label": labels[i] || "", ...attrs });
     const rows = entries.map((e) => el("tr", { "data-action": e.action, "data-subject": e.subject },
-      el("td", { text: dateTimeOf(e.at) }), el("td", { class: "action", text: AUDIT_NAMES[e.action] || e.action }),
-      el("td", { class: "who", text: e.who }), el("td", { class: "from", text: e.from }),
-      el("td", { class: "subject", text: e.subject }), el("td", { class: "detail", text: e.detail })));
-    $("audit").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", text: "Nothing yet." }))]));
+      cell(0, { text: when(e.at) }), cell(1, { class: "action", text: AUDIT_NAMES[e.action] || e.action }),
+      cell(2, { class: "who", text: ROLES[e.who] || e.who }), cell(3, { class: "from", text: e.from }),
+      cell(4, { class: "subject", text: e.subject }), cell(5, { class: "detail", text: e.detail })));
+    $("audit").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", text: t("dashboard.audit_empty") }))]));
   } catch (error) { /* the next refresh tries again */ }
 }
 
 function connectEvents() {
   const live = $("live-state");
   const source = new EventSource("/api/events");
-  source.onopen = () => { live.className = "pill ok"; live.textContent = "live"; loadAlerts(); };
-  source.onerror = () => { live.className = "pill warn"; live.textContent = "reconnecting"; };
+  source.onopen = () => { live.className = "pill ok"; live.textContent = t("dashboard.live_ok"); loadAlerts(); };
+  source.onerror = () => { live.className = "pill warn"; live.textContent = t("dashboard.live_retry"); };
   source.addEventListener("alert", (event) => {
     const change = JSON.parse(event.data);
     if (!state.alerts.has(change.id)) {
       state.fresh.add(change.id);
       setTimeout(() => state.fresh.delete(change.id), 1500);
+      announce(change);
     }
     state.alerts.set(change.id, change);
     renderAlerts();
@@ -268,17 +473,38 @@ function connectEvents() {
 
 // ---- start ----------------------------------------------------------------------------------
 
-function tickClock() { $("clock").textContent = new Date().toLocaleTimeString(); }
+// The clock, and the durations of ongoing incidents, changed in place: a list rebuilt every
+// second would take a button away from under a pointer or the keyboard focus.
+function tick() {
+  $("clock").textContent = formatTime(now(), true);
+  for (const item of document.querySelectorAll("#alerts li.alert.active")) {
+    const a = state.alerts.get(Number(item.dataset.alert));
+    const text = item.querySelector(".state");
+    if (a && text) text.textContent = t("dashboard.ongoing", { duration: duration(now() - a.at) });
+  }
+}
 
-document.addEventListener("DOMContentLoaded", () => {
-  const name = $("operator-name");
-  name.value = localStorage.getItem("lintel.operator") || "";
-  name.addEventListener("change", () => localStorage.setItem("lintel.operator", name.value.trim()));
-  tickClock(); setInterval(tickClock, 1000);
-  refreshOverview().then(refreshHistory);
+async function start() {
+  languageSwitch($("language"));
+  const sound = $("sound");
+  sound.checked = localStorage.getItem(SOUND_KEY) === "on";
+  sound.addEventListener("change", () => { localStorage.setItem(SOUND_KEY, sound.checked ? "on" : "off"); if (sound.checked) beep(); });
+  for (const button of document.querySelectorAll(".range button")) {
+    button.addEventListener("click", () => chooseRange(Number(button.dataset.hours)));
+  }
+  try {
+    state.site = await getJson("/api/site");
+    if (state.site.time_zone) setTimeZone(state.site.time_zone);
+    document.title = `${t("dashboard.title")} · ${state.site.site_name || state.site.site}`;
+  } catch (error) { /* the overview says whether the node answers */ }
+  chooseRange(state.hours);
+  tick(); setInterval(tick, 1000);
+  await refreshOverview();
   setInterval(refreshOverview, 2000);
   setInterval(refreshHistory, 60000);
   refreshAudit(); setInterval(refreshAudit, 5000);
   loadAlerts();
   connectEvents();
-});
+}
+
+start();

@@ -1,8 +1,11 @@
 // The sign-in: the token goes as JSON (the node refuses writes a form of another site could send,
 // and a form of this page, with no referrer, names no origin), then on to the dashboard.
 
+import { t, languageSwitch } from "/i18n/i18n.js";
+
 const form = document.querySelector("form");
 const error = document.getElementById("login-error");
+languageSwitch(document.getElementById("language"));
 
 form.addEventListener("submit", async (event) => {
   event.preventDefault();
@@ -16,10 +19,10 @@ form.addEventListener("submit", async (event) => {
     });
     if (response.ok) { location.href = "/"; return; }
     error.textContent = response.status === 429
-      ? `Too many wrong tokens: try again in ${response.headers.get("Retry-After") || "a few"} s.`
-      : response.status === 401 ? "That token is not valid." : `The node answered ${response.status}.`;
+      ? t("login.too_many", { seconds: response.headers.get("Retry-After") || "…" })
+      : response.status === 401 ? t("login.wrong") : t("login.status", { status: response.status });
   } catch (e) {
-    error.textContent = "The node cannot be reached.";
+    error.textContent = t("login.unreachable");
   } finally {
     button.disabled = false;
   }
