@@ -1,0 +1,22 @@
+//! The operators' console: one place for every node, camera and alert of a community, gathered
+//! by `lintel-city` whenever it consumes from a broker (no flag of its own).
+//!
+//! - [`state`]: the operations picture and the incidents open now; pure, unit-tested.
+//! - [`store`]: incidents and acknowledgements in the density store (SQLite or PostgreSQL).
+//! - [`feed`]: what the consumer ([`crate::density::consumer`]) calls for each message; metrics;
+//!   the outbox of acknowledgements to publish (`lintel.alert_ack/1`).
+//! - [`web`]: `/api/nodes`, `/api/alerts`, `POST /api/alerts/{id}/ack`, the `/console` page.
+
+pub mod feed;
+pub mod state;
+pub mod store;
+pub mod web;
+
+pub use feed::{AckOutbox, ConsoleFeed, ConsoleMetrics};
+pub use state::{ConsoleConfig, OperationsPicture};
+pub use store::IncidentStore;
+
+/// Unix milliseconds as RFC 3339 UTC (whole seconds).
+pub(crate) fn time_text(ms: i64) -> String {
+    lintel_wire::UtcTime::from_unix_seconds(ms.div_euclid(1000)).to_string()
+}
