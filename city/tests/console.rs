@@ -225,9 +225,9 @@ fn alerts_become_incidents_nodes_go_offline_and_acknowledgements_travel() {
     publish(broker.port, "lintel/v1/pets/node/edge-a/status", &vec![b'x'; 70 * 1024], false);
     publish(broker.port, "lintel/v1/pets/alerts", status("edge-a", 30, "online", &[]).to_string().as_bytes(), false);
     assert!(wait_until(Duration::from_secs(10), || {
-        metric(&city, r#"lintel_console_bad_input{kind="malformed"}"#) == Some(1)
-            && metric(&city, r#"lintel_console_bad_input{kind="too_large"}"#) == Some(1)
-            && metric(&city, r#"lintel_console_bad_input{kind="unknown_schema"}"#) == Some(1)
+        metric(&city, r#"lintel_console_bad_input_total{kind="malformed"}"#) == Some(1)
+            && metric(&city, r#"lintel_console_bad_input_total{kind="too_large"}"#) == Some(1)
+            && metric(&city, r#"lintel_console_bad_input_total{kind="unknown_schema"}"#) == Some(1)
     }));
     assert_eq!(metric(&city, r#"lintel_console_incidents_total{kind="camera_offline"}"#), Some(1));
     assert_eq!(metric(&city, r#"lintel_console_incidents_open{kind="node_offline"}"#), Some(1));

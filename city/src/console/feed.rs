@@ -14,7 +14,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use super::state::{Change, OperationsPicture};
+use super::state::{Change, Counters, OperationsPicture};
 use super::store::IncidentStore;
 
 /// Changes kept while the store fails; past that the oldest are dropped (and counted).
@@ -39,8 +39,8 @@ struct WhatLabel {
 pub struct ConsoleMetrics {
     raised: Family<KindLabel, Counter>,
     open: Family<KindLabel, Gauge>,
-    bad_input: Family<KindLabel, Gauge>,
-    dropped: Family<WhatLabel, Gauge>,
+    bad_input: Family<KindLabel, Counter>,
+    dropped: Family<WhatLabel, Counter>,
     pub acks_published: Counter,
     pub store_errors: Counter,
 }
@@ -105,6 +105,8 @@ pub struct ConsoleFeed {
     pub outbox: Arc<AckOutbox>,
     pending: VecDeque<Change>,
     dropped_writes: u64,
+    /// The picture's counters and `dropped_writes` as last added to the metrics.
+    counted: (Counters, u64),
 }
 
 impl std::fmt::Debug for ConsoleFeed {
@@ -123,8 +125,16 @@ impl ConsoleFeed {
     ) -> Result<Self, crate::density::StoreError> {
         let open = store.open_incidents()?;
         lock(&picture).restore(open);
-        let feed = Self { picture, store, metrics, outbox, pending: VecDeque::new(), dropped_writes: 0 };
-        feed.update_gauges();
+        let mut feed = Self {
+            picture,
+            store,
+            metrics,
+            outbox,
+            pending: VecDeque::new(),
+            dropped_writes: 0,
+            counted: (Counters::default(), 0),
+        };
+        feed.update_metrics();
         Ok(feed)
     }
 
@@ -177,28 +187,31 @@ impl ConsoleFeed {
                 }
             }
         }
-        self.update_gauges();
+        self.update_metrics();
     }
 
-    fn update_gauges(&self) {
+    /// The open incidents by kind, and what the picture counted since the last time.
+    fn update_metrics(&mut self) {
         let picture = lock(&self.picture);
         self.metrics.open.clear();
         for (kind, n) in picture.open_by_kind() {
             self.metrics.open.get_or_create(&KindLabel { kind }).set(n as i64);
         }
-        for (kind, n) in &picture.counters.bad_input {
-            self.metrics.bad_input.get_or_create(&KindLabel { kind: kind.to_string() }).set(*n as i64);
+        let (now, (before, writes_before)) = (&picture.counters, &self.counted);
+        for (kind, n) in &now.bad_input {
+            let added = n - before.bad_input.get(kind).copied().unwrap_or(0);
+            self.metrics.bad_input.get_or_create(&KindLabel { kind: kind.to_string() }).inc_by(added);
         }
-        let c = &picture.counters;
-        for (what, n) in [
-            ("nodes", c.dropped_nodes),
-            ("cameras", c.dropped_cameras),
-            ("buildings", c.dropped_buildings),
-            ("incidents", c.dropped_incidents),
-            ("store_writes", self.dropped_writes),
+        for (what, n, was) in [
+            ("nodes", now.dropped_nodes, before.dropped_nodes),
+            ("cameras", now.dropped_cameras, before.dropped_cameras),
+            ("buildings", now.dropped_buildings, before.dropped_buildings),
+            ("incidents", now.dropped_incidents, before.dropped_incidents),
+            ("store_writes", self.dropped_writes, *writes_before),
         ] {
-            self.metrics.dropped.get_or_create(&WhatLabel { what: what.into() }).set(n as i64);
+            self.metrics.dropped.get_or_create(&WhatLabel { what: what.into() }).inc_by(n - was);
         }
+        self.counted = (now.clone(), self.dropped_writes);
     }
 }
 

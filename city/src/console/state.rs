@@ -281,10 +281,7 @@ impl OperationsPicture {
             },
             Topic::Alert => self.alert(topic, payload, now_ms),
             Topic::Status => self.status(topic, payload, retained, now_ms),
-            Topic::Building => {
-                self.building(topic, payload, now_ms);
-                Vec::new()
-            }
+            Topic::Building => self.building(topic, payload, now_ms),
             Topic::Other => Vec::new(),
         }
     }
@@ -425,26 +422,23 @@ impl OperationsPicture {
         }
     }
 
-    fn building(&mut self, topic: &str, payload: &[u8], now_ms: i64) {
-        let Ok(message) = serde_json::from_slice::<Message>(payload) else { return };
+    fn building(&mut self, topic: &str, payload: &[u8], now_ms: i64) -> Vec<Change> {
+        let Ok(message) = serde_json::from_slice::<Message>(payload) else { return Vec::new() };
         if message.topic().ok().as_deref() != Some(topic) || id_problem(message.node()) {
-            return;
+            return Vec::new();
         }
         let (site, building, node) = match &message {
             Message::Counts(c) => (c.site.clone(), c.building.clone(), c.node.clone()),
             Message::Occupancy(o) => (o.site.clone(), o.building.clone(), o.node.clone()),
-            _ => return,
+            _ => return Vec::new(),
         };
-        if id_problem(&site) || id_problem(&building) {
-            return;
-        }
-        if self.heard(&site, &node, now_ms).is_none() {
-            return;
+        if id_problem(&site) || id_problem(&building) || self.heard(&site, &node, now_ms).is_none() {
+            return Vec::new();
         }
         let key = format!("{site}/{building}");
         if !self.buildings.contains_key(&key) && self.buildings.len() >= self.config.limits.buildings {
             self.counters.dropped_buildings += 1;
-            return;
+            return Vec::new();
         }
         let view = self.buildings.entry(key.clone()).or_insert_with(|| BuildingView {
             site,
@@ -457,12 +451,10 @@ impl OperationsPicture {
         });
         view.node = node.clone();
         match message {
-            Message::Occupancy(o) => {
-                if view.at.is_none_or(|at| at <= o.at) {
-                    view.occupancy = Some(o.occupancy);
-                    view.capacity = o.capacity;
-                    view.at = Some(o.at);
-                }
+            Message::Occupancy(o) if view.at.is_none_or(|at| at <= o.at) => {
+                view.occupancy = Some(o.occupancy);
+                view.capacity = o.capacity;
+                view.at = Some(o.at);
             }
             Message::Counts(c) => {
                 if view.at.is_none_or(|at| at <= c.interval.end) {
@@ -487,7 +479,7 @@ impl OperationsPicture {
             }
             _ => {}
         }
-        let _ = self.back_if_heard(&node, now_ms);
+        self.back_if_heard(&node, now_ms)
     }
 
     /// The node, noted as heard now (created if new and there is room).
@@ -758,7 +750,14 @@ mod tests {
         let mut late = picture();
         late.take(STATUS, &status(3, "online", &[]), true, 0);
         assert!(late.tick(15_000, Some(14_000)).is_empty());
-        // Heard again (any message): back.
+        // Heard again (counts, say): back.
+        let counts = json!({"schema": "lintel.counts/1", "site": "s1", "building": "hall", "node": "n1", "seq": 8,
+            "interval": {"start": UtcTime::from_unix_seconds(0), "end": UtcTime::from_unix_seconds(60)},
+            "entries": 0, "exits": 0, "occupancy": 0, "entrances": []});
+        let heard = p.take("lintel/v1/s1/building/hall/counts", counts.to_string().as_bytes(), false, 73_000);
+        assert!(matches!(heard.as_slice(), [Change::Ended { end, .. }] if end.kind == NODE_BACK), "{heard:?}");
+        assert!(!p.tick(74_000, Some(0)).iter().any(|c| matches!(c, Change::Raised(_))));
+        assert!(matches!(p.tick(84_000, Some(0)).as_slice(), [Change::Raised(_)]), "silent again");
         let heard = p.take(ALERTS, &alert(9, 80, "clock_jump", "n1"), false, 80_000);
         assert!(heard.iter().any(|c| matches!(c, Change::Ended { end, .. } if end.kind == NODE_BACK)), "{heard:?}");
     }
