@@ -286,3 +286,55 @@ fn the_console_page_shows_nodes_and_incidents_and_acknowledges_in_chinese() {
     let problems = browser.page_problems();
     assert!(problems.is_empty(), "{problems:?}");
 }
+
+#[test]
+fn incidents_and_acknowledgements_are_kept_in_postgresql_too() {
+    use lintel_city::console::IncidentStore;
+    use lintel_city::console::state::{Change, Incident, IncidentEnd, incident_id};
+    use lintel_city::console::store::Filter;
+
+    let dir = scratch_dir("console-postgres");
+    let server = lintel_testkit::Postgres::start(&dir, &["console"]);
+    let url = server.url("console");
+    let mut store = IncidentStore::open(&url).unwrap();
+    let incident = |seq: u64, kind: &str, building: Option<&str>| Incident {
+        id: incident_id("edge-a", kind, seq),
+        site: "pets".into(),
+        node: "edge-a".into(),
+        seq,
+        kind: kind.into(),
+        subject: "cam-1".into(),
+        building: building.map(str::to_string),
+        message: "m".into(),
+        started_ms: seq as i64 * 1000,
+        ended: None,
+    };
+    for seq in 1..=3 {
+        store.record(&Change::Raised(incident(seq, "camera_offline", None))).unwrap();
+        store.record(&Change::Raised(incident(seq, "camera_offline", None))).unwrap();
+    }
+    store.record(&Change::Raised(incident(4, "node_offline", Some("pets/hall")))).unwrap();
+    let end = IncidentEnd { kind: "camera_back".into(), seq: None, at_ms: 9_000, message: String::new() };
+    store.record(&Change::Ended { id: incident_id("edge-a", "camera_offline", 1), end }).unwrap();
+    let ack = lintel_wire::AlertAck {
+        site: "pets".into(),
+        node: "edge-a".into(),
+        kind: "camera_offline".into(),
+        seq: 2,
+        subject: None,
+        by: "王伟".into(),
+        note: None,
+        at: UtcTime::from_unix_seconds(100),
+        source: None,
+    };
+    assert!(store.acknowledge(&ack).unwrap());
+    let all = store.list(&Filter::default(), 1).unwrap();
+    assert_eq!((all.total, all.incidents[0].incident.seq), (4, 4), "newest first, each once");
+    assert_eq!(all.incidents[0].incident.building.as_deref(), Some("pets/hall"));
+    let acked = store.list(&Filter { acknowledged: Some(true), ..Filter::default() }, 1).unwrap();
+    assert_eq!(acked.incidents[0].acknowledged.as_ref().map(|a| (a.by.as_str(), a.note.clone())), Some(("王伟", None)));
+    let open = store.list(&Filter { active: Some(true), kind: Some("camera_offline".into()), ..Filter::default() }, 1);
+    assert_eq!(open.unwrap().total, 2);
+    drop(store);
+    assert_eq!(IncidentStore::open(&url).unwrap().open_incidents().unwrap().len(), 3, "kept across a restart");
+}

@@ -245,8 +245,10 @@ const COLUMNS: &str = "i.id, i.site, i.node, i.seq, i.kind, i.subject, i.buildin
 const ACK_COLUMNS: &str = "a.by_name, a.note, a.at_ms, a.source";
 const ACK_JOIN: &str = "LEFT JOIN console_acks a ON a.node = i.node AND a.kind = i.kind AND a.seq = i.seq";
 
+/// Absent text is written as empty text, never as NULL: the PostgreSQL client binds NULL as an
+/// integer, which a TEXT column refuses. (No optional text here is ever empty when present.)
 fn opt_text(value: Option<&str>) -> SqlValue {
-    value.map_or(SqlValue::Null, SqlValue::from)
+    SqlValue::from(value.unwrap_or(""))
 }
 
 fn int(value: &SqlValue) -> i64 {
@@ -265,7 +267,7 @@ fn text(value: &SqlValue) -> String {
 
 fn opt(value: &SqlValue) -> Option<String> {
     match value {
-        SqlValue::Text(t) => Some(t.clone()),
+        SqlValue::Text(t) if !t.is_empty() => Some(t.clone()),
         _ => None,
     }
 }
