@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use lintel_city::console::web::{ConsoleAccess, ConsoleWeb};
+use lintel_city::console::webhooks::Webhooks;
 use lintel_city::console::{AckOutbox, ConsoleConfig, ConsoleFeed, ConsoleMetrics, IncidentStore, OperationsPicture};
 use lintel_city::density::access::Access;
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
@@ -82,6 +83,10 @@ struct ServeArgs {
     /// the nodes' default 60 s intervals).
     #[arg(long, value_name = "S", default_value_t = 180)]
     offline_after_s: u32,
+    /// The console's outgoing webhooks (JSON: hooks with url, template, kinds, quiet hours; see
+    /// the README).
+    #[arg(long, value_name = "FILE")]
+    webhooks: Option<PathBuf>,
     /// A DNS name the web server answers to (repeatable); IP addresses and `localhost` always are,
     /// any other name is refused (DNS rebinding).
     #[arg(long, value_name = "NAME")]
@@ -278,11 +283,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(Mutex::new(OperationsPicture::new(config)))
     });
     let outbox = consuming.then(|| Arc::new(AckOutbox::default()));
+    let webhooks = match (&args.webhooks, consuming) {
+        (Some(path), true) => {
+            let hooks = lintel_city::console::webhooks::load(path).map_err(|e| anyhow::anyhow!("--webhooks {e}"))?;
+            Some(Arc::new(Webhooks::start(hooks).context("cannot start the webhooks")?))
+        }
+        _ => None,
+    };
     let console_feed = match (&picture, &outbox) {
         (Some(picture), Some(outbox)) => {
             let store = IncidentStore::open(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
-            let feed = ConsoleFeed::new(Arc::clone(picture), store, Arc::clone(&console_metrics), Arc::clone(outbox))
-                .with_context(|| format!("store {}", redact(&args.store)))?;
+            let mut feed =
+                ConsoleFeed::new(Arc::clone(picture), store, Arc::clone(&console_metrics), Arc::clone(outbox))
+                    .with_context(|| format!("store {}", redact(&args.store)))?;
+            feed.webhooks = webhooks.clone();
             Some(Arc::new(Mutex::new(Some(feed))))
         }
         _ => None,
@@ -296,6 +310,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         source: args.consumer_id.clone(),
         // The page shows the browser's time zone until the grid file names the community's.
         time_zone: None,
+        webhooks,
     });
     let hosts = lintel_http::AllowedHosts::with_names(&args.web_host);
     let routes = lintel_city::density::web::app(web_state, hosts.clone(), access)

@@ -338,3 +338,77 @@ fn incidents_and_acknowledgements_are_kept_in_postgresql_too() {
     drop(store);
     assert_eq!(IncidentStore::open(&url).unwrap().open_incidents().unwrap().len(), 3, "kept across a restart");
 }
+
+/// What a receiver was sent: each request's status and body.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>;
+
+/// A webhook receiver on loopback that answers 500 to its first `failures` requests and 200
+/// after; every request's body, with the status it got.
+fn receiver(failures: usize) -> (u16, Received) {
+    use std::io::Read;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let mut log = log.lock().unwrap();
+            let status = if log.len() < failures { 500 } else { 200 };
+            log.push((status, String::from_utf8_lossy(&body).into_owned()));
+            let _ = write!(stream, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn a_webhook_that_fails_twice_then_succeeds_gets_each_notification_once() {
+    let dir = scratch_dir("console-webhooks");
+    let broker = Broker::start(&dir);
+    let (port, seen) = receiver(2);
+    let hooks = json!({"hooks": [{"name": "robot", "url": format!("http://127.0.0.1:{port}/send?key=K"),
+        "template": "{\"msgtype\": \"text\", \"text\": {\"content\": \"{{event}} {{kind}} {{node}}/{{subject}} {{duration_s}}\"}}",
+        "kinds": ["camera_offline"]}]});
+    std::fs::write(dir.join("hooks.json"), hooks.to_string()).unwrap();
+    let hooks_file = dir.join("hooks.json").display().to_string();
+    let city = City::start(&dir, broker.port, &["--webhooks", &hooks_file, "--offline-after-s", "600"]);
+    publish_status(broker.port, &status("edge-a", 10, "online", &[("cam-1", "live")]));
+    assert!(wait_until(Duration::from_secs(10), || city.node("edge-a").is_some()));
+    let now = UtcTime::now().unix_seconds();
+    publish_alert(broker.port, "edge-a", 11, now - 60, "camera_offline", "cam-1");
+    publish_alert(broker.port, "edge-a", 12, now - 50, "camera_moved", "cam-1");
+    // Visible while it fails.
+    assert!(wait_until(Duration::from_secs(10), || city.get("/api/nodes", None).1["webhooks"][0]["failing"] == true));
+    publish_alert(broker.port, "edge-a", 13, now, "camera_back", "cam-1");
+    let delivered = || seen.lock().unwrap().iter().filter(|(s, _)| *s == 200).count();
+    assert!(wait_until(Duration::from_secs(30), || delivered() == 2), "{:?}", seen.lock().unwrap());
+    std::thread::sleep(Duration::from_secs(2));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "two failures, then each notification once: {seen:?}");
+    let texts: Vec<String> = seen
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap()["text"]["content"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["started camera_offline edge-a/cam-1 60", "ended camera_offline edge-a/cam-1 60"]);
+    let hook = &city.get("/api/nodes", None).1["webhooks"][0];
+    assert_eq!(
+        (hook["delivered"].as_u64(), hook["failed_attempts"].as_u64(), hook["failing"].as_bool()),
+        (Some(2), Some(2), Some(false)),
+        "{hook}"
+    );
+}

@@ -16,6 +16,7 @@ use prometheus_client::registry::Registry;
 
 use super::state::{Change, Counters, OperationsPicture};
 use super::store::IncidentStore;
+use super::webhooks::Webhooks;
 
 /// Changes kept while the store fails; past that the oldest are dropped (and counted).
 pub const MAX_PENDING: usize = 10_000;
@@ -103,6 +104,8 @@ pub struct ConsoleFeed {
     pub store: IncidentStore,
     pub metrics: Arc<ConsoleMetrics>,
     pub outbox: Arc<AckOutbox>,
+    /// Told of every incident that starts or ends here.
+    pub webhooks: Option<Arc<Webhooks>>,
     pending: VecDeque<Change>,
     dropped_writes: u64,
     /// The picture's counters and `dropped_writes` as last added to the metrics.
@@ -130,6 +133,7 @@ impl ConsoleFeed {
             store,
             metrics,
             outbox,
+            webhooks: None,
             pending: VecDeque::new(),
             dropped_writes: 0,
             counted: (Counters::default(), 0),
@@ -160,11 +164,17 @@ impl ConsoleFeed {
     }
 
     fn apply(&mut self, changes: Vec<Change>) {
+        let now_ms = lintel_wire::UtcTime::now().unix_seconds() * 1000;
         for change in &changes {
             if let Change::Raised(incident) = change {
                 self.metrics.raised.get_or_create(&KindLabel { kind: incident.kind.clone() }).inc();
+                if let Some(hooks) = &self.webhooks {
+                    hooks.notify(if incident.ended.is_some() { "event" } else { "started" }, incident, now_ms);
+                }
             }
         }
+        let ends: Vec<i64> =
+            changes.iter().filter_map(|c| if let Change::Ended { id, .. } = c { Some(*id) } else { None }).collect();
         self.pending.extend(changes);
         while self.pending.len() > MAX_PENDING {
             self.pending.pop_front();
@@ -184,6 +194,16 @@ impl ConsoleFeed {
                     tracing::warn!("console store: {error}; trying again in a second");
                     self.metrics.store_errors.inc();
                     break;
+                }
+            }
+        }
+        // An end is told with its incident, as the store now has it.
+        if let Some(hooks) = &self.webhooks {
+            for id in ends {
+                match self.store.incident(id) {
+                    Ok(Some(row)) => hooks.notify("ended", &row.incident, now_ms),
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!("console store: {error}"),
                 }
             }
         }

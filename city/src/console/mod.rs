@@ -5,12 +5,15 @@
 //! - [`store`]: incidents and acknowledgements in the density store (SQLite or PostgreSQL).
 //! - [`feed`]: what the consumer ([`crate::density::consumer`]) calls for each message; metrics;
 //!   the outbox of acknowledgements to publish (`lintel.alert_ack/1`).
+//! - [`webhooks`]: outgoing notifications of incidents that start and end (templates, retries,
+//!   quiet hours, per-kind filters).
 //! - [`web`]: `/api/nodes`, `/api/alerts`, `POST /api/alerts/{id}/ack`, the `/console` page.
 
 pub mod feed;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 
 pub use feed::{AckOutbox, ConsoleFeed, ConsoleMetrics};
 pub use state::{ConsoleConfig, OperationsPicture};

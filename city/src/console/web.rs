@@ -62,6 +62,8 @@ pub struct ConsoleWeb {
     pub source: String,
     /// The grid's IANA time zone, for the page's times (the browser's when none).
     pub time_zone: Option<String>,
+    /// The outgoing webhooks, whose state is shown.
+    pub webhooks: Option<Arc<super::webhooks::Webhooks>>,
 }
 
 /// Who may use the console.
@@ -169,6 +171,7 @@ async fn nodes(State(state): State<Arc<ConsoleWeb>>) -> Response {
         "buildings": buildings,
         "open_by_kind": picture.open_by_kind(),
         "counters": picture.counters,
+        "webhooks": state.webhooks.as_ref().map(|w| w.states()).unwrap_or_default(),
     }))
     .into_response()
 }

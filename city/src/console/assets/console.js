@@ -96,6 +96,10 @@ function drawPicture(picture) {
   const online = picture.nodes.filter((n) => n.online).length;
   const open = Object.values(picture.open_by_kind || {}).reduce((a, b) => a + b, 0);
   $("summary").textContent = t("console.summary", { online, nodes: picture.nodes.length, open });
+  // A webhook that fails is itself something for the person on duty to see.
+  const failing = (picture.webhooks || []).filter((h) => h.failing);
+  $("hooks").textContent = failing.map((h) => t("console.hook_failing", { name: h.name, error: h.last_error || "" })).join(" · ");
+  $("hooks").hidden = failing.length === 0;
 }
 
 function ackCell(incident) {
