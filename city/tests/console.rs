@@ -412,3 +412,56 @@ fn a_webhook_that_fails_twice_then_succeeds_gets_each_notification_once() {
         "{hook}"
     );
 }
+
+/// The scale of the issue on the console's core and its SQLite store, without MQTT: 1,000 nodes
+/// with 10 cameras each, then alerts (starts and ends) as fast as they go. Prints the rate; fails
+/// under the 100 alerts a second a community's burst needs. `cargo test --release -- --ignored`.
+#[test]
+#[ignore = "a measurement: run with --release --ignored"]
+fn a_thousand_nodes_and_ten_thousand_cameras_take_a_burst_of_alerts() {
+    use lintel_city::console::state::{ConsoleConfig, OperationsPicture};
+    use lintel_city::console::store::Filter;
+    use lintel_city::console::{AckOutbox, ConsoleFeed, ConsoleMetrics, IncidentStore};
+    use std::sync::{Arc, Mutex};
+
+    let dir = scratch_dir("console-scale");
+    let url = format!("sqlite:{}", dir.join("scale.db").display());
+    let picture = Arc::new(Mutex::new(OperationsPicture::new(ConsoleConfig::default())));
+    let metrics = Arc::new(ConsoleMetrics::default());
+    let mut feed = ConsoleFeed::new(
+        Arc::clone(&picture),
+        IncidentStore::open(&url).unwrap(),
+        metrics,
+        Arc::new(AckOutbox::default()),
+    )
+    .unwrap();
+    let now_ms = UtcTime::now().unix_seconds() * 1000;
+    for n in 0..1000 {
+        let cameras: Vec<(String, &str)> = (0..10).map(|c| (format!("cam-{c}"), "live")).collect();
+        let cameras: Vec<(&str, &str)> = cameras.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        let node = format!("edge-{n:04}");
+        let message = status(&node, 1, "online", &cameras);
+        feed.take(&format!("lintel/v1/pets/node/{node}/status"), message.to_string().as_bytes(), true, now_ms);
+    }
+    let alerts = 10_000u64;
+    let begin = std::time::Instant::now();
+    for i in 0..alerts {
+        let node = format!("edge-{:04}", i % 1000);
+        let kind = if (i / 1000) % 2 == 0 { "camera_offline" } else { "camera_back" };
+        let alert = json!({"schema": "lintel.alert/1", "site": "pets", "node": node, "seq": 2 + i / 1000,
+            "at": UtcTime::now(), "kind": kind, "subject": format!("cam-{}", (i / 2000) % 10), "message": "m"});
+        feed.take("lintel/v1/pets/alerts", alert.to_string().as_bytes(), false, now_ms);
+    }
+    let took = begin.elapsed();
+    let rate = alerts as f64 / took.as_secs_f64();
+    let mut reader = IncidentStore::open(&url).unwrap();
+    let page_begin = std::time::Instant::now();
+    let page = reader.list(&Filter::default(), 1).unwrap();
+    eprintln!(
+        "{alerts} alerts over 1,000 nodes and 10,000 cameras in {took:?}: {rate:.0} a second; {} incidents, first page in {:?}",
+        page.total,
+        page_begin.elapsed()
+    );
+    assert_eq!(page.total, 5_000, "each start and its end one incident");
+    assert!(rate > 100.0, "{rate:.0} alerts a second");
+}
