@@ -290,6 +290,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    let mut changes = None;
     let console_feed = match (&picture, &outbox) {
         (Some(picture), Some(outbox)) => {
             let store = IncidentStore::open(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
@@ -297,6 +298,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 ConsoleFeed::new(Arc::clone(picture), store, Arc::clone(&console_metrics), Arc::clone(outbox))
                     .with_context(|| format!("store {}", redact(&args.store)))?;
             feed.webhooks = webhooks.clone();
+            changes = Some(Arc::clone(&feed.changes));
             Some(Arc::new(Mutex::new(Some(feed))))
         }
         _ => None,
@@ -311,6 +313,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // The page shows the browser's time zone until the grid file names the community's.
         time_zone: None,
         webhooks,
+        changes,
+        streams: Default::default(),
     });
     let hosts = lintel_http::AllowedHosts::with_names(&args.web_host);
     let routes = lintel_city::density::web::app(web_state, hosts.clone(), access)

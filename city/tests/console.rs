@@ -465,3 +465,29 @@ fn a_thousand_nodes_and_ten_thousand_cameras_take_a_burst_of_alerts() {
     assert_eq!(page.total, 5_000, "each start and its end one incident");
     assert!(rate > 100.0, "{rate:.0} alerts a second");
 }
+
+#[test]
+fn the_live_stream_says_change_when_a_node_is_heard() {
+    use std::io::Read;
+    let dir = scratch_dir("console-events");
+    let broker = Broker::start(&dir);
+    let city = City::start(&dir, broker.port, &["--offline-after-s", "600"]);
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", city.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(stream, "GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut seen = String::new();
+    let read_until = |stream: &mut std::net::TcpStream, needle: &str, seen: &mut String| {
+        let mut buffer = [0u8; 4096];
+        while !seen.contains(needle) {
+            let n = stream.read(&mut buffer).unwrap_or(0);
+            assert!(n > 0, "the stream ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
+        }
+    };
+    read_until(&mut stream, "event: change", &mut seen);
+    assert!(seen.to_ascii_lowercase().contains("content-type: text/event-stream"), "{seen}");
+    let first = seen.len();
+    publish_status(broker.port, &status("edge-a", 10, "online", &[]));
+    let mut rest = seen.split_off(first);
+    read_until(&mut stream, "event: change", &mut rest);
+}

@@ -106,6 +106,8 @@ pub struct ConsoleFeed {
     pub outbox: Arc<AckOutbox>,
     /// Told of every incident that starts or ends here.
     pub webhooks: Option<Arc<Webhooks>>,
+    /// Bumped when the picture or the incidents change, for the live stream.
+    pub changes: Arc<super::events::Changes>,
     pending: VecDeque<Change>,
     dropped_writes: u64,
     /// The picture's counters and `dropped_writes` as last added to the metrics.
@@ -134,6 +136,7 @@ impl ConsoleFeed {
             metrics,
             outbox,
             webhooks: None,
+            changes: Arc::default(),
             pending: VecDeque::new(),
             dropped_writes: 0,
             counted: (Counters::default(), 0),
@@ -146,6 +149,8 @@ impl ConsoleFeed {
     pub fn take(&mut self, topic: &str, payload: &[u8], retained: bool, now_ms: i64) {
         let changes = lock(&self.picture).take(topic, payload, retained, now_ms);
         self.apply(changes);
+        // Any message may change the picture (a camera's state, a building's occupancy).
+        self.changes.bump();
     }
 
     /// Each second or so: silences, and the writes that failed before.

@@ -7,8 +7,10 @@
 //!   the outbox of acknowledgements to publish (`lintel.alert_ack/1`).
 //! - [`webhooks`]: outgoing notifications of incidents that start and end (templates, retries,
 //!   quiet hours, per-kind filters).
+//! - [`events`]: `/api/events`, the page's live stream (server-sent events).
 //! - [`web`]: `/api/nodes`, `/api/alerts`, `POST /api/alerts/{id}/ack`, the `/console` page.
 
+pub mod events;
 pub mod feed;
 pub mod state;
 pub mod store;

@@ -6,6 +6,8 @@
 //!   and what was refused or had no room;
 //! - `GET /api/alerts?state=active|ended|all&ack=yes|no&site=…&building=SITE/B&kind=…&page=N`:
 //!   incidents, newest first, [`PAGE_SIZE`](super::store::PAGE_SIZE) a page;
+//! - `GET /api/events`: a server-sent event `change` each time something changed
+//!   ([`super::events`]);
 //! - `POST /api/alerts/{id}/ack` (JSON `{"name": "…", "note": "…"}`): acknowledges, stores and
 //!   publishes it (`lintel.alert_ack/1`, retained);
 //! - `GET /console` (with `/console/console.js`, `/console/console.css`, its texts at
@@ -64,6 +66,9 @@ pub struct ConsoleWeb {
     pub time_zone: Option<String>,
     /// The outgoing webhooks, whose state is shown.
     pub webhooks: Option<Arc<super::webhooks::Webhooks>>,
+    /// The feed's change counter, for `/api/events` (none: no stream, the page polls).
+    pub changes: Option<Arc<super::events::Changes>>,
+    pub streams: super::events::StreamSlots,
 }
 
 /// Who may use the console.
@@ -80,6 +85,7 @@ pub fn app(state: Arc<ConsoleWeb>, hosts: lintel_http::AllowedHosts, access: Con
         .route("/api/nodes", get(nodes))
         .route("/api/alerts", get(alerts))
         .route("/api/alerts/{id}/ack", post(acknowledge))
+        .route("/api/events", get(events))
         .with_state(state)
         .layer(axum::middleware::from_fn_with_state(Arc::new(access), require_operator));
     let page = Router::new()
@@ -115,6 +121,13 @@ pub async fn require_operator(
     let mut response = (StatusCode::UNAUTHORIZED, "the operators' token is needed\n").into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+async fn events(State(state): State<Arc<ConsoleWeb>>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+    match &state.changes {
+        Some(changes) => super::events::stream(Arc::clone(changes), &state.streams, peer),
+        None => refuse(StatusCode::NOT_FOUND, "this server does not consume: no live stream"),
+    }
 }
 
 fn refuse(status: StatusCode, why: impl Into<String>) -> Response {

@@ -1,10 +1,16 @@
 // The operators' console: buildings, nodes and cameras by state, and the incidents, from
-// /api/nodes and /api/alerts, polled every few seconds. Texts through the catalogues (t()),
+// /api/nodes and /api/alerts, read again on each `change` of the live stream (/api/events), and
+// every few seconds without one (a token cannot ride on an EventSource: with a token, polling). Texts through the catalogues (t()),
 // times in the community's time zone when the server names one, else the browser's. Every text
 // that came from a node or a person is set as text, never as markup.
 import { t, translate, languageSwitch, setTimeZone, currentTimeZone, formatDateTime } from "/console/i18n/i18n.js";
 
 const POLL_MS = 3000;
+// With the stream live, the ages of the last messages still move: read again this often.
+const LIVE_POLL_MS = 15000;
+let live = false;
+let lastRefresh = 0;
+let pending;
 const TOKEN_KEY = "lintel_console_token";
 let page = 1;
 let pages = 1;
@@ -186,6 +192,7 @@ function query() {
 }
 
 async function refresh() {
+  lastRefresh = Date.now();
   try {
     const [picture, list] = await Promise.all([api("/api/nodes"), api(`/api/alerts?${query()}`)]);
     drawPicture(picture);
@@ -213,5 +220,20 @@ $("filters").addEventListener("input", () => {
 $("filters").addEventListener("submit", (event) => event.preventDefault());
 $("prev").addEventListener("click", () => { page = Math.max(1, page - 1); refresh(); });
 $("next").addEventListener("click", () => { page = Math.min(pages, page + 1); refresh(); });
+function connectStream() {
+  if (sessionStorage.getItem(TOKEN_KEY) || typeof EventSource === "undefined") return;
+  const source = new EventSource("/api/events");
+  source.addEventListener("open", () => { live = true; });
+  // The browser reconnects by itself; meanwhile the page polls.
+  source.addEventListener("error", () => { live = false; });
+  source.addEventListener("change", () => {
+    clearTimeout(pending);
+    pending = setTimeout(refresh, 200);
+  });
+}
+
 await refresh();
-setInterval(refresh, POLL_MS);
+connectStream();
+setInterval(() => {
+  if (!live || Date.now() - lastRefresh >= LIVE_POLL_MS) refresh();
+}, POLL_MS);
