@@ -220,6 +220,38 @@ struct AnyAlert {
     message: String,
 }
 
+/// A status of any major version: the fields the picture reads, cameras in states this console
+/// may not know.
+#[derive(Deserialize)]
+struct AnyStatus {
+    schema: String,
+    site: String,
+    node: String,
+    seq: SeqNo,
+    at: UtcTime,
+    state: NodeState,
+    #[serde(default)]
+    cameras: Vec<AnyCamera>,
+}
+
+#[derive(Deserialize)]
+struct AnyCamera {
+    id: String,
+    state: String,
+}
+
+impl AnyCamera {
+    /// The camera, its state read as this console names them (an unknown one as `failed`: it
+    /// is not known to be live).
+    fn known(self) -> lintel_wire::CameraStatus {
+        let state = lintel_wire::CameraStateKind::ALL
+            .into_iter()
+            .find(|s| s.name() == self.state)
+            .unwrap_or(lintel_wire::CameraStateKind::Failed);
+        lintel_wire::CameraStatus { id: self.id, state }
+    }
+}
+
 /// What a status may say beyond `lintel.node_status/1` (a newer node's additions).
 #[derive(Deserialize, Default)]
 struct StatusExtras {
@@ -367,10 +399,22 @@ impl OperationsPicture {
                 self.bad(BadInput::UnknownSchema);
                 return Vec::new();
             }
-            Err(_) => {
-                self.bad(schema_problem(payload, "lintel.node_status/"));
-                return Vec::new();
-            }
+            // Another major version (a node upgraded before or after this console): shown when
+            // it still says what the picture needs.
+            Err(_) => match serde_json::from_slice::<AnyStatus>(payload) {
+                Ok(any) if any.schema.starts_with("lintel.node_status/") => lintel_wire::NodeStatus {
+                    site: any.site,
+                    node: any.node,
+                    seq: any.seq,
+                    at: any.at,
+                    state: any.state,
+                    cameras: any.cameras.into_iter().map(AnyCamera::known).collect(),
+                },
+                _ => {
+                    self.bad(schema_problem(payload, "lintel.node_status/"));
+                    return Vec::new();
+                }
+            },
         };
         if id_problem(&status.site) || id_problem(&status.node) || status.cameras.iter().any(|c| id_problem(&c.id)) {
             self.bad(BadInput::BadId);
@@ -811,6 +855,19 @@ mod tests {
             matches!(raised.as_slice(), [Change::Raised(i)] if i.building.as_deref() == Some("s1/hall")),
             "{raised:?}"
         );
+    }
+
+    #[test]
+    fn a_status_of_another_version_is_shown_not_dropped() {
+        let mut p = picture();
+        let newer = json!({"schema": "lintel.node_status/2", "site": "s1", "node": "n1", "seq": 4,
+            "at": UtcTime::from_unix_seconds(1_000), "state": "online", "uptime_s": 5,
+            "cameras": [{"id": "cam-1", "state": "live", "fps": 5}, {"id": "cam-2", "state": "sleeping"}]});
+        p.take(STATUS, newer.to_string().as_bytes(), false, 0);
+        let node = p.nodes().next().expect("shown");
+        let states: Vec<_> = node.cameras.iter().map(|c| c.state.name()).collect();
+        assert_eq!((node.status_seq, states), (Some(4), vec!["live", "failed"]));
+        assert!(p.counters.bad_input.is_empty());
     }
 
     #[test]
