@@ -303,9 +303,9 @@ async fn acknowledge(
     let note = request.note.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
     let source = state.source.clone();
     let answer = with_store(&state, move |store| {
-        let Some(row) = store.incident(id).map_err(|e| e.to_string())? else { return Ok(Err(StatusCode::NOT_FOUND)) };
-        if let Some(existing) = &row.acknowledged {
-            return Ok(Ok((row.clone(), None, Some(existing.clone()))));
+        let Some(row) = store.incident(id).map_err(|e| e.to_string())? else { return Ok(AckOutcome::NotFound) };
+        if row.acknowledged.is_some() {
+            return Ok(AckOutcome::Already(row));
         }
         let i = &row.incident;
         let ack = AlertAck {
@@ -320,27 +320,37 @@ async fn acknowledge(
             source: Some(source),
         };
         if let Err(why) = ack.check() {
-            return Ok(Ok((row, Some(Err(why)), None)));
+            return Ok(AckOutcome::Invalid(why.replace("by ", "name ")));
         }
         store.acknowledge(&ack).map_err(|e| e.to_string())?;
         let row = store.incident(id).map_err(|e| e.to_string())?.unwrap_or(row);
-        Ok(Ok((row, Some(Ok(ack)), None)))
+        Ok(AckOutcome::Done(row, ack))
     })
     .await;
     let now_ms = UtcTime::now().unix_seconds() * 1000;
     match answer {
         Err(response) => response,
-        Ok(Err(status)) => refuse(status, "no such incident"),
-        Ok(Ok((row, _, Some(_)))) => (StatusCode::CONFLICT, Json(shown(&row, now_ms))).into_response(),
-        Ok(Ok((_, Some(Err(why)), _))) => refuse(StatusCode::BAD_REQUEST, why.replace("by ", "name ")),
-        Ok(Ok((row, Some(Ok(ack)), _))) => {
+        Ok(AckOutcome::NotFound) => refuse(StatusCode::NOT_FOUND, "no such incident"),
+        Ok(AckOutcome::Already(row)) => (StatusCode::CONFLICT, Json(shown(&row, now_ms))).into_response(),
+        Ok(AckOutcome::Invalid(why)) => refuse(StatusCode::BAD_REQUEST, why),
+        Ok(AckOutcome::Done(row, ack)) => {
             if !outbox.push(ack) {
                 tracing::warn!("console: the acknowledgement outbox is full; this one is stored, not published");
             }
             Json(shown(&row, now_ms)).into_response()
         }
-        Ok(Ok((row, None, None))) => Json(shown(&row, now_ms)).into_response(),
     }
+}
+
+/// What acknowledging an incident came to.
+enum AckOutcome {
+    NotFound,
+    /// Someone acknowledged it before (the first acknowledgement stays).
+    Already(IncidentRow),
+    /// The name or the note is not fit to keep and publish.
+    Invalid(String),
+    /// Stored; to be published.
+    Done(IncidentRow, AlertAck),
 }
 
 #[cfg(test)]
