@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use lintel_city::console::web::{ConsoleAccess, ConsoleWeb};
+use lintel_city::console::webhooks::Webhooks;
+use lintel_city::console::{AckOutbox, ConsoleConfig, ConsoleFeed, ConsoleMetrics, IncidentStore, OperationsPicture};
 use lintel_city::density::access::Access;
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
 use lintel_city::density::losses::LossMetrics;
@@ -72,6 +75,19 @@ struct ServeArgs {
     /// `building=` answer 403.
     #[arg(long, value_name = "VAR")]
     analyst_token_env: Option<String>,
+    /// Environment variable holding the operators' token (bearer, at least 16 characters, not
+    /// the viewers' or the analysts'): the console's API (`/api/nodes`, `/api/alerts`,
+    /// acknowledging). Without it the console answers only on loopback with no token set.
+    #[arg(long, value_name = "VAR")]
+    operator_token_env: Option<String>,
+    /// The console raises `node_offline` for a node heard from for no longer than this (three of
+    /// the nodes' default 60 s intervals).
+    #[arg(long, value_name = "S", default_value_t = 180)]
+    offline_after_s: u32,
+    /// The console's outgoing webhooks (JSON: hooks with url, template, kinds, quiet hours; see
+    /// the README).
+    #[arg(long, value_name = "FILE")]
+    webhooks: Option<PathBuf>,
     /// A DNS name the web server answers to (repeatable); IP addresses and `localhost` always are,
     /// any other name is refused (DNS rebinding).
     #[arg(long, value_name = "NAME")]
@@ -209,6 +225,20 @@ fn analyst_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerT
     Ok(Some(token))
 }
 
+/// The operators' token from `--operator-token-env`, never the viewers' or the analysts'.
+fn operator_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken>> {
+    let Some(var) = &args.operator_token_env else { return Ok(None) };
+    let token = token_from_env("--operator-token-env", var)?;
+    for other in [&args.web_token_env, &args.analyst_token_env].into_iter().flatten() {
+        if std::env::var(other).is_ok_and(|v| token.matches(&format!("Bearer {v}"))) {
+            anyhow::bail!(
+                "--operator-token-env {var}: the operators' token must differ from the viewers' and the analysts'"
+            );
+        }
+    }
+    Ok(Some(token))
+}
+
 fn token_from_env(option: &str, var: &str) -> anyhow::Result<lintel_http::BearerToken> {
     let token = std::env::var(var).with_context(|| format!("{option} {var}: the variable is not set"))?;
     lintel_http::BearerToken::new(&token).map_err(|why| anyhow::anyhow!("{option} {var}: {why}"))
@@ -222,6 +252,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    let console_metrics = Arc::new(ConsoleMetrics::default());
+    console_metrics.register(&mut registry);
     // Losses are counted by a consumer that sees every message (no share group, not web-only).
     let losses = (!args.web_only && args.share_group.is_none()).then(|| Arc::new(LossMetrics::default()));
     if let Some(losses) = &losses {
@@ -243,8 +275,55 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         losses: losses.clone(),
     });
     let access = Access { viewer: web_token(&args)?, analyst: analyst_token(&args)? };
-    let routes =
-        lintel_city::density::web::app(web_state, lintel_http::AllowedHosts::with_names(&args.web_host), access);
+    let console_access = ConsoleAccess {
+        operator: operator_token(&args)?,
+        open_without_token: args.web.ip().is_loopback()
+            && args.web_token_env.is_none()
+            && args.operator_token_env.is_none(),
+    };
+    // The operators' console: gathered by the consumer, served beside the map.
+    let consuming = !args.web_only && args.mqtt.is_some();
+    let picture = consuming.then(|| {
+        let config = ConsoleConfig { offline_after_ms: i64::from(args.offline_after_s) * 1000, ..Default::default() };
+        Arc::new(Mutex::new(OperationsPicture::new(config)))
+    });
+    let outbox = consuming.then(|| Arc::new(AckOutbox::default()));
+    let webhooks = match (&args.webhooks, consuming) {
+        (Some(path), true) => {
+            let hooks = lintel_city::console::webhooks::load(path).map_err(|e| anyhow::anyhow!("--webhooks {e}"))?;
+            Some(Arc::new(Webhooks::start(hooks).context("cannot start the webhooks")?))
+        }
+        _ => None,
+    };
+    let mut changes = None;
+    let console_feed = match (&picture, &outbox) {
+        (Some(picture), Some(outbox)) => {
+            let store = IncidentStore::open(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
+            let mut feed =
+                ConsoleFeed::new(Arc::clone(picture), store, Arc::clone(&console_metrics), Arc::clone(outbox))
+                    .with_context(|| format!("store {}", redact(&args.store)))?;
+            feed.webhooks = webhooks.clone();
+            changes = Some(Arc::clone(&feed.changes));
+            Some(Arc::new(Mutex::new(Some(feed))))
+        }
+        _ => None,
+    };
+    let console_web = Arc::new(ConsoleWeb {
+        picture,
+        store: Mutex::new(
+            IncidentStore::open_reader(&args.store).with_context(|| format!("store {}", redact(&args.store)))?,
+        ),
+        outbox,
+        source: args.consumer_id.clone(),
+        // The community's time zone, from the grid file (the browser's when it names none).
+        time_zone: grid.time_zone.clone(),
+        webhooks,
+        changes,
+        streams: Default::default(),
+    });
+    let hosts = lintel_http::AllowedHosts::with_names(&args.web_host);
+    let routes = lintel_city::density::web::app(web_state, hosts.clone(), access)
+        .merge(lintel_city::console::web::app(console_web, hosts, console_access));
     let web =
         lintel_http::HttpServer::serve(args.web, routes).with_context(|| format!("cannot serve on {}", args.web))?;
     let consumer = match (consumer_store, &args.mqtt) {
@@ -258,6 +337,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config.retention = retention;
             config.publish_cells = !args.no_cell_topics;
             config.losses = losses;
+            config.console = console_feed;
             let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
             Some(Consumer::start(config, ingest).context("cannot start the consumer")?)
         }

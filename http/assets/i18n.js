@@ -8,7 +8,8 @@ const COOKIE = "lintel_lang";
 const lang = document.documentElement.lang || "en";
 let catalogue = {};
 try {
-  const answer = await fetch(`/i18n/${encodeURIComponent(lang)}.json`, { cache: "no-cache" });
+  // Beside this script: /i18n/ for most pages, /console/i18n/ for a page set of its own.
+  const answer = await fetch(new URL(`${encodeURIComponent(lang)}.json`, import.meta.url), { cache: "no-cache" });
   if (answer.ok) catalogue = await answer.json();
 } catch (_) {
   // Without the catalogue a page shows its keys: ugly, never wrong, and the tests catch it.

@@ -5,7 +5,9 @@
 //! A page's HTML is a template: `{{key}}` is replaced by the text of the request's language
 //! (HTML-escaped) and `{{lang}}` by the language's code, so the first paint is in the reader's
 //! language. Its scripts import `/i18n/i18n.js` ([`I18N_JS`]), which loads the same catalogue
-//! (`/i18n/{code}.json`) for the texts they write, and formats times in the site's time zone.
+//! (`{code}.json` beside itself: `/i18n/{code}.json`, or under the prefix a page set nests
+//! [`Catalogues::router`] in, e.g. `/console/i18n/`) for the texts they write, and formats times
+//! in the site's time zone.
 //! Texts take `{name}` placeholders, which both languages must use alike ([`Catalogues::new`]
 //! refuses a pair that differs in keys or placeholders).
 

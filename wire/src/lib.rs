@@ -7,10 +7,12 @@
 //!
 //! No I/O here: the node's publisher, spool and the city's consumer live in their own crates.
 
+mod alert_ack;
 mod camera_state;
 mod command_key;
 pub mod messages;
 
+pub use alert_ack::AlertAck;
 pub use camera_state::CameraStateKind;
 pub use command_key::{CommandKey, MIN_KEY_BYTES, WeakCommandKey};
 pub use messages::{

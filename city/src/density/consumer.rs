@@ -11,6 +11,12 @@
 //! seqs too: a consumer that counts also subscribes to `+/alerts` and `+/node/+/status`, reads
 //! only their `node` and `seq` (they are a trickle next to the counts) and acknowledges them. A
 //! worker of a share group sees only a share of each node's seqs, so it does not count.
+//!
+//! With a [`ConsoleFeed`] (the operators' console, [`crate::console`]), every message also goes
+//! to the console's picture; the consumer then subscribes to every node's alerts, status and
+//! acknowledgements without sharing them (each worker needs them all; the console's store is
+//! idempotent), publishes the acknowledgements made on the page, and tells the console each
+//! second how long it has been listening (a consumer cut off from the broker blames no node).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -26,6 +32,7 @@ use super::ingest::{Ingest, MAX_MESSAGE_BYTES, id_problem};
 use super::losses::{LossMetrics, Seen, SeqTracker};
 use super::snapshot::{Snapshot, cell_topic};
 use super::store::Retention;
+use crate::console::ConsoleFeed;
 use lintel_wire::UtcTime;
 
 /// How often the retained cell summaries are refreshed.
@@ -57,6 +64,8 @@ pub struct ConsumerConfig {
     pub publish_cells: bool,
     /// Count the seqs that never arrive here (ignored with a share group: see the module).
     pub losses: Option<Arc<LossMetrics>>,
+    /// The operators' console, fed every message.
+    pub console: Option<Arc<std::sync::Mutex<Option<ConsoleFeed>>>>,
 }
 
 impl ConsumerConfig {
@@ -72,6 +81,7 @@ impl ConsumerConfig {
             retention: Retention::default(),
             publish_cells: true,
             losses: None,
+            console: None,
         }
     }
 
@@ -94,8 +104,11 @@ impl ConsumerConfig {
                 }
             })
             .collect();
-        if self.losses().is_some() {
+        if self.losses().is_some() || self.console.is_some() {
             filters.extend([format!("{root}/+/alerts"), format!("{root}/+/node/+/status")]);
+        }
+        if self.console.is_some() {
+            filters.push(lintel_wire::AlertAck::filter_all());
         }
         filters
     }
@@ -156,6 +169,8 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
     let mut backoff = Duration::from_millis(200);
     let mut unacked: VecDeque<Publish> = VecDeque::new();
     let (mut seqs, mut last_settle) = (SeqTracker::default(), Instant::now());
+    let mut console = config.console.as_ref().and_then(|c| c.lock().ok().and_then(|mut c| c.take()));
+    let (mut listening_since_ms, mut last_console_tick) = (None, Instant::now());
     while !stop.load(Ordering::SeqCst) {
         match connection.recv_timeout(Duration::from_millis(100)) {
             Err(_) => {} // nothing within the timeout
@@ -163,6 +178,7 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 status.connected.store(true, Ordering::SeqCst);
                 status.connects.fetch_add(1, Ordering::SeqCst);
                 backoff = Duration::from_millis(200);
+                listening_since_ms = Some(now_ms());
                 tracing::info!(filters = ?config.filters(), "density consumer connected");
                 if let Err(error) = client.try_subscribe_many(filters.clone()) {
                     tracing::warn!("density consumer: cannot subscribe: {error}");
@@ -176,7 +192,10 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 if let Some(losses) = config.losses() {
                     note_seq(&mut seqs, losses, &topic, payload, publish.retain);
                 }
-                // Alerts and node status come only for their seqs.
+                if let Some(console) = &mut console {
+                    console.take(&topic, payload, publish.retain, now_ms());
+                }
+                // Alerts, node status and acknowledgements are not the density layer's.
                 let data = topic.ends_with("/counts") || topic.ends_with("/occupancy");
                 // The store failing (down, busy, disk full) is the one thing that holds a
                 // message: retry, backing off, until it takes it (or we stop), so the broker
@@ -211,6 +230,7 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
             Ok(Err(error)) => {
                 // Their packet ids died with the connection; the broker sends them again.
                 unacked.clear();
+                listening_since_ms = None;
                 if status.connected.swap(false, Ordering::SeqCst) {
                     tracing::warn!("density consumer: connection lost: {error}");
                 } else {
@@ -231,6 +251,23 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
         {
             last_settle = Instant::now();
             seqs.settle(last_settle, losses);
+        }
+        if let Some(console) = &mut console {
+            while let Some(ack) = console.outbox.pop() {
+                let Ok(topic) = ack.topic() else { continue };
+                if client.try_publish(topic, QoS::AtLeastOnce, true, ack.to_json()).is_err() {
+                    console.outbox.put_back(ack);
+                    break;
+                }
+                console.metrics.acks_published.inc();
+            }
+            if last_console_tick.elapsed() >= Duration::from_secs(1) {
+                last_console_tick = Instant::now();
+                console.tick(now_ms(), listening_since_ms);
+            }
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                console.sweep(now_ms());
+            }
         }
         // Buildings go stale with time alone: look again now and then even without messages.
         dirty |= last_cells.elapsed() >= STALE_RECHECK;
@@ -260,6 +297,11 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
             break;
         }
     }
+}
+
+/// The wall clock, Unix milliseconds.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Notes the seq of a message that is a node's own: a Lintel message whose ids are sane and

@@ -230,7 +230,9 @@ pub fn open_reader(url: &str) -> Result<Recorder, StoreError> {
     Ok(Recorder { sql: connect(url)? })
 }
 
-fn connect(url: &str) -> Result<Box<dyn Sql>, StoreError> {
+/// The backend of `url` (`sqlite:PATH`, `postgres://…`), no tables created; the console's store
+/// ([`crate::console::store`]) keeps its own tables beside these.
+pub fn connect(url: &str) -> Result<Box<dyn Sql>, StoreError> {
     if let Some(path) = url.strip_prefix("sqlite:") {
         Ok(Box::new(sqlite::SqliteSql::open(path)?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
