@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use super::error::PublishError;
 
+/// How long a subscription pauses after the broker sent a packet over
+/// [`MAX_INCOMING_PACKET`](lintel_wire::MAX_INCOMING_PACKET) on it (or all do, when it cannot be
+/// placed): it is most likely retained, and would come again at every subscription (the default
+/// of [`BrokerConfig::subscribe_hold_off`]).
+pub const SUBSCRIBE_HOLD_OFF: Duration = Duration::from_secs(600);
+
 /// The MQTT protocol version spoken to the broker.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum MqttVersion {
@@ -82,7 +88,7 @@ impl BrokerConfig {
             spool_dir: spool_dir.into(),
             spool_max_bytes: 64 << 20,
             subscriptions: Vec::new(),
-            subscribe_hold_off: super::mqtt::SUBSCRIBE_HOLD_OFF,
+            subscribe_hold_off: SUBSCRIBE_HOLD_OFF,
             tls: None,
             version: MqttVersion::V311,
         }

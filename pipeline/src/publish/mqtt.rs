@@ -63,10 +63,7 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 
 pub use lintel_wire::MAX_INCOMING_PACKET;
 
-/// How long a subscription pauses after the broker sent a packet over [`MAX_INCOMING_PACKET`] on
-/// it (or all do, when it cannot be placed): it is most likely retained, and would come again at
-/// every subscription (the default of [`BrokerConfig::subscribe_hold_off`]).
-pub const SUBSCRIBE_HOLD_OFF: Duration = Duration::from_secs(600);
+pub use super::broker::SUBSCRIBE_HOLD_OFF;
 
 /// Received messages held for [`Publisher::received`]; more are dropped (and counted).
 pub const RECEIVED_QUEUE: usize = 1024;
