@@ -1,6 +1,8 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
 mod calibrate;
+mod check;
+pub mod config;
 mod count;
 mod density_alias;
 mod occupancy;
@@ -31,6 +33,9 @@ enum Command {
     Density(density_alias::DensityArgs),
     /// Measure a camera for its site file: `lens` from a clip of a printed checkerboard.
     Calibrate(calibrate::CalibrateArgs),
+    /// Check what `lintel run` with the same options needs: site file, models, cameras, broker,
+    /// spool, clock. One line per check; exit status 1 when one fails.
+    Check(Box<check::CheckArgs>),
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -40,14 +45,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Occupancy(args) => occupancy::run(args),
         Command::Density(args) => density_alias::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Check(args) => check::run(*args),
     }
 }
 
-/// `models/models.toml` of the working directory, else of the workspace lintel was built in.
+/// `models/models.toml` of the working directory, else the installed package's
+/// (`/usr/share/lintel/models/` beside `/usr/bin/lintel`), else the workspace lintel was built in.
 fn default_manifest() -> PathBuf {
     let local = PathBuf::from("models/models.toml");
     if local.exists() {
         return local;
+    }
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("../share/lintel/models/models.toml")))
+        .filter(|path| path.exists());
+    if let Some(installed) = installed {
+        return installed;
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/models.toml")
 }
