@@ -41,6 +41,9 @@ enum Action {
     Render(RenderArgs),
     /// Write the NGSI-LD entities (FIWARE Building, CrowdFlowObserved) for other agencies.
     Export(ExportArgs),
+    /// Write the man page lintel-city.1 into DIR: for the package.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 #[derive(Args)]
@@ -152,6 +155,7 @@ struct ExportArgs {
 pub fn run(args: CityArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(Action::Render(a)) => render_map(a),
+        Some(Action::Manpages { dir }) => manpages(&dir),
         Some(Action::Export(a)) => export(a),
         None => serve(args.serve),
     }
@@ -320,4 +324,15 @@ mod tests {
         assert_eq!(super::redact("postgres://lintel:s3cret@db:5432/density"), "postgres://lintel:…@db:5432/density");
         assert_eq!(super::redact("sqlite:density.db"), "sqlite:density.db");
     }
+}
+
+/// `lintel-city.1`, rendered from the options.
+fn manpages(dir: &Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let path = dir.join("lintel-city.1");
+    let mut page = Vec::new();
+    clap_mangen::Man::new(CityArgs::command()).render(&mut page)?;
+    std::fs::write(&path, page).with_context(|| format!("{}: cannot write", path.display()))?;
+    Ok(ExitCode::SUCCESS)
 }

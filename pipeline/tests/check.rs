@@ -80,7 +80,11 @@ fn a_broker_down_is_one_failing_line_and_json_says_so() {
     assert_eq!(output.status.code(), Some(1));
     let failed = failing_lines(&text);
     assert_eq!(failed.len(), 1, "{text}");
-    assert!(failed[0].starts_with(&format!("FAIL  broker  {down}: MQTT broker {down}: cannot connect")), "{}", failed[0]);
+    assert!(
+        failed[0].starts_with(&format!("FAIL  broker  {down}: MQTT broker {down}: cannot connect")),
+        "{}",
+        failed[0]
+    );
 
     let output = check(&site, &dir, &down, &["--json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -173,8 +177,5 @@ fn the_settings_file_gives_options_and_the_command_line_overrides_them() {
     std::fs::write(&config, "site = \"site.toml\"\nmqtt_version = \"7\"\n").unwrap();
     let output = lintel().args(["run", "--config"]).arg(&config).output().unwrap();
     let error = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        error.starts_with(&format!("lintel: {}:2: mqtt_version: invalid value '7'", config.display())),
-        "{error}"
-    );
+    assert!(error.starts_with(&format!("lintel: {}:2: mqtt_version: invalid value '7'", config.display())), "{error}");
 }

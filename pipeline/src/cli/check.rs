@@ -116,9 +116,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 .into_iter()
                 .zip(&site.cameras)
                 .map(|(thread, camera)| {
-                    thread.join().unwrap_or_else(|_| {
-                        Outcome::new("camera", camera.id.clone(), Err("the check panicked".into()))
-                    })
+                    thread
+                        .join()
+                        .unwrap_or_else(|_| Outcome::new("camera", camera.id.clone(), Err("the check panicked".into())))
                 })
                 .collect()
         });
@@ -138,7 +138,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
                 serde_json::json!({"check": o.check, "subject": o.subject, "status": o.status.name().to_lowercase(), "detail": o.detail})
             })
             .collect();
-        let report = serde_json::json!({"schema": "lintel.check/1", "ok": failed == 0, "failed": failed, "checks": checks});
+        let report =
+            serde_json::json!({"schema": "lintel.check/1", "ok": failed == 0, "failed": failed, "checks": checks});
         println!("{report}");
     } else {
         for o in &outcomes {
@@ -166,19 +167,25 @@ fn check_models(plan: &Preflight) -> Vec<Outcome> {
     let detector = manifest.detector(plan.model.as_deref()).map_err(|e| e.to_string()).and_then(|spec| {
         let file = manifest.file_of(spec);
         Detector::load(runtime, spec, &file, plan.threads)
-            .map(|_| format!("detector {} loads ({}, ONNX Runtime {})", spec.name, file.display(), runtime.library().display()))
+            .map(|_| {
+                format!(
+                    "detector {} loads ({}, ONNX Runtime {})",
+                    spec.name,
+                    file.display(),
+                    runtime.library().display()
+                )
+            })
             .map_err(|e| e.to_string())
     });
     outcomes.push(Outcome::new("models", subject.clone(), detector));
     if let Some(name) = &plan.reid {
-        let reid = manifest.reid(Some(name.as_str()).filter(|n| !n.is_empty())).map_err(|e| e.to_string()).and_then(
-            |spec| {
+        let reid =
+            manifest.reid(Some(name.as_str()).filter(|n| !n.is_empty())).map_err(|e| e.to_string()).and_then(|spec| {
                 let file = manifest.file_of(spec);
                 Embedder::load(runtime, spec, &file, plan.threads)
                     .map(|_| format!("re-ID model {} loads ({})", spec.name, file.display()))
                     .map_err(|e| e.to_string())
-            },
-        );
+            });
         outcomes.push(Outcome::new("models", subject, reid));
     }
     outcomes
@@ -187,45 +194,46 @@ fn check_models(plan: &Preflight) -> Vec<Outcome> {
 /// Opens the camera as the node would (its login included), takes its first frame and, for a live
 /// camera, counts frames for two seconds.
 fn check_camera(camera: &Camera, timeout: Duration) -> Outcome {
+    Outcome::new("camera", camera.id.clone(), probe_camera(camera, timeout))
+}
+
+fn probe_camera(camera: &Camera, timeout: Duration) -> Result<String, String> {
     let url = redact_uri(&camera.url);
-    let result = (|| {
-        let credentials = lintel::node::credentials_of(camera)?;
-        let live = LiveOptions { credentials, timeout, ..LiveOptions::default() };
-        let options = SourceOptions { live: true, ..SourceOptions::default() };
-        let mut source = FrameSource::open_with(&camera.url, &options, &live).map_err(|e| e.to_string())?;
-        let started = Instant::now();
-        let first = loop {
-            match source.poll_frame(Duration::from_millis(200)).map_err(|e| e.to_string())? {
-                Pulled::Frame(frame) => break frame,
-                Pulled::Ended => return Err(format!("{url}: the stream ended before its first frame")),
-                Pulled::Waiting if started.elapsed() > timeout => {
-                    return Err(format!("{url}: no frame within {} s", timeout.as_secs()));
-                }
-                Pulled::Waiting => {}
+    let credentials = lintel::node::credentials_of(camera)?;
+    let live = LiveOptions { credentials, timeout, ..LiveOptions::default() };
+    let options = SourceOptions { live: true, ..SourceOptions::default() };
+    let mut source = FrameSource::open_with(&camera.url, &options, &live).map_err(|e| e.to_string())?;
+    let started = Instant::now();
+    let first = loop {
+        match source.poll_frame(Duration::from_millis(200)).map_err(|e| e.to_string())? {
+            Pulled::Frame(frame) => break frame,
+            Pulled::Ended => return Err(format!("{url}: the stream ended before its first frame")),
+            Pulled::Waiting if started.elapsed() > timeout => {
+                return Err(format!("{url}: no frame within {} s", timeout.as_secs()));
             }
-        };
-        let waited = started.elapsed();
-        // The rate the camera really delivers, over two seconds.
-        let window = Duration::from_secs(2);
-        let counting = Instant::now();
-        let mut frames = 0u32;
-        while counting.elapsed() < window {
-            match source.poll_frame(Duration::from_millis(100)).map_err(|e| e.to_string())? {
-                Pulled::Frame(_) => frames += 1,
-                Pulled::Ended => break,
-                Pulled::Waiting => {}
-            }
+            Pulled::Waiting => {}
         }
-        let measured = f64::from(frames) / counting.elapsed().as_secs_f64();
-        let declared = source.source_fps().map(|fps| format!(", the stream says {fps:.1}")).unwrap_or_default();
-        Ok(format!(
-            "{url}: {}×{} at {measured:.1} frames/s{declared} (first frame after {:.1} s)",
-            first.source_width,
-            first.source_height,
-            waited.as_secs_f64()
-        ))
-    })();
-    Outcome::new("camera", camera.id.clone(), result)
+    };
+    let waited = started.elapsed();
+    // The rate the camera really delivers, over two seconds.
+    let window = Duration::from_secs(2);
+    let counting = Instant::now();
+    let mut frames = 0u32;
+    while counting.elapsed() < window {
+        match source.poll_frame(Duration::from_millis(100)).map_err(|e| e.to_string())? {
+            Pulled::Frame(_) => frames += 1,
+            Pulled::Ended => break,
+            Pulled::Waiting => {}
+        }
+    }
+    let measured = f64::from(frames) / counting.elapsed().as_secs_f64();
+    let declared = source.source_fps().map(|fps| format!(", the stream says {fps:.1}")).unwrap_or_default();
+    Ok(format!(
+        "{url}: {}×{} at {measured:.1} frames/s{declared} (first frame after {:.1} s)",
+        first.source_width,
+        first.source_height,
+        waited.as_secs_f64()
+    ))
 }
 
 /// Connects with the login and TLS the node would use; publishes nothing.
@@ -235,53 +243,61 @@ fn check_broker(plan: &Preflight, site: Option<&Site>) -> Outcome {
             check: "broker",
             subject: "(none)".into(),
             status: Status::Warn,
-            detail: "no --mqtt: the run uses this machine's broker on 127.0.0.1:1883 or an embedded one that keeps nothing"
-                .into(),
+            detail:
+                "no --mqtt: the run uses this machine's broker on 127.0.0.1:1883 or an embedded one that keeps nothing"
+                    .into(),
         };
     };
-    let result = (|| {
-        let (host, port) = super::run::parse_broker(mqtt).map_err(|e| format!("{e:#}"))?;
-        let (username, password) = plan.login.as_ref().map_err(|e| format!("{e:#}"))?.clone();
-        // A client id of its own: the running node (same site and node) must not be disconnected.
-        let who = site.map(|s| format!("{}-{}", s.id, s.node)).unwrap_or_default();
-        let mut config =
-            BrokerConfig::new(host, port, format!("lintel-check-{who}-{}", std::process::id()), &plan.spool);
-        config.username = username;
-        config.password = password;
-        config.tls = plan.tls.clone();
-        config.version = plan.mqtt_version;
-        let login = config.username.as_deref().map(|u| format!(" as {u:?}")).unwrap_or_default();
-        let tls = if config.tls.is_some() { " over TLS" } else { "" };
-        lintel::publish::connect_once(&config, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-        Ok(format!("accepted the connection{login}{tls}"))
-    })();
-    Outcome::new("broker", mqtt.clone(), result)
+    Outcome::new("broker", mqtt.clone(), probe_broker(plan, mqtt, site))
+}
+
+fn probe_broker(plan: &Preflight, mqtt: &str, site: Option<&Site>) -> Result<String, String> {
+    let (host, port) = super::run::parse_broker(mqtt).map_err(|e| format!("{e:#}"))?;
+    let (username, password) = plan.login.as_ref().map_err(|e| format!("{e:#}"))?.clone();
+    // A client id of its own: the running node (same site and node) must not be disconnected.
+    let who = site.map(|s| format!("{}-{}", s.id, s.node)).unwrap_or_default();
+    let mut config = BrokerConfig::new(host, port, format!("lintel-check-{who}-{}", std::process::id()), &plan.spool);
+    config.username = username;
+    config.password = password;
+    config.tls = plan.tls.clone();
+    config.version = plan.mqtt_version;
+    let login = config.username.as_deref().map(|u| format!(" as {u:?}")).unwrap_or_default();
+    let tls = if config.tls.is_some() { " over TLS" } else { "" };
+    lintel::publish::connect_once(&config, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    Ok(format!("accepted the connection{login}{tls}"))
 }
 
 /// The spool directory exists (or can be made), takes a file, and has room for the spool's bound.
 fn check_spool(spool: &Path, max_kib: u64) -> Outcome {
     let subject = spool.display().to_string();
-    let result = (|| {
-        std::fs::create_dir_all(spool).map_err(|e| format!("cannot create it: {e}"))?;
-        let probe = spool.join(format!(".lintel-check-{}", std::process::id()));
-        let written = std::fs::File::create(&probe).and_then(|mut file| {
-            use std::io::Write;
-            file.write_all(b"lintel check\n")?;
-            file.sync_all()
-        });
-        let _ = std::fs::remove_file(&probe);
-        written.map_err(|e| format!("cannot write in it: {e}"))?;
-        let stat = nix::sys::statvfs::statvfs(spool).map_err(|e| format!("cannot read its free space: {e}"))?;
-        let free = u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size()));
-        Ok((free, format!("writable, {} MiB free (the spool may grow to {} MiB)", free >> 20, max_kib >> 10)))
-    })();
-    match result {
-        Ok((free, detail)) if free < max_kib.saturating_mul(1024) => {
-            Outcome { check: "spool", subject, status: Status::Warn, detail: format!("{detail}: less than it may need") }
+    match probe_spool(spool) {
+        Ok((free, detail)) if free < max_kib.saturating_mul(1024) => Outcome {
+            check: "spool",
+            subject,
+            status: Status::Warn,
+            detail: format!("{detail} (the spool may grow to {} MiB): less than it may need", max_kib >> 10),
+        },
+        Ok((_, detail)) => {
+            Outcome::new("spool", subject, Ok(format!("{detail} (the spool may grow to {} MiB)", max_kib >> 10)))
         }
-        Ok((_, detail)) => Outcome::new("spool", subject, Ok(detail)),
         Err(detail) => Outcome::new("spool", subject, Err(detail)),
     }
+}
+
+/// Free bytes and a line, or why the directory cannot take the spool.
+fn probe_spool(spool: &Path) -> Result<(u64, String), String> {
+    std::fs::create_dir_all(spool).map_err(|e| format!("cannot create it: {e}"))?;
+    let probe = spool.join(format!(".lintel-check-{}", std::process::id()));
+    let written = std::fs::File::create(&probe).and_then(|mut file| {
+        use std::io::Write;
+        file.write_all(b"lintel check\n")?;
+        file.sync_all()
+    });
+    let _ = std::fs::remove_file(&probe);
+    written.map_err(|e| format!("cannot write in it: {e}"))?;
+    let stat = nix::sys::statvfs::statvfs(spool).map_err(|e| format!("cannot read its free space: {e}"))?;
+    let free = u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size()));
+    Ok((free, format!("writable, {} MiB free", free >> 20)))
 }
 
 /// The wall clock: after this program was built (a box without RTC battery boots in 1970), and
@@ -304,7 +320,9 @@ fn check_clock() -> Outcome {
             check: "clock",
             subject: "system".into(),
             status: Status::Warn,
-            detail: format!("{shown}, not synchronised by NTP: intervals may drift (enable systemd-timesyncd or chrony)"),
+            detail: format!(
+                "{shown}, not synchronised by NTP: intervals may drift (enable systemd-timesyncd or chrony)"
+            ),
         },
         None => Outcome {
             check: "clock",

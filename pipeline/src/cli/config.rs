@@ -120,13 +120,12 @@ pub fn expand(argv: Vec<OsString>) -> Result<(Vec<OsString>, Vec<Origin>), Confi
 pub fn read(file: &Path, subcommand: &str) -> Result<(Vec<OsString>, Vec<Origin>), ConfigError> {
     let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read { path: file.into(), source })?;
     let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> = toml::from_str(&text).map_err(|e| {
-        ConfigError::Syntax {
+    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
+        toml::from_str(&text).map_err(|e| ConfigError::Syntax {
             path: file.into(),
             line: e.span().map(|s| line_of(s.start)).unwrap_or(1),
             message: e.message().to_owned(),
-        }
-    })?;
+        })?;
     let command = Args::command();
     let sub = command.find_subcommand(subcommand).expect("a subcommand with a config");
     let base = file.parent().unwrap_or(Path::new("."));
@@ -143,7 +142,9 @@ pub fn read(file: &Path, subcommand: &str) -> Result<(Vec<OsString>, Vec<Origin>
         let is_path = arg.get_value_parser().type_id() == clap::builder::ValueParser::path_buf().type_id();
         let scalar = |value: &toml::Value| -> Result<String, ConfigError> {
             match value {
-                toml::Value::String(s) if is_path && Path::new(s).is_relative() => Ok(base.join(s).display().to_string()),
+                toml::Value::String(s) if is_path && Path::new(s).is_relative() => {
+                    Ok(base.join(s).display().to_string())
+                }
                 toml::Value::String(s) => Ok(s.clone()),
                 toml::Value::Integer(n) => Ok(n.to_string()),
                 toml::Value::Float(x) => Ok(x.to_string()),
@@ -180,20 +181,15 @@ mod tests {
 
     #[test]
     fn keys_become_options_with_paths_beside_the_file() {
-        let (dir, path) = written("site = \"site.toml\"\nmqtt = \"10.0.0.2:1883\"\nmotion_gate = true\nweb_host = [\"a\", \"b\"]\ninterval_s = 30\n");
+        let (dir, path) = written(
+            "site = \"site.toml\"\nmqtt = \"10.0.0.2:1883\"\nmotion_gate = true\nweb_host = [\"a\", \"b\"]\ninterval_s = 30\n",
+        );
         let (options, origins) = read(&path, "run").unwrap();
         let site = format!("--site={}", dir.path().join("site.toml").display());
         let options: Vec<String> = options.into_iter().map(|o| o.into_string().unwrap()).collect();
         assert_eq!(
             options,
-            [
-                "--interval-s=30",
-                "--motion-gate",
-                "--mqtt=10.0.0.2:1883",
-                site.as_str(),
-                "--web-host=a",
-                "--web-host=b"
-            ]
+            ["--interval-s=30", "--motion-gate", "--mqtt=10.0.0.2:1883", site.as_str(), "--web-host=a", "--web-host=b"]
         );
         assert_eq!(origins.iter().find(|o| o.key == "mqtt").unwrap().line, 2);
     }

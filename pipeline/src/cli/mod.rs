@@ -36,6 +36,9 @@ enum Command {
     /// Check what `lintel run` with the same options needs: site file, models, cameras, broker,
     /// spool, clock. One line per check; exit status 1 when one fails.
     Check(Box<check::CheckArgs>),
+    /// Write the man pages (lintel.1, lintel-run.1, …) into DIR: for the package.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -46,6 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Density(args) => density_alias::run(args),
         Command::Calibrate(args) => calibrate::run(args),
         Command::Check(args) => check::run(*args),
+        Command::Manpages { dir } => manpages(&dir),
     }
 }
 
@@ -64,4 +68,25 @@ fn default_manifest() -> PathBuf {
         return installed;
     }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/models.toml")
+}
+
+/// `lintel.1` and one page per visible subcommand (`lintel-run.1`, …), rendered from the options.
+fn manpages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let lintel = Args::command();
+    let mut pages = vec![("lintel".to_string(), lintel.clone())];
+    for sub in lintel.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // clap keeps names as `&'static str`; this runs once, at packaging.
+        let name: &'static str = format!("lintel-{}", sub.get_name()).leak();
+        pages.push((name.to_owned(), sub.clone().name(name).version(env!("CARGO_PKG_VERSION"))));
+    }
+    for (name, command) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

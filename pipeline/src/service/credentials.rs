@@ -30,8 +30,11 @@ pub fn credential(name: &str) -> Result<String, CredentialError> {
     }
     let dir = credentials_directory().ok_or_else(|| CredentialError::NoDirectory { name: name.to_owned() })?;
     let path = dir.join(name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|source| CredentialError::Unreadable { name: name.to_owned(), path: path.clone(), source })?;
+    let text = std::fs::read_to_string(&path).map_err(|source| CredentialError::Unreadable {
+        name: name.to_owned(),
+        path: path.clone(),
+        source,
+    })?;
     let value = text.trim_end_matches(['\n', '\r']);
     if value.is_empty() {
         return Err(CredentialError::Empty { name: name.to_owned(), path });
