@@ -317,15 +317,6 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn store_urls_are_shown_without_their_password() {
-        assert_eq!(super::redact("postgres://lintel:s3cret@db:5432/density"), "postgres://lintel:…@db:5432/density");
-        assert_eq!(super::redact("sqlite:density.db"), "sqlite:density.db");
-    }
-}
-
 /// `lintel-city.1`, rendered from the options.
 fn manpages(dir: &Path) -> anyhow::Result<ExitCode> {
     use clap::CommandFactory;
@@ -336,3 +327,13 @@ fn manpages(dir: &Path) -> anyhow::Result<ExitCode> {
     std::fs::write(&path, page).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn store_urls_are_shown_without_their_password() {
+        assert_eq!(super::redact("postgres://lintel:s3cret@db:5432/density"), "postgres://lintel:…@db:5432/density");
+        assert_eq!(super::redact("sqlite:density.db"), "sqlite:density.db");
+    }
+}
+

@@ -106,9 +106,9 @@ fn both_packages_build_extract_into_a_root_and_run_from_there() {
         "usr/share/doc/lintel/PROVENANCE",
         "usr/share/doc/lintel/README.Debian",
         "usr/share/lintel/models/models.toml",
-        "usr/share/man/man1/lintel.1",
-        "usr/share/man/man1/lintel-check.1",
-        "usr/share/man/man1/lintel-city.1",
+        "usr/share/man/man1/lintel.1.gz",
+        "usr/share/man/man1/lintel-check.1.gz",
+        "usr/share/man/man1/lintel-city.1.gz",
         "etc/lintel/lintel.toml",
         "etc/default/lintel-city",
     ] {

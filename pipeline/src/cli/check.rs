@@ -296,6 +296,8 @@ fn probe_spool(spool: &Path) -> Result<(u64, String), String> {
     let _ = std::fs::remove_file(&probe);
     written.map_err(|e| format!("cannot write in it: {e}"))?;
     let stat = nix::sys::statvfs::statvfs(spool).map_err(|e| format!("cannot read its free space: {e}"))?;
+    // 32-bit on some targets (armhf boxes), 64-bit on others.
+    #[allow(clippy::useless_conversion)]
     let free = u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size()));
     Ok((free, format!("writable, {} MiB free", free >> 20)))
 }
