@@ -336,4 +336,3 @@ mod tests {
         assert_eq!(super::redact("sqlite:density.db"), "sqlite:density.db");
     }
 }
-

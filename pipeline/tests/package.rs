@@ -255,8 +255,9 @@ fn both_packages_install_and_upgrade_in_a_clean_debian_root() {
     }
     // Nothing is kept: the root lives while the hooks run.
     let output = run(mmdebstrap.args(["bookworm", "/dev/null"]));
-    let said = text(&output);
-    println!("{said}\n{}", String::from_utf8_lossy(&output.stderr));
+    // The hooks' output reaches mmdebstrap's stderr.
+    let said = format!("{}{}", text(&output), String::from_utf8_lossy(&output.stderr));
+    println!("{said}");
     assert!(said.contains(&format!("lintel {}", env!("CARGO_PKG_VERSION"))), "{said}");
     assert!(said.contains(&format!("lintel\t{}", field(&node, "Version"))), "not upgraded: {said}");
     assert!(said.lines().any(|l| l.trim() == "1"), "the edited conffile was not kept: {said}");
