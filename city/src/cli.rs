@@ -45,6 +45,9 @@ enum Action {
     Render(RenderArgs),
     /// Write the NGSI-LD entities (FIWARE Building, CrowdFlowObserved) for other agencies.
     Export(ExportArgs),
+    /// Write the man page lintel-city.1 into DIR: for the package.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 #[derive(Args)]
@@ -173,6 +176,7 @@ struct ExportArgs {
 pub fn run(args: CityArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Some(Action::Render(a)) => render_map(a),
+        Some(Action::Manpages { dir }) => manpages(&dir),
         Some(Action::Export(a)) => export(a),
         None => serve(args.serve),
     }
@@ -399,6 +403,17 @@ fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let text = serde_json::to_string_pretty(&entities)?;
     std::fs::write(&args.out, text + "\n").with_context(|| format!("cannot write {}", args.out.display()))?;
     println!("{}: {} entities", args.out.display(), entities.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lintel-city.1`, rendered from the options.
+fn manpages(dir: &Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let path = dir.join("lintel-city.1");
+    let mut page = Vec::new();
+    clap_mangen::Man::new(CityArgs::command()).render(&mut page)?;
+    std::fs::write(&path, page).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -24,6 +24,7 @@ pub mod node;
 pub mod privacy;
 pub mod publish;
 pub mod replay;
+pub mod service;
 pub mod setup;
 pub mod test_camera;
 pub mod track;

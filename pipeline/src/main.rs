@@ -4,10 +4,8 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::Args::parse();
+    let args = cli::config::parse_args();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colours only on a terminal: a log file or the journal gets plain text.

@@ -1,6 +1,8 @@
 //! Command-line interface: argument parsing and the sub-commands.
 
 mod calibrate;
+mod check;
+pub mod config;
 mod count;
 mod density_alias;
 mod occupancy;
@@ -31,6 +33,12 @@ enum Command {
     Density(density_alias::DensityArgs),
     /// Measure a camera for its site file: `lens` from a clip of a printed checkerboard.
     Calibrate(calibrate::CalibrateArgs),
+    /// Check what `lintel run` with the same options needs: site file, models, cameras, broker,
+    /// spool, clock. One line per check; exit status 1 when one fails.
+    Check(Box<check::CheckArgs>),
+    /// Write the man pages (lintel.1, lintel-run.1, …) into DIR: for the package.
+    #[command(hide = true)]
+    Manpages { dir: PathBuf },
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -40,14 +48,45 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Occupancy(args) => occupancy::run(args),
         Command::Density(args) => density_alias::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Check(args) => check::run(*args),
+        Command::Manpages { dir } => manpages(&dir),
     }
 }
 
-/// `models/models.toml` of the working directory, else of the workspace lintel was built in.
+/// `models/models.toml` of the working directory, else the installed package's
+/// (`/usr/share/lintel/models/` beside `/usr/bin/lintel`), else the workspace lintel was built in.
 fn default_manifest() -> PathBuf {
     let local = PathBuf::from("models/models.toml");
     if local.exists() {
         return local;
     }
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("../share/lintel/models/models.toml")))
+        .filter(|path| path.exists());
+    if let Some(installed) = installed {
+        return installed;
+    }
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/models.toml")
+}
+
+/// `lintel.1` and one page per visible subcommand (`lintel-run.1`, …), rendered from the options.
+fn manpages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("{}: cannot create", dir.display()))?;
+    let lintel = Args::command();
+    let mut pages = vec![("lintel".to_string(), lintel.clone())];
+    for sub in lintel.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // clap keeps names as `&'static str`; this runs once, at packaging.
+        let name: &'static str = format!("lintel-{}", sub.get_name()).leak();
+        pages.push((name.to_owned(), sub.clone().name(name).version(env!("CARGO_PKG_VERSION"))));
+    }
+    for (name, command) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(command).render(&mut page)?;
+        std::fs::write(&path, page).with_context(|| format!("{}: cannot write", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,10 @@ use lintel_calibration::site::Site;
 
 #[derive(Args)]
 pub struct RunArgs {
+    /// Settings file (TOML, e.g. /etc/lintel/lintel.toml): its keys are these options' long names
+    /// (`site = "…"`, `mqtt = "…"`, `spool_max_kib = 1024`); options given here override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Site file (TOML): buildings, entrances, cameras, zones.
     #[arg(long)]
     site: PathBuf,
@@ -36,6 +40,13 @@ pub struct RunArgs {
     /// Environment variable holding the MQTT password (never on the command line).
     #[arg(long, value_name = "VAR", requires = "mqtt")]
     mqtt_password_env: Option<String>,
+    /// The MQTT user name (not a secret).
+    #[arg(long, value_name = "NAME", requires = "mqtt", conflicts_with = "mqtt_user_env")]
+    mqtt_user: Option<String>,
+    /// The MQTT password from the service's credentials: the file NAME of $CREDENTIALS_DIRECTORY
+    /// (systemd's `LoadCredential=NAME:FILE`).
+    #[arg(long, value_name = "NAME", requires = "mqtt", conflicts_with = "mqtt_password_env")]
+    mqtt_password_credential: Option<String>,
     /// MQTT protocol version: 3.1.1 or 5.
     #[arg(long, value_name = "VERSION", default_value = "3.1.1", value_parser = ["3.1.1", "5"])]
     mqtt_version: String,
@@ -167,8 +178,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &spool);
     broker.subscriptions = lintel::node::command_filters(&site);
     broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
-    broker.username = read_env(args.mqtt_user_env.as_deref())?;
-    broker.password = read_env(args.mqtt_password_env.as_deref())?;
+    (broker.username, broker.password) = args.mqtt_login()?;
     broker.tls = tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
     if broker.password.is_some() && broker.tls.is_none() {
         // Said once, at start, where an operator reads it; the password itself never is.
@@ -254,6 +264,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         audit: Some(audit),
         command_key: command_key(args.command_key_env.as_deref())?,
         show: board.map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
+        service: Some(lintel::service::ServiceNotifier::from_env()),
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
@@ -360,4 +371,37 @@ pub(super) fn command_key(var: Option<&str>) -> anyhow::Result<Option<lintel_wir
 
 pub(super) fn read_env(var: Option<&str>) -> anyhow::Result<Option<String>> {
     var.map(|v| std::env::var(v).with_context(|| format!("environment variable {v} is not set"))).transpose()
+}
+
+/// What `lintel check` needs of the settings `lintel run` would start with.
+impl RunArgs {
+    /// The MQTT user name and password, from the options, the environment or the credentials.
+    pub(super) fn mqtt_login(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let user = match &self.mqtt_user {
+            Some(user) => Some(user.clone()),
+            None => read_env(self.mqtt_user_env.as_deref())?,
+        };
+        let password = match &self.mqtt_password_credential {
+            Some(name) => Some(lintel::service::credential(name)?),
+            None => read_env(self.mqtt_password_env.as_deref())?,
+        };
+        Ok((user, password))
+    }
+
+    /// The settings a preflight checks, as `run` reads them.
+    pub(super) fn preflight(&self) -> super::check::Preflight {
+        super::check::Preflight {
+            site: self.site.clone(),
+            mqtt: self.mqtt.clone(),
+            mqtt_version: mqtt_version(&self.mqtt_version),
+            tls: tls_files(&self.mqtt_ca, &self.mqtt_cert, &self.mqtt_key),
+            spool: self.spool.clone(),
+            spool_max_kib: self.spool_max_kib,
+            models: self.models.clone().unwrap_or_else(super::default_manifest),
+            model: self.model.clone(),
+            reid: self.reid.clone(),
+            threads: self.threads,
+            login: self.mqtt_login(),
+        }
+    }
 }

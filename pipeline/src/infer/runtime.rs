@@ -21,8 +21,8 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Loads the library from `ORT_DYLIB_PATH`, else next to the executable, else from the
-    /// workspace's `.local/onnxruntime/` (where `scripts/setup` puts it). Later calls return the
+    /// Loads the library from `ORT_DYLIB_PATH`, else next to the executable, else from
+    /// `../lib/lintel/` beside the executable's folder (the package), else from the workspace's `.local/onnxruntime/` (where `scripts/setup` puts it). Later calls return the
     /// runtime loaded first.
     pub fn load() -> Result<&'static Self, InferError> {
         if let Some(runtime) = RUNTIME.get() {
@@ -84,6 +84,8 @@ fn candidate_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
     if let Some(exe_dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
         dirs.push(exe_dir.clone());
+        // The Debian package: /usr/bin/lintel, /usr/lib/lintel/libonnxruntime.so.*
+        dirs.push(exe_dir.join("../lib/lintel"));
         // target/{debug,release}[/deps] → the workspace root
         for up in exe_dir.ancestors().skip(1).take(3) {
             dirs.push(up.join(INSTALL_DIR));

@@ -249,7 +249,7 @@ impl Doorbell {
 }
 
 /// A camera's login, read from the environment variables or file the site file names.
-fn credentials_of(camera: &Camera) -> Result<Option<Credentials>, String> {
+pub fn credentials_of(camera: &Camera) -> Result<Option<Credentials>, String> {
     let c = &camera.credentials;
     let user = match &c.username_env {
         Some(var) => Some(std::env::var(var).map_err(|_| format!("environment variable {var} (username) is not set"))?),

@@ -39,6 +39,7 @@ use lintel_calibration::site::Site;
 use lintel_wire::CommandKey;
 
 pub use self::core::NodeCore;
+pub use self::detection::credentials_of;
 pub use self::events::{AnalysedFrame, NodeEvent};
 pub use self::identity::{derived_node_id, node_id_from};
 pub use self::output::{NodeOutput, PublishingOutput, Refused, ShowMessage};
@@ -90,6 +91,9 @@ pub struct NodeOptions {
     /// The operators' key that occupancy commands must be signed with; without one the node
     /// refuses every command.
     pub command_key: Option<CommandKey>,
+    /// The service manager: told `READY=1` once the cameras are started and the broker link is
+    /// set up, then `WATCHDOG=1` from the node thread's tick (a wedged node stops sending it).
+    pub service: Option<crate::service::ServiceNotifier>,
 }
 
 impl Default for NodeOptions {
@@ -113,6 +117,7 @@ impl Default for NodeOptions {
             zone_reloads: None,
             audit: None,
             command_key: None,
+            service: None,
         }
     }
 }
@@ -168,10 +173,11 @@ pub fn run_node(
     let (events, inbox) = mpsc::channel();
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
     let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.show.clone());
+    let service = options.service.clone();
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())
-            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output))
+            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, service))
             .map_err(NodeError::Thread)?;
         let started = Instant::now();
         let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
@@ -198,13 +204,22 @@ fn node_thread(
     cameras: Vec<crate::ingest::CameraSupervisor>,
     publisher: &Publisher,
     output: &mut PublishingOutput<'_>,
+    service: Option<crate::service::ServiceNotifier>,
 ) -> NodeSummary {
     let mut next_tick = Instant::now();
     let mut states: Vec<Option<crate::ingest::CameraState>> = vec![None; cameras.len()];
     core.start(output);
+    if let Some(service) = &service {
+        service.ready(&format!("counting on {} cameras", cameras.len()));
+    }
     loop {
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
+            // Only this loop vouches for the node: a wedged or frozen node thread stops the
+            // keep-alives, and systemd restarts the node.
+            if let Some(service) = &service {
+                service.alive();
+            }
             for (camera, (supervisor, known)) in cameras.iter().zip(states.iter_mut()).enumerate() {
                 let state = supervisor.state();
                 if known.as_ref() != Some(&state) {
@@ -233,6 +248,9 @@ fn node_thread(
         if shutdown {
             break;
         }
+    }
+    if let Some(service) = &service {
+        service.stopping();
     }
     for camera in cameras {
         camera.stop();

@@ -676,26 +676,7 @@ pub fn publish_once(
                 return Err(fail(format!("refused the message: {reason}")));
             }
             Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(LinkError::Refused { code, .. }))) => {
-                let user = config.username.as_deref().map(|u| format!(" as user {u:?}")).unwrap_or_default();
-                return Err(fail(format!(
-                    "refused the connection{user}: {code} (check the MQTT username and password)"
-                )));
-            }
-            Ok(Some(Err(LinkError::Tls(tls)))) => return Err(fail(tls_problem(&broker, &tls))),
-            Ok(Some(Err(error))) => {
-                let line = match error {
-                    LinkError::Io(e) | LinkError::Other(e) | LinkError::ClosedByBroker(e) => e,
-                    LinkError::TooLarge(size) => format!("the broker sent a packet of {size}, over the limit"),
-                    LinkError::TakenOver => "another client connected with the same client id".into(),
-                    _ => "no answer in time".into(),
-                };
-                let line = match &config.password {
-                    Some(password) if !password.is_empty() => line.replace(password.as_str(), "<redacted>"),
-                    _ => line,
-                };
-                return Err(fail(format!("cannot publish: {line}")));
-            }
+            Ok(Some(Err(error))) => return Err(link_failure(config, error)),
             Ok(None) => return Err(fail(format!("no acknowledgement within {} s", timeout.as_secs()))),
             Err(Closed) => return Err(fail("the MQTT client stopped".into())),
         }
@@ -703,4 +684,62 @@ pub fn publish_once(
     // A clean DISCONNECT; the message is the broker's now whatever happens to it.
     link.close(Duration::from_secs(1));
     Ok(())
+}
+
+/// Connects to the broker with `config`'s login and TLS, and disconnects at once: whether it
+/// accepts this node (`lintel check`). Nothing is published. Errors as [`publish_once`].
+pub fn connect_once(config: &BrokerConfig, timeout: Duration) -> Result<(), PublishError> {
+    config.validate()?;
+    let broker = config.broker();
+    let fail = |problem: String| PublishError::Send { broker: broker.clone(), problem };
+    let mut link = Link::new(config, None, MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match link.recv_timeout(left) {
+            Ok(Some(Ok(LinkEvent::Connected))) => break,
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(error))) => return Err(connect_failure(config, error)),
+            Ok(None) => return Err(fail(format!("no answer within {} s", timeout.as_secs()))),
+            Err(Closed) => return Err(fail("the MQTT client stopped".into())),
+        }
+    }
+    link.close(Duration::from_secs(1));
+    Ok(())
+}
+
+/// [`link_failure`] of a connection made only to see whether the broker takes it.
+fn connect_failure(config: &BrokerConfig, error: LinkError) -> PublishError {
+    match link_failure(config, error) {
+        PublishError::Send { broker, problem } => {
+            PublishError::Send { broker, problem: problem.replacen("cannot publish: ", "cannot connect: ", 1) }
+        }
+        other => other,
+    }
+}
+
+/// A failed connection as one line for a person, without the password.
+fn link_failure(config: &BrokerConfig, error: LinkError) -> PublishError {
+    let broker = config.broker();
+    let problem = match error {
+        LinkError::Refused { code, .. } => {
+            let user = config.username.as_deref().map(|u| format!(" as user {u:?}")).unwrap_or_default();
+            format!("refused the connection{user}: {code} (check the MQTT username and password)")
+        }
+        LinkError::Tls(tls) => tls_problem(&broker, &tls),
+        error => {
+            let line = match error {
+                LinkError::Io(e) | LinkError::Other(e) | LinkError::ClosedByBroker(e) => e,
+                LinkError::TooLarge(size) => format!("the broker sent a packet of {size}, over the limit"),
+                LinkError::TakenOver => "another client connected with the same client id".into(),
+                _ => "no answer in time".into(),
+            };
+            let line = match &config.password {
+                Some(password) if !password.is_empty() => line.replace(password.as_str(), "<redacted>"),
+                _ => line,
+            };
+            format!("cannot publish: {line}")
+        }
+    };
+    PublishError::Send { broker, problem }
 }

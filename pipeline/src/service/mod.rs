@@ -1,0 +1,11 @@
+//! Running under a service manager (systemd): readiness and liveness notifications, and the
+//! credentials it hands over (`LoadCredential=`).
+//!
+//! Everything here is a no-op outside systemd: without `$NOTIFY_SOCKET` nothing is sent, without
+//! `$WATCHDOG_USEC` no keep-alive is due.
+
+mod credentials;
+mod notify;
+
+pub use self::credentials::{CredentialError, credential, credentials_directory};
+pub use self::notify::ServiceNotifier;

@@ -1,0 +1,121 @@
+//! `lintel run` as systemd runs a `Type=notify` service with `WatchdogSec=`: the test is the
+//! service manager, listening on the Unix datagram socket named by `$NOTIFY_SOCKET`. The node
+//! says `READY=1` once its camera and broker are set up, then `WATCHDOG=1` at half of
+//! `$WATCHDOG_USEC`; frozen with SIGSTOP it sends nothing (so systemd would restart it), and it
+//! resumes when thawed.
+
+mod common;
+
+use std::os::unix::net::UnixDatagram;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Broker, RtspCamera, lintel_run, pets_site, scratch_dir, signal};
+
+/// The datagrams that arrive within `window`, as text.
+fn listen(socket: &UnixDatagram, window: Duration) -> Vec<String> {
+    let end = Instant::now() + window;
+    let mut messages = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while let Some(left) = end.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) {
+        socket.set_read_timeout(Some(left)).unwrap();
+        match socket.recv(&mut buffer) {
+            Ok(n) => messages.push(String::from_utf8_lossy(&buffer[..n]).into_owned()),
+            Err(_) => break,
+        }
+    }
+    messages
+}
+
+fn watchdogs(messages: &[String]) -> usize {
+    messages.iter().filter(|m| m.lines().any(|l| l == "WATCHDOG=1")).count()
+}
+
+#[test]
+fn ready_then_watchdog_at_the_rate_and_silence_when_frozen() {
+    let dir = scratch_dir("notify");
+    let camera = RtspCamera::start("/door");
+    let broker = Broker::start(&dir);
+    let site = pets_site(&dir, &camera.url);
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+
+    let started = Instant::now();
+    let mut node = lintel_run(&site, &dir, broker.port, 300)
+        // WatchdogSec=2: a keep-alive is due at least every 2 s; the node sends one every 1 s.
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+
+    let mut before_ready = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let ready = loop {
+        let left = Duration::from_secs(30).checked_sub(started.elapsed());
+        let Some(left) = left.filter(|d| !d.is_zero()) else { break None };
+        socket.set_read_timeout(Some(left)).unwrap();
+        match socket.recv(&mut buffer) {
+            Ok(n) => {
+                let message = String::from_utf8_lossy(&buffer[..n]).into_owned();
+                if message.lines().any(|l| l == "READY=1") {
+                    break Some((started.elapsed(), message));
+                }
+                before_ready.push(message);
+            }
+            Err(_) => break None,
+        }
+    };
+    let (after, message) = ready.unwrap_or_else(|| {
+        let _ = node.kill();
+        panic!("no READY=1 within 30 s (got {before_ready:?})")
+    });
+    println!("READY=1 after {:.1} s: {message:?}", after.as_secs_f64());
+    assert!(message.contains("STATUS=counting on 1 cameras"), "{message:?}");
+    assert!(watchdogs(&before_ready) == 0, "WATCHDOG=1 before READY=1: {before_ready:?}");
+
+    // Running: one keep-alive a second (half of WATCHDOG_USEC); 6 s give 5 to 7.
+    let running = listen(&socket, Duration::from_secs(6));
+    let alive = watchdogs(&running);
+    println!("{alive} WATCHDOG=1 in 6 s");
+    assert!((4..=8).contains(&alive), "{alive} keep-alives in 6 s: {running:?}");
+
+    // Frozen: nothing, for longer than the watchdog's 2 s.
+    signal(&node, "STOP");
+    let _ = listen(&socket, Duration::from_millis(300)); // one may have been in flight
+    let frozen = listen(&socket, Duration::from_secs(4));
+    signal(&node, "CONT");
+    assert_eq!(watchdogs(&frozen), 0, "a frozen node sent {frozen:?}");
+
+    // Thawed: keep-alives again.
+    let thawed = listen(&socket, Duration::from_secs(4));
+    assert!(watchdogs(&thawed) >= 2, "after SIGCONT: {thawed:?}");
+
+    // Stopped on purpose: STOPPING=1.
+    signal(&node, "TERM");
+    let last = listen(&socket, Duration::from_secs(10));
+    let status = node.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(last.iter().any(|m| m.lines().any(|l| l == "STOPPING=1")), "{last:?}");
+}
+
+#[test]
+fn without_a_watchdog_only_ready_is_sent() {
+    let dir = scratch_dir("notify-no-watchdog");
+    let broker = Broker::start(&dir);
+    let site = common::workspace("fixtures/pets.toml");
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let status = lintel_run(&site, &dir, broker.port, 4)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env_remove("WATCHDOG_USEC")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let messages = listen(&socket, Duration::from_millis(500));
+    assert!(messages.iter().any(|m| m.contains("READY=1")), "{messages:?}");
+    assert_eq!(watchdogs(&messages), 0, "{messages:?}");
+}
