@@ -19,7 +19,9 @@ fn config(port: u16, name: &str, dir: &Path) -> BrokerConfig {
 }
 
 fn will() -> NodeStatus {
-    common::offline_will()
+    common::offline_will(),
+    version: None,
+    web: None,
 }
 
 fn alert(n: u32) -> Alert {

@@ -109,6 +109,8 @@ fn every_kind_of_message() -> Vec<Message> {
                 .enumerate()
                 .map(|(i, &state)| CameraStatus { id: format!("cam-{i}"), state })
                 .collect(),
+            version: Some("0.1.0".into()),
+            web: Some("http://edge-01.lan:8080/".into()),
         }),
         Message::from(NodeStatus {
             site: "s1".into(),
@@ -117,6 +119,8 @@ fn every_kind_of_message() -> Vec<Message> {
             at: at(1_795_600_800),
             state: NodeState::Offline,
             cameras: vec![],
+            version: None,
+            web: None,
         }),
     ];
     for kind in AlertKind::ALL {

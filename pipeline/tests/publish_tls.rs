@@ -108,7 +108,9 @@ fn config(tls: &Tls, port: u16, name: &str, files: TlsFiles) -> BrokerConfig {
 }
 
 fn will() -> NodeStatus {
-    common::offline_will()
+    common::offline_will(),
+    version: None,
+    web: None,
 }
 
 fn alert(subject: &str) -> Alert {

@@ -409,6 +409,8 @@ impl OperationsPicture {
                     at: any.at,
                     state: any.state,
                     cameras: any.cameras.into_iter().map(AnyCamera::known).collect(),
+                    version: None,
+                    web: None,
                 },
                 _ => {
                     self.bad(schema_problem(payload, "lintel.node_status/"));

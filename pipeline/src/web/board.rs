@@ -21,7 +21,8 @@ use super::history::{AlertRow, History, HistoryError, IntervalRow, now_unix};
 use crate::ingest::CameraStateKind;
 use crate::live::metrics::{NodeMetrics, Snapshot};
 use crate::live::{AuditEntry, AuditKeeper};
-use crate::publish::{AlertKind, Message};
+use crate::publish::{AlertKind, Message, RetainedSender, UtcTime};
+use lintel_wire::AlertAck;
 
 /// How often the watcher measures frame rates.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -172,7 +173,12 @@ pub struct OperatorBoard {
     events: broadcast::Sender<BoardEvent>,
     /// A history write failed: logged once until one succeeds.
     failing: std::sync::atomic::AtomicBool,
+    /// Where acknowledgements made here are published for consoles (none: they stay here).
+    acks_out: Mutex<Option<RetainedSender>>,
 }
+
+/// The role an acknowledgement made on a console is recorded with.
+pub const CONSOLE_ROLE: &str = "console";
 
 #[derive(Clone, Copy, Debug)]
 struct FrameRate {
@@ -219,6 +225,7 @@ impl OperatorBoard {
             rates: Mutex::new(HashMap::new()),
             events: broadcast::channel(EVENTS_BUFFERED).0,
             failing: Default::default(),
+            acks_out: Mutex::new(None),
         });
         let weak = Arc::downgrade(&board);
         if let Err(error) = std::thread::Builder::new().name("lintel-board".into()).spawn(move || watch(weak)) {
@@ -318,13 +325,88 @@ impl OperatorBoard {
     }
 
     /// Records an operator's acknowledgement with their `note`; `None` if there is no such alert.
+    /// Published for consoles (retained, on the incident's topic) once the alert's `seq` is known.
     pub fn acknowledge(&self, id: i64, by: &str, role: &str, note: &str) -> Result<Option<AlertRow>, HistoryError> {
         let row = self.history().acknowledge(id, by, role, note, now_unix())?;
         if let Some(row) = &row {
             tracing::info!(alert = id, kind = %row.kind, subject = %row.subject, role, "alert acknowledged by {by}");
             let _ = self.events.send(BoardEvent::Alert(row.clone()));
+            self.publish_ack(row);
         }
         Ok(row)
+    }
+
+    /// Publishes the acknowledgements made on this node through `sender` from now on, and again
+    /// those of the recent alerts (retained and idempotent: a restart loses none that was queued).
+    pub fn publish_acks_with(&self, sender: RetainedSender) {
+        *self.acks_out.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+        for row in self.wrote(self.history().recent_alerts(ALERTS_SHOWN)).unwrap_or_default() {
+            self.publish_ack(&row);
+        }
+    }
+
+    /// Takes in a message the spool took, with its `seq`: an alert's row learns the incident's name.
+    pub fn record_spooled(&self, message: &Message) {
+        let Message::Alert(alert) = message else { return };
+        let Ok(seq) = i64::try_from(alert.seq) else { return };
+        let set = self.history().set_seq(alert.kind.name(), &alert.subject, alert.at.unix_seconds(), seq);
+        // Acknowledged before the spool took it (a spool that refused for a while): published now.
+        if let Some(Some(row)) = self.wrote(set) {
+            self.publish_ack(&row);
+        }
+    }
+
+    /// Shows an acknowledgement made on a console (checked by the node's reader): the earliest
+    /// one of an incident stands, as on every console. One of an incident this node does not
+    /// know (its history was lost, or the console's own `node_offline`) is ignored.
+    pub fn record_remote_ack(&self, ack: &AlertAck) {
+        if ack.source.as_deref() == Some(self.site.node.as_str()) {
+            return;
+        }
+        let Ok(seq) = i64::try_from(ack.seq) else { return };
+        let changed = {
+            let mut history = self.history();
+            match self.wrote(history.alert_by_seq(&ack.kind, seq)) {
+                Some(Some(row)) => {
+                    let note = ack.note.as_deref().unwrap_or("");
+                    self.wrote(history.acknowledge_earliest(row.id, &ack.by, CONSOLE_ROLE, note, ack.at.unix_seconds()))
+                        .flatten()
+                }
+                _ => {
+                    tracing::debug!(kind = %ack.kind, seq = ack.seq, "an acknowledgement of an incident this node does not know");
+                    None
+                }
+            }
+        };
+        if let Some(row) = changed {
+            tracing::info!(alert = row.id, kind = %row.kind, subject = %row.subject, "alert acknowledged on a console by {}", ack.by);
+            let _ = self.events.send(BoardEvent::Alert(row));
+        }
+    }
+
+    /// Publishes `row`'s acknowledgement if it was made here and its `seq` is known.
+    fn publish_ack(&self, row: &AlertRow) {
+        let (Some(seq), Some(by), Some(at)) = (row.seq, &row.acked_by, row.acked_at) else { return };
+        if row.acked_role.as_deref() == Some(CONSOLE_ROLE) {
+            return;
+        }
+        let Some(sender) = self.acks_out.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        let ack = AlertAck {
+            site: self.site.site.clone(),
+            node: self.site.node.clone(),
+            kind: row.kind.clone(),
+            seq: seq as u64,
+            subject: Some(row.subject.clone()),
+            by: by.clone(),
+            note: row.acked_note.clone().filter(|n| !n.is_empty()),
+            at: UtcTime::from_unix_seconds(at),
+            source: Some(self.site.node.clone()),
+        };
+        match (ack.check(), ack.topic()) {
+            (Ok(()), Ok(topic)) => sender.send(topic, ack.to_json()),
+            (Err(why), _) => tracing::warn!(alert = row.id, "the acknowledgement cannot be published: {why}"),
+            (_, Err(why)) => tracing::warn!(alert = row.id, "the acknowledgement cannot be published: {why}"),
+        }
     }
 
     /// The newest alerts, newest first.
