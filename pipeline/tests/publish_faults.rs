@@ -29,9 +29,9 @@ fn status(site: &str, state: NodeState, cameras: &[&str]) -> NodeStatus {
         at: UtcTime::now(),
         state,
         cameras: cameras.iter().map(|id| CameraStatus { id: (*id).into(), state: CameraState::Live }).collect(),
-    },
-    version: None,
-    web: None,
+        version: None,
+        web: None,
+    }
 }
 
 fn counts(site: &str, minute: i64) -> Counts {

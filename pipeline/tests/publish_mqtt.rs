@@ -235,9 +235,9 @@ fn node_status(state: NodeState) -> NodeStatus {
         at: UtcTime::now(),
         state,
         cameras: vec![CameraStatus { id: "cam-07".into(), state: CameraState::Live }],
-    },
-    version: None,
-    web: None,
+        version: None,
+        web: None,
+    }
 }
 
 fn counts(minute: i64) -> Counts {

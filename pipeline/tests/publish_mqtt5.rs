@@ -19,9 +19,7 @@ fn config(port: u16, name: &str, dir: &Path) -> BrokerConfig {
 }
 
 fn will() -> NodeStatus {
-    common::offline_will(),
-    version: None,
-    web: None,
+    common::offline_will()
 }
 
 fn alert(n: u32) -> Alert {

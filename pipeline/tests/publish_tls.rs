@@ -108,9 +108,7 @@ fn config(tls: &Tls, port: u16, name: &str, files: TlsFiles) -> BrokerConfig {
 }
 
 fn will() -> NodeStatus {
-    common::offline_will(),
-    version: None,
-    web: None,
+    common::offline_will()
 }
 
 fn alert(subject: &str) -> Alert {

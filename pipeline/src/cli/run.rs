@@ -14,6 +14,8 @@ use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
 use lintel::web::server::AllowedHosts;
+use lintel::live::AuditAction;
+use lintel::web::board::CONSOLE_ROLE;
 use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebState};
 use lintel_calibration::site::Site;
 
@@ -269,13 +271,23 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),
         zone_reloads: args.web.is_some().then_some(zone_reloads),
-        audit: Some(audit),
+        audit: Some(audit.clone()),
         command_key: command_key(args.command_key_env.as_deref())?,
         show: board.clone().map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
         spooled: board
             .clone()
             .map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record_spooled(message)))),
-        acks: board.map(|board| lintel::node::AckSink(Arc::new(move |ack| board.record_remote_ack(&ack)))),
+        acks: board.map(|board| {
+            let audit = audit.clone();
+            lintel::node::AckSink(Arc::new(move |ack| {
+                // Who acknowledged on a console is the console's word: in the detail, as `by`.
+                if let Some(row) = board.record_remote_ack(&ack) {
+                    let subject = format!("alert {} ({} {})", row.id, row.kind, row.subject);
+                    let source = ack.source.as_deref().unwrap_or("a console");
+                    audit.record(AuditAction::AlertAcknowledged, CONSOLE_ROLE, "mqtt", &subject, &format!("by {} on {source}", ack.by));
+                }
+            }))
+        }),
         web_address,
         service: Some(lintel::service::ServiceNotifier::from_env()),
         ..NodeOptions::default()

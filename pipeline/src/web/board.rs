@@ -358,12 +358,13 @@ impl OperatorBoard {
 
     /// Shows an acknowledgement made on a console (checked by the node's reader): the earliest
     /// one of an incident stands, as on every console. One of an incident this node does not
-    /// know (its history was lost, or the console's own `node_offline`) is ignored.
-    pub fn record_remote_ack(&self, ack: &AlertAck) {
+    /// know (its history was lost, or the console's own `node_offline`) is ignored. Returns the
+    /// alert when this changed it (for the audit trail).
+    pub fn record_remote_ack(&self, ack: &AlertAck) -> Option<AlertRow> {
         if ack.source.as_deref() == Some(self.site.node.as_str()) {
-            return;
+            return None;
         }
-        let Ok(seq) = i64::try_from(ack.seq) else { return };
+        let Ok(seq) = i64::try_from(ack.seq) else { return None };
         let changed = {
             let mut history = self.history();
             match self.wrote(history.alert_by_seq(&ack.kind, seq)) {
@@ -378,10 +379,10 @@ impl OperatorBoard {
                 }
             }
         };
-        if let Some(row) = changed {
-            tracing::info!(alert = row.id, kind = %row.kind, subject = %row.subject, "alert acknowledged on a console by {}", ack.by);
-            let _ = self.events.send(BoardEvent::Alert(row));
+        if let Some(row) = &changed {
+            let _ = self.events.send(BoardEvent::Alert(row.clone()));
         }
+        changed
     }
 
     /// Publishes `row`'s acknowledgement if it was made here and its `seq` is known.
@@ -720,6 +721,41 @@ mod tests {
         assert_eq!(row.acked_note.as_deref(), Some("clock fixed"));
         assert!(matches!(events.try_recv(), Ok(BoardEvent::Alert(r)) if r.id == id && r.acked_at.is_some()));
         assert!(board.acknowledge(id + 100, "x", "operator", "").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_console_acknowledgement_finds_its_alert_by_seq_and_the_earliest_stands() {
+        let board = board();
+        let at = now_unix();
+        let raised = alert(AlertKind::CameraOffline, "cam-1", at);
+        board.record(&raised);
+        let console_ack = |seq: u64, by: &str, at_s: i64, source: &str| AlertAck {
+            site: "s1".into(),
+            node: "edge-01".into(),
+            kind: "camera_offline".into(),
+            seq,
+            subject: Some("cam-1".into()),
+            by: by.into(),
+            note: Some("cable".into()),
+            at: UtcTime::from_unix_seconds(at_s),
+            source: Some(source.into()),
+        };
+        // Before the spool gave the alert its seq, nothing names it.
+        assert!(board.record_remote_ack(&console_ack(41, "Li", at + 5, "console-1")).is_none());
+        let mut spooled = raised.clone();
+        spooled.set_seq(41);
+        board.record_spooled(&spooled);
+        assert_eq!(board.alerts().unwrap()[0].seq, Some(41));
+        assert!(board.record_remote_ack(&console_ack(40, "Li", at + 5, "console-1")).is_none(), "another seq");
+        assert!(board.record_remote_ack(&console_ack(41, "Self", at, "edge-01")).is_none(), "its own, echoed");
+        let row = board.record_remote_ack(&console_ack(41, "Li", at + 5, "console-1")).unwrap();
+        assert_eq!(
+            (row.acked_by.as_deref(), row.acked_role.as_deref(), row.acked_note.as_deref(), row.acked_at),
+            (Some("Li"), Some(CONSOLE_ROLE), Some("cable"), Some(at + 5))
+        );
+        assert!(board.record_remote_ack(&console_ack(41, "Later", at + 9, "console-2")).is_none(), "a later one");
+        let row = board.record_remote_ack(&console_ack(41, "Earlier", at + 1, "console-2")).unwrap();
+        assert_eq!(row.acked_by.as_deref(), Some("Earlier"));
     }
 
     #[test]

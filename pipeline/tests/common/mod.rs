@@ -64,9 +64,9 @@ pub fn offline_will() -> lintel::publish::NodeStatus {
         at: UtcTime::now(),
         state: NodeState::Offline,
         cameras: vec![],
-    },
-    version: None,
-    web: None,
+        version: None,
+        web: None,
+    }
 }
 
 /// A `camera_back` alert of site `s1` about `subject`: the message the publisher tests send.

@@ -1,0 +1,173 @@
+//! One console for two real nodes: two `lintel run --web` on the clip served as RTSP cameras,
+//! one mosquitto, one `lintel-city`. The console lists both (with their version and web
+//! address), a camera stopped on one node is one incident there, and an acknowledgement travels
+//! both ways: made on the console it shows on that node's dashboard (who, when, note), made on a
+//! node's dashboard it shows on the console.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::browser::{OPERATOR, PagesNode, get, http};
+use common::{Broker, RtspCamera, free_port, pets_site, scratch_dir, wait_until, workspace};
+use serde_json::Value;
+
+/// `lintel-city` (built beside `lintel`), killed when dropped.
+struct Console {
+    child: Child,
+    port: u16,
+}
+
+impl Console {
+    fn start(dir: &Path, mqtt: u16) -> Self {
+        let binary = Path::new(env!("CARGO_BIN_EXE_lintel")).with_file_name("lintel-city");
+        assert!(binary.is_file(), "{} is missing: build it with `cargo build -p lintel-city`", binary.display());
+        let port = free_port();
+        let mut child = Command::new(binary)
+            .arg("--grid")
+            .arg(workspace("fixtures/lishui-grid.geojson"))
+            .args(["--mqtt", &format!("127.0.0.1:{mqtt}"), "--web", &format!("127.0.0.1:{port}")])
+            .args(["--store", &format!("sqlite:{}", dir.join("city.db").display()), "--run-for-s", "600"])
+            .args(["--offline-after-s", "60", "--consumer-id", "two-nodes"])
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("density: http://"), "{line:?}");
+        Self { child, port }
+    }
+
+    fn get(&self, path: &str) -> Value {
+        let (status, body) = http("GET", self.port, path, &[], None);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn node(&self, node: &str) -> Option<Value> {
+        self.get("/api/nodes")["nodes"].as_array()?.iter().find(|n| n["node"] == node).cloned()
+    }
+
+    fn incidents(&self, query: &str) -> Vec<Value> {
+        self.get(&format!("/api/alerts?{query}"))["incidents"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The PETS site for node `node`, reading `camera`, in a folder of its own.
+fn site_of(dir: &Path, node: &str, camera: &str) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = pets_site(dir, camera);
+    let text = std::fs::read_to_string(&path).unwrap().replace("node = \"edge-01\"", &format!("node = \"{node}\""));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The node's dashboard alerts of `kind`.
+fn node_alerts(web: u16, kind: &str) -> Vec<Value> {
+    let (status, body) = get(web, "/api/alerts", Some(OPERATOR));
+    assert_eq!(status, 200, "{body}");
+    let all: Value = serde_json::from_str(&body).unwrap();
+    all.as_array().unwrap().iter().filter(|a| a["kind"] == kind).cloned().collect()
+}
+
+fn post_json(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let bearer = token.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    headers.extend(bearer.iter().map(|b| ("Authorization", b.as_str())));
+    http("POST", port, path, &headers, Some(body))
+}
+
+#[test]
+fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_node() {
+    let dir = scratch_dir("console-nodes");
+    let broker = Broker::start(&dir);
+    let console = Console::start(&dir, broker.port);
+    let (camera_a, camera_b) = (RtspCamera::start("/walkway"), RtspCamera::start("/walkway"));
+    let (web_a, web_b) = (free_port(), free_port());
+    let grace = ["--offline-grace-s", "4"];
+    let node_a = PagesNode::start(&site_of(&dir.join("a"), "edge-a", &camera_a.url), &dir.join("a"), broker.port, web_a, &grace);
+    let node_b = PagesNode::start(&site_of(&dir.join("b"), "edge-b", &camera_b.url), &dir.join("b"), broker.port, web_b, &grace);
+
+    // Both nodes on the console, online, with the version and the address of their pages.
+    for (node, web) in [("edge-a", web_a), ("edge-b", web_b)] {
+        let listed = wait_until(Duration::from_secs(60), || {
+            console.node(node).is_some_and(|n| n["online"] == true && n["cameras"][0]["state"] == "live")
+        });
+        assert!(listed, "{node} is not listed online with a live camera: {}", console.get("/api/nodes"));
+        let view = console.node(node).unwrap();
+        assert_eq!(view["version"], env!("CARGO_PKG_VERSION"), "{view}");
+        assert_eq!(view["web"], format!("http://127.0.0.1:{web}/"), "{view}");
+    }
+
+    // A camera stopped on edge-a: one incident, on edge-a, active.
+    drop(camera_a);
+    let raised = wait_until(Duration::from_secs(60), || !console.incidents("state=all&kind=camera_offline").is_empty());
+    assert!(raised, "no camera_offline incident: {}", console.get("/api/alerts?state=all"));
+    std::thread::sleep(Duration::from_secs(3));
+    let offline = console.incidents("state=all&kind=camera_offline");
+    assert_eq!(offline.len(), 1, "{offline:?}");
+    let incident = &offline[0];
+    assert_eq!((incident["node"].as_str(), incident["subject"].as_str()), (Some("edge-a"), Some("walkway")));
+    assert!(incident["ended"].is_null(), "{incident}");
+    // The node names the same incident: its alert carries the seq the console's id is made of.
+    let on_node = node_alerts(web_a, "camera_offline");
+    assert_eq!(on_node.len(), 1, "{on_node:?}");
+    assert_eq!(on_node[0]["seq"], incident["seq"], "node {} / console {incident}", on_node[0]);
+
+    // Acknowledged on the console: shown on edge-a's dashboard, who, when and the note.
+    let id = incident["id"].as_i64().unwrap();
+    let (status, body) =
+        post_json(console.port, &format!("/api/alerts/{id}/ack"), None, r#"{"name": "王伟", "note": "cable checked"}"#);
+    assert_eq!(status, 200, "{body}");
+    let shown = wait_until(Duration::from_secs(20), || {
+        node_alerts(web_a, "camera_offline").first().is_some_and(|a| a["acked_by"] == "王伟")
+    });
+    assert!(shown, "the console's acknowledgement is not on the node: {:?}", node_alerts(web_a, "camera_offline"));
+    let acked = &node_alerts(web_a, "camera_offline")[0];
+    assert_eq!((acked["acked_role"].as_str(), acked["acked_note"].as_str()), (Some("console"), Some("cable checked")));
+    assert!(acked["acked_at"].as_i64().is_some_and(|at| at > 0), "{acked}");
+    // And in edge-a's audit trail: who, and that it came from a console over MQTT.
+    let (_, trail) = get(web_a, "/api/audit", Some(OPERATOR));
+    let trail: Value = serde_json::from_str(&trail).unwrap();
+    let entry = trail.as_array().unwrap().iter().find(|e| e["action"] == "alert_acknowledged").expect("not audited");
+    assert_eq!((entry["who"].as_str(), entry["from"].as_str()), (Some("console"), Some("mqtt")), "{entry}");
+    assert!(entry["detail"].as_str().is_some_and(|d| d.contains("王伟")), "{entry}");
+
+    // Acknowledged on edge-b's dashboard: shown on the console.
+    drop(camera_b);
+    let raised = wait_until(Duration::from_secs(60), || !node_alerts(web_b, "camera_offline").is_empty());
+    assert!(raised, "edge-b raised no camera_offline");
+    let alert_id = node_alerts(web_b, "camera_offline")[0]["id"].as_i64().unwrap();
+    let (status, body) = post_json(
+        web_b,
+        &format!("/api/alerts/{alert_id}/ack"),
+        Some(OPERATOR),
+        r#"{"by": "Night shift", "note": "on site"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let travelled = wait_until(Duration::from_secs(20), || {
+        console
+            .incidents("state=all&kind=camera_offline&ack=yes")
+            .iter()
+            .any(|i| i["node"] == "edge-b" && i["acknowledged"]["by"] == "Night shift")
+    });
+    assert!(travelled, "the node's acknowledgement is not on the console: {}", console.get("/api/alerts?state=all"));
+    let on_console = console.incidents("state=all&kind=camera_offline&ack=yes");
+    let b = on_console.iter().find(|i| i["node"] == "edge-b").unwrap();
+    assert_eq!(b["acknowledged"]["note"], "on site", "{b}");
+    // Still one incident per stopped camera, and edge-a's acknowledgement is the console's.
+    assert_eq!(console.incidents("state=all&kind=camera_offline").len(), 2);
+    node_a.stop();
+    node_b.stop();
+}
