@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::browser::{OPERATOR, PagesNode, get, http};
+use common::browser::{Browser, OPERATOR, PagesNode, get, http};
 use common::{Broker, RtspCamera, free_port, pets_site, scratch_dir, wait_until, workspace};
 use serde_json::Value;
 
@@ -123,6 +123,7 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     // The node names the same incident: its alert carries the seq the console's id is made of.
     let on_node = node_alerts(web_a, "camera_offline");
     assert_eq!(on_node.len(), 1, "{on_node:?}");
+    assert!(incident["message"].as_str().is_some_and(|m| !m.contains("rtsp://")), "{incident}");
     assert_eq!(on_node[0]["seq"], incident["seq"], "node {} / console {incident}", on_node[0]);
 
     // Acknowledged on the console: shown on edge-a's dashboard, who, when and the note.
@@ -143,6 +144,30 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     let entry = trail.as_array().unwrap().iter().find(|e| e["action"] == "alert_acknowledged").expect("not audited");
     assert_eq!((entry["who"].as_str(), entry["from"].as_str()), (Some("console"), Some("mqtt")), "{entry}");
     assert!(entry["detail"].as_str().is_some_and(|d| d.contains("王伟")), "{entry}");
+
+    // On edge-a's page too, said to come from the console; the console's page lists both nodes
+    // with a link to each one's set-up page. (Screenshots: target/tmp/console-nodes-*.png.)
+    let browser = Browser::start(1280, 720);
+    browser.goto(&format!("http://127.0.0.1:{web_a}/"));
+    browser.type_into("input[name=token]", OPERATOR);
+    browser.click("form button[type=submit]");
+    let card = "li[data-kind=camera_offline][data-subject=walkway]";
+    let on_page = wait_until(Duration::from_secs(20), || {
+        browser.text(card).is_some_and(|t| t.contains("Acknowledged on the console by 王伟"))
+    });
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-nodes-node-a.png"));
+    assert!(on_page, "edge-a's dashboard shows {:?}", browser.text(card));
+    browser.goto(&format!("http://127.0.0.1:{}/console", console.port));
+    let both = wait_until(Duration::from_secs(20), || {
+        browser.find("[data-node=edge-a] a").is_some() && browser.find("[data-node=edge-b] a").is_some()
+    });
+    browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-nodes-console.png"));
+    assert!(both, "the console page does not show both nodes with a link");
+    let href = browser.execute(
+        "return document.querySelector('[data-node=edge-a] a').href;",
+        Value::Array(vec![]),
+    );
+    assert_eq!(href, format!("http://127.0.0.1:{web_a}/calibrate"));
 
     // Acknowledged on edge-b's dashboard: shown on the console.
     drop(camera_b);
