@@ -96,8 +96,10 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     let (camera_a, camera_b) = (RtspCamera::start("/walkway"), RtspCamera::start("/walkway"));
     let (web_a, web_b) = (free_port(), free_port());
     let grace = ["--offline-grace-s", "4"];
-    let node_a = PagesNode::start(&site_of(&dir.join("a"), "edge-a", &camera_a.url), &dir.join("a"), broker.port, web_a, &grace);
-    let node_b = PagesNode::start(&site_of(&dir.join("b"), "edge-b", &camera_b.url), &dir.join("b"), broker.port, web_b, &grace);
+    let node_a =
+        PagesNode::start(&site_of(&dir.join("a"), "edge-a", &camera_a.url), &dir.join("a"), broker.port, web_a, &grace);
+    let node_b =
+        PagesNode::start(&site_of(&dir.join("b"), "edge-b", &camera_b.url), &dir.join("b"), broker.port, web_b, &grace);
 
     // Both nodes on the console, online, with the version and the address of their pages.
     for (node, web) in [("edge-a", web_a), ("edge-b", web_b)] {
@@ -163,10 +165,7 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     });
     browser.screenshot(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-nodes-console.png"));
     assert!(both, "the console page does not show both nodes with a link");
-    let href = browser.execute(
-        "return document.querySelector('[data-node=edge-a] a').href;",
-        Value::Array(vec![]),
-    );
+    let href = browser.execute("return document.querySelector('[data-node=edge-a] a').href;", Value::Array(vec![]));
     assert_eq!(href, format!("http://127.0.0.1:{web_a}/calibrate"));
 
     // Acknowledged on edge-b's dashboard: shown on the console.

@@ -694,7 +694,10 @@ impl Topic {
 
 /// `text` with every address (`rtsp://…`, any `scheme://…`) replaced by `[address hidden]`.
 fn without_addresses(text: &str) -> String {
-    text.split(' ').map(|word| if word.contains("://") { "[address hidden]" } else { word }).collect::<Vec<_>>().join(" ")
+    text.split(' ')
+        .map(|word| if word.contains("://") { "[address hidden]" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Why a payload that did not parse was refused: another message's schema, or not one at all.

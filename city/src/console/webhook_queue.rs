@@ -55,8 +55,11 @@ impl PendingFiles {
     }
 
     fn path_of(&self, hook: &str) -> PathBuf {
-        let safe: String =
-            hook.chars().take(64).map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+        let safe: String = hook
+            .chars()
+            .take(64)
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .collect();
         // FNV-1a: stable across runs and builds (std's hasher is not).
         let hash = hook.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
         self.dir.join(format!("{safe}-{hash:016x}.json"))
@@ -94,7 +97,11 @@ impl PendingFiles {
             Err(why) => {
                 let aside = path.with_extension("json.corrupt");
                 let _ = fs::rename(&path, &aside);
-                tracing::error!(hook, "webhook queue {} cannot be read ({why}): moved aside, starting empty", path.display());
+                tracing::error!(
+                    hook,
+                    "webhook queue {} cannot be read ({why}): moved aside, starting empty",
+                    path.display()
+                );
                 Vec::new()
             }
         }

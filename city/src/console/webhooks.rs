@@ -317,7 +317,8 @@ fn save_changed(hooks: &Mutex<Vec<Hook>>, files: &PendingFiles) {
             .iter_mut()
             .filter_map(|h| std::mem::take(&mut h.dirty).then_some(&*h))
             .map(|h| {
-                let pending = h.queue.iter().map(|(body, attempts)| Pending { body: body.clone(), attempts: *attempts });
+                let pending =
+                    h.queue.iter().map(|(body, attempts)| Pending { body: body.clone(), attempts: *attempts });
                 (h.config.name.clone(), pending.collect())
             })
             .collect()

@@ -11,11 +11,11 @@ use anyhow::Context;
 use clap::Args;
 use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
+use lintel::live::AuditAction;
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
-use lintel::web::server::AllowedHosts;
-use lintel::live::AuditAction;
 use lintel::web::board::CONSOLE_ROLE;
+use lintel::web::server::AllowedHosts;
 use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebState};
 use lintel_calibration::site::Site;
 
@@ -284,7 +284,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 if let Some(row) = board.record_remote_ack(&ack) {
                     let subject = format!("alert {} ({} {})", row.id, row.kind, row.subject);
                     let source = ack.source.as_deref().unwrap_or("a console");
-                    audit.record(AuditAction::AlertAcknowledged, CONSOLE_ROLE, "mqtt", &subject, &format!("by {} on {source}", ack.by));
+                    audit.record(
+                        AuditAction::AlertAcknowledged,
+                        CONSOLE_ROLE,
+                        "mqtt",
+                        &subject,
+                        &format!("by {} on {source}", ack.by),
+                    );
                 }
             }))
         }),

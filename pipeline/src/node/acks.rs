@@ -85,7 +85,10 @@ impl AckReader {
 
     fn check(&self, received: &Received) -> Result<AlertAck, String> {
         if received.payload.len() > MAX_ACK_BYTES {
-            return Err(format!("{} bytes, over the {MAX_ACK_BYTES} a acknowledgement may have", received.payload.len()));
+            return Err(format!(
+                "{} bytes, over the {MAX_ACK_BYTES} a acknowledgement may have",
+                received.payload.len()
+            ));
         }
         let ack = AlertAck::parse(&received.payload)?;
         if ack.site != self.site || ack.node != self.node {

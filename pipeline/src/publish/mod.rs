@@ -30,7 +30,6 @@ pub use lintel_wire::messages::{
 };
 pub use mqtt::{
     MAX_INCOMING_PACKET, Publisher, PublisherMetrics, PublisherStatus, RECEIVED_QUEUE, RetainedSender, SIDE_QUEUE,
-    SUBSCRIBE_HOLD_OFF,
-    connect_once, publish_once,
+    SUBSCRIBE_HOLD_OFF, connect_once, publish_once,
 };
 pub use spool::{MAX_PAYLOAD_BYTES, SPOOL_ALERT_RATIO, Spool, SpoolError, SpooledMessage};

@@ -393,8 +393,13 @@ impl Worker {
                         break;
                     }
                     let since = Instant::now();
-                    in_flight =
-                        Some(InFlight { seq: 0, pkid: None, since, offline_status: false, side: Some((topic, payload)) });
+                    in_flight = Some(InFlight {
+                        seq: 0,
+                        pkid: None,
+                        since,
+                        offline_status: false,
+                        side: Some((topic, payload)),
+                    });
                 }
             }
             if in_flight.is_none() {
@@ -435,7 +440,10 @@ impl Worker {
                     if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
                         if let Some((topic, _)) = flight.side {
                             // Not sent again: a broker that refuses it now (an ACL) refuses it each time.
-                            tracing::warn!("MQTT broker {} refused the retained message on {topic}: {reason}", self.broker);
+                            tracing::warn!(
+                                "MQTT broker {} refused the retained message on {topic}: {reason}",
+                                self.broker
+                            );
                             continue;
                         }
                         self.set_error(

@@ -375,8 +375,7 @@ impl History {
     }
 }
 
-const ALERT_COLUMNS: &str =
-    "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at, acked_note, ends, seq FROM alerts";
+const ALERT_COLUMNS: &str = "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at, acked_note, ends, seq FROM alerts";
 
 /// Adds `column` to `table` unless it is there.
 fn add_column(db: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
