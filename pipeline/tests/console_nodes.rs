@@ -88,6 +88,14 @@ fn post_json(port: u16, path: &str, token: Option<&str>, body: &str) -> (u16, St
     http("POST", port, path, &headers, Some(body))
 }
 
+fn mosquitto_pub(port: u16, topic: &str, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1", "-t", topic, "-m", payload])
+        .status()
+        .expect("mosquitto_pub is not installed: run scripts/setup");
+    assert!(status.success(), "mosquitto_pub could not publish on {topic}");
+}
+
 #[test]
 fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_node() {
     let dir = scratch_dir("console-nodes");
@@ -96,8 +104,9 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     let (camera_a, camera_b) = (RtspCamera::start("/walkway"), RtspCamera::start("/walkway"));
     let (web_a, web_b) = (free_port(), free_port());
     let grace = ["--offline-grace-s", "4"];
-    let node_a =
-        PagesNode::start(&site_of(&dir.join("a"), "edge-a", &camera_a.url), &dir.join("a"), broker.port, web_a, &grace);
+    let log_a = dir.join("edge-a.log");
+    let site_a = site_of(&dir.join("a"), "edge-a", &camera_a.url);
+    let node_a = PagesNode::start_logged(&site_a, &dir.join("a"), broker.port, web_a, &grace, &log_a);
     let node_b =
         PagesNode::start(&site_of(&dir.join("b"), "edge-b", &camera_b.url), &dir.join("b"), broker.port, web_b, &grace);
 
@@ -128,6 +137,18 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     assert!(incident["message"].as_str().is_some_and(|m| !m.contains("rtsp://")), "{incident}");
     assert_eq!(on_node[0]["seq"], incident["seq"], "node {} / console {incident}", on_node[0]);
 
+    // Hostile messages on edge-a's acknowledgement topics first: too large, not JSON, and one
+    // whose seq is not its topic's. Refused, logged once, nothing acknowledged by them.
+    let seq = incident["seq"].as_u64().unwrap();
+    let topic = format!("lintel/v1/pets/node/edge-a/alert_ack/camera_offline/{seq}");
+    let forged = format!(
+        r#"{{"schema":"lintel.alert_ack/1","site":"pets","node":"edge-a","kind":"camera_offline","seq":{},"by":"Mallory","at":"2026-01-01T00:00:00Z"}}"#,
+        seq + 1
+    );
+    for payload in ["x".repeat(5000), "{not json".to_string(), forged] {
+        mosquitto_pub(broker.port, &topic, &payload);
+    }
+
     // Acknowledged on the console: shown on edge-a's dashboard, who, when and the note.
     let id = incident["id"].as_i64().unwrap();
     let (status, body) =
@@ -140,6 +161,9 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     let acked = &node_alerts(web_a, "camera_offline")[0];
     assert_eq!((acked["acked_role"].as_str(), acked["acked_note"].as_str()), (Some("console"), Some("cable checked")));
     assert!(acked["acked_at"].as_i64().is_some_and(|at| at > 0), "{acked}");
+    let log = std::fs::read_to_string(&log_a).unwrap();
+    assert_eq!(log.matches("refused an acknowledgement").count(), 1, "logged once:\n{log}");
+    assert!(!log.contains("Mallory") && !log.contains("xxxxxxxx"), "a refused payload is never echoed:\n{log}");
     // And in edge-a's audit trail: who, and that it came from a console over MQTT.
     let (_, trail) = get(web_a, "/api/audit", Some(OPERATOR));
     let trail: Value = serde_json::from_str(&trail).unwrap();
