@@ -207,6 +207,18 @@ fn the_schemas_refuse_what_must_not_be_published() {
         assert!(!errors(&instance).is_empty(), "{what} was accepted: {instance}");
     }
 
+    // The node status' optional fields: a version is one line, the web address an http(s) URL
+    // (a console links to it).
+    let status = json!({"schema": "lintel.node_status/1", "site": "s1", "node": "edge-01", "seq": 4,
+        "at": "2026-11-25T10:00:00Z", "state": "online", "cameras": [],
+        "version": "0.1.0", "web": "http://edge-01.lan:8080/"});
+    assert!(errors(&status).is_empty(), "{:?}", errors(&status));
+    for (field, bad) in [("web", "javascript:alert(1)"), ("web", "http://a b/"), ("version", "1\n2"), ("version", "")] {
+        let mut changed = status.clone();
+        changed[field] = json!(bad);
+        assert!(!errors(&changed).is_empty(), "{field} {bad:?} was accepted");
+    }
+
     let alert = json!({"schema": "lintel.alert/1", "site": "s1", "node": "edge-01", "seq": 3,
         "at": "2026-11-25T10:00:00.250Z", "kind": "camera_offline", "subject": "cam-07", "message": "no frames"});
     assert!(errors(&alert).is_empty(), "{:?}", errors(&alert));
