@@ -122,9 +122,15 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     }
 
     // A camera stopped on edge-a: one incident, on edge-a, active.
+    let port_a: u16 = camera_a.url.rsplit_once(':').unwrap().1.split('/').next().unwrap().parse().unwrap();
     drop(camera_a);
+    let stopped = std::time::Instant::now();
     let raised = wait_until(Duration::from_secs(60), || !console.incidents("state=all&kind=camera_offline").is_empty());
     assert!(raised, "no camera_offline incident: {}", console.get("/api/alerts?state=all"));
+    eprintln!(
+        "camera_offline on the console {:.1} s after the camera stopped (grace 4 s)",
+        stopped.elapsed().as_secs_f64()
+    );
     std::thread::sleep(Duration::from_secs(3));
     let offline = console.incidents("state=all&kind=camera_offline");
     assert_eq!(offline.len(), 1, "{offline:?}");
@@ -154,10 +160,12 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
     let (status, body) =
         post_json(console.port, &format!("/api/alerts/{id}/ack"), None, r#"{"name": "王伟", "note": "cable checked"}"#);
     assert_eq!(status, 200, "{body}");
+    let acked_at = std::time::Instant::now();
     let shown = wait_until(Duration::from_secs(20), || {
         node_alerts(web_a, "camera_offline").first().is_some_and(|a| a["acked_by"] == "王伟")
     });
     assert!(shown, "the console's acknowledgement is not on the node: {:?}", node_alerts(web_a, "camera_offline"));
+    eprintln!("console → node acknowledgement in {:.2} s", acked_at.elapsed().as_secs_f64());
     let acked = &node_alerts(web_a, "camera_offline")[0];
     assert_eq!((acked["acked_role"].as_str(), acked["acked_note"].as_str()), (Some("console"), Some("cable checked")));
     assert!(acked["acked_at"].as_i64().is_some_and(|at| at > 0), "{acked}");
@@ -204,6 +212,7 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
         r#"{"by": "Night shift", "note": "on site"}"#,
     );
     assert_eq!(status, 200, "{body}");
+    let acked_at = std::time::Instant::now();
     let travelled = wait_until(Duration::from_secs(20), || {
         console
             .incidents("state=all&kind=camera_offline&ack=yes")
@@ -211,11 +220,36 @@ fn one_console_lists_two_nodes_and_acknowledgements_travel_between_console_and_n
             .any(|i| i["node"] == "edge-b" && i["acknowledged"]["by"] == "Night shift")
     });
     assert!(travelled, "the node's acknowledgement is not on the console: {}", console.get("/api/alerts?state=all"));
+    eprintln!("node → console acknowledgement in {:.2} s", acked_at.elapsed().as_secs_f64());
     let on_console = console.incidents("state=all&kind=camera_offline&ack=yes");
     let b = on_console.iter().find(|i| i["node"] == "edge-b").unwrap();
     assert_eq!(b["acknowledged"]["note"], "on site", "{b}");
-    // Still one incident per stopped camera, and edge-a's acknowledgement is the console's.
+    // Still one incident per stopped camera.
     assert_eq!(console.incidents("state=all&kind=camera_offline").len(), 2);
+
+    // edge-a's camera comes back where it was: its incident ends, with its duration.
+    let _camera_a = RtspCamera::start_on(port_a, "/walkway");
+    let back = std::time::Instant::now();
+    let ended = wait_until(Duration::from_secs(90), || {
+        console.incidents("state=ended&kind=camera_offline").iter().any(|i| i["node"] == "edge-a")
+    });
+    assert!(ended, "edge-a's incident never ended: {}", console.get("/api/alerts?state=all"));
+    eprintln!("incident ended on the console {:.1} s after the camera came back", back.elapsed().as_secs_f64());
+    let done = console.incidents("state=ended&kind=camera_offline");
+    let a = done.iter().find(|i| i["node"] == "edge-a").unwrap();
+    assert_eq!(a["ended"]["kind"], "camera_back", "{a}");
+    let lasted_ms = a["ended"]["at_ms"].as_i64().unwrap() - a["started_ms"].as_i64().unwrap();
+    assert!(lasted_ms > 0, "{a}");
+    assert_eq!(a["id"], incident["id"], "the same incident, ended");
+
+    // edge-b is killed (SIGKILL): its last will makes it node_offline on the console.
+    let killed = std::time::Instant::now();
+    drop(node_b);
+    let offline = wait_until(Duration::from_secs(30), || {
+        console.incidents("state=all&kind=node_offline").iter().any(|i| i["node"] == "edge-b")
+    });
+    assert!(offline, "edge-b is not node_offline: {}", console.get("/api/nodes"));
+    eprintln!("node_offline {:.1} s after the SIGKILL", killed.elapsed().as_secs_f64());
+    assert_eq!(console.node("edge-b").unwrap()["online"], false);
     node_a.stop();
-    node_b.stop();
 }
