@@ -91,6 +91,10 @@ struct ServeArgs {
     /// the README).
     #[arg(long, value_name = "FILE")]
     webhooks: Option<PathBuf>,
+    /// Where the webhooks' undelivered notifications are kept across a restart (a folder, one
+    /// file per hook).
+    #[arg(long, value_name = "DIR", default_value = "webhooks-queue", requires = "webhooks")]
+    webhooks_queue: PathBuf,
     /// A DNS name the web server answers to (repeatable); IP addresses and `localhost` always are,
     /// any other name is refused (DNS rebinding).
     #[arg(long, value_name = "NAME")]
@@ -295,7 +299,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let webhooks = match (&args.webhooks, consuming) {
         (Some(path), true) => {
             let hooks = lintel_city::console::webhooks::load(path).map_err(|e| anyhow::anyhow!("--webhooks {e}"))?;
-            Some(Arc::new(Webhooks::start(hooks).context("cannot start the webhooks")?))
+            let files = lintel_city::console::webhook_queue::PendingFiles::open(&args.webhooks_queue)
+                .context("--webhooks-queue")?;
+            Some(Arc::new(Webhooks::start(hooks, Some(files)).context("cannot start the webhooks")?))
         }
         _ => None,
     };

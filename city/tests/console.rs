@@ -345,8 +345,13 @@ type Received = std::sync::Arc<std::sync::Mutex<Vec<(u16, String)>>>;
 /// A webhook receiver on loopback that answers 500 to its first `failures` requests and 200
 /// after; every request's body, with the status it got.
 fn receiver(failures: usize) -> (u16, Received) {
+    receiver_on(0, failures)
+}
+
+/// [`receiver`] on loopback `port` (0: any free one).
+fn receiver_on(port: u16, failures: usize) -> (u16, Received) {
     use std::io::Read;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let log = std::sync::Arc::clone(&seen);
@@ -411,6 +416,50 @@ fn a_webhook_that_fails_twice_then_succeeds_gets_each_notification_once() {
         (Some(2), Some(2), Some(false)),
         "{hook}"
     );
+}
+
+#[test]
+fn notifications_not_delivered_before_a_restart_are_delivered_after_it_in_order() {
+    let dir = scratch_dir("console-webhooks-restart");
+    let broker = Broker::start(&dir);
+    // Nobody listens there until the console has been killed.
+    let port = free_port();
+    let hooks = json!({"hooks": [{"name": "robot", "url": format!("http://127.0.0.1:{port}/send"),
+        "template": "{\"text\": \"{{event}} {{kind}} {{subject}}\"}", "kinds": ["camera_offline"]}]});
+    std::fs::write(dir.join("hooks.json"), hooks.to_string()).unwrap();
+    let (hooks_file, queue) = (dir.join("hooks.json").display().to_string(), dir.join("queue").display().to_string());
+    let args = ["--webhooks", &hooks_file, "--webhooks-queue", &queue, "--offline-after-s", "600"];
+    let city = City::start(&dir, broker.port, &args);
+    publish_status(broker.port, &status("edge-a", 10, "online", &[("cam-1", "live"), ("cam-2", "live")]));
+    assert!(wait_until(Duration::from_secs(10), || city.node("edge-a").is_some()));
+    let now = UtcTime::now().unix_seconds();
+    publish_alert(broker.port, "edge-a", 11, now - 60, "camera_offline", "cam-1");
+    publish_alert(broker.port, "edge-a", 12, now - 50, "camera_offline", "cam-2");
+    publish_alert(broker.port, "edge-a", 13, now - 40, "camera_back", "cam-1");
+    let queued = || city.get("/api/nodes", None).1["webhooks"][0]["queued"].as_u64();
+    assert!(wait_until(Duration::from_secs(10), || queued() == Some(3)), "{:?}", city.get("/api/nodes", None).1);
+    // Saved within a tenth of a second; then the console dies without a word (SIGKILL).
+    std::thread::sleep(Duration::from_secs(1));
+    drop(city);
+
+    let (_, seen) = receiver_on(port, 0);
+    let city = City::start(&dir, broker.port, &args);
+    let delivered = || seen.lock().unwrap().len();
+    assert!(wait_until(Duration::from_secs(20), || delivered() == 3), "{:?}", seen.lock().unwrap());
+    std::thread::sleep(Duration::from_secs(2));
+    let texts: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, body)| serde_json::from_str::<Value>(body).unwrap()["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        texts,
+        ["started camera_offline cam-1", "started camera_offline cam-2", "ended camera_offline cam-1"],
+        "each once, in the order they were made"
+    );
+    let hook = &city.get("/api/nodes", None).1["webhooks"][0];
+    assert_eq!((hook["delivered"].as_u64(), hook["queued"].as_u64()), (Some(3), Some(0)), "{hook}");
 }
 
 /// The scale of the issue on the console's core and its SQLite store, without MQTT: 1,000 nodes

@@ -29,6 +29,8 @@ fn status(site: &str, state: NodeState, cameras: &[&str]) -> NodeStatus {
         at: UtcTime::now(),
         state,
         cameras: cameras.iter().map(|id| CameraStatus { id: (*id).into(), state: CameraState::Live }).collect(),
+        version: None,
+        web: None,
     }
 }
 

@@ -235,6 +235,8 @@ fn node_status(state: NodeState) -> NodeStatus {
         at: UtcTime::now(),
         state,
         cameras: vec![CameraStatus { id: "cam-07".into(), state: CameraState::Live }],
+        version: None,
+        web: None,
     }
 }
 
@@ -377,6 +379,32 @@ fn a_broker_outage_loses_nothing_and_duplicates_nothing() {
     let status = publisher.status();
     assert!(status.connected && status.spooled == 0 && status.spool_bytes == 0, "{status:?}");
     assert!(publisher.metrics().connects >= 2);
+}
+
+#[test]
+fn retained_messages_beside_the_spool_wait_out_an_outage_and_take_no_seq() {
+    let mut broker = Broker::start();
+    let spool = tempfile::tempdir().unwrap();
+    let publisher =
+        Publisher::start(broker_config(broker.port, "r", spool.path()), node_status(NodeState::Offline)).unwrap();
+    let retained = publisher.retained_sender();
+    let first = publisher.publish(counts(0)).unwrap();
+    assert!(publisher.flush(DEADLINE));
+
+    broker.stop();
+    assert!(wait_until(DEADLINE, || !publisher.status().connected), "{:?}", publisher.status());
+    let topic = "lintel/v1/s1/node/edge-01/alert_ack/camera_offline/7";
+    retained.send(topic.into(), br#"{"ack": 1}"#.to_vec());
+    let second = publisher.publish(counts(1)).unwrap();
+    assert_eq!(second, first + 1, "the node's seq has no gap for it");
+
+    broker.restart();
+    assert!(wait_until(DEADLINE, || retained.sent() == 1), "never acknowledged: {:?}", publisher.status());
+    assert!(publisher.flush(DEADLINE), "{:?}", publisher.status());
+    // Retained: a reader that comes later (a console started afterwards) gets it.
+    let late = Subscriber::start(broker.port, "lintel/v1/s1/node/+/alert_ack/#", "sub-r", false);
+    assert_eq!(late.take("/camera_offline/7", 1)[0]["ack"], 1);
+    assert_eq!(retained.sent(), 1, "sent once");
 }
 
 #[test]

@@ -109,6 +109,8 @@ fn every_kind_of_message() -> Vec<Message> {
                 .enumerate()
                 .map(|(i, &state)| CameraStatus { id: format!("cam-{i}"), state })
                 .collect(),
+            version: Some("0.1.0".into()),
+            web: Some("http://edge-01.lan:8080/".into()),
         }),
         Message::from(NodeStatus {
             site: "s1".into(),
@@ -117,6 +119,8 @@ fn every_kind_of_message() -> Vec<Message> {
             at: at(1_795_600_800),
             state: NodeState::Offline,
             cameras: vec![],
+            version: None,
+            web: None,
         }),
     ];
     for kind in AlertKind::ALL {
@@ -201,6 +205,18 @@ fn the_schemas_refuse_what_must_not_be_published() {
     ];
     for (what, instance) in refused {
         assert!(!errors(&instance).is_empty(), "{what} was accepted: {instance}");
+    }
+
+    // The node status' optional fields: a version is one line, the web address an http(s) URL
+    // (a console links to it).
+    let status = json!({"schema": "lintel.node_status/1", "site": "s1", "node": "edge-01", "seq": 4,
+        "at": "2026-11-25T10:00:00Z", "state": "online", "cameras": [],
+        "version": "0.1.0", "web": "http://edge-01.lan:8080/"});
+    assert!(errors(&status).is_empty(), "{:?}", errors(&status));
+    for (field, bad) in [("web", "javascript:alert(1)"), ("web", "http://a b/"), ("version", "1\n2"), ("version", "")] {
+        let mut changed = status.clone();
+        changed[field] = json!(bad);
+        assert!(!errors(&changed).is_empty(), "{field} {bad:?} was accepted");
     }
 
     let alert = json!({"schema": "lintel.alert/1", "site": "s1", "node": "edge-01", "seq": 3,

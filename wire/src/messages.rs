@@ -353,6 +353,14 @@ pub struct NodeStatus {
     pub at: UtcTime,
     pub state: NodeState,
     pub cameras: Vec<CameraStatus>,
+    /// The node's software version (e.g. `0.1.0`). Optional, added within `/1`: readers of
+    /// `lintel.node_status/1` that predate it skip it, statuses without it still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Where the node serves its pages (`http://…/`), for a console's link to its set-up page;
+    /// absent when it serves none or listens on no address a person could reach by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }
 
 /// Any message Lintel publishes. Serialised with its `"schema"` tag first.
@@ -729,6 +737,8 @@ mod tests {
             at: UtcTime::now(),
             state: NodeState::Offline,
             cameras: vec![],
+            version: None,
+            web: None,
         });
         assert_eq!(status.topic().unwrap(), "lintel/v1/s1/node/edge-01/status");
         assert!(status.retained());

@@ -6,7 +6,7 @@
 //! - [`feed`]: what the consumer ([`crate::density::consumer`]) calls for each message; metrics;
 //!   the outbox of acknowledgements to publish (`lintel.alert_ack/1`).
 //! - [`webhooks`]: outgoing notifications of incidents that start and end (templates, retries,
-//!   quiet hours, per-kind filters).
+//!   quiet hours, per-kind filters); [`webhook_queue`]: what they have not delivered, on disk.
 //! - [`events`]: `/api/events`, the page's live stream (server-sent events).
 //! - [`web`]: `/api/nodes`, `/api/alerts`, `POST /api/alerts/{id}/ack`, the `/console` page.
 
@@ -15,6 +15,7 @@ pub mod feed;
 pub mod state;
 pub mod store;
 pub mod web;
+pub mod webhook_queue;
 pub mod webhooks;
 
 pub use feed::{AckOutbox, ConsoleFeed, ConsoleMetrics};

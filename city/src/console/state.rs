@@ -346,7 +346,9 @@ impl OperationsPicture {
         }
         node.recent_seqs.push_back(alert.seq);
         let mut changes = self.back_if_heard(&alert.node, now_ms);
-        let message: String = alert.message.chars().take(500).collect();
+        // As on the node's own dashboard: an operator never reads a camera's address (nor what
+        // credentials it might hold).
+        let message: String = without_addresses(&alert.message).chars().take(500).collect();
         let at_ms = alert.at.unix_seconds() * 1000;
         let kind = AlertKind::from_name(&alert.kind);
         // An end: close the open condition it ends, about the same subject.
@@ -409,6 +411,8 @@ impl OperationsPicture {
                     at: any.at,
                     state: any.state,
                     cameras: any.cameras.into_iter().map(AnyCamera::known).collect(),
+                    version: None,
+                    web: None,
                 },
                 _ => {
                     self.bad(schema_problem(payload, "lintel.node_status/"));
@@ -688,6 +692,14 @@ impl Topic {
     }
 }
 
+/// `text` with every address (`rtsp://…`, any `scheme://…`) replaced by `[address hidden]`.
+fn without_addresses(text: &str) -> String {
+    text.split(' ')
+        .map(|word| if word.contains("://") { "[address hidden]" } else { word })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Why a payload that did not parse was refused: another message's schema, or not one at all.
 fn schema_problem(payload: &[u8], expected_prefix: &str) -> BadInput {
     match serde_json::from_slice::<serde_json::Value>(payload) {
@@ -854,6 +866,14 @@ mod tests {
         assert!(
             matches!(raised.as_slice(), [Change::Raised(i)] if i.building.as_deref() == Some("s1/hall")),
             "{raised:?}"
+        );
+    }
+
+    #[test]
+    fn an_alert_message_shows_no_camera_address() {
+        assert_eq!(
+            without_addresses("camera walkway is offline: rtsp://u:p@10.0.0.7/s: cannot connect"),
+            "camera walkway is offline: [address hidden] cannot connect"
         );
     }
 

@@ -8,6 +8,11 @@
 //! 60 s, at most [`MAX_ATTEMPTS`] times, so a receiver that fails a while gets each notification
 //! once. A hook's state (delivered, failing, its last error) is on `/api/nodes` and `/metrics`.
 //!
+//! With a queue folder ([`PendingFiles`]), what is not delivered survives a restart: each hook's
+//! queue is saved by the delivery thread within [`SAVE_EVERY`] of a change (or once a delivery
+//! under way ends, at most its timeout) and when the hooks stop, and read back at start, so the
+//! notifications go out after the restart in the order they were made.
+//!
 //! The hooks file (`--webhooks FILE`, JSON):
 //!
 //! ```json
@@ -33,12 +38,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::state::Incident;
+use super::webhook_queue::{Pending, PendingFiles};
 
 /// Notifications waiting per hook.
 pub const MAX_QUEUED: usize = 1_000;
 /// Tries of one notification before it is given up (and counted).
 pub const MAX_ATTEMPTS: u32 = 10;
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// How often the delivery thread looks for work, and saves the queues that changed.
+pub const SAVE_EVERY: Duration = Duration::from_millis(100);
 
 /// One hook as the file describes it.
 #[derive(Clone, Debug, Deserialize)]
@@ -70,7 +78,11 @@ struct HooksFile {
 pub fn load(path: &std::path::Path) -> Result<Vec<HookConfig>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let file: HooksFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    for hook in &file.hooks {
+    for (i, hook) in file.hooks.iter().enumerate() {
+        // Its name names its saved queue.
+        if file.hooks[..i].iter().any(|h| h.name == hook.name) {
+            return Err(format!("{}: two hooks are named {:?}", path.display(), hook.name));
+        }
         let at = |why: String| format!("{}: hook {:?}: {why}", path.display(), hook.name);
         Target::parse(&hook.url).map_err(at)?;
         quiet_window(hook).map_err(at)?;
@@ -203,6 +215,8 @@ struct Hook {
     target: Target,
     quiet: Option<(i64, i64)>,
     queue: VecDeque<(String, u32)>,
+    /// The queue changed since it was saved.
+    dirty: bool,
     retry_at: Option<Instant>,
     backoff: Duration,
     state: HookState,
@@ -211,23 +225,28 @@ struct Hook {
 /// The hooks and their delivery thread; dropping it stops the thread (what is queued is lost).
 pub struct Webhooks {
     hooks: Arc<Mutex<Vec<Hook>>>,
+    files: Option<PendingFiles>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Webhooks {
-    pub fn start(configs: Vec<HookConfig>) -> std::io::Result<Self> {
+    /// Starts delivering to the hooks `configs`; with `files`, first what they had not delivered
+    /// before (see the module).
+    pub fn start(configs: Vec<HookConfig>, files: Option<PendingFiles>) -> std::io::Result<Self> {
         let hooks: Vec<Hook> = configs
             .into_iter()
             .filter_map(|config| {
                 let target = Target::parse(&config.url).ok()?;
                 let quiet = quiet_window(&config).ok()?;
                 let state = HookState { name: config.name.clone(), ..HookState::default() };
+                let saved = files.as_ref().map(|f| f.load(&config.name, MAX_QUEUED)).unwrap_or_default();
                 Some(Hook {
                     config,
                     target,
                     quiet,
-                    queue: VecDeque::new(),
+                    queue: saved.into_iter().map(|p| (p.body, p.attempts)).collect(),
+                    dirty: false,
                     retry_at: None,
                     backoff: Duration::from_secs(1),
                     state,
@@ -237,10 +256,12 @@ impl Webhooks {
         let hooks = Arc::new(Mutex::new(hooks));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (hooks, stop) = (Arc::clone(&hooks), Arc::clone(&stop));
-            std::thread::Builder::new().name("lintel-webhooks".into()).spawn(move || deliver(&hooks, &stop))?
+            let (hooks, stop, files) = (Arc::clone(&hooks), Arc::clone(&stop), files.clone());
+            std::thread::Builder::new()
+                .name("lintel-webhooks".into())
+                .spawn(move || deliver(&hooks, &stop, files.as_ref()))?
         };
-        Ok(Self { hooks, stop, thread: Some(thread) })
+        Ok(Self { hooks, files, stop, thread: Some(thread) })
     }
 
     /// Queues the notification of `incident` (`event`: `started`, `ended` or `event`) for every
@@ -264,6 +285,7 @@ impl Webhooks {
                 None => json!({"event": event, "incident": incident}).to_string(),
             };
             hook.queue.push_back((body, 0));
+            hook.dirty = true;
         }
     }
 
@@ -280,11 +302,40 @@ impl Drop for Webhooks {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+        if let Some(files) = &self.files {
+            save_changed(&self.hooks, files);
+        }
     }
 }
 
-fn deliver(hooks: &Mutex<Vec<Hook>>, stop: &AtomicBool) {
+/// Saves the queues that changed; off the lock (a snapshot is written). A failed save is said in
+/// the log and tried again at the next change.
+fn save_changed(hooks: &Mutex<Vec<Hook>>, files: &PendingFiles) {
+    let changed: Vec<(String, Vec<Pending>)> = {
+        let mut hooks = hooks.lock().unwrap_or_else(|p| p.into_inner());
+        hooks
+            .iter_mut()
+            .filter_map(|h| std::mem::take(&mut h.dirty).then_some(&*h))
+            .map(|h| {
+                let pending =
+                    h.queue.iter().map(|(body, attempts)| Pending { body: body.clone(), attempts: *attempts });
+                (h.config.name.clone(), pending.collect())
+            })
+            .collect()
+    };
+    for (name, pending) in changed {
+        if let Err(error) = files.save(&name, &pending) {
+            tracing::error!(hook = %name, "{error}; a restart now would lose its undelivered notifications");
+        }
+    }
+}
+
+fn deliver(hooks: &Mutex<Vec<Hook>>, stop: &AtomicBool, files: Option<&PendingFiles>) {
     while !stop.load(Ordering::SeqCst) {
+        // One thread writes the files, so a newer snapshot is never overwritten by an older one.
+        if let Some(files) = files {
+            save_changed(hooks, files);
+        }
         // Take one due notification, send it without the lock held.
         let due = {
             let mut hooks = hooks.lock().unwrap_or_else(|p| p.into_inner());
@@ -294,12 +345,13 @@ fn deliver(hooks: &Mutex<Vec<Hook>>, stop: &AtomicBool) {
             })
         };
         let Some((index, target, body)) = due else {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(SAVE_EVERY);
             continue;
         };
         let result = post(&target, &body);
         let mut hooks = hooks.lock().unwrap_or_else(|p| p.into_inner());
         let Some(hook) = hooks.get_mut(index) else { continue };
+        hook.dirty = true;
         match result {
             Ok(()) => {
                 hook.queue.pop_front();

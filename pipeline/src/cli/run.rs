@@ -11,8 +11,10 @@ use anyhow::Context;
 use clap::Args;
 use lintel::count::IntervalConfig;
 use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
+use lintel::live::AuditAction;
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
+use lintel::web::board::CONSOLE_ROLE;
 use lintel::web::server::AllowedHosts;
 use lintel::web::{Access, CalibrateView, NodeMetrics, OperatorBoard, WebState};
 use lintel_calibration::site::Site;
@@ -177,6 +179,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &spool);
     broker.subscriptions = lintel::node::command_filters(&site);
+    // Acknowledgements made on a console, for the dashboard.
+    if args.web.is_some() {
+        broker.subscriptions.extend(lintel::node::ack_filter(&site.id, &site.node));
+    }
     broker.spool_max_bytes = args.spool_max_kib.saturating_mul(1024);
     (broker.username, broker.password) = args.mqtt_login()?;
     broker.tls = tls_files(&args.mqtt_ca, &args.mqtt_cert, &args.mqtt_key);
@@ -195,6 +201,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         at: UtcTime::now(),
         state: NodeState::Offline,
         cameras: Vec::new(),
+        version: None,
+        web: None,
     };
     let publisher = Publisher::start(broker, will)?;
 
@@ -216,7 +224,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let zone_reloads = lintel::live::ZoneReloads::default();
     // Always on: logged at WARN (target `audit`) and shown on the dashboard when there is one.
     let audit = lintel::live::AuditTrail::default();
-    let (board, _web_server) = match args.web {
+    let (board, _web_server, web_address) = match args.web {
         Some(address) => {
             let access = Access::with_tokens(
                 read_env(args.web_operator_token_env.as_deref())?.as_deref(),
@@ -239,9 +247,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
                 "lintel run: the dashboard is on http://{0}/, the camera set-up on http://{0}/calibrate",
                 server.address()
             );
-            (Some(board), Some(server))
+            board.publish_acks_with(publisher.retained_sender());
+            let web_address = web_address(server.address(), &args.web_host);
+            (Some(board), Some(server), web_address)
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     let options = NodeOptions {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
@@ -261,9 +271,30 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),
         zone_reloads: args.web.is_some().then_some(zone_reloads),
-        audit: Some(audit),
+        audit: Some(audit.clone()),
         command_key: command_key(args.command_key_env.as_deref())?,
-        show: board.map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
+        show: board.clone().map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record(message)))),
+        spooled: board
+            .clone()
+            .map(|board| lintel::node::ShowMessage(Arc::new(move |message| board.record_spooled(message)))),
+        acks: board.map(|board| {
+            let audit = audit.clone();
+            lintel::node::AckSink(Arc::new(move |ack| {
+                // Who acknowledged on a console is the console's word: in the detail, as `by`.
+                if let Some(row) = board.record_remote_ack(&ack) {
+                    let subject = format!("alert {} ({} {})", row.id, row.kind, row.subject);
+                    let source = ack.source.as_deref().unwrap_or("a console");
+                    audit.record(
+                        AuditAction::AlertAcknowledged,
+                        CONSOLE_ROLE,
+                        "mqtt",
+                        &subject,
+                        &format!("by {} on {source}", ack.by),
+                    );
+                }
+            }))
+        }),
+        web_address,
         service: Some(lintel::service::ServiceNotifier::from_env()),
         ..NodeOptions::default()
     };
@@ -290,6 +321,16 @@ const MQTT_PORT: u16 = 1883;
 /// Whether this machine has a broker of its own: mosquitto configured, or anything listening on
 /// 127.0.0.1:1883. Then Lintel uses it (and spools while it starts) rather than take its port at
 /// boot with a broker that keeps nothing.
+/// Where a person reaches the pages, for the node's status: the first `--web-host` name, else
+/// the address listened on unless it is every address (`0.0.0.0`, `::`: no name to give).
+fn web_address(listening: std::net::SocketAddr, hosts: &[String]) -> Option<String> {
+    match hosts.first() {
+        Some(host) => Some(format!("http://{host}:{}/", listening.port())),
+        None if listening.ip().is_unspecified() => None,
+        None => Some(format!("http://{listening}/")),
+    }
+}
+
 fn machine_broker() -> bool {
     let listening = std::net::TcpStream::connect_timeout(
         &std::net::SocketAddr::from(([127, 0, 0, 1], MQTT_PORT)),

@@ -67,6 +67,8 @@ pub struct NodeCore {
     audit: Option<AuditTrail>,
     held: Held,
     summary: NodeSummary,
+    /// Where the node serves its pages, said in its status for a console's link.
+    web_address: Option<String>,
 }
 
 /// What the node knows of one camera.
@@ -160,6 +162,7 @@ impl NodeCore {
             audit: options.audit.clone(),
             held: Held { alerted: is_raised(AlertKind::SpoolFailing, &site.node), ..Held::default() },
             summary: NodeSummary::default(),
+            web_address: options.web_address.clone(),
             raised,
             site: site.clone(),
         }
@@ -718,6 +721,8 @@ impl NodeCore {
                 at: UtcTime::from(self.wall),
                 state: if online { NodeState::Online } else { NodeState::Offline },
                 cameras,
+                version: Some(env!("CARGO_PKG_VERSION").to_string()),
+                web: self.web_address.clone(),
             }),
         );
     }

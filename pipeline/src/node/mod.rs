@@ -21,6 +21,7 @@
 //!   alerts, and publishes through the on-disk spool. It talks to the world only through
 //!   [`NodeOutput`], so it is unit-tested without GStreamer or a broker.
 
+mod acks;
 mod commands;
 mod core;
 mod detection;
@@ -38,6 +39,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lintel_calibration::site::Site;
 use lintel_wire::CommandKey;
 
+pub use self::acks::{AckReader, AckSink, MAX_ACK_BYTES, ack_filter};
 pub use self::core::NodeCore;
 pub use self::detection::credentials_of;
 pub use self::events::{AnalysedFrame, NodeEvent};
@@ -94,6 +96,14 @@ pub struct NodeOptions {
     /// The service manager: told `READY=1` once the cameras are started and the broker link is
     /// set up, then `WATCHDOG=1` from the node thread's tick (a wedged node stops sending it).
     pub service: Option<crate::service::ServiceNotifier>,
+    /// Where the node serves its pages (`http://host:port/`), said in its status.
+    pub web_address: Option<String>,
+    /// Where acknowledgements of the node's incidents made elsewhere (a console) go: the
+    /// dashboard. Without one the node does not subscribe to them.
+    pub acks: Option<AckSink>,
+    /// Told every message once the spool took it, with its `seq` (the dashboard names its
+    /// alerts' incidents by it, as consoles do).
+    pub spooled: Option<ShowMessage>,
 }
 
 impl Default for NodeOptions {
@@ -118,6 +128,9 @@ impl Default for NodeOptions {
             audit: None,
             command_key: None,
             service: None,
+            web_address: None,
+            acks: None,
+            spooled: None,
         }
     }
 }
@@ -172,12 +185,14 @@ pub fn run_node(
     let (cameras, mut detection) = detection::start_cameras(site, detector, options)?;
     let (events, inbox) = mpsc::channel();
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
-    let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.show.clone());
+    let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.show.clone())
+        .with_spooled(options.spooled.clone());
+    let acks = options.acks.clone().and_then(|sink| Some((AckReader::new(&site.id, &site.node)?, sink)));
     let service = options.service.clone();
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())
-            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, service))
+            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, service, acks))
             .map_err(NodeError::Thread)?;
         let started = Instant::now();
         let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
@@ -205,6 +220,7 @@ fn node_thread(
     publisher: &Publisher,
     output: &mut PublishingOutput<'_>,
     service: Option<crate::service::ServiceNotifier>,
+    mut acks: Option<(AckReader, AckSink)>,
 ) -> NodeSummary {
     let mut next_tick = Instant::now();
     let mut states: Vec<Option<crate::ingest::CameraState>> = vec![None; cameras.len()];
@@ -227,8 +243,17 @@ fn node_thread(
                     core.handle(NodeEvent::CameraState { camera, state }, output);
                 }
             }
-            for command in publisher.received() {
-                core.handle(NodeEvent::Command(command), output);
+            for received in publisher.received() {
+                // Acknowledgements are the dashboard's, not the node's state: they skip the core.
+                if let Some((reader, AckSink(sink))) = acks.as_mut()
+                    && reader.is_ack_topic(&received.topic)
+                {
+                    if let Some(ack) = reader.read(&received) {
+                        sink(ack);
+                    }
+                    continue;
+                }
+                core.handle(NodeEvent::Command(received), output);
             }
             let frames_received = cameras.iter().map(|c| c.frames()).collect();
             core.handle(NodeEvent::Tick { now: Instant::now(), wall: SystemTime::now(), frames_received }, output);

@@ -48,18 +48,32 @@ pub struct PublishingOutput<'a> {
     publisher: &'a Publisher,
     state_file: Option<PathBuf>,
     show: Option<ShowMessage>,
+    spooled: Option<ShowMessage>,
 }
 
 impl<'a> PublishingOutput<'a> {
     pub fn new(publisher: &'a Publisher, state_file: Option<PathBuf>, show: Option<ShowMessage>) -> Self {
-        Self { publisher, state_file, show }
+        Self { publisher, state_file, show, spooled: None }
+    }
+
+    /// Also tells `spooled` each message the spool took, with the `seq` it was given.
+    pub fn with_spooled(mut self, spooled: Option<ShowMessage>) -> Self {
+        self.spooled = spooled;
+        self
     }
 }
 
 impl NodeOutput for PublishingOutput<'_> {
     fn publish(&mut self, message: &Message) -> Result<(), Refused> {
         match self.publisher.publish(message.clone()) {
-            Ok(_) => Ok(()),
+            Ok(seq) => {
+                if let Some(ShowMessage(spooled)) = &self.spooled {
+                    let mut message = message.clone();
+                    message.set_seq(seq);
+                    spooled(&message);
+                }
+                Ok(())
+            }
             Err(error @ PublishError::Spool(SpoolError::Io { .. } | SpoolError::Full { .. })) => {
                 Err(Refused::Later(error.to_string()))
             }

@@ -29,7 +29,7 @@ pub use lintel_wire::messages::{
     NodeState, NodeStatus, Occupancy, OccupancySet, SeqNo, TOPIC_ROOT, UtcTime,
 };
 pub use mqtt::{
-    MAX_INCOMING_PACKET, Publisher, PublisherMetrics, PublisherStatus, RECEIVED_QUEUE, SUBSCRIBE_HOLD_OFF,
-    connect_once, publish_once,
+    MAX_INCOMING_PACKET, Publisher, PublisherMetrics, PublisherStatus, RECEIVED_QUEUE, RetainedSender, SIDE_QUEUE,
+    SUBSCRIBE_HOLD_OFF, connect_once, publish_once,
 };
 pub use spool::{MAX_PAYLOAD_BYTES, SPOOL_ALERT_RATIO, Spool, SpoolError, SpooledMessage};

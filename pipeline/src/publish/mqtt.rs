@@ -35,7 +35,7 @@
 //! let config = BrokerConfig::new("127.0.0.1", 1883, "lintel-edge-01", "/var/lib/lintel/spool");
 //! let offline = NodeStatus {
 //!     site: "s1".into(), node: "edge-01".into(), seq: 0, at: UtcTime::now(),
-//!     state: NodeState::Offline, cameras: vec![],
+//!     state: NodeState::Offline, cameras: vec![], version: None, web: None,
 //! };
 //! let publisher = Publisher::start(config, offline.clone()).unwrap();
 //! let online = NodeStatus { state: NodeState::Online, ..offline };
@@ -67,6 +67,9 @@ pub use super::broker::SUBSCRIBE_HOLD_OFF;
 
 /// Received messages held for [`Publisher::received`]; more are dropped (and counted).
 pub const RECEIVED_QUEUE: usize = 1024;
+
+/// Retained messages waiting beside the spool ([`RetainedSender`]); past it the oldest is dropped.
+pub const SIDE_QUEUE: usize = 256;
 
 /// A connection that lived less than this does not count as healthy: the backoff goes on growing.
 const HEALTHY_AFTER: Duration = Duration::from_secs(5);
@@ -123,6 +126,39 @@ struct Shared {
     take_overs: AtomicU64,
     received_dropped: AtomicU64,
     received_refused: AtomicU64,
+    /// Retained messages to send beside the spool, oldest first.
+    side: Mutex<VecDeque<(String, Vec<u8>)>>,
+    side_sent: AtomicU64,
+    side_dropped: AtomicU64,
+}
+
+/// Publishes retained messages that carry no node `seq` (acknowledgements: they name the
+/// incident's seq, not one of their own) beside the spool, so the node's seq stays gapless.
+/// Sent before the next spooled message while connected, and again after a reconnection until
+/// the broker acknowledges one; kept in memory only (at most [`SIDE_QUEUE`], the oldest dropped
+/// past it), so the sender sends again what must survive a restart.
+#[derive(Clone)]
+pub struct RetainedSender {
+    shared: Arc<Shared>,
+}
+
+impl RetainedSender {
+    /// Queues `payload` for `topic`, retained, QoS 1.
+    pub fn send(&self, topic: String, payload: Vec<u8>) {
+        let mut side = lock(&self.shared.side);
+        if side.len() >= SIDE_QUEUE {
+            side.pop_front();
+            if self.shared.side_dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!("{SIDE_QUEUE} retained messages wait for the broker: the oldest are dropped");
+            }
+        }
+        side.push_back((topic, payload));
+    }
+
+    /// Retained messages the broker acknowledged so far.
+    pub fn sent(&self) -> u64 {
+        self.shared.side_sent.load(Ordering::Relaxed)
+    }
 }
 
 /// Publishes Lintel's messages to an MQTT broker through an on-disk spool; see the module docs for the guarantees.
@@ -215,6 +251,11 @@ impl Publisher {
         }
     }
 
+    /// A handle that publishes retained messages beside the spool (see [`RetainedSender`]).
+    pub fn retained_sender(&self) -> RetainedSender {
+        RetainedSender { shared: Arc::clone(&self.shared) }
+    }
+
     /// What arrived on the subscriptions since the last call, in arrival order (at most
     /// [`RECEIVED_QUEUE`] messages wait; what arrives beyond is dropped and counted in
     /// [`PublisherMetrics::received_dropped`]).
@@ -282,6 +323,8 @@ struct InFlight {
     since: Instant,
     /// A node status `offline`: once acknowledged, a clean stop may end with a DISCONNECT.
     offline_status: bool,
+    /// A retained message from beside the spool (`seq` means nothing then).
+    side: Option<(String, Vec<u8>)>,
 }
 
 /// The background thread's state: the rumqttc connection and what it needs to report.
@@ -329,7 +372,7 @@ impl Worker {
                     Ok(Ok(LinkEvent::Connected)) => {
                         // Clean session: nothing of the old connection will be resent by rumqttc,
                         // so the spool's oldest message goes out again.
-                        in_flight = None;
+                        self.requeue(in_flight.take());
                         self.on_connected();
                     }
                     Ok(Ok(_)) => {}
@@ -344,6 +387,22 @@ impl Worker {
 
             self.subscribe_next();
             if in_flight.is_none() {
+                let side = lock(&self.shared.side).pop_front();
+                if let Some((topic, payload)) = side {
+                    if !self.link.publish(topic.clone(), payload.clone(), true) {
+                        break;
+                    }
+                    let since = Instant::now();
+                    in_flight = Some(InFlight {
+                        seq: 0,
+                        pkid: None,
+                        since,
+                        offline_status: false,
+                        side: Some((topic, payload)),
+                    });
+                }
+            }
+            if in_flight.is_none() {
                 match self.send_oldest() {
                     Ok(sent) => in_flight = sent,
                     Err(stop) if stop.0 => break,
@@ -351,12 +410,14 @@ impl Worker {
                 }
             }
             if let Some(flight) = in_flight.take_if(|f| f.since.elapsed() >= self.config.ack_timeout) {
+                let seq = flight.seq;
+                self.requeue(Some(flight));
                 // A broker that answers pings but never acknowledges would hold the queue forever.
                 self.set_error(
                     format!(
                         "MQTT broker {} did not acknowledge message seq {} within {} s; connecting again",
                         self.broker,
-                        flight.seq,
+                        seq,
                         self.config.ack_timeout.as_secs_f64()
                     ),
                     false,
@@ -377,6 +438,14 @@ impl Worker {
                 Ok(Some(Ok(LinkEvent::Acked { pkid, refused: Some(reason) }))) => {
                     // Kept in the spool: sent again after a pause, never dropped.
                     if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
+                        if let Some((topic, _)) = flight.side {
+                            // Not sent again: a broker that refuses it now (an ACL) refuses it each time.
+                            tracing::warn!(
+                                "MQTT broker {} refused the retained message on {topic}: {reason}",
+                                self.broker
+                            );
+                            continue;
+                        }
                         self.set_error(
                             format!("MQTT broker {} refused message seq {}: {reason}", self.broker, flight.seq),
                             false,
@@ -386,6 +455,10 @@ impl Worker {
                 }
                 Ok(Some(Ok(LinkEvent::Acked { pkid, refused: None }))) => {
                     if let Some(flight) = in_flight.take_if(|f| f.pkid == Some(pkid)) {
+                        if flight.side.is_some() {
+                            self.shared.side_sent.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
                         self.shared.sent.fetch_add(1, Ordering::Relaxed);
                         self.offline_acked = flight.offline_status;
                         let acked = lock(&self.spool).ack(flight.seq);
@@ -396,7 +469,7 @@ impl Worker {
                 }
                 Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(error))) => {
-                    in_flight = None;
+                    self.requeue(in_flight.take());
                     self.on_connection_error(&error, connected_at.elapsed());
                     self.report(&error);
                     self.connection_lost(connected_at, &mut backoff);
@@ -415,6 +488,14 @@ impl Worker {
             }
         }
         self.shared.connected.store(false, Ordering::Relaxed);
+    }
+
+    /// A retained message from beside the spool that was in flight when its connection ended goes
+    /// first at the next one (a spooled one is still in the spool).
+    fn requeue(&self, flight: Option<InFlight>) {
+        if let Some(side) = flight.and_then(|f| f.side) {
+            lock(&self.shared.side).push_front(side);
+        }
     }
 
     fn on_connected(&mut self) {
@@ -567,7 +648,7 @@ impl Worker {
                 if !self.link.publish(message.topic, message.payload, message.retained) {
                     return Err(Stop(true));
                 }
-                Ok(Some(InFlight { seq: message.seq, pkid: None, since: Instant::now(), offline_status }))
+                Ok(Some(InFlight { seq: message.seq, pkid: None, since: Instant::now(), offline_status, side: None }))
             }
             Ok(None) => Ok(None),
             Err(error) => {

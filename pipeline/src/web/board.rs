@@ -21,7 +21,8 @@ use super::history::{AlertRow, History, HistoryError, IntervalRow, now_unix};
 use crate::ingest::CameraStateKind;
 use crate::live::metrics::{NodeMetrics, Snapshot};
 use crate::live::{AuditEntry, AuditKeeper};
-use crate::publish::{AlertKind, Message};
+use crate::publish::{AlertKind, Message, RetainedSender, UtcTime};
+use lintel_wire::AlertAck;
 
 /// How often the watcher measures frame rates.
 const WATCH_EVERY: Duration = Duration::from_secs(1);
@@ -172,7 +173,12 @@ pub struct OperatorBoard {
     events: broadcast::Sender<BoardEvent>,
     /// A history write failed: logged once until one succeeds.
     failing: std::sync::atomic::AtomicBool,
+    /// Where acknowledgements made here are published for consoles (none: they stay here).
+    acks_out: Mutex<Option<RetainedSender>>,
 }
+
+/// The role an acknowledgement made on a console is recorded with.
+pub const CONSOLE_ROLE: &str = "console";
 
 #[derive(Clone, Copy, Debug)]
 struct FrameRate {
@@ -219,6 +225,7 @@ impl OperatorBoard {
             rates: Mutex::new(HashMap::new()),
             events: broadcast::channel(EVENTS_BUFFERED).0,
             failing: Default::default(),
+            acks_out: Mutex::new(None),
         });
         let weak = Arc::downgrade(&board);
         if let Err(error) = std::thread::Builder::new().name("lintel-board".into()).spawn(move || watch(weak)) {
@@ -318,13 +325,89 @@ impl OperatorBoard {
     }
 
     /// Records an operator's acknowledgement with their `note`; `None` if there is no such alert.
+    /// Published for consoles (retained, on the incident's topic) once the alert's `seq` is known.
     pub fn acknowledge(&self, id: i64, by: &str, role: &str, note: &str) -> Result<Option<AlertRow>, HistoryError> {
         let row = self.history().acknowledge(id, by, role, note, now_unix())?;
         if let Some(row) = &row {
             tracing::info!(alert = id, kind = %row.kind, subject = %row.subject, role, "alert acknowledged by {by}");
             let _ = self.events.send(BoardEvent::Alert(row.clone()));
+            self.publish_ack(row);
         }
         Ok(row)
+    }
+
+    /// Publishes the acknowledgements made on this node through `sender` from now on, and again
+    /// those of the recent alerts (retained and idempotent: a restart loses none that was queued).
+    pub fn publish_acks_with(&self, sender: RetainedSender) {
+        *self.acks_out.lock().unwrap_or_else(|p| p.into_inner()) = Some(sender);
+        for row in self.wrote(self.history().recent_alerts(ALERTS_SHOWN)).unwrap_or_default() {
+            self.publish_ack(&row);
+        }
+    }
+
+    /// Takes in a message the spool took, with its `seq`: an alert's row learns the incident's name.
+    pub fn record_spooled(&self, message: &Message) {
+        let Message::Alert(alert) = message else { return };
+        let Ok(seq) = i64::try_from(alert.seq) else { return };
+        let set = self.history().set_seq(alert.kind.name(), &alert.subject, alert.at.unix_seconds(), seq);
+        // Acknowledged before the spool took it (a spool that refused for a while): published now.
+        if let Some(Some(row)) = self.wrote(set) {
+            self.publish_ack(&row);
+        }
+    }
+
+    /// Shows an acknowledgement made on a console (checked by the node's reader): the earliest
+    /// one of an incident stands, as on every console. One of an incident this node does not
+    /// know (its history was lost, or the console's own `node_offline`) is ignored. Returns the
+    /// alert when this changed it (for the audit trail).
+    pub fn record_remote_ack(&self, ack: &AlertAck) -> Option<AlertRow> {
+        if ack.source.as_deref() == Some(self.site.node.as_str()) {
+            return None;
+        }
+        let Ok(seq) = i64::try_from(ack.seq) else { return None };
+        let changed = {
+            let mut history = self.history();
+            match self.wrote(history.alert_by_seq(&ack.kind, seq)) {
+                Some(Some(row)) => {
+                    let note = ack.note.as_deref().unwrap_or("");
+                    self.wrote(history.acknowledge_earliest(row.id, &ack.by, CONSOLE_ROLE, note, ack.at.unix_seconds()))
+                        .flatten()
+                }
+                _ => {
+                    tracing::debug!(kind = %ack.kind, seq = ack.seq, "an acknowledgement of an incident this node does not know");
+                    None
+                }
+            }
+        };
+        if let Some(row) = &changed {
+            let _ = self.events.send(BoardEvent::Alert(row.clone()));
+        }
+        changed
+    }
+
+    /// Publishes `row`'s acknowledgement if it was made here and its `seq` is known.
+    fn publish_ack(&self, row: &AlertRow) {
+        let (Some(seq), Some(by), Some(at)) = (row.seq, &row.acked_by, row.acked_at) else { return };
+        if row.acked_role.as_deref() == Some(CONSOLE_ROLE) {
+            return;
+        }
+        let Some(sender) = self.acks_out.lock().unwrap_or_else(|p| p.into_inner()).clone() else { return };
+        let ack = AlertAck {
+            site: self.site.site.clone(),
+            node: self.site.node.clone(),
+            kind: row.kind.clone(),
+            seq: seq as u64,
+            subject: Some(row.subject.clone()),
+            by: by.clone(),
+            note: row.acked_note.clone().filter(|n| !n.is_empty()),
+            at: UtcTime::from_unix_seconds(at),
+            source: Some(self.site.node.clone()),
+        };
+        match (ack.check(), ack.topic()) {
+            (Ok(()), Ok(topic)) => sender.send(topic, ack.to_json()),
+            (Err(why), _) => tracing::warn!(alert = row.id, "the acknowledgement cannot be published: {why}"),
+            (_, Err(why)) => tracing::warn!(alert = row.id, "the acknowledgement cannot be published: {why}"),
+        }
     }
 
     /// The newest alerts, newest first.
@@ -638,6 +721,41 @@ mod tests {
         assert_eq!(row.acked_note.as_deref(), Some("clock fixed"));
         assert!(matches!(events.try_recv(), Ok(BoardEvent::Alert(r)) if r.id == id && r.acked_at.is_some()));
         assert!(board.acknowledge(id + 100, "x", "operator", "").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_console_acknowledgement_finds_its_alert_by_seq_and_the_earliest_stands() {
+        let board = board();
+        let at = now_unix();
+        let raised = alert(AlertKind::CameraOffline, "cam-1", at);
+        board.record(&raised);
+        let console_ack = |seq: u64, by: &str, at_s: i64, source: &str| AlertAck {
+            site: "s1".into(),
+            node: "edge-01".into(),
+            kind: "camera_offline".into(),
+            seq,
+            subject: Some("cam-1".into()),
+            by: by.into(),
+            note: Some("cable".into()),
+            at: UtcTime::from_unix_seconds(at_s),
+            source: Some(source.into()),
+        };
+        // Before the spool gave the alert its seq, nothing names it.
+        assert!(board.record_remote_ack(&console_ack(41, "Li", at + 5, "console-1")).is_none());
+        let mut spooled = raised.clone();
+        spooled.set_seq(41);
+        board.record_spooled(&spooled);
+        assert_eq!(board.alerts().unwrap()[0].seq, Some(41));
+        assert!(board.record_remote_ack(&console_ack(40, "Li", at + 5, "console-1")).is_none(), "another seq");
+        assert!(board.record_remote_ack(&console_ack(41, "Self", at, "edge-01")).is_none(), "its own, echoed");
+        let row = board.record_remote_ack(&console_ack(41, "Li", at + 5, "console-1")).unwrap();
+        assert_eq!(
+            (row.acked_by.as_deref(), row.acked_role.as_deref(), row.acked_note.as_deref(), row.acked_at),
+            (Some("Li"), Some(CONSOLE_ROLE), Some("cable"), Some(at + 5))
+        );
+        assert!(board.record_remote_ack(&console_ack(41, "Later", at + 9, "console-2")).is_none(), "a later one");
+        let row = board.record_remote_ack(&console_ack(41, "Earlier", at + 1, "console-2")).unwrap();
+        assert_eq!(row.acked_by.as_deref(), Some("Earlier"));
     }
 
     #[test]

@@ -62,6 +62,9 @@ pub struct AlertRow {
     /// A condition's incident: when the node ended it, and how long it lasted (seconds).
     pub ended_at: Option<i64>,
     pub duration_s: Option<i64>,
+    /// The `seq` the node published it with, once the spool took it: with its kind, it names
+    /// the incident as consoles name it (acknowledgements travel by it).
+    pub seq: Option<i64>,
 }
 
 impl AlertRow {
@@ -121,6 +124,7 @@ impl History {
             ("intervals", "healthy", "INTEGER NOT NULL DEFAULT 1"),
             ("alerts", "acked_note", "TEXT"),
             ("alerts", "ends", "INTEGER"),
+            ("alerts", "seq", "INTEGER"),
         ] {
             add_column(&db, table, column, kind).map_err(error)?;
         }
@@ -269,6 +273,56 @@ impl History {
         self.alert(id)
     }
 
+    /// Records the `seq` the alert of `kind` about `subject` raised at `at` was published with
+    /// (the newest such alert without one); returns it, `None` if there is none.
+    pub fn set_seq(&mut self, kind: &str, subject: &str, at: i64, seq: i64) -> Result<Option<AlertRow>, HistoryError> {
+        let id: Option<i64> = self
+            .db
+            .query_row(
+                "SELECT id FROM alerts WHERE kind = ?1 AND subject = ?2 AND at = ?3 AND seq IS NULL
+                 ORDER BY id DESC LIMIT 1",
+                params![kind, subject, at],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.error(e))?;
+        let Some(id) = id else { return Ok(None) };
+        self.db.execute("UPDATE alerts SET seq = ?2 WHERE id = ?1", params![id, seq]).map_err(|e| self.error(e))?;
+        self.alert(id)
+    }
+
+    /// The alert of `kind` published with `seq`: the start of that incident.
+    pub fn alert_by_seq(&self, kind: &str, seq: i64) -> Result<Option<AlertRow>, HistoryError> {
+        self.db
+            .query_row(&format!("{ALERT_COLUMNS} WHERE kind = ?1 AND seq = ?2"), params![kind, seq], alert_row)
+            .optional()
+            .map_err(|e| self.error(e))
+    }
+
+    /// Records an acknowledgement made elsewhere: it stands unless one made earlier does
+    /// (readers everywhere keep the earliest). Returns the alert if it changed.
+    pub fn acknowledge_earliest(
+        &mut self,
+        id: i64,
+        by: &str,
+        role: &str,
+        note: &str,
+        at: i64,
+    ) -> Result<Option<AlertRow>, HistoryError> {
+        let changed = self
+            .db
+            .execute(
+                "UPDATE alerts SET acked_by = ?2, acked_role = ?3, acked_at = ?4, acked_note = ?5
+                 WHERE id = ?1 AND (acked_at IS NULL OR acked_at > ?4)",
+                params![id, by, role, at, note],
+            )
+            .map_err(|e| self.error(e))?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.alert(id)
+    }
+
     pub fn alert(&self, id: i64) -> Result<Option<AlertRow>, HistoryError> {
         self.db
             .query_row(&format!("{ALERT_COLUMNS} WHERE id = ?1"), params![id], alert_row)
@@ -321,8 +375,7 @@ impl History {
     }
 }
 
-const ALERT_COLUMNS: &str =
-    "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at, acked_note, ends FROM alerts";
+const ALERT_COLUMNS: &str = "SELECT id, kind, subject, message, at, cleared_at, acked_by, acked_role, acked_at, acked_note, ends, seq FROM alerts";
 
 /// Adds `column` to `table` unless it is there.
 fn add_column(db: &Connection, table: &str, column: &str, kind: &str) -> rusqlite::Result<()> {
@@ -352,6 +405,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
         ends: r.get(10)?,
         ended_at: None,
         duration_s: None,
+        seq: r.get(11)?,
     }
     .with_incident())
 }

@@ -64,6 +64,8 @@ pub fn offline_will() -> lintel::publish::NodeStatus {
         at: UtcTime::now(),
         state: NodeState::Offline,
         cameras: vec![],
+        version: None,
+        web: None,
     }
 }
 
@@ -113,6 +115,11 @@ impl RtspCamera {
         Self::start_with(path, &[], &[])
     }
 
+    /// The clip at mount `path` on loopback `port`: a camera started again where it was.
+    pub fn start_on(port: u16, path: &str) -> Self {
+        Self::start_at(&video(), port, path, &[], &[])
+    }
+
     /// A camera that serves `file` (any clip GStreamer decodes, e.g. an H.264 MP4) at mount `path`.
     pub fn serving(file: &Path, path: &str) -> Self {
         Self::start_file(file, path, &[], &[])
@@ -146,7 +153,10 @@ impl RtspCamera {
     }
 
     fn start_file(file: &Path, path: &str, more: &[&str], env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        Self::start_at(file, free_port(), path, more, env)
+    }
+
+    fn start_at(file: &Path, port: u16, path: &str, more: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lintel-rtsp-server"))
             .arg(file)
             .args(["--port", &port.to_string(), "--path", path])

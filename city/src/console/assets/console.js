@@ -85,7 +85,8 @@ function drawPicture(picture) {
     if (n.version) tile.append(el("div", "muted", t("console.version", { version: n.version })));
     if (n.web) {
       const link = el("a", "", t("console.setup_page"));
-      link.href = n.web;
+      // The node's status says where its pages are; the technicians' set-up page is /calibrate there.
+      link.href = new URL("calibrate", n.web).href;
       link.rel = "noopener noreferrer";
       tile.append(link);
     }

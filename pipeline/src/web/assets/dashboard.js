@@ -40,7 +40,11 @@ const AUDIT_NAMES = {
   occupancy_refused: t("dashboard.audit.occupancy_refused"), alert_acknowledged: t("dashboard.audit.alert_acknowledged"),
   signed_in: t("dashboard.audit.signed_in"), sign_in_failed: t("dashboard.audit.sign_in_failed"),
 };
-const ROLES = { operator: t("dashboard.role.operator"), technician: t("dashboard.role.technician") };
+const ROLES = {
+  operator: t("dashboard.role.operator"),
+  technician: t("dashboard.role.technician"),
+  console: t("dashboard.role.console"),
+};
 const WARNINGS = new Set(["camera_defocused", "spool_filling", "clock_jump"]);
 const NAME_KEY = "lintel.operator", SOUND_KEY = "lintel.sound", RANGE_KEY = "lintel.range";
 const MAX_NOTE = 280;
@@ -358,7 +362,9 @@ function alertItem(a) {
     el("p", { class: "text", text: (SAYINGS[a.kind] || ((s) => t("dashboard.say.unknown", s)))({ subject }) }),
     meta);
   if (a.acked_at != null) {
-    item.append(el("p", { class: "acked-by", text: t("dashboard.acked_by", { name: a.acked_by, time: when(a.acked_at) }) }));
+    // One made on the operators' console came over MQTT: said so.
+    const key = a.acked_role === "console" ? "dashboard.acked_by_console" : "dashboard.acked_by";
+    item.append(el("p", { class: "acked-by", text: t(key, { name: a.acked_by, time: when(a.acked_at) }) }));
     if (a.acked_note) item.append(el("p", { class: "note", text: `“${a.acked_note}”` }));
   } else if (needsAck(a)) {
     if (state.acking?.id === a.id) item.append(ackForm(a));
