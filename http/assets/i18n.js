@@ -26,6 +26,13 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
+// A text the server sent as a code (`{ code, params }`: a key of the catalogue and its values;
+// the English beside it is for scripts and logs), in the page's language; `fallback` when the
+// answer has no code.
+export function said(answer, fallback = "") {
+  return answer && typeof answer.code === "string" && answer.code ? t(answer.code, answer.params || {}) : fallback;
+}
+
 // Texts of elements marked `data-i18n="key"` (and `data-i18n-title`, `-placeholder`, `-aria-label`)
 // under `root`, for markup a script adds after the server rendered the page.
 export function translate(root = document) {

@@ -354,7 +354,7 @@ impl Source<'_> {
             let within = |v: f64| v.is_finite() && (-COORDINATE_TOLERANCE..=1.0 + COORDINATE_TOLERANCE).contains(&v);
             if !within(x) || !within(y) {
                 let message = format!("[{x}, {y}] is outside the image: coordinates are fractions 0..1");
-                return Err(bad("points", message, Problem::new("outside_picture", &[("x", &x), ("y", &y)])));
+                return Err(bad("points", message, Problem::new("floor_points", &[("x", &x), ("y", &y)])));
             }
         }
         if let Some([x, y]) = f.metres.iter().copied().find(|[x, y]| !(x.abs() <= 10_000.0 && y.abs() <= 10_000.0)) {

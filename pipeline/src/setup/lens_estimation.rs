@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use lintel_calibration::{Board, CheckerboardViews};
 use serde::Serialize;
 
-use super::SetupError;
 use super::lens_and_floor::LensView;
+use super::{Refusal, SetupError};
 use crate::live::{LiveFrame, LiveFrames, Picture};
 
 /// The longest a technician may capture checkerboard views for.
@@ -33,9 +33,13 @@ impl CaptureRequest {
     /// A board of `corners` inner corners (`COLUMNSxROWS`, `9x6`) with squares of `square_mm`,
     /// captured for `seconds` (1 to [`MAX_ESTIMATE_S`]).
     pub fn new(corners: &str, square_mm: f64, seconds: f64) -> Result<Self, SetupError> {
-        let board = Board::parse(corners, square_mm).map_err(|e| SetupError::Refused(e.to_string()))?;
+        let board = Board::parse(corners, square_mm).map_err(|e| Refusal::Board {
+            message: e.to_string(),
+            corners: corners.chars().filter(|c| !c.is_control()).take(32).collect(),
+            square_mm,
+        })?;
         if !(seconds.is_finite() && (1.0..=MAX_ESTIMATE_S).contains(&seconds)) {
-            return Err(SetupError::Refused(format!("capture for 1 to {MAX_ESTIMATE_S} seconds, not {seconds}")));
+            return Err(Refusal::CaptureSeconds { max: MAX_ESTIMATE_S, seconds }.into());
         }
         Ok(Self { board, seconds })
     }
@@ -229,7 +233,7 @@ mod tests {
 
     fn refusal(result: Result<CaptureRequest, SetupError>) -> String {
         match result {
-            Err(SetupError::Refused(why)) => why,
+            Err(SetupError::Refused(why)) => why.to_string(),
             other => panic!("not refused: {other:?}"),
         }
     }

@@ -1,6 +1,7 @@
 //! The node's pages in Simplified Chinese and English (`lintel_http::i18n`): the catalogues, one
 //! part per page under `assets/i18n/` (`PAGE.en.json`, `PAGE.zh-CN.json`), and each page's HTML
-//! rendered in the reader's language.
+//! rendered in the reader's language. The `said` part holds the texts the node sends the pages
+//! as codes ([`Said`](crate::live::Said)): site-file and set-up errors, audit details.
 
 use std::sync::{Arc, LazyLock};
 
@@ -20,7 +21,7 @@ macro_rules! part {
 
 /// Every text of the node's pages, in both languages.
 pub static CATALOGUES: LazyLock<Arc<Catalogues>> = LazyLock::new(|| {
-    let parts = [part!("common"), part!("login"), part!("dashboard"), part!("calibrate")];
+    let parts = [part!("common"), part!("login"), part!("dashboard"), part!("calibrate"), part!("said")];
     // Embedded at build time and checked by this module's tests: an error here is a build's.
     Arc::new(Catalogues::from_parts(&parts).unwrap_or_else(|e| panic!("the node's catalogues: {e}")))
 });
@@ -41,6 +42,58 @@ mod tests {
         sources.extend(pages::ASSETS.iter().map(|(_, _, body)| *body));
         let missing = CATALOGUES.missing_in(&sources);
         assert!(missing.is_empty(), "texts missing from pipeline/src/web/assets/i18n/: {missing:?}");
+    }
+
+    #[test]
+    fn every_code_the_node_sends_a_page_is_in_the_catalogues() {
+        use crate::live::DETAIL_CODES;
+        use crate::setup::{Refusal, SETUP_CODES};
+        use lintel_calibration::site::Problem;
+        let site = Problem::CODES.map(|code| format!("site.{code}"));
+        let codes = site.iter().map(String::as_str).chain(SETUP_CODES).chain(Refusal::CODES).chain(DETAIL_CODES);
+        let keys: Vec<&str> = CATALOGUES.keys().collect();
+        let missing: Vec<&str> = codes.filter(|code| !keys.contains(code)).collect();
+        assert!(missing.is_empty(), "codes missing from assets/i18n/said.*.json: {missing:?}");
+        // And nothing in the part that no code names (a text left behind by a removed code).
+        let said: std::collections::BTreeMap<String, String> =
+            serde_json::from_str(include_str!("assets/i18n/said.en.json")).unwrap();
+        let all: Vec<String> = site
+            .iter()
+            .cloned()
+            .chain(SETUP_CODES.iter().chain(&Refusal::CODES).chain(&DETAIL_CODES).map(|c| c.to_string()))
+            .collect();
+        let unused: Vec<&String> = said.keys().filter(|k| !all.contains(k)).collect();
+        assert!(unused.is_empty(), "texts no code names: {unused:?}");
+    }
+
+    #[test]
+    fn a_refusal_names_every_value_its_text_shows() {
+        use crate::setup::Refusal;
+        // One of each: the text's placeholders must all be filled (a `{name}` left would show).
+        let refusals = [
+            Refusal::TooManyPoints { zone: "东门".into(), max: 64 },
+            Refusal::LineTwoPoints { zone: "东门".into() },
+            Refusal::EntrySide { zone: "东门".into(), side: "up".into() },
+            Refusal::Kind { zone: "东门".into(), kind: "circle".into() },
+            Refusal::Space { zone: "东门".into(), space: "sky".into() },
+            Refusal::TooManyZones { max: 64 },
+            Refusal::NoZone { camera: "cam-1".into(), zone: "东门".into() },
+            Refusal::TooManyPassages { max: 100_000 },
+            Refusal::NoValidation { camera: "cam-1".into() },
+            Refusal::Board { message: "bad".into(), corners: "2x2".into(), square_mm: 25.0 },
+            Refusal::CaptureSeconds { max: 120.0, seconds: 0.0 },
+        ];
+        assert_eq!(refusals.len(), Refusal::CODES.len());
+        for refusal in refusals {
+            let said = refusal.said();
+            for language in Language::ALL {
+                let mut text = CATALOGUES.text(language, &said.code).to_string();
+                for (name, value) in &said.params {
+                    text = text.replace(&format!("{{{name}}}"), value);
+                }
+                assert!(!text.contains('{') && text != said.code, "{language:?} {}: {text}", said.code);
+            }
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 // shown in the site's time zone. No library, nothing from the internet.
 
 import { $, el, svg, getJson } from "./common.js";
-import { t, languageSwitch, setTimeZone, formatDateTime, formatTime, formatNumber } from "/i18n/i18n.js";
+import { t, said, languageSwitch, setTimeZone, formatDateTime, formatTime, formatNumber } from "/i18n/i18n.js";
 
 // What each alert kind is called, and what it means, in an operator's words. (The node's own
 // message is for the log: it may name an address or an error an operator cannot act on.)
@@ -447,7 +447,7 @@ async function refreshAudit() {
     const rows = entries.map((e) => el("tr", { "data-action": e.action, "data-subject": e.subject },
       cell(0, { text: when(e.at) }), cell(1, { class: "action", text: AUDIT_NAMES[e.action] || e.action }),
       cell(2, { class: "who", text: ROLES[e.who] || e.who }), cell(3, { class: "from", text: e.from }),
-      cell(4, { class: "subject", text: e.subject }), cell(5, { class: "detail", text: e.detail })));
+      cell(4, { class: "subject", text: e.subject }), cell(5, { class: "detail", text: said(e.said, e.detail) })));
     $("audit").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", text: t("dashboard.audit_empty") }))]));
   } catch (error) { /* the next refresh tries again */ }
 }

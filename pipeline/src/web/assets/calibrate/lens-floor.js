@@ -1,7 +1,7 @@
 // The lens and floor panel: the lens typed in, estimated from a checkerboard or removed; the
 // floor's four points and their distances; the height filter; the undistorted picture.
 
-import { formatNumber, t } from "/i18n/i18n.js";
+import { formatNumber, said, t } from "/i18n/i18n.js";
 import { $, el } from "../common.js";
 import * as Geometry from "../geometry.js";
 import * as api from "./api.js";
@@ -126,7 +126,7 @@ export async function estimateLens() {
   show(t("calibrate.estimate.capturing", { seconds }), "");
   try {
     const response = await api.startLensEstimate(cameraId, request);
-    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(answer.error || t("calibrate.estimate.not_started", { status: response.status }), "error"); return; }
+    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(said(answer, t("calibrate.estimate.not_started", { status: response.status })), "error"); return; }
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const estimation = await api.fetchLensEstimate(cameraId);
