@@ -81,9 +81,10 @@ function asDate(when) {
   return typeof when === "number" ? new Date(when * 1000) : new Date(when);
 }
 
-// `when` (a Date, Unix seconds or RFC 3339) as date and time in the site's zone.
+// `when` (a Date, Unix seconds or RFC 3339) as date and time in the site's zone, on a 24-hour
+// clock in every language (an English browser would otherwise write "12:10 AM").
 export function formatDateTime(when, options = { dateStyle: "medium", timeStyle: "short" }) {
-  return new Intl.DateTimeFormat(lang, { ...options, timeZone }).format(asDate(when));
+  return new Intl.DateTimeFormat(lang, { hourCycle: "h23", ...options, timeZone }).format(asDate(when));
 }
 
 // `when` as a time of day in the site's zone (hours and minutes, seconds with `seconds`).
