@@ -28,7 +28,7 @@ use super::limits::Peer;
 use super::pages;
 use crate::analysis::flow;
 use crate::live::{AuditAction, AuditTrail, LiveFrames, Said, ZoneReloads};
-use crate::setup::lens_and_floor::{FloorView, LensView};
+use crate::setup::lens_and_floor::{FloorView, LensView, floor_said};
 use crate::setup::lens_estimation::{self, CaptureRequest, Estimation, LensEstimations};
 use crate::setup::picture::{self, Hiding, UNBLUR_FOR, UnblurWindows, UndistortionMaps};
 use crate::setup::validation::{ValidationLog, ValidationResult, Validations};
@@ -325,8 +325,9 @@ struct GeometryView {
     measures_height: bool,
     /// The heights kept, while the filter is on.
     height_range_m: Option<[f32; 2]>,
-    /// Why the floor is not used, when it is not.
+    /// Why the floor is not used, when it is not (English), and as the page says it.
     floor_error: Option<String>,
+    floor_said: Option<Said>,
 }
 
 impl GeometryView {
@@ -339,6 +340,7 @@ impl GeometryView {
             picture_to_floor: floor.map(|f| *f.to_floor_matrix()),
             measures_height: floor.is_some_and(|f| f.measures_height()),
             height_range_m: space.height_range().map(|(a, b)| [a, b]),
+            floor_said: error.as_ref().map(floor_said),
             floor_error: error.map(|e| e.to_string()),
         };
         (view, space)

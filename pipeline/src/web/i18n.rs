@@ -47,10 +47,17 @@ mod tests {
     #[test]
     fn every_code_the_node_sends_a_page_is_in_the_catalogues() {
         use crate::live::DETAIL_CODES;
+        use crate::setup::lens_and_floor::FLOOR_CODES;
         use crate::setup::{Refusal, SETUP_CODES};
         use lintel_calibration::site::Problem;
         let site = Problem::CODES.map(|code| format!("site.{code}"));
-        let codes = site.iter().map(String::as_str).chain(SETUP_CODES).chain(Refusal::CODES).chain(DETAIL_CODES);
+        let codes = site
+            .iter()
+            .map(String::as_str)
+            .chain(SETUP_CODES)
+            .chain(Refusal::CODES)
+            .chain(DETAIL_CODES)
+            .chain(FLOOR_CODES);
         let keys: Vec<&str> = CATALOGUES.keys().collect();
         let missing: Vec<&str> = codes.filter(|code| !keys.contains(code)).collect();
         assert!(missing.is_empty(), "codes missing from assets/i18n/said.*.json: {missing:?}");
@@ -60,7 +67,14 @@ mod tests {
         let all: Vec<String> = site
             .iter()
             .cloned()
-            .chain(SETUP_CODES.iter().chain(&Refusal::CODES).chain(&DETAIL_CODES).map(|c| c.to_string()))
+            .chain(
+                SETUP_CODES
+                    .iter()
+                    .chain(&Refusal::CODES)
+                    .chain(&DETAIL_CODES)
+                    .chain(&FLOOR_CODES)
+                    .map(|c| c.to_string()),
+            )
             .collect();
         let unused: Vec<&String> = said.keys().filter(|k| !all.contains(k)).collect();
         assert!(unused.is_empty(), "texts no code names: {unused:?}");

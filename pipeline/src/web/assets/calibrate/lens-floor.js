@@ -47,7 +47,7 @@ export function renderGeometry() {
     // What the node says (an error, no heights) is about the saved floor; a draft is not checked
     // until it is saved.
     $("floor-summary").textContent = state.geo ? t("calibrate.floor.draft")
-      : geometry && geometry.floor_error ? t("calibrate.floor.not_used", { error: geometry.floor_error })
+      : geometry && geometry.floor_error ? t("calibrate.floor.not_used", { error: said(geometry.floor_said, geometry.floor_error) })
       : heights === false ? t("calibrate.floor.no_heights")
       : t("calibrate.floor.in_use");
   }
