@@ -48,35 +48,20 @@ mod tests {
     fn every_code_the_node_sends_a_page_is_in_the_catalogues() {
         use crate::live::DETAIL_CODES;
         use crate::setup::lens_and_floor::FLOOR_CODES;
+        use crate::setup::lens_estimation::NoLens;
         use crate::setup::{Refusal, SETUP_CODES};
         use lintel_calibration::site::Problem;
-        let site = Problem::CODES.map(|code| format!("site.{code}"));
-        let codes = site
-            .iter()
-            .map(String::as_str)
-            .chain(SETUP_CODES)
-            .chain(Refusal::CODES)
-            .chain(DETAIL_CODES)
-            .chain(FLOOR_CODES);
+        let mut codes: Vec<String> = Problem::CODES.iter().map(|code| format!("site.{code}")).collect();
+        for part in [&SETUP_CODES[..], &Refusal::CODES, &DETAIL_CODES, &FLOOR_CODES, &NoLens::CODES] {
+            codes.extend(part.iter().map(|c| c.to_string()));
+        }
         let keys: Vec<&str> = CATALOGUES.keys().collect();
-        let missing: Vec<&str> = codes.filter(|code| !keys.contains(code)).collect();
+        let missing: Vec<&String> = codes.iter().filter(|code| !keys.contains(&code.as_str())).collect();
         assert!(missing.is_empty(), "codes missing from assets/i18n/said.*.json: {missing:?}");
         // And nothing in the part that no code names (a text left behind by a removed code).
         let said: std::collections::BTreeMap<String, String> =
             serde_json::from_str(include_str!("assets/i18n/said.en.json")).unwrap();
-        let all: Vec<String> = site
-            .iter()
-            .cloned()
-            .chain(
-                SETUP_CODES
-                    .iter()
-                    .chain(&Refusal::CODES)
-                    .chain(&DETAIL_CODES)
-                    .chain(&FLOOR_CODES)
-                    .map(|c| c.to_string()),
-            )
-            .collect();
-        let unused: Vec<&String> = said.keys().filter(|k| !all.contains(k)).collect();
+        let unused: Vec<&String> = said.keys().filter(|k| !codes.contains(k)).collect();
         assert!(unused.is_empty(), "texts no code names: {unused:?}");
     }
 

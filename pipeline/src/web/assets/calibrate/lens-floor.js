@@ -131,7 +131,7 @@ export async function estimateLens() {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const estimation = await api.fetchLensEstimate(cameraId);
       if (estimation.running) { show(t("calibrate.estimate.progress", { views: estimation.views, frames: estimation.frames, seconds: estimation.seconds_left }), ""); continue; }
-      if (estimation.error) { show(estimation.error, "error"); return; }
+      if (estimation.error) { show(said(estimation.said, estimation.error), "error"); return; }
       const result = estimation.result;
       show(t("calibrate.estimate.done", { views: result.views, frames: result.frames, error: formatNumber(result.rms_px, { maximumFractionDigits: 2, minimumFractionDigits: 2 }) }), "ok");
       applyLens(result.lens);
