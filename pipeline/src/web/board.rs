@@ -48,6 +48,8 @@ pub struct SiteView {
     pub node: String,
     /// The IANA time zone the pages show times in (`None`: the browser's).
     pub time_zone: Option<String>,
+    /// Whether operators may see a blurred still of each camera (`--operator-stills`).
+    pub stills: bool,
     pub buildings: Vec<BuildingView>,
     pub cameras: Vec<CameraView>,
 }
@@ -73,6 +75,7 @@ impl SiteView {
             site_name: site.name.clone(),
             node: site.node.clone(),
             time_zone: site.time_zone.clone(),
+            stills: false,
             buildings: site
                 .buildings
                 .iter()
@@ -172,6 +175,8 @@ pub struct OperatorBoard {
     events: broadcast::Sender<BoardEvent>,
     /// A history write failed: logged once until one succeeds.
     failing: std::sync::atomic::AtomicBool,
+    /// The pages offer blurred stills (`--operator-stills`).
+    stills: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -219,6 +224,7 @@ impl OperatorBoard {
             rates: Mutex::new(HashMap::new()),
             events: broadcast::channel(EVENTS_BUFFERED).0,
             failing: Default::default(),
+            stills: Default::default(),
         });
         let weak = Arc::downgrade(&board);
         if let Err(error) = std::thread::Builder::new().name("lintel-board".into()).spawn(move || watch(weak)) {
@@ -227,8 +233,14 @@ impl OperatorBoard {
         board
     }
 
-    pub fn site(&self) -> &SiteView {
-        &self.site
+    /// The site as the pages read it, with whether stills are offered.
+    pub fn site(&self) -> SiteView {
+        SiteView { stills: self.stills.load(std::sync::atomic::Ordering::Relaxed), ..self.site.clone() }
+    }
+
+    /// Tells the pages that blurred stills are served (`--operator-stills`).
+    pub fn offer_stills(&self) {
+        self.stills.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Live changes, for a page's event stream.

@@ -46,7 +46,7 @@ pub async fn page(_: Operator, headers: HeaderMap) -> Html<String> {
 }
 
 pub async fn site(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Json<super::board::SiteView> {
-    Json(board.site().clone())
+    Json(board.site())
 }
 
 pub async fn overview(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {
