@@ -327,8 +327,8 @@ mod tests {
         assert!(!done.running);
         assert!(done.error.as_deref().is_some_and(|e| e.starts_with("the board (9x6) was not found")), "{done:?}");
         assert_eq!(done.said, Some(Said::new("estimate.not_found", &[("board", &"9x6"), ("frames", &40)])));
-        let poor = NoLens::from(CheckerboardError::PoorFit { rms_px: 3.14159 });
-        assert_eq!(poor.said, Said::new("estimate.poor_fit", &[("rms_px", &"3.14")]));
+        let poor = NoLens::from(CheckerboardError::PoorFit { rms_px: 2.4567 });
+        assert_eq!(poor.said, Said::new("estimate.poor_fit", &[("rms_px", &"2.46")]));
         assert_eq!(NoLens::from(CheckerboardError::OpenCv("x".into())).said.code, "estimate.failed");
         estimations.start(0).unwrap();
         assert_eq!(estimations.get(0).unwrap(), Estimation { running: true, ..Estimation::default() }, "not forgotten");
