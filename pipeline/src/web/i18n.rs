@@ -36,16 +36,8 @@ mod tests {
     use super::*;
     use crate::web::pages;
 
-    #[test]
-    fn the_catalogues_agree_and_every_text_a_page_uses_is_in_them() {
-        let mut sources = vec![pages::LOGIN, pages::DASHBOARD, pages::CALIBRATE];
-        sources.extend(pages::ASSETS.iter().map(|(_, _, body)| *body));
-        let missing = CATALOGUES.missing_in(&sources);
-        assert!(missing.is_empty(), "texts missing from pipeline/src/web/assets/i18n/: {missing:?}");
-    }
-
-    #[test]
-    fn every_code_the_node_sends_a_page_is_in_the_catalogues() {
+    /// Every catalogue key the node sends the pages as a code ([`crate::live::Said`]).
+    fn codes_the_node_sends() -> Vec<String> {
         use crate::live::DETAIL_CODES;
         use crate::setup::lens_and_floor::FLOOR_CODES;
         use crate::setup::lens_estimation::NoLens;
@@ -55,12 +47,28 @@ mod tests {
         for part in [&SETUP_CODES[..], &Refusal::CODES, &DETAIL_CODES, &FLOOR_CODES, &NoLens::CODES] {
             codes.extend(part.iter().map(|c| c.to_string()));
         }
+        codes
+    }
+
+    #[test]
+    fn the_catalogues_agree_and_every_text_a_page_uses_is_in_them() {
+        let mut sources = vec![pages::LOGIN, pages::DASHBOARD, pages::CALIBRATE];
+        sources.extend(pages::ASSETS.iter().map(|(_, _, body)| *body));
+        let missing = CATALOGUES.missing_in(&sources);
+        assert!(missing.is_empty(), "texts missing from pipeline/src/web/assets/i18n/: {missing:?}");
+        // The texts the node sends as codes, which no page names literally.
         let keys: Vec<&str> = CATALOGUES.keys().collect();
+        let codes = codes_the_node_sends();
         let missing: Vec<&String> = codes.iter().filter(|code| !keys.contains(&code.as_str())).collect();
         assert!(missing.is_empty(), "codes missing from assets/i18n/said.*.json: {missing:?}");
-        // And nothing in the part that no code names (a text left behind by a removed code).
+    }
+
+    #[test]
+    fn every_text_of_the_said_part_is_a_code_the_node_sends() {
+        // A text left behind by a removed code is caught too.
         let said: std::collections::BTreeMap<String, String> =
             serde_json::from_str(include_str!("assets/i18n/said.en.json")).unwrap();
+        let codes = codes_the_node_sends();
         let unused: Vec<&String> = said.keys().filter(|k| !codes.contains(k)).collect();
         assert!(unused.is_empty(), "texts no code names: {unused:?}");
     }
