@@ -206,8 +206,12 @@ fn the_exact_history_is_for_analysts_and_everyone_else_gets_small_counts_suppres
         // Days are the sums of the spans, over whole days.
         let (_, days) = history(port, &format!("{cell}&step=day"), None);
         assert_eq!(entries(&days), vec![10], "{days}");
-        let day = lintel_wire::UtcTime::from_unix_seconds(b - b % 86_400).to_string();
-        assert_eq!(days["points"][0]["start"], day.as_str(), "{days}");
+        // Its times as Shanghai reads them (the days themselves are UTC days: 08:00 there).
+        let day = jiff::Timestamp::from_second(b - b % 86_400)
+            .unwrap()
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+        assert_eq!(days["points"][0]["start"], day.strftime("%Y-%m-%dT08:00:00+08:00").to_string().as_str(), "{days}");
+        assert_eq!(days["time_zone"], "Asia/Shanghai", "{days}");
         // What only exact data can give is refused, not quietly coarsened.
         for refused in
             [format!("{cell}&exact=1"), format!("{cell}&step=interval"), format!("building=pets/hall&from={from}")]
@@ -251,14 +255,14 @@ fn the_exact_history_is_for_analysts_and_everyone_else_gets_small_counts_suppres
 }
 
 /// A store where the hall (cell wg-02) counted 7 in, 2 out in one known minute two days ago, at
-/// 10 past an hour (UTC); returns the minute's start.
+/// 16:10 UTC (00:10 the next day in Shanghai); returns the minute's start.
 fn store_with_a_known_interval(dir: &Path) -> i64 {
     use lintel_city::density::{Grid, Ingest, IngestMetrics, store};
     let grid = std::sync::Arc::new(Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap());
     let store = store::open(&format!("sqlite:{}", dir.join("density.db").display())).unwrap();
     let mut ingest = Ingest::new(grid, store, std::sync::Arc::new(IngestMetrics::default()));
     let now = lintel_wire::UtcTime::now();
-    let start = now.unix_seconds() - now.unix_seconds() % 3600 - 2 * 86_400 + 600;
+    let start = now.unix_seconds() - now.unix_seconds() % 86_400 - 2 * 86_400 + 16 * 3600 + 600;
     let time = |t: i64| lintel_wire::UtcTime::from_unix_seconds(t).to_string();
     let message = serde_json::json!({
         "schema": "lintel.counts/1", "site": "pets", "building": "hall", "node": "edge-hall",
@@ -276,9 +280,15 @@ fn the_map_page_reads_in_chinese_and_english_with_times_in_the_grids_zone() {
     let broker = Broker::start(&dir);
     let port = free_port();
     let mut child = city(&dir, broker.port, &format!("127.0.0.1:{port}"), &[]);
-    // The grid is in Asia/Shanghai (UTC+8, no summer time): the minute as its people read it.
-    let hour = (start.rem_euclid(86_400) / 3600 + 8) % 24;
-    let (local, utc) = (format!("{hour:02}:10–{hour:02}:11"), format!("{:02}:10", start.rem_euclid(86_400) / 3600));
+    // The grid is in Asia/Shanghai (UTC+8, no summer time): the minute at 16:10Z as its people
+    // read it, ten past midnight of the next day, on a 24-hour clock.
+    let (local, utc) = ("00:10–00:11", "16:10");
+    let shanghai = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let local_day = jiff::Timestamp::from_second(start + 90).unwrap().to_zoned(shanghai).date();
+    let (year, month, day) = (local_day.year(), local_day.month(), local_day.day());
+    assert_eq!(jiff::Timestamp::from_second(start).unwrap().to_zoned(jiff::tz::TimeZone::UTC).hour(), 16);
+    let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let month_name = months[month as usize - 1];
     let at = lintel_wire::UtcTime::from_unix_seconds(start + 90).to_string();
     let url = format!("http://127.0.0.1:{port}/?at={at}");
     let hall_detail = r#"
@@ -301,8 +311,17 @@ fn the_map_page_reads_in_chinese_and_english_with_times_in_the_grids_zone() {
                 "{language}: {:?}",
                 browser.text("#zone")
             );
+            // The moment shown: the next day's date in Shanghai, 00:11 (not UTC, not "12:11 AM").
+            let when = browser.text("#when").unwrap_or_default();
+            let date = if language == "zh-CN" {
+                format!("{year}年{month}月{day}日 00:11")
+            } else {
+                format!("{month_name} {day}, {year}, 00:11")
+            };
+            assert!(when.contains(&date), "{language}: not {date:?} in {when:?}");
+            assert!(!when.contains("AM") && !when.contains("PM") && !when.contains("上午"), "{when:?}");
             let detail = browser.execute(hall_detail, serde_json::json!([])).as_str().unwrap_or_default().to_string();
-            assert!(detail.contains(&local), "{language}: the hall's minute not in local time {local}: {detail:?}");
+            assert!(detail.contains(local), "{language}: the hall's minute not in local time {local}: {detail:?}");
             assert!(!detail.contains(&format!("{utc}–")), "{language}: UTC shown: {detail:?}");
             assert!(detail.contains(&format!("{in_word}7")), "{language}: {detail:?}");
             if language == "zh-CN" {
@@ -358,7 +377,8 @@ fn the_map_page_reads_in_chinese_and_english_with_times_in_the_grids_zone() {
     let svg = request("GET", port, &format!("/density.svg?at={at}&lang=zh-CN"), &[], None);
     let svg = String::from_utf8_lossy(&svg.body);
     assert!(svg.contains("社区礼堂") || svg.contains("第二网格"), "{svg}");
-    assert!(svg.contains(&format!("{hour:02}:11 +08:00 Asia/Shanghai")), "the title's time is not local: {svg}");
+    let title_time = format!("{year}-{month:02}-{day:02} 00:11 +08:00 Asia/Shanghai");
+    assert!(svg.contains(&title_time), "the title's time is not {title_time}: {svg}");
     assert_eq!(request("GET", port, "/density.png?lang=fr", &[], None).status, 400);
     let _ = child.kill();
     let _ = child.wait();

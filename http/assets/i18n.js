@@ -26,6 +26,13 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
+// A text the server sent as a code (`{ code, params }`: a key of the catalogue and its values;
+// the English beside it is for scripts and logs), in the page's language; `fallback` when the
+// answer has no code.
+export function said(answer, fallback = "") {
+  return answer && typeof answer.code === "string" && answer.code ? t(answer.code, answer.params || {}) : fallback;
+}
+
 // Texts of elements marked `data-i18n="key"` (and `data-i18n-title`, `-placeholder`, `-aria-label`)
 // under `root`, for markup a script adds after the server rendered the page.
 export function translate(root = document) {
@@ -74,9 +81,10 @@ function asDate(when) {
   return typeof when === "number" ? new Date(when * 1000) : new Date(when);
 }
 
-// `when` (a Date, Unix seconds or RFC 3339) as date and time in the site's zone.
+// `when` (a Date, Unix seconds or RFC 3339) as date and time in the site's zone, on a 24-hour
+// clock in every language (an English browser would otherwise write "12:10 AM").
 export function formatDateTime(when, options = { dateStyle: "medium", timeStyle: "short" }) {
-  return new Intl.DateTimeFormat(lang, { ...options, timeZone }).format(asDate(when));
+  return new Intl.DateTimeFormat(lang, { hourCycle: "h23", ...options, timeZone }).format(asDate(when));
 }
 
 // `when` as a time of day in the site's zone (hours and minutes, seconds with `seconds`).

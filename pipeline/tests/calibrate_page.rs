@@ -319,6 +319,8 @@ fn a_line_drawn_on_the_live_picture_is_saved_to_the_site_file_and_counted_at_onc
     // …and says which of the camera's zones it is about, for the page to show it beside it.
     let answer: Value = serde_json::from_slice(&refused.body).unwrap();
     assert_eq!(answer["at"], serde_json::json!({ "zone": 1 }), "{answer}");
+    // …and gives the page the error as a code and its values, to say it in its reader's language.
+    assert_eq!((answer["code"].as_str(), answer["params"]["name"].as_str()), (Some("site.duplicate_zone"), Some("a")));
     assert_eq!(std::fs::read_to_string(site).unwrap(), before);
     // An operator may not save.
     let bearer = format!("Bearer {OPERATOR}");
@@ -597,6 +599,9 @@ fn a_technician_estimates_the_lens_from_a_checkerboard_camera_places_a_floor_and
         // …and says which part of the page it belongs beside.
         let at = serde_json::from_str::<Value>(&text).unwrap()["at"].clone();
         assert_eq!(at, serde_json::json!({ "part": part }), "{text}");
+        let answer = serde_json::from_str::<Value>(&text).unwrap();
+        assert_eq!(answer["params"]["field"], field, "{text}");
+        assert!(answer["code"].as_str().is_some_and(|c| c.starts_with("site.")), "{text}");
     }
     assert_eq!(std::fs::read_to_string(&site).unwrap(), before, "a refused save wrote the site file");
 }

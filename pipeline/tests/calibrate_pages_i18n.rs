@@ -335,3 +335,65 @@ fn a_line_is_placed_moved_and_saved_from_the_keyboard_alone_and_the_validation_b
     let problems = browser.page_problems();
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// Whether `text` holds an English phrase: two words of Latin letters in a row (ids such as
+/// `zone[4].min_distance` or `cam-1` are not phrases).
+fn english_phrase(text: &str) -> Option<String> {
+    let word = |w: &&str| w.len() >= 2 && w.chars().all(|c| c.is_ascii_alphabetic() || c == '\'');
+    let tokens: Vec<&str> = text.split_whitespace().collect();
+    tokens.windows(2).find(|pair| pair.iter().all(word)).map(|pair| pair.join(" "))
+}
+
+#[test]
+fn a_save_the_site_file_refuses_and_an_audit_detail_read_in_chinese() {
+    assert_eq!(english_phrase("is empty"), Some("is empty".into()));
+    assert_eq!(english_phrase("第 18 行，zone[4].min_distance：防抖距离必须小于画面高度的一半"), None);
+    let rig = Rig::start("calibrate-refused-zh");
+    for (width, height) in [(1280, 720), (390, 844)] {
+        let browser = open_set_up(rig.web, width, height, "zh-CN");
+        let at = format!("zh-CN {width}×{height}");
+        // 5000 pixels of hysteresis is past half the picture: the page sends it, the site file
+        // refuses it.
+        script(
+            &browser,
+            "const i = document.querySelector('[data-field=hysteresis][data-index=\"4\"]'); \
+             i.value = '5000'; i.dispatchEvent(new Event('change'));",
+        );
+        browser.click("#save");
+        let refused = wait_until(Duration::from_secs(20), || {
+            script(&browser, "return document.getElementById('save-status').className;")
+                .as_str()
+                .is_some_and(|c| c.contains("error"))
+        });
+        let status = browser.text("#save-status").unwrap_or_default();
+        assert!(refused, "{at}: the save was not refused: {status:?}");
+        assert!(status.contains("防抖距离") && status.contains("min_distance"), "{at}: {status:?}");
+        assert_eq!(english_phrase(&status), None, "{at}: English in {status:?}");
+        // Beside the zone it is about, in the same words.
+        let beside = browser.text("#zones li.zone-item.error .field-error").unwrap_or_default();
+        assert_eq!(beside, status, "{at}");
+        script(&browser, "document.getElementById('save-status').scrollIntoView({ block: 'center' });");
+        browser.screenshot(&screenshot_path(&format!("calibrate-refused-zh-CN-{width}x{height}.png")));
+        let problems = browser.page_problems();
+        assert!(problems.is_empty(), "{at}: {problems:#?}");
+        // Nothing was saved.
+        let site = lintel_calibration::site::Site::load(&rig.site).unwrap();
+        assert!(site.zones.iter().all(|z| z.min_distance < 0.5), "a refused save was written");
+    }
+
+    // An unblur, and the audit trail on the dashboard says it in Chinese.
+    open_set_up(rig.web, 1280, 720, "zh-CN").click("#unblur");
+    for (width, height) in [(1280, 720), (390, 844)] {
+        let browser = open_set_up(rig.web, width, height, "zh-CN");
+        browser.goto(&format!("http://127.0.0.1:{}/", rig.web));
+        let row = "#audit tr[data-action=unblur] td.detail";
+        let shown = wait_until(Duration::from_secs(15), || browser.text(row).is_some());
+        let detail = browser.text(row).unwrap_or_default();
+        assert!(shown, "no unblur in the audit trail");
+        assert_eq!(detail, "取消模糊 30 秒", "{width}×{height}");
+        script(&browser, "document.querySelector('section.audit').scrollIntoView({ block: 'start' });");
+        browser.screenshot(&screenshot_path(&format!("dashboard-audit-zh-CN-{width}x{height}.png")));
+        let problems = browser.page_problems();
+        assert!(problems.is_empty(), "{width}×{height}: {problems:#?}");
+    }
+}

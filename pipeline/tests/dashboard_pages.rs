@@ -278,3 +278,63 @@ for (const e of document.querySelectorAll("a[href], button, input, select, texta
 }
 return names;
 "#;
+
+/// With `--operator-stills`, an operator sees a camera's picture on the dashboard, hidden as the
+/// set-up page's is, and never the clear one: a technician's unblur does not reach it.
+#[test]
+fn an_operator_sees_a_blurred_still_of_a_camera_when_the_node_offers_it() {
+    use common::browser::{TECHNICIAN, request};
+    let dir = scratch_dir("dashboard-stills");
+    let broker = Broker::start(&dir);
+    let camera_port = free_port();
+    let _camera = Camera::start(camera_port);
+    let site = pets_site(&dir, &format!("rtsp://127.0.0.1:{camera_port}/walkway"));
+    let web = free_port();
+    let _node = PagesNode::start(&site, &dir, broker.port, web, &["--operator-stills"]);
+    assert_eq!(api(web, "/api/site")["stills"], true);
+    // A technician opens an unblur window on the camera: the operators' still stays hidden.
+    let technician = format!("Bearer {TECHNICIAN}");
+    let json = [("Authorization", technician.as_str()), ("Content-Type", "application/json")];
+    assert_eq!(request("POST", web, "/api/calibrate/walkway/unblur", &json, Some("{}")).status, 200);
+    for (width, height) in [(1280, 720), (390, 844)] {
+        let browser = signed_in(web, width, height, "zh-CN");
+        let at = format!("zh-CN {width}×{height}");
+        assert_eq!(browser.text("tr[data-camera=walkway] .still-toggle").as_deref(), Some("画面"), "{at}");
+        browser.click("tr[data-camera=walkway] .still-toggle");
+        let shown = wait_until(Duration::from_secs(30), || {
+            browser.execute(
+                "const p = document.getElementById('still-picture'); return p.complete && p.naturalWidth > 0;",
+                json!([]),
+            ) == json!(true)
+        });
+        assert!(shown, "{at}: no still: {:?}", browser.text("#still-caption"));
+        let caption = browser.text("#still-caption").unwrap_or_default();
+        assert!(caption.contains("walkway") && caption.contains("模糊"), "{at}: {caption:?}");
+        let answer = request(
+            "GET",
+            web,
+            "/api/cameras/walkway/still.jpg?clear=1",
+            &[("Authorization", &format!("Bearer {OPERATOR}"))],
+            None,
+        );
+        assert_eq!(answer.status, 200);
+        assert_eq!(answer.header("x-lintel-blurred"), Some("1"), "{at}: a still served unblurred");
+        assert_ne!(answer.header("x-lintel-hidden"), Some("nothing"), "{at}");
+        browser.execute("document.getElementById('still').scrollIntoView({ block: 'center' });", json!([]));
+        browser.screenshot(&shot(&format!("dashboard-still-zh-CN-{width}x{height}.png")));
+        let problems = problems_of(&browser, &at);
+        assert!(problems.is_empty(), "{problems:#?}");
+        // Hidden again with its button.
+        browser.click("tr[data-camera=walkway] .still-toggle");
+        assert!(wait_until(Duration::from_secs(5), || browser.find("#still[hidden]").is_some()), "{at}");
+    }
+    // Off by default: no still, and the page offers none.
+    let web = free_port();
+    let dir = scratch_dir("dashboard-no-stills");
+    let _node = PagesNode::start(&site, &dir, broker.port, web, &[]);
+    assert_eq!(api(web, "/api/site")["stills"], false);
+    let (status, _) = get(web, "/api/cameras/walkway/still.jpg", Some(OPERATOR));
+    assert_eq!(status, 404);
+    let browser = signed_in(web, 1280, 720, "zh-CN");
+    assert!(browser.find(".still-toggle").is_none(), "a still offered by a node that serves none");
+}

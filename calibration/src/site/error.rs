@@ -32,7 +32,52 @@ pub enum SiteError {
         field: String,
         /// What is wrong, without any secret from the file.
         message: String,
+        /// The same, for a page to say in its reader's language.
+        problem: Problem,
     },
+}
+
+/// What is wrong with a field, as a page says it in its reader's language: a stable code (the
+/// catalogue key `site.{code}` of the pages that show site errors) and the values its text names.
+/// Checks a page cannot get wrong keep the code `invalid` (line and field only).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub code: &'static str,
+    pub params: Vec<(&'static str, String)>,
+}
+
+impl Problem {
+    /// Every code a [`Problem`] may have (the pages' catalogues must have each).
+    pub const CODES: [&'static str; 22] = [
+        "invalid",
+        "empty",
+        "duplicate_zone",
+        "unknown_building",
+        "unknown_entrance",
+        "unknown_camera",
+        "no_such_space",
+        "floor_space_without_floor",
+        "not_floor_position",
+        "outside_picture",
+        "outside_picture_lens",
+        "line_points",
+        "line_distinct",
+        "polygon_entry_side",
+        "polygon_points",
+        "polygon_area",
+        "min_distance_picture",
+        "min_distance_floor",
+        "lens",
+        "floor_points",
+        "floor_heights",
+        "floor_shape",
+    ];
+
+    /// A problem with code `code` (one of [`Problem::CODES`]) naming `params`.
+    pub fn new(code: &'static str, params: &[(&'static str, &dyn std::fmt::Display)]) -> Self {
+        debug_assert!(Self::CODES.contains(&code), "site problem code {code} is not in Problem::CODES");
+        Self { code, params: params.iter().map(|(k, v)| (*k, v.to_string())).collect() }
+    }
 }
 
 /// The text being checked and where it came from, for error messages.
@@ -44,11 +89,23 @@ pub(super) struct Source<'a> {
 impl Source<'_> {
     /// An error on the line where `span` starts.
     pub(super) fn error(&self, span: &Range<usize>, field: impl Into<String>, message: String) -> SiteError {
+        self.problem(span, field, message, Problem::new("invalid", &[]))
+    }
+
+    /// An error on the line where `span` starts, with the code a page says it by.
+    pub(super) fn problem(
+        &self,
+        span: &Range<usize>,
+        field: impl Into<String>,
+        message: String,
+        problem: Problem,
+    ) -> SiteError {
         SiteError::Invalid {
             path: self.path.to_path_buf(),
             line: self.line_of(span.start),
             field: field.into(),
             message,
+            problem,
         }
     }
 

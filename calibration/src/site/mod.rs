@@ -68,7 +68,7 @@ use crate::geometry::{CountingLine, Polygon};
 use crate::lens::Lens;
 
 pub use defaults::{DEFAULT_FLOOR_MIN_DISTANCE, DEFAULT_HEIGHT_RANGE_M, DEFAULT_MIN_DISTANCE, DEFAULT_NODE};
-pub use error::SiteError;
+pub use error::{Problem, SiteError};
 pub use redact::redact_urls;
 
 use error::Source;

@@ -12,7 +12,7 @@ use super::defaults::{
     DEFAULT_AGGREGATE, DEFAULT_ENTRY_SIDE, DEFAULT_FLOOR_MIN_DISTANCE, DEFAULT_HEIGHT_RANGE_M,
     DEFAULT_INITIAL_OCCUPANCY, DEFAULT_MIN_DISTANCE, DEFAULT_NODE,
 };
-use super::error::{SiteError, Source};
+use super::error::{Problem, SiteError, Source};
 use super::raw::{RawBuilding, RawCamera, RawFile, RawFloor, RawKind, RawLens, RawZone};
 use super::redact::{query_has_secret, redact_urls};
 use super::{
@@ -86,14 +86,20 @@ impl Source<'_> {
             camera_ids.require(self, &z.camera, &field("camera"))?;
             let name = z.name.get_ref();
             if name.trim().is_empty() {
-                return Err(self.error(&z.name.span(), field("name"), "is empty".to_owned()));
+                return Err(self.problem(
+                    &z.name.span(),
+                    field("name"),
+                    "is empty".to_owned(),
+                    Problem::new("empty", &[]),
+                ));
             }
             let key = (z.camera.get_ref().as_str(), name.as_str());
             if let Some(&first) = zone_names.get(&key) {
-                return Err(self.error(
+                return Err(self.problem(
                     &z.name.span(),
                     field("name"),
                     format!("duplicate zone name {name:?} for camera {:?} (first at line {first})", key.0),
+                    Problem::new("duplicate_zone", &[("name", name), ("camera", &key.0), ("first", &first)]),
                 ));
             }
             zone_names.insert(key, self.line_of(z.name.span().start));
@@ -313,7 +319,9 @@ impl Source<'_> {
 
     fn lens(&self, raw: &Spanned<RawLens>, field: &str) -> Result<Lens, SiteError> {
         let l = raw.get_ref();
-        let bad = |name: &str, message: String| self.error(&raw.span(), format!("{field}.{name}"), message);
+        let bad = |name: &str, message: String| {
+            self.problem(&raw.span(), format!("{field}.{name}"), message, Problem::new("lens", &[("value", &name)]))
+        };
         let [w, h] = l.size;
         if w == 0 || h == 0 || w > 16384 || h > 16384 {
             return Err(bad("size", format!("[{w}, {h}] is not a picture size in pixels")));
@@ -339,15 +347,19 @@ impl Source<'_> {
 
     fn floor(&self, raw: &Spanned<RawFloor>, lens: Option<&Lens>, field: &str) -> Result<FloorSettings, SiteError> {
         let f = raw.get_ref();
-        let bad = |name: &str, message: String| self.error(&raw.span(), format!("{field}.{name}"), message);
+        let bad = |name: &str, message: String, problem: Problem| {
+            self.problem(&raw.span(), format!("{field}.{name}"), message, problem)
+        };
         for [x, y] in f.points {
             let within = |v: f64| v.is_finite() && (-COORDINATE_TOLERANCE..=1.0 + COORDINATE_TOLERANCE).contains(&v);
             if !within(x) || !within(y) {
-                return Err(bad("points", format!("[{x}, {y}] is outside the image: coordinates are fractions 0..1")));
+                let message = format!("[{x}, {y}] is outside the image: coordinates are fractions 0..1");
+                return Err(bad("points", message, Problem::new("floor_points", &[("x", &x), ("y", &y)])));
             }
         }
         if let Some([x, y]) = f.metres.iter().copied().find(|[x, y]| !(x.abs() <= 10_000.0 && y.abs() <= 10_000.0)) {
-            return Err(bad("metres", format!("[{x}, {y}] is not a floor position in metres")));
+            let message = format!("[{x}, {y}] is not a floor position in metres");
+            return Err(bad("metres", message, Problem::new("not_floor_position", &[("x", &x), ("y", &y)])));
         }
         let height_range_m = match (f.height_filter, f.height_range_m) {
             (Some(false), _) => None,
@@ -357,6 +369,7 @@ impl Source<'_> {
                     return Err(bad(
                         "height_range_m",
                         format!("[{low}, {high}] is not a range of heights in metres (0 ≤ low < high ≤ 4)"),
+                        Problem::new("floor_heights", &[("low", &low), ("high", &high)]),
                     ));
                 }
                 Some((low as f32, high as f32))
@@ -369,7 +382,7 @@ impl Source<'_> {
         };
         // Checked on the lens's picture (or a 4:3 one): the four points must make a floor.
         let size = lens.map_or((1000, 750), |l| l.size);
-        settings.floor(lens, size).map_err(|e| bad("points", e.to_string()))?;
+        settings.floor(lens, size).map_err(|e| bad("points", e.to_string(), Problem::new("floor_shape", &[])))?;
         Ok(settings)
     }
 
@@ -425,11 +438,13 @@ impl Source<'_> {
                 "floor" if camera.is_some_and(|c| c.floor.is_some()) => ZoneSpace::Floor,
                 "floor" => {
                     let message = "a zone on the floor needs its camera's floor (floor = { points, metres })";
-                    return Err(self.error(&space.span(), field("space"), message.to_owned()));
+                    let problem = Problem::new("floor_space_without_floor", &[]);
+                    return Err(self.problem(&space.span(), field("space"), message.to_owned(), problem));
                 }
                 other => {
                     let message = format!("must be \"picture\" or \"floor\", not {other:?}");
-                    return Err(self.error(&space.span(), field("space"), message));
+                    let problem = Problem::new("no_such_space", &[("space", &other)]);
+                    return Err(self.problem(&space.span(), field("space"), message, problem));
                 }
             },
         };
@@ -439,10 +454,11 @@ impl Source<'_> {
             let point_field = || format!("{}[{j}]", field("points"));
             if space == ZoneSpace::Floor {
                 if !(x.abs() <= 10_000.0 && y.abs() <= 10_000.0) {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &p.span(),
                         point_field(),
                         format!("[{x}, {y}] is not a floor position in metres"),
+                        Problem::new("not_floor_position", &[("x", &x), ("y", &y)]),
                     ));
                 }
                 points.push(Point::new(x as f32, y as f32));
@@ -455,10 +471,12 @@ impl Source<'_> {
             let within = |v: f64| v.is_finite() && (low..=high).contains(&v);
             if !within(x) || !within(y) {
                 let range = if margin > 0.0 { "-0.5..1.5 through the camera's lens" } else { "0..1" };
-                return Err(self.error(
+                let code = if margin > 0.0 { "outside_picture_lens" } else { "outside_picture" };
+                return Err(self.problem(
                     &p.span(),
                     point_field(),
                     format!("[{x}, {y}] is outside the image: coordinates are fractions {range}"),
+                    Problem::new(code, &[("x", &x), ("y", &y)]),
                 ));
             }
             let clamp = |v: f64| v.clamp(-margin, 1.0 + margin) as f32;
@@ -468,17 +486,20 @@ impl Source<'_> {
         let shape = match z.kind.get_ref() {
             RawKind::Line => {
                 let [a, b] = points[..] else {
-                    return Err(self.error(
+                    let n = z.points.get_ref().len();
+                    return Err(self.problem(
                         &points_span,
                         field("points"),
-                        format!("a line needs exactly 2 points, not {}", z.points.get_ref().len()),
+                        format!("a line needs exactly 2 points, not {n}"),
+                        Problem::new("line_points", &[("n", &n)]),
                     ));
                 };
                 if f64::from(a.distance(b)) < MIN_EXTENT {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &points_span,
                         field("points"),
                         "the 2 points of a line must be distinct".to_owned(),
+                        Problem::new("line_distinct", &[]),
                     ));
                 }
                 let entry_side = z.entry_side.as_ref().map_or(DEFAULT_ENTRY_SIDE, |s| Side::from(*s.get_ref()));
@@ -486,25 +507,28 @@ impl Source<'_> {
             }
             RawKind::Polygon => {
                 if let Some(side) = &z.entry_side {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &side.span(),
                         field("entry_side"),
                         "only lines have an entry side; entering a polygon is an entry".to_owned(),
+                        Problem::new("polygon_entry_side", &[]),
                     ));
                 }
                 if points.len() < 3 {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &points_span,
                         field("points"),
                         format!("a polygon needs at least 3 points, not {}", points.len()),
+                        Problem::new("polygon_points", &[("n", &points.len())]),
                     ));
                 }
                 let polygon = Polygon::new(points);
                 if f64::from(polygon.area()) < MIN_EXTENT {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &points_span,
                         field("points"),
                         "the polygon has no area (its points are on one line)".to_owned(),
+                        Problem::new("polygon_area", &[]),
                     ));
                 }
                 ZoneShape::Polygon(polygon)
@@ -514,10 +538,11 @@ impl Source<'_> {
             (Some(d), ZoneSpace::Picture) => {
                 let value = *d.get_ref();
                 if !(value.is_finite() && (0.0..0.5).contains(&value)) {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &d.span(),
                         field("min_distance"),
                         format!("must be a fraction of the image height in 0..0.5, not {value}"),
+                        Problem::new("min_distance_picture", &[("value", &value)]),
                     ));
                 }
                 value as f32
@@ -525,10 +550,11 @@ impl Source<'_> {
             (Some(d), ZoneSpace::Floor) => {
                 let value = *d.get_ref();
                 if !(value.is_finite() && (0.0..5.0).contains(&value)) {
-                    return Err(self.error(
+                    return Err(self.problem(
                         &d.span(),
                         field("min_distance"),
                         format!("must be a distance in metres in 0..5 for a zone on the floor, not {value}"),
+                        Problem::new("min_distance_floor", &[("value", &value)]),
                     ));
                 }
                 value as f32
@@ -587,7 +613,14 @@ impl<'a> Ids<'a> {
             let _ = write!(message, "{}s: {}", self.kind, self.order.join(", "));
         }
         message.push(')');
-        Err(source.error(&reference.span(), field, message))
+        let code = match self.kind {
+            "building" => "unknown_building",
+            "entrance" => "unknown_entrance",
+            "camera" => "unknown_camera",
+            _ => "invalid",
+        };
+        let problem = Problem::new(code, &[("name", reference.get_ref()), ("known", &self.order.join(", "))]);
+        Err(source.problem(&reference.span(), field, message, problem))
     }
 }
 
@@ -678,6 +711,28 @@ mod tests {
             zone.replace("\"c\"", "\"c2\"")
         );
         assert!(Site::parse(&other, "m.toml").is_ok());
+    }
+
+    #[test]
+    fn an_error_a_page_can_cause_has_a_code_and_the_values_it_names() {
+        use crate::site::{Problem, SiteError};
+        let problem = |text: &str| match Site::parse(text, "m.toml") {
+            Err(SiteError::Invalid { problem, .. }) => problem,
+            other => panic!("expected an invalid site: {other:?}"),
+        };
+        let zone = "\n[[zone]]\ncamera = \"c\"\nname = \"z\"\nkind = \"polygon\"\npoints = [[0,0],[1,0],[1,1]]\n";
+        let twice = problem(&format!("{MINIMAL}{zone}"));
+        assert_eq!(twice.code, "duplicate_zone");
+        assert_eq!(twice.params, [("name", "z".to_string()), ("camera", "c".into()), ("first", "18".into())]);
+        let outside = problem(&format!("{MINIMAL}{}", zone.replace("\"z\"", "\"y\"").replace("[1,1]", "[1.5,1]")));
+        assert_eq!(outside, Problem::new("outside_picture", &[("x", &1.5), ("y", &1)]));
+        let entrance = problem(&format!("{MINIMAL}{}", zone.replace("\"z\"", "\"y\"") + "entrance = \"东门\"\n"));
+        assert_eq!(entrance, Problem::new("unknown_entrance", &[("name", &"东门"), ("known", &"e")]));
+        // What a page cannot send keeps the generic code.
+        assert_eq!(problem(&minimal_with("id = \"s\"", "id = \"a/b\"")).code, "invalid");
+        for code in Problem::CODES {
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{code}");
+        }
     }
 
     #[test]

@@ -89,6 +89,15 @@ fn title(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     t("render.title", &[("name", &name), ("time", &local_time(grid, snapshot.at))])
 }
 
+/// Unix second `s` as RFC 3339 in the grid's time zone (`2026-11-26T00:00:00+08:00`), or in UTC
+/// (`…Z`) for a grid without one.
+pub fn local_rfc3339(grid: &Grid, s: i64) -> String {
+    match (&grid.time_zone, jiff::Timestamp::from_second(s)) {
+        (Some(_), Ok(instant)) => instant.to_zoned(grid.zone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string(),
+        _ => lintel_wire::UtcTime::from_unix_seconds(s).to_string(),
+    }
+}
+
 /// `at` as people in the grid's time zone read it: `2026-11-25 18:00 +08:00 Asia/Shanghai`, or
 /// `2026-11-25 10:00 UTC` for a grid without a time zone.
 pub fn local_time(grid: &Grid, at: lintel_wire::UtcTime) -> String {
@@ -411,7 +420,12 @@ mod tests {
         let mut grid = Grid::load(&path).unwrap();
         let at = UtcTime::from_unix_seconds(1_764_064_800); // 2025-11-25T10:00:00Z
         assert_eq!(local_time(&grid, at), "2025-11-25 18:00 +08:00 Asia/Shanghai");
+        // 16:00Z is midnight of the next day in Shanghai, on a 24-hour clock.
+        let midnight = 1_764_086_400; // 2025-11-25T16:00:00Z
+        assert_eq!(local_time(&grid, UtcTime::from_unix_seconds(midnight)), "2025-11-26 00:00 +08:00 Asia/Shanghai");
+        assert_eq!(local_rfc3339(&grid, midnight), "2025-11-26T00:00:00+08:00");
         grid.time_zone = None;
         assert_eq!(local_time(&grid, at), "2025-11-25 10:00 UTC");
+        assert_eq!(local_rfc3339(&grid, midnight), "2025-11-25T16:00:00Z");
     }
 }

@@ -250,7 +250,7 @@ async fn history(
     })
     .await;
     match answer {
-        Ok(points) => json_answer(&q.answer(points, &suppression), "application/json"),
+        Ok(points) => json_answer(&q.answer(&state.grid, points, &suppression), "application/json"),
         Err(response) => response,
     }
 }
@@ -332,8 +332,16 @@ impl HistoryQuery {
         Ok(Self { buildings, subject, exact, step, step_name: step_name.to_string(), from, to })
     }
 
-    /// The JSON answer with these `points` (at most [`MAX_HISTORY_POINTS`] of them shown).
-    fn answer(&self, mut points: Vec<super::store::HistoryPoint>, suppression: &Suppression) -> serde_json::Value {
+    /// The JSON answer with these `points` (at most [`MAX_HISTORY_POINTS`] of them shown), its
+    /// times RFC 3339 in the grid's time zone (`2026-11-26T00:00:00+08:00`: the same instants, as
+    /// the community reads them).
+    fn answer(
+        &self,
+        grid: &Grid,
+        mut points: Vec<super::store::HistoryPoint>,
+        suppression: &Suppression,
+    ) -> serde_json::Value {
+        let time = |s: i64| render::local_rfc3339(grid, s);
         let truncated = points.len() > MAX_HISTORY_POINTS;
         points.truncate(MAX_HISTORY_POINTS);
         // A suppressed occupancy is NaN (JSON null); a small highest occupancy is shown as none.
@@ -342,14 +350,14 @@ impl HistoryQuery {
             .iter()
             .map(|p| {
                 json!({
-                    "start": UtcTime::from_unix_seconds(p.start_s), "end": UtcTime::from_unix_seconds(p.end_s),
+                    "start": time(p.start_s), "end": time(p.end_s),
                     "occupancy": p.occupancy, "occupancy_max": shown_max(p.occupancy_max),
                     "entries": p.entries, "exits": p.exits, "buildings": p.buildings,
                 })
             })
             .collect();
         let mut value = json!({
-            "from": UtcTime::from_unix_seconds(self.from), "to": UtcTime::from_unix_seconds(self.to),
+            "from": time(self.from), "to": time(self.to), "time_zone": grid.time_zone.as_deref().unwrap_or("UTC"),
             "step": self.step_name, "exact": self.exact, "truncated": truncated, "points": points,
         });
         if !self.exact {

@@ -117,6 +117,10 @@ pub struct RunArgs {
     /// other name gets 421 (DNS rebinding).
     #[arg(long, value_name = "NAME", requires = "web")]
     web_host: Vec<String>,
+    /// Show operators a blurred still of each camera on the dashboard (hidden as the set-up
+    /// page's picture is, never unblurred), to see a moved or defocused camera for themselves.
+    #[arg(long, requires = "web")]
+    operator_stills: bool,
     /// The dashboard's history (SQLite: building intervals, alerts and acknowledgements)
     /// (default: `<spool>/history.sqlite`).
     #[arg(long, value_name = "FILE")]
@@ -241,6 +245,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             state.hosts = Some(AllowedHosts::with_names(&args.web_host));
             state.calibrate =
                 Some(CalibrateView::new(site.clone(), args.site.clone(), live.clone(), zone_reloads.clone()));
+            if args.operator_stills {
+                let cameras = site.cameras.iter().map(|c| c.id.clone()).collect();
+                state.stills = Some(lintel::web::stills::OperatorStills::new(cameras, live.clone()));
+                board.offer_stills();
+            }
             let server = lintel::web::server::serve_pages(address, state)
                 .with_context(|| format!("--web {address}: cannot listen"))?;
             eprintln!(

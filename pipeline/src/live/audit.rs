@@ -10,6 +10,8 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
+use super::Said;
+
 /// How many entries the trail keeps in memory.
 pub const AUDIT_KEPT: usize = 500;
 
@@ -79,9 +81,28 @@ pub struct AuditEntry {
     pub from: String,
     /// On what: a camera id, a building id, an alert.
     pub subject: String,
-    /// Anything else worth reading (a command's value, why it was refused).
+    /// Anything else worth reading (a command's value, why it was refused), in English.
     pub detail: String,
+    /// The same as the pages say it, in their reader's language (one of [`DETAIL_CODES`]); none
+    /// for an entry without detail, or one kept before details had codes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub said: Option<Said>,
 }
+
+/// Every catalogue key an entry's [`AuditEntry::said`] may have (the pages' catalogues must have
+/// each).
+pub const DETAIL_CODES: [&str; 10] = [
+    "audit.unblur",
+    "audit.zones_saved",
+    "audit.zones_saved_geometry",
+    "audit.validation",
+    "audit.sign_in_failed",
+    "audit.sign_in_failed_wait",
+    "audit.acknowledged",
+    "audit.occupancy_applied",
+    "audit.occupancy_refused",
+    "audit.occupancy_refused_unread",
+];
 
 /// The node's audit trail. Cheap to clone.
 #[derive(Clone, Debug, Default)]
@@ -93,6 +114,24 @@ pub struct AuditTrail {
 impl AuditTrail {
     /// Records that `who`, from `from`, did `action` on `subject` (logged at WARN, target `audit`).
     pub fn record(&self, action: AuditAction, who: &str, from: &str, subject: &str, detail: &str) {
+        self.record_said(action, who, from, subject, detail, None);
+    }
+
+    /// As [`record`](Self::record), with the detail as the pages say it (`said`, one of
+    /// [`DETAIL_CODES`]) beside its English.
+    pub fn record_said(
+        &self,
+        action: AuditAction,
+        who: &str,
+        from: &str,
+        subject: &str,
+        detail: &str,
+        said: Option<Said>,
+    ) {
+        debug_assert!(
+            said.as_ref().is_none_or(|s| DETAIL_CODES.contains(&s.code.as_str())),
+            "audit detail code {said:?} is not in DETAIL_CODES"
+        );
         tracing::warn!(target: "audit", action = action.name(), who, from, subject, "{detail}");
         let at = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let entry = AuditEntry {
@@ -102,6 +141,7 @@ impl AuditTrail {
             from: from.to_string(),
             subject: subject.to_string(),
             detail: detail.to_string(),
+            said,
         };
         if let Some(keeper) = self.keeper.get() {
             keeper.keep(&entry);

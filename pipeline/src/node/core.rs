@@ -13,7 +13,7 @@ use super::{AnalysedFrame, NodeEvent, NodeOptions, NodeOutput, NodeSummary, Refu
 use crate::analysis::{ViewChange, ViewSample, ViewWatch};
 use crate::count::{BuildingSpec, EntranceDedup, EntranceSpec, IntervalAggregator, IntervalReport};
 use crate::ingest::CameraState;
-use crate::live::{AuditAction, AuditTrail, BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
+use crate::live::{AuditAction, AuditTrail, BuildingMetrics, CameraMetrics, NodeMetrics, Said, Snapshot};
 use crate::publish::{
     Alert, AlertKind, CameraStatus, Counts, EntranceSummary, IntervalBounds, Message, NodeState, NodeStatus, Occupancy,
     OccupancySet, Received, SPOOL_ALERT_RATIO, UtcTime,
@@ -552,7 +552,11 @@ impl NodeCore {
             return;
         }
         let detail = format!("occupancy set to {} by command {} (issued {})", set.occupancy, set.id, set.issued_at);
-        self.audit_command(AuditAction::OccupancyApplied, set.issued_by.as_deref(), building, &detail);
+        let said = Said::new(
+            "audit.occupancy_applied",
+            &[("occupancy", &set.occupancy), ("command", &set.id), ("issued", &set.issued_at)],
+        );
+        self.audit_command(AuditAction::OccupancyApplied, set.issued_by.as_deref(), building, &detail, said);
         // Remembered before it is announced: a restart between the two must not apply it again.
         self.unsaved = false;
         out.save(&self.saved_state());
@@ -576,22 +580,26 @@ impl NodeCore {
             return;
         }
         // Who a refused command names is a claim no one vouched for: in the detail, not as who.
-        let detail = match set {
+        // The page says which command was refused; why (the verifier's English) stays in the detail.
+        let (detail, said) = match set {
             Some(set) => {
                 let claimed = set.issued_by.as_ref().map(|by| format!(", claims issued_by {by:?}")).unwrap_or_default();
-                format!("command {} (occupancy {}{claimed}) refused: {why}", set.id, set.occupancy)
+                (
+                    format!("command {} (occupancy {}{claimed}) refused: {why}", set.id, set.occupancy),
+                    Said::new("audit.occupancy_refused", &[("command", &set.id), ("occupancy", &set.occupancy)]),
+                )
             }
-            None => format!("command refused: {why}"),
+            None => (format!("command refused: {why}"), Said::new("audit.occupancy_refused_unread", &[])),
         };
-        self.audit_command(AuditAction::OccupancyRefused, None, building, &detail);
+        self.audit_command(AuditAction::OccupancyRefused, None, building, &detail, said);
     }
 
     /// Records a command in the audit trail (who: the `issued_by` of an applied, so authenticated,
     /// command, else `unknown`; from: `mqtt`), or in the log at WARN without a trail.
-    fn audit_command(&self, action: AuditAction, issued_by: Option<&str>, building: &str, detail: &str) {
+    fn audit_command(&self, action: AuditAction, issued_by: Option<&str>, building: &str, detail: &str, said: Said) {
         let who = issued_by.unwrap_or("unknown");
         match &self.audit {
-            Some(trail) => trail.record(action, who, "mqtt", building, detail),
+            Some(trail) => trail.record_said(action, who, "mqtt", building, detail, Some(said)),
             None => tracing::warn!(action = action.name(), who, building, "{detail}"),
         }
     }

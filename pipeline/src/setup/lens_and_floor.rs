@@ -1,9 +1,27 @@
 //! A camera's lens and floor in the page's terms (plain arrays a person can read and type), and
 //! their conversion to and from the site file's [`Lens`] and [`FloorSettings`].
 
+use lintel_calibration::FloorError;
 use lintel_calibration::Lens;
 use lintel_calibration::site::FloorSettings;
 use serde::{Deserialize, Serialize};
+
+use crate::live::Said;
+
+/// Every catalogue key [`floor_said`] gives (the pages' catalogues must have each).
+pub const FLOOR_CODES: [&str; 4] =
+    ["floor.collinear_picture", "floor.collinear_floor", "floor.no_focal_length", "floor.implausible"];
+
+/// Why a floor is not used, as the page says it.
+pub fn floor_said(error: &FloorError) -> Said {
+    let code = match error {
+        FloorError::Collinear("floor") => FLOOR_CODES[1],
+        FloorError::Collinear(_) => FLOOR_CODES[0],
+        FloorError::NoFocalLength => FLOOR_CODES[2],
+        FloorError::Implausible => FLOOR_CODES[3],
+    };
+    Said::new(code, &[])
+}
 
 /// A lens as the page shows and edits it (pixels of a picture of `size`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
@@ -101,5 +119,19 @@ mod tests {
         let back = FloorSettings::from(view);
         assert_eq!(back.height_range_m, Some((1.4, 2.1)));
         assert_eq!(back.metres, floor.metres);
+    }
+
+    #[test]
+    fn why_a_floor_is_not_used_has_a_code_for_each_reason() {
+        let codes: Vec<String> = [
+            FloorError::Collinear("picture"),
+            FloorError::Collinear("floor"),
+            FloorError::NoFocalLength,
+            FloorError::Implausible,
+        ]
+        .iter()
+        .map(|e| floor_said(e).code)
+        .collect();
+        assert_eq!(codes, FLOOR_CODES);
     }
 }

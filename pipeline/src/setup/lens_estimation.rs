@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use lintel_calibration::{Board, CheckerboardViews};
+use lintel_calibration::{Board, CheckerboardError, CheckerboardViews};
 use serde::Serialize;
 
-use super::SetupError;
 use super::lens_and_floor::LensView;
-use crate::live::{LiveFrame, LiveFrames, Picture};
+use super::{Refusal, SetupError};
+use crate::live::{LiveFrame, LiveFrames, Picture, Said};
 
 /// The longest a technician may capture checkerboard views for.
 pub const MAX_ESTIMATE_S: f64 = 120.0;
@@ -33,9 +33,13 @@ impl CaptureRequest {
     /// A board of `corners` inner corners (`COLUMNSxROWS`, `9x6`) with squares of `square_mm`,
     /// captured for `seconds` (1 to [`MAX_ESTIMATE_S`]).
     pub fn new(corners: &str, square_mm: f64, seconds: f64) -> Result<Self, SetupError> {
-        let board = Board::parse(corners, square_mm).map_err(|e| SetupError::Refused(e.to_string()))?;
+        let board = Board::parse(corners, square_mm).map_err(|e| Refusal::Board {
+            message: e.to_string(),
+            corners: corners.chars().filter(|c| !c.is_control()).take(32).collect(),
+            square_mm,
+        })?;
         if !(seconds.is_finite() && (1.0..=MAX_ESTIMATE_S).contains(&seconds)) {
-            return Err(SetupError::Refused(format!("capture for 1 to {MAX_ESTIMATE_S} seconds, not {seconds}")));
+            return Err(Refusal::CaptureSeconds { max: MAX_ESTIMATE_S, seconds }.into());
         }
         Ok(Self { board, seconds })
     }
@@ -52,9 +56,46 @@ pub struct Estimation {
     /// The lens and its fit, once estimated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result: Option<EstimatedLens>,
-    /// Why there is no lens, when the estimation failed.
+    /// Why there is no lens, when the estimation failed (English), and as the page says it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub said: Option<Said>,
+}
+
+/// Why an estimation gave no lens: in English (the log, scripts) and as the page says it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoLens {
+    pub message: String,
+    pub said: Said,
+}
+
+impl NoLens {
+    /// Every catalogue key a [`NoLens`] may have (the pages' catalogues must have each).
+    pub const CODES: [&'static str; 4] =
+        ["estimate.not_found", "estimate.too_few_views", "estimate.poor_fit", "estimate.failed"];
+
+    /// A failure the technician cannot act on from the page (the log says more).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self { message: message.into(), said: Said::new(Self::CODES[3], &[]) }
+    }
+}
+
+impl From<CheckerboardError> for NoLens {
+    fn from(error: CheckerboardError) -> Self {
+        let message = error.to_string();
+        let said = match &error {
+            CheckerboardError::NotFound { board, frames } => {
+                Said::new(Self::CODES[0], &[("board", board), ("frames", frames)])
+            }
+            CheckerboardError::TooFewViews { found, needed } => {
+                Said::new(Self::CODES[1], &[("found", found), ("needed", needed)])
+            }
+            CheckerboardError::PoorFit { rms_px } => Said::new(Self::CODES[2], &[("rms_px", &format!("{rms_px:.2}"))]),
+            _ => return Self::failed(message),
+        };
+        Self { message, said }
+    }
 }
 
 /// A lens estimated from the views captured, in the camera's own picture size.
@@ -99,14 +140,17 @@ impl LensEstimations {
     }
 
     /// Camera `camera`'s estimation is over, with a lens or why there is none.
-    pub fn finish(&self, camera: usize, outcome: Result<EstimatedLens, String>) {
+    pub fn finish(&self, camera: usize, outcome: Result<EstimatedLens, NoLens>) {
         let mut estimations = self.locked();
         let estimation = estimations.entry(camera).or_default();
         estimation.running = false;
         estimation.seconds_left = 0;
         match outcome {
             Ok(result) => estimation.result = Some(result),
-            Err(error) => estimation.error = Some(error),
+            Err(NoLens { message, said }) => {
+                estimation.error = Some(message);
+                estimation.said = Some(said);
+            }
         }
     }
 
@@ -130,15 +174,15 @@ pub fn start_estimation(
         let capture = || capture_and_estimate(&job, &live, camera, request);
         // OpenCV is foreign code: whatever happens, the estimation ends.
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(capture))
-            .unwrap_or_else(|_| Err("the estimation failed; see the node's log".to_string()));
+            .unwrap_or_else(|_| Err(NoLens::failed("the estimation failed; see the node's log")));
         match &outcome {
             Ok(result) => tracing::info!(camera, views = result.views, "lens estimated from the checkerboard"),
-            Err(error) => tracing::warn!(camera, "no lens from the checkerboard: {error}"),
+            Err(error) => tracing::warn!(camera, "no lens from the checkerboard: {}", error.message),
         }
         job.finish(camera, outcome);
     });
     if let Err(error) = spawned {
-        estimations.finish(camera, Err(format!("cannot start the estimation: {error}")));
+        estimations.finish(camera, Err(NoLens::failed(format!("cannot start the estimation: {error}"))));
     }
     Ok(())
 }
@@ -150,7 +194,7 @@ fn capture_and_estimate(
     live: &LiveFrames,
     camera: usize,
     request: CaptureRequest,
-) -> Result<EstimatedLens, String> {
+) -> Result<EstimatedLens, NoLens> {
     let deadline = Instant::now() + Duration::from_secs_f64(request.seconds);
     let mut capture = Capture::new(request.board);
     while Instant::now() < deadline {
@@ -182,14 +226,14 @@ impl Capture {
     }
 
     /// Searches `frame` for the board unless it was offered already (then `false`).
-    fn offer(&mut self, frame: Arc<LiveFrame>) -> Result<bool, String> {
+    fn offer(&mut self, frame: Arc<LiveFrame>) -> Result<bool, NoLens> {
         if self.last.as_ref().is_some_and(|last| Arc::ptr_eq(last, &frame)) {
             return Ok(false);
         }
         let searched = match &frame.picture {
             Some(live) => {
                 let picture = &live.pixels;
-                self.views.offer(&grey_of(picture), picture.width, picture.height).map_err(|e| e.to_string())?;
+                self.views.offer(&grey_of(picture), picture.width, picture.height)?;
                 true
             }
             None => false,
@@ -200,8 +244,8 @@ impl Capture {
     }
 
     /// The lens the views give, scaled to the camera's picture.
-    fn estimate(self) -> Result<EstimatedLens, String> {
-        let estimate = self.views.estimate().map_err(|e| e.to_string())?;
+    fn estimate(self) -> Result<EstimatedLens, NoLens> {
+        let estimate = self.views.estimate()?;
         let lens = match self.source_size {
             Some(size @ (w, h)) if w > 0 && h > 0 => estimate.lens.scaled_to(size),
             _ => estimate.lens,
@@ -229,7 +273,7 @@ mod tests {
 
     fn refusal(result: Result<CaptureRequest, SetupError>) -> String {
         match result {
-            Err(SetupError::Refused(why)) => why,
+            Err(SetupError::Refused(why)) => why.to_string(),
             other => panic!("not refused: {other:?}"),
         }
     }
@@ -277,10 +321,15 @@ mod tests {
         let running = estimations.get(0).unwrap();
         assert!(running.running);
         assert_eq!((running.views, running.frames, running.seconds_left), (3, 40, 7));
-        estimations.finish(0, Err("the board was not found".into()));
+        let not_found = CheckerboardError::NotFound { board: "9x6".into(), frames: 40 };
+        estimations.finish(0, Err(not_found.into()));
         let done = estimations.get(0).unwrap();
         assert!(!done.running);
-        assert_eq!((done.seconds_left, done.error.as_deref()), (0, Some("the board was not found")));
+        assert!(done.error.as_deref().is_some_and(|e| e.starts_with("the board (9x6) was not found")), "{done:?}");
+        assert_eq!(done.said, Some(Said::new("estimate.not_found", &[("board", &"9x6"), ("frames", &40)])));
+        let poor = NoLens::from(CheckerboardError::PoorFit { rms_px: 2.4567 });
+        assert_eq!(poor.said, Said::new("estimate.poor_fit", &[("rms_px", &"2.46")]));
+        assert_eq!(NoLens::from(CheckerboardError::OpenCv("x".into())).said.code, "estimate.failed");
         estimations.start(0).unwrap();
         assert_eq!(estimations.get(0).unwrap(), Estimation { running: true, ..Estimation::default() }, "not forgotten");
     }
@@ -307,9 +356,10 @@ mod tests {
         assert!(!capture.offer(frame(None)).unwrap(), "a frame without its picture searched");
         assert_eq!(capture.views.frames(), 1);
         let refused = capture.offer(frame(Some((32, 24)))).unwrap_err();
-        assert!(refused.contains("the first was 64×48"), "{refused}");
+        assert!(refused.message.contains("the first was 64×48"), "{refused:?}");
         let none = capture.estimate().unwrap_err();
-        assert!(none.contains("not found in any of 1 frames"), "{none}");
+        assert!(none.message.contains("not found in any of 1 frames"), "{none:?}");
+        assert_eq!(none.said.code, "estimate.not_found");
     }
 
     #[test]

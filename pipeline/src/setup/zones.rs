@@ -10,8 +10,8 @@ use lintel_calibration::site::{CameraGeometry, Site, SiteError, Zone, ZoneShape,
 use lintel_calibration::site_edit::{self, EditError};
 use serde::{Deserialize, Serialize};
 
-use super::{Place, SetupError};
-use crate::live::ZoneReloads;
+use super::{Place, Refusal, SetupError};
+use crate::live::{Said, ZoneReloads};
 
 /// The most zones one camera may be given, and the most points of a polygon.
 pub const MAX_ZONES: usize = 64;
@@ -70,28 +70,30 @@ impl ZoneView {
     /// points inside the picture) is left to its validation.
     pub fn to_zone(&self, camera: &str) -> Result<Zone, SetupError> {
         let name = self.name.trim();
-        let refused = |why: String| SetupError::Refused(format!("zone {name:?}: {why}"));
+        // What the page sent, as it may be shown: no control characters, cut short.
+        let shown = |value: &str| value.chars().filter(|c| !c.is_control()).take(64).collect::<String>();
+        let zone = || shown(name);
         let point = |[x, y]: [f32; 2]| Point::new(x, y);
         if self.points.len() > MAX_POINTS {
-            return Err(refused(format!("more than {MAX_POINTS} points")));
+            return Err(Refusal::TooManyPoints { zone: zone(), max: MAX_POINTS }.into());
         }
         let shape = match self.kind.as_str() {
             "line" => {
-                let [a, b] = self.points[..] else { return Err(refused("a line has two points".into())) };
+                let [a, b] = self.points[..] else { return Err(Refusal::LineTwoPoints { zone: zone() }.into()) };
                 let side = match self.entry_side.as_deref() {
                     Some("left") => Side::Left,
                     Some("right") | None => Side::Right,
-                    Some(other) => return Err(refused(format!("entry side {other:?} is not left or right"))),
+                    Some(other) => return Err(Refusal::EntrySide { zone: zone(), side: shown(other) }.into()),
                 };
                 ZoneShape::Line(CountingLine::new(point(a), point(b), side))
             }
             "polygon" => ZoneShape::Polygon(Polygon::new(self.points.iter().copied().map(point).collect())),
-            other => return Err(refused(format!("kind {other:?} is not line or polygon"))),
+            other => return Err(Refusal::Kind { zone: zone(), kind: shown(other) }.into()),
         };
         let space = match self.space.as_deref() {
             None | Some("picture") => ZoneSpace::Picture,
             Some("floor") => ZoneSpace::Floor,
-            Some(other) => return Err(refused(format!("space {other:?} is not picture or floor"))),
+            Some(other) => return Err(Refusal::Space { zone: zone(), space: shown(other) }.into()),
         };
         Ok(Zone {
             camera: camera.to_string(),
@@ -109,7 +111,7 @@ impl ZoneView {
 /// at the first that cannot be one.
 pub fn zones_of(camera: &str, zones: &[ZoneView]) -> Result<Vec<Zone>, SetupError> {
     if zones.len() > MAX_ZONES {
-        return Err(SetupError::Refused(format!("more than {MAX_ZONES} zones on one camera")));
+        return Err(Refusal::TooManyZones { max: MAX_ZONES }.into());
     }
     zones.iter().map(|z| z.to_zone(camera)).collect()
 }
@@ -192,7 +194,8 @@ impl SiteFile {
     /// Zone `zone`'s place among camera `camera`'s zones.
     pub fn zone_index(&self, camera: &str, zone: &str) -> Result<usize, SetupError> {
         self.locked().zones_for(camera).position(|z| z.name == zone).ok_or_else(|| {
-            SetupError::Refused(format!("camera {camera} has no zone {:?}", zone.chars().take(64).collect::<String>()))
+            let zone = zone.chars().filter(|c| !c.is_control()).take(64).collect();
+            Refusal::NoZone { camera: camera.to_string(), zone }.into()
         })
     }
 
@@ -209,20 +212,21 @@ impl SiteFile {
         let index =
             site.cameras.iter().position(|c| c.id == camera).ok_or_else(|| SetupError::NoCamera(camera.into()))?;
         let zones = zones_of(camera, zones)?;
-        let not_saved = |reason: String, at: Option<Place>| SetupError::NotSaved { reason, at };
+        // Reading or writing the file failing is the node's: the page says so, the log says why.
+        let not_saved =
+            |reason: String| SetupError::NotSaved { reason, said: Said::new("setup.not_saved", &[]), at: None };
         let text = std::fs::read_to_string(&self.path)
-            .map_err(|e| not_saved(format!("{}: cannot read the site file: {e}", self.path.display()), None))?;
+            .map_err(|e| not_saved(format!("{}: cannot read the site file: {e}", self.path.display())))?;
         let (text, new_site) =
-            site_edit::replace_zones(&text, &self.path, camera, &zones, geometry.as_ref()).map_err(|e| {
-                let at = match &e {
-                    EditError::Invalid(SiteError::Invalid { field, .. }) => {
-                        place_of_error(field, &site, camera, zones.len())
-                    }
-                    _ => None,
-                };
-                not_saved(e.to_string(), at)
+            site_edit::replace_zones(&text, &self.path, camera, &zones, geometry.as_ref()).map_err(|e| match &e {
+                EditError::Invalid(SiteError::Invalid { line, field, problem, .. }) => SetupError::NotSaved {
+                    reason: e.to_string(),
+                    said: SetupError::site_problem(*line, field, problem),
+                    at: place_of_error(field, &site, camera, zones.len()),
+                },
+                _ => not_saved(e.to_string()),
             })?;
-        site_edit::write_atomically(&self.path, &text).map_err(|e| not_saved(e.to_string(), None))?;
+        site_edit::write_atomically(&self.path, &text).map_err(|e| not_saved(e.to_string()))?;
         let saved_geometry = new_site.camera(camera).map(|c| c.geometry()).unwrap_or_default();
         self.reloads.push(index, new_site.zones_for(camera).cloned().collect(), saved_geometry);
         tracing::info!(
@@ -302,7 +306,7 @@ entry_side = "right"
 
     fn refusal(result: Result<impl std::fmt::Debug, SetupError>) -> String {
         match result {
-            Err(SetupError::Refused(why)) => why,
+            Err(SetupError::Refused(why)) => why.to_string(),
             other => panic!("not refused: {other:?}"),
         }
     }
@@ -382,8 +386,13 @@ entry_side = "right"
     fn a_save_the_site_file_refuses_writes_nothing_and_says_which_zone() {
         let (dir, file, reloads) = site_file();
         let result = file.save("cam-1", &[line("a", 0.3), line("a", 0.7)], None);
-        let Err(SetupError::NotSaved { reason, at }) = result else { panic!("saved twice the same name: {result:?}") };
+        let Err(SetupError::NotSaved { reason, at, said }) = result else {
+            panic!("saved twice the same name: {result:?}")
+        };
         assert!(reason.contains("site.toml:") && reason.contains("name"), "{reason}");
+        assert_eq!(said.code, "site.duplicate_zone", "{said:?}");
+        assert_eq!((said.params["name"].as_str(), said.params["camera"].as_str()), ("a", "cam-1"));
+        assert!(said.params["field"].ends_with(".name") && said.params.contains_key("line"), "{said:?}");
         assert_eq!(at, Some(Place::Zone(1)));
         assert_eq!(std::fs::read_to_string(dir.path().join("site.toml")).unwrap(), SITE);
         assert!(reloads.take().is_empty(), "a refused save reached the node");

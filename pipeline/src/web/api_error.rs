@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::setup::{Place, SetupError};
+#[cfg(test)]
+use crate::{live::Said, setup::Refusal};
 
 /// Why a request was not answered as asked.
 #[derive(Debug)]
@@ -46,12 +48,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A refusal in JSON: `error` (English, for scripts and logs), and `code` and `params` (the
+/// catalogue key and its values) for a page to say it in its reader's language.
 fn setup_answer(error: SetupError) -> Response {
-    let json_error = |status: StatusCode, body: Value| (status, Json(body)).into_response();
-    match error {
+    let said = error.said();
+    let json_error = |status: StatusCode, mut body: Value| {
+        body["code"] = json!(said.code);
+        body["params"] = json!(said.params);
+        (status, Json(body)).into_response()
+    };
+    match &error {
         SetupError::NoCamera(_) => (StatusCode::NOT_FOUND, format!("{error}\n")).into_response(),
-        SetupError::Refused(why) => json_error(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": why })),
-        SetupError::NotSaved { reason, at } => {
+        SetupError::Refused(why) => json_error(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": why.to_string() })),
+        SetupError::NotSaved { reason, at, .. } => {
             json_error(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": reason, "at": at.map(place) }))
         }
         SetupError::EstimationUnderWay => json_error(StatusCode::CONFLICT, json!({ "error": error.to_string() })),
@@ -105,18 +114,35 @@ mod tests {
 
     #[test]
     fn refused_input_is_a_422_with_the_reason_and_a_refused_save_says_where() {
-        let (status, body, _) = answer(SetupError::Refused("zone \"a\": a line has two points".into()));
+        let (status, body, _) = answer(SetupError::from(Refusal::LineTwoPoints { zone: "东门".into() }));
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(json_of(&body), json!({ "error": "zone \"a\": a line has two points" }));
+        assert_eq!(
+            json_of(&body),
+            json!({
+                "error": "zone \"东门\": a line has two points",
+                "code": "setup.refused.line_two_points",
+                "params": { "zone": "东门" },
+            })
+        );
         for (at, expected) in [
             (Some(Place::Zone(2)), json!({ "zone": 2 })),
             (Some(Place::Lens), json!({ "part": "lens" })),
             (Some(Place::Floor), json!({ "part": "floor" })),
             (None, Value::Null),
         ] {
-            let (status, body, _) = answer(SetupError::NotSaved { reason: "site.toml:3: zone[1].name".into(), at });
+            let said = Said::new("site.empty", &[("line", &3), ("field", &"zone[1].name")]);
+            let reason = "site.toml:3: zone[1].name: is empty".to_string();
+            let (status, body, _) = answer(SetupError::NotSaved { reason, said, at });
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-            assert_eq!(json_of(&body), json!({ "error": "site.toml:3: zone[1].name", "at": expected }));
+            assert_eq!(
+                json_of(&body),
+                json!({
+                    "error": "site.toml:3: zone[1].name: is empty",
+                    "code": "site.empty",
+                    "params": { "line": "3", "field": "zone[1].name" },
+                    "at": expected,
+                })
+            );
         }
     }
 
@@ -124,11 +150,15 @@ mod tests {
     fn estimations_answer_409_while_busy_and_404_when_there_is_none() {
         let (status, body, _) = answer(SetupError::EstimationUnderWay);
         assert_eq!(status, StatusCode::CONFLICT);
-        assert_eq!(json_of(&body), json!({ "error": "a lens estimation is already under way on this camera" }));
+        assert_eq!(json_of(&body)["error"], "a lens estimation is already under way on this camera");
+        assert_eq!(json_of(&body)["code"], "setup.estimation_under_way");
         let (status, body, _) = answer(SetupError::NoEstimation);
         assert_eq!(
             (status, json_of(&body)),
-            (StatusCode::NOT_FOUND, json!({ "error": "no estimation on this camera" }))
+            (
+                StatusCode::NOT_FOUND,
+                json!({ "error": "no estimation on this camera", "code": "setup.no_estimation", "params": {} })
+            )
         );
     }
 

@@ -49,6 +49,8 @@ pub struct SiteView {
     pub node: String,
     /// The IANA time zone the pages show times in (`None`: the browser's).
     pub time_zone: Option<String>,
+    /// Whether operators may see a blurred still of each camera (`--operator-stills`).
+    pub stills: bool,
     pub buildings: Vec<BuildingView>,
     pub cameras: Vec<CameraView>,
 }
@@ -74,6 +76,7 @@ impl SiteView {
             site_name: site.name.clone(),
             node: site.node.clone(),
             time_zone: site.time_zone.clone(),
+            stills: false,
             buildings: site
                 .buildings
                 .iter()
@@ -175,6 +178,8 @@ pub struct OperatorBoard {
     failing: std::sync::atomic::AtomicBool,
     /// Where acknowledgements made here are published for consoles (none: they stay here).
     acks_out: Mutex<Option<RetainedSender>>,
+    /// The pages offer blurred stills (`--operator-stills`).
+    stills: std::sync::atomic::AtomicBool,
 }
 
 /// The role an acknowledgement made on a console is recorded with.
@@ -226,6 +231,7 @@ impl OperatorBoard {
             events: broadcast::channel(EVENTS_BUFFERED).0,
             failing: Default::default(),
             acks_out: Mutex::new(None),
+            stills: Default::default(),
         });
         let weak = Arc::downgrade(&board);
         if let Err(error) = std::thread::Builder::new().name("lintel-board".into()).spawn(move || watch(weak)) {
@@ -234,8 +240,14 @@ impl OperatorBoard {
         board
     }
 
-    pub fn site(&self) -> &SiteView {
-        &self.site
+    /// The site as the pages read it, with whether stills are offered.
+    pub fn site(&self) -> SiteView {
+        SiteView { stills: self.stills.load(std::sync::atomic::Ordering::Relaxed), ..self.site.clone() }
+    }
+
+    /// Tells the pages that blurred stills are served (`--operator-stills`).
+    pub fn offer_stills(&self) {
+        self.stills.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Live changes, for a page's event stream.

@@ -27,8 +27,8 @@ use super::auth::{Role, Technician};
 use super::limits::Peer;
 use super::pages;
 use crate::analysis::flow;
-use crate::live::{AuditAction, AuditTrail, LiveFrames, ZoneReloads};
-use crate::setup::lens_and_floor::{FloorView, LensView};
+use crate::live::{AuditAction, AuditTrail, LiveFrames, Said, ZoneReloads};
+use crate::setup::lens_and_floor::{FloorView, LensView, floor_said};
 use crate::setup::lens_estimation::{self, CaptureRequest, Estimation, LensEstimations};
 use crate::setup::picture::{self, Hiding, UNBLUR_FOR, UnblurWindows, UndistortionMaps};
 use crate::setup::validation::{ValidationLog, ValidationResult, Validations};
@@ -150,11 +150,13 @@ pub async fn save_zones(
 ) -> Result<Json<Value>, ApiError> {
     let (zones, geometry) = body.into_parts();
     let detail = format!("{} zones{}", zones.len(), if geometry.is_some() { ", lens and floor" } else { "" });
+    let code = if geometry.is_some() { "audit.zones_saved_geometry" } else { "audit.zones_saved" };
+    let said = Said::new(code, &[("zones", &zones.len())]);
     let subject = camera.clone();
     let saved = tokio::task::spawn_blocking(move || view.site.save(&camera, &zones, geometry))
         .await
         .map_err(|e| ApiError::internal("the save failed; see the node's log\n", e))??;
-    audit.record(AuditAction::ZonesSaved, TECHNICIAN, &peer.name(), &subject, &detail);
+    audit.record_said(AuditAction::ZonesSaved, TECHNICIAN, &peer.name(), &subject, &detail, Some(said));
     Ok(Json(json!({
         "saved": true,
         "zones": saved.zones,
@@ -275,8 +277,10 @@ pub async fn stop_validation(
     tokio::task::spawn_blocking(move || log.append(&kept))
         .await
         .map_err(|e| ApiError::internal("the validation could not be kept; see the node's log\n", e))??;
-    let detail = format!("finished on zone {}, agreement {:.2}", result.zone, result.agreement);
-    audit.record(AuditAction::Validation, TECHNICIAN, &peer.name(), &camera, &detail);
+    let agreement = format!("{:.2}", result.agreement);
+    let detail = format!("finished on zone {}, agreement {agreement}", result.zone);
+    let said = Said::new("audit.validation", &[("zone", &result.zone), ("agreement", &agreement)]);
+    audit.record_said(AuditAction::Validation, TECHNICIAN, &peer.name(), &camera, &detail, Some(said));
     Ok(Json(result))
 }
 
@@ -321,8 +325,9 @@ struct GeometryView {
     measures_height: bool,
     /// The heights kept, while the filter is on.
     height_range_m: Option<[f32; 2]>,
-    /// Why the floor is not used, when it is not.
+    /// Why the floor is not used, when it is not (English), and as the page says it.
     floor_error: Option<String>,
+    floor_said: Option<Said>,
 }
 
 impl GeometryView {
@@ -335,6 +340,7 @@ impl GeometryView {
             picture_to_floor: floor.map(|f| *f.to_floor_matrix()),
             measures_height: floor.is_some_and(|f| f.measures_height()),
             height_range_m: space.height_range().map(|(a, b)| [a, b]),
+            floor_said: error.as_ref().map(floor_said),
             floor_error: error.map(|e| e.to_string()),
         };
         (view, space)
@@ -472,7 +478,8 @@ pub async fn unblur(
     let index = view.site.camera_index(&camera)?;
     // Recorded before a clear pixel can be served.
     let detail = format!("people unblurred for {} s", UNBLUR_FOR.as_secs());
-    audit.record(AuditAction::Unblur, TECHNICIAN, &peer.name(), &camera, &detail);
+    let said = Said::new("audit.unblur", &[("seconds", &UNBLUR_FOR.as_secs())]);
+    audit.record_said(AuditAction::Unblur, TECHNICIAN, &peer.name(), &camera, &detail, Some(said));
     view.unblurred.open(index, Instant::now());
     Ok(Json(json!({ "unblurred_s": UNBLUR_FOR.as_secs() })))
 }

@@ -30,7 +30,7 @@ use super::board::{Bucket, OperatorBoard};
 use super::history::now_unix;
 use super::limits::{Peer, StreamSlot, StreamSlots};
 use super::pages;
-use crate::live::{AuditAction, AuditEntry, AuditTrail};
+use crate::live::{AuditAction, AuditEntry, AuditTrail, Said};
 
 /// The longest history a page may ask for at once, and the most buckets it may get back.
 const MAX_HOURS: i64 = 24 * 31;
@@ -46,7 +46,7 @@ pub async fn page(_: Operator, headers: HeaderMap) -> Html<String> {
 }
 
 pub async fn site(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Json<super::board::SiteView> {
-    Json(board.site().clone())
+    Json(board.site())
 }
 
 pub async fn overview(State(board): State<Arc<OperatorBoard>>, _: Operator) -> Response {
@@ -128,7 +128,15 @@ pub async fn acknowledge(
     let row = from_the_board(move || board.acknowledge(id, &by, role.name(), &note)).await?;
     let row = row.ok_or_else(|| ApiError::NotFound(format!("no alert {id}")))?;
     let subject = format!("alert {id} ({} {})", row.kind, row.subject);
-    audit.record(AuditAction::AlertAcknowledged, role.name(), &peer.name(), &subject, &format!("by {name}"));
+    let said = Said::new("audit.acknowledged", &[("name", &name)]);
+    audit.record_said(
+        AuditAction::AlertAcknowledged,
+        role.name(),
+        &peer.name(),
+        &subject,
+        &format!("by {name}"),
+        Some(said),
+    );
     Ok(Json(row).into_response())
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::live::{AuditAction, AuditEntry};
+use crate::live::{AuditAction, AuditEntry, Said};
 use crate::publish::AlertKind;
 
 /// The most alerts kept, whatever their age: a flapping camera cannot grow the file without end.
@@ -125,6 +125,7 @@ impl History {
             ("alerts", "acked_note", "TEXT"),
             ("alerts", "ends", "INTEGER"),
             ("alerts", "seq", "INTEGER"),
+            ("audit", "said", "TEXT"),
         ] {
             add_column(&db, table, column, kind).map_err(error)?;
         }
@@ -194,8 +195,16 @@ impl History {
     pub fn record_audit(&mut self, entry: &AuditEntry) -> Result<(), HistoryError> {
         self.db
             .execute(
-                "INSERT INTO audit (at, action, who, peer, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![entry.at, entry.action.name(), entry.who, entry.from, entry.subject, entry.detail],
+                "INSERT INTO audit (at, action, who, peer, subject, detail, said) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    entry.at,
+                    entry.action.name(),
+                    entry.who,
+                    entry.from,
+                    entry.subject,
+                    entry.detail,
+                    entry.said.as_ref().map(Said::to_json)
+                ],
             )
             .map_err(|e| self.error(e))?;
         Ok(())
@@ -205,7 +214,7 @@ impl History {
     pub fn recent_audit(&self, n: usize) -> Result<Vec<AuditEntry>, HistoryError> {
         let mut statement = self
             .db
-            .prepare_cached("SELECT at, action, who, peer, subject, detail FROM audit ORDER BY id DESC LIMIT ?1")
+            .prepare_cached("SELECT at, action, who, peer, subject, detail, said FROM audit ORDER BY id DESC LIMIT ?1")
             .map_err(|e| self.error(e))?;
         let rows = statement
             .query_map(params![n as i64], |r| {
@@ -217,6 +226,7 @@ impl History {
                     from: r.get(3).unwrap_or_default(),
                     subject: r.get(4).unwrap_or_default(),
                     detail: r.get(5).unwrap_or_default(),
+                    said: r.get::<_, Option<String>>(6).ok().flatten().as_deref().and_then(Said::from_json),
                 }))
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -467,6 +477,7 @@ mod tests {
             from: "192.0.2.7".into(),
             subject: subject.into(),
             detail: "people unblurred for 30 s".into(),
+            said: Some(Said::new("audit.unblur", &[("seconds", &30)])),
         };
         {
             let mut history = History::open(&path, DAY).unwrap();
@@ -479,6 +490,7 @@ mod tests {
         let seen: Vec<_> = kept.iter().map(|e| (e.action, e.subject.as_str())).collect();
         assert_eq!(seen, [(AuditAction::ZonesSaved, "cam-2"), (AuditAction::Unblur, "cam-1")]);
         assert_eq!((kept[1].from.as_str(), kept[1].at), ("192.0.2.7", now - 60));
+        assert_eq!(kept[1].said, Some(Said::new("audit.unblur", &[("seconds", &30)])), "the detail's code is kept");
         assert_eq!(history.recent_audit(1).unwrap().len(), 1);
     }
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::auth::{Access, Operator, TOKEN_COOKIE};
 use super::limits::{LoginBackoff, Peer};
 use super::pages::LOGIN;
-use crate::live::{AuditAction, AuditTrail};
+use crate::live::{AuditAction, AuditTrail, Said};
 
 #[derive(Deserialize)]
 pub struct LoginForm {
@@ -52,13 +52,17 @@ pub async fn login(
     };
     let Some(role) = access.role_of_token(&token) else {
         let failed = backoff.failed(peer, Instant::now());
-        let detail = match failed.wait {
-            Some(wait) => {
-                format!("wrong token ({} in a row); further sign-ins refused for {} s", failed.count, secs(wait))
-            }
-            None => format!("wrong token ({} in a row)", failed.count),
+        let (detail, said) = match failed.wait {
+            Some(wait) => (
+                format!("wrong token ({} in a row); further sign-ins refused for {} s", failed.count, secs(wait)),
+                Said::new("audit.sign_in_failed_wait", &[("count", &failed.count), ("seconds", &secs(wait))]),
+            ),
+            None => (
+                format!("wrong token ({} in a row)", failed.count),
+                Said::new("audit.sign_in_failed", &[("count", &failed.count)]),
+            ),
         };
-        audit.record(AuditAction::SignInFailed, "anonymous", &peer.name(), "login", &detail);
+        audit.record_said(AuditAction::SignInFailed, "anonymous", &peer.name(), "login", &detail, Some(said));
         return (StatusCode::UNAUTHORIZED, Html(LOGIN)).into_response();
     };
     backoff.succeeded(peer);

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod login;
 pub mod pages;
 pub mod server;
+pub mod stills;
 
 pub use crate::live::metrics::{self, BuildingMetrics, CameraMetrics, NodeMetrics, Snapshot};
 pub use api_error::ApiError;

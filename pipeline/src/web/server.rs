@@ -30,6 +30,7 @@ use super::auth::{self, Access};
 use super::board::OperatorBoard;
 use super::calibrate::{self, CalibrateView};
 use super::limits::{LoginBackoff, StreamSlots};
+use super::stills::{self, OperatorStills};
 use super::{cross_site, dashboard, i18n, login, pages};
 use crate::live::AuditTrail;
 use crate::live::metrics::{self, CONTENT_TYPE, NodeMetrics};
@@ -52,6 +53,8 @@ pub struct WebState {
     pub access: Access,
     /// The technicians' page: with it, `/calibrate` is served.
     pub calibrate: Option<Arc<CalibrateView>>,
+    /// The operators' blurred stills (`--operator-stills`): with them, `/api/cameras/{id}/still.jpg`.
+    pub stills: Option<Arc<OperatorStills>>,
     /// The `Host` names answered (DNS rebinding); `None`: any (`/metrics` alone, scraped by name).
     pub hosts: Option<AllowedHosts>,
     /// Where unblurs, zone saves, validations, acknowledgements and sign-ins are recorded.
@@ -72,6 +75,7 @@ impl WebState {
             board: None,
             access: Access::open(),
             calibrate: None,
+            stills: None,
             hosts: None,
             audit: AuditTrail::default(),
             streams: StreamSlots::default(),
@@ -96,6 +100,7 @@ pub fn router(state: WebState) -> Router {
     let (audit, streams, logins) = (state.audit.clone(), state.streams.clone(), state.logins.clone());
     let board = state.board.clone();
     let calibrate = state.calibrate.clone();
+    let stills = state.stills.clone();
     let pages = board.is_some() || calibrate.is_some();
     let mut routes = Router::new().route("/metrics", get(serve_metrics)).with_state(state);
     if let Some(board) = board {
@@ -111,6 +116,9 @@ pub fn router(state: WebState) -> Router {
     }
     if let Some(view) = calibrate {
         routes = routes.merge(calibrate::router(view));
+    }
+    if let Some(stills) = stills {
+        routes = routes.merge(stills::router(stills));
     }
     // Layers run outside in: headers on every answer, then the Host, then writes from other
     // sites refused before anyone is authenticated.

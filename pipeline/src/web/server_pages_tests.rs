@@ -41,6 +41,11 @@ struct Pages {
 
 impl Pages {
     fn start(logins: LoginBackoff) -> Self {
+        Self::start_with(logins, false)
+    }
+
+    /// With `stills`: as `lintel run --operator-stills`.
+    fn start_with(logins: LoginBackoff, stills: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("site.toml");
         std::fs::write(&path, SITE).unwrap();
@@ -48,11 +53,17 @@ impl Pages {
         let metrics = Arc::new(NodeMetrics::default());
         let history = History::in_memory(Duration::from_secs(86_400)).unwrap();
         let board = OperatorBoard::with_history(&site, Arc::clone(&metrics), history);
+        let live = LiveFrames::default();
+        let operator_stills = stills.then(|| {
+            board.offer_stills();
+            super::stills::OperatorStills::new(vec!["cam-1".into()], live.clone())
+        });
         let access = Access::with_tokens(Some(OPERATOR), Some(TECHNICIAN)).unwrap();
         let audit = AuditTrail::default();
         let mut state = WebState::pages(metrics, board, access, audit.clone());
         state.hosts = Some(AllowedHosts::with_names(["node.example"]));
-        state.calibrate = Some(CalibrateView::new(site, path, LiveFrames::default(), ZoneReloads::default()));
+        state.calibrate = Some(CalibrateView::new(site, path, live, ZoneReloads::default()));
+        state.stills = operator_stills;
         state.logins = logins;
         let server = serve_pages("127.0.0.1:0".parse().unwrap(), state).unwrap();
         Self { server, audit, _dir: dir }
@@ -90,6 +101,22 @@ fn send(pages: &Pages, method: &str, path: &str, headers: &[(&str, &str)], body:
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP answer: {answer:?}"));
     let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
     Answer { status, head: head.to_ascii_lowercase(), body: body.to_string() }
+}
+
+#[test]
+fn operators_get_blurred_stills_only_when_the_node_offers_them() {
+    for offered in [false, true] {
+        let pages = Pages::start_with(LoginBackoff::default(), offered);
+        let (host, bearer) = (pages.host(), format!("Bearer {OPERATOR}"));
+        let headers = [("Host", host.as_str()), ("Authorization", bearer.as_str())];
+        let site = send(&pages, "GET", "/api/site", &headers, "");
+        assert!(site.body.contains(&format!("\"stills\":{offered}")), "{}", site.body);
+        let still = send(&pages, "GET", "/api/cameras/cam-1/still.jpg", &headers, "");
+        // Offered: no frame from the camera yet (the hidden picture itself: `stills::tests`).
+        assert_eq!(still.status, if offered { 503 } else { 404 }, "offered {offered}: {}", still.body);
+        let anonymous = send(&pages, "GET", "/api/cameras/cam-1/still.jpg", &[("Host", host.as_str())], "");
+        assert_eq!(anonymous.status, 401, "offered {offered}");
+    }
 }
 
 #[test]

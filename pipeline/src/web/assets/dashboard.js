@@ -5,7 +5,7 @@
 // shown in the site's time zone. No library, nothing from the internet.
 
 import { $, el, svg, getJson } from "./common.js";
-import { t, languageSwitch, setTimeZone, formatDateTime, formatTime, formatNumber } from "/i18n/i18n.js";
+import { t, said, languageSwitch, setTimeZone, formatDateTime, formatTime, formatNumber } from "/i18n/i18n.js";
 
 // What each alert kind is called, and what it means, in an operator's words. (The node's own
 // message is for the log: it may name an address or an error an operator cannot act on.)
@@ -54,6 +54,7 @@ const state = {
   day: new Map(), chart: new Map(), bucketS: 900,
   hours: Number(localStorage.getItem(RANGE_KEY)) === 1 ? 1 : 24,
   acking: null, // the alert whose acknowledgement form is open: { id, name, note, error }
+  still: null, // the camera whose blurred still is shown
 };
 
 const now = () => Date.now() / 1000;
@@ -268,18 +269,53 @@ const spanName = () => (state.hours === 1 ? t("dashboard.range_1h") : t("dashboa
 function renderCameras() {
   const labels = [...document.querySelectorAll(".cameras thead th")].map((th) => th.textContent);
   const cell = (i, attrs, ...children) => el("td", { "data-label": labels[i] || "", ...attrs }, ...children);
+  // The rows are rebuilt every 2 s: a still's button keeps the keyboard focus across it.
+  const focused = document.activeElement && $("cameras").contains(document.activeElement) ? document.activeElement.dataset.focus : null;
   $("cameras").replaceChildren(...state.overview.cameras.map((c) => {
     const health = el("span", { class: `health ${c.health}`, text: HEALTH[c.health] || c.health });
     const since = c.since != null && c.health !== "live"
       ? el("span", { class: "since", text: t("dashboard.offline_since", { time: when(c.since), duration: duration(now() - c.since) }) })
       : null;
+    const open = state.still === c.id;
+    const picture = state.site && state.site.stills
+      ? el("button", { type: "button", class: "still-toggle", "data-focus": `still-${c.id}`, "aria-pressed": String(open),
+        text: open ? t("dashboard.still_hide") : t("dashboard.still_show") })
+      : null;
+    picture?.addEventListener("click", () => showStill(open ? null : c.id));
     return el("tr", { "data-camera": c.id, "data-health": c.health },
-      cell(0, { text: c.id }),
+      cell(0, {}, c.id, picture ? " " : null, picture),
       cell(1, { text: c.building ? `${c.entrance} (${buildingName(c.building)})` : c.entrance }),
       cell(2, {}, el("span", {}, health, since ? " " : null, since)),
       cell(3, { text: age(c.last_frame_age_s) }),
       cell(4, { text: t("dashboard.fps", { n: formatNumber(c.analysed_fps, { maximumFractionDigits: 1, minimumFractionDigits: 1 }) }) }));
   }));
+  if (focused) $("cameras").querySelector(`[data-focus="${focused}"]`)?.focus();
+}
+
+// A camera's blurred still (when the node offers them: `lintel run --operator-stills`): people and
+// movement hidden on the node before the picture leaves it, as on the set-up page; read again
+// every 5 s while shown, so a moved or defocused camera can be seen.
+let stillTimer = null;
+function showStill(camera) {
+  state.still = camera;
+  clearTimeout(stillTimer);
+  const figure = $("still"), picture = $("still-picture"), caption = $("still-caption");
+  figure.hidden = !camera;
+  if (state.overview) renderCameras();
+  if (!camera) { picture.removeAttribute("src"); return; }
+  caption.textContent = t("dashboard.still_waiting", { camera });
+  picture.alt = t("dashboard.still_alt", { camera });
+  const load = () => {
+    if (state.still !== camera) return;
+    picture.src = `/api/cameras/${encodeURIComponent(camera)}/still.jpg?at=${Date.now()}`;
+  };
+  picture.onload = () => {
+    caption.textContent = t("dashboard.still_caption", { camera, time: formatTime(now(), true) });
+    stillTimer = setTimeout(load, 5000);
+  };
+  // The first answers are 503 while the node starts drawing this camera's pictures.
+  picture.onerror = () => { stillTimer = setTimeout(load, 1000); };
+  load();
 }
 
 async function refreshHistory() {
@@ -453,7 +489,7 @@ async function refreshAudit() {
     const rows = entries.map((e) => el("tr", { "data-action": e.action, "data-subject": e.subject },
       cell(0, { text: when(e.at) }), cell(1, { class: "action", text: AUDIT_NAMES[e.action] || e.action }),
       cell(2, { class: "who", text: ROLES[e.who] || e.who }), cell(3, { class: "from", text: e.from }),
-      cell(4, { class: "subject", text: e.subject }), cell(5, { class: "detail", text: e.detail })));
+      cell(4, { class: "subject", text: e.subject }), cell(5, { class: "detail", text: said(e.said, e.detail) })));
     $("audit").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: "6", text: t("dashboard.audit_empty") }))]));
   } catch (error) { /* the next refresh tries again */ }
 }

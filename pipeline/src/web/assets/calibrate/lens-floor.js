@@ -1,7 +1,7 @@
 // The lens and floor panel: the lens typed in, estimated from a checkerboard or removed; the
 // floor's four points and their distances; the height filter; the undistorted picture.
 
-import { formatNumber, t } from "/i18n/i18n.js";
+import { formatNumber, said, t } from "/i18n/i18n.js";
 import { $, el } from "../common.js";
 import * as Geometry from "../geometry.js";
 import * as api from "./api.js";
@@ -47,7 +47,7 @@ export function renderGeometry() {
     // What the node says (an error, no heights) is about the saved floor; a draft is not checked
     // until it is saved.
     $("floor-summary").textContent = state.geo ? t("calibrate.floor.draft")
-      : geometry && geometry.floor_error ? t("calibrate.floor.not_used", { error: geometry.floor_error })
+      : geometry && geometry.floor_error ? t("calibrate.floor.not_used", { error: said(geometry.floor_said, geometry.floor_error) })
       : heights === false ? t("calibrate.floor.no_heights")
       : t("calibrate.floor.in_use");
   }
@@ -126,12 +126,12 @@ export async function estimateLens() {
   show(t("calibrate.estimate.capturing", { seconds }), "");
   try {
     const response = await api.startLensEstimate(cameraId, request);
-    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(answer.error || t("calibrate.estimate.not_started", { status: response.status }), "error"); return; }
+    if (!response.ok) { const answer = await response.json().catch(() => ({})); show(said(answer, t("calibrate.estimate.not_started", { status: response.status })), "error"); return; }
     for (;;) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const estimation = await api.fetchLensEstimate(cameraId);
       if (estimation.running) { show(t("calibrate.estimate.progress", { views: estimation.views, frames: estimation.frames, seconds: estimation.seconds_left }), ""); continue; }
-      if (estimation.error) { show(estimation.error, "error"); return; }
+      if (estimation.error) { show(said(estimation.said, estimation.error), "error"); return; }
       const result = estimation.result;
       show(t("calibrate.estimate.done", { views: result.views, frames: result.frames, error: formatNumber(result.rms_px, { maximumFractionDigits: 2, minimumFractionDigits: 2 }) }), "ok");
       applyLens(result.lens);

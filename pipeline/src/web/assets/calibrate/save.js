@@ -1,7 +1,7 @@
 // Saving the zones, lens and floor to the site file (the running node counts on them at once),
 // or discarding them.
 
-import { formatTime, t } from "/i18n/i18n.js";
+import { formatTime, said, t } from "/i18n/i18n.js";
 import { $ } from "../common.js";
 import * as api from "./api.js";
 import { startAdding } from "./picture-input.js";
@@ -23,9 +23,10 @@ export async function save() {
     const response = await api.saveSetUp(state.camera, { zones: draft, lens: setup().lens, floor: setup().floor });
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) {
-      showStatus(answer.error || t("calibrate.save.refused", { status: response.status }), "error");
+      const message = said(answer, t("calibrate.save.refused", { status: response.status }));
+      showStatus(message, "error");
       // Shown beside what it is about too: a zone of the list, or the lens or floor.
-      setSaveError(answer.at ? { at: answer.at, message: answer.error } : null);
+      setSaveError(answer.at ? { at: answer.at, message } : null);
       rebuildZoneList();
       redraw();
       $("save").disabled = false;
