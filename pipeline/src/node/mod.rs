@@ -130,6 +130,8 @@ pub enum NodeError {
     NoCamera,
     #[error("{path}: {message}")]
     State { path: PathBuf, message: String },
+    #[error(transparent)]
+    NewerFormat(#[from] crate::disk_format::NewerFormat),
     #[error("cannot start the node thread: {0}")]
     Thread(std::io::Error),
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::disk_format::HISTORY_FORMAT;
 use crate::live::{AuditAction, AuditEntry};
 use crate::publish::AlertKind;
 
@@ -23,6 +24,9 @@ pub enum HistoryError {
     Db { path: PathBuf, source: rusqlite::Error },
     #[error("history {path}: cannot create its directory: {source}")]
     Dir { path: PathBuf, source: std::io::Error },
+    /// Written by a newer Lintel; nothing in it was changed.
+    #[error(transparent)]
+    NewerFormat(#[from] crate::disk_format::NewerFormat),
 }
 
 /// One building interval, as published.
@@ -98,6 +102,9 @@ impl History {
             std::fs::create_dir_all(dir).map_err(|source| HistoryError::Dir { path: path.to_path_buf(), source })?;
         }
         let db = Connection::open(path).map_err(error)?;
+        // Before any pragma or table: a newer node's history is refused as it is.
+        let found: i64 = db.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(error)?;
+        crate::disk_format::check(path, found.max(0) as u64, HISTORY_FORMAT)?;
         // WAL: a reader (a page) never waits on the node's write; a crash loses no committed row.
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -123,6 +130,10 @@ impl History {
             ("alerts", "ends", "INTEGER"),
         ] {
             add_column(&db, table, column, kind).map_err(error)?;
+        }
+        // 0 (a new file, or one from before formats were recorded) becomes this format.
+        if (found as u64) < HISTORY_FORMAT {
+            db.pragma_update(None, "user_version", HISTORY_FORMAT as i64).map_err(error)?;
         }
         let mut history = Self { path: path.to_path_buf(), db, retention };
         history.prune(now_unix())?;
@@ -369,6 +380,22 @@ mod tests {
 
     fn row(start: i64, entries: u64) -> IntervalRow {
         IntervalRow { start, end: start + 60, entries, exits: 1, occupancy: entries, healthy: entries != 9 }
+    }
+
+    #[test]
+    fn a_history_of_a_newer_format_is_refused_with_one_line_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        drop(History::open(&path, Duration::from_secs(86_400)).unwrap());
+        let version = |p: &Path| -> i64 {
+            Connection::open(p).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+        };
+        assert_eq!(version(&path), HISTORY_FORMAT as i64);
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 9).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let line = History::open(&path, Duration::from_secs(86_400)).unwrap_err().to_string();
+        assert!(line.contains("history.sqlite: format 9") && line.contains("format 1 at most"), "{line}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
     #[test]
