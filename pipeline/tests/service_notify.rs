@@ -119,3 +119,58 @@ fn without_a_watchdog_only_ready_is_sent() {
     assert!(messages.iter().any(|m| m.contains("READY=1")), "{messages:?}");
     assert_eq!(watchdogs(&messages), 0, "{messages:?}");
 }
+
+/// The keep-alives vouch for the work, not a timer: a node whose detection thread wedges (on
+/// purpose, by a switch only debug builds have) stops sending `WATCHDOG=1` while its node thread
+/// still runs, and says which loop stalled; systemd would restart it.
+#[test]
+fn a_wedged_detection_thread_stops_the_keep_alives() {
+    let dir = scratch_dir("notify-wedged");
+    let camera = RtspCamera::start("/door");
+    let broker = Broker::start(&dir);
+    let site = pets_site(&dir, &camera.url);
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let log = dir.join("stderr.log");
+    let mut node = lintel_run(&site, &dir, broker.port, 300)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .env("LINTEL_TEST_WEDGE_DETECTION_AFTER_S", "6")
+        .env("LINTEL_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Before the wedge (6 s) and for the stall allowance after it (10 s at least): keep-alives.
+    let early = listen(&socket, Duration::from_secs(5));
+    assert!(early.iter().any(|m| m.contains("READY=1")), "{early:?}");
+    assert!(watchdogs(&early) >= 2, "{early:?}");
+    // Wedged at 6 s; overdue past 10 s from then: silent by 17 s. Wait for the last keep-alive.
+    let mut last_alive = started.elapsed();
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(30) {
+        socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        match socket.recv(&mut buffer) {
+            Ok(n) if String::from_utf8_lossy(&buffer[..n]).lines().any(|l| l == "WATCHDOG=1") => {
+                last_alive = started.elapsed()
+            }
+            Ok(_) => {}
+            Err(_) if started.elapsed() > last_alive + Duration::from_secs(4) => break,
+            Err(_) => {}
+        }
+    }
+    println!("last WATCHDOG=1 at {:.1} s (wedged at 6 s)", last_alive.as_secs_f64());
+    assert!(
+        (Duration::from_secs(14)..Duration::from_secs(19)).contains(&last_alive),
+        "keep-alives ended at {last_alive:?}, not 10 to 12 s after the wedge"
+    );
+    // Not frozen, not dead: it still runs, and it said why it stopped vouching.
+    assert!(node.try_wait().unwrap().is_none(), "the node exited");
+    signal(&node, "TERM");
+    let status = node.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(stderr.contains("the detection loop has made no progress"), "{stderr}");
+    assert_eq!(stderr.matches("has made no progress").count(), 1, "logged once per stall: {stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+}

@@ -48,6 +48,7 @@ use crate::count::{DedupConfig, IntervalConfig};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
 use crate::live::{AuditTrail, LiveFrames, NodeMetrics, ZoneReloads};
 use crate::publish::{OccupancySet, Publisher};
+use crate::service::{Progress, ServiceNotifier};
 
 /// Settings of a node beyond the site file.
 #[derive(Debug, Clone)]
@@ -92,7 +93,8 @@ pub struct NodeOptions {
     /// refuses every command.
     pub command_key: Option<CommandKey>,
     /// The service manager: told `READY=1` once the cameras are started and the broker link is
-    /// set up, then `WATCHDOG=1` from the node thread's tick (a wedged node stops sending it).
+    /// set up, then `WATCHDOG=1` from the node thread's tick while every camera's loop, the
+    /// detection thread and the publisher make progress (a wedged one stops it).
     pub service: Option<crate::service::ServiceNotifier>,
 }
 
@@ -176,10 +178,17 @@ pub fn run_node(
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
     let mut output = PublishingOutput::new(publisher, options.state_file.clone(), options.show.clone());
     let service = options.service.clone();
+    let mut progress = Progress::default();
+    progress.watch("detection", detection.heartbeat.clone());
+    progress.watch("publisher", publisher.heartbeat().clone());
+    for camera in &cameras {
+        progress.watch(format!("camera {}", camera.id()), camera.heartbeat().clone());
+    }
+    let watch = service.map(|service| Watch { service, progress, logged: false });
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())
-            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, service))
+            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, watch))
             .map_err(NodeError::Thread)?;
         let started = Instant::now();
         let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
@@ -198,6 +207,42 @@ pub fn command_filters(site: &Site) -> Vec<String> {
     site.buildings.iter().filter_map(|b| OccupancySet::topic(&site.id, &b.id).ok()).collect()
 }
 
+/// The service manager and the loops whose progress `WATCHDOG=1` vouches for.
+struct Watch {
+    service: ServiceNotifier,
+    progress: Progress,
+    /// A stall was logged (once per stall).
+    logged: bool,
+}
+
+/// A loop may be overdue this long at least before the node counts as wedged: a slow box's
+/// detection round, or a camera's first frame, must not get it restarted.
+const MIN_STALL: Duration = Duration::from_secs(10);
+
+impl Watch {
+    /// `WATCHDOG=1` when every loop is progressing; nothing (and one log line) when one is not,
+    /// so systemd restarts the node. The node thread calls it, so it vouches for itself too.
+    fn tick(&mut self) {
+        let Some(every) = self.service.watchdog_every() else { return };
+        // Past the whole watchdog interval (twice the keep-alive period), or MIN_STALL.
+        match self.progress.stalled((every * 2).max(MIN_STALL)) {
+            None => {
+                self.logged = false;
+                self.service.alive();
+            }
+            Some((name, overdue)) => {
+                if !self.logged {
+                    self.logged = true;
+                    tracing::error!(
+                        "the {name} loop has made no progress for {:.0} s: the node no longer tells systemd it is alive, so it is restarted",
+                        overdue.as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The node thread: events as they come, and every [`TICK`] the cameras' states, the commands
 /// received and a tick. State is saved once per batch of events, not once per crossing.
 fn node_thread(
@@ -206,21 +251,21 @@ fn node_thread(
     cameras: Vec<crate::ingest::CameraSupervisor>,
     publisher: &Publisher,
     output: &mut PublishingOutput<'_>,
-    service: Option<crate::service::ServiceNotifier>,
+    mut watch: Option<Watch>,
 ) -> NodeSummary {
     let mut next_tick = Instant::now();
     let mut states: Vec<Option<crate::ingest::CameraState>> = vec![None; cameras.len()];
     core.start(output);
-    if let Some(service) = &service {
-        service.ready(&format!("counting on {} cameras", cameras.len()));
+    if let Some(watch) = &watch {
+        watch.service.ready(&format!("counting on {} cameras", cameras.len()));
     }
     loop {
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
-            // Only this loop vouches for the node: a wedged or frozen node thread stops the
-            // keep-alives, and systemd restarts the node.
-            if let Some(service) = &service {
-                service.alive();
+            // This loop vouches for the node, and for the other loops' progress: a wedged or
+            // frozen one stops the keep-alives, and systemd restarts the node.
+            if let Some(watch) = &mut watch {
+                watch.tick();
             }
             for (camera, (supervisor, known)) in cameras.iter().zip(states.iter_mut()).enumerate() {
                 let state = supervisor.state();
@@ -251,8 +296,8 @@ fn node_thread(
             break;
         }
     }
-    if let Some(service) = &service {
-        service.stopping();
+    if let Some(watch) = &watch {
+        watch.service.stopping();
     }
     for camera in cameras {
         camera.stop();

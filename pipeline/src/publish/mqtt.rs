@@ -123,6 +123,8 @@ struct Shared {
     take_overs: AtomicU64,
     received_dropped: AtomicU64,
     received_refused: AtomicU64,
+    /// Beats each round of the thread; announces connect attempts and backoff waits.
+    heartbeat: crate::service::Heartbeat,
 }
 
 /// Publishes Lintel's messages to an MQTT broker through an on-disk spool; see the module docs for the guarantees.
@@ -192,6 +194,11 @@ impl Publisher {
         let seq = self.lock_spool().push(message)?;
         self.shared.spooled.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
+    }
+
+    /// The sending thread's heartbeat, for the service watchdog.
+    pub fn heartbeat(&self) -> &crate::service::Heartbeat {
+        &self.shared.heartbeat
     }
 
     /// Connection state, spool fill and the standing error.
@@ -323,8 +330,10 @@ impl Worker {
         let mut backoff = self.min_backoff;
         let mut in_flight: Option<InFlight> = None;
         while !self.shared.stop.load(Ordering::Relaxed) {
+            self.shared.heartbeat.beat();
             let Some(connected_at) = self.connected_at else {
                 // `recv` runs one connection attempt, bounded by the connect timeout.
+                self.shared.heartbeat.quiet_for(self.config.connect_timeout.saturating_mul(2));
                 match self.link.recv() {
                     Ok(Ok(LinkEvent::Connected)) => {
                         // Clean session: nothing of the old connection will be resent by rumqttc,
@@ -635,6 +644,7 @@ impl Worker {
         let mut hasher = self.jitter.build_hasher();
         hasher.write_u64(self.waits);
         let factor = 0.75 + (hasher.finish() % 1000) as f64 / 2000.0;
+        self.shared.heartbeat.quiet_for(backoff.mul_f64(factor));
         let _ = self.wait.recv_timeout(backoff.mul_f64(factor));
         (backoff * 2).min(self.max_backoff)
     }

@@ -5,7 +5,9 @@
 //! `$WATCHDOG_USEC` no keep-alive is due.
 
 mod credentials;
+mod heartbeat;
 mod notify;
 
 pub use self::credentials::{CredentialError, credential, credentials_directory};
+pub use self::heartbeat::{Heartbeat, Progress};
 pub use self::notify::ServiceNotifier;
