@@ -266,7 +266,7 @@ impl CameraSupervisor {
         let thread = {
             let (id, shared) = (Arc::clone(&id), Arc::clone(&shared));
             std::thread::Builder::new().name(format!("camera-{}", config.id)).spawn(move || {
-                let span = tracing::info_span!("camera", id = %id);
+                let span = tracing::info_span!("camera", camera = %id);
                 let _entered = span.enter();
                 let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| supervise(&config, &id, &shared, on_frame)));
                 if outcome.is_err() {

@@ -6,8 +6,10 @@
 
 mod credentials;
 mod heartbeat;
+mod journal;
 mod notify;
 
 pub use self::credentials::{CredentialError, credential, credentials_directory};
 pub use self::heartbeat::{Heartbeat, Progress};
+pub use self::journal::{LogTarget, journald_layer};
 pub use self::notify::ServiceNotifier;
