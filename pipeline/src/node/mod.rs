@@ -200,6 +200,12 @@ pub fn run_node(
     })
 }
 
+/// Refuses a state file that a newer Lintel wrote (or one that is not a state file), reading
+/// only: called before anything else is written, so a downgraded node changes nothing.
+pub fn check_state_file(path: &std::path::Path) -> Result<(), NodeError> {
+    state_file::load(path).map(|_| ())
+}
+
 /// The topics a node subscribes to: the occupancy command topic of each building of its site.
 /// One per building, not a wildcard, so a huge retained message on one building's topic pauses
 /// that building's commands only (see `publish/subscriptions.rs`).

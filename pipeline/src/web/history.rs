@@ -140,6 +140,21 @@ impl History {
         Ok(history)
     }
 
+    /// Refuses a history at `path` that a newer Lintel wrote, reading only its header (none
+    /// there is fine): SQLite itself would leave `-wal` and `-shm` files behind.
+    pub fn check_format(path: &Path) -> Result<(), HistoryError> {
+        use std::io::Read;
+        let mut header = [0u8; 100];
+        let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
+        // Absent, or too short to be a database: `open` says what is wrong with it.
+        if read.is_err() || !header.starts_with(b"SQLite format 3\0") {
+            return Ok(());
+        }
+        // The header's "user version", a big-endian 32-bit integer at offset 60.
+        let found = i32::from_be_bytes([header[60], header[61], header[62], header[63]]);
+        Ok(crate::disk_format::check(path, found.max(0) as u64, HISTORY_FORMAT)?)
+    }
+
     /// An in-memory history (tests, and a node asked to keep none on disk).
     pub fn in_memory(retention: Duration) -> Result<Self, HistoryError> {
         Self::open(Path::new(":memory:"), retention)
