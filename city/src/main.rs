@@ -4,10 +4,9 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::CityArgs::parse();
+    // `--config FILE` stands for the options in it (lintel-settings), before the command line's.
+    let args: cli::CityArgs = lintel_settings::parse_args_from(std::env::args_os().collect(), &[]);
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         // Colours only on a terminal: a log file or the journal gets plain text.

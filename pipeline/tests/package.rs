@@ -110,7 +110,8 @@ fn both_packages_build_extract_into_a_root_and_run_from_there() {
         "usr/share/man/man1/lintel-check.1.gz",
         "usr/share/man/man1/lintel-city.1.gz",
         "etc/lintel/lintel.toml",
-        "etc/default/lintel-city",
+        "etc/lintel/lintel-city.toml",
+        "etc/lintel/city-credentials/README",
     ] {
         assert!(root.join(path).exists(), "{path} is not in the packages");
     }
