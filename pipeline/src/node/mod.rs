@@ -200,10 +200,14 @@ pub fn run_node(
     })
 }
 
-/// Refuses a state file that a newer Lintel wrote (or one that is not a state file), reading
-/// only: called before anything else is written, so a downgraded node changes nothing.
+/// Refuses a state file that a newer Lintel wrote, reading only: called before anything else is
+/// written, so a downgraded node changes nothing. Any other problem with it (unreadable, not a
+/// state file) is left to the node's start, which names it where it belongs.
 pub fn check_state_file(path: &std::path::Path) -> Result<(), NodeError> {
-    state_file::load(path).map(|_| ())
+    match state_file::load(path) {
+        Err(newer @ NodeError::NewerFormat(_)) => Err(newer),
+        _ => Ok(()),
+    }
 }
 
 /// The topics a node subscribes to: the occupancy command topic of each building of its site.
