@@ -37,6 +37,10 @@ pub struct CityArgs {
     action: Option<Action>,
     #[command(flatten)]
     serve: ServeArgs,
+    /// Where logs go: `auto` (the journal when systemd connected stderr to it, else stderr),
+    /// `stderr`, or `journald` (structured fields).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_to: lintel_settings::LogTarget,
 }
 
 #[derive(Subcommand)]

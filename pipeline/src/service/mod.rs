@@ -5,10 +5,9 @@
 //! `$WATCHDOG_USEC` no keep-alive is due.
 
 mod heartbeat;
-mod journal;
 mod notify;
 
 pub use self::heartbeat::{Heartbeat, Progress};
-pub use self::journal::{LogTarget, journald_layer};
 pub use self::notify::ServiceNotifier;
 pub use lintel_settings::credentials::{CredentialError, credential, credentials_directory};
+pub use lintel_settings::logs::{LogTarget, journald_layer};
