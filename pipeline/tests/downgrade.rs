@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Broker, lintel_run, scratch_dir, workspace};
@@ -49,6 +50,20 @@ fn a_newer_spool_is_refused_untouched() {
     let dir = scratch_dir("downgrade-spool");
     let line = refused_after(&dir, |spool| std::fs::write(spool.join("format"), "9\n").unwrap());
     assert!(line.contains("spool/format: format 9"), "{line}");
+    // The preflight the unit runs first says so too, and fails.
+    let site = workspace("fixtures/pets.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["check", "--no-network", "--site"])
+        .arg(&site)
+        .arg("--spool")
+        .arg(dir.join("spool"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    let formats =
+        text.lines().find(|l| l.split_whitespace().nth(1) == Some("formats")).unwrap_or_else(|| panic!("{text}"));
+    assert!(formats.starts_with("FAIL") && formats.contains("format 9"), "{formats}");
 }
 
 #[test]

@@ -402,6 +402,8 @@ impl RunArgs {
             tls: tls_files(&self.mqtt_ca, &self.mqtt_cert, &self.mqtt_key),
             spool: self.spool.clone(),
             spool_max_kib: self.spool_max_kib,
+            state: self.state.clone().unwrap_or_else(|| self.spool.join("state.json")),
+            history: self.history.clone().unwrap_or_else(|| self.spool.join("history.sqlite")),
             models: self.models.clone().unwrap_or_else(super::default_manifest),
             model: self.model.clone(),
             reid: self.reid.clone(),

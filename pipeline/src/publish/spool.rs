@@ -172,6 +172,11 @@ impl Spool {
         Ok(spool)
     }
 
+    /// Refuses, reading only, a spool in `dir` that a newer Lintel wrote (none there is fine).
+    pub fn check_format(dir: impl AsRef<Path>) -> Result<(), SpoolError> {
+        check_format(dir.as_ref())
+    }
+
     /// Assigns the next `seq` to `message`, writes it durably (fsync) and returns the `seq`.
     /// Fails with [`SpoolError::Full`] when the spool has no room: raise the `spool_filling` alert
     /// before that, when [`Spool::fill_ratio`] passes [`SPOOL_ALERT_RATIO`].
