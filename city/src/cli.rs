@@ -37,6 +37,10 @@ pub struct CityArgs {
     action: Option<Action>,
     #[command(flatten)]
     serve: ServeArgs,
+    /// Where logs go: `auto` (the journal when systemd connected stderr to it, else stderr),
+    /// `stderr`, or `journald` (structured fields).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_to: lintel_settings::LogTarget,
 }
 
 #[derive(Subcommand)]
@@ -52,6 +56,10 @@ enum Action {
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Settings file (TOML, e.g. /etc/lintel/lintel-city.toml): its keys are these options' long
+    /// names (`grid = "…"`, `mqtt = "…"`, `retention_days = 30`); options given here override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The grid file: cells and buildings (GeoJSON).
     #[arg(long, value_name = "FILE", required = true)]
     grid: Option<PathBuf>,
@@ -71,6 +79,10 @@ struct ServeArgs {
     /// metrics, and a cell's history with small counts suppressed.
     #[arg(long, value_name = "VAR")]
     web_token_env: Option<String>,
+    /// The viewers' token from the service's credentials: the file NAME of $CREDENTIALS_DIRECTORY
+    /// (systemd's `LoadCredential=NAME:FILE`).
+    #[arg(long, value_name = "NAME", conflicts_with = "web_token_env")]
+    web_token_credential: Option<String>,
     /// Environment variable holding the analysts' token (bearer, at least 16 characters,
     /// not the viewers'): all a viewer sees, and the exact history (`/density/history`, every
     /// interval and building). Without it (viewer token, or loopback without tokens) the history
@@ -78,11 +90,27 @@ struct ServeArgs {
     /// `building=` answer 403.
     #[arg(long, value_name = "VAR")]
     analyst_token_env: Option<String>,
+    /// The analysts' token from the service's credentials (a file NAME of $CREDENTIALS_DIRECTORY).
+    #[arg(long, value_name = "NAME", conflicts_with = "analyst_token_env")]
+    analyst_token_credential: Option<String>,
     /// Environment variable holding the operators' token (bearer, at least 16 characters, not
     /// the viewers' or the analysts'): the console's API (`/api/nodes`, `/api/alerts`,
     /// acknowledging). Without it the console answers only on loopback with no token set.
     #[arg(long, value_name = "VAR")]
     operator_token_env: Option<String>,
+    /// The operators' token from the service's credentials (a file NAME of $CREDENTIALS_DIRECTORY).
+    #[arg(long, value_name = "NAME", conflicts_with = "operator_token_env")]
+    operator_token_credential: Option<String>,
+    /// The MQTT user name (not a secret).
+    #[arg(long, value_name = "NAME", requires = "mqtt_password_credential")]
+    mqtt_user: Option<String>,
+    /// The MQTT password from the service's credentials (a file NAME of $CREDENTIALS_DIRECTORY).
+    #[arg(long, value_name = "NAME", requires = "mqtt_user")]
+    mqtt_password_credential: Option<String>,
+    /// The PostgreSQL password from the service's credentials (a file NAME of
+    /// $CREDENTIALS_DIRECTORY), put into the --store URL (which then names the user alone).
+    #[arg(long, value_name = "NAME")]
+    store_password_credential: Option<String>,
     /// The console raises `node_offline` for a node heard from for no longer than this (three of
     /// the nodes' default 60 s intervals).
     #[arg(long, value_name = "S", default_value_t = 180)]
@@ -206,50 +234,113 @@ fn redact(url: &str) -> String {
     }
 }
 
-/// The web token from `--web-token-env`; none is allowed only on loopback, where no one else
-/// can connect.
+/// A secret named by an environment variable (`--…-env VAR`) or a credential of the service
+/// (`--…-credential NAME`): how it was named (for messages, never the value) and its value.
+fn secret(
+    env: (&str, &Option<String>),
+    credential: (&str, &Option<String>),
+) -> anyhow::Result<Option<(String, String)>> {
+    match (env.1, credential.1) {
+        (Some(var), _) => {
+            let named = format!("{} {var}", env.0);
+            let value = std::env::var(var).with_context(|| format!("{named}: the variable is not set"))?;
+            Ok(Some((named, value)))
+        }
+        (None, Some(name)) => Ok(Some((format!("{} {name}", credential.0), lintel_settings::credential(name)?))),
+        (None, None) => Ok(None),
+    }
+}
+
+fn viewer_secret(args: &ServeArgs) -> anyhow::Result<Option<(String, String)>> {
+    secret(("--web-token-env", &args.web_token_env), ("--web-token-credential", &args.web_token_credential))
+}
+
+fn analyst_secret(args: &ServeArgs) -> anyhow::Result<Option<(String, String)>> {
+    secret(
+        ("--analyst-token-env", &args.analyst_token_env),
+        ("--analyst-token-credential", &args.analyst_token_credential),
+    )
+}
+
+fn bearer((named, value): &(String, String)) -> anyhow::Result<lintel_http::BearerToken> {
+    lintel_http::BearerToken::new(value).map_err(|why| anyhow::anyhow!("{named}: {why}"))
+}
+
+/// The viewers' token; none is allowed only on loopback, where no one else can connect.
 fn web_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken>> {
-    let Some(var) = &args.web_token_env else {
+    let Some(viewer) = viewer_secret(args)? else {
         if !args.web.ip().is_loopback() {
             anyhow::bail!(
-                "--web {}: a server others can reach needs a token: set --web-token-env VAR (or serve on 127.0.0.1)",
+                "--web {}: a server others can reach needs a token: set --web-token-env VAR or --web-token-credential NAME (or serve on 127.0.0.1)",
                 args.web
             );
         }
         return Ok(None);
     };
-    token_from_env("--web-token-env", var).map(Some)
+    bearer(&viewer).map(Some)
 }
 
-/// The analyst token from `--analyst-token-env`, never the same as the viewers'.
+/// The analysts' token, never the same as the viewers'.
 fn analyst_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken>> {
-    let Some(var) = &args.analyst_token_env else { return Ok(None) };
-    let token = token_from_env("--analyst-token-env", var)?;
-    if let Some(viewer) = &args.web_token_env
-        && std::env::var(viewer).is_ok_and(|v| token.matches(&format!("Bearer {v}")))
-    {
-        anyhow::bail!("--analyst-token-env {var}: the analyst token must differ from the viewers' (--web-token-env)");
+    let Some(analyst) = analyst_secret(args)? else { return Ok(None) };
+    if viewer_secret(args)?.is_some_and(|(_, viewer)| viewer == analyst.1) {
+        anyhow::bail!("{}: the analyst token must differ from the viewers'", analyst.0);
     }
-    Ok(Some(token))
+    bearer(&analyst).map(Some)
 }
 
-/// The operators' token from `--operator-token-env`, never the viewers' or the analysts'.
+/// The operators' token, never the viewers' or the analysts'.
 fn operator_token(args: &ServeArgs) -> anyhow::Result<Option<lintel_http::BearerToken>> {
-    let Some(var) = &args.operator_token_env else { return Ok(None) };
-    let token = token_from_env("--operator-token-env", var)?;
-    for other in [&args.web_token_env, &args.analyst_token_env].into_iter().flatten() {
-        if std::env::var(other).is_ok_and(|v| token.matches(&format!("Bearer {v}"))) {
-            anyhow::bail!(
-                "--operator-token-env {var}: the operators' token must differ from the viewers' and the analysts'"
-            );
+    let operator = secret(
+        ("--operator-token-env", &args.operator_token_env),
+        ("--operator-token-credential", &args.operator_token_credential),
+    )?;
+    let Some(operator) = operator else { return Ok(None) };
+    for (_, other) in [viewer_secret(args)?, analyst_secret(args)?].into_iter().flatten() {
+        if other == operator.1 {
+            anyhow::bail!("{}: the operators' token must differ from the viewers' and the analysts'", operator.0);
         }
     }
-    Ok(Some(token))
+    bearer(&operator).map(Some)
 }
 
-fn token_from_env(option: &str, var: &str) -> anyhow::Result<lintel_http::BearerToken> {
-    let token = std::env::var(var).with_context(|| format!("{option} {var}: the variable is not set"))?;
-    lintel_http::BearerToken::new(&token).map_err(|why| anyhow::anyhow!("{option} {var}: {why}"))
+/// `--store` with the password of `--store-password-credential` put in (percent-encoded), for a
+/// PostgreSQL URL that names its user alone.
+fn store_url(args: &ServeArgs) -> anyhow::Result<String> {
+    let Some(name) = &args.store_password_credential else { return Ok(args.store.clone()) };
+    let password = lintel_settings::credential(name)?;
+    with_password(&args.store, &password).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--store-password-credential {name}: --store must be postgres://USER@HOST/DB (a user, no password), not {}",
+            redact(&args.store)
+        )
+    })
+}
+
+/// `postgres://USER@…` with `:PASSWORD` after the user; `None` for any other URL.
+fn with_password(url: &str, password: &str) -> Option<String> {
+    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://"))?;
+    let scheme = &url[..url.len() - rest.len()];
+    let (user, host) = rest.split_once('@')?;
+    if user.is_empty() || user.contains(':') || user.contains('/') {
+        return None;
+    }
+    let encoded: String = password
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    Some(format!("{scheme}{user}:{encoded}@{host}"))
+}
+
+/// The MQTT login of `--mqtt-user` and `--mqtt-password-credential`.
+fn mqtt_login(args: &ServeArgs) -> anyhow::Result<Option<(String, String)>> {
+    match (&args.mqtt_user, &args.mqtt_password_credential) {
+        (Some(user), Some(name)) => Ok(Some((user.clone(), lintel_settings::credential(name)?))),
+        _ => Ok(None),
+    }
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -257,6 +348,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("lintel-city needs --grid FILE");
     };
     let grid = load_grid(grid_path)?;
+    // With the password of --store-password-credential, if any: only ever shown redacted.
+    let url = store_url(&args)?;
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -272,8 +365,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         hourly_s: i64::from(args.rollup_retention_days) * 86_400,
     };
     // The consumer creates the tables; the web side only reads.
-    let consumer_store = if args.web_only { None } else { Some(open_store(&args.store)?) };
-    let reader = store::open_reader(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
+    let consumer_store = if args.web_only { None } else { Some(open_store(&url)?) };
+    let reader = store::open_reader(&url).with_context(|| format!("store {}", redact(&url)))?;
     let web_state = Arc::new(DensityWeb {
         grid: Arc::clone(&grid),
         store: Mutex::new(reader),
@@ -286,8 +379,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let console_access = ConsoleAccess {
         operator: operator_token(&args)?,
         open_without_token: args.web.ip().is_loopback()
-            && args.web_token_env.is_none()
-            && args.operator_token_env.is_none(),
+            && viewer_secret(&args)?.is_none()
+            && args.operator_token_env.is_none()
+            && args.operator_token_credential.is_none(),
     };
     // The operators' console: gathered by the consumer, served beside the map.
     let consuming = !args.web_only && args.mqtt.is_some();
@@ -308,10 +402,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut changes = None;
     let console_feed = match (&picture, &outbox) {
         (Some(picture), Some(outbox)) => {
-            let store = IncidentStore::open(&args.store).with_context(|| format!("store {}", redact(&args.store)))?;
+            let store = IncidentStore::open(&url).with_context(|| format!("store {}", redact(&url)))?;
             let mut feed =
                 ConsoleFeed::new(Arc::clone(picture), store, Arc::clone(&console_metrics), Arc::clone(outbox))
-                    .with_context(|| format!("store {}", redact(&args.store)))?;
+                    .with_context(|| format!("store {}", redact(&url)))?;
             feed.webhooks = webhooks.clone();
             changes = Some(Arc::clone(&feed.changes));
             Some(Arc::new(Mutex::new(Some(feed))))
@@ -320,9 +414,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let console_web = Arc::new(ConsoleWeb {
         picture,
-        store: Mutex::new(
-            IncidentStore::open_reader(&args.store).with_context(|| format!("store {}", redact(&args.store)))?,
-        ),
+        store: Mutex::new(IncidentStore::open_reader(&url).with_context(|| format!("store {}", redact(&url)))?),
         outbox,
         source: args.consumer_id.clone(),
         // The community's time zone, from the grid file (the browser's when it names none).
@@ -348,6 +440,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config.publish_cells = !args.no_cell_topics;
             config.losses = losses;
             config.console = console_feed;
+            config.login = mqtt_login(&args)?;
             let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
             Some(Consumer::start(config, ingest).context("cannot start the consumer")?)
         }
@@ -425,6 +518,28 @@ fn manpages(dir: &Path) -> anyhow::Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_packaged_settings_file_is_valid() {
+        use clap::{CommandFactory, Parser};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/lintel-city/lintel-city.toml");
+        let (options, _) = lintel_settings::file::read(&path, &super::CityArgs::command(), "lintel-city").unwrap();
+        let argv = std::iter::once("lintel-city".into()).chain(options);
+        let args = super::CityArgs::try_parse_from(argv).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(args.serve.store, "sqlite:/var/lib/lintel-city/density.db");
+    }
+
+    #[test]
+    fn a_store_password_from_a_credential_goes_into_the_url_percent_encoded() {
+        assert_eq!(
+            super::with_password("postgres://lintel@db:5432/density", "p@ss:w/rd é").as_deref(),
+            Some("postgres://lintel:p%40ss%3Aw%2Frd%20%C3%A9@db:5432/density")
+        );
+        // A URL with a password already, no user, or not PostgreSQL: refused, not guessed.
+        for url in ["postgres://lintel:old@db/density", "postgres://db/density", "sqlite:density.db"] {
+            assert_eq!(super::with_password(url, "x"), None, "{url}");
+        }
+    }
+
     #[test]
     fn store_urls_are_shown_without_their_password() {
         assert_eq!(super::redact("postgres://lintel:s3cret@db:5432/density"), "postgres://lintel:…@db:5432/density");

@@ -4,16 +4,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let args = cli::CityArgs::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: a log file or the journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG").unwrap_or_else(|_| "warn".into()))
-        .init();
+    // `--config FILE` stands for the options in it (lintel-settings), before the command line's.
+    let args: cli::CityArgs = lintel_settings::parse_args_from(std::env::args_os().collect(), &[]);
+    lintel_settings::logs::init("lintel-city", args.log_to, "warn");
     match cli::run(args) {
         Ok(code) => code,
         Err(error) => {

@@ -244,3 +244,21 @@ fn a_worker_on_postgresql_refuses_poison_and_goes_on() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
     }
 }
+
+/// A PostgreSQL store a newer Lintel wrote is refused, for writing and for reading, and its
+/// format row left as it was.
+#[test]
+fn a_store_of_a_newer_format_on_postgresql_is_refused() {
+    let dir = scratch_dir("density-postgres-format");
+    let pg = Postgres::start(&dir, &["newer"]);
+    let url = pg.url("newer");
+    drop(store::open(&url).unwrap());
+    let mut sql = store::connect(&url).unwrap();
+    sql.batch("UPDATE lintel_format SET version = 5 WHERE part = 'density'").unwrap();
+    for error in [store::open(&url).err(), store::open_reader(&url).err()] {
+        let line = error.expect("a newer store must be refused").to_string();
+        assert!(line.contains("density tables are format 5") && line.contains("format 1 at most"), "{line}");
+    }
+    let rows = sql.query("SELECT version FROM lintel_format WHERE part = 'density'", &[]).unwrap();
+    assert_eq!(rows, vec![vec![store::SqlValue::Int(5)]]);
+}

@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod count;
 pub mod detection;
+pub mod disk_format;
 pub mod infer;
 pub mod ingest;
 pub mod live;

@@ -6,14 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = cli::config::parse_args();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: a log file or the journal gets plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LINTEL_LOG").unwrap_or_else(|_| "warn,rumqttd=off".into()),
-        )
-        .init();
+    lintel_settings::logs::init("lintel", args.log_to, "warn,rumqttd=off");
     match cli::run(args) {
         Ok(code) => code,
         Err(error) => {

@@ -43,7 +43,7 @@ fn everything_in_order_passes_with_frame_size_and_rate() {
     let text = stdout(&output);
     println!("{text}");
     assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
-    for check in ["site", "models", "camera", "broker", "spool", "clock"] {
+    for check in ["site", "models", "camera", "broker", "formats", "spool", "clock"] {
         assert!(text.lines().any(|l| l.split_whitespace().nth(1) == Some(check)), "no {check} line in\n{text}");
     }
     let camera_line = text.lines().find(|l| l.contains(" camera ")).unwrap();
@@ -66,7 +66,7 @@ fn a_wrong_camera_url_is_one_failing_line_and_exit_status_1() {
     let failed = failing_lines(&text);
     assert_eq!(failed.len(), 1, "{text}");
     assert!(failed[0].contains("camera  walkway: "), "{}", failed[0]);
-    assert!(text.contains("1 of 6 checks failed"), "{text}");
+    assert!(text.contains("1 of 7 checks failed"), "{text}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The Debian packages, as a technician gets them: `scripts/package` builds both (cargo-deb, release);
 //! the test reads their control fields, extracts them into a throwaway root (`dpkg-deb -x`, no root
 //! needed) and runs what is inside: `lintel --version`, `lintel check` against the RTSP test camera
-//! and mosquitto, the service's `ExecStart` (its shipped settings file, with test paths given on
+//! and mosquitto, lintian (clean but for the overrides shipped), the service's `ExecStart` (its shipped settings file, with test paths given on
 //! the command line) under a `NOTIFY_SOCKET`, and `systemd-analyze verify` on both units.
 //!
 //! Slow (a release build of both binaries, unless `cargo test --release` built them already), so
@@ -90,6 +90,17 @@ fn both_packages_build_extract_into_a_root_and_run_from_there() {
     let city_depends = field(&city, "Depends");
     assert!(city_depends.contains("libc6"), "lintel-city Depends: {city_depends}");
     assert!(!city_depends.contains("gstreamer") && !city_depends.contains("onnx"), "{city_depends}");
+    // lintian: no error or warning but the overrides shipped in the packages (each with its reason,
+    // packaging/*/lintian-overrides).
+    for deb in [&node, &city] {
+        let output = Command::new("lintian")
+            .args(["--pedantic", "--fail-on", "error,warning"])
+            .arg(deb)
+            .output()
+            .expect("lintian is not installed: run scripts/setup");
+        let said = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success() && said.trim().is_empty(), "lintian {}:\n{said}", deb.display());
+    }
     let control = dir.join("control");
     run(Command::new("dpkg-deb").arg("--control").arg(&node).arg(&control));
     let conffiles = std::fs::read_to_string(control.join("conffiles")).unwrap();
@@ -110,7 +121,8 @@ fn both_packages_build_extract_into_a_root_and_run_from_there() {
         "usr/share/man/man1/lintel-check.1.gz",
         "usr/share/man/man1/lintel-city.1.gz",
         "etc/lintel/lintel.toml",
-        "etc/default/lintel-city",
+        "etc/lintel/lintel-city.toml",
+        "etc/lintel/city-credentials/README",
     ] {
         assert!(root.join(path).exists(), "{path} is not in the packages");
     }

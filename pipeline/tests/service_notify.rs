@@ -119,3 +119,125 @@ fn without_a_watchdog_only_ready_is_sent() {
     assert!(messages.iter().any(|m| m.contains("READY=1")), "{messages:?}");
     assert_eq!(watchdogs(&messages), 0, "{messages:?}");
 }
+
+/// The keep-alives vouch for the work, not a timer: a node whose detection thread wedges (on
+/// purpose, by a switch only debug builds have) stops sending `WATCHDOG=1` while its node thread
+/// still runs, and says which loop stalled; systemd would restart it.
+#[test]
+fn a_wedged_detection_thread_stops_the_keep_alives() {
+    let dir = scratch_dir("notify-wedged");
+    let camera = RtspCamera::start("/door");
+    let broker = Broker::start(&dir);
+    let site = pets_site(&dir, &camera.url);
+    let socket_path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let log = dir.join("stderr.log");
+    let mut node = lintel_run(&site, &dir, broker.port, 300)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "2000000")
+        .env("LINTEL_TEST_WEDGE_DETECTION_AFTER_S", "6")
+        .env("LINTEL_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Before the wedge (6 s) and for the stall allowance after it (10 s at least): keep-alives.
+    let early = listen(&socket, Duration::from_secs(5));
+    assert!(early.iter().any(|m| m.contains("READY=1")), "{early:?}");
+    assert!(watchdogs(&early) >= 2, "{early:?}");
+    // Wedged at 6 s; overdue past 10 s from then: silent by 17 s. Wait for the last keep-alive.
+    let mut last_alive = started.elapsed();
+    let mut buffer = [0u8; 4096];
+    while started.elapsed() < Duration::from_secs(30) {
+        socket.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        match socket.recv(&mut buffer) {
+            Ok(n) if String::from_utf8_lossy(&buffer[..n]).lines().any(|l| l == "WATCHDOG=1") => {
+                last_alive = started.elapsed()
+            }
+            Ok(_) => {}
+            Err(_) if started.elapsed() > last_alive + Duration::from_secs(4) => break,
+            Err(_) => {}
+        }
+    }
+    println!("last WATCHDOG=1 at {:.1} s (wedged at 6 s)", last_alive.as_secs_f64());
+    assert!(
+        (Duration::from_secs(14)..Duration::from_secs(19)).contains(&last_alive),
+        "keep-alives ended at {last_alive:?}, not 10 to 12 s after the wedge"
+    );
+    // Not frozen, not dead: it still runs, and it said why it stopped vouching.
+    assert!(node.try_wait().unwrap().is_none(), "the node exited");
+    signal(&node, "TERM");
+    let status = node.wait().unwrap();
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(stderr.contains("the detection loop has made no progress"), "{stderr}");
+    assert_eq!(stderr.matches("has made no progress").count(), 1, "logged once per stall: {stderr}");
+    assert!(status.success(), "{status}: {stderr}");
+}
+
+/// Logs reach the journal's socket as structured entries: the test stands in for journald by
+/// binding its own datagram socket over `/run/systemd/journal/socket` in a private mount
+/// namespace of the node (`unshare`, as root: the host's `/run` is not touched).
+#[test]
+fn logs_reach_the_journal_with_the_camera_as_a_field() {
+    let dir = scratch_dir("journal");
+    let camera = RtspCamera::start("/door");
+    let broker = Broker::start(&dir);
+    let site = pets_site(&dir, &camera.url);
+    let socket_path = dir.join("journal.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    let node = lintel_run(&site, &dir, broker.port, 300);
+    let mut command = std::process::Command::new("unshare");
+    command
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs lintel-test /run && mkdir -p /run/systemd/journal && : > /run/systemd/journal/socket \
+             && mount --bind \"$0\" /run/systemd/journal/socket && exec \"$@\"",
+        )
+        .arg(&socket_path)
+        .arg(node.get_program())
+        .args(node.get_args())
+        .arg("--log-to=journald");
+    for (key, value) in node.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let node = command.env("LINTEL_LOG", "info").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let entries = listen(&socket, Duration::from_secs(12));
+    signal(&node, "TERM");
+    let output = node.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!entries.is_empty(), "nothing reached the journal socket; stderr: {stderr}");
+    let entries: Vec<Vec<String>> = entries.iter().map(|e| journal_fields(e.as_bytes())).collect();
+    let live = entries
+        .iter()
+        .find(|e| e.iter().any(|f| f == "MESSAGE=camera live"))
+        .unwrap_or_else(|| panic!("no 'camera live' entry in {entries:#?}"));
+    // tracing's INFO is the journal's "notice" (5).
+    for field in ["CAMERA=walkway", "SPAN_NAME=camera", "SYSLOG_IDENTIFIER=lintel", "PRIORITY=5"] {
+        assert!(live.iter().any(|f| f == field), "{field} missing in {live:?}");
+    }
+    // Nothing went to stderr as text: the journal has it all.
+    assert!(!stderr.contains("camera live"), "{stderr}");
+}
+
+/// The fields of one entry in journald's native protocol: `KEY=VALUE` lines, or `KEY`, a
+/// newline, the value's length (64-bit little-endian), the value and a newline.
+fn journal_fields(mut entry: &[u8]) -> Vec<String> {
+    let mut fields = Vec::new();
+    while let Some(end) = entry.iter().position(|&b| b == b'\n') {
+        let line = String::from_utf8_lossy(&entry[..end]).into_owned();
+        entry = &entry[end + 1..];
+        if line.contains('=') {
+            fields.push(line);
+        } else if entry.len() >= 8 {
+            let length = u64::from_le_bytes(entry[..8].try_into().unwrap()) as usize;
+            let value = String::from_utf8_lossy(&entry[8..(8 + length).min(entry.len())]).into_owned();
+            fields.push(format!("{line}={value}"));
+            entry = &entry[(9 + length).min(entry.len())..];
+        }
+    }
+    fields
+}

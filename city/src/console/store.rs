@@ -10,7 +10,7 @@ use lintel_wire::{AlertAck, UtcTime};
 use serde::Serialize;
 
 use super::state::{Change, Incident, IncidentEnd};
-use crate::density::store::{Sql, SqlValue, StoreError, connect};
+use crate::density::store::{Sql, SqlValue, StoreError, check_format, claim_format, connect};
 
 /// Incidents per page of a list.
 pub const PAGE_SIZE: usize = 100;
@@ -67,6 +67,9 @@ pub struct IncidentPage {
     pub incidents: Vec<IncidentRow>,
 }
 
+/// The format of the console's tables; bump it when an older Lintel could no longer read them.
+pub const CONSOLE_FORMAT: u64 = 1;
+
 /// The console's tables over a density store backend.
 pub struct IncidentStore {
     sql: Box<dyn Sql>,
@@ -76,13 +79,16 @@ impl IncidentStore {
     /// Opens `url` (as `--store` names it) and creates the console's tables.
     pub fn open(url: &str) -> Result<Self, StoreError> {
         let mut sql = connect(url)?;
+        claim_format(sql.as_mut(), "console", CONSOLE_FORMAT)?;
         sql.batch(SCHEMA)?;
         Ok(Self { sql })
     }
 
     /// Opens `url` to read (no tables created: a read replica refuses that).
     pub fn open_reader(url: &str) -> Result<Self, StoreError> {
-        Ok(Self { sql: connect(url)? })
+        let mut sql = connect(url)?;
+        check_format(sql.as_mut(), "console", CONSOLE_FORMAT)?;
+        Ok(Self { sql })
     }
 
     /// Writes what the picture decided.

@@ -66,6 +66,8 @@ pub struct ConsumerConfig {
     pub losses: Option<Arc<LossMetrics>>,
     /// The operators' console, fed every message.
     pub console: Option<Arc<std::sync::Mutex<Option<ConsoleFeed>>>>,
+    /// The broker's login (user, password); never logged.
+    pub login: Option<(String, String)>,
 }
 
 impl ConsumerConfig {
@@ -82,6 +84,7 @@ impl ConsumerConfig {
             publish_cells: true,
             losses: None,
             console: None,
+            login: None,
         }
     }
 
@@ -161,6 +164,9 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
         .set_receive_maximum(Some(config.receive_maximum))
         .set_max_packet_size(Some(lintel_wire::MAX_INCOMING_PACKET as u32))
         .set_manual_acks(true);
+    if let Some((user, password)) = &config.login {
+        options.set_credentials(user.clone(), password.clone());
+    }
     let (client, mut connection) = Client::new(options, 256);
     let filters: Vec<Filter> = config.filters().into_iter().map(|f| Filter::new(f, QoS::AtLeastOnce)).collect();
     let mut published: HashMap<String, serde_json::Value> = HashMap::new();

@@ -38,6 +38,9 @@ pub(super) struct Preflight {
     pub tls: Option<TlsFiles>,
     pub spool: PathBuf,
     pub spool_max_kib: u64,
+    /// The state file and history `run` would open.
+    pub state: PathBuf,
+    pub history: PathBuf,
     pub models: PathBuf,
     pub model: Option<String>,
     pub reid: Option<String>,
@@ -127,6 +130,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     if !args.no_network {
         outcomes.push(check_broker(&plan, site.as_ref()));
     }
+    outcomes.push(check_formats(&plan));
     outcomes.push(check_spool(&plan.spool, plan.spool_max_kib));
     outcomes.push(check_clock());
 
@@ -265,6 +269,18 @@ fn probe_broker(plan: &Preflight, mqtt: &str, site: Option<&Site>) -> Result<Str
     let tls = if config.tls.is_some() { " over TLS" } else { "" };
     lintel::publish::connect_once(&config, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     Ok(format!("accepted the connection{login}{tls}"))
+}
+
+/// The spool, state file and history are in formats this Lintel reads (after a downgrade they
+/// may not be: `run` would refuse them).
+fn check_formats(plan: &Preflight) -> Outcome {
+    let subject = plan.spool.display().to_string();
+    let result = lintel::publish::Spool::check_format(&plan.spool)
+        .map_err(|e| e.to_string())
+        .and_then(|()| lintel::node::check_state_file(&plan.state).map_err(|e| e.to_string()))
+        .and_then(|()| lintel::web::history::History::check_format(&plan.history).map_err(|e| e.to_string()))
+        .map(|()| "spool, state file and history: formats this Lintel reads".to_string());
+    Outcome::new("formats", subject, result)
 }
 
 /// The spool directory exists (or can be made), takes a file, and has room for the spool's bound.

@@ -18,6 +18,10 @@ use clap::{Parser, Subcommand};
 pub struct Args {
     #[command(subcommand)]
     command: Command,
+    /// Where logs go: `auto` (the journal when systemd connected stderr to it, else stderr),
+    /// `stderr`, or `journald` (with CAMERA= and BUILDING= fields).
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub log_to: lintel::service::LogTarget,
 }
 
 #[derive(Subcommand)]

@@ -208,6 +208,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         version: None,
         web: None,
     };
+    // A downgraded node refuses state a newer one wrote before it writes anything (the spool
+    // checks its own format first thing as it opens).
+    let state_file = args.state.clone().unwrap_or_else(|| default_state_file(&args.spool));
+    lintel::node::check_state_file(&state_file)?;
+    let history = args.history.clone().unwrap_or_else(|| args.spool.join("history.sqlite"));
+    lintel::web::history::History::check_format(&history)?;
     let publisher = Publisher::start(broker, will)?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -236,7 +242,6 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             )
             .map_err(|e| anyhow::anyhow!("--web: {e}"))?;
             access.check_address(address).map_err(|e| anyhow::anyhow!("--web {address}: {e}"))?;
-            let history = args.history.clone().unwrap_or_else(|| args.spool.join("history.sqlite"));
             let retention = Duration::from_secs(args.history_days.max(1).saturating_mul(86_400));
             let board = OperatorBoard::open(&site, Arc::clone(&metrics), &history, retention)?;
             // The trail survives restarts in the history file, for the dashboard.
@@ -276,7 +281,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         },
         run_for: args.run_for_s.map(Duration::from_secs),
         low_light: args.low_light,
-        state_file: Some(args.state.clone().unwrap_or_else(|| default_state_file(&args.spool))),
+        state_file: Some(state_file),
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),
         zone_reloads: args.web.is_some().then_some(zone_reloads),
@@ -447,6 +452,8 @@ impl RunArgs {
             tls: tls_files(&self.mqtt_ca, &self.mqtt_cert, &self.mqtt_key),
             spool: self.spool.clone(),
             spool_max_kib: self.spool_max_kib,
+            state: self.state.clone().unwrap_or_else(|| self.spool.join("state.json")),
+            history: self.history.clone().unwrap_or_else(|| self.spool.join("history.sqlite")),
             models: self.models.clone().unwrap_or_else(super::default_manifest),
             model: self.model.clone(),
             reid: self.reid.clone(),

@@ -218,6 +218,8 @@ struct Shared {
     stop: Mutex<bool>,
     wake: Condvar,
     frames: AtomicU64,
+    /// Beats each poll of the stream; announces the open and backoff waits.
+    heartbeat: crate::service::Heartbeat,
 }
 
 impl Shared {
@@ -231,6 +233,7 @@ impl Shared {
 
     /// Sleeps for `duration` unless stopped first; returns whether it was stopped.
     fn sleep(&self, duration: Duration) -> bool {
+        self.heartbeat.quiet_for(duration);
         let deadline = Instant::now() + duration;
         let mut stop = lock(&self.stop);
         while !*stop {
@@ -258,11 +261,12 @@ impl CameraSupervisor {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             frames: AtomicU64::new(0),
+            heartbeat: crate::service::Heartbeat::new(),
         });
         let thread = {
             let (id, shared) = (Arc::clone(&id), Arc::clone(&shared));
             std::thread::Builder::new().name(format!("camera-{}", config.id)).spawn(move || {
-                let span = tracing::info_span!("camera", id = %id);
+                let span = tracing::info_span!("camera", camera = %id);
                 let _entered = span.enter();
                 let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| supervise(&config, &id, &shared, on_frame)));
                 if outcome.is_err() {
@@ -283,7 +287,10 @@ impl CameraSupervisor {
             stop: Mutex::new(false),
             wake: Condvar::new(),
             frames: AtomicU64::new(0),
+            heartbeat: crate::service::Heartbeat::new(),
         });
+        // No thread to run: nothing for the watchdog to wait for.
+        shared.heartbeat.quiet_for(Duration::MAX);
         Self { id: Arc::from(id), shared, thread: None }
     }
 
@@ -301,6 +308,11 @@ impl CameraSupervisor {
     /// The camera's current state (a lock and a clone).
     pub fn state(&self) -> CameraState {
         lock(&self.shared.state).clone()
+    }
+
+    /// The camera thread's heartbeat, for the service watchdog.
+    pub fn heartbeat(&self) -> &crate::service::Heartbeat {
+        &self.shared.heartbeat
     }
 
     /// Frames handed to the consumer so far, over all connections.
@@ -388,11 +400,14 @@ fn stream<F: FnMut(CameraFrame)>(
     on_frame: &mut F,
 ) -> Ended {
     tracing::debug!(connection, "opening camera");
+    // Opening waits on the network; the source bounds it with the live timeout (or less).
+    shared.heartbeat.quiet_for(config.live.timeout.saturating_mul(3));
     let mut source = match FrameSource::open_with(&config.input, &config.source, &config.live) {
         Ok(source) => source,
         Err(error) => return Ended::Failed(error),
     };
     loop {
+        shared.heartbeat.beat();
         if shared.stopped() {
             return Ended::Stopped;
         }

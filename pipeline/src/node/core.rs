@@ -533,7 +533,11 @@ impl NodeCore {
         match self.commands.admit(&self.site.id, building, &set, capacity, self.wall) {
             Ok(()) => {}
             Err(Refusal::Again) => {
-                tracing::info!("occupancy command {} for building {building} was applied before; ignored", set.id);
+                tracing::info!(
+                    building,
+                    "occupancy command {} for building {building} was applied before; ignored",
+                    set.id
+                );
                 return;
             }
             Err(Refusal::Invalid(why)) => return self.refuse_command(Some(&set), building, &why),
@@ -548,7 +552,10 @@ impl NodeCore {
             }
         }
         if !self.aggregator.reset_occupancy(building, set.occupancy) {
-            tracing::warn!("ignored the occupancy command on {topic}: building {building:?} is not in the site file");
+            tracing::warn!(
+                building,
+                "ignored the occupancy command on {topic}: building {building:?} is not in the site file"
+            );
             return;
         }
         let detail = format!("occupancy set to {} by command {} (issued {})", set.occupancy, set.id, set.issued_at);

@@ -20,6 +20,8 @@ use crate::privacy::Hider;
 pub(super) struct DetectionLoop {
     feeds: Vec<CameraFeed>,
     doorbell: Arc<Doorbell>,
+    /// Beats each round, for the service watchdog.
+    pub(super) heartbeat: crate::service::Heartbeat,
 }
 
 struct CameraFeed {
@@ -99,7 +101,7 @@ pub(super) fn start_cameras(
             started: Instant::now(),
         });
     }
-    Ok((supervisors, DetectionLoop { feeds, doorbell }))
+    Ok((supervisors, DetectionLoop { feeds, doorbell, heartbeat: crate::service::Heartbeat::new() }))
 }
 
 impl DetectionLoop {
@@ -119,7 +121,16 @@ impl DetectionLoop {
         let out = Out { events, live };
         let batch = detector.preferred_batch();
         let mut round: Vec<(Waiting, Admitted)> = Vec::new();
+        #[cfg(debug_assertions)]
+        let wedge_at = wedge_for_tests();
         while running() {
+            #[cfg(debug_assertions)]
+            if wedge_at.is_some_and(|at| Instant::now() >= at) {
+                // Wedged on purpose (tests of the watchdog): no beat, no frame, until stopped.
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            self.heartbeat.beat();
             for (camera, zones, geometry) in reloads.map(ZoneReloads::take).unwrap_or_default() {
                 if let Some(feed) = self.feeds.get_mut(camera) {
                     tracing::info!(camera = %feed.id, zones = zones.len(), "counting on the zones saved");
@@ -181,6 +192,14 @@ impl DetectionLoop {
             }
         }
     }
+}
+
+/// Debug builds only (the tests' way to wedge a real node's detection thread; release builds
+/// have no such switch): `LINTEL_TEST_WEDGE_DETECTION_AFTER_S=N` stops the loop after N seconds.
+#[cfg(debug_assertions)]
+fn wedge_for_tests() -> Option<Instant> {
+    let seconds: f64 = std::env::var("LINTEL_TEST_WEDGE_DETECTION_AFTER_S").ok()?.parse().ok()?;
+    Some(Instant::now() + Duration::try_from_secs_f64(seconds).ok()?)
 }
 
 /// Where analysed frames go: the node thread (every one) and the live readers (the newest).

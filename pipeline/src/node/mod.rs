@@ -50,6 +50,7 @@ use crate::count::{DedupConfig, IntervalConfig};
 use crate::infer::{Detector, Embedder, MotionGateConfig};
 use crate::live::{AuditTrail, LiveFrames, NodeMetrics, ZoneReloads};
 use crate::publish::{OccupancySet, Publisher};
+use crate::service::{Progress, ServiceNotifier};
 
 /// Settings of a node beyond the site file.
 #[derive(Debug, Clone)]
@@ -94,7 +95,8 @@ pub struct NodeOptions {
     /// refuses every command.
     pub command_key: Option<CommandKey>,
     /// The service manager: told `READY=1` once the cameras are started and the broker link is
-    /// set up, then `WATCHDOG=1` from the node thread's tick (a wedged node stops sending it).
+    /// set up, then `WATCHDOG=1` from the node thread's tick while every camera's loop, the
+    /// detection thread and the publisher make progress (a wedged one stops it).
     pub service: Option<crate::service::ServiceNotifier>,
     /// Where the node serves its pages (`http://host:port/`), said in its status.
     pub web_address: Option<String>,
@@ -143,6 +145,8 @@ pub enum NodeError {
     NoCamera,
     #[error("{path}: {message}")]
     State { path: PathBuf, message: String },
+    #[error(transparent)]
+    NewerFormat(#[from] crate::disk_format::NewerFormat),
     #[error("cannot start the node thread: {0}")]
     Thread(std::io::Error),
 }
@@ -189,10 +193,17 @@ pub fn run_node(
         .with_spooled(options.spooled.clone());
     let acks = options.acks.clone().and_then(|sink| Some((AckReader::new(&site.id, &site.node)?, sink)));
     let service = options.service.clone();
+    let mut progress = Progress::default();
+    progress.watch("detection", detection.heartbeat.clone());
+    progress.watch("publisher", publisher.heartbeat().clone());
+    for camera in &cameras {
+        progress.watch(format!("camera {}", camera.id()), camera.heartbeat().clone());
+    }
+    let watch = service.map(|service| Watch { service, progress, logged: false });
     std::thread::scope(|scope| {
         let node = std::thread::Builder::new()
             .name("lintel-node".into())
-            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, service, acks))
+            .spawn_scoped(scope, move || node_thread(core, inbox, cameras, publisher, &mut output, watch, acks))
             .map_err(NodeError::Thread)?;
         let started = Instant::now();
         let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
@@ -204,11 +215,57 @@ pub fn run_node(
     })
 }
 
+/// Refuses a state file that a newer Lintel wrote, reading only: called before anything else is
+/// written, so a downgraded node changes nothing. Any other problem with it (unreadable, not a
+/// state file) is left to the node's start, which names it where it belongs.
+pub fn check_state_file(path: &std::path::Path) -> Result<(), NodeError> {
+    match state_file::load(path) {
+        Err(newer @ NodeError::NewerFormat(_)) => Err(newer),
+        _ => Ok(()),
+    }
+}
+
 /// The topics a node subscribes to: the occupancy command topic of each building of its site.
 /// One per building, not a wildcard, so a huge retained message on one building's topic pauses
 /// that building's commands only (see `publish/subscriptions.rs`).
 pub fn command_filters(site: &Site) -> Vec<String> {
     site.buildings.iter().filter_map(|b| OccupancySet::topic(&site.id, &b.id).ok()).collect()
+}
+
+/// The service manager and the loops whose progress `WATCHDOG=1` vouches for.
+struct Watch {
+    service: ServiceNotifier,
+    progress: Progress,
+    /// A stall was logged (once per stall).
+    logged: bool,
+}
+
+/// A loop may be overdue this long at least before the node counts as wedged: a slow box's
+/// detection round, or a camera's first frame, must not get it restarted.
+const MIN_STALL: Duration = Duration::from_secs(10);
+
+impl Watch {
+    /// `WATCHDOG=1` when every loop is progressing; nothing (and one log line) when one is not,
+    /// so systemd restarts the node. The node thread calls it, so it vouches for itself too.
+    fn tick(&mut self) {
+        let Some(every) = self.service.watchdog_every() else { return };
+        // Past the whole watchdog interval (twice the keep-alive period), or MIN_STALL.
+        match self.progress.stalled((every * 2).max(MIN_STALL)) {
+            None => {
+                self.logged = false;
+                self.service.alive();
+            }
+            Some((name, overdue)) => {
+                if !self.logged {
+                    self.logged = true;
+                    tracing::error!(
+                        "the {name} loop has made no progress for {:.0} s: the node no longer tells systemd it is alive, so it is restarted",
+                        overdue.as_secs_f64()
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The node thread: events as they come, and every [`TICK`] the cameras' states, the commands
@@ -219,22 +276,22 @@ fn node_thread(
     cameras: Vec<crate::ingest::CameraSupervisor>,
     publisher: &Publisher,
     output: &mut PublishingOutput<'_>,
-    service: Option<crate::service::ServiceNotifier>,
+    mut watch: Option<Watch>,
     mut acks: Option<(AckReader, AckSink)>,
 ) -> NodeSummary {
     let mut next_tick = Instant::now();
     let mut states: Vec<Option<crate::ingest::CameraState>> = vec![None; cameras.len()];
     core.start(output);
-    if let Some(service) = &service {
-        service.ready(&format!("counting on {} cameras", cameras.len()));
+    if let Some(watch) = &watch {
+        watch.service.ready(&format!("counting on {} cameras", cameras.len()));
     }
     loop {
         if Instant::now() >= next_tick {
             next_tick = Instant::now() + TICK;
-            // Only this loop vouches for the node: a wedged or frozen node thread stops the
-            // keep-alives, and systemd restarts the node.
-            if let Some(service) = &service {
-                service.alive();
+            // This loop vouches for the node, and for the other loops' progress: a wedged or
+            // frozen one stops the keep-alives, and systemd restarts the node.
+            if let Some(watch) = &mut watch {
+                watch.tick();
             }
             for (camera, (supervisor, known)) in cameras.iter().zip(states.iter_mut()).enumerate() {
                 let state = supervisor.state();
@@ -274,8 +331,8 @@ fn node_thread(
             break;
         }
     }
-    if let Some(service) = &service {
-        service.stopping();
+    if let Some(watch) = &watch {
+        watch.service.stopping();
     }
     for camera in cameras {
         camera.stop();

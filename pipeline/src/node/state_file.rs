@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::NodeError;
 use crate::count::AggregatorState;
+use crate::disk_format::{self, STATE_FORMAT};
 use crate::publish::{AlertKind, UtcTime};
 
 /// The aggregation's state, per building the id and `issued_at` of the last occupancy command
@@ -25,6 +26,17 @@ pub struct SavedState {
     /// node was away and raises nothing twice.
     #[serde(default)]
     pub raised_alerts: BTreeSet<(AlertKind, String)>,
+}
+
+/// The key of the state file's format version.
+const FORMAT_KEY: &str = "format";
+
+/// The state as written: with its format version.
+#[derive(serde::Serialize)]
+struct Versioned<'a> {
+    format: u64,
+    #[serde(flatten)]
+    state: &'a SavedState,
 }
 
 /// Locks the state file at `path` for this node (an exclusive lock on `<path>.lock`, released
@@ -56,7 +68,13 @@ pub fn load(path: &Path) -> Result<Option<SavedState>, NodeError> {
     let state_error = |message: String| NodeError::State { path: path.to_path_buf(), message };
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            serde_json::from_str(&text).map(Some).map_err(|e| state_error(format!("not a Lintel state file: {e}")))
+            let value: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| state_error(format!("not a Lintel state file: {e}")))?;
+            // Before reading a field: a newer node's state may mean something else by them.
+            let found = value.get(FORMAT_KEY).map_or(Some(1), serde_json::Value::as_u64);
+            let found = found.ok_or_else(|| state_error(format!("\"{FORMAT_KEY}\" is not a whole number")))?;
+            disk_format::check(path, found, STATE_FORMAT).map_err(NodeError::NewerFormat)?;
+            serde_json::from_value(value).map(Some).map_err(|e| state_error(format!("not a Lintel state file: {e}")))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(state_error(format!("cannot read: {e}"))),
@@ -67,7 +85,7 @@ pub fn load(path: &Path) -> Result<Option<SavedState>, NodeError> {
 /// directory synced so the rename itself survives a power cut.
 pub fn save(path: &Path, state: &SavedState) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
-    let json = serde_json::to_vec(state)?;
+    let json = serde_json::to_vec(&Versioned { format: STATE_FORMAT, state })?;
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(&json)?;
     file.sync_all()?;
@@ -89,5 +107,23 @@ mod tests {
         assert!(error.contains("in use by another Lintel node") && error.contains("state.json"), "{error}");
         drop(first);
         assert!(lock(&path).is_ok());
+    }
+
+    #[test]
+    fn the_format_is_written_and_a_newer_one_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        save(&path, &SavedState::default()).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"format\":1"), "{text}");
+        assert_eq!(load(&path).unwrap(), Some(SavedState::default()));
+        // A state file from before formats were recorded reads as format 1.
+        std::fs::write(&path, text.replace("\"format\":1,", "")).unwrap();
+        assert_eq!(load(&path).unwrap(), Some(SavedState::default()));
+        let newer = text.replace("\"format\":1", "\"format\":2");
+        std::fs::write(&path, &newer).unwrap();
+        let line = load(&path).unwrap_err().to_string();
+        assert!(line.contains("state.json: format 2") && line.contains("format 1 at most"), "{line}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), newer);
     }
 }

@@ -130,6 +130,8 @@ struct Shared {
     side: Mutex<VecDeque<(String, Vec<u8>)>>,
     side_sent: AtomicU64,
     side_dropped: AtomicU64,
+    /// Beats each round of the thread; announces connect attempts and backoff waits.
+    heartbeat: crate::service::Heartbeat,
 }
 
 /// Publishes retained messages that carry no node `seq` (acknowledgements: they name the
@@ -228,6 +230,11 @@ impl Publisher {
         let seq = self.lock_spool().push(message)?;
         self.shared.spooled.fetch_add(1, Ordering::Relaxed);
         Ok(seq)
+    }
+
+    /// The sending thread's heartbeat, for the service watchdog.
+    pub fn heartbeat(&self) -> &crate::service::Heartbeat {
+        &self.shared.heartbeat
     }
 
     /// Connection state, spool fill and the standing error.
@@ -366,8 +373,10 @@ impl Worker {
         let mut backoff = self.min_backoff;
         let mut in_flight: Option<InFlight> = None;
         while !self.shared.stop.load(Ordering::Relaxed) {
+            self.shared.heartbeat.beat();
             let Some(connected_at) = self.connected_at else {
                 // `recv` runs one connection attempt, bounded by the connect timeout.
+                self.shared.heartbeat.quiet_for(self.config.connect_timeout.saturating_mul(2));
                 match self.link.recv() {
                     Ok(Ok(LinkEvent::Connected)) => {
                         // Clean session: nothing of the old connection will be resent by rumqttc,
@@ -716,6 +725,7 @@ impl Worker {
         let mut hasher = self.jitter.build_hasher();
         hasher.write_u64(self.waits);
         let factor = 0.75 + (hasher.finish() % 1000) as f64 / 2000.0;
+        self.shared.heartbeat.quiet_for(backoff.mul_f64(factor));
         let _ = self.wait.recv_timeout(backoff.mul_f64(factor));
         (backoff * 2).min(self.max_backoff)
     }

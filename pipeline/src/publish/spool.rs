@@ -6,6 +6,8 @@
 //!   `seq`. A one-line JSON header (`seq`, `topic`, `retained`) followed by the payload.
 //! - `last_seq`: the last sequence number handed out, so `seq` keeps increasing after every
 //!   message was acknowledged and the directory is otherwise empty.
+//! - `format`: the spool's format version ([`SPOOL_FORMAT`](crate::disk_format::SPOOL_FORMAT));
+//!   a spool of a newer format is refused untouched (a downgraded node must not misread it).
 //! - `lock`: held (`flock`) while a [`Spool`] is open, so two processes never share one spool.
 //!
 //! Crash safety: each file is written to `*.tmp`, fsynced, then renamed into place and the
@@ -36,6 +38,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::messages::{Message, MessageError, SeqNo};
+use crate::disk_format::SPOOL_FORMAT;
 
 /// Fill ratio at which the caller should raise a `spool_filling` alert: early enough that the
 /// alert itself, and a good while of counts after it, still fit.
@@ -48,6 +51,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 128 * 1024;
 const MESSAGE_EXT: &str = "msg";
 const LAST_SEQ_FILE: &str = "last_seq";
 const LOCK_FILE: &str = "lock";
+const FORMAT_FILE: &str = "format";
 
 /// Why the spool could not do what was asked. Every variant names the spool directory, on one line.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +76,9 @@ pub enum SpoolError {
     /// The payload is larger than [`MAX_PAYLOAD_BYTES`].
     #[error("spool {dir}: a {schema} message of {size} bytes is larger than the {max} bytes allowed")]
     TooLarge { dir: PathBuf, schema: &'static str, size: usize, max: usize },
+    /// Written by a newer Lintel; nothing in it was changed.
+    #[error(transparent)]
+    NewerFormat(#[from] crate::disk_format::NewerFormat),
 }
 
 /// A message as it waits in the spool: ready to send as it is.
@@ -114,6 +121,8 @@ impl Spool {
             let dir = dir.clone();
             move |source| SpoolError::Io { dir, action, source }
         };
+        // First of all, so a newer spool is refused before anything in it changes.
+        check_format(&dir)?;
         fs::create_dir_all(&dir).map_err(io_error("create the directory".into()))?;
         let lock = OpenOptions::new()
             .create(true)
@@ -153,10 +162,19 @@ impl Spool {
                 Err(error) => return Err(error),
             }
         }
+        if !dir.join(FORMAT_FILE).exists() {
+            spool.write_atomically(FORMAT_FILE, format!("{SPOOL_FORMAT}\n").as_bytes())?;
+            spool.sync_dir()?;
+        }
         let recorded = spool.read_last_seq()?;
         let newest_file = spool.waiting.keys().next_back().copied().unwrap_or(0);
         spool.last_seq = recorded.max(newest_file);
         Ok(spool)
+    }
+
+    /// Refuses, reading only, a spool in `dir` that a newer Lintel wrote (none there is fine).
+    pub fn check_format(dir: impl AsRef<Path>) -> Result<(), SpoolError> {
+        check_format(dir.as_ref())
     }
 
     /// Assigns the next `seq` to `message`, writes it durably (fsync) and returns the `seq`.
@@ -354,6 +372,25 @@ impl Spool {
     }
 }
 
+/// Refuses a spool whose `format` file names a newer format than [`SPOOL_FORMAT`]; a spool
+/// without one is format 1 (written before formats were recorded) or new.
+fn check_format(dir: &Path) -> Result<(), SpoolError> {
+    let path = dir.join(FORMAT_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(SpoolError::Io { dir: dir.to_path_buf(), action: format!("read {FORMAT_FILE}"), source });
+        }
+    };
+    let found = text.trim().parse().map_err(|_| SpoolError::Corrupt {
+        dir: dir.to_path_buf(),
+        file: FORMAT_FILE.into(),
+        reason: format!("{:?} is not a format version", text.trim()),
+    })?;
+    Ok(crate::disk_format::check(path, found, SPOOL_FORMAT)?)
+}
+
 fn message_file_name(seq: SeqNo) -> String {
     format!("{seq:020}.{MESSAGE_EXT}")
 }
@@ -378,6 +415,35 @@ mod tests {
     fn payload_seq(message: &SpooledMessage) -> SeqNo {
         let json: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
         json["seq"].as_u64().unwrap()
+    }
+
+    /// Every file of `dir` with its contents, to prove a refused spool unchanged.
+    fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), fs::read(e.path()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_spool_of_a_newer_format_is_refused_with_one_line_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
+        spool.push(alert("kept")).unwrap();
+        drop(spool);
+        assert_eq!(fs::read_to_string(dir.path().join("format")).unwrap(), "1\n");
+        fs::write(dir.path().join("format"), "2\n").unwrap();
+        // What a newer node might leave: an unfinished write an older node would delete.
+        fs::write(dir.path().join("00000000000000000002.msg.tmp"), "half").unwrap();
+        let before = snapshot(dir.path());
+        let line = Spool::open(dir.path(), 1 << 20).unwrap_err().to_string();
+        assert!(line.contains("format: format 2") && line.contains("format 1 at most"), "{line}");
+        assert!(!line.contains('\n'));
+        assert_eq!(snapshot(dir.path()), before);
+        // Back to format 1 (the newer node reinstalled and downgraded it), the message is there.
+        fs::write(dir.path().join("format"), "1\n").unwrap();
+        assert_eq!(Spool::open(dir.path(), 1 << 20).unwrap().len(), 1);
     }
 
     #[test]

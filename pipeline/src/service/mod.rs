@@ -4,8 +4,10 @@
 //! Everything here is a no-op outside systemd: without `$NOTIFY_SOCKET` nothing is sent, without
 //! `$WATCHDOG_USEC` no keep-alive is due.
 
-mod credentials;
+mod heartbeat;
 mod notify;
 
-pub use self::credentials::{CredentialError, credential, credentials_directory};
+pub use self::heartbeat::{Heartbeat, Progress};
 pub use self::notify::ServiceNotifier;
+pub use lintel_settings::credentials::{CredentialError, credential, credentials_directory};
+pub use lintel_settings::logs::{LogTarget, journald_layer};

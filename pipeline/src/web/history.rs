@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use crate::disk_format::HISTORY_FORMAT;
 use crate::live::{AuditAction, AuditEntry, Said};
 use crate::publish::AlertKind;
 
@@ -23,6 +24,9 @@ pub enum HistoryError {
     Db { path: PathBuf, source: rusqlite::Error },
     #[error("history {path}: cannot create its directory: {source}")]
     Dir { path: PathBuf, source: std::io::Error },
+    /// Written by a newer Lintel; nothing in it was changed.
+    #[error(transparent)]
+    NewerFormat(#[from] crate::disk_format::NewerFormat),
 }
 
 /// One building interval, as published.
@@ -101,6 +105,9 @@ impl History {
             std::fs::create_dir_all(dir).map_err(|source| HistoryError::Dir { path: path.to_path_buf(), source })?;
         }
         let db = Connection::open(path).map_err(error)?;
+        // Before any pragma or table: a newer node's history is refused as it is.
+        let found: i64 = db.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(error)?;
+        crate::disk_format::check(path, found.max(0) as u64, HISTORY_FORMAT)?;
         // WAL: a reader (a page) never waits on the node's write; a crash loses no committed row.
         db.execute_batch(
             "PRAGMA journal_mode = WAL;
@@ -129,9 +136,28 @@ impl History {
         ] {
             add_column(&db, table, column, kind).map_err(error)?;
         }
+        // 0 (a new file, or one from before formats were recorded) becomes this format.
+        if (found as u64) < HISTORY_FORMAT {
+            db.pragma_update(None, "user_version", HISTORY_FORMAT as i64).map_err(error)?;
+        }
         let mut history = Self { path: path.to_path_buf(), db, retention };
         history.prune(now_unix())?;
         Ok(history)
+    }
+
+    /// Refuses a history at `path` that a newer Lintel wrote, reading only its header (none
+    /// there is fine): SQLite itself would leave `-wal` and `-shm` files behind.
+    pub fn check_format(path: &Path) -> Result<(), HistoryError> {
+        use std::io::Read;
+        let mut header = [0u8; 100];
+        let read = std::fs::File::open(path).and_then(|mut file| file.read_exact(&mut header));
+        // Absent, or too short to be a database: `open` says what is wrong with it.
+        if read.is_err() || !header.starts_with(b"SQLite format 3\0") {
+            return Ok(());
+        }
+        // The header's "user version", a big-endian 32-bit integer at offset 60.
+        let found = i32::from_be_bytes([header[60], header[61], header[62], header[63]]);
+        Ok(crate::disk_format::check(path, found.max(0) as u64, HISTORY_FORMAT)?)
     }
 
     /// An in-memory history (tests, and a node asked to keep none on disk).
@@ -433,6 +459,22 @@ mod tests {
 
     fn row(start: i64, entries: u64) -> IntervalRow {
         IntervalRow { start, end: start + 60, entries, exits: 1, occupancy: entries, healthy: entries != 9 }
+    }
+
+    #[test]
+    fn a_history_of_a_newer_format_is_refused_with_one_line_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.sqlite");
+        drop(History::open(&path, Duration::from_secs(86_400)).unwrap());
+        let version = |p: &Path| -> i64 {
+            Connection::open(p).unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap()
+        };
+        assert_eq!(version(&path), HISTORY_FORMAT as i64);
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 9).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let line = History::open(&path, Duration::from_secs(86_400)).unwrap_err().to_string();
+        assert!(line.contains("history.sqlite: format 9") && line.contains("format 1 at most"), "{line}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
     }
 
     #[test]

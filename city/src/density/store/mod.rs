@@ -28,6 +28,11 @@ pub enum StoreError {
     Sqlite { path: String, reason: String },
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    /// The tables were written by a newer Lintel; nothing was changed.
+    #[error(
+        "the {part} tables are format {found}, written by a newer Lintel (this one reads format {known} at most); left untouched: install the newer Lintel again"
+    )]
+    NewerFormat { part: &'static str, found: u64, known: u64 },
     /// The store refused this message's data for good (a value it cannot hold, a constraint):
     /// trying it again cannot help, so it is counted and dropped, never retried.
     #[error("{store} refused the data: {reason}")]
@@ -227,7 +232,9 @@ pub fn open(url: &str) -> Result<Recorder, StoreError> {
 /// Opens a store only to read it (the tables are not created: a PostgreSQL read replica
 /// refuses that), for a web-only instance.
 pub fn open_reader(url: &str) -> Result<Recorder, StoreError> {
-    Ok(Recorder { sql: connect(url)? })
+    let mut sql = connect(url)?;
+    check_format(sql.as_mut(), "density", DENSITY_FORMAT)?;
+    Ok(Recorder { sql })
 }
 
 /// The backend of `url` (`sqlite:PATH`, `postgres://…`), no tables created; the console's store
@@ -242,8 +249,45 @@ pub fn connect(url: &str) -> Result<Box<dyn Sql>, StoreError> {
     }
 }
 
+/// The format of the density tables; bump it when an older Lintel could no longer read them.
+pub const DENSITY_FORMAT: u64 = 1;
+
+/// Claims the store for `part` at format `known`: refuses (changing nothing of that part) when a
+/// newer Lintel recorded a higher format, and records `known` where none or a lower one is.
+/// Call it before creating or migrating the part's tables.
+pub fn claim_format(sql: &mut dyn Sql, part: &'static str, known: u64) -> Result<(), StoreError> {
+    sql.batch("CREATE TABLE IF NOT EXISTS lintel_format (part TEXT PRIMARY KEY, version BIGINT NOT NULL)")?;
+    match recorded_format(sql, part)? {
+        Some(found) if found > known => Err(StoreError::NewerFormat { part, found, known }),
+        Some(found) if found == known => Ok(()),
+        _ => {
+            sql.execute(
+                "INSERT INTO lintel_format (part, version) VALUES ($1, $2)
+                 ON CONFLICT (part) DO UPDATE SET version = excluded.version",
+                &[part.into(), known.into()],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+/// For a reader (which may not create tables): refuses a newer format; a store without the
+/// format table was written before formats were recorded.
+pub fn check_format(sql: &mut dyn Sql, part: &'static str, known: u64) -> Result<(), StoreError> {
+    match recorded_format(sql, part) {
+        Ok(Some(found)) if found > known => Err(StoreError::NewerFormat { part, found, known }),
+        _ => Ok(()),
+    }
+}
+
+fn recorded_format(sql: &mut dyn Sql, part: &str) -> Result<Option<u64>, StoreError> {
+    let rows = sql.query("SELECT version FROM lintel_format WHERE part = $1", &[part.into()])?;
+    Ok(rows.first().and_then(|row| row.first()).map(|v| v.int().max(0) as u64))
+}
+
 impl Recorder {
     pub fn new(mut sql: Box<dyn Sql>) -> Result<Self, StoreError> {
+        claim_format(sql.as_mut(), "density", DENSITY_FORMAT)?;
         sql.batch(SCHEMA)?;
         Ok(Self { sql })
     }

@@ -99,6 +99,34 @@ impl Sql for SqliteSql {
 mod tests {
     use super::*;
 
+    /// A store a newer Lintel wrote is refused, for writing and for reading, and left as it is.
+    #[test]
+    fn a_store_of_a_newer_format_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("density.db");
+        let url = format!("sqlite:{}", path.display());
+        drop(super::super::open(&url).unwrap());
+        drop(crate::console::store::IncidentStore::open(&url).unwrap());
+        let mut sql = SqliteSql::open(&path.display().to_string()).unwrap();
+        let rows = sql.query("SELECT part, version FROM lintel_format ORDER BY part", &[]).unwrap();
+        let text = |v: &SqlValue| format!("{v:?}");
+        assert_eq!(
+            rows.iter().map(|r| r.iter().map(text).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            [["Text(\"console\")", "Int(1)"], ["Text(\"density\")", "Int(1)"]]
+        );
+        sql.batch("UPDATE lintel_format SET version = 3 WHERE part = 'density'; PRAGMA wal_checkpoint(TRUNCATE);")
+            .unwrap();
+        drop(sql);
+        let before = std::fs::read(&path).unwrap();
+        for error in [super::super::open(&url).err(), super::super::open_reader(&url).err()] {
+            let line = error.expect("a newer store must be refused").to_string();
+            assert!(line.contains("density tables are format 3") && line.contains("format 1 at most"), "{line}");
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        // The console's part is still its format: it opens.
+        assert!(crate::console::store::IncidentStore::open(&url).is_ok());
+    }
+
     /// Data the store refuses is told apart from the store failing: the consumer drops the one
     /// and retries the other.
     #[test]
