@@ -121,7 +121,7 @@ fn without_a_watchdog_only_ready_is_sent() {
 }
 
 /// The keep-alives vouch for the work, not a timer: a node whose detection thread wedges (on
-/// purpose, by a switch only debug builds have) stops sending `WATCHDOG=1` while its node thread
+/// purpose, by a fault-injection switch) stops sending `WATCHDOG=1` while its node thread
 /// still runs, and says which loop stalled; systemd would restart it.
 #[test]
 fn a_wedged_detection_thread_stops_the_keep_alives() {

@@ -121,10 +121,8 @@ impl DetectionLoop {
         let out = Out { events, live };
         let batch = detector.preferred_batch();
         let mut round: Vec<(Waiting, Admitted)> = Vec::new();
-        #[cfg(debug_assertions)]
-        let wedge_at = wedge_for_tests();
+        let wedge_at = wedge_on_purpose();
         while running() {
-            #[cfg(debug_assertions)]
             if wedge_at.is_some_and(|at| Instant::now() >= at) {
                 // Wedged on purpose (tests of the watchdog): no beat, no frame, until stopped.
                 std::thread::sleep(Duration::from_millis(50));
@@ -194,12 +192,17 @@ impl DetectionLoop {
     }
 }
 
-/// Debug builds only (the tests' way to wedge a real node's detection thread; release builds
-/// have no such switch): `LINTEL_TEST_WEDGE_DETECTION_AFTER_S=N` stops the loop after N seconds.
-#[cfg(debug_assertions)]
-fn wedge_for_tests() -> Option<Instant> {
-    let seconds: f64 = std::env::var("LINTEL_TEST_WEDGE_DETECTION_AFTER_S").ok()?.parse().ok()?;
-    Some(Instant::now() + Duration::try_from_secs_f64(seconds).ok()?)
+/// Fault injection, to see the watchdog restart a wedged node (the tests do, on the release build
+/// CI runs, and a technician may on an installed box): `LINTEL_TEST_WEDGE_DETECTION_AFTER_S=N`
+/// stops the detection loop after N seconds. Said loudly, so it is never on unnoticed.
+fn wedge_on_purpose() -> Option<Instant> {
+    let value = std::env::var("LINTEL_TEST_WEDGE_DETECTION_AFTER_S").ok()?;
+    let Some(after) = value.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok()) else {
+        tracing::error!("LINTEL_TEST_WEDGE_DETECTION_AFTER_S={value:?} is not a number of seconds: ignored");
+        return None;
+    };
+    tracing::error!("LINTEL_TEST_WEDGE_DETECTION_AFTER_S is set: detection stops on purpose after {after:?}");
+    Some(Instant::now() + after)
 }
 
 /// Where analysed frames go: the node thread (every one) and the live readers (the newest).
