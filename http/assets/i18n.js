@@ -30,7 +30,11 @@ export function t(key, values = {}) {
 // the English beside it is for scripts and logs), in the page's language; `fallback` when the
 // answer has no code.
 export function said(answer, fallback = "") {
-  return answer && typeof answer.code === "string" && answer.code ? t(answer.code, answer.params || {}) : fallback;
+  if (!answer || typeof answer.code !== "string" || !answer.code) return fallback;
+  // Numbers as a person reads them: 8.68, not 8.680556.
+  const shown = (value) => (typeof value === "number" ? formatNumber(value, { maximumFractionDigits: 2, useGrouping: false }) : value);
+  const params = Object.fromEntries(Object.entries(answer.params || {}).map(([name, value]) => [name, shown(value)]));
+  return t(answer.code, params);
 }
 
 // Texts of elements marked `data-i18n="key"` (and `data-i18n-title`, `-placeholder`, `-aria-label`)
