@@ -4,15 +4,17 @@
 //! size and rate), the broker (with the login), the spool directory (writable, free space) and the
 //! clock. One line per check; exit status 1 when any fails; `--json` for scripts.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 use lintel::infer::{Detector, Embedder, Manifest, Runtime};
 use lintel::ingest::{FrameSource, LiveOptions, Pulled, SourceOptions, redact_uri};
-use lintel::publish::{BrokerConfig, MqttVersion, TlsFiles};
+use lintel::publish::BrokerConfig;
 use lintel_calibration::site::{Camera, Site};
+
+use super::preflight::Preflight;
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -28,24 +30,6 @@ pub struct CheckArgs {
     camera_timeout_s: u64,
     #[command(flatten)]
     run: super::run::RunArgs,
-}
-
-/// The settings of `lintel run` that the checks look at (see `RunArgs::preflight`).
-pub(super) struct Preflight {
-    pub site: PathBuf,
-    pub mqtt: Option<String>,
-    pub mqtt_version: MqttVersion,
-    pub tls: Option<TlsFiles>,
-    pub spool: PathBuf,
-    pub spool_max_kib: u64,
-    /// The state file and history `run` would open.
-    pub state: PathBuf,
-    pub history: PathBuf,
-    pub models: PathBuf,
-    pub model: Option<String>,
-    pub reid: Option<String>,
-    pub threads: usize,
-    pub login: anyhow::Result<(Option<String>, Option<String>)>,
 }
 
 /// How a check came out. A warning does not fail the run.

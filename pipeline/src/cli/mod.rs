@@ -6,6 +6,7 @@ pub mod config;
 mod count;
 mod density_alias;
 mod occupancy;
+mod preflight;
 mod run;
 
 use std::path::PathBuf;

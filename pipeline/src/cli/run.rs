@@ -444,8 +444,8 @@ impl RunArgs {
     }
 
     /// The settings a preflight checks, as `run` reads them.
-    pub(super) fn preflight(&self) -> super::check::Preflight {
-        super::check::Preflight {
+    pub(super) fn preflight(&self) -> super::preflight::Preflight {
+        super::preflight::Preflight {
             site: self.site.clone(),
             mqtt: self.mqtt.clone(),
             mqtt_version: mqtt_version(&self.mqtt_version),
