@@ -201,20 +201,21 @@ impl MotionGate {
         // small watched area and changes it by more than that still counts.
         let noise = (NOISE_SHARE * median(&changes)).min(self.config.cell_change);
         let threshold = self.cell_threshold().max(noise);
-        let changed: Vec<bool> = changes.iter().map(|change| *change > threshold).collect();
         let columns = self.columns.max(1);
         let changed_at = |row: Option<usize>, column: Option<usize>| match (row, column) {
-            (Some(row), Some(column)) if column < columns => changed.get(row * columns + column) == Some(&true),
+            (Some(row), Some(column)) if column < columns => {
+                changes.get(row * columns + column).is_some_and(|c| *c > threshold)
+            }
             _ => false,
         };
-        (0..changed.len())
+        (0..changes.len())
             .filter(|&i| {
-                let (row, column) = (i / columns, i % columns);
-                changed[i]
-                    && (changed_at(row.checked_sub(1), Some(column))
-                        || changed_at(Some(row + 1), Some(column))
-                        || changed_at(Some(row), column.checked_sub(1))
-                        || changed_at(Some(row), Some(column + 1)))
+                let (row, column) = (Some(i / columns), i % columns);
+                changed_at(row, Some(column))
+                    && (changed_at(row.and_then(|r| r.checked_sub(1)), Some(column))
+                        || changed_at(row.map(|r| r + 1), Some(column))
+                        || changed_at(row, column.checked_sub(1))
+                        || changed_at(row, Some(column + 1)))
             })
             .count()
     }
