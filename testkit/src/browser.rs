@@ -103,6 +103,19 @@ fn unchunk(body: &str) -> String {
     out
 }
 
+/// A WebDriver command refused: whether for a stale element, and the whole answer as a line.
+#[derive(Debug)]
+struct Refusal {
+    stale: bool,
+    line: String,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
 /// The Shift key, for [`Browser::press_keys`]: the next key is pressed with it held.
 pub const SHIFT: &str = "\u{E008}";
 
@@ -146,18 +159,45 @@ impl Browser {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body).unwrap_or_else(|refusal| panic!("{refusal}"))
+    }
+
+    /// One WebDriver command: its value, or the refusal as a line.
+    fn try_call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Refusal> {
         let body = match method {
             "GET" | "DELETE" => None,
             _ => Some(body.unwrap_or_else(|| json!({})).to_string()),
         };
         let (status, text) = http(method, self.port, path, &[("Content-Type", "application/json")], body.as_deref());
         let value: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("WebDriver {path}: {text}"));
-        assert!(status == 200, "WebDriver {method} {path}: {status} {value}");
-        value["value"].clone()
+        if status != 200 {
+            let stale = value["value"]["error"] == "stale element reference";
+            return Err(Refusal { stale, line: format!("WebDriver {method} {path}: {status} {value}") });
+        }
+        Ok(value["value"].clone())
     }
 
     fn session_call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         self.call(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// Runs `act` on the first element matching `css`. The pages re-render their rows as news
+    /// comes in, so an element found a moment ago may be gone: then it is found again, as a
+    /// person would look again, up to five times.
+    fn on_element(&self, css: &str, act: impl Fn(&str) -> Result<Value, Refusal>) -> Value {
+        let mut tries = 0;
+        loop {
+            let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
+            match act(&element) {
+                Ok(value) => return value,
+                Err(refusal) if refusal.stale && tries < 5 => tries += 1,
+                Err(refusal) => panic!("{refusal}"),
+            }
+        }
+    }
+
+    fn element_call(&self, method: &str, element: &str, what: &str, body: Option<Value>) -> Result<Value, Refusal> {
+        self.try_call(method, &format!("/session/{}/element/{element}/{what}", self.session), body)
     }
 
     pub fn goto(&self, url: &str) {
@@ -183,40 +223,38 @@ impl Browser {
     }
 
     pub fn click(&self, css: &str) {
-        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
-        self.session_call("POST", &format!("/element/{element}/click"), Some(json!({})));
+        self.on_element(css, |element| self.element_call("POST", element, "click", Some(json!({}))));
     }
 
     /// Clicks the first element matching `css` at (`fx`, `fy`), fractions of its width and
     /// height from its top left corner: a real pointer click, as a person makes it.
     pub fn click_at(&self, css: &str, fx: f64, fy: f64) {
-        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
-        let rect = self.session_call("GET", &format!("/element/{element}/rect"), None);
-        let (width, height) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
-        // Offsets are from the element's centre, in whole CSS pixels.
-        let x = ((fx - 0.5) * width).round() as i64;
-        let y = ((fy - 0.5) * height).round() as i64;
-        let origin = json!({ ELEMENT: element });
-        self.session_call(
-            "POST",
-            "/actions",
-            Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
-                {"type": "pointerMove", "origin": origin, "x": x, "y": y, "duration": 0},
-                {"type": "pointerDown", "button": 0},
-                {"type": "pointerUp", "button": 0},
-            ]}]})),
-        );
+        self.on_element(css, |element| {
+            let rect = self.element_call("GET", element, "rect", None)?;
+            let (width, height) = (rect["width"].as_f64().unwrap(), rect["height"].as_f64().unwrap());
+            // Offsets are from the element's centre, in whole CSS pixels.
+            let x = ((fx - 0.5) * width).round() as i64;
+            let y = ((fy - 0.5) * height).round() as i64;
+            let origin = json!({ ELEMENT: element });
+            self.try_call(
+                "POST",
+                &format!("/session/{}/actions", self.session),
+                Some(json!({"actions": [{"type": "pointer", "id": "mouse", "parameters": {"pointerType": "mouse"}, "actions": [
+                    {"type": "pointerMove", "origin": origin, "x": x, "y": y, "duration": 0},
+                    {"type": "pointerDown", "button": 0},
+                    {"type": "pointerUp", "button": 0},
+                ]}]})),
+            )
+        });
     }
 
     /// Empties a text field.
     pub fn clear(&self, css: &str) {
-        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
-        self.session_call("POST", &format!("/element/{element}/clear"), Some(json!({})));
+        self.on_element(css, |element| self.element_call("POST", element, "clear", Some(json!({}))));
     }
 
     pub fn type_into(&self, css: &str, text: &str) {
-        let element = self.find(css).unwrap_or_else(|| panic!("nothing matches {css}"));
-        self.session_call("POST", &format!("/element/{element}/value"), Some(json!({ "text": text })));
+        self.on_element(css, |element| self.element_call("POST", element, "value", Some(json!({ "text": text }))));
     }
 
     /// Presses `keys` one after the other on whatever has the focus, as a person at the keyboard
