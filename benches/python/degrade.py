@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import statistics
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +75,7 @@ def jpeg(quality: int) -> str:
 # videobalance works on Y'CbCr: contrast scales luma around 0 (and chroma), brightness adds to it.
 COPIES = [
     Copy("as-is", "re-encoded to H.264", "identity"),
-    Copy("mirrored", "mirrored left to right", "videoflip video-direction=horiz", mirror=True),
+    Copy("mirrored", "mirrored left to right", "identity", mirror=True),
     Copy("door-zoom", "a door-sized 384x288 area zoomed to 768x576",
          f"videocrop left={CROP[0]} top={CROP[1]} right={W - CROP[0] - CROP[2]} bottom={H - CROP[1] - CROP[3]} ! "
          f"videoscale ! video/x-raw,width={W},height={H}", crop=CROP),
@@ -87,6 +88,10 @@ COPIES = [
          f"videobalance brightness=-0.15 contrast=0.5 saturation=0.6 ! {jpeg(30)}"),
     Copy("night", "much darker, very flat, JPEG quality 15",
          f"videobalance brightness=-0.03 contrast=0.2 saturation=0.3 ! {jpeg(15)}"),
+    Copy("night-dark", "darker night (0-29 levels), JPEG quality 10",
+         f"videobalance brightness=-0.06 contrast=0.12 saturation=0.3 ! {jpeg(10)}"),
+    Copy("night-colour", "a colour camera at night with no infrared: dark, colour kept, JPEG quality 10",
+         f"videobalance brightness=-0.05 contrast=0.25 saturation=0.9 ! {jpeg(10)}"),
     Copy("night-noisy", "night with sensor noise, JPEG quality 20",
          "videobalance brightness=-0.03 contrast=0.22 saturation=0.3", noise=0.08, extra={"jpeg": 20}),
     Copy("infrared", "a camera's grey infrared night mode: flat, noisy",
@@ -95,14 +100,39 @@ COPIES = [
 ]
 
 
-def by_name(only: str | None) -> list[Copy]:
+def mirrored(copy: Copy) -> Copy:
+    """The copy as a camera on the other side of the street gives it: the same, mirrored first."""
+    return replace(copy, name=f"{copy.name}-mirrored", what=f"{copy.what}; mirrored", mirror=True)
+
+
+def by_name(only: str | None, with_mirrored: bool) -> list[Copy]:
+    # "as-is" mirrored is "mirrored".
+    known = COPIES + [mirrored(c) for c in COPIES if not c.mirror and c.name != "as-is"]
     if not only:
-        return COPIES
-    names = only.split(",")
-    unknown = [n for n in names if n not in {c.name for c in COPIES}]
-    if unknown:
-        fail(f"no copy named {', '.join(unknown)} (copies: {', '.join(c.name for c in COPIES)})")
-    return [c for c in COPIES if c.name in names]
+        chosen = COPIES
+    else:
+        names = only.split(",")
+        unknown = [n for n in names if n not in {c.name for c in known}]
+        if unknown:
+            fail(f"no copy named {', '.join(unknown)} (copies: {', '.join(c.name for c in known)})")
+        chosen = [c for c in known if c.name in names]
+    if with_mirrored:
+        plain = [c for c in chosen if not c.mirror]
+        chosen = chosen + [mirrored(c) for c in plain if c.name != "as-is" and mirrored(c).name not in {x.name for x in chosen}]
+        if any(c.name == "as-is" for c in plain) and not any(c.name == "mirrored" for c in chosen):
+            chosen.append(next(c for c in COPIES if c.name == "mirrored"))
+    return chosen
+
+
+def site_file() -> Path:
+    return Path(os.environ.get("DEGRADED_SITE", SITE))
+
+
+def site_of(copy: Copy) -> Path:
+    """The copy's site file; another base site than fixtures/pets.toml gets its own name."""
+    base = site_file()
+    suffix = "" if base.resolve() == SITE.resolve() else f"-{base.stem}"
+    return OUT / f"{copy.name}{suffix}.toml"
 
 
 def video_of(copy: Copy) -> Path:
@@ -113,7 +143,10 @@ def gst_pipeline(copy: Copy, out: Path) -> str:
     w, h = copy.size
     enc = (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bitrate={copy.kbps} "
            f"key-int-max=30 ! mp4mux ! filesink location={out}")
-    src = f"filesrc location={VIDEO} ! decodebin ! videoconvert ! {copy.chain}"
+    # A mirror comes first, so the crop and the zones of a mirrored copy are taken from the
+    # mirrored picture (map_box and write_site apply it first too).
+    flip = "videoflip video-direction=horiz ! " if copy.mirror else ""
+    src = f"filesrc location={VIDEO} ! decodebin ! videoconvert ! {flip}{copy.chain}"
     if not copy.noise:
         return f"{src} ! {enc}"
     after = f" ! {jpeg(copy.extra['jpeg'])}" if "jpeg" in copy.extra else ""
@@ -198,8 +231,8 @@ def clip_segment(a, b):
 def write_site(copy: Copy) -> Path:
     """The site file for the copy: fixtures/pets.toml, with its zones drawn where they were on the
     walkway (mirrored, or moved through the crop), as a technician would draw them on that camera."""
-    out = OUT / f"{copy.name}.toml"
-    text = SITE.read_text()
+    out = site_of(copy)
+    text = site_file().read_text()
     if copy.crop or copy.mirror:
         cx, cy, cw, ch = copy.crop or (0, 0, W, H)
         site = tomllib.loads(text)
@@ -233,7 +266,7 @@ def write_site(copy: Copy) -> Path:
 
 
 def truth_counts(copy: Copy) -> dict:
-    zones = load_zones(OUT / f"{copy.name}.toml", "walkway", *copy.size)
+    zones = load_zones(site_of(copy), "walkway", *copy.size)
     return ground_truth_counts(OUT / f"{copy.name}-gt.txt", zones), {z["name"]: z["kind"] for z in zones}
 
 
@@ -263,7 +296,7 @@ def count(copies: list[Copy], variants: list[tuple[str, str]], rounds: int, lint
             # Alternate the order of the variants, so neither always meets a warm cache.
             order = variants if r % 2 == 0 else variants[::-1]
             for label, args in order:
-                command = [lintel, "count", "--site", str(OUT / f"{copy.name}.toml"), "--camera", "walkway", "--json",
+                command = [lintel, "count", "--site", str(site_of(copy)), "--camera", "walkway", "--json",
                            *shlex.split(args), str(video_of(copy))]
                 done = subprocess.run(command, capture_output=True, text=True)
                 if done.returncode != 0:
@@ -314,6 +347,17 @@ def print_table(copies, variants, results) -> None:
         models = sorted({r["model"] for (_, l), runs in results.items() if l == label for r in runs})
         stretched = sum(runs[0].get("low_light", 0) for (_, l), runs in results.items() if l == label)
         print(f"{label}: model {', '.join(models)}; frames seen through the low-light curve: {stretched}")
+    # What a variant changes against the first one, crossing by crossing (e.g. a gate that must
+    # not lose anyone).
+    for label in labels[1:]:
+        moved = []
+        for copy in copies:
+            first, other = results[(copy.name, labels[0])][0], results[(copy.name, label)][0]
+            by_zone = {z["name"]: z for z in first["zones"]}
+            d = sum(abs(z["entries"] - by_zone[z["name"]]["entries"]) + abs(z["exits"] - by_zone[z["name"]]["exits"])
+                    for z in other["zones"] if z["name"] in by_zone)
+            moved.append(f"{copy.name} {d} (skipped {other.get('skipped', 0)} of {other.get('frames', '?')})")
+        print(f"{label} against {labels[0]}, crossings that differ: {', '.join(moved)}")
     for label in labels:
         worst = max(summary[label])
         print(f"{label}: mean line error {statistics.mean(summary[label]):.1f}%, worst {worst:.1f}%")
@@ -326,11 +370,26 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated copy names")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL=ARGS",
                         help="a label and the `lintel count` arguments it adds (repeatable)")
+    parser.add_argument("--site", type=Path, help="the zones to draw on each copy (default fixtures/pets.toml)")
+    parser.add_argument("--mirrored", action="store_true", help="each copy mirrored as well")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--lintel", default=str(ROOT / "target/release/lintel"))
     parser.add_argument("--keep", type=Path, help="keep every run's JSON here")
     args = parser.parse_args()
-    copies = by_name(args.only)
+    copies = by_name(args.only, args.mirrored)
+    if args.site:
+        if not args.site.is_file():
+            fail(f"--site {args.site}: no such file")
+        os.environ["DEGRADED_SITE"] = str(args.site.resolve())
+    if args.what in ("count", "truth"):
+        OUT.mkdir(parents=True, exist_ok=True)
+        for copy in copies:
+            write_site(copy)
+        # A crop can leave a site's zones outside the picture: such a copy has nothing to count.
+        empty = [c.name for c in copies if "[[zone]]" not in site_of(c).read_text()]
+        if empty:
+            print(f"degraded: no zone of {site_file().name} is in {', '.join(empty)}; left out", file=sys.stderr)
+        copies = [c for c in copies if c.name not in empty]
     if args.what == "make":
         make(copies)
     elif args.what == "frames":

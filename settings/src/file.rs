@@ -167,6 +167,11 @@ pub fn read(file: &Path, command: &clap::Command, name: &str) -> Result<(Vec<OsS
         };
         let values = match value.get_ref() {
             toml::Value::Boolean(true) => vec![None],
+            // `false` for an option that is on by default (it takes a value and has a default,
+            // as `motion_gate` and `low_light`) turns it off; for a plain flag it leaves it out.
+            toml::Value::Boolean(false) if arg.get_action().takes_values() && !arg.get_default_values().is_empty() => {
+                vec![Some("off".to_string())]
+            }
             toml::Value::Boolean(false) => vec![],
             toml::Value::Array(items) => items.iter().map(|v| scalar(v).map(Some)).collect::<Result<_, _>>()?,
             other => vec![Some(scalar(other)?)],

@@ -60,6 +60,14 @@ mod tests {
     }
 
     #[test]
+    fn false_turns_off_what_is_on_by_default_and_leaves_out_a_plain_flag() {
+        let (_dir, path) = written("motion_gate = false\nlow_light = false\noperator_stills = false\n");
+        let (options, _) = read(&path, "run").unwrap();
+        let options: Vec<String> = options.into_iter().map(|o| o.into_string().unwrap()).collect();
+        assert_eq!(options, ["--low-light=off", "--motion-gate=off"]);
+    }
+
+    #[test]
     fn an_unknown_key_names_file_line_and_key() {
         let (_dir, path) = written("site = \"/s.toml\"\n\nmqtt_pasword = \"x\"\n");
         let error = read(&path, "run").unwrap_err().to_string();

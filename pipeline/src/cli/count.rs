@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::gate_flag::{self, GateFlag};
 use anyhow::{Context, bail};
 use clap::Args;
 use lintel::infer::{Detector, Embedder, LowLightConfig, LowLightMode, Manifest, MotionGateConfig, Runtime};
@@ -54,16 +55,19 @@ pub struct CountArgs {
     #[arg(long, value_name = "S", requires = "reid")]
     reid_memory_s: Option<f64>,
     /// Skip the detector on frames where nothing moves near the zones and nobody is tracked
-    /// there (an idle door), for at most MAX_SKIP_S seconds at a time (default 2).
-    #[arg(long, value_name = "MAX_SKIP_S", num_args = 0..=1, require_equals = true, default_missing_value = "2")]
-    motion_gate: Option<f64>,
+    /// there (an idle door), for at most MAX_SKIP_S seconds at a time (default: on, 2 s);
+    /// `off`: the detector sees every frame. A site-file camera's `motion_gate` overrides it.
+    #[arg(long, value_name = "MAX_SKIP_S|off", num_args = 0..=1, require_equals = true,
+          default_value = gate_flag::DEFAULT_MAX_SKIP_S, default_missing_value = gate_flag::DEFAULT_MAX_SKIP_S,
+          value_parser = gate_flag::parse)]
+    motion_gate: GateFlag,
     /// Stop at this many seconds into the video.
     #[arg(long, value_name = "S")]
     until_s: Option<f64>,
     /// Frames per run of the detector: on a CPU a batch of small frames takes less time per
     /// frame. Frames are still tracked one by one, in order, so the counts are those of
     /// frame-by-frame detection. Default: 4 for a 300×300 model, 1 for 768×576 (where a batch
-    /// only costs memory). 1 with --motion-gate (it decides frame by frame).
+    /// only costs memory). 1 with the motion gate (it decides frame by frame).
     #[arg(long, value_name = "N")]
     batch: Option<usize>,
     /// Stretch dark or flat pictures (dusk, night, infrared) to their full range of brightness
@@ -71,11 +75,6 @@ pub struct CountArgs {
     /// A site-file camera's `low_light` overrides it.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     low_light: LowLightMode,
-}
-
-/// The motion gate of `--motion-gate=MAX_SKIP_S`.
-fn motion_gate(max_skip_s: f64) -> anyhow::Result<MotionGateConfig> {
-    Ok(MotionGateConfig { max_skip: seconds("--motion-gate", max_skip_s)?, ..MotionGateConfig::default() })
 }
 
 fn seconds(option: &str, s: f64) -> anyhow::Result<std::time::Duration> {
@@ -118,7 +117,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         }
         geometry = camera.geometry();
         camera_id = Some(camera.id.clone());
-        camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.map(motion_gate).transpose()?, camera));
+        camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.0, camera));
         low_light = LowLightConfig::for_camera(args.low_light, camera);
         site = Some(loaded);
     } else if args.camera.is_some() {
@@ -155,7 +154,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         reid_memory: args.reid_memory_s.map(std::time::Duration::from_secs_f64),
         motion_gate: match camera_gate {
             Some(gate) => gate,
-            None => args.motion_gate.map(motion_gate).transpose()?,
+            None => args.motion_gate.0,
         },
         until: args.until_s.map(|s| seconds("--until-s", s)).transpose()?,
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),

@@ -5,6 +5,7 @@ mod check;
 pub mod config;
 mod count;
 mod density_alias;
+mod gate_flag;
 mod occupancy;
 mod preflight;
 mod run;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::gate_flag::{self, GateFlag};
 use anyhow::Context;
 use clap::Args;
 use lintel::count::IntervalConfig;
-use lintel::infer::{Detector, Embedder, Manifest, MotionGateConfig, Runtime};
+use lintel::infer::{Detector, Embedder, Manifest, Runtime};
 use lintel::live::AuditAction;
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
@@ -87,9 +88,12 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 60)]
     blinded_after_s: u64,
     /// Skip the detector on frames where nothing moves near a camera's zones and nobody is
-    /// tracked there (an idle door), for at most MAX_SKIP_S seconds at a time (default 2).
-    #[arg(long, value_name = "MAX_SKIP_S", num_args = 0..=1, require_equals = true, default_missing_value = "2")]
-    motion_gate: Option<f64>,
+    /// tracked there (an idle door), for at most MAX_SKIP_S seconds at a time (default: on,
+    /// 2 s); `off`: the detector sees every frame. A site-file camera's `motion_gate` overrides it.
+    #[arg(long, value_name = "MAX_SKIP_S|off", num_args = 0..=1, require_equals = true,
+          default_value = gate_flag::DEFAULT_MAX_SKIP_S, default_missing_value = gate_flag::DEFAULT_MAX_SKIP_S,
+          value_parser = gate_flag::parse)]
+    motion_gate: GateFlag,
     /// Stop after this many seconds (default: run until SIGINT or SIGTERM).
     #[arg(long)]
     run_for_s: Option<u64>,
@@ -271,14 +275,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         interval: IntervalConfig { length: Duration::from_secs(args.interval_s.max(1)), ..IntervalConfig::default() },
         offline_grace: Duration::from_secs(args.offline_grace_s),
         blinded_after: Duration::from_secs(args.blinded_after_s),
-        motion_gate: match args.motion_gate {
-            Some(s) => Some(MotionGateConfig {
-                max_skip: Duration::try_from_secs_f64(s)
-                    .map_err(|_| anyhow::anyhow!("--motion-gate: {s} is not a number of seconds"))?,
-                ..MotionGateConfig::default()
-            }),
-            None => None,
-        },
+        motion_gate: args.motion_gate.0,
         run_for: args.run_for_s.map(Duration::from_secs),
         low_light: args.low_light,
         state_file: Some(state_file),
