@@ -15,8 +15,8 @@ use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Trans
 use super::font::{NoFont, Pen};
 use super::grid::{Footprint, Grid, LonLat, centroid};
 use super::i18n::CATALOGUES;
-use super::legend::NO_DATA_COLOUR;
-use super::snapshot::Snapshot;
+use super::legend::{Legends, NO_DATA_COLOUR};
+use super::snapshot::{BuildingView, Snapshot};
 
 /// What went wrong drawing or writing the picture.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,8 @@ pub fn local_time(grid: &Grid, at: lintel_wire::UtcTime) -> String {
 pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     let t = |key: &str, values: &[(&str, &str)]| escape(&text(language, key, values));
     let projection = Projection::new(grid);
-    let legend = snapshot.legend();
+    // The grid's fixed density classes: every picture of it compares with every other.
+    let legend = Legends::of(grid).density;
     let (w, h) = (WIDTH + PANEL, projection.height);
     let mut s = String::new();
     let _ = writeln!(
@@ -124,7 +125,10 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     let _ =
         writeln!(s, r#"<text x="{MARGIN}" y="32" font-size="20">{}</text>"#, escape(&title(grid, snapshot, language)));
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
-        let fill = if view.buildings_fresh == 0 { NO_DATA_COLOUR } else { legend.colour(view.occupancy) };
+        let fill = match view.density_per_ha {
+            Some(d) if view.buildings_fresh > 0 => legend.colour(d),
+            _ => NO_DATA_COLOUR,
+        };
         for polygon in &cell.polygons {
             let mut d = String::new();
             for ring in polygon {
@@ -179,17 +183,17 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
         let (x, y) = projection.xy(&b.position);
         let _ =
             writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="6" fill="{fill}" stroke="{stroke}" stroke-width="2"/>"#);
-        let label = match view.occupancy {
-            Some(o) if !view.stale => o.to_string(),
-            Some(o) => format!("({o})"),
-            None => "-".into(),
-        };
+        let label = building_label(view);
         let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#, x + 9.0, y + 4.0, escape(&label));
     }
     // The legend.
     let lx = WIDTH + 10.0;
-    let _ =
-        writeln!(s, r#"<text x="{lx}" y="{}" font-size="16">{}</text>"#, TITLE + MARGIN, t("map.legend_heading", &[]));
+    let _ = writeln!(
+        s,
+        r#"<text x="{lx}" y="{}" font-size="16">{}</text>"#,
+        TITLE + MARGIN,
+        t("render.legend_density", &[])
+    );
     for class in 0..legend.colours.len() {
         let y = TITLE + MARGIN + 15.0 + class as f32 * 28.0;
         let _ = writeln!(
@@ -237,6 +241,15 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     s
 }
 
+/// A building's name and people (`社区礼堂 23`; in brackets when stale, `–` never heard from).
+fn building_label(view: &BuildingView) -> String {
+    match view.occupancy {
+        Some(o) if !view.stale => format!("{} {o}", view.name),
+        Some(o) => format!("{} ({o})", view.name),
+        None => format!("{} -", view.name),
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -260,7 +273,8 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
     let t = |key: &str, values: &[(&str, &str)]| text(language, key, values);
     let pen = Pen::for_language(language)?;
     let projection = Projection::new(grid);
-    let legend = snapshot.legend();
+    // The grid's fixed density classes: every picture of it compares with every other.
+    let legend = Legends::of(grid).density;
     let (w, h) = ((WIDTH + PANEL) as u32, projection.height as u32);
     let mut pixmap = Pixmap::new(w, h).ok_or(RenderError::Size)?;
     pixmap.fill(Color::WHITE);
@@ -279,7 +293,10 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
     };
     pen.draw(&mut pixmap, MARGIN, 14.0, &title(grid, snapshot, language), 22.0, black);
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
-        let fill = if view.buildings_fresh == 0 { NO_DATA_COLOUR } else { legend.colour(view.occupancy) };
+        let fill = match view.density_per_ha {
+            Some(d) if view.buildings_fresh > 0 => legend.colour(d),
+            _ => NO_DATA_COLOUR,
+        };
         for polygon in &cell.polygons {
             if let Some(path) = ring_path(polygon) {
                 pixmap.fill_path(&path, &paint(fill, 1.0), FillRule::EvenOdd, Transform::identity(), None);
@@ -304,10 +321,10 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
             }
             pixmap.stroke_path(&circle, &paint(colour, 1.0), &stroke(2.0), Transform::identity(), None);
         }
-        let label = match view.occupancy {
-            Some(o) if !view.stale => o.to_string(),
-            Some(o) => format!("({o})"),
-            None => "-".into(),
+        let label = match pen {
+            Pen::Outline(_) => building_label(view),
+            // The bitmap font writes ASCII only: the building's id stands in for its name.
+            Pen::Bitmap => building_label(&BuildingView { name: view.building.clone(), ..view.clone() }),
         };
         pen.draw_boxed(&mut pixmap, x + 10.0, y - 8.0, &label, 15.0, black);
     }
@@ -339,7 +356,7 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
         }
     }
     let lx = WIDTH + 10.0;
-    pen.draw(&mut pixmap, lx, TITLE + MARGIN - 12.0, &t("map.legend_heading", &[]), 18.0, black);
+    pen.draw(&mut pixmap, lx, TITLE + MARGIN - 12.0, &t("render.legend_density", &[]), 18.0, black);
     let swatch = |pixmap: &mut Pixmap, y: f32, hex: &str| {
         if let Some(rect) = Rect::from_xywh(lx, y, 24.0, 20.0) {
             pixmap.fill_rect(rect, &paint(hex, 1.0), Transform::identity(), None);
@@ -427,5 +444,32 @@ mod tests {
         grid.time_zone = None;
         assert_eq!(local_time(&grid, at), "2025-11-25 10:00 UTC");
         assert_eq!(local_rfc3339(&grid, midnight), "2025-11-25T16:00:00Z");
+    }
+
+    #[test]
+    fn a_chinese_building_name_survives_into_the_png() {
+        let grid = fixture();
+        let hall = grid.buildings.iter().position(|b| b.building == "hall").unwrap();
+        assert!(grid.buildings[hall].name.contains("社区礼堂"), "{}", grid.buildings[hall].name);
+        let mut unnamed = grid.clone();
+        unnamed.buildings[hall].name = String::new();
+        let at = UtcTime::from_unix_seconds(1_764_064_800);
+        let draw = |g: &Grid| {
+            let snapshot = Snapshot::build(g, &[], at, 300);
+            Pixmap::decode_png(&png(g, &snapshot, Language::Chinese).unwrap()).unwrap()
+        };
+        let (named, bare) = (draw(&grid), draw(&unnamed));
+        // Where the two differ: only right of the hall's point, and enough ink for its name's
+        // four ideographs (each some tens of dark pixels at 15 px).
+        let (x0, y0) = Projection::new(&grid).xy(&grid.buildings[hall].position);
+        let mut changed = 0;
+        for (i, (a, b)) in named.pixels().iter().zip(bare.pixels()).enumerate() {
+            if a != b {
+                let (x, y) = ((i as u32 % named.width()) as f32, (i as u32 / named.width()) as f32);
+                assert!(x >= x0 && (y - y0).abs() < 30.0, "a change at {x},{y}, away from the hall at {x0},{y0}");
+                changed += 1;
+            }
+        }
+        assert!(changed > 150, "the name left {changed} pixels: not drawn");
     }
 }
