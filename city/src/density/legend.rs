@@ -74,11 +74,12 @@ impl Legends {
     }
 }
 
-/// Five classes of equal, round width (1, 2 or 5 × 10ⁿ) whose last starts at or below `top`.
+/// Five classes of equal, round width (1, 2 or 5 × 10ⁿ), the widest whose last class starts at
+/// or below `top`: a cell at capacity is in the top class.
 pub fn round_classes(top: f64) -> Vec<f64> {
-    let raw = (top / 5.0).max(1e-3);
+    let raw = (top / 4.0).max(1e-3);
     let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0].iter().map(|m| m * magnitude).find(|s| *s >= raw * 0.999).unwrap_or(raw);
+    let step = [5.0, 2.0, 1.0].iter().map(|m| m * magnitude).find(|s| *s <= raw * 1.001).unwrap_or(magnitude);
     (0..5).map(|i| clean(i as f64 * step)).collect()
 }
 
@@ -113,7 +114,10 @@ pub fn check_breaks(breaks: &[f64]) -> Result<(), String> {
     if breaks.len() != CLASS_COLOURS.len() {
         return Err(format!("{} numbers: give {}, the first 0", breaks.len(), CLASS_COLOURS.len()));
     }
-    if breaks[0] != 0.0 || breaks.windows(2).any(|w| !(w[1] > w[0])) || breaks.iter().any(|b| !b.is_finite()) {
+    if breaks[0] != 0.0
+        || breaks.windows(2).any(|w| w[1] <= w[0] || w[1].is_nan())
+        || breaks.iter().any(|b| !b.is_finite())
+    {
         return Err("must start at 0 and rise".into());
     }
     Ok(())
@@ -127,9 +131,10 @@ mod tests {
     #[test]
     fn classes_are_round_and_their_last_starts_under_the_top() {
         assert_eq!(round_classes(93.0), vec![0.0, 20.0, 40.0, 60.0, 80.0]);
-        assert_eq!(round_classes(1234.0), vec![0.0, 500.0, 1000.0, 1500.0, 2000.0]);
+        assert_eq!(round_classes(120.0), vec![0.0, 20.0, 40.0, 60.0, 80.0]);
+        assert_eq!(round_classes(1234.0), vec![0.0, 200.0, 400.0, 600.0, 800.0]);
         assert_eq!(round_classes(4.0), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(round_classes(1.2), vec![0.0, 0.5, 1.0, 1.5, 2.0]);
+        assert_eq!(round_classes(1.2), vec![0.0, 0.2, 0.4, 0.6, 0.8]);
         let l = Legend::new(round_classes(93.0), "capacity");
         assert_eq!(l.colour(0.0), CLASS_COLOURS[0]);
         assert_eq!(l.colour(39.9), CLASS_COLOURS[1]);
