@@ -172,6 +172,42 @@ fn legend_of(browser: &Browser) -> String {
     browser.execute("return document.getElementById('legend').innerHTML", json!([])).as_str().unwrap().to_string()
 }
 
+/// Clicks the page's PNG export and catches the picture it would download.
+fn exported_png(browser: &Browser) -> tiny_skia::Pixmap {
+    let url = browser.execute(
+        r#"let caught = null;
+           const click = HTMLAnchorElement.prototype.click;
+           HTMLAnchorElement.prototype.click = function () { caught = this.href; };
+           document.getElementById('export-png').click();
+           HTMLAnchorElement.prototype.click = click;
+           return caught;"#,
+        json!([]),
+    );
+    let url = url.as_str().unwrap_or_else(|| panic!("no PNG exported: {url}"));
+    let data = url.strip_prefix("data:image/png;base64,").expect("a PNG data URL");
+    tiny_skia::Pixmap::decode_png(&base64(data)).unwrap()
+}
+
+/// Standard base64 (a data URL's), decoded.
+fn base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        _ => 63,
+    };
+    let digits: Vec<u8> = text.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).map(value).collect();
+    digits
+        .chunks(4)
+        .flat_map(|c| {
+            let n = c.iter().enumerate().fold(0u32, |n, (i, d)| n | u32::from(*d) << (18 - 6 * i));
+            let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+            bytes.into_iter().take(c.len() - 1)
+        })
+        .collect()
+}
+
 /// Points inside the cells, clear of buildings and labels.
 const IN_CELLS: [[f64; 2]; 4] = [[119.9183, 28.4503], [119.9213, 28.4512], [119.9243, 28.4505], [119.9268, 28.4505]];
 
@@ -256,6 +292,10 @@ fn the_map_draws_the_basemap_under_the_cells_on_fixed_classes_with_details_in_wo
             "const r = document.querySelector('input[value=flows]'); r.checked = true; r.dispatchEvent(new Event('change'));",
             json!([]),
         );
+        std::thread::sleep(Duration::from_millis(600));
+        if width == 1280 {
+            browser.screenshot(&screenshot_path(&format!("density-map-flows-{language}-{width}x{height}.png")));
+        }
         let ranking = browser.text("#ranking").unwrap_or_default();
         assert!(ranking.contains(if language == "zh-CN" { "第二网格" } else { "Centre" }), "{what}: {ranking:?}");
         browser.execute(
@@ -263,6 +303,19 @@ fn the_map_draws_the_basemap_under_the_cells_on_fixed_classes_with_details_in_wo
             json!([]),
         );
         std::thread::sleep(Duration::from_millis(500));
+        if width == 1280 {
+            // The PNG of the screen: the map's canvas (the blue basemap in it) under a title band.
+            let png = exported_png(&browser);
+            std::fs::write(screenshot_path(&format!("density-export-{language}.png")), png.encode_png().unwrap())
+                .unwrap();
+            let blue = png.pixels().iter().filter(|p| p.blue() > 200 && p.red() < 60).count();
+            assert!(blue * 10 > png.pixels().len(), "{what}: the exported PNG has no basemap ({blue} blue pixels)");
+            let ink = (0..png.width() / 2)
+                .flat_map(|x| (5..50).map(move |y| (x, y)))
+                .filter(|&(x, y)| png.pixel(x, y).is_some_and(|p| p.red() < 90 && p.green() < 90 && p.blue() < 90))
+                .count();
+            assert!(ink > 300, "{what}: no title in the exported PNG ({ink} dark pixels)");
+        }
         let problems = browser.page_problems();
         assert!(problems.is_empty(), "{what}: {problems:#?}");
         let shot = screenshot_path(&format!("density-map-basemap-{language}-{width}x{height}.png"));
@@ -289,6 +342,17 @@ fn without_a_basemap_the_page_says_so_and_draws_the_grid_alone() {
     assert_eq!(browser.text("#basemap-note").as_deref(), Some("No basemap configured: the grid alone."));
     let cells = map_pixels(&browser, &IN_CELLS);
     assert!(cells.iter().all(|p| p[2] < 240 || p[0] > 200), "blue where no basemap is: {cells:?}");
+    // Play: an hour a step from 24 hours back, the legend fixed all along.
+    let legend = legend_of(&browser);
+    browser.click("#play");
+    let slider = || browser.execute("return Number(document.getElementById('slider').value)", json!([])).as_i64();
+    assert!(wait_until(Duration::from_secs(10), || slider().is_some_and(|v| v > -288 + 12)), "play did not move");
+    assert!(slider().unwrap() < 0, "play jumped to the end");
+    assert_eq!(legend_of(&browser), legend, "the legend changed while playing");
+    browser.click("#play"); // pause
+    let paused = slider();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(slider(), paused, "pause did not stop the play");
     let _ = child.kill();
     let _ = child.wait();
 }

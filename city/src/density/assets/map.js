@@ -99,11 +99,11 @@ async function layers() {
   // area in proportion to the count, one fixed scale over the 24 hours.
   map.addLayer({
     id: "flows-in", type: "circle", source: "flows", layout: { visibility: "none" },
-    paint: { "circle-radius": ["get", "r_in"], "circle-color": IN_COLOUR, "circle-opacity": 0.75, "circle-translate": [-14, 0], "circle-stroke-color": "#fff", "circle-stroke-width": 1 },
+    paint: { "circle-radius": ["get", "r_in"], "circle-color": IN_COLOUR, "circle-opacity": 0.75, "circle-translate": [-14, 0], "circle-stroke-color": "#fff", "circle-stroke-width": ["case", [">", ["get", "r_in"], 0], 1, 0] },
   });
   map.addLayer({
     id: "flows-out", type: "circle", source: "flows", layout: { visibility: "none" },
-    paint: { "circle-radius": ["get", "r_out"], "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": OUT_COLOUR, "circle-stroke-width": 4, "circle-translate": [14, 0] },
+    paint: { "circle-radius": ["get", "r_out"], "circle-color": "rgba(0,0,0,0)", "circle-stroke-color": OUT_COLOUR, "circle-stroke-width": ["case", [">", ["get", "r_out"], 0], 4, 0], "circle-translate": [14, 0] },
   });
   const halo = { "text-color": "#111", "text-halo-color": "#fff", "text-halo-width": 2 };
   map.addLayer({
@@ -457,7 +457,7 @@ function paintFlows() {
   for (const cell of flowData.cells) {
     const span = cell.spans.find((s) => s.startMs <= moment && moment < s.endMs);
     const inflow = span ? span.inPerHour : 0, outflow = span ? span.outPerHour : 0;
-    const label = t("map.flows_label", { entries: number(inflow, 1), exits: number(outflow, 1), net: (inflow - outflow >= 0 ? "+" : "") + number(inflow - outflow, 1) });
+    const label = inflow === 0 && outflow === 0 ? "" : t("map.flows_label", { entries: number(inflow, 1), exits: number(outflow, 1), net: (inflow - outflow >= 0 ? "+" : "") + number(inflow - outflow, 1) });
     features.push({ type: "Feature", geometry: { type: "Point", coordinates: where.get(cell.id) }, properties: { r_in: radius(inflow), r_out: radius(outflow), label } });
   }
   map.getSource("flows").setData({ type: "FeatureCollection", features });
@@ -546,7 +546,8 @@ $("export-png").addEventListener("click", () => {
   g.fillText($("title").textContent, 12 * ratio, 24 * ratio);
   g.font = `${14 * ratio}px ${FONT.join(",")}`;
   g.fillText($("when").textContent + " · " + $("zone").textContent, 12 * ratio, 46 * ratio);
-  let x = 12 * ratio;
+  g.fillText($("legend-heading").textContent, 12 * ratio, out.height - 16 * ratio);
+  let x = (24 + g.measureText($("legend-heading").textContent).width / ratio) * ratio;
   for (const row of $("legend").querySelectorAll("div")) {
     const swatch = row.querySelector("span");
     g.fillStyle = getComputedStyle(swatch).backgroundColor;
