@@ -77,6 +77,8 @@ fn store_with_a_day(dir: &Path) -> i64 {
         let topic = format!("lintel/v1/{site}/building/{building}/counts");
         ingest.take(&topic, message.to_string().as_bytes(), UtcTime::now()).unwrap();
     };
+    // The same weekday a week before: one busy hour in the hall, for the ranking's comparison.
+    send("hall", "pets", at - 7 * 86_400 - 3 * 3600 - 600, 9, 4, 30);
     for hour in (1..=12).rev() {
         let start = at - hour * 3600 - 600;
         send("hall", "pets", start, 4 + hour as u64, 2, 20 + hour as u64);
@@ -298,6 +300,9 @@ fn the_map_draws_the_basemap_under_the_cells_on_fixed_classes_with_details_in_wo
         }
         let ranking = browser.text("#ranking").unwrap_or_default();
         assert!(ranking.contains(if language == "zh-CN" { "第二网格" } else { "Centre" }), "{what}: {ranking:?}");
+        // Against the same weekday last week: 9 arrived in the hall's cell that evening.
+        let week = if language == "zh-CN" { "（上周同日 9）" } else { "(same weekday last week: 9)" };
+        assert!(ranking.contains(week), "{what}: no comparison with last week: {ranking:?}");
         browser.execute(
             "const r = document.querySelector('input[value=density]'); r.checked = true; r.dispatchEvent(new Event('change'));",
             json!([]),

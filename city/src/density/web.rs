@@ -529,10 +529,13 @@ async fn export_csv(
     }
 }
 
+const WEEK_S: i64 = 7 * 86_400;
+
 /// The regional flow picture of the 24 hours before `to` (default now): per cell, its spans
 /// (hours, or merged hours where counts were small: [`super::suppress`]) with entries (people
 /// arriving) and exits (people leaving). Counts only, never a person; the same spans as the
-/// NGSI-LD export, so the page gives no one more than other agencies get.
+/// NGSI-LD export, so the page gives no one more than other agencies get. With each cell, the
+/// same hours a week before (`week_before`; empty where the history does not reach).
 async fn flows(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
     let params = match Params::parse(query.as_deref()) {
         Ok(p) => p,
@@ -550,14 +553,17 @@ async fn flows(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) 
         let mut cells = Vec::with_capacity(grid.cells.len());
         for cell in &grid.cells {
             let buildings: Vec<String> = grid.buildings_in(&cell.id).map(|b| b.key()).collect();
+            let span = |s: &super::store::HistoryPoint| {
+                json!({"start": time(s.start_s), "end": time(s.end_s), "entries": s.entries, "exits": s.exits})
+            };
             let spans = suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())?;
-            let spans: Vec<_> = spans
-                .iter()
-                .map(
-                    |s| json!({"start": time(s.start_s), "end": time(s.end_s), "entries": s.entries, "exits": s.exits}),
-                )
-                .collect();
-            cells.push(json!({"id": cell.id, "name": cell.name, "spans": spans}));
+            // The same hours a week before, for "against the same weekday last week".
+            let week = suppression.read(store, &buildings, from - WEEK_S, to - WEEK_S, now).map_err(|e| e.to_string())?;
+            cells.push(json!({
+                "id": cell.id, "name": cell.name,
+                "spans": spans.iter().map(span).collect::<Vec<_>>(),
+                "week_before": week.iter().map(span).collect::<Vec<_>>(),
+            }));
         }
         Ok(json!({
             "from": time(from), "to": time(to), "time_zone": grid.time_zone.as_deref().unwrap_or("UTC"),

@@ -43,6 +43,8 @@ const map = new maplibregl.Map({
   canvasContextAttributes: { preserveDrawingBuffer: true },
   dragRotate: false,
   pitchWithRotate: false,
+  // Labels appear at once: a slider move redraws without a fade (and screenshots are the same).
+  fadeDuration: 0,
 });
 map.touchZoomRotate.disableRotation();
 map.keyboard.disableRotation();
@@ -90,7 +92,7 @@ async function layers() {
   map.addLayer({
     id: "buildings", type: "circle", source: "buildings",
     paint: {
-      "circle-radius": 6, "circle-stroke-width": 2,
+      "circle-radius": ["interpolate", ["linear"], ["zoom"], 12, 2, 15, 6], "circle-stroke-width": ["interpolate", ["linear"], ["zoom"], 12, 0.5, 15, 2],
       "circle-color": ["case", ["get", "stale"], "#ffffff", "#1f3b73"],
       "circle-stroke-color": ["case", ["boolean", ["get", "selected"], false], "#e7298a", ["get", "stale"], "#777777", "#ffffff"],
     },
@@ -107,7 +109,8 @@ async function layers() {
   });
   const halo = { "text-color": "#111", "text-halo-color": "#fff", "text-halo-width": 2 };
   map.addLayer({
-    id: "building-labels", type: "symbol", source: "buildings",
+    // Building names from street level (a city of thousands of buildings shows its cells first).
+    id: "building-labels", type: "symbol", source: "buildings", minzoom: 14.5,
     layout: {
       "text-field": ["get", "label"], "text-font": FONT, "text-size": 13,
       "text-variable-anchor": ["left", "right", "top", "bottom"], "text-radial-offset": 0.9, "text-max-width": 30,
@@ -267,6 +270,7 @@ async function load() {
       $("when").textContent = t("map.error", { status: answer.status });
     } else {
       fc = await answer.json();
+      performance.mark("lintel-fetched");
       await mapReady;
       drawTitle();
       fit();
@@ -470,16 +474,21 @@ function ranking() {
   const box = $("ranking");
   box.textContent = "";
   for (const [key, from, to] of parts) {
-    const sums = flowData.cells.map((cell) => {
+    const inPart = (spans) => {
       let entries = 0, exits = 0;
-      for (const span of cell.spans) {
+      for (const span of spans) {
         const h = localHour(span.start);
         const hour = h < 6 ? h + 24 : h;
         if (hour >= from && hour < to) { entries += span.entries; exits += span.exits; }
       }
-      return { name: cell.name, entries, exits };
-    });
-    const best = (field) => sums.filter((s) => s[field] > 0).sort((a, b) => b[field] - a[field]).slice(0, 3).map((s) => s.name + " " + formatNumber(s[field]));
+      return { entries, exits };
+    };
+    const sums = flowData.cells.map((cell) => ({ name: cell.name, ...inPart(cell.spans), before: cell.week_before.length ? inPart(cell.week_before) : null }));
+    // Against the same weekday last week, where the history reaches that far.
+    const item = (s, field) => (s.before
+      ? t("map.ranking_item_week", { name: s.name, count: formatNumber(s[field]), before: formatNumber(s.before[field]) })
+      : t("map.ranking_item", { name: s.name, count: formatNumber(s[field]) }));
+    const best = (field) => sums.filter((s) => s[field] > 0).sort((a, b) => b[field] - a[field]).slice(0, 3).map((s) => item(s, field));
     const arrive = best("entries"), leave = best("exits");
     const div = document.createElement("div");
     div.className = "part";
@@ -566,6 +575,6 @@ $("export-png").addEventListener("click", () => {
 
 mapReady = layers().then(basemap);
 window.addEventListener("resize", () => map.resize());
-loadFlows();
+// The flows after the first moment is drawn: the store answers the map first.
+load().then(loadFlows);
 setInterval(() => { if (!base) loadFlows(); }, 300000);
-load();
