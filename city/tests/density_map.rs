@@ -476,3 +476,23 @@ fn the_csv_export_is_the_stores_spans_for_the_range_small_counts_suppressed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_tile_service_is_let_into_the_pages_policy_and_nothing_else_is() {
+    let dir = scratch_dir("city-map-tile-url");
+    let template = "https://tiles.city.example:8443/osm/{z}/{x}/{y}.png";
+    let (mut child, port) = city(&dir, &["--basemap-url", template, "--basemap-datum", "cgcs2000"]);
+    let described: Value =
+        serde_json::from_slice(&request("GET", port, "/density/basemap.json", &[], None).body).unwrap();
+    assert_eq!((described["kind"].as_str(), described["datum"].as_str()), (Some("url"), Some("CGCS2000")));
+    assert_eq!(described["tiles"][0], template);
+    let answer = request("GET", port, "/", &[], None);
+    let csp = answer.header("content-security-policy").unwrap_or_default().to_string();
+    assert!(csp.contains("img-src 'self' https://tiles.city.example:8443"), "{csp}");
+    assert!(csp.contains("connect-src 'self' https://tiles.city.example:8443"), "{csp}");
+    assert!(csp.contains("script-src 'self';") && !csp.contains("script-src 'self' https"), "{csp}");
+    // This server serves no tiles of its own then.
+    assert_eq!(request("GET", port, "/tiles/3/0/0.png", &[], None).status, 404);
+    let _ = child.kill();
+    let _ = child.wait();
+}
