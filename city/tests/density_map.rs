@@ -469,9 +469,15 @@ fn the_csv_export_is_the_stores_spans_for_the_range_small_counts_suppressed() {
         format!("from={}&to={to}", to - 400 * 86_400),
         "from=yesterday".to_string(),
         "level=cell&level=cell".to_string(),
+        format!("from=-9223372036854775808&to={to}"),
+        "from=0&to=9223372036854775807".to_string(),
     ] {
         let (status, text) = get(&bad, None);
         assert_eq!(status, 400, "{bad}: {text}");
+    }
+    for bad in ["to=-9223372036854775808", "to=9223372036854775807", "to=soon"] {
+        let answer = request("GET", port, &format!("/density/flows?{bad}"), &[], None);
+        assert_eq!(answer.status, 400, "flows {bad}");
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -680,13 +680,22 @@ impl Params {
     }
 }
 
-/// RFC 3339 (`2026-11-25T10:00:00Z`) or whole Unix seconds.
+/// The latest time a request may name (2286-11-20), so no arithmetic on times can overflow.
+pub const MAX_TIME_S: i64 = 9_999_999_999;
+
+/// RFC 3339 (`2026-11-25T10:00:00Z`) or whole Unix seconds, from 1970 to [`MAX_TIME_S`].
 pub fn parse_time(text: &str) -> Result<UtcTime, String> {
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(UtcTime::from_unix_seconds(seconds));
+    let out_of_range = || format!("{:?} is outside 1970 to 2286", text.chars().take(40).collect::<String>());
+    let time = match text.parse::<i64>() {
+        Ok(seconds) if (0..=MAX_TIME_S).contains(&seconds) => UtcTime::from_unix_seconds(seconds),
+        Ok(_) => return Err(out_of_range()),
+        Err(_) => serde_json::from_value::<UtcTime>(serde_json::Value::String(text.to_string()))
+            .map_err(|_| format!("{:?} is not an RFC 3339 time", text.chars().take(40).collect::<String>()))?,
+    };
+    if time.unix_seconds() > MAX_TIME_S {
+        return Err(out_of_range());
     }
-    serde_json::from_value::<UtcTime>(serde_json::Value::String(text.to_string()))
-        .map_err(|_| format!("{:?} is not an RFC 3339 time", text.chars().take(40).collect::<String>()))
+    Ok(time)
 }
 
 fn decode(text: &str) -> Result<String, String> {
