@@ -223,7 +223,7 @@ fn the_map_draws_the_basemap_under_the_cells_on_fixed_classes_with_details_in_wo
     let at_text = UtcTime::from_unix_seconds(at).to_string();
     let url = format!("http://127.0.0.1:{port}/?at={at_text}");
     // The vendored MapLibre is served from the binary, its worker beside it.
-    for path in ["/vendor/maplibre-gl/maplibre-gl.mjs", "/vendor/maplibre-gl/maplibre-gl-worker.mjs"] {
+    for path in ["/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs", "/vendor/maplibre-gl-6.17.0/maplibre-gl-worker.mjs"] {
         let answer = request("GET", port, path, &[], None);
         assert_eq!(answer.status, 200, "{path}");
         assert!(answer.header("content-type").unwrap_or_default().starts_with("text/javascript"), "{path}");

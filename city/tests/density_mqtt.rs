@@ -211,9 +211,9 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     );
     // Its module imports are the server's own: MapLibre (vendored) and the texts and times script.
     let imports: Vec<_> = script.split(" from \"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
-    assert_eq!(imports, ["/vendor/maplibre-gl/maplibre-gl.mjs", "/i18n/i18n.js"], "{script}");
+    assert_eq!(imports, ["/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs", "/i18n/i18n.js"], "{script}");
     assert_eq!(page.matches("<link").count(), 2, "{page}");
-    assert!(page.contains("<link rel=\"stylesheet\" href=\"vendor/maplibre-gl/maplibre-gl.css\">"), "{page}");
+    assert!(page.contains("<link rel=\"stylesheet\" href=\"vendor/maplibre-gl-6.17.0/maplibre-gl.css\">"), "{page}");
     assert!(page.contains("<link rel=\"stylesheet\" href=\"map.css\">"), "{page}");
     let (status, body) = get(&density.web, "/ngsi-ld/entities");
     assert_eq!(status, 200, "{body}");

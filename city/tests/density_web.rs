@@ -71,7 +71,7 @@ fn the_city_server_answers_only_its_own_host_names() {
         "/",
         "/map.js",
         "/map.css",
-        "/vendor/maplibre-gl/maplibre-gl.mjs",
+        "/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs",
         "/i18n/i18n.js",
         "/i18n/en.json",
         "/density.geojson",

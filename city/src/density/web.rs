@@ -1,7 +1,8 @@
 //! The density layer's HTTP routes, served by [`HttpServer::serve`](lintel_http::HttpServer::serve)
 //! (its client limits apply):
 //!
-//! - `GET /` (with `/map.js`, `/map.css` and MapLibre GL JS under `/vendor/maplibre-gl/`): the
+//! - `GET /` (with `/map.js`, `/map.css` and MapLibre GL JS under `/vendor/maplibre-gl-6.17.0/`,
+//!   kept a day by browsers: its version is in the path): the
 //!   map page (embedded, no CDN; no inline script, so the CSP allows none), in the reader's
 //!   language ([`super::i18n`]), with its texts at `/i18n/` (behind the same checks as the page);
 //! - `GET /density/basemap.json` and `GET /tiles/{z}/{x}/{y}.png`: the basemap the deployment
@@ -125,19 +126,19 @@ pub fn router(state: Arc<DensityWeb>) -> Router {
         .route("/map.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_SCRIPT) }))
         .route("/map.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_STYLE) }))
         .route(
-            "/vendor/maplibre-gl/maplibre-gl.mjs",
+            "/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs",
             get(|| async { asset("text/javascript; charset=utf-8", MAPLIBRE) }),
         )
         .route(
-            "/vendor/maplibre-gl/maplibre-gl-worker.mjs",
+            "/vendor/maplibre-gl-6.17.0/maplibre-gl-worker.mjs",
             get(|| async { asset("text/javascript; charset=utf-8", MAPLIBRE_WORKER) }),
         )
         .route(
-            "/vendor/maplibre-gl/maplibre-gl.css",
+            "/vendor/maplibre-gl-6.17.0/maplibre-gl.css",
             get(|| async { asset("text/css; charset=utf-8", MAPLIBRE_STYLE) }),
         )
         .route(
-            "/vendor/maplibre-gl/LICENSE.txt",
+            "/vendor/maplibre-gl-6.17.0/LICENSE.txt",
             get(|| async { asset("text/plain; charset=utf-8", MAPLIBRE_LICENSE) }),
         )
         .route("/density/basemap.json", get(|s: State<Arc<DensityWeb>>| async move { Json(s.basemap.describe()) }))

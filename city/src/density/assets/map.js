@@ -4,7 +4,7 @@
 // each cell, hour by hour, with a play control), details in words with a 24-hour chart, and
 // exports. Texts from the page's catalogue (/i18n/), times in the grid's time zone, no inline
 // script (CSP).
-import * as maplibregl from "/vendor/maplibre-gl/maplibre-gl.mjs";
+import * as maplibregl from "/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs";
 import { t, translate, language, languageSwitch, setTimeZone, formatDateTime, formatTime, formatNumber } from "/i18n/i18n.js";
 
 const $ = (id) => document.getElementById(id);
