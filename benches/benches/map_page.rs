@@ -83,9 +83,9 @@ fn main() {
     let dir = scratch_dir("bench-map-page");
     println!("map page, headless Chromium 1280×720, {loads} loads each (median; the first load warms the cache)");
     println!(
-        "| buildings | GeoJSON (one answer) | navigation → GeoJSON parsed | → drawn (in page) | load → drawn (wall) | slider move → redrawn |"
+        "| buildings | GeoJSON (one answer) | navigation → MapLibre loaded | → GeoJSON parsed | → data set | → drawn (in page) | load → drawn (wall) | slider move → redrawn |"
     );
-    println!("| --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     let mut baseline = None;
     for n in sizes {
         let grid = synthetic_grid(n, &dir.join(format!("grid-{n}.geojson")));
@@ -107,6 +107,7 @@ fn main() {
         let server_ms = asked.elapsed().as_secs_f64() * 1000.0;
         let browser = Browser::start(1280, 720);
         let (mut in_page, mut wall, mut slider, mut fetched_ms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut map_loaded_ms, mut data_set_ms) = (Vec::new(), Vec::new());
         for i in 0..=loads {
             let started = Instant::now();
             browser.goto(&page);
@@ -118,6 +119,13 @@ fn main() {
                 json!([]),
             );
             fetched_ms.push(fetched.as_f64().unwrap_or(f64::NAN));
+            let mark = |name: &str| {
+                let script =
+                    "const m = performance.getEntriesByName(arguments[0]); return m.length ? m[0].startTime : null;";
+                browser.execute(script, json!([name])).as_f64().unwrap_or(f64::NAN)
+            };
+            map_loaded_ms.push(mark("lintel-map-loaded"));
+            data_set_ms.push(mark("lintel-data-set"));
             let moved = Instant::now();
             browser.execute(
                 "const s = document.getElementById('slider'); s.value = -100; s.dispatchEvent(new Event('input'));",
@@ -132,11 +140,14 @@ fn main() {
         }
         let (p, w, s) = (median(&mut in_page), median(&mut wall), median(&mut slider));
         fetched_ms.remove(0);
+        map_loaded_ms.remove(0);
+        data_set_ms.remove(0);
         let f = median(&mut fetched_ms);
+        let (ml, ds) = (median(&mut map_loaded_ms), median(&mut data_set_ms));
         let ratio =
             baseline.map(|(bp, bs): (f64, f64)| format!(" ({:.1}× / {:.1}×)", p / bp, s / bs)).unwrap_or_default();
         println!(
-            "| {n} | {:.1} MB in {server_ms:.0} ms | {f:.0} ms | {p:.0} ms | {w:.0} ms | {s:.0} ms{ratio} |",
+            "| {n} | {:.1} MB in {server_ms:.0} ms | {ml:.0} ms | {f:.0} ms | {ds:.0} ms | {p:.0} ms | {w:.0} ms | {s:.0} ms{ratio} |",
             geojson_bytes as f64 / 1e6
         );
         baseline.get_or_insert((p, s));

@@ -53,6 +53,8 @@ map.addControl(new maplibregl.ScaleControl({ unit: "metric", maxWidth: 120 }), "
 window.lintelMap = map; // for the browser tests
 
 const loaded = new Promise((resolve) => map.on("load", resolve));
+// Marks for the bench (benches/benches/map_page.rs): where the time of a load goes.
+loaded.then(() => performance.mark("lintel-map-loaded"));
 
 async function basemap() {
   let described = { kind: "none" };
@@ -278,6 +280,7 @@ async function load() {
       if (selected) showDetail();
       ticks();
       document.body.dataset.drawn = String(Number(document.body.dataset.drawn || 0) + 1);
+      performance.mark("lintel-data-set");
     }
   } catch (error) {
     $("when").textContent = t("map.unreachable");
