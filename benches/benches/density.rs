@@ -128,6 +128,7 @@ fn run(dir: &Path, store_url: &str, n: usize, messages: u64, rate: Option<f64>) 
             registry,
             ngsi: NgsiOptions::default(),
             losses: None,
+            basemap: lintel_city::density::basemap::Basemap::None,
         })),
     )
     .unwrap();

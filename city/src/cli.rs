@@ -15,6 +15,7 @@ use lintel_city::console::web::{ConsoleAccess, ConsoleWeb};
 use lintel_city::console::webhooks::Webhooks;
 use lintel_city::console::{AckOutbox, ConsoleConfig, ConsoleFeed, ConsoleMetrics, IncidentStore, OperationsPicture};
 use lintel_city::density::access::Access;
+use lintel_city::density::basemap::{Basemap, Datum, MbTiles};
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
 use lintel_city::density::losses::LossMetrics;
 use lintel_city::density::ngsi::NgsiOptions;
@@ -130,6 +131,18 @@ struct ServeArgs {
     /// sqlite:PATH (one machine) or postgres://USER@HOST:PORT/DB (shared by many consumers).
     #[arg(long, value_name = "URL", default_value = "sqlite:density.db")]
     store: String,
+    /// The map page's basemap: an MBTiles file of raster tiles (PNG, JPEG, WebP), served at
+    /// /tiles/. Needs --basemap-datum. Without it or --basemap-url, the page shows the grid alone.
+    #[arg(long, value_name = "FILE", requires = "basemap_datum")]
+    basemap: Option<PathBuf>,
+    /// Instead of a file: the tile URL template of the city's own tile service
+    /// (https://tiles.example/{z}/{x}/{y}.png), fetched by the reader's browser.
+    #[arg(long, value_name = "TEMPLATE", conflicts_with = "basemap", requires = "basemap_datum")]
+    basemap_url: Option<String>,
+    /// The datum of the basemap's tiles, stated, never guessed: wgs84 or cgcs2000 (the grid's own).
+    /// GCJ-02 tiles are refused: they would put every building on the wrong street.
+    #[arg(long, value_name = "DATUM")]
+    basemap_datum: Option<String>,
     /// Share the load with the other consumers of this group (MQTT 5 shared subscription).
     #[arg(long, value_name = "GROUP")]
     share_group: Option<String>,
@@ -374,6 +387,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         registry,
         ngsi: NgsiOptions { threshold: args.common.ngsi_threshold, ..NgsiOptions::default() },
         losses: losses.clone(),
+        basemap: basemap(&args)?,
     });
     let access = Access { viewer: web_token(&args)?, analyst: analyst_token(&args)? };
     let console_access = ConsoleAccess {
@@ -462,6 +476,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     drop(consumer);
     drop(web);
     Ok(ExitCode::SUCCESS)
+}
+
+fn basemap(args: &ServeArgs) -> anyhow::Result<Basemap> {
+    let datum = || -> anyhow::Result<Datum> {
+        let text = args.basemap_datum.as_deref().context("--basemap-datum: say which datum the tiles are in")?;
+        Ok(Datum::parse(text)?)
+    };
+    Ok(match (&args.basemap, &args.basemap_url) {
+        (Some(file), _) => Basemap::MbTiles(Box::new(MbTiles::open(file)?), datum()?),
+        (None, Some(template)) => Basemap::url(template, datum()?)?,
+        (None, None) => Basemap::None,
+    })
 }
 
 fn render_map(args: RenderArgs) -> anyhow::Result<ExitCode> {

@@ -194,7 +194,7 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     // inline script) and the export.
     let (status, page) = get(&density.web, "/");
     assert_eq!(status, 200);
-    assert!(page.contains("<svg") && page.contains("<script type=\"module\" src=\"map.js\">"), "{page}");
+    assert!(page.contains("<div id=\"map\"") && page.contains("<script type=\"module\" src=\"map.js\">"), "{page}");
     assert!(!page.contains("<script>") && !page.contains("<style"), "inline script or style: {page}");
     let (status, script) = get(&density.web, "/map.js");
     assert!(status == 200 && script.contains("density.geojson"), "{script}");
@@ -209,10 +209,11 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
             .any(|s| all.contains(s)),
         "the page must be self-contained"
     );
-    // Its one module import is the server's own texts and times script.
+    // Its module imports are the server's own: MapLibre (vendored) and the texts and times script.
     let imports: Vec<_> = script.split(" from \"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
-    assert_eq!(imports, ["/i18n/i18n.js"], "{script}");
-    assert_eq!(page.matches("<link").count(), 1, "{page}");
+    assert_eq!(imports, ["/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs", "/i18n/i18n.js"], "{script}");
+    assert_eq!(page.matches("<link").count(), 2, "{page}");
+    assert!(page.contains("<link rel=\"stylesheet\" href=\"vendor/maplibre-gl-6.17.0/maplibre-gl.css\">"), "{page}");
     assert!(page.contains("<link rel=\"stylesheet\" href=\"map.css\">"), "{page}");
     let (status, body) = get(&density.web, "/ngsi-ld/entities");
     assert_eq!(status, 200, "{body}");

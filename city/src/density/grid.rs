@@ -9,7 +9,9 @@
 //!
 //! The collection's own `properties` may name the community's `time_zone` (an IANA name such as
 //! `Asia/Shanghai`, checked against jiff's bundled database): the map page and the pictures show
-//! local times in it; without one they show UTC, and say so. Messages and exports stay UTC.
+//! local times in it; without one they show UTC, and say so. Messages and exports stay UTC. It
+//! may also fix the map's colour classes: `density_breaks` (people per hectare) and
+//! `count_breaks` (people per cell), five ascending numbers from 0 each ([`super::legend`]).
 //!
 //! Coordinates are WGS-84 longitude, latitude (GeoJSON's order). Every error names the file, the
 //! feature (its index in `features`) and the field: `grid.geojson: feature 3: capacity: not a
@@ -105,6 +107,11 @@ pub struct Grid {
     pub name: Option<String>,
     /// `properties.time_zone`: the IANA name of the community's time zone, if the file gives one.
     pub time_zone: Option<String>,
+    /// `properties.density_breaks`: the density view's class breaks, people per hectare
+    /// ([`super::legend`]); derived from capacities and areas when absent.
+    pub density_breaks: Option<Vec<f64>>,
+    /// `properties.count_breaks`: the head-count view's class breaks, people per cell.
+    pub count_breaks: Option<Vec<f64>>,
     pub cells: Vec<Cell>,
     pub buildings: Vec<Building>,
     by_key: HashMap<String, usize>,
@@ -135,13 +142,28 @@ impl Grid {
             return Err(at(None, "type", "must be \"FeatureCollection\"".into()));
         }
         let name = root.get("name").and_then(Value::as_str).map(str::to_string);
-        let time_zone = match root.get("properties") {
-            None | Some(Value::Null) => None,
-            Some(Value::Object(props)) => {
-                optional_text(props, "time_zone").map_err(|e| at(None, "properties.time_zone", e))?
-            }
+        let empty = Map::new();
+        let collection_props = match root.get("properties") {
+            None | Some(Value::Null) => &empty,
+            Some(Value::Object(props)) => props,
             Some(_) => return Err(at(None, "properties", "not an object".into())),
         };
+        let time_zone =
+            optional_text(collection_props, "time_zone").map_err(|e| at(None, "properties.time_zone", e))?;
+        let breaks = |key: &str| -> Result<Option<Vec<f64>>, GridError> {
+            let field = format!("properties.{key}");
+            match collection_props.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Array(items)) => {
+                    let numbers: Option<Vec<f64>> = items.iter().map(Value::as_f64).collect();
+                    let numbers = numbers.ok_or_else(|| at(None, &field, "not an array of numbers".into()))?;
+                    super::legend::check_breaks(&numbers).map_err(|e| at(None, &field, e))?;
+                    Ok(Some(numbers))
+                }
+                Some(_) => Err(at(None, &field, "not an array of numbers".into())),
+            }
+        };
+        let (density_breaks, count_breaks) = (breaks("density_breaks")?, breaks("count_breaks")?);
         if let Some(zone) = &time_zone
             && jiff::tz::TimeZone::get(zone).is_err()
         {
@@ -262,7 +284,7 @@ impl Grid {
             buildings.push(b);
         }
         let by_key = buildings.iter().enumerate().map(|(i, b)| (b.key(), i)).collect();
-        Ok(Self { name, time_zone, cells, buildings, by_key })
+        Ok(Self { name, time_zone, density_breaks, count_breaks, cells, buildings, by_key })
     }
 
     /// The time zone people read times in: the file's, else UTC.

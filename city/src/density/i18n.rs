@@ -51,6 +51,6 @@ mod tests {
         assert!(page.contains(r#"<html lang="zh-CN">"#) && page.contains("人口密度"), "{page}");
         assert!(!page.contains("{{"), "{page}");
         let Html(page) = super::page(&HeaderMap::new(), MAP_PAGE);
-        assert!(page.contains(r#"<html lang="en">"#) && page.contains("People in cell"), "{page}");
+        assert!(page.contains(r#"<html lang="en">"#) && page.contains("People per hectare"), "{page}");
     }
 }

@@ -9,6 +9,7 @@
 //! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
 //! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
 //! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
+//! - [`basemap`]: the map page's basemap: an MBTiles file, a tile URL template, or none.
 //! - [`i18n`]: the page's and the pictures' texts in Chinese and English.
 //! - [`access`]: the two roles, viewer and analyst, by bearer token.
 //! - [`suppress`]: small counts merged on fixed spans, for the export and the viewers' history.
@@ -19,6 +20,7 @@
 //! - [`ngsi`]: FIWARE `Building` and `CrowdFlowObserved` entities, small counts suppressed.
 
 pub mod access;
+pub mod basemap;
 pub mod consumer;
 pub mod font;
 pub mod grid;

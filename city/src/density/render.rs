@@ -13,10 +13,10 @@ use lintel_http::i18n::Language;
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform};
 
 use super::font::{NoFont, Pen};
-use super::grid::{Footprint, Grid, LonLat, centroid};
+use super::grid::{Cell, Footprint, Grid, LonLat, centroid};
 use super::i18n::CATALOGUES;
-use super::legend::NO_DATA_COLOUR;
-use super::snapshot::Snapshot;
+use super::legend::{Legends, NO_DATA_COLOUR};
+use super::snapshot::{BuildingView, CellView, Snapshot};
 
 /// What went wrong drawing or writing the picture.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +112,8 @@ pub fn local_time(grid: &Grid, at: lintel_wire::UtcTime) -> String {
 pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     let t = |key: &str, values: &[(&str, &str)]| escape(&text(language, key, values));
     let projection = Projection::new(grid);
-    let legend = snapshot.legend();
+    // The grid's fixed density classes: every picture of it compares with every other.
+    let legend = Legends::of(grid).density;
     let (w, h) = (WIDTH + PANEL, projection.height);
     let mut s = String::new();
     let _ = writeln!(
@@ -124,7 +125,10 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     let _ =
         writeln!(s, r#"<text x="{MARGIN}" y="32" font-size="20">{}</text>"#, escape(&title(grid, snapshot, language)));
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
-        let fill = if view.buildings_fresh == 0 { NO_DATA_COLOUR } else { legend.colour(view.occupancy) };
+        let fill = match view.density_per_ha {
+            Some(d) if view.buildings_fresh > 0 => legend.colour(d),
+            _ => NO_DATA_COLOUR,
+        };
         for polygon in &cell.polygons {
             let mut d = String::new();
             for ring in polygon {
@@ -179,17 +183,33 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
         let (x, y) = projection.xy(&b.position);
         let _ =
             writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="6" fill="{fill}" stroke="{stroke}" stroke-width="2"/>"#);
-        let label = match view.occupancy {
-            Some(o) if !view.stale => o.to_string(),
-            Some(o) => format!("({o})"),
-            None => "-".into(),
-        };
-        let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" font-size="12">{}</text>"#, x + 9.0, y + 4.0, escape(&label));
+    }
+    // Labels never cover one another (as in the PNG; widths estimated: CJK a square, Latin 0.6).
+    let estimate =
+        |text: &str, size: f32| text.chars().map(|c| if c.is_ascii() { 0.6 } else { 1.0 }).sum::<f32>() * size;
+    let mut boxes = LabelBoxes::default();
+    for (cell, _) in grid.cells.iter().zip(&snapshot.cells) {
+        let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
+        let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
+        let (_, y) = projection.xy(&[0.0, top]);
+        boxes.reserve([x - 100.0, y + 4.0, 200.0, 44.0]);
+    }
+    for i in by_occupancy(snapshot) {
+        let label = building_label(&snapshot.buildings[i]);
+        let (x, y) = projection.xy(&grid.buildings[i].position);
+        let w = estimate(&label, 12.0);
+        if let Some([lx, ly, _, _]) = boxes.place(&[[x + 9.0, y - 8.0, w, 15.0], [x - 9.0 - w, y - 8.0, w, 15.0]]) {
+            let _ = writeln!(s, r#"<text x="{lx:.1}" y="{:.1}" font-size="12">{}</text>"#, ly + 12.0, escape(&label));
+        }
     }
     // The legend.
     let lx = WIDTH + 10.0;
-    let _ =
-        writeln!(s, r#"<text x="{lx}" y="{}" font-size="16">{}</text>"#, TITLE + MARGIN, t("map.legend_heading", &[]));
+    let _ = writeln!(
+        s,
+        r#"<text x="{lx}" y="{}" font-size="16">{}</text>"#,
+        TITLE + MARGIN,
+        t("render.legend_density", &[])
+    );
     for class in 0..legend.colours.len() {
         let y = TITLE + MARGIN + 15.0 + class as f32 * 28.0;
         let _ = writeln!(
@@ -237,6 +257,80 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     s
 }
 
+/// A cell's label lines and their sizes: its name (with its id where the bitmap font cannot
+/// write the name), its people, its fresh buildings.
+fn cell_texts(view: &CellView, cell: &Cell, pen: &Pen, language: Language) -> Vec<(String, f32)> {
+    let t = |key: &str, values: &[(&str, &str)]| text(language, key, values);
+    let name = match pen {
+        Pen::Outline(_) => view.name.clone(),
+        Pen::Bitmap => format!("{} {}", cell.id, view.name),
+    };
+    vec![
+        (name, 18.0),
+        (t("render.people", &[("count", &view.occupancy.to_string())]), 15.0),
+        (
+            t(
+                "render.fresh",
+                &[("fresh", &view.buildings_fresh.to_string()), ("buildings", &view.buildings.to_string())],
+            ),
+            15.0,
+        ),
+    ]
+}
+
+/// Where a cell's label lines go: centred under its top edge, one under the other: (text, centre
+/// x, top y, size).
+fn cell_lines(projection: &Projection, cell: &Cell, lines: &[(String, f32)]) -> Vec<(String, f32, f32, f32)> {
+    let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
+    let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
+    let (_, y) = projection.xy(&[0.0, top]);
+    let mut line_y = y + 8.0;
+    lines
+        .iter()
+        .map(|(line, size)| {
+            let placed = (line.clone(), x, line_y, *size);
+            line_y += size + 6.0;
+            placed
+        })
+        .collect()
+}
+
+/// The buildings' indices, fullest first (their labels are placed first).
+fn by_occupancy(snapshot: &Snapshot) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..snapshot.buildings.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(snapshot.buildings[i].occupancy.map_or(0, |o| o + 1)));
+    order
+}
+
+/// The boxes (x, y, width, height) of the labels placed so far.
+#[derive(Default)]
+struct LabelBoxes(Vec<[f32; 4]>);
+
+impl LabelBoxes {
+    fn reserve(&mut self, rect: [f32; 4]) {
+        self.0.push(rect);
+    }
+
+    /// The first of `candidates` that overlaps no label placed so far, now placed.
+    fn place(&mut self, candidates: &[[f32; 4]]) -> Option<[f32; 4]> {
+        let overlaps = |a: &[f32; 4], b: &[f32; 4]| {
+            a[0] < b[0] + b[2] && b[0] < a[0] + a[2] && a[1] < b[1] + b[3] && b[1] < a[1] + a[3]
+        };
+        let free = candidates.iter().find(|c| c[0] >= 0.0 && !self.0.iter().any(|p| overlaps(c, p)))?;
+        self.0.push(*free);
+        Some(*free)
+    }
+}
+
+/// A building's name and people (`社区礼堂 23`; in brackets when stale, `–` never heard from).
+fn building_label(view: &BuildingView) -> String {
+    match view.occupancy {
+        Some(o) if !view.stale => format!("{} {o}", view.name),
+        Some(o) => format!("{} ({o})", view.name),
+        None => format!("{} -", view.name),
+    }
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -260,7 +354,8 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
     let t = |key: &str, values: &[(&str, &str)]| text(language, key, values);
     let pen = Pen::for_language(language)?;
     let projection = Projection::new(grid);
-    let legend = snapshot.legend();
+    // The grid's fixed density classes: every picture of it compares with every other.
+    let legend = Legends::of(grid).density;
     let (w, h) = ((WIDTH + PANEL) as u32, projection.height as u32);
     let mut pixmap = Pixmap::new(w, h).ok_or(RenderError::Size)?;
     pixmap.fill(Color::WHITE);
@@ -279,7 +374,10 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
     };
     pen.draw(&mut pixmap, MARGIN, 14.0, &title(grid, snapshot, language), 22.0, black);
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
-        let fill = if view.buildings_fresh == 0 { NO_DATA_COLOUR } else { legend.colour(view.occupancy) };
+        let fill = match view.density_per_ha {
+            Some(d) if view.buildings_fresh > 0 => legend.colour(d),
+            _ => NO_DATA_COLOUR,
+        };
         for polygon in &cell.polygons {
             if let Some(path) = ring_path(polygon) {
                 pixmap.fill_path(&path, &paint(fill, 1.0), FillRule::EvenOdd, Transform::identity(), None);
@@ -304,42 +402,37 @@ pub fn png(grid: &Grid, snapshot: &Snapshot, language: Language) -> Result<Vec<u
             }
             pixmap.stroke_path(&circle, &paint(colour, 1.0), &stroke(2.0), Transform::identity(), None);
         }
-        let label = match view.occupancy {
-            Some(o) if !view.stale => o.to_string(),
-            Some(o) => format!("({o})"),
-            None => "-".into(),
-        };
-        pen.draw_boxed(&mut pixmap, x + 10.0, y - 8.0, &label, 15.0, black);
     }
-    // Cell labels last, over the buildings, under the top edge of the cell; the bitmap font
-    // cannot write most names, so it adds the cell's id.
+    // Labels never cover one another: the cells' first, then the buildings', fullest first, right
+    // of their point or else left of it, or not at all.
+    let mut boxes = LabelBoxes::default();
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
-        let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
-        let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
-        let (_, y) = projection.xy(&[0.0, top]);
-        let name = match pen {
-            Pen::Outline(_) => view.name.clone(),
-            Pen::Bitmap => format!("{} {}", cell.id, view.name),
+        for (line, x, y, size) in cell_lines(&projection, cell, &cell_texts(view, cell, &pen, language)) {
+            let w = pen.width(&line, size);
+            boxes.reserve([x - w / 2.0 - 3.0, y - 1.0, w + 6.0, size * 1.25 + 2.0]);
+        }
+    }
+    for i in by_occupancy(snapshot) {
+        let (b, view) = (&grid.buildings[i], &snapshot.buildings[i]);
+        let label = match pen {
+            Pen::Outline(_) => building_label(view),
+            // The bitmap font writes ASCII only: the building's id stands in for its name.
+            Pen::Bitmap => building_label(&BuildingView { name: view.building.clone(), ..view.clone() }),
         };
-        let lines = [
-            (name, 18.0),
-            (t("render.people", &[("count", &view.occupancy.to_string())]), 15.0),
-            (
-                t(
-                    "render.fresh",
-                    &[("fresh", &view.buildings_fresh.to_string()), ("buildings", &view.buildings.to_string())],
-                ),
-                15.0,
-            ),
-        ];
-        let mut line_y = y + 8.0;
-        for (line, size) in &lines {
-            pen.draw_boxed(&mut pixmap, x - pen.width(line, *size) / 2.0, line_y, line, *size, dark);
-            line_y += size + 6.0;
+        let (x, y) = projection.xy(&b.position);
+        let (w, h) = (pen.width(&label, 15.0) + 6.0, 15.0 * 1.25 + 2.0);
+        if let Some([lx, ly, _, _]) = boxes.place(&[[x + 7.0, y - 9.0, w, h], [x - 7.0 - w, y - 9.0, w, h]]) {
+            pen.draw_boxed(&mut pixmap, lx + 3.0, ly + 1.0, &label, 15.0, black);
+        }
+    }
+    // Cell labels last, over the buildings, under the top edge of the cell.
+    for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
+        for (line, x, y, size) in cell_lines(&projection, cell, &cell_texts(view, cell, &pen, language)) {
+            pen.draw_boxed(&mut pixmap, x - pen.width(&line, size) / 2.0, y, &line, size, dark);
         }
     }
     let lx = WIDTH + 10.0;
-    pen.draw(&mut pixmap, lx, TITLE + MARGIN - 12.0, &t("map.legend_heading", &[]), 18.0, black);
+    pen.draw(&mut pixmap, lx, TITLE + MARGIN - 12.0, &t("render.legend_density", &[]), 18.0, black);
     let swatch = |pixmap: &mut Pixmap, y: f32, hex: &str| {
         if let Some(rect) = Rect::from_xywh(lx, y, 24.0, 20.0) {
             pixmap.fill_rect(rect, &paint(hex, 1.0), Transform::identity(), None);
@@ -427,5 +520,47 @@ mod tests {
         grid.time_zone = None;
         assert_eq!(local_time(&grid, at), "2025-11-25 10:00 UTC");
         assert_eq!(local_rfc3339(&grid, midnight), "2025-11-25T16:00:00Z");
+    }
+
+    #[test]
+    fn a_chinese_building_name_survives_into_the_png() {
+        let grid = fixture();
+        let hall = grid.buildings.iter().position(|b| b.building == "hall").unwrap();
+        assert!(grid.buildings[hall].name.contains("社区礼堂"), "{}", grid.buildings[hall].name);
+        let mut unnamed = grid.clone();
+        unnamed.buildings[hall].name = String::new();
+        let at = UtcTime::from_unix_seconds(1_764_064_800);
+        let draw = |g: &Grid| {
+            let snapshot = Snapshot::build(g, &[], at, 300);
+            Pixmap::decode_png(&png(g, &snapshot, Language::Chinese).unwrap()).unwrap()
+        };
+        let (named, bare) = (draw(&grid), draw(&unnamed));
+        // Where the two differ: only beside the hall's point, and enough ink for its name's
+        // four ideographs (each some tens of dark pixels at 15 px).
+        let (x0, y0) = Projection::new(&grid).xy(&grid.buildings[hall].position);
+        let mut changed = 0;
+        for (i, (a, b)) in named.pixels().iter().zip(bare.pixels()).enumerate() {
+            if a != b {
+                let (x, y) = ((i as u32 % named.width()) as f32, (i as u32 / named.width()) as f32);
+                assert!(
+                    (x - x0).abs() < 300.0 && (y - y0).abs() < 30.0,
+                    "a change at {x},{y}, away from the hall at {x0},{y0}"
+                );
+                changed += 1;
+            }
+        }
+        assert!(changed > 150, "the name left {changed} pixels: not drawn");
+    }
+
+    #[test]
+    fn labels_are_placed_right_then_left_or_not_at_all() {
+        let mut boxes = LabelBoxes::default();
+        boxes.reserve([100.0, 100.0, 50.0, 20.0]);
+        assert_eq!(
+            boxes.place(&[[120.0, 110.0, 40.0, 20.0], [10.0, 110.0, 40.0, 20.0]]),
+            Some([10.0, 110.0, 40.0, 20.0])
+        );
+        assert_eq!(boxes.place(&[[20.0, 115.0, 40.0, 20.0], [130.0, 105.0, 10.0, 10.0]]), None);
+        assert_eq!(boxes.place(&[[200.0, 100.0, 40.0, 20.0]]), Some([200.0, 100.0, 40.0, 20.0]));
     }
 }

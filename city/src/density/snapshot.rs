@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::grid::{Footprint, Grid, LonLat, Polygon};
-use super::legend::{Legend, legend};
+use super::legend::Legends;
 use super::store::Latest;
 use lintel_wire::UtcTime;
 
@@ -59,6 +59,11 @@ pub struct CellView {
     pub occupancy_stale: u64,
     /// Of its fresh buildings whose floor area is known: people per 100 m² of that floor.
     pub density_per_100m2: Option<f64>,
+    /// The cell's area (from its geometry), hectares.
+    pub area_ha: f64,
+    /// People (of its fresh buildings) per hectare of the cell: the map's colour; none when no
+    /// building is fresh.
+    pub density_per_ha: Option<f64>,
     pub entries: u64,
     pub exits: u64,
     pub buildings: usize,
@@ -119,18 +124,22 @@ impl Snapshot {
                     .iter()
                     .filter_map(|b| b.occupancy.zip(b.floor_area_m2))
                     .fold((0.0, 0.0), |(p, f), (o, a)| (p + o as f64, f + a));
+                let occupancy = fresh.iter().filter_map(|b| b.occupancy).fold(0, u64::saturating_add);
+                let area_ha = c.polygons.iter().map(area_m2).sum::<f64>() / 10_000.0;
                 CellView {
                     kind: "cell",
                     id: c.id.clone(),
                     name: c.name.clone(),
                     population: c.population,
-                    occupancy: fresh.iter().filter_map(|b| b.occupancy).fold(0, u64::saturating_add),
+                    occupancy,
                     occupancy_stale: mine
                         .iter()
                         .filter(|b| b.stale)
                         .filter_map(|b| b.occupancy)
                         .fold(0, u64::saturating_add),
                     density_per_100m2: (floor > 0.0).then(|| round2(people * 100.0 / floor)),
+                    area_ha: round2(area_ha),
+                    density_per_ha: (!fresh.is_empty() && area_ha > 0.0).then(|| round2(occupancy as f64 / area_ha)),
                     entries: fresh.iter().filter_map(|b| b.entries).fold(0, u64::saturating_add),
                     exits: fresh.iter().filter_map(|b| b.exits).fold(0, u64::saturating_add),
                     buildings: mine.len(),
@@ -179,14 +188,9 @@ impl Snapshot {
             time_zone: grid.time_zone.as_deref(),
             at: self.at,
             stale_after_s: self.stale_after_s,
-            legend: self.legend(),
+            legend: Legends::of(grid),
             features: cells.chain(buildings).collect(),
         }
-    }
-
-    /// The colour classes of this moment: scaled to its fullest cell.
-    pub fn legend(&self) -> Legend {
-        legend(self.cells.iter().map(|c| c.occupancy).max().unwrap_or(0))
     }
 
     /// The retained message of `lintel/v1/density/cell/<cell>`.
@@ -207,7 +211,8 @@ struct Collection<'a> {
     time_zone: Option<&'a str>,
     at: UtcTime,
     stale_after_s: i64,
-    legend: Legend,
+    /// The grid's fixed classes, both views ([`super::legend`]).
+    legend: Legends,
     features: Vec<Feature<'a>>,
 }
 

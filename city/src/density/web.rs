@@ -1,9 +1,17 @@
 //! The density layer's HTTP routes, served by [`HttpServer::serve`](lintel_http::HttpServer::serve)
 //! (its client limits apply):
 //!
-//! - `GET /` (with `/map.js`, `/map.css`): the map page (embedded; no internet, no tile server:
-//!   the cells are the map; no inline script, so the CSP allows none), in the reader's language
-//!   ([`super::i18n`]), with its texts at `/i18n/` (behind the same checks as the page);
+//! - `GET /` (with `/map.js`, `/map.css` and MapLibre GL JS under `/vendor/maplibre-gl-6.17.0/`,
+//!   kept a day by browsers: its version is in the path): the
+//!   map page (embedded, no CDN; no inline script, so the CSP allows none), in the reader's
+//!   language ([`super::i18n`]), with its texts at `/i18n/` (behind the same checks as the page);
+//! - `GET /density/basemap.json` and `GET /tiles/{z}/{x}/{y}.png`: the basemap the deployment
+//!   gave ([`super::basemap`]), or `{"kind": "none"}`;
+//! - `GET /density/export.csv?level=cell|building&from=TIME&to=TIME`: flows and occupancy per
+//!   cell (or, for an analyst, per building) over fixed spans, small counts suppressed as in the
+//!   NGSI-LD export ([`export_csv`]);
+//! - `GET /density/flows[?to=TIME]`: the regional flow picture: each cell's entries (inflow) and
+//!   exits (outflow) over the 24 hours before `to`, on the suppressed fixed spans ([`flows`]);
 //! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
 //!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
 //! - `GET /density.png[?at=TIME][&lang=zh-CN|en]` and `GET /density.svg[…]`: the map as a
@@ -20,15 +28,17 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::extract::Path as UrlPath;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
+use axum::{Extension, Json, Router};
 use prometheus_client::registry::Registry;
 use serde_json::json;
 
 use super::access::{Access, Role, identify};
+use super::basemap::{self, Basemap};
 use super::grid::Grid;
 use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
@@ -47,6 +57,14 @@ pub const MAX_EXPORT_SPAN_S: i64 = 31 * 86_400;
 pub(crate) const MAP_PAGE: &str = include_str!("assets/map.html");
 pub(crate) const MAP_SCRIPT: &str = include_str!("assets/map.js");
 const MAP_STYLE: &str = include_str!("assets/map.css");
+/// MapLibre GL JS 6.17.0 from the npm registry (`assets/vendor/maplibre-gl/PROVENANCE`); its module
+/// loads its worker from beside itself (`maplibre-gl-worker.mjs?v=…`).
+const MAPLIBRE: &str = include_str!("assets/vendor/maplibre-gl/maplibre-gl.mjs");
+const MAPLIBRE_WORKER: &str = include_str!("assets/vendor/maplibre-gl/maplibre-gl-worker.mjs");
+const MAPLIBRE_STYLE: &str = include_str!("assets/vendor/maplibre-gl/maplibre-gl.css");
+const MAPLIBRE_LICENSE: &str = include_str!("assets/vendor/maplibre-gl/LICENSE.txt");
+/// The most rows one CSV export holds (rows × hours of the range): past it, narrow the range.
+pub const MAX_CSV_ROWS: i64 = 500_000;
 
 /// What the routes read.
 pub struct DensityWeb {
@@ -59,13 +77,46 @@ pub struct DensityWeb {
     pub ngsi: NgsiOptions,
     /// Messages lost, when this process counts them ([`super::losses`]).
     pub losses: Option<Arc<LossMetrics>>,
+    /// Under the cells on the map page.
+    pub basemap: Basemap,
 }
 
 /// The routes as `lintel-city` serves them: the `Host` check first (421), then the token of a
 /// role (401, [`identify`]), and the security headers on every answer, refusals included.
 pub fn app(state: Arc<DensityWeb>, hosts: lintel_http::AllowedHosts, access: Access) -> Router {
+    let tiles_from = state.basemap.foreign_origin();
     let routes = router(state).layer(axum::middleware::from_fn_with_state(Arc::new(access), identify));
-    lintel_http::guarded(routes, hosts, None).layer(axum::middleware::from_fn(lintel_http::security_headers))
+    let app = lintel_http::guarded(routes, hosts, None).layer(axum::middleware::from_fn(lintel_http::security_headers));
+    match tiles_from {
+        // The city's own tile service, on another origin: the page may load tiles from it too.
+        Some(origin) => app.layer(axum::middleware::from_fn_with_state(Arc::new(origin), let_tiles_in)),
+        None => app,
+    }
+}
+
+/// Adds the tile service's origin to the policy's `img-src` and `connect-src` (MapLibre fetches
+/// tiles, then decodes them as images).
+async fn let_tiles_in(
+    State(origin): State<Arc<String>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let mut response = next.run(request).await;
+    let policy = response.headers().get(header::CONTENT_SECURITY_POLICY).and_then(|v| v.to_str().ok());
+    if let Some(policy) = policy {
+        let widened = policy
+            .replace("img-src 'self'", &format!("img-src 'self' {origin}"))
+            .replace("connect-src 'self'", &format!("connect-src 'self' {origin}"));
+        if let Ok(value) = header::HeaderValue::from_str(&widened) {
+            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    response
+}
+
+/// An embedded file's answer: its type, and kept a day (the binary's version names it anyway).
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=86400")], body).into_response()
 }
 
 /// The routes alone; without [`identify`] in front every request is a viewer.
@@ -74,6 +125,26 @@ pub fn router(state: Arc<DensityWeb>) -> Router {
         .route("/", get(page))
         .route("/map.js", get(|| async { ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], MAP_SCRIPT) }))
         .route("/map.css", get(|| async { ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], MAP_STYLE) }))
+        .route(
+            "/vendor/maplibre-gl-6.17.0/maplibre-gl.mjs",
+            get(|| async { asset("text/javascript; charset=utf-8", MAPLIBRE) }),
+        )
+        .route(
+            "/vendor/maplibre-gl-6.17.0/maplibre-gl-worker.mjs",
+            get(|| async { asset("text/javascript; charset=utf-8", MAPLIBRE_WORKER) }),
+        )
+        .route(
+            "/vendor/maplibre-gl-6.17.0/maplibre-gl.css",
+            get(|| async { asset("text/css; charset=utf-8", MAPLIBRE_STYLE) }),
+        )
+        .route(
+            "/vendor/maplibre-gl-6.17.0/LICENSE.txt",
+            get(|| async { asset("text/plain; charset=utf-8", MAPLIBRE_LICENSE) }),
+        )
+        .route("/density/basemap.json", get(|s: State<Arc<DensityWeb>>| async move { Json(s.basemap.describe()) }))
+        .route("/tiles/{z}/{x}/{y}", get(tile))
+        .route("/density/export.csv", get(export_csv))
+        .route("/density/flows", get(flows))
         .route("/density.geojson", get(geojson))
         .route("/density.png", get(|s: State<_>, h: HeaderMap, q: RawQuery| picture(s, h, q, Picture::Png)))
         .route("/density.svg", get(|s: State<_>, h: HeaderMap, q: RawQuery| picture(s, h, q, Picture::Svg)))
@@ -371,6 +442,192 @@ impl HistoryQuery {
     }
 }
 
+/// A basemap tile from the MBTiles file; 404 outside it (or with no file), 400 for an address
+/// no zoom has.
+async fn tile(State(state): State<Arc<DensityWeb>>, UrlPath((z, x, y)): UrlPath<(String, String, String)>) -> Response {
+    let Some((z, x, y)) = basemap::tile_address(&z, &x, &y) else {
+        return bad_request(format!("no tile z/x/y with z ≤ {} and x, y < 2^z", basemap::MAX_ZOOM));
+    };
+    if !matches!(state.basemap, Basemap::MbTiles(..)) {
+        return (StatusCode::NOT_FOUND, "no basemap file: see --basemap\n").into_response();
+    }
+    let state = Arc::clone(&state);
+    let answer = tokio::task::spawn_blocking(move || match &state.basemap {
+        Basemap::MbTiles(m, _) => m.tile(z, x, y).map(|t| t.map(|bytes| (m.content_type(), bytes))),
+        _ => Ok(None),
+    })
+    .await;
+    match answer {
+        Ok(Ok(Some((content_type, bytes)))) => {
+            ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=3600")], bytes)
+                .into_response()
+        }
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such tile in the basemap\n").into_response(),
+        Ok(Err(error)) => {
+            tracing::warn!("{error}");
+            (StatusCode::SERVICE_UNAVAILABLE, "the basemap is unreadable\n").into_response()
+        }
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response(),
+    }
+}
+
+/// `GET /density/export.csv?level=cell|building&from=TIME&to=TIME`: one row per cell (or
+/// building) and fixed span ([`super::suppress`], the NGSI-LD export's spans and threshold):
+/// `cell` (or `building`), `name`, `start`, `end` (RFC 3339 in the grid's time zone, with its
+/// offset), `entries`, `exits`, `occupancy` (the span's mean; empty where small), `fresh` (its
+/// buildings that reported in the span) and `buildings`. Per building only for an analyst: with
+/// the cells', the buildings' spans could give a small count away by difference.
+async fn export_csv(
+    State(state): State<Arc<DensityWeb>>,
+    role: Option<Extension<Role>>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let analyst = role.is_some_and(|Extension(r)| r == Role::Analyst);
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let by_building = match params.get("level") {
+        None | Some("cell") => false,
+        Some("building") if analyst => true,
+        Some("building") => {
+            return (StatusCode::FORBIDDEN, "level=building needs the analyst token; use level=cell\n").into_response();
+        }
+        Some(other) => {
+            return bad_request(format!(
+                "level {:?}: use cell or building",
+                other.chars().take(20).collect::<String>()
+            ));
+        }
+    };
+    let now = UtcTime::now().unix_seconds();
+    let (from, to) = match (params.time("from"), params.time("to")) {
+        (Ok(from), Ok(to)) => (from.map_or(now - 86_400, |t| t.unix_seconds()), to.map_or(now, |t| t.unix_seconds())),
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    if to <= from || to - from > MAX_EXPORT_SPAN_S {
+        return bad_request(format!("from..to must be a span of at most {MAX_EXPORT_SPAN_S} s"));
+    }
+    let rows = if by_building { state.grid.buildings.len() } else { state.grid.cells.len() } as i64;
+    if rows * ((to - from) / 3600 + 1) > MAX_CSV_ROWS {
+        return bad_request(format!("more than {MAX_CSV_ROWS} rows: narrow from..to"));
+    }
+    let suppression = state.ngsi.suppression();
+    let answer = with_store(&state, move |store, grid| {
+        export_rows(grid, store, by_building, from, to, now, &suppression).map_err(|e| e.to_string())
+    })
+    .await;
+    match answer {
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CONTENT_DISPOSITION, "attachment; filename=\"density.csv\""),
+            ],
+            text,
+        )
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
+const WEEK_S: i64 = 7 * 86_400;
+
+/// The regional flow picture of the 24 hours before `to` (default now): per cell, its spans
+/// (hours, or merged hours where counts were small: [`super::suppress`]) with entries (people
+/// arriving) and exits (people leaving). Counts only, never a person; the same spans as the
+/// NGSI-LD export, so the page gives no one more than other agencies get. With each cell, the
+/// same hours a week before (`week_before`; empty where the history does not reach).
+async fn flows(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
+    let params = match Params::parse(query.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let now = UtcTime::now().unix_seconds();
+    let to = match params.time("to") {
+        Ok(to) => to.map_or(now, |t| t.unix_seconds()),
+        Err(e) => return bad_request(e),
+    };
+    let from = to - 86_400;
+    let suppression = state.ngsi.suppression();
+    let answer = with_store(&state, move |store, grid| {
+        let time = |s: i64| render::local_rfc3339(grid, s);
+        let mut cells = Vec::with_capacity(grid.cells.len());
+        for cell in &grid.cells {
+            let buildings: Vec<String> = grid.buildings_in(&cell.id).map(|b| b.key()).collect();
+            let span = |s: &super::store::HistoryPoint| {
+                json!({"start": time(s.start_s), "end": time(s.end_s), "entries": s.entries, "exits": s.exits})
+            };
+            let spans = suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())?;
+            // The same hours a week before, for "against the same weekday last week".
+            let week = suppression.read(store, &buildings, from - WEEK_S, to - WEEK_S, now).map_err(|e| e.to_string())?;
+            cells.push(json!({
+                "id": cell.id, "name": cell.name,
+                "spans": spans.iter().map(span).collect::<Vec<_>>(),
+                "week_before": week.iter().map(span).collect::<Vec<_>>(),
+            }));
+        }
+        Ok(json!({
+            "from": time(from), "to": time(to), "time_zone": grid.time_zone.as_deref().unwrap_or("UTC"),
+            "suppressed_below": suppression.threshold, "cells": cells,
+        }))
+    })
+    .await;
+    match answer {
+        Ok(value) => json_answer(&value, "application/json"),
+        Err(response) => response,
+    }
+}
+
+/// The CSV of [`export_csv`]: a header line, then the rows, grid order, spans in time order.
+pub fn export_rows(
+    grid: &Grid,
+    store: &mut Recorder,
+    by_building: bool,
+    from: i64,
+    to: i64,
+    now: i64,
+    suppression: &Suppression,
+) -> Result<String, super::store::StoreError> {
+    let subjects: Vec<(String, String, Vec<String>)> = if by_building {
+        grid.buildings.iter().map(|b| (b.key(), b.name.clone(), vec![b.key()])).collect()
+    } else {
+        grid.cells
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone(), grid.buildings_in(&c.id).map(|b| b.key()).collect()))
+            .collect()
+    };
+    let mut out = format!(
+        "{},name,start,end,entries,exits,occupancy,fresh,buildings\n",
+        if by_building { "building" } else { "cell" }
+    );
+    for (id, name, buildings) in subjects {
+        for span in suppression.read(store, &buildings, from, to, now)? {
+            let occupancy = if span.occupancy.is_nan() { String::new() } else { format!("{:.2}", span.occupancy) };
+            let line = [
+                csv_field(&id),
+                csv_field(&name),
+                render::local_rfc3339(grid, span.start_s),
+                render::local_rfc3339(grid, span.end_s),
+                span.entries.to_string(),
+                span.exits.to_string(),
+                occupancy,
+                span.buildings.to_string(),
+                buildings.len().to_string(),
+            ];
+            out.push_str(&line.join(","));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}
+
+/// A CSV field, quoted when it holds a comma, a quote or a line break; a leading `=`, `+`, `-`
+/// or `@` is prefixed with `'` so a spreadsheet never runs a name as a formula.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) { format!("'{text}") } else { text.to_string() };
+    if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text }
+}
+
 async fn entities(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) -> Response {
     let params = match Params::parse(query.as_deref()) {
         Ok(p) => p,
@@ -424,13 +681,22 @@ impl Params {
     }
 }
 
-/// RFC 3339 (`2026-11-25T10:00:00Z`) or whole Unix seconds.
+/// The latest time a request may name (2286-11-20), so no arithmetic on times can overflow.
+pub const MAX_TIME_S: i64 = 9_999_999_999;
+
+/// RFC 3339 (`2026-11-25T10:00:00Z`) or whole Unix seconds, from 1970 to [`MAX_TIME_S`].
 pub fn parse_time(text: &str) -> Result<UtcTime, String> {
-    if let Ok(seconds) = text.parse::<i64>() {
-        return Ok(UtcTime::from_unix_seconds(seconds));
+    let out_of_range = || format!("{:?} is outside 1970 to 2286", text.chars().take(40).collect::<String>());
+    let time = match text.parse::<i64>() {
+        Ok(seconds) if (0..=MAX_TIME_S).contains(&seconds) => UtcTime::from_unix_seconds(seconds),
+        Ok(_) => return Err(out_of_range()),
+        Err(_) => serde_json::from_value::<UtcTime>(serde_json::Value::String(text.to_string()))
+            .map_err(|_| format!("{:?} is not an RFC 3339 time", text.chars().take(40).collect::<String>()))?,
+    };
+    if time.unix_seconds() > MAX_TIME_S {
+        return Err(out_of_range());
     }
-    serde_json::from_value::<UtcTime>(serde_json::Value::String(text.to_string()))
-        .map_err(|_| format!("{:?} is not an RFC 3339 time", text.chars().take(40).collect::<String>()))
+    Ok(time)
 }
 
 fn decode(text: &str) -> Result<String, String> {
