@@ -44,6 +44,9 @@ pub struct ReplayOptions {
     pub low_light: LowLightConfig,
     /// The camera's lens and floor (the site file's), if any.
     pub geometry: lintel_calibration::site::CameraGeometry,
+    /// The detector sees every frame as it is, never mirrored ([`AnalysisConfig::alternate_mirror`]
+    /// off): for measuring what the alternation does.
+    pub same_way_round: bool,
 }
 
 /// What a replay counted.
@@ -154,6 +157,7 @@ pub fn replay_watched(
         reid_memory: options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
         motion_gate: options.motion_gate,
         low_light: options.low_light,
+        alternate_mirror: !options.same_way_round,
         ..AnalysisConfig::at_fps(reader.fps)
     };
     let mut analysis =
@@ -184,10 +188,10 @@ pub fn replay_watched(
             let admitted: Vec<Option<Admitted>> = pending.iter().map(|frame| analysis.admit(frame, 1)).collect();
             let wanted: Vec<bool> = admitted.iter().map(Option::is_some).collect();
             let to_detect: Vec<&Frame> = pending.iter().zip(&wanted).filter(|(_, w)| **w).map(|(f, _)| f).collect();
-            let tones: Vec<_> = admitted.iter().flatten().map(|a| a.tone.as_ref()).collect();
-            sums.low_light += tones.iter().filter(|t| t.is_some()).count() as u64;
+            let looks: Vec<_> = admitted.iter().flatten().map(Admitted::look).collect();
+            sums.low_light += looks.iter().filter(|l| l.tone.is_some()).count() as u64;
             let detected =
-                if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch_toned(&to_detect, &tones) };
+                if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch_looking(&to_detect, &looks) };
             timings.detect += detecting.elapsed();
             let mut detected = match detected {
                 Ok(detected) => detected.into_iter(),

@@ -9,7 +9,7 @@ use lintel_calibration::site::{CameraGeometry, Zone, ZoneShape};
 use super::{FrameAnalysis, PersonBox, ZoneEvent};
 use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
 use crate::detection::{BBox, Detection, Embedding, Sighting};
-use crate::infer::{Embedder, InferError, LowLight, LowLightConfig, MotionGate, MotionGateConfig, ToneCurve};
+use crate::infer::{Embedder, InferError, Look, LowLight, LowLightConfig, MotionGate, MotionGateConfig, ToneCurve};
 use crate::ingest::Frame;
 use crate::track::{Track, Tracker, TrackerConfig};
 
@@ -35,6 +35,9 @@ pub struct AnalysisConfig {
     /// When the camera's pictures are stretched for the detector (dark or flat ones by default).
     pub low_light: LowLightConfig,
     pub counter: CounterConfig,
+    /// The detector sees the camera's frames mirrored every other time ([`Look::mirrored`]), so
+    /// its handedness evens out along each person's track; `false`: always as they are.
+    pub alternate_mirror: bool,
 }
 
 impl AnalysisConfig {
@@ -48,6 +51,7 @@ impl AnalysisConfig {
             motion_gate: None,
             low_light: LowLightConfig::default(),
             counter: CounterConfig::default(),
+            alternate_mirror: true,
         }
     }
 }
@@ -62,7 +66,7 @@ impl AnalysisConfig {
 /// #         frame: &lintel::ingest::Frame) -> Result<(), lintel::infer::InferError> {
 /// let mut camera = CameraAnalysis::new(zones, AnalysisConfig::at_fps(10.0), detector.spec().letterboxed());
 /// let detections = match camera.admit(frame, 1) {
-///     Some(admitted) => Some(detector.detect_batch_toned(&[frame], &[admitted.tone.as_ref()])?.remove(0)),
+///     Some(admitted) => Some(detector.detect_batch_looking(&[frame], &[admitted.look()])?.remove(0)),
 ///     None => None,
 /// };
 /// let analysis = camera.analyse(frame, detections.as_deref(), None)?;
@@ -97,6 +101,8 @@ struct Stream {
     low_light: LowLight,
     /// Each track's foot point in the previous frame, for the anonymous step of each person.
     feet: std::collections::HashMap<crate::track::TrackId, (f32, f32)>,
+    /// Frames sent to the detector so far: every other one is seen mirrored.
+    detected: u64,
 }
 
 impl Stream {
@@ -120,10 +126,19 @@ impl Stream {
 /// A frame [`CameraAnalysis::admit`] sends to the detector, and how the detector should see it.
 #[derive(Debug, Clone, Default)]
 pub struct Admitted {
-    /// The camera's low-light curve for this frame ([`Detector::detect_batch_toned`]); `None`: as it is.
-    ///
-    /// [`Detector::detect_batch_toned`]: crate::infer::Detector::detect_batch_toned
+    /// The camera's low-light curve for this frame; `None`: as it is.
     pub tone: Option<ToneCurve>,
+    /// Whether the detector sees this frame mirrored ([`Look::mirrored`]).
+    pub mirrored: bool,
+}
+
+impl Admitted {
+    /// How the detector should see the frame ([`Detector::detect_batch_looking`]).
+    ///
+    /// [`Detector::detect_batch_looking`]: crate::infer::Detector::detect_batch_looking
+    pub fn look(&self) -> Look<'_> {
+        Look { tone: self.tone.as_ref(), mirrored: self.mirrored }
+    }
 }
 
 /// Working memory kept between frames, so a steady scene allocates little.
@@ -212,7 +227,9 @@ impl CameraAnalysis {
             }
         }
         let tone = frame.rgb().ok().and_then(|view| stream.low_light.update(&view).cloned());
-        Some(Admitted { tone })
+        let mirrored = self.config.alternate_mirror && stream.detected % 2 == 1;
+        stream.detected += 1;
+        Some(Admitted { tone, mirrored })
     }
 
     /// Whether the detector saw the last admitted frame through the low-light curve.
@@ -327,6 +344,7 @@ impl CameraAnalysis {
             gate,
             low_light: LowLight::new(self.config.low_light),
             feet: std::collections::HashMap::new(),
+            detected: 0,
         });
     }
 }

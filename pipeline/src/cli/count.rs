@@ -75,6 +75,18 @@ pub struct CountArgs {
     /// A site-file camera's `low_light` overrides it.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     low_light: LowLightMode,
+    /// How the detector sees the frames: `alternate` mirrors every other one, so the counts do
+    /// not depend on which way the street runs (the network is not mirror-symmetric); `off`
+    /// shows it every frame as it is.
+    #[arg(long, value_name = "MODE", default_value = "alternate")]
+    detector_mirror: MirrorMode,
+}
+
+/// `--detector-mirror`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MirrorMode {
+    Alternate,
+    Off,
 }
 
 fn seconds(option: &str, s: f64) -> anyhow::Result<std::time::Duration> {
@@ -160,6 +172,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         low_light,
         geometry,
+        same_way_round: args.detector_mirror == MirrorMode::Off,
         ..Default::default()
     };
     let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();

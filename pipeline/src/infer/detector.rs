@@ -21,6 +21,17 @@ const NMS_IOU: f32 = 0.45;
 /// What the TensorFlow SSD exports keep after NMS; a cut one ([`OutputFormat::SsdBoxes`]) keeps the same.
 const SSD_MAX_DETECTIONS: usize = 100;
 
+/// How the detector sees one frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Look<'a> {
+    /// The camera's low-light curve; `None`: the picture as it is.
+    pub tone: Option<&'a ToneCurve>,
+    /// Mirrored left to right. The network is not mirror-symmetric (the same people, mirrored,
+    /// are found in slightly other boxes), so a camera's frames are seen one way and the other
+    /// in turn, and the counts do not depend on which way the street runs.
+    pub mirrored: bool,
+}
+
 /// Runs a person-detection model on frames; boxes come back in frame pixels.
 pub struct Detector {
     session: Session,
@@ -115,6 +126,18 @@ impl Detector {
         frames: &[&Frame],
         tones: &[Option<&ToneCurve>],
     ) -> Result<Vec<Vec<Detection>>, InferError> {
+        let looks: Vec<Look<'_>> = tones.iter().map(|&tone| Look { tone, mirrored: false }).collect();
+        self.detect_batch_looking(frames, &looks)
+    }
+
+    /// Like [`detect_batch`](Self::detect_batch), frame `i` seen as `looks[i]` says: through its
+    /// camera's low-light curve, and mirrored or not (its boxes come back in the frame's own
+    /// orientation either way). `looks` may be shorter than `frames` (the rest: as they are).
+    pub fn detect_batch_looking(
+        &mut self,
+        frames: &[&Frame],
+        looks: &[Look<'_>],
+    ) -> Result<Vec<Vec<Detection>>, InferError> {
         let run_error = |message: String| InferError::Run { model: self.path.display().to_string(), message };
         if frames.len() > 1 && !self.batches {
             return Err(run_error(format!("{} frames in one run, the model takes one at a time", frames.len())));
@@ -136,16 +159,34 @@ impl Detector {
                 )));
             }
             let view = frame.rgb().map_err(|e| run_error(e.to_string()))?;
-            self.input.fill_slot_toned(slot, &view, tones.get(slot).copied().flatten());
+            let look = looks.get(slot).copied().unwrap_or_default();
+            self.input.fill_slot_toned(slot, &view, look.tone);
+            if look.mirrored {
+                self.input.mirror_slot(slot, frame.width() as usize, frame.height() as usize);
+            }
         }
         self.run(frames.len())?;
+        let input_width = self.spec.input_width as f32;
         Ok(frames
             .iter()
             .zip(&self.candidates)
-            .map(|(frame, candidates)| {
+            .enumerate()
+            .map(|(slot, (frame, candidates))| {
                 let source = (frame.source_width, frame.source_height);
                 let letterbox = Letterbox::new(source, self.input_size(), self.spec.letterboxed());
-                candidates.iter().map(|c| to_detection(c, &letterbox, self.spec.person_class)).collect()
+                let mirrored = looks.get(slot).is_some_and(|l| l.mirrored);
+                candidates
+                    .iter()
+                    .map(|c| {
+                        // A box on the mirrored input, mirrored back (padding and all).
+                        let c = if mirrored {
+                            Candidate { x1: input_width - c.x2, x2: input_width - c.x1, ..*c }
+                        } else {
+                            *c
+                        };
+                        to_detection(&c, &letterbox, self.spec.person_class)
+                    })
+                    .collect()
             })
             .collect())
     }
@@ -153,26 +194,26 @@ impl Detector {
     /// Like [`detect_batch`](Self::detect_batch), one result per frame: when the batch fails, its
     /// frames are detected one by one, so a bad frame (of one camera) costs only itself.
     pub fn detect_each(&mut self, frames: &[&Frame]) -> Vec<Result<Vec<Detection>, InferError>> {
-        self.detect_each_toned(frames, &[])
+        self.detect_each_looking(frames, &[])
     }
 
-    /// [`detect_each`](Self::detect_each) with low-light curves, as in
-    /// [`detect_batch_toned`](Self::detect_batch_toned).
-    pub fn detect_each_toned(
+    /// [`detect_each`](Self::detect_each) with each frame's look, as in
+    /// [`detect_batch_looking`](Self::detect_batch_looking).
+    pub fn detect_each_looking(
         &mut self,
         frames: &[&Frame],
-        tones: &[Option<&ToneCurve>],
+        looks: &[Look<'_>],
     ) -> Vec<Result<Vec<Detection>, InferError>> {
-        match self.detect_batch_toned(frames, tones) {
+        match self.detect_batch_looking(frames, looks) {
             Ok(detected) => detected.into_iter().map(Ok).collect(),
             Err(error) if frames.len() == 1 => vec![Err(error)],
             Err(error) => {
                 tracing::warn!("a batch of {} frames failed ({error}); detecting them one by one", frames.len());
-                let tone = |i: usize| tones.get(i).copied().flatten();
+                let look = |i: usize| looks.get(i).copied().unwrap_or_default();
                 frames
                     .iter()
                     .enumerate()
-                    .map(|(i, frame)| Ok(self.detect_batch_toned(&[frame], &[tone(i)])?.pop().unwrap_or_default()))
+                    .map(|(i, frame)| Ok(self.detect_batch_looking(&[frame], &[look(i)])?.pop().unwrap_or_default()))
                     .collect()
             }
         }

@@ -118,6 +118,23 @@ impl InputBuffer {
         }
     }
 
+    /// Mirrors slot `slot` (filled with a `width`×`height` frame) left to right, in place: the
+    /// detector then sees the picture as a camera on the other side of the street would.
+    pub fn mirror_slot(&mut self, slot: usize, width: usize, height: usize) {
+        let per_frame = width * height * 3;
+        let range = slot * per_frame..(slot + 1) * per_frame;
+        match self {
+            Self::Bytes(out) => out[range].chunks_exact_mut(width * 3).for_each(|row| mirror_pixels(row, 3)),
+            Self::Floats { data, layout: InputLayout::Nhwc, .. } => {
+                data[range].chunks_exact_mut(width * 3).for_each(|row| mirror_pixels(row, 3))
+            }
+            // Three planes of `height` rows of `width` values.
+            Self::Floats { data, layout: InputLayout::Nchw, .. } => {
+                data[range].chunks_exact_mut(width).for_each(<[f32]>::reverse)
+            }
+        }
+    }
+
     /// Fills slot `slot` from `height` packed RGB rows of `width` pixels.
     fn fill_rows<'a>(&mut self, slot: usize, width: usize, height: usize, rows: impl Iterator<Item = &'a [u8]>) {
         let per_frame = width * height * 3;
@@ -159,6 +176,17 @@ impl InputBuffer {
     }
 }
 
+/// Reverses the order of the `channels`-value pixels of `row`, each pixel's values kept in order.
+fn mirror_pixels<T>(row: &mut [T], channels: usize) {
+    let pixels = row.len() / channels;
+    for i in 0..pixels / 2 {
+        let j = pixels - 1 - i;
+        for c in 0..channels {
+            row.swap(i * channels + c, j * channels + c);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +200,31 @@ mod tests {
              mean = [0.5, 0.0, 0.0]\nstd = [0.5, 1.0, 1.0]\n"
         );
         Manifest::parse(&text, std::path::Path::new("m.toml")).unwrap().models.remove(0)
+    }
+
+    #[test]
+    fn a_mirrored_slot_is_the_fill_of_the_mirrored_frame_in_each_layout() {
+        // 3×2 pixels and their mirror image, pixel by pixel.
+        let rgb: Vec<u8> = (0..18).map(|v| v * 10).collect();
+        let mirrored: Vec<u8> =
+            rgb.chunks_exact(9).flat_map(|row| row.chunks_exact(3).rev().flatten().copied()).collect();
+        let (frame, flipped) = (Frame::from_rgb(3, 2, rgb, 0).unwrap(), Frame::from_rgb(3, 2, mirrored, 0).unwrap());
+        for (layout, dtype) in [("nhwc", "uint8"), ("nhwc", "float32"), ("nchw", "float32")] {
+            let mut seen = InputBuffer::new(&spec(layout, dtype, 3, 2));
+            let mut expected = InputBuffer::new(&spec(layout, dtype, 3, 2));
+            for buffer in [&mut seen, &mut expected] {
+                buffer.set_slots(&spec(layout, dtype, 3, 2), 2);
+            }
+            seen.fill_slot(1, &frame.rgb().unwrap());
+            seen.mirror_slot(1, 3, 2);
+            expected.fill_slot(1, &flipped.rgb().unwrap());
+            let same = match (&seen, &expected) {
+                (InputBuffer::Bytes(a), InputBuffer::Bytes(b)) => a == b,
+                (InputBuffer::Floats { data: a, .. }, InputBuffer::Floats { data: b, .. }) => a == b,
+                _ => false,
+            };
+            assert!(same, "{layout} {dtype}");
+        }
     }
 
     #[test]

@@ -166,9 +166,9 @@ impl DetectionLoop {
                 let rest = round.split_off(batch.clamp(1, round.len()));
                 let chunk = std::mem::replace(&mut round, rest);
                 let frames: Vec<&Frame> = chunk.iter().map(|(w, _)| &w.frame.frame).collect();
-                let tones: Vec<_> = chunk.iter().map(|(_, a)| a.tone.as_ref()).collect();
+                let looks: Vec<_> = chunk.iter().map(|(_, a)| a.look()).collect();
                 let started = Instant::now();
-                let detected = detector.detect_each_toned(&frames, &tones);
+                let detected = detector.detect_each_looking(&frames, &looks);
                 let share = started.elapsed() / chunk.len() as u32;
                 for ((waiting, _), detections) in chunk.into_iter().zip(detected) {
                     let feed = &mut self.feeds[waiting.camera];
