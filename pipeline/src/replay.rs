@@ -44,9 +44,8 @@ pub struct ReplayOptions {
     pub low_light: LowLightConfig,
     /// The camera's lens and floor (the site file's), if any.
     pub geometry: lintel_calibration::site::CameraGeometry,
-    /// The detector sees every frame as it is, never mirrored ([`AnalysisConfig::alternate_mirror`]
-    /// off): for measuring what the alternation does.
-    pub same_way_round: bool,
+    /// The detector sees every other frame mirrored ([`AnalysisConfig::alternate_mirror`]).
+    pub alternate_mirror: bool,
 }
 
 /// What a replay counted.
@@ -157,7 +156,7 @@ pub fn replay_watched(
         reid_memory: options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
         motion_gate: options.motion_gate,
         low_light: options.low_light,
-        alternate_mirror: !options.same_way_round,
+        alternate_mirror: options.alternate_mirror,
         ..AnalysisConfig::at_fps(reader.fps)
     };
     let mut analysis =

@@ -1,8 +1,8 @@
 //! The detector seen through a mirror: the network is not mirror-symmetric (the same people,
-//! mirrored, come back in other boxes and scores), which made the counts depend on which way the
-//! street runs; so a camera's frames are shown to it one way and the other in turn
-//! (`Look::mirrored`). A mirrored look must be exactly the mirrored frame's answer, mirrored back.
-//! Real model, real frames of the clip.
+//! mirrored, come back in other boxes and scores), which is why a mirrored camera counts
+//! differently; `--detector-mirror alternate` shows it a camera's frames one way and the other in
+//! turn (`Look::mirrored`). A mirrored look must be exactly the mirrored frame's answer, mirrored
+//! back. Real model, real frames of the clip.
 
 mod common;
 
@@ -92,5 +92,5 @@ fn a_mirrored_look_is_the_mirrored_frames_answer_and_the_network_has_a_handednes
     }
     assert!(frames >= 795, "the whole clip: {frames} frames");
     println!("{handed} of 20 frames answered differently through the mirror");
-    assert!(handed >= 10, "the network looks mirror-symmetric ({handed} of 20 frames differ): the alternation can go");
+    assert!(handed >= 10, "the network looks mirror-symmetric ({handed} of 20 frames differ)");
 }

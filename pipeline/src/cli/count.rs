@@ -75,10 +75,10 @@ pub struct CountArgs {
     /// A site-file camera's `low_light` overrides it.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     low_light: LowLightMode,
-    /// How the detector sees the frames: `alternate` mirrors every other one, so the counts do
-    /// not depend on which way the street runs (the network is not mirror-symmetric); `off`
-    /// shows it every frame as it is.
-    #[arg(long, value_name = "MODE", default_value = "alternate")]
+    /// How the detector sees the frames: `off` as they are; `alternate` mirrors every other one,
+    /// so the counts nearly do not depend on which way the street runs (the network is not
+    /// mirror-symmetric), at some cost in box jitter (README, "Which way the street runs").
+    #[arg(long, value_name = "MODE", default_value = "off")]
     detector_mirror: MirrorMode,
 }
 
@@ -172,7 +172,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         low_light,
         geometry,
-        same_way_round: args.detector_mirror == MirrorMode::Off,
+        alternate_mirror: args.detector_mirror == MirrorMode::Alternate,
         ..Default::default()
     };
     let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();

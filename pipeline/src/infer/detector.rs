@@ -26,9 +26,9 @@ const SSD_MAX_DETECTIONS: usize = 100;
 pub struct Look<'a> {
     /// The camera's low-light curve; `None`: the picture as it is.
     pub tone: Option<&'a ToneCurve>,
-    /// Mirrored left to right. The network is not mirror-symmetric (the same people, mirrored,
-    /// are found in slightly other boxes), so a camera's frames are seen one way and the other
-    /// in turn, and the counts do not depend on which way the street runs.
+    /// Mirrored left to right (boxes still come back in the frame's orientation). The network is
+    /// not mirror-symmetric: the same people, mirrored, are found in slightly other boxes, which
+    /// is why a mirrored camera counted differently ([`crate::analysis::AnalysisConfig::alternate_mirror`]).
     pub mirrored: bool,
 }
 
