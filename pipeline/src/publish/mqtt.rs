@@ -195,6 +195,8 @@ impl Publisher {
         let (deliver, received) = mpsc::sync_channel(RECEIVED_QUEUE);
         let worker = Worker {
             link,
+            brokers: config.brokers(),
+            current: 0,
             config: config.clone(),
             will,
             spool: Arc::clone(&spool),
@@ -337,7 +339,11 @@ struct InFlight {
 /// The background thread's state: the rumqttc connection and what it needs to report.
 struct Worker {
     link: Link,
-    /// To make a new connection after a PubAck timeout.
+    /// The servers of the broker cluster (`config.host` first) and the one in use: on a lost or
+    /// failed connection the next one is tried.
+    brokers: Vec<(String, u16)>,
+    current: usize,
+    /// To make a new connection after a PubAck timeout (its host and port: the server in use).
     config: BrokerConfig,
     will: Will,
     spool: Arc<Mutex<Spool>>,
@@ -387,6 +393,9 @@ impl Worker {
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => {
                         self.report(&error);
+                        if !self.fail_over() {
+                            break;
+                        }
                         backoff = self.wait_backoff(backoff);
                     }
                     Err(Closed) => break,
@@ -431,6 +440,8 @@ impl Worker {
                     ),
                     false,
                 );
+                // The next server of the cluster, if any (this one may be the sick one).
+                self.next_server();
                 if !self.renew_link() {
                     break;
                 }
@@ -481,6 +492,9 @@ impl Worker {
                     self.requeue(in_flight.take());
                     self.on_connection_error(&error, connected_at.elapsed());
                     self.report(&error);
+                    if !self.fail_over() {
+                        break;
+                    }
                     self.connection_lost(connected_at, &mut backoff);
                 }
                 Ok(None) => {}
@@ -536,6 +550,38 @@ impl Worker {
             *backoff = self.min_backoff;
         }
         *backoff = self.wait_backoff(*backoff);
+    }
+
+    /// With other servers of the cluster configured, moves to the next one: a new connection, not
+    /// yet made (the old one is dropped without a DISCONNECT: it is lost anyway). Nothing to do
+    /// with one server: rumqttc connects to it again. False when the new connection cannot be
+    /// made (only a TLS file that vanished since the start).
+    fn fail_over(&mut self) -> bool {
+        if !self.next_server() {
+            return true;
+        }
+        match Link::new(&self.config, Some(self.will.clone()), MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES) {
+            Ok(link) => {
+                self.link = link;
+                true
+            }
+            Err(error) => {
+                self.set_error(error.to_string(), false);
+                false
+            }
+        }
+    }
+
+    /// Points the configuration at the next server of the cluster; whether there is another.
+    fn next_server(&mut self) -> bool {
+        if self.brokers.len() < 2 {
+            return false;
+        }
+        self.current = (self.current + 1) % self.brokers.len();
+        (self.config.host, self.config.port) = self.brokers[self.current].clone();
+        let from = std::mem::replace(&mut self.broker, self.config.broker());
+        tracing::info!(from = %from, to = %self.broker, "MQTT: trying the next server of the cluster");
+        true
     }
 
     /// Replaces the connection by a new one (not yet made), ending the old one with a DISCONNECT
