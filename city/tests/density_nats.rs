@@ -264,3 +264,66 @@ fn poison_on_the_stream_is_counted_and_acknowledged_away() {
     assert!(settled, "poison still held: {consumer:?}");
     assert_eq!(consumer.unwrap()["num_redelivered"], 0);
 }
+
+/// Sizing, not a check (`cargo test -p lintel-city --test density_nats -- --ignored --nocapture`):
+/// 6,000 counts messages waiting in the stream (12 buildings, 500 intervals each), drained by one
+/// worker and then by two workers sharing a durable consumer, into PostgreSQL, and by one worker
+/// into SQLite; each on its own durable consumer and database, one after the other in one run.
+#[test]
+#[ignore]
+fn drain_rates_of_one_and_two_workers() {
+    let dir = scratch_dir("density-nats-drain");
+    let cluster = NatsCluster::start(&dir, 3);
+    let pg = Postgres::start(&dir, &["one", "two"]);
+    let grid = lintel_city::density::Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap();
+    let nats = cluster.urls();
+    let runs: [(&str, String, usize); 3] = [
+        ("PostgreSQL, 1 worker", pg.url("one"), 1),
+        ("PostgreSQL, 2 workers", pg.url("two"), 2),
+        ("SQLite, 1 worker", format!("sqlite:{}", dir.join("one.db").display()), 1),
+    ];
+    // The durable consumers exist before the messages do (then each sees them all).
+    for (i, (_, store, _)) in runs.iter().enumerate() {
+        let durable = format!("drain-{i}");
+        let worker = Worker::start(&dir, &nats, store, &durable, 3);
+        wait_for_consumer(&cluster, &durable, 1);
+        worker.kill();
+    }
+    let per_building = 500u64;
+    let t = UtcTime::now().unix_seconds() - 86_400;
+    let t = t - t.rem_euclid(3600);
+    let ports: Vec<u16> = cluster.servers.iter().map(|s| s.mqtt_port).collect();
+    let batches: Vec<(u16, String, Vec<String>)> = grid
+        .buildings
+        .iter()
+        .enumerate()
+        .map(|(n, b)| {
+            let lines = (0..per_building)
+                .map(|i| {
+                    counts(&b.site, &b.building, &format!("edge-{}", b.building), i + 1, t + 60 * i as i64, 1, i % 50)
+                })
+                .collect();
+            (ports[n % ports.len()], format!("lintel/v1/{}/building/{}/counts", b.site, b.building), lines)
+        })
+        .collect();
+    let total = per_building * grid.buildings.len() as u64;
+    let started = std::time::Instant::now();
+    publish(&batches);
+    let in_stream = wait_until(Duration::from_secs(120), || {
+        cluster.stream(STREAM).is_some_and(|s| s["state"]["messages"].as_u64() == Some(total))
+    });
+    assert!(in_stream, "the stream holds {:?}", cluster.stream(STREAM).map(|s| s["state"].clone()));
+    eprintln!("{total} messages published through MQTT into the stream in {:.1} s", started.elapsed().as_secs_f64());
+    for (i, (what, store, workers)) in runs.iter().enumerate() {
+        let durable = format!("drain-{i}");
+        let started = std::time::Instant::now();
+        let pool: Vec<Worker> = (0..*workers).map(|_| Worker::start(&dir, &nats, store, &durable, 3)).collect();
+        let done = wait_until(Duration::from_secs(600), || pool.iter().map(|w| applied(&w.web)).sum::<u64>() >= total);
+        let seconds = started.elapsed().as_secs_f64();
+        assert!(done, "{what}: not drained");
+        eprintln!(
+            "{what}: {total} messages in {seconds:.1} s: {:.0} messages/s (worker start included)",
+            total as f64 / seconds
+        );
+    }
+}
