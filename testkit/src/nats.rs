@@ -143,6 +143,22 @@ impl NatsCluster {
         seen
     }
 
+    /// Waits (up to 60 s) until every stream the running servers know (the MQTT layer's own
+    /// included) has a leader among them: after a server is lost, its streams elect new leaders
+    /// in a few seconds. Whether they all did.
+    pub fn wait_for_leaders(&self) -> bool {
+        let running: Vec<&str> = self.servers.iter().filter(|s| s.is_running()).map(|s| s.name.as_str()).collect();
+        wait_until(Duration::from_secs(60), || {
+            self.servers.iter().filter(|s| s.is_running()).all(|server| {
+                let Some(body) = http_get(server.http_port, "/jsz?accounts=true&streams=true") else { return false };
+                let Ok(jsz) = serde_json::from_str::<serde_json::Value>(&body) else { return false };
+                let details = jsz["account_details"].as_array().into_iter().flatten();
+                let mut streams = details.flat_map(|a| a["stream_detail"].as_array().into_iter().flatten());
+                streams.all(|s| s["cluster"]["leader"].as_str().is_some_and(|l| running.contains(&l)))
+            })
+        })
+    }
+
     /// Every server's NATS URL, comma-separated (what `lintel-city --nats` takes).
     pub fn urls(&self) -> String {
         self.servers.iter().map(NatsServer::url).collect::<Vec<_>>().join(",")
