@@ -162,3 +162,19 @@ pub struct Received {
     /// Kept by the broker (delivered because we subscribed, not because it was just published).
     pub retained: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_of_a_cluster_are_tried_first_one_first_and_none_may_be_empty() {
+        let mut config = BrokerConfig::new("n1", 1883, "lintel-s1-edge-01", "/tmp/spool");
+        assert_eq!(config.brokers(), vec![("n1".to_string(), 1883)]);
+        config.fallbacks = vec![("n2".into(), 1884), ("n3".into(), 1885)];
+        assert_eq!(config.brokers().iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(), ["n1", "n2", "n3"]);
+        assert!(config.validate().is_ok());
+        config.fallbacks.push((String::new(), 1886));
+        assert!(config.validate().is_err());
+    }
+}

@@ -10,6 +10,10 @@
 //! same `seq`). Consumers de-duplicate by `(node, seq)`; no other message can be duplicated, and
 //! none is lost while it fits in the spool.
 //!
+//! Given the other servers of a broker cluster ([`BrokerConfig::fallbacks`]), the thread moves to
+//! the next server when a connection fails or ends, or a PubAck does not come; the spool does not
+//! change, so the order and the guarantees above hold across the move.
+//!
 //! The last will is a node status `offline`, retained. Its `seq` is reserved from the spool when the
 //! publisher starts, so it is unique, but it is the one message that may arrive after messages with
 //! a higher `seq`, and that may never arrive at all (if the node never reached the broker in that
