@@ -16,7 +16,7 @@ use lintel_city::console::webhooks::Webhooks;
 use lintel_city::console::{AckOutbox, ConsoleConfig, ConsoleFeed, ConsoleMetrics, IncidentStore, OperationsPicture};
 use lintel_city::density::access::Access;
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
-use lintel_city::density::jetstream::{JetStreamConfig, JetStreamConsumer};
+use lintel_city::density::jetstream::{JetStreamConfig, JetStreamConsumer, JetStreamMetrics};
 use lintel_city::density::losses::LossMetrics;
 use lintel_city::density::ngsi::NgsiOptions;
 use lintel_city::density::web::{DensityWeb, parse_time};
@@ -376,6 +376,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    let nats_metrics = Arc::new(JetStreamMetrics::default());
+    if args.nats.is_some() {
+        nats_metrics.register(&mut registry);
+    }
     let console_metrics = Arc::new(ConsoleMetrics::default());
     console_metrics.register(&mut registry);
     // Losses are counted by a consumer that sees every message (MQTT, no share group).
@@ -486,6 +490,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config.ack_wait = Duration::from_secs(args.nats_ack_wait_s.max(1));
             config.keep = Duration::from_secs(args.nats_keep_hours.max(1) * 3600);
             config.retention = retention;
+            config.metrics = Arc::clone(&nats_metrics);
             let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
             Some(JetStreamConsumer::start(config, ingest).context("cannot start the NATS consumer")?)
         }

@@ -68,6 +68,11 @@ impl Worker {
         Self { child, web }
     }
 
+    /// SIGSTOP: alive to the network's eyes, taking nothing further.
+    fn freeze(&self) {
+        lintel_testkit::signal(&self.child, "STOP");
+    }
+
     /// SIGKILL: no goodbye, messages it pulled unacknowledged.
     fn kill(mut self) {
         let _ = self.child.kill();
@@ -146,7 +151,7 @@ fn two_workers_one_killed_and_a_server_lost_store_what_one_worker_computes() {
     let now = UtcTime::now().unix_seconds();
     let t = now - now % 3600 - 3 * 3600;
     let intervals = 40u64;
-    let half = |which: u64, ports: &[u16]| -> Vec<(u16, String, Vec<String>)> {
+    let part = |from: u64, to: u64, ports: &[u16]| -> Vec<(u16, String, Vec<String>)> {
         grid.buildings
             .iter()
             .enumerate()
@@ -154,7 +159,7 @@ fn two_workers_one_killed_and_a_server_lost_store_what_one_worker_computes() {
                 let topic = format!("lintel/v1/{}/building/{}/counts", b.site, b.building);
                 let node = format!("edge-{}", b.building);
                 let mut lines = Vec::new();
-                for i in (which * intervals / 2)..((which + 1) * intervals / 2) {
+                for i in from..to {
                     let occupancy = (i * 3 + b.building.len() as u64) % 17;
                     let message = counts(&b.site, &b.building, &node, i + 1, t + 60 * i as i64, i % 4, occupancy);
                     if i % 5 == 0 {
@@ -169,21 +174,33 @@ fn two_workers_one_killed_and_a_server_lost_store_what_one_worker_computes() {
     let total = grid.buildings.len() as u64 * intervals;
     let all_ports: Vec<u16> = cluster.servers.iter().map(|s| s.mqtt_port).collect();
 
-    publish(&half(0, &all_ports));
+    publish(&part(0, 20, &all_ports));
     assert!(
         wait_until(Duration::from_secs(60), || applied(&a.web) > 0 && applied(&b.web) > 0),
         "the workers did not share the consumer: a applied {}, b {}",
         applied(&a.web),
         applied(&b.web)
     );
-    // A worker dies holding what it pulled, and a server of the cluster is lost.
+    // Worker a freezes with a pull request open: what the cluster hands it now, it holds.
+    a.freeze();
+    publish(&part(20, 30, &all_ports));
+    let consumer = || cluster.consumer(STREAM, "lintel-density").unwrap_or_default();
+    // (If it froze mid-transaction, b waits on its row locks until PostgreSQL ends that
+    // transaction: `store::postgres`'s session limits, 15 s.)
+    let holding = wait_until(Duration::from_secs(60), || {
+        let c = consumer();
+        c["num_pending"] == 0 && c["num_ack_pending"].as_u64() > Some(0)
+    });
+    let held = consumer()["num_ack_pending"].as_u64().unwrap_or(0);
+    assert!(holding, "the frozen worker holds nothing: {:?}", consumer());
+    // It dies holding them, and a server of the cluster is lost.
     a.kill();
     cluster.kill(1);
     // The nodes publish the rest to the servers still up, once the streams have new leaders
     // (publishing during the loss is the node's test, `pipeline/tests/publish_failover.rs`; see
     // the README's "Seen, not solved" for what was lost without this wait).
     assert!(cluster.wait_for_leaders(), "the streams have no leader among the servers still up");
-    publish(&half(1, &[all_ports[0], all_ports[2]]));
+    publish(&part(30, intervals, &[all_ports[0], all_ports[2]]));
 
     let mut shared_store = store::open(&pg.url("shared")).unwrap();
     let mut single_store = store::open(&pg.url("single")).unwrap();
@@ -210,9 +227,12 @@ fn two_workers_one_killed_and_a_server_lost_store_what_one_worker_computes() {
         cluster.consumer(STREAM, "lintel-density").is_some_and(|c| c["num_ack_pending"] == 0 && c["num_pending"] == 0)
     });
     assert!(settled, "consumer not drained: {:?}", cluster.consumer(STREAM, "lintel-density"));
-    // B did not do it all alone, and the killed worker's share came back to it.
+    // B did not do it all alone, and what the killed worker held came back to it.
     let b_applied = applied(&b.web);
     assert!(b_applied < total, "worker b applied {b_applied} of {total}");
+    let redelivered = metric(&b.web, "lintel_density_nats_redelivered_total");
+    // (`held` counts b's own unacknowledged messages of that moment too.)
+    assert!(redelivered > 0, "worker a died holding some of {held} messages, b got none of them again");
     // The server comes back and catches up; the workers go on.
     cluster.restart(1);
     let late = counts("pets", "hall", "edge-hall", intervals + 1, t + 60 * intervals as i64, 1, 5);

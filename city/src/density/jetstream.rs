@@ -29,6 +29,8 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, stream};
 use futures_util::StreamExt;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
 use tokio::runtime::Runtime;
 
 use super::consumer::{ConsumerStatus, STORE_RETRY_MAX, SWEEP_EVERY};
@@ -57,6 +59,7 @@ pub struct JetStreamConfig {
     /// Messages pulled at once per worker (each held unacknowledged until stored).
     pub batch: usize,
     pub retention: Retention,
+    pub metrics: Arc<JetStreamMetrics>,
 }
 
 impl JetStreamConfig {
@@ -70,6 +73,7 @@ impl JetStreamConfig {
             ack_wait: Duration::from_secs(30),
             batch: 64,
             retention: Retention::default(),
+            metrics: Arc::default(),
         }
     }
 
@@ -104,6 +108,24 @@ impl JetStreamConfig {
 /// `lintel/v1/s/building/b/counts`), which the ingest checks against the payload.
 pub fn topic_of(subject: &str) -> String {
     subject.replace('.', "/")
+}
+
+/// The worker's own counters (the ingest's are [`super::IngestMetrics`]).
+#[derive(Debug, Default)]
+pub struct JetStreamMetrics {
+    /// Messages delivered more than once: another worker died holding them, or an
+    /// acknowledgement was lost (the store sees a duplicate when it had taken them).
+    pub redelivered: Counter,
+}
+
+impl JetStreamMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "lintel_density_nats_redelivered",
+            "Messages the NATS cluster delivered again (a worker died holding them, or an acknowledgement was lost).",
+            self.redelivered.clone(),
+        );
+    }
 }
 
 /// What went wrong setting up the consumer (each is retried; these are for the log).
@@ -208,6 +230,9 @@ fn run(runtime: &Runtime, config: JetStreamConfig, mut ingest: Ingest, stop: &At
                 Ok(Some(Ok(message))) => message,
             };
             status.received.fetch_add(1, Ordering::SeqCst);
+            if message.info().is_ok_and(|info| info.delivered > 1) {
+                config.metrics.redelivered.inc();
+            }
             let topic = topic_of(message.subject.as_str());
             let payload = &message.payload[..message.payload.len().min(MAX_MESSAGE_BYTES + 1)];
             if !take(runtime, &mut ingest, &message, &topic, payload, stop) {

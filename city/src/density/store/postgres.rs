@@ -34,9 +34,22 @@ impl PostgresSql {
     /// Connects to `url` (`postgres://user@host:port/db`; the password, if any, is never shown
     /// in an error).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
-        Ok(Self { client: Some(client), prepared: HashMap::new(), url: url.to_string() })
+        Ok(Self { client: Some(session(url)?), prepared: HashMap::new(), url: url.to_string() })
     }
+}
+
+/// A worker that stops mid-transaction without dying (frozen, a paused VM, a network cut the
+/// server has not noticed) holds its row locks, and every other worker would wait on them for
+/// good: a lock waited on this long fails the statement (a store failure: retried, backing off),
+/// and a transaction left idle this long is ended by the server, releasing its locks. A
+/// transaction of the density store takes milliseconds.
+const SESSION_LIMITS: &str = "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '15s'";
+
+/// A connection with [`SESSION_LIMITS`].
+fn session(url: &str) -> Result<Client, StoreError> {
+    let mut client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+    client.batch_execute(SESSION_LIMITS).map_err(error)?;
+    Ok(client)
 }
 
 impl PostgresSql {
@@ -49,9 +62,7 @@ impl PostgresSql {
         // A server restart or a network cut closes the client for good: connect again (the
         // consumer retries the message, whose transaction was lost with the connection).
         if self.client().is_closed() {
-            let client =
-                Client::connect(&self.url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
-            self.client = Some(client);
+            self.client = Some(session(&self.url)?);
             self.prepared.clear();
         }
         if let Some(statement) = self.prepared.get(sql) {
