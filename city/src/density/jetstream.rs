@@ -50,7 +50,8 @@ pub struct JetStreamConfig {
     pub stream: String,
     /// The durable consumer every worker shares.
     pub durable: String,
-    /// Copies of the stream and the consumer (3 in a three-server cluster; at most the servers).
+    /// Copies of the stream, and so of the consumer (3 in a three-server cluster; at most the
+    /// servers).
     pub replicas: usize,
     /// How long the stream keeps a message (the longest outage of the store to ride out).
     pub keep: Duration,
@@ -98,7 +99,8 @@ impl JetStreamConfig {
             ack_wait: self.ack_wait,
             // Every worker's batch outstanding at once, with room to spare.
             max_ack_pending: 20_000,
-            num_replicas: self.replicas,
+            // 0: as many copies as the stream has (a consumer cannot have more).
+            num_replicas: 0,
             ..Default::default()
         }
     }
