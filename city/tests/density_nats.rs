@@ -288,6 +288,57 @@ fn poison_on_the_stream_is_counted_and_acknowledged_away() {
     assert_eq!(consumer.unwrap()["num_redelivered"], 0);
 }
 
+/// The database lost and back: while PostgreSQL is down the worker takes nothing, acknowledges
+/// nothing and keeps retrying; the messages wait in the stream; once it is back every one is
+/// stored once and acknowledged.
+#[test]
+fn the_database_lost_and_back_loses_nothing() {
+    let dir = scratch_dir("density-nats-pg-down");
+    let cluster = NatsCluster::start(&dir, 1);
+    let pg = Postgres::start(&dir, &["density"]);
+    let worker = Worker::start(&dir, &cluster.urls(), &pg.url("density"), "lintel-density", 1);
+    wait_for_consumer(&cluster, "lintel-density", 1);
+    let grid = lintel_city::density::Grid::load(&workspace("fixtures/lishui-grid.geojson")).unwrap();
+    let t = UtcTime::now().unix_seconds() - 7200;
+    let t = t - t.rem_euclid(3600);
+    let port = cluster.servers[0].mqtt_port;
+    let part = |from: u64, to: u64| -> Vec<(u16, String, Vec<String>)> {
+        grid.buildings
+            .iter()
+            .map(|b| {
+                let node = format!("edge-{}", b.building);
+                let lines =
+                    (from..to).map(|i| counts(&b.site, &b.building, &node, i + 1, t + 60 * i as i64, 1, i)).collect();
+                (port, format!("lintel/v1/{}/building/{}/counts", b.site, b.building), lines)
+            })
+            .collect()
+    };
+    let buildings = grid.buildings.len() as u64;
+    publish(&part(0, 5));
+    let mut store = store::open(&pg.url("density")).unwrap();
+    assert!(wait_until(Duration::from_secs(30), || store.dump().unwrap().messages.len() as u64 == 5 * buildings));
+    drop(store);
+
+    pg.crash();
+    publish(&part(5, 15));
+    // Longer than the consumer's acknowledgement wait (5 s): nothing may be acknowledged away.
+    std::thread::sleep(Duration::from_secs(8));
+    let consumer = cluster.consumer(STREAM, "lintel-density").unwrap();
+    assert_eq!(consumer["ack_floor"]["stream_seq"], 5 * buildings, "acknowledged with the database down: {consumer:?}");
+    assert!(metric(&worker.web, "lintel_density_store_errors_total") > 0, "the worker did not notice");
+
+    pg.restart();
+    let mut store = store::open(&pg.url("density")).unwrap();
+    let all = wait_until(Duration::from_secs(90), || store.dump().unwrap().messages.len() as u64 == 15 * buildings);
+    assert!(all, "{} of {} stored after the database came back", store.dump().unwrap().messages.len(), 15 * buildings);
+    let dump = store.dump().unwrap();
+    assert_eq!(dump.intervals.len() as u64, 15 * buildings, "an interval missing or twice");
+    let settled = wait_until(Duration::from_secs(20), || {
+        cluster.consumer(STREAM, "lintel-density").is_some_and(|c| c["num_ack_pending"] == 0 && c["num_pending"] == 0)
+    });
+    assert!(settled, "{:?}", cluster.consumer(STREAM, "lintel-density"));
+}
+
 /// Sizing, not a check (`cargo test -p lintel-city --test density_nats -- --ignored --nocapture`):
 /// 6,000 counts messages waiting in the stream (12 buildings, 500 intervals each), drained by one
 /// worker and then by two workers sharing a durable consumer, into PostgreSQL, and by one worker
