@@ -476,3 +476,17 @@ impl RunArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_broker_cluster_is_its_servers_separated_by_commas() {
+        let servers = super::parse_brokers("n1:1883, n2:1884,10.0.0.3:1885").unwrap();
+        assert_eq!(servers, [("n1".into(), 1883), ("n2".into(), 1884), ("10.0.0.3".into(), 1885)]);
+        assert_eq!(super::parse_brokers("127.0.0.1:1883").unwrap(), [("127.0.0.1".to_string(), 1883)]);
+        for bad in ["n1:1883,", "n1", "n1:1883,n2:x"] {
+            let error = super::parse_brokers(bad).unwrap_err().to_string();
+            assert!(error.contains("expected HOST:PORT"), "{bad}: {error}");
+        }
+    }
+}
