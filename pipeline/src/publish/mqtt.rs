@@ -88,6 +88,8 @@ const TAKE_OVER_WINDOW: Duration = Duration::from_secs(60);
 pub struct PublisherStatus {
     /// Connected to the broker (CONNACK received, no error since).
     pub connected: bool,
+    /// The server in use or being tried, `host:port` (one of a cluster's, with fallbacks).
+    pub broker: String,
     /// Messages in the spool, not yet acknowledged by the broker.
     pub spooled: usize,
     pub spool_bytes: u64,
@@ -123,6 +125,8 @@ pub struct PublisherMetrics {
 struct Shared {
     stop: AtomicBool,
     connected: AtomicBool,
+    /// The server in use or being tried.
+    broker: Mutex<String>,
     last_error: Mutex<Option<String>>,
     sent: AtomicU64,
     spooled: AtomicU64,
@@ -194,7 +198,7 @@ impl Publisher {
         let link = Link::new(&config, Some(will.clone()), MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES)?;
 
         let spool = Arc::new(Mutex::new(spool));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared { broker: Mutex::new(config.broker()), ..Shared::default() });
         let (wake, wait) = mpsc::channel();
         let (deliver, received) = mpsc::sync_channel(RECEIVED_QUEUE);
         let worker = Worker {
@@ -255,6 +259,7 @@ impl Publisher {
         }
         PublisherStatus {
             connected: self.shared.connected.load(Ordering::Relaxed),
+            broker: lock(&self.shared.broker).clone(),
             spooled,
             spool_bytes,
             fill_ratio,
@@ -584,6 +589,7 @@ impl Worker {
         self.current = (self.current + 1) % self.brokers.len();
         (self.config.host, self.config.port) = self.brokers[self.current].clone();
         let from = std::mem::replace(&mut self.broker, self.config.broker());
+        lock(&self.shared.broker).clone_from(&self.broker);
         tracing::info!(from = %from, to = %self.broker, "MQTT: trying the next server of the cluster");
         true
     }
