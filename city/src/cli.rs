@@ -17,6 +17,7 @@ use lintel_city::console::{AckOutbox, ConsoleConfig, ConsoleFeed, ConsoleMetrics
 use lintel_city::density::access::Access;
 use lintel_city::density::basemap::{Basemap, Datum, MbTiles};
 use lintel_city::density::consumer::{Consumer, ConsumerConfig};
+use lintel_city::density::jetstream::{JetStreamConfig, JetStreamConsumer, JetStreamMetrics};
 use lintel_city::density::losses::LossMetrics;
 use lintel_city::density::ngsi::NgsiOptions;
 use lintel_city::density::web::{DensityWeb, parse_time};
@@ -65,11 +66,33 @@ struct ServeArgs {
     #[arg(long, value_name = "FILE", required = true)]
     grid: Option<PathBuf>,
     /// The MQTT broker the nodes publish to (MQTT 5).
-    #[arg(long, value_name = "HOST:PORT", required_unless_present = "web_only")]
+    #[arg(long, value_name = "HOST:PORT", required_unless_present_any = ["web_only", "nats"])]
     mqtt: Option<String>,
+    /// Consume from a NATS cluster instead (JetStream): its servers, comma-separated
+    /// (nats://HOST:PORT,…). Every worker shares one durable consumer; the nodes publish MQTT to
+    /// the servers' MQTT listeners.
+    #[arg(long, value_name = "URL[,URL…]", conflicts_with_all = ["mqtt", "share_group"])]
+    nats: Option<String>,
+    /// The JetStream stream of the counts and occupancy subjects (created if absent).
+    #[arg(long, value_name = "NAME", default_value = "LINTEL_DENSITY", requires = "nats")]
+    nats_stream: String,
+    /// The durable consumer the workers share.
+    #[arg(long, value_name = "NAME", default_value = "lintel-density", requires = "nats")]
+    nats_durable: String,
+    /// Copies of the stream and the consumer, when this worker creates them (at most the servers).
+    #[arg(long, value_name = "N", default_value_t = 3, requires = "nats")]
+    nats_replicas: usize,
+    /// How long the cluster waits for a worker's acknowledgement before handing the message to
+    /// another (a worker that died).
+    #[arg(long, value_name = "S", default_value_t = 30, requires = "nats")]
+    nats_ack_wait_s: u64,
+    /// How long the stream keeps a message, when this worker creates it (the longest store
+    /// outage to ride out).
+    #[arg(long, value_name = "HOURS", default_value_t = 48, requires = "nats")]
+    nats_keep_hours: u64,
     /// Serve the map and the exports from the store without consuming (a second web front, or
     /// one reading a PostgreSQL read replica); no MQTT.
-    #[arg(long, conflicts_with_all = ["mqtt", "share_group"])]
+    #[arg(long, conflicts_with_all = ["mqtt", "nats", "share_group"])]
     web_only: bool,
     /// Serve the map, GeoJSON, history, NGSI-LD and metrics on this address. Any address but
     /// loopback needs --web-token-env.
@@ -366,10 +389,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Arc::new(IngestMetrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
+    let nats_metrics = Arc::new(JetStreamMetrics::default());
+    if args.nats.is_some() {
+        nats_metrics.register(&mut registry);
+    }
     let console_metrics = Arc::new(ConsoleMetrics::default());
     console_metrics.register(&mut registry);
-    // Losses are counted by a consumer that sees every message (no share group, not web-only).
-    let losses = (!args.web_only && args.share_group.is_none()).then(|| Arc::new(LossMetrics::default()));
+    // Losses are counted by a consumer that sees every message (MQTT, no share group).
+    let losses =
+        (args.mqtt.is_some() && !args.web_only && args.share_group.is_none()).then(|| Arc::new(LossMetrics::default()));
     if let Some(losses) = &losses {
         losses.register(&mut registry);
     }
@@ -442,7 +470,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .merge(lintel_city::console::web::app(console_web, hosts, console_access));
     let web =
         lintel_http::HttpServer::serve(args.web, routes).with_context(|| format!("cannot serve on {}", args.web))?;
-    let consumer = match (consumer_store, &args.mqtt) {
+    let (mqtt_store, consumer_store) = match args.nats {
+        Some(_) => (None, consumer_store),
+        None => (consumer_store, None),
+    };
+    let consumer = match (mqtt_store, &args.mqtt) {
         (Some(store), Some(mqtt)) => {
             let (host, port) =
                 lintel_wire::split_host_port(mqtt).with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))?;
@@ -460,6 +492,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         _ => None,
     };
+    let nats_consumer = match (consumer_store, &args.nats) {
+        (Some(store), Some(nats)) => {
+            let servers: Vec<String> =
+                nats.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+            anyhow::ensure!(!servers.is_empty(), "--nats {nats:?}: expected nats://HOST:PORT[,…]");
+            let mut config = JetStreamConfig::new(servers);
+            config.stream = args.nats_stream.clone();
+            config.durable = args.nats_durable.clone();
+            config.replicas = args.nats_replicas.max(1);
+            config.ack_wait = Duration::from_secs(args.nats_ack_wait_s.max(1));
+            config.keep = Duration::from_secs(args.nats_keep_hours.max(1) * 3600);
+            config.retention = retention;
+            config.metrics = Arc::clone(&nats_metrics);
+            let ingest = Ingest::new(Arc::clone(&grid), store, Arc::clone(&metrics));
+            Some(JetStreamConsumer::start(config, ingest).context("cannot start the NATS consumer")?)
+        }
+        _ => None,
+    };
     // The first line a script may wait for.
     println!("density: http://{}/ ({} cells, {} buildings)", web.address(), grid.cells.len(), grid.buildings.len());
 
@@ -474,6 +524,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(consumer);
+    drop(nats_consumer);
     drop(web);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,13 @@
 //! Real services on 127.0.0.1 for the integration tests of every crate: a mosquitto broker and
-//! subscriber, a PostgreSQL server, a headless Chromium, each a child process stopped when dropped;
-//! and the small helpers around them (free ports, scratch directories, waiting).
+//! subscriber, a NATS cluster (JetStream, MQTT), a PostgreSQL server, a headless Chromium, each a
+//! child process stopped when dropped; and the small helpers around them (free ports, scratch directories, waiting).
 //!
 //! Nothing here needs GStreamer, ONNX Runtime or OpenCV, so the city server's tests use it too.
 //! The edge node's own test camera (`lintel-rtsp-server`) stays with the edge crate's tests.
 
 pub mod browser;
 mod mosquitto;
+pub mod nats;
 pub mod postgres;
 
 use std::net::{TcpListener, TcpStream};
@@ -15,6 +16,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 pub use mosquitto::{Broker, Subscriber};
+pub use nats::NatsCluster;
 pub use postgres::Postgres;
 
 /// `path` under the workspace's root.

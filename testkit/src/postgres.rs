@@ -13,6 +13,7 @@ const BIN: &str = "/usr/lib/postgresql/15/bin";
 pub struct Postgres {
     pub port: u16,
     data: PathBuf,
+    home: PathBuf,
 }
 
 fn as_server_user(program: &str) -> Command {
@@ -54,10 +55,25 @@ impl Postgres {
         let out = as_server_user("initdb").args(["-A", "trust", "-U", "lintel", "-D"]).arg(&data).output().unwrap();
         assert!(out.status.success(), "initdb failed: {}", String::from_utf8_lossy(&out.stderr));
         let port = free_port();
-        let options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", home.display());
+        let server = Self { port, data, home };
+        server.pg_start();
+        for db in databases {
+            let out = as_server_user("createdb")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "lintel", db])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "createdb {db}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        server
+    }
+
+    /// `pg_ctl start` on this server's port and data.
+    fn pg_start(&self) {
+        let home = &self.home;
+        let options = format!("-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off", self.port, home.display());
         let out = as_server_user("pg_ctl")
             .args(["-w", "-t", "60", "-D"])
-            .arg(&data)
+            .arg(&self.data)
             .args(["-o", &options, "-l"])
             .arg(home.join("server.log"))
             .arg("start")
@@ -69,15 +85,19 @@ impl Postgres {
             String::from_utf8_lossy(&out.stderr),
             std::fs::read_to_string(home.join("server.log")).unwrap_or_default()
         );
-        let server = Self { port, data };
-        for db in databases {
-            let out = as_server_user("createdb")
-                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "lintel", db])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "createdb {db}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        server
+    }
+
+    /// Stops the server as a crash would (`pg_ctl -m immediate stop`): clients lose their
+    /// connections, uncommitted transactions are gone.
+    pub fn crash(&self) {
+        let out =
+            as_server_user("pg_ctl").args(["-m", "immediate", "-D"]).arg(&self.data).arg("stop").output().unwrap();
+        assert!(out.status.success(), "pg_ctl stop failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// Starts the server again after [`Postgres::crash`], on the same port and data.
+    pub fn restart(&self) {
+        self.pg_start();
     }
 
     pub fn url(&self, database: &str) -> String {

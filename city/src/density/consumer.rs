@@ -40,9 +40,9 @@ pub const CELL_PUBLISH_EVERY: Duration = Duration::from_secs(2);
 /// How often the cell summaries are recomputed without new messages (freshness changes).
 const STALE_RECHECK: Duration = Duration::from_secs(30);
 /// How often old data is swept.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The longest wait between two tries of a store that fails.
-const STORE_RETRY_MAX: Duration = Duration::from_secs(30);
+pub(crate) const STORE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Where and how to subscribe.
 #[derive(Clone, Debug)]

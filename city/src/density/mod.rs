@@ -8,6 +8,7 @@
 //! - [`store`]: SQLite or PostgreSQL, idempotent on `(node, seq)` and `(building, interval)`.
 //! - [`snapshot`]: buildings and cells at one time, with freshness; GeoJSON.
 //! - [`consumer`]: the MQTT 5 subscriber (shared subscriptions) feeding [`ingest`].
+//! - [`jetstream`]: a worker of a durable JetStream consumer (a NATS cluster) feeding [`ingest`].
 //! - [`web`]: `/density.geojson`, `/density/history`, the map page, `/ngsi-ld`, `/metrics`.
 //! - [`basemap`]: the map page's basemap: an MBTiles file, a tile URL template, or none.
 //! - [`i18n`]: the page's and the pictures' texts in Chinese and English.
@@ -26,6 +27,7 @@ pub mod font;
 pub mod grid;
 pub mod i18n;
 pub mod ingest;
+pub mod jetstream;
 pub mod legend;
 pub mod losses;
 pub mod ngsi;

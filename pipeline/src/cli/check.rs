@@ -240,7 +240,9 @@ fn check_broker(plan: &Preflight, site: Option<&Site>) -> Outcome {
 }
 
 fn probe_broker(plan: &Preflight, mqtt: &str, site: Option<&Site>) -> Result<String, String> {
-    let (host, port) = super::run::parse_broker(mqtt).map_err(|e| format!("{e:#}"))?;
+    // A cluster (HOST:PORT,…): its first server, the one a node starts with.
+    let servers = super::run::parse_brokers(mqtt).map_err(|e| format!("{e:#}"))?;
+    let Some((host, port)) = servers.into_iter().next() else { return Err(format!("--mqtt {mqtt:?}: no server")) };
     let (username, password) = plan.login.as_ref().map_err(|e| format!("{e:#}"))?.clone();
     // A client id of its own: the running node (same site and node) must not be disconnected.
     let who = site.map(|s| format!("{}-{}", s.id, s.node)).unwrap_or_default();

@@ -29,9 +29,11 @@ pub struct RunArgs {
     /// Site file (TOML): buildings, entrances, cameras, zones.
     #[arg(long)]
     site: PathBuf,
-    /// MQTT broker, HOST:PORT. Without it: the broker configured on this machine (mosquitto) at
-    /// 127.0.0.1:1883 when there is one, else an embedded in-memory broker on 127.0.0.1:1883.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// MQTT broker, HOST:PORT; or the servers of a broker cluster, HOST:PORT,HOST:PORT,… (e.g. a
+    /// NATS cluster's MQTT listeners): the node uses the first and moves to the next when one is
+    /// lost. Without it: the broker configured on this machine (mosquitto) at 127.0.0.1:1883 when
+    /// there is one, else an embedded in-memory broker on 127.0.0.1:1883.
+    #[arg(long, value_name = "HOST:PORT[,…]")]
     mqtt: Option<String>,
     /// Start the embedded broker on this port of 127.0.0.1 (instead of --mqtt).
     #[cfg(feature = "embedded-broker")]
@@ -161,8 +163,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     // Without --mqtt, the embedded broker; it runs until the process ends.
     // The embedded broker keeps nothing: it gets a spool of its own, so the messages waiting for a
     // real broker are never drained into it.
+    let mut fallbacks = Vec::new();
     let (host, port, spool) = match (&args.mqtt, embedded_port(&args)) {
-        (Some(mqtt), _) => parse_broker(mqtt).map(|(host, port)| (host, port, args.spool.clone()))?,
+        (Some(mqtt), _) => {
+            let mut servers = parse_brokers(mqtt)?.into_iter();
+            let Some((host, port)) = servers.next() else { anyhow::bail!("--mqtt {mqtt:?}: expected HOST:PORT") };
+            fallbacks = servers.collect();
+            (host, port, args.spool.clone())
+        }
         (None, None) if machine_broker() => {
             eprintln!(
                 "lintel run: no --mqtt given: using the broker configured on this machine, 127.0.0.1:{MQTT_PORT}"
@@ -186,6 +194,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
 
     let mut broker = BrokerConfig::new(host, port, format!("lintel-{}-{}", site.id, site.node), &spool);
+    broker.fallbacks = fallbacks;
     broker.subscriptions = lintel::node::command_filters(&site);
     // Acknowledgements made on a console, for the dashboard.
     if args.web.is_some() {
@@ -404,6 +413,11 @@ pub(super) fn parse_broker(mqtt: &str) -> anyhow::Result<(String, u16)> {
     lintel_wire::split_host_port(mqtt).with_context(|| format!("--mqtt {mqtt:?}: expected HOST:PORT"))
 }
 
+/// `--mqtt HOST:PORT[,HOST:PORT…]`: the servers of a broker cluster, in the order tried.
+pub(super) fn parse_brokers(mqtt: &str) -> anyhow::Result<Vec<(String, u16)>> {
+    mqtt.split(',').map(|one| parse_broker(one.trim())).collect()
+}
+
 /// `--mqtt-version` (clap allows only the two values).
 pub(super) fn mqtt_version(version: &str) -> MqttVersion {
     if version == "5" { MqttVersion::V5 } else { MqttVersion::V311 }
@@ -456,6 +470,20 @@ impl RunArgs {
             reid: self.reid.clone(),
             threads: self.threads,
             login: self.mqtt_login(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_broker_cluster_is_its_servers_separated_by_commas() {
+        let servers = super::parse_brokers("n1:1883, n2:1884,10.0.0.3:1885").unwrap();
+        assert_eq!(servers, [("n1".into(), 1883), ("n2".into(), 1884), ("10.0.0.3".into(), 1885)]);
+        assert_eq!(super::parse_brokers("127.0.0.1:1883").unwrap(), [("127.0.0.1".to_string(), 1883)]);
+        for bad in ["n1:1883,", "n1", "n1:1883,n2:x"] {
+            let error = super::parse_brokers(bad).unwrap_err().to_string();
+            assert!(error.contains("expected HOST:PORT"), "{bad}: {error}");
         }
     }
 }

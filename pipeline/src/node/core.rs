@@ -855,6 +855,7 @@ mod tests {
         fn link(&self) -> PublisherStatus {
             PublisherStatus {
                 connected: self.connected,
+                broker: "127.0.0.1:1883".into(),
                 spooled: 0,
                 spool_bytes: 0,
                 fill_ratio: self.fill_ratio,

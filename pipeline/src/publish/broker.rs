@@ -38,6 +38,10 @@ pub struct TlsFiles {
 pub struct BrokerConfig {
     pub host: String,
     pub port: u16,
+    /// Other servers of the same broker cluster (`host`, `port`), tried in turn after the current
+    /// one is lost: the node moves to the next when a connection fails or ends, keeping its spool's
+    /// order (the message in flight is sent again to the next one). Empty: `host:port` only.
+    pub fallbacks: Vec<(String, u16)>,
     /// Unique per node: a broker disconnects the older of two clients with the same id.
     pub client_id: String,
     pub username: Option<String>,
@@ -77,6 +81,7 @@ impl BrokerConfig {
         BrokerConfig {
             host: host.into(),
             port,
+            fallbacks: Vec::new(),
             client_id: client_id.into(),
             username: None,
             password: None,
@@ -99,8 +104,13 @@ impl BrokerConfig {
         format!("{}:{}", self.host, self.port)
     }
 
+    /// Every server, `host:port` first, then the fallbacks.
+    pub fn brokers(&self) -> Vec<(String, u16)> {
+        std::iter::once((self.host.clone(), self.port)).chain(self.fallbacks.iter().cloned()).collect()
+    }
+
     pub(super) fn validate(&self) -> Result<(), PublishError> {
-        let problem = if self.host.is_empty() {
+        let problem = if self.host.is_empty() || self.fallbacks.iter().any(|(host, _)| host.is_empty()) {
             "the broker host is empty"
         } else if self.client_id.is_empty() {
             "the MQTT client id is empty"
@@ -125,6 +135,7 @@ impl fmt::Debug for BrokerConfig {
         f.debug_struct("BrokerConfig")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("fallbacks", &self.fallbacks)
             .field("client_id", &self.client_id)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
@@ -150,4 +161,20 @@ pub struct Received {
     pub payload: Vec<u8>,
     /// Kept by the broker (delivered because we subscribed, not because it was just published).
     pub retained: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_servers_of_a_cluster_are_tried_first_one_first_and_none_may_be_empty() {
+        let mut config = BrokerConfig::new("n1", 1883, "lintel-s1-edge-01", "/tmp/spool");
+        assert_eq!(config.brokers(), vec![("n1".to_string(), 1883)]);
+        config.fallbacks = vec![("n2".into(), 1884), ("n3".into(), 1885)];
+        assert_eq!(config.brokers().iter().map(|(h, _)| h.as_str()).collect::<Vec<_>>(), ["n1", "n2", "n3"]);
+        assert!(config.validate().is_ok());
+        config.fallbacks.push((String::new(), 1886));
+        assert!(config.validate().is_err());
+    }
 }

@@ -10,6 +10,10 @@
 //! same `seq`). Consumers de-duplicate by `(node, seq)`; no other message can be duplicated, and
 //! none is lost while it fits in the spool.
 //!
+//! Given the other servers of a broker cluster ([`BrokerConfig::fallbacks`]), the thread moves to
+//! the next server when a connection fails or ends, or a PubAck does not come; the spool does not
+//! change, so the order and the guarantees above hold across the move.
+//!
 //! The last will is a node status `offline`, retained. Its `seq` is reserved from the spool when the
 //! publisher starts, so it is unique, but it is the one message that may arrive after messages with
 //! a higher `seq`, and that may never arrive at all (if the node never reached the broker in that
@@ -84,6 +88,8 @@ const TAKE_OVER_WINDOW: Duration = Duration::from_secs(60);
 pub struct PublisherStatus {
     /// Connected to the broker (CONNACK received, no error since).
     pub connected: bool,
+    /// The server in use or being tried, `host:port` (one of a cluster's, with fallbacks).
+    pub broker: String,
     /// Messages in the spool, not yet acknowledged by the broker.
     pub spooled: usize,
     pub spool_bytes: u64,
@@ -119,6 +125,8 @@ pub struct PublisherMetrics {
 struct Shared {
     stop: AtomicBool,
     connected: AtomicBool,
+    /// The server in use or being tried.
+    broker: Mutex<String>,
     last_error: Mutex<Option<String>>,
     sent: AtomicU64,
     spooled: AtomicU64,
@@ -190,11 +198,13 @@ impl Publisher {
         let link = Link::new(&config, Some(will.clone()), MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES)?;
 
         let spool = Arc::new(Mutex::new(spool));
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared { broker: Mutex::new(config.broker()), ..Shared::default() });
         let (wake, wait) = mpsc::channel();
         let (deliver, received) = mpsc::sync_channel(RECEIVED_QUEUE);
         let worker = Worker {
             link,
+            brokers: config.brokers(),
+            current: 0,
             config: config.clone(),
             will,
             spool: Arc::clone(&spool),
@@ -249,6 +259,7 @@ impl Publisher {
         }
         PublisherStatus {
             connected: self.shared.connected.load(Ordering::Relaxed),
+            broker: lock(&self.shared.broker).clone(),
             spooled,
             spool_bytes,
             fill_ratio,
@@ -337,7 +348,11 @@ struct InFlight {
 /// The background thread's state: the rumqttc connection and what it needs to report.
 struct Worker {
     link: Link,
-    /// To make a new connection after a PubAck timeout.
+    /// The servers of the broker cluster (`config.host` first) and the one in use: on a lost or
+    /// failed connection the next one is tried.
+    brokers: Vec<(String, u16)>,
+    current: usize,
+    /// To make a new connection after a PubAck timeout (its host and port: the server in use).
     config: BrokerConfig,
     will: Will,
     spool: Arc<Mutex<Spool>>,
@@ -387,6 +402,9 @@ impl Worker {
                     Ok(Ok(_)) => {}
                     Ok(Err(error)) => {
                         self.report(&error);
+                        if !self.fail_over() {
+                            break;
+                        }
                         backoff = self.wait_backoff(backoff);
                     }
                     Err(Closed) => break,
@@ -431,6 +449,8 @@ impl Worker {
                     ),
                     false,
                 );
+                // The next server of the cluster, if any (this one may be the sick one).
+                self.next_server();
                 if !self.renew_link() {
                     break;
                 }
@@ -481,6 +501,9 @@ impl Worker {
                     self.requeue(in_flight.take());
                     self.on_connection_error(&error, connected_at.elapsed());
                     self.report(&error);
+                    if !self.fail_over() {
+                        break;
+                    }
                     self.connection_lost(connected_at, &mut backoff);
                 }
                 Ok(None) => {}
@@ -536,6 +559,39 @@ impl Worker {
             *backoff = self.min_backoff;
         }
         *backoff = self.wait_backoff(*backoff);
+    }
+
+    /// With other servers of the cluster configured, moves to the next one: a new connection, not
+    /// yet made (the old one is dropped without a DISCONNECT: it is lost anyway). Nothing to do
+    /// with one server: rumqttc connects to it again. False when the new connection cannot be
+    /// made (only a TLS file that vanished since the start).
+    fn fail_over(&mut self) -> bool {
+        if !self.next_server() {
+            return true;
+        }
+        match Link::new(&self.config, Some(self.will.clone()), MAX_INCOMING_PACKET, 2 * MAX_PAYLOAD_BYTES) {
+            Ok(link) => {
+                self.link = link;
+                true
+            }
+            Err(error) => {
+                self.set_error(error.to_string(), false);
+                false
+            }
+        }
+    }
+
+    /// Points the configuration at the next server of the cluster; whether there is another.
+    fn next_server(&mut self) -> bool {
+        if self.brokers.len() < 2 {
+            return false;
+        }
+        self.current = (self.current + 1) % self.brokers.len();
+        (self.config.host, self.config.port) = self.brokers[self.current].clone();
+        let from = std::mem::replace(&mut self.broker, self.config.broker());
+        lock(&self.shared.broker).clone_from(&self.broker);
+        tracing::info!(from = %from, to = %self.broker, "MQTT: trying the next server of the cluster");
+        true
     }
 
     /// Replaces the connection by a new one (not yet made), ending the old one with a DISCONNECT

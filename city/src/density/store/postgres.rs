@@ -15,6 +15,9 @@ pub struct PostgresSql {
     /// more round trip each.
     prepared: HashMap<String, Statement>,
     url: String,
+    /// Between BEGIN and COMMIT/ROLLBACK: a lost connection is then an error, never a silent
+    /// reconnection (the rest of the transaction would run outside it).
+    in_transaction: bool,
 }
 
 impl Drop for PostgresSql {
@@ -34,9 +37,22 @@ impl PostgresSql {
     /// Connects to `url` (`postgres://user@host:port/db`; the password, if any, is never shown
     /// in an error).
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
-        Ok(Self { client: Some(client), prepared: HashMap::new(), url: url.to_string() })
+        Ok(Self { client: Some(session(url)?), prepared: HashMap::new(), url: url.to_string(), in_transaction: false })
     }
+}
+
+/// A worker that stops mid-transaction without dying (frozen, a paused VM, a network cut the
+/// server has not noticed) holds its row locks, and every other worker would wait on them for
+/// good: a lock waited on this long fails the statement (a store failure: retried, backing off),
+/// and a transaction left idle this long is ended by the server, releasing its locks. A
+/// transaction of the density store takes milliseconds.
+const SESSION_LIMITS: &str = "SET lock_timeout = '10s'; SET idle_in_transaction_session_timeout = '15s'";
+
+/// A connection with [`SESSION_LIMITS`].
+fn session(url: &str) -> Result<Client, StoreError> {
+    let mut client = Client::connect(url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
+    client.batch_execute(SESSION_LIMITS).map_err(error)?;
+    Ok(client)
 }
 
 impl PostgresSql {
@@ -45,15 +61,19 @@ impl PostgresSql {
         self.client.as_mut().expect("a connected client")
     }
 
-    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
-        // A server restart or a network cut closes the client for good: connect again (the
-        // consumer retries the message, whose transaction was lost with the connection).
-        if self.client().is_closed() {
-            let client =
-                Client::connect(&self.url, NoTls).map_err(|e| StoreError::Postgres(format!("cannot connect: {e}")))?;
-            self.client = Some(client);
+    /// A server restart or a network cut closes the client for good: connect again, outside a
+    /// transaction only (the consumer retries the message whose transaction was lost with the
+    /// connection, from its BEGIN).
+    fn reconnect_if_closed(&mut self) -> Result<(), StoreError> {
+        if self.client().is_closed() && !self.in_transaction {
+            self.client = Some(session(&self.url)?);
             self.prepared.clear();
         }
+        Ok(())
+    }
+
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        self.reconnect_if_closed()?;
         if let Some(statement) = self.prepared.get(sql) {
             return Ok(statement.clone());
         }
@@ -134,6 +154,15 @@ impl Sql for PostgresSql {
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
-        self.client().batch_execute(sql).map_err(error)
+        // (BEGIN comes first in every write: without this, a worker never got past it after
+        // PostgreSQL restarted.)
+        self.reconnect_if_closed()?;
+        let done = self.client().batch_execute(sql).map_err(error);
+        match sql {
+            "BEGIN" => self.in_transaction = done.is_ok(),
+            "COMMIT" | "ROLLBACK" => self.in_transaction = false,
+            _ => {}
+        }
+        done
     }
 }
