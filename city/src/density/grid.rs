@@ -157,7 +157,7 @@ impl Grid {
                 Some(Value::Array(items)) => {
                     let numbers: Option<Vec<f64>> = items.iter().map(Value::as_f64).collect();
                     let numbers = numbers.ok_or_else(|| at(None, &field, "not an array of numbers".into()))?;
-                    super::legend::check_breaks(&numbers).map_err(|e| at(None, &field, e))?;
+                    check_breaks(&numbers).map_err(|e| at(None, &field, e))?;
                     Ok(Some(numbers))
                 }
                 Some(_) => Err(at(None, &field, "not an array of numbers".into())),
@@ -440,6 +440,37 @@ pub fn centroid(ring: &[LonLat]) -> LonLat {
         return [ring.iter().map(|p| p[0]).sum::<f64>() / n, ring.iter().map(|p| p[1]).sum::<f64>() / n];
     }
     [cx / (3.0 * a), cy / (3.0 * a)]
+}
+
+/// Colour classes of a legend: a grid file's breaks give the lower bound of each.
+pub const CLASSES: usize = 5;
+
+/// Checks breaks given in a grid file: five, finite, ascending, from 0.
+pub fn check_breaks(breaks: &[f64]) -> Result<(), String> {
+    if breaks.len() != CLASSES {
+        return Err(format!("{} numbers: give {}, the first 0", breaks.len(), CLASSES));
+    }
+    if breaks[0] != 0.0
+        || breaks.windows(2).any(|w| w[1] <= w[0] || w[1].is_nan())
+        || breaks.iter().any(|b| !b.is_finite())
+    {
+        return Err("must start at 0 and rise".into());
+    }
+    Ok(())
+}
+
+/// Area of a polygon in m² (outer ring minus holes), on a local equirectangular projection:
+/// plenty for cells a few hundred metres across.
+pub fn area_m2(polygon: &Polygon) -> f64 {
+    let Some(first) = polygon.first().and_then(|r| r.first()) else { return 0.0 };
+    let lat0 = first[1].to_radians();
+    let project = |p: &LonLat| [p[0].to_radians() * 6_371_008.8 * lat0.cos(), p[1].to_radians() * 6_371_008.8];
+    let ring_area = |ring: &Vec<LonLat>| {
+        let pts: Vec<[f64; 2]> = ring.iter().map(project).collect();
+        (pts.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum::<f64>() / 2.0).abs()
+    };
+    let outer = ring_area(&polygon[0]);
+    outer - polygon[1..].iter().map(ring_area).sum::<f64>()
 }
 
 #[cfg(test)]

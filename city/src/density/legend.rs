@@ -11,10 +11,10 @@
 use serde::Serialize;
 
 use super::grid::Grid;
-use super::snapshot::area_m2;
+use super::grid::{CLASSES, area_m2};
 
 /// Colours of the classes, lowest first (ColorBrewer YlOrRd, 5 classes).
-pub const CLASS_COLOURS: [&str; 5] = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
+pub const CLASS_COLOURS: [&str; CLASSES] = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
 /// A cell with no fresh building.
 pub const NO_DATA_COLOUR: &str = "#d4d4d4";
 /// Breaks where the grid gives none and no building has a capacity: people per hectare.
@@ -109,20 +109,6 @@ impl Legend {
     }
 }
 
-/// Checks breaks given in a grid file: five, finite, ascending, from 0.
-pub fn check_breaks(breaks: &[f64]) -> Result<(), String> {
-    if breaks.len() != CLASS_COLOURS.len() {
-        return Err(format!("{} numbers: give {}, the first 0", breaks.len(), CLASS_COLOURS.len()));
-    }
-    if breaks[0] != 0.0
-        || breaks.windows(2).any(|w| w[1] <= w[0] || w[1].is_nan())
-        || breaks.iter().any(|b| !b.is_finite())
-    {
-        return Err("must start at 0 and rise".into());
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +141,7 @@ mod tests {
         given.density_breaks = Some(vec![0.0, 1.0, 2.0, 5.0, 10.0]);
         assert_eq!(Legends::of(&given).density.lower, vec![0.0, 1.0, 2.0, 5.0, 10.0]);
         assert_eq!(Legends::of(&given).density.source, "grid");
+        use crate::density::grid::check_breaks;
         assert!(check_breaks(&[0.0, 1.0, 1.0, 2.0, 3.0]).is_err());
         assert!(check_breaks(&[1.0, 2.0, 3.0, 4.0, 5.0]).is_err());
         assert!(check_breaks(&[0.0, 1.0]).is_err());

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::grid::{Footprint, Grid, LonLat, Polygon};
+use super::grid::{Footprint, Grid, LonLat, Polygon, area_m2};
 use super::legend::Legends;
 use super::store::Latest;
 use lintel_wire::UtcTime;
@@ -247,20 +247,6 @@ pub fn cell_topic(cell: &str) -> String {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
-}
-
-/// Area of a polygon in m² (outer ring minus holes), on a local equirectangular projection:
-/// plenty for cells a few hundred metres across.
-pub fn area_m2(polygon: &Polygon) -> f64 {
-    let Some(first) = polygon.first().and_then(|r| r.first()) else { return 0.0 };
-    let lat0 = first[1].to_radians();
-    let project = |p: &LonLat| [p[0].to_radians() * 6_371_008.8 * lat0.cos(), p[1].to_radians() * 6_371_008.8];
-    let ring_area = |ring: &Vec<LonLat>| {
-        let pts: Vec<[f64; 2]> = ring.iter().map(project).collect();
-        (pts.windows(2).map(|w| w[0][0] * w[1][1] - w[1][0] * w[0][1]).sum::<f64>() / 2.0).abs()
-    };
-    let outer = ring_area(&polygon[0]);
-    outer - polygon[1..].iter().map(ring_area).sum::<f64>()
 }
 
 #[cfg(test)]
