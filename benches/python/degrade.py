@@ -105,22 +105,23 @@ def mirrored(copy: Copy) -> Copy:
     return replace(copy, name=f"{copy.name}-mirrored", what=f"{copy.what}; mirrored", mirror=True)
 
 
+def mirror_of(copy: Copy) -> Copy:
+    """The mirror image of a copy; that of "as-is" is the "mirrored" copy itself."""
+    return next(c for c in COPIES if c.name == "mirrored") if copy.name == "as-is" else mirrored(copy)
+
+
 def by_name(only: str | None, with_mirrored: bool) -> list[Copy]:
-    # "as-is" mirrored is "mirrored".
-    known = COPIES + [mirrored(c) for c in COPIES if not c.mirror and c.name != "as-is"]
-    if not only:
-        chosen = COPIES
-    else:
+    known = COPIES + [mirror_of(c) for c in COPIES if not c.mirror and c.name != "as-is"]
+    chosen = COPIES
+    if only:
         names = only.split(",")
         unknown = [n for n in names if n not in {c.name for c in known}]
         if unknown:
             fail(f"no copy named {', '.join(unknown)} (copies: {', '.join(c.name for c in known)})")
         chosen = [c for c in known if c.name in names]
     if with_mirrored:
-        plain = [c for c in chosen if not c.mirror]
-        chosen = chosen + [mirrored(c) for c in plain if c.name != "as-is" and mirrored(c).name not in {x.name for x in chosen}]
-        if any(c.name == "as-is" for c in plain) and not any(c.name == "mirrored" for c in chosen):
-            chosen.append(next(c for c in COPIES if c.name == "mirrored"))
+        extra = [mirror_of(c) for c in chosen if not c.mirror]
+        chosen = chosen + [m for m in extra if m.name not in {c.name for c in chosen}]
     return chosen
 
 
