@@ -8,8 +8,9 @@
 //! `postgresql` for the second store: without it that half fails with how to install it).
 //! Env: `LINTEL_BENCH_SIZES` (default `100,1000,10000`), `LINTEL_BENCH_MESSAGES` (per run, default 10,000).
 
+use lintel_testkit::free_port;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -24,10 +25,6 @@ use lintel_wire::UtcTime;
 use prometheus_client::registry::Registry;
 use rumqttc::{Client, MqttOptions, QoS};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct Mosquitto(Child, u16);
 

@@ -4,6 +4,7 @@
 //! Deadlines are generous (two shared cores) and nothing asserts on timing; measured rates and
 //! delays are printed (`cargo test … -- --nocapture`).
 
+use lintel_testkit::free_port;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -24,11 +25,6 @@ fn clip() -> PathBuf {
 
 fn logs() {
     let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("lintel=debug").try_init();
-}
-
-/// A port nothing listens on (it was free a moment ago).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {

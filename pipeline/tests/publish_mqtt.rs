@@ -3,6 +3,7 @@
 
 mod common;
 
+use lintel_testkit::free_port;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -35,10 +36,6 @@ fn mosquitto_binary() -> PathBuf {
         .chain(on_path)
         .find(|p| p.is_file())
         .expect("mosquitto not found (looked in /usr/sbin, /usr/bin and PATH): run scripts/setup to install it")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A mosquitto process with its own config, password file and persistence in a temp dir; killed on drop.

@@ -24,9 +24,31 @@ pub fn workspace(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now, never handed out twice in this process.
+///
+/// Ports come from below Linux's ephemeral range (32768–60999): a port the kernel picked
+/// (`bind :0`) and we released can be taken again by any outgoing connection before our server
+/// binds it, which happened in CI (a NATS server's route to a peer took the peer's cluster port).
+/// Each process starts at its own place in the range, so test binaries running side by side
+/// rarely try the same ports.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 15_000;
+    const SPAN: u32 = 17_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::SeqCst) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN)
 }
 
 pub fn scratch_dir(name: &str) -> PathBuf {
