@@ -31,11 +31,16 @@ fn screenshot_path(name: &str) -> PathBuf {
 
 /// `lintel-city` serving the fixture grid and the store in `dir`, web only, with `more` arguments.
 fn city(dir: &Path, more: &[&str]) -> (Child, u16) {
+    city_of(&workspace("fixtures/lishui-grid.geojson"), dir, more)
+}
+
+/// [`city`] serving the grid file `grid`.
+fn city_of(grid: &Path, dir: &Path, more: &[&str]) -> (Child, u16) {
     let broker = Broker::start(dir);
     let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_lintel-city"))
         .arg("--grid")
-        .arg(workspace("fixtures/lishui-grid.geojson"))
+        .arg(grid)
         .args(["--mqtt", &format!("127.0.0.1:{}", broker.port), "--web", &format!("127.0.0.1:{port}")])
         .args(["--run-for-s", "150", "--consumer-id", &format!("city-map-{port}")])
         .args(["--analyst-token-env", "LINTEL_TEST_ANALYST_TOKEN"])
@@ -170,6 +175,19 @@ fn wait_drawn(browser: &Browser, count: u64, what: &str) {
     std::thread::sleep(Duration::from_millis(400)); // the frame after the last tile
 }
 
+/// Opens the SVG at `url` in Chromium and counts the pixels of its screenshot (kept as
+/// `name`) that have the basemap's blue in them: blue strong, red and green weak (the cells
+/// are yellow to red and grey; the basemap's blue through them stays bluish).
+fn svg_basemap_pixels(url: &str, name: &str) -> usize {
+    let browser = Browser::start(1280, 900);
+    browser.goto(url);
+    std::thread::sleep(Duration::from_millis(500));
+    let path = screenshot_path(name);
+    browser.screenshot(&path);
+    let shot = tiny_skia::Pixmap::load_png(&path).unwrap();
+    shot.pixels().iter().filter(|p| p.blue() > 150 && p.red() < 140 && p.green() < 140).count()
+}
+
 fn legend_of(browser: &Browser) -> String {
     browser.execute("return document.getElementById('legend').innerHTML", json!([])).as_str().unwrap().to_string()
 }
@@ -231,6 +249,16 @@ fn the_map_draws_the_basemap_under_the_cells_on_fixed_classes_with_details_in_wo
     assert_eq!(request("GET", port, "/tiles/30/0/0.png", &[], None).status, 400);
     assert_eq!(request("GET", port, "/tiles/3/9/0.png", &[], None).status, 400);
     assert_eq!(request("GET", port, "/tiles/3/0/0.png", &[], None).status, 404);
+    // The SVG export carries the basemap: the file's own tiles under translucent cells.
+    let svg_path = format!("/density.svg?at={at_text}&lang=zh-CN");
+    let svg = String::from_utf8(request("GET", port, &svg_path, &[], None).body).unwrap();
+    assert!(
+        svg.matches("<image ").count() >= 1 && svg.contains("href=\"data:image/png;base64,"),
+        "no basemap in the SVG"
+    );
+    assert!(svg.contains(r#"fill-opacity="0.55""#), "cells not translucent over the basemap");
+    let svg_blue = svg_basemap_pixels(&format!("http://127.0.0.1:{port}{svg_path}"), "density-svg-basemap.png");
+    assert!(svg_blue > 10_000, "the SVG in a browser shows {svg_blue} pixels of the basemap's blue");
 
     let mut screenshots = Vec::new();
     for (language, width, height) in
@@ -341,6 +369,8 @@ fn without_a_basemap_the_page_says_so_and_draws_the_grid_alone() {
         serde_json::from_slice(&request("GET", port, "/density/basemap.json", &[], None).body).unwrap();
     assert_eq!(basemap["kind"], "none");
     assert_eq!(request("GET", port, "/tiles/3/0/0.png", &[], None).status, 404);
+    let svg = request("GET", port, &format!("/density.svg?at={}", UtcTime::from_unix_seconds(at)), &[], None).body;
+    assert!(!String::from_utf8(svg).unwrap().contains("<image "), "a basemap in the SVG without one");
     let browser = Browser::start_in(1280, 720, "en");
     browser.goto(&format!("http://127.0.0.1:{port}/?at={}", UtcTime::from_unix_seconds(at)));
     wait_drawn(&browser, 1, "no basemap");
@@ -501,4 +531,132 @@ fn a_tile_service_is_let_into_the_pages_policy_and_nothing_else_is() {
     assert_eq!(request("GET", port, "/tiles/3/0/0.png", &[], None).status, 404);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+/// A grid of `cells` square cells of 600 m in a row of five, each with 100 named buildings.
+fn big_grid(path: &Path, cells: usize) {
+    let size = 0.006;
+    let mut features = Vec::new();
+    for c in 0..cells {
+        let (x0, y0) = (119.9 + (c % 5) as f64 * size, 28.44 + (c / 5) as f64 * size);
+        features.push(json!({"type": "Feature", "properties": {"kind": "cell", "id": format!("c{c}"), "name": format!("第{c}网格")},
+            "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size], [x0, y0]]]}}));
+        for b in 0..100 {
+            let (x, y) =
+                (x0 + (b % 10) as f64 * size / 10.0 + size / 20.0, y0 + (b / 10) as f64 * size / 10.0 + size / 20.0);
+            features.push(json!({"type": "Feature", "properties": {"kind": "building", "site": format!("s{c}"),
+                "building": format!("b{b}"), "name": format!("{b}号楼"), "capacity": 100},
+                "geometry": {"type": "Point", "coordinates": [x, y]}}));
+        }
+    }
+    let collection =
+        json!({"type": "FeatureCollection", "properties": {"time_zone": "Asia/Shanghai"}, "features": features});
+    std::fs::write(path, collection.to_string()).unwrap();
+}
+
+#[test]
+fn a_small_grid_comes_whole_and_a_citys_buildings_come_where_the_reader_looks() {
+    let dir = scratch_dir("city-map-parts");
+    let at = UtcTime::from_unix_seconds(store_with_a_day(&dir));
+    let (mut child, port) = city(&dir, &[]);
+    let get = |path: &str| get_from(port, path);
+    let kinds = |v: &Value| -> Vec<String> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (_, all) = get("/density.geojson");
+    let grid = grid();
+    assert_eq!(kinds(&all).len(), grid.cells.len() + grid.buildings.len());
+    let (status, cells) = get("/density.geojson?kind=cell");
+    assert_eq!(status, 200);
+    assert_eq!(kinds(&cells), vec!["cell"; grid.cells.len()]);
+    assert_eq!(cells["legend"], all["legend"], "the cells' answer carries the fixed classes");
+    // A cell's capacity is its buildings' (the page no longer adds them up itself).
+    for cell in cells["features"].as_array().unwrap() {
+        let id = cell["properties"]["id"].as_str().unwrap();
+        let sum: u64 = grid.buildings_in(id).filter_map(|b| b.capacity).sum();
+        assert_eq!(cell["properties"]["capacity"].as_u64().unwrap_or(0), sum, "{id}");
+    }
+    let hall = grid.building("pets", "hall").unwrap().position;
+    let around = |[x, y]: [f64; 2], d: f64| format!("{},{},{},{}", x - d, y - d, x + d, y + d);
+    let (status, near) = get(&format!("/density.geojson?kind=building&bbox={}", around(hall, 0.0005)));
+    assert_eq!(status, 200);
+    let names: Vec<&str> =
+        near["features"].as_array().unwrap().iter().map(|f| f["properties"]["building"].as_str().unwrap()).collect();
+    assert!(names.contains(&"hall") && names.len() < grid.buildings.len(), "{names:?}");
+    // Flows per building, on the same suppressed spans as the cells'.
+    let (status, flows) = get(&format!("/density/flows?level=building&bbox={}&to={at}", around(hall, 0.0005)));
+    assert_eq!(status, 200, "{flows}");
+    let hall_flows = flows["buildings"].as_array().unwrap().iter().find(|b| b["building"] == "hall").unwrap().clone();
+    let entries: Vec<u64> =
+        hall_flows["spans"].as_array().unwrap().iter().map(|s| s["entries"].as_u64().unwrap()).collect();
+    assert!(entries.iter().sum::<u64>() > 0, "{hall_flows}");
+    assert!(entries.iter().all(|&n| n == 0 || n >= 3), "a small count left: {entries:?}");
+    for bad in [
+        "kind=street",
+        "bbox=1,2,3",
+        "kind=cell&bbox=0,0,1,1",
+        "kind=building&bbox=10,0,1,1",
+        "kind=building&bbox=0,0,1,NaN",
+    ] {
+        assert_eq!(get(&format!("/density.geojson?{bad}")).0, 400, "{bad}");
+    }
+    for bad in ["level=street", "bbox=0,0,1,1", "level=building&bbox=0,0,1"] {
+        assert_eq!(get(&format!("/density/flows?{bad}")).0, 400, "{bad}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // A city of 2,500 buildings: its cells first; its buildings (and their flows) from street
+    // level, only those around the view.
+    let dir = scratch_dir("city-map-big");
+    let path = dir.join("big-grid.geojson");
+    big_grid(&path, 25);
+    let (mut child, port) = city_of(&path, &dir, &[]);
+    let (status, flows) = get_from(port, "/density/flows?level=building");
+    assert_eq!(status, 400, "2,500 buildings in one flows answer: {flows}");
+    let browser = Browser::start(1280, 720);
+    browser.goto(&format!("http://127.0.0.1:{port}/"));
+    wait_drawn(&browser, 1, "a city's map");
+    let shown = |browser: &Browser| {
+        browser.execute("return window.lintelMap.querySourceFeatures('buildings').length", json!([])).as_u64().unwrap()
+    };
+    let zoom = browser.execute("return window.lintelMap.getZoom()", json!([])).as_f64().unwrap();
+    assert!(zoom < 14.0, "the whole city fits at zoom {zoom}");
+    assert_eq!(shown(&browser), 0, "2,500 dots at city scale");
+    browser.execute("window.lintelMap.jumpTo({ center: [119.903, 28.443], zoom: 16 });", json!([]));
+    let came = || {
+        browser
+            .execute(
+                "const m = window.lintelMap; return Number(document.body.dataset.buildings || 0) >= 1 && m.loaded() && m.areTilesLoaded();",
+                json!([]),
+            )
+            .as_bool()
+            == Some(true)
+    };
+    assert!(wait_until(Duration::from_secs(30), came), "no buildings came at street level");
+    std::thread::sleep(Duration::from_millis(400));
+    let n = shown(&browser);
+    assert!(n > 0 && n < 2_500, "{n} buildings drawn at street level");
+    browser.screenshot(&screenshot_path("density-map-city-street-1280x720.png"));
+    browser.execute(
+        "const r = document.querySelector('input[value=flows]'); r.checked = true; r.dispatchEvent(new Event('change'));",
+        json!([]),
+    );
+    let level = |browser: &Browser| browser.execute("return document.body.dataset.flowsLevel || ''", json!([]));
+    let by_building = || level(&browser) == "building";
+    assert!(wait_until(Duration::from_secs(20), by_building), "flows at street level: {}", level(&browser));
+    browser.execute("window.lintelMap.jumpTo({ zoom: 13 });", json!([]));
+    assert!(wait_until(Duration::from_secs(20), || level(&browser) == "cell"), "flows further out");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn get_from(port: u16, path: &str) -> (u16, Value) {
+    let answer = request("GET", port, path, &[], None);
+    (answer.status, serde_json::from_slice(&answer.body).unwrap_or(Value::Null))
 }

@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 use lintel_http::i18n::Language;
 use tiny_skia::{Color, FillRule, Paint, PathBuilder, Pixmap, Rect, Stroke, Transform};
 
+use super::basemap::MbTiles;
 use super::font::{NoFont, Pen};
 use super::grid::{Cell, Footprint, Grid, LonLat, centroid};
 use super::i18n::CATALOGUES;
@@ -83,6 +84,72 @@ pub fn write(grid: &Grid, snapshot: &Snapshot, path: &std::path::Path, language:
     std::fs::write(path, bytes).map_err(|e| RenderError::Write { path: name, reason: e.to_string() })
 }
 
+/// `<image>`s of the basemap's tiles over the picture's area, at the zoom whose pixels are
+/// nearest the picture's (web-mercator tiles placed by their corners: over a community the two
+/// projections differ by far less than a pixel). Empty where the file has no tile there.
+fn basemap_images(tiles: &MbTiles, projection: &Projection) -> String {
+    use base64::Engine as _;
+    let (west, north) = (projection.west, projection.north);
+    let east = west + f64::from(WIDTH) / (projection.scale * projection.cos_lat);
+    let south = north - f64::from(projection.height) / projection.scale;
+    // Pixels per degree of longitude: the picture's, and a tile's at zoom z (256 · 2^z / 360).
+    let wanted = projection.scale * projection.cos_lat * 360.0 / 256.0;
+    let mut zoom = (wanted.log2().ceil().max(0.0) as u8).clamp(tiles.minzoom, tiles.maxzoom);
+    let range = |z: u8| {
+        let (x0, y1) = tile_of(west, south, z);
+        let (x1, y0) = tile_of(east, north, z);
+        (x0, x1, y0, y1)
+    };
+    let count = |z: u8| {
+        let (x0, x1, y0, y1) = range(z);
+        (x1 - x0 + 1) as usize * (y1 - y0 + 1) as usize
+    };
+    while zoom > tiles.minzoom && count(zoom) > MAX_SVG_TILES {
+        zoom -= 1;
+    }
+    if count(zoom) > MAX_SVG_TILES {
+        return String::new();
+    }
+    let (x0, x1, y0, y1) = range(zoom);
+    let mut out = String::new();
+    for x in x0..=x1 {
+        for y in y0..=y1 {
+            let Ok(Some(bytes)) = tiles.tile(zoom, x, y) else { continue };
+            let (lon0, lat0) = tile_corner(x, y, zoom);
+            let (lon1, lat1) = tile_corner(x + 1, y + 1, zoom);
+            let (px0, py0) = projection.xy(&[lon0, lat0]);
+            let (px1, py1) = projection.xy(&[lon1, lat1]);
+            let _ = write!(
+                out,
+                r#"<image x="{px0:.2}" y="{py0:.2}" width="{:.2}" height="{:.2}" preserveAspectRatio="none" href="data:{};base64,{}"/>"#,
+                // Half a pixel over each neighbour: no hairline seams between tiles.
+                px1 - px0 + 0.5,
+                py1 - py0 + 0.5,
+                tiles.content_type(),
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            );
+        }
+    }
+    out
+}
+
+/// The web-mercator tile holding a longitude and latitude at zoom `z`.
+fn tile_of(lon: f64, lat: f64, z: u8) -> (u32, u32) {
+    let n = f64::from(1u32 << z);
+    let lat = lat.clamp(-85.05, 85.05).to_radians();
+    let x = ((lon + 180.0) / 360.0 * n).floor().clamp(0.0, n - 1.0);
+    let y = ((1.0 - lat.tan().asinh() / std::f64::consts::PI) / 2.0 * n).floor().clamp(0.0, n - 1.0);
+    (x as u32, y as u32)
+}
+
+/// The north-west corner of tile `x`, `y` at zoom `z`: longitude, latitude.
+fn tile_corner(x: u32, y: u32, z: u8) -> (f64, f64) {
+    let n = f64::from(1u32 << z);
+    let lon = f64::from(x) / n * 360.0 - 180.0;
+    let lat = (std::f64::consts::PI * (1.0 - 2.0 * f64::from(y) / n)).sinh().atan().to_degrees();
+    (lon, lat)
+}
+
 fn title(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
     let t = |key: &str, values: &[(&str, &str)]| text(language, key, values);
     let name = grid.name.clone().unwrap_or_else(|| t("render.default_name", &[]));
@@ -110,6 +177,15 @@ pub fn local_time(grid: &Grid, at: lintel_wire::UtcTime) -> String {
 
 /// The picture as SVG text, in `language`.
 pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
+    svg_over(grid, snapshot, language, None)
+}
+
+/// The most basemap tiles one picture embeds (a coarser zoom is taken past it).
+const MAX_SVG_TILES: usize = 64;
+
+/// [`svg`] over `basemap`'s raster tiles (embedded, at the zoom nearest the picture's scale), the
+/// cells translucent over them as on the page.
+pub fn svg_over(grid: &Grid, snapshot: &Snapshot, language: Language, basemap: Option<&MbTiles>) -> String {
     let t = |key: &str, values: &[(&str, &str)]| escape(&text(language, key, values));
     let projection = Projection::new(grid);
     // The grid's fixed density classes: every picture of it compares with every other.
@@ -122,6 +198,16 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
         language.code()
     );
     let _ = writeln!(s, r#"<rect width="{w}" height="{h}" fill="white"/>"#);
+    let under = basemap.map(|tiles| basemap_images(tiles, &projection)).unwrap_or_default();
+    if !under.is_empty() {
+        // The map's area only: the title band and the legend stay on white.
+        let _ = writeln!(
+            s,
+            r#"<clipPath id="map-area"><rect x="0" y="{TITLE}" width="{WIDTH}" height="{}"/></clipPath><g clip-path="url(#map-area)">{under}</g>"#,
+            h - TITLE
+        );
+    }
+    let cell_opacity = if under.is_empty() { "1" } else { "0.55" };
     let _ =
         writeln!(s, r#"<text x="{MARGIN}" y="32" font-size="20">{}</text>"#, escape(&title(grid, snapshot, language)));
     for (cell, view) in grid.cells.iter().zip(&snapshot.cells) {
@@ -138,8 +224,10 @@ pub fn svg(grid: &Grid, snapshot: &Snapshot, language: Language) -> String {
                 }
                 d.push_str("Z ");
             }
-            let _ =
-                writeln!(s, r##"<path d="{d}" fill="{fill}" fill-rule="evenodd" stroke="#333" stroke-width="2"/>"##);
+            let _ = writeln!(
+                s,
+                r##"<path d="{d}" fill="{fill}" fill-opacity="{cell_opacity}" fill-rule="evenodd" stroke="#333" stroke-width="2"/>"##
+            );
         }
         let (x, _) = projection.xy(&centroid(&cell.polygons[0][0]));
         let top = cell.polygons[0][0].iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);

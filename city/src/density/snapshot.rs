@@ -53,6 +53,8 @@ pub struct CellView {
     pub id: String,
     pub name: String,
     pub population: Option<u64>,
+    /// Sum of its buildings' capacities (none: no building has one).
+    pub capacity: Option<u64>,
     /// Sum over its fresh buildings.
     pub occupancy: u64,
     /// Sum of the last known occupancy of its stale buildings (not in `occupancy`).
@@ -131,6 +133,7 @@ impl Snapshot {
                     id: c.id.clone(),
                     name: c.name.clone(),
                     population: c.population,
+                    capacity: mine.iter().filter_map(|b| b.capacity).reduce(u64::saturating_add),
                     occupancy,
                     occupancy_stale: mine
                         .iter()
@@ -160,11 +163,26 @@ impl Snapshot {
     /// [`Snapshot::to_geojson`] as text, written straight from the views (no JSON tree in
     /// between: a city's ten thousand buildings in a few tens of milliseconds).
     pub fn to_geojson_string(&self, grid: &Grid) -> String {
-        serde_json::to_string(&self.collection(grid)).unwrap_or_default()
+        self.to_geojson_string_of(grid, Only::All)
+    }
+
+    /// [`Snapshot::to_geojson_string`] with only the features `only` names (the map page asks
+    /// for the cells first and a city's buildings only where it is zoomed in).
+    pub fn to_geojson_string_of(&self, grid: &Grid, only: Only) -> String {
+        serde_json::to_string(&self.collection_of(grid, only)).unwrap_or_default()
     }
 
     fn collection<'a>(&'a self, grid: &'a Grid) -> Collection<'a> {
-        let cells = grid.cells.iter().zip(&self.cells).map(|(cell, view)| Feature {
+        self.collection_of(grid, Only::All)
+    }
+
+    fn collection_of<'a>(&'a self, grid: &'a Grid, only: Only) -> Collection<'a> {
+        let (with_cells, with_buildings, within) = match only {
+            Only::All => (true, true, None),
+            Only::Cells => (true, false, None),
+            Only::Buildings(within) => (false, true, within),
+        };
+        let cells = grid.cells.iter().zip(&self.cells).filter(|_| with_cells).map(|(cell, view)| Feature {
             kind: "Feature",
             id: format!("cell:{}", cell.id),
             geometry: match cell.polygons.as_slice() {
@@ -173,7 +191,9 @@ impl Snapshot {
             },
             properties: Properties::Cell(view),
         });
-        let buildings = grid.buildings.iter().zip(&self.buildings).map(|(building, view)| Feature {
+        let buildings = grid.buildings.iter().zip(&self.buildings);
+        let buildings = buildings.filter(move |(b, _)| with_buildings && within.is_none_or(|w| w.contains(b.position)));
+        let buildings = buildings.map(|(building, view)| Feature {
             kind: "Feature",
             id: format!("building:{}", building.key()),
             geometry: match &building.footprint {
@@ -199,6 +219,53 @@ impl Snapshot {
         message["schema"] = "lintel.density_cell/1".into();
         message["at"] = json!(self.at);
         message
+    }
+}
+
+/// Which features a GeoJSON answer holds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Only {
+    All,
+    Cells,
+    /// The buildings, or those whose point lies within the bounds.
+    Buildings(Option<Bounds>),
+}
+
+/// A box of longitudes and latitudes (west, south, east, north), edges included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bounds {
+    pub west: f64,
+    pub south: f64,
+    pub east: f64,
+    pub north: f64,
+}
+
+impl Bounds {
+    /// `west,south,east,north` in degrees, as `bbox` parameters are written.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let numbers: Vec<f64> =
+            text.split(',').map(|n| n.trim().parse::<f64>()).collect::<Result<_, _>>().map_err(|_| {
+                format!(
+                    "bbox {:?} is not four numbers west,south,east,north",
+                    text.chars().take(60).collect::<String>()
+                )
+            })?;
+        let [west, south, east, north] = numbers[..] else {
+            return Err(format!("bbox has {} numbers, not four (west,south,east,north)", numbers.len()));
+        };
+        let lon = -180.0..=180.0;
+        let lat = -90.0..=90.0;
+        if !(lon.contains(&west) && lon.contains(&east) && lat.contains(&south) && lat.contains(&north)) {
+            return Err("bbox is outside -180..180 and -90..90 degrees".into());
+        }
+        if west > east || south > north {
+            return Err("bbox's west is east of its east, or its south north of its north".into());
+        }
+        Ok(Self { west, south, east, north })
+    }
+
+    pub fn contains(&self, [lon, lat]: LonLat) -> bool {
+        (self.west..=self.east).contains(&lon) && (self.south..=self.north).contains(&lat)
     }
 }
 

@@ -10,10 +10,12 @@
 //! - `GET /density/export.csv?level=cell|building&from=TIME&to=TIME`: flows and occupancy per
 //!   cell (or, for an analyst, per building) over fixed spans, small counts suppressed as in the
 //!   NGSI-LD export ([`export_csv`]);
-//! - `GET /density/flows[?to=TIME]`: the regional flow picture: each cell's entries (inflow) and
+//! - `GET /density/flows[?to=TIME][&level=cell|building][&bbox=W,S,E,N]`: the regional flow picture:
+//!   each cell's (or building's, at most [`MAX_FLOW_BUILDINGS`] an answer) entries (inflow) and
 //!   exits (outflow) over the 24 hours before `to`, on the suppressed fixed spans ([`flows`]);
-//! - `GET /density.geojson[?at=TIME]`: cells and buildings now, or as of `TIME` (RFC 3339), and
-//!   `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
+//! - `GET /density.geojson[?at=TIME][&kind=cell|building][&bbox=W,S,E,N]`: cells and buildings
+//!   now, or as of `TIME` (RFC 3339), only the cells or only the buildings (within the bbox) if
+//!   asked, and `messages_lost` (the seqs that never arrived, all nodes, [`super::losses`]);
 //! - `GET /density.png[?at=TIME][&lang=zh-CN|en]` and `GET /density.svg[…]`: the map as a
 //!   picture ([`super::render`]), in `lang` or else the reader's language (`Accept-Language`),
 //!   times in the grid's time zone; 503 for a Chinese PNG on a machine without a CJK font;
@@ -35,7 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use prometheus_client::registry::Registry;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::access::{Access, Role, identify};
 use super::basemap::{self, Basemap};
@@ -43,7 +45,7 @@ use super::grid::Grid;
 use super::losses::LossMetrics;
 use super::ngsi::{self, NgsiOptions};
 use super::render;
-use super::snapshot::Snapshot;
+use super::snapshot::{Bounds, Only, Snapshot};
 use super::store::{Recorder, Step};
 use super::suppress::Suppression;
 use lintel_http::i18n::Language;
@@ -204,6 +206,10 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
         Ok(at) => at,
         Err(e) => return bad_request(e),
     };
+    let only = match only(&params) {
+        Ok(only) => only,
+        Err(e) => return bad_request(e),
+    };
     let stale_after_s = state.stale_after_s;
     let answer = with_store(&state, move |store, grid| {
         let (states, at) = match at {
@@ -211,7 +217,7 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
             Some(at) => (store.as_of(at.unix_seconds()), at),
         };
         let states = states.map_err(|e| e.to_string())?;
-        Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson_string(grid))
+        Ok(Snapshot::build(grid, &states, at, stale_after_s).to_geojson_string_of(grid, only))
     })
     .await;
     // Messages lost so far, all nodes together (null: not counted by this process); per node
@@ -227,6 +233,20 @@ async fn geojson(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery
     match answer {
         Ok(text) => ([(header::CONTENT_TYPE, "application/geo+json")], text).into_response(),
         Err(response) => response,
+    }
+}
+
+/// `kind=cell|building` and, with buildings, `bbox=west,south,east,north`: which features.
+fn only(params: &Params) -> Result<Only, String> {
+    let bbox = params.get("bbox").map(Bounds::parse).transpose()?;
+    match (params.get("kind"), bbox) {
+        (None, None) => Ok(Only::All),
+        (Some("cell"), None) => Ok(Only::Cells),
+        (Some("building"), within) => Ok(Only::Buildings(within)),
+        (None | Some("cell"), Some(_)) => Err("bbox is for kind=building".into()),
+        (Some(other), _) => {
+            Err(format!("kind {:?} is neither cell nor building", other.chars().take(40).collect::<String>()))
+        }
     }
 }
 
@@ -258,15 +278,22 @@ async fn picture(
         },
     };
     let stale_after_s = state.stale_after_s;
+    let web = Arc::clone(&state);
     let answer = with_store(&state, move |store, grid| {
         let (states, at) = match at {
             None => (store.latest(), UtcTime::now()),
             Some(at) => (store.as_of(at.unix_seconds()), at),
         };
         let snapshot = Snapshot::build(grid, &states.map_err(|e| e.to_string())?, at, stale_after_s);
+        // The SVG carries the basemap when it is a raster file here (a tile service's tiles are
+        // the reader's browser's to fetch, not this server's).
+        let tiles = match &web.basemap {
+            Basemap::MbTiles(tiles, _) => Some(&**tiles),
+            _ => None,
+        };
         Ok(match kind {
             Picture::Png => render::png(grid, &snapshot, language),
-            Picture::Svg => Ok(render::svg(grid, &snapshot, language).into_bytes()),
+            Picture::Svg => Ok(render::svg_over(grid, &snapshot, language, tiles).into_bytes()),
         })
     })
     .await;
@@ -547,34 +574,86 @@ async fn flows(State(state): State<Arc<DensityWeb>>, RawQuery(query): RawQuery) 
         Ok(to) => to.map_or(now, |t| t.unix_seconds()),
         Err(e) => return bad_request(e),
     };
+    let level = match FlowLevel::of(&params, &state.grid) {
+        Ok(level) => level,
+        Err(e) => return bad_request(e),
+    };
     let from = to - 86_400;
     let suppression = state.ngsi.suppression();
     let answer = with_store(&state, move |store, grid| {
         let time = |s: i64| render::local_rfc3339(grid, s);
-        let mut cells = Vec::with_capacity(grid.cells.len());
-        for cell in &grid.cells {
-            let buildings: Vec<String> = grid.buildings_in(&cell.id).map(|b| b.key()).collect();
-            let span = |s: &super::store::HistoryPoint| {
-                json!({"start": time(s.start_s), "end": time(s.end_s), "entries": s.entries, "exits": s.exits})
-            };
-            let spans = suppression.read(store, &buildings, from, to, now).map_err(|e| e.to_string())?;
-            // The same hours a week before, for "against the same weekday last week".
-            let week = suppression.read(store, &buildings, from - WEEK_S, to - WEEK_S, now).map_err(|e| e.to_string())?;
-            cells.push(json!({
-                "id": cell.id, "name": cell.name,
-                "spans": spans.iter().map(span).collect::<Vec<_>>(),
-                "week_before": week.iter().map(span).collect::<Vec<_>>(),
-            }));
-        }
-        Ok(json!({
+        let span = |s: &super::store::HistoryPoint| {
+            json!({"start": time(s.start_s), "end": time(s.end_s), "entries": s.entries, "exits": s.exits})
+        };
+        // The 24 hours, and the same hours a week before ("against the same weekday last week").
+        let mut spans = |buildings: &[String]| -> Result<(Vec<Value>, Vec<Value>), String> {
+            let now_spans = suppression.read(store, buildings, from, to, now).map_err(|e| e.to_string())?;
+            let week = suppression.read(store, buildings, from - WEEK_S, to - WEEK_S, now).map_err(|e| e.to_string())?;
+            Ok((now_spans.iter().map(span).collect(), week.iter().map(span).collect()))
+        };
+        let mut answer = json!({
             "from": time(from), "to": time(to), "time_zone": grid.time_zone.as_deref().unwrap_or("UTC"),
-            "suppressed_below": suppression.threshold, "cells": cells,
-        }))
+            "suppressed_below": suppression.threshold,
+        });
+        match level {
+            FlowLevel::Cells => {
+                let mut cells = Vec::with_capacity(grid.cells.len());
+                for cell in &grid.cells {
+                    let buildings: Vec<String> = grid.buildings_in(&cell.id).map(|b| b.key()).collect();
+                    let (now_spans, week) = spans(&buildings)?;
+                    cells.push(json!({"id": cell.id, "name": cell.name, "spans": now_spans, "week_before": week}));
+                }
+                answer["cells"] = json!(cells);
+            }
+            FlowLevel::Buildings(within) => {
+                let mut buildings = Vec::new();
+                for b in grid.buildings.iter().filter(|b| within.is_none_or(|w| w.contains(b.position))) {
+                    let (now_spans, week) = spans(&[b.key()])?;
+                    buildings.push(json!({
+                        "site": b.site, "building": b.building, "name": b.name, "cell": b.cell,
+                        "position": b.position, "spans": now_spans, "week_before": week,
+                    }));
+                }
+                answer["buildings"] = json!(buildings);
+            }
+        }
+        Ok(answer)
     })
     .await;
     match answer {
         Ok(value) => json_answer(&value, "application/json"),
         Err(response) => response,
+    }
+}
+
+/// The most buildings one flows answer covers: a bigger grid names a `bbox`.
+pub const MAX_FLOW_BUILDINGS: usize = 2_000;
+
+/// `level=cell` (the default) or `level=building[&bbox=W,S,E,N]`.
+enum FlowLevel {
+    Cells,
+    Buildings(Option<Bounds>),
+}
+
+impl FlowLevel {
+    fn of(params: &Params, grid: &Grid) -> Result<Self, String> {
+        let within = params.get("bbox").map(Bounds::parse).transpose()?;
+        match params.get("level") {
+            None | Some("cell") if within.is_none() => Ok(Self::Cells),
+            None | Some("cell") => Err("bbox is for level=building".into()),
+            Some("building") => {
+                let count = grid.buildings.iter().filter(|b| within.is_none_or(|w| w.contains(b.position))).count();
+                if count > MAX_FLOW_BUILDINGS {
+                    return Err(format!(
+                        "{count} buildings in one answer: at most {MAX_FLOW_BUILDINGS}, name a smaller bbox"
+                    ));
+                }
+                Ok(Self::Buildings(within))
+            }
+            Some(other) => {
+                Err(format!("level {:?} is neither cell nor building", other.chars().take(40).collect::<String>()))
+            }
+        }
     }
 }
 

@@ -262,20 +262,71 @@ function exportLinks() {
   $("export-ngsi").href = "ngsi-ld/entities?" + range;
 }
 
+// A city's buildings: up to BUILDINGS_AT_ONCE the page loads them all with the cells; a bigger
+// grid shows its cells first and its buildings from street level (BUILDINGS_FROM_ZOOM), only those
+// in and around the view, as web maps do (10,000 points drawn at city scale are a smudge and cost
+// seconds of a slow machine's drawing).
+const BUILDINGS_AT_ONCE = 2000;
+const BUILDINGS_FROM_ZOOM = 14;
+let buildingsHeld = null; // [w, s, e, n] the buildings shown were asked for, "all", or null: none
+
+const buildingCount = (cells) => cells.features.reduce((n, f) => n + (f.properties.buildings || 0), 0);
+const manyBuildings = () => fc && buildingCount(fc) > BUILDINGS_AT_ONCE;
+
+function geojsonUrl(extra) {
+  const moment = Number($("slider").value) === 0 && !base ? [] : ["at=" + encodeURIComponent(iso(momentMs()))];
+  return "density.geojson?" + moment.concat(extra).join("&");
+}
+
+// The view's bounds, half a view wider on each side (a small pan needs no new answer).
+function viewBox() {
+  const b = map.getBounds();
+  const dx = (b.getEast() - b.getWest()) / 2, dy = (b.getNorth() - b.getSouth()) / 2;
+  const clamp = (v, limit) => Math.max(-limit, Math.min(limit, v));
+  return [clamp(b.getWest() - dx, 180), clamp(b.getSouth() - dy, 90), clamp(b.getEast() + dx, 180), clamp(b.getNorth() + dy, 90)];
+}
+
+const inside = (outer, inner) => outer[0] <= inner[0] && outer[1] <= inner[1] && outer[2] >= inner[2] && outer[3] >= inner[3];
+
+// The buildings to show with cells `cells`: all of a small grid; of a big one, those around the
+// view at street level, none further out. Resolves to [features, what they cover].
+async function buildingsFor(cells) {
+  if (buildingCount(cells) <= BUILDINGS_AT_ONCE) return [await features(geojsonUrl(["kind=building"])), "all"];
+  if (map.getZoom() < BUILDINGS_FROM_ZOOM) return [[], null];
+  const box = viewBox();
+  return [await features(geojsonUrl(["kind=building", "bbox=" + box.map((v) => v.toFixed(6)).join(",")])), box];
+}
+
+async function features(url) {
+  const answer = await fetch(url);
+  if (!answer.ok) throw Object.assign(new Error(t("map.error", { status: answer.status })), { said: true });
+  return (await answer.json()).features;
+}
+
+let loading = false;
 async function load() {
-  const back = Number($("slider").value);
-  const url = back === 0 && !base ? "density.geojson" : "density.geojson?at=" + encodeURIComponent(iso(momentMs()));
+  loading = true;
   exportLinks();
   try {
-    const answer = await fetch(url);
+    const answer = await fetch(geojsonUrl(["kind=cell"]));
     if (!answer.ok) {
       $("when").textContent = t("map.error", { status: answer.status });
     } else {
-      fc = await answer.json();
+      const cells = await answer.json();
       performance.mark("lintel-fetched");
       await mapReady;
+      if (!fitted) {
+        fc = cells;
+        fit();
+      }
+      const [buildings, held] = await buildingsFor(cells);
+      cells.features = cells.features.concat(buildings);
+      fc = cells;
+      const newlyHeld = JSON.stringify(held) !== JSON.stringify(buildingsHeld);
+      buildingsHeld = held;
+      if (newlyHeld) loadBuildingFlows();
+      showBuildingsFrom(manyBuildings() ? BUILDINGS_FROM_ZOOM : 0);
       drawTitle();
-      fit();
       paint();
       if (selected) showDetail();
       ticks();
@@ -283,10 +334,33 @@ async function load() {
       performance.mark("lintel-data-set");
     }
   } catch (error) {
-    $("when").textContent = t("map.unreachable");
+    $("when").textContent = error.said ? error.message : t("map.unreachable");
   }
+  loading = false;
   clearTimeout(timer);
-  if (back === 0 && !base && !playing) timer = setTimeout(load, 10000);
+  if (Number($("slider").value) === 0 && !base && !playing) timer = setTimeout(load, 10000);
+}
+
+function showBuildingsFrom(zoom) {
+  for (const id of ["buildings", "footprints-fill", "footprints-line"]) map.setLayerZoomRange(id, zoom, 24);
+}
+
+// A big grid's buildings follow the view: asked for again when it leaves what was asked for.
+async function followView() {
+  if (loading || !manyBuildings() || map.getZoom() < BUILDINGS_FROM_ZOOM) return;
+  const view = map.getBounds();
+  const shown = [view.getWest(), view.getSouth(), view.getEast(), view.getNorth()];
+  if (Array.isArray(buildingsHeld) && inside(buildingsHeld, shown)) return;
+  try {
+    const [buildings, held] = await buildingsFor(fc);
+    fc = { ...fc, features: fc.features.filter((f) => f.properties.kind === "cell").concat(buildings) };
+    buildingsHeld = held;
+    paint();
+    loadBuildingFlows();
+    document.body.dataset.buildings = String(Number(document.body.dataset.buildings || 0) + 1);
+  } catch (error) {
+    $("when").textContent = error.said ? error.message : t("map.unreachable");
+  }
 }
 
 // Tick marks under the slider: every 6 hours back from the end, in local time.
@@ -339,7 +413,7 @@ function showDetail() {
     if (p.density_per_ha !== null) lines.push(sentence(t("map.says_density", { density: number(p.density_per_ha, 1), area: number(p.area_ha, 1) })));
     if (p.occupancy_stale) lines.push(sentence(t("map.says_cell_stale", { people: formatNumber(p.occupancy_stale) })));
     if (p.population !== null) lines.push(sentence(t("map.says_population", { population: formatNumber(p.population) })));
-    const capacity = fc.features.filter((x) => x.properties.kind === "building" && x.properties.cell === p.id).reduce((sum, x) => sum + (x.properties.capacity || 0), 0);
+    const capacity = p.capacity || 0;
     if (capacity > 0) lines.push(sentence(t("map.says_capacity", { capacity: formatNumber(capacity), share: number(100 * p.occupancy / capacity) })));
     lines.push(sentence(t("map.says_flows", { entries: formatNumber(p.entries), exits: formatNumber(p.exits) })));
     lines.push(sentence(p.last_data ? t("map.says_cell_updated", { ago: ago(new Date(fc.at) - new Date(p.last_data)) }) : t("map.fresh_never"), "fresh"));
@@ -435,18 +509,7 @@ async function loadFlows() {
     const answer = await fetch("density/flows" + to);
     if (!answer.ok) return;
     const data = await answer.json();
-    let max = 0;
-    for (const cell of data.cells) {
-      for (const span of cell.spans) {
-        span.startMs = new Date(span.start).getTime();
-        span.endMs = new Date(span.end).getTime();
-        const hours = Math.max(1, (span.endMs - span.startMs) / 3600000);
-        span.inPerHour = span.entries / hours;
-        span.outPerHour = span.exits / hours;
-        max = Math.max(max, span.inPerHour, span.outPerHour);
-      }
-    }
-    data.max = max;
+    data.max = perHour(data.cells);
     flowData = data;
     setTimeZone(data.time_zone); // the ranking's parts of the day are local
     ranking();
@@ -454,19 +517,59 @@ async function loadFlows() {
   } catch (_) { /* the ranking says nothing yet */ }
 }
 
+// Each span's people per hour in and out; the largest of them all (the symbols' one scale).
+function perHour(places) {
+  let max = 0;
+  for (const place of places) {
+    for (const span of place.spans) {
+      span.startMs = new Date(span.start).getTime();
+      span.endMs = new Date(span.end).getTime();
+      const hours = Math.max(1, (span.endMs - span.startMs) / 3600000);
+      span.inPerHour = span.entries / hours;
+      span.outPerHour = span.exits / hours;
+      max = Math.max(max, span.inPerHour, span.outPerHour);
+    }
+  }
+  return max;
+}
+
+// From street level the flow picture is per building (those the page holds), further out per cell.
+const BUILDING_FLOWS_FROM_ZOOM = 15;
+let buildingFlows = null; // /density/flows?level=building for the buildings held
+
+async function loadBuildingFlows() {
+  if (!buildingsHeld) return;
+  const query = new URLSearchParams({ level: "building" });
+  if (base) query.set("to", base);
+  if (Array.isArray(buildingsHeld)) query.set("bbox", buildingsHeld.map((v) => v.toFixed(6)).join(","));
+  try {
+    const answer = await fetch("density/flows?" + query);
+    if (!answer.ok) return;
+    const data = await answer.json();
+    data.max = perHour(data.buildings);
+    buildingFlows = data;
+    if (view === "flows") paintFlows();
+  } catch (_) { /* cells' flows only */ }
+}
+
 // The flows of the hour ending at the moment shown.
 function paintFlows() {
   if (!flowData || !fc) return;
   const moment = momentMs() - 1;
+  const byBuilding = buildingFlows && map.getZoom() >= BUILDING_FLOWS_FROM_ZOOM;
+  const data = byBuilding ? buildingFlows : flowData;
+  const places = byBuilding ? data.buildings : data.cells;
   const where = new Map(fc.features.filter((f) => f.properties.kind === "cell").map((f) => [f.properties.id, middle(f.geometry)]));
-  const radius = (v) => (v > 0 ? 4 + 22 * Math.sqrt(v / Math.max(flowData.max, 1)) : 0);
+  const radius = (v) => (v > 0 ? (byBuilding ? 3 : 4) + (byBuilding ? 14 : 22) * Math.sqrt(v / Math.max(data.max, 1)) : 0);
   const features = [];
-  for (const cell of flowData.cells) {
-    const span = cell.spans.find((s) => s.startMs <= moment && moment < s.endMs);
+  for (const place of places) {
+    const span = place.spans.find((s) => s.startMs <= moment && moment < s.endMs);
     const inflow = span ? span.inPerHour : 0, outflow = span ? span.outPerHour : 0;
     const label = inflow === 0 && outflow === 0 ? "" : t("map.flows_label", { entries: number(inflow, 1), exits: number(outflow, 1), net: (inflow - outflow >= 0 ? "+" : "") + number(inflow - outflow, 1) });
-    features.push({ type: "Feature", geometry: { type: "Point", coordinates: where.get(cell.id) }, properties: { r_in: radius(inflow), r_out: radius(outflow), label } });
+    const at = byBuilding ? place.position : where.get(place.id);
+    features.push({ type: "Feature", geometry: { type: "Point", coordinates: at }, properties: { level: byBuilding ? "building" : "cell", r_in: radius(inflow), r_out: radius(outflow), label } });
   }
+  document.body.dataset.flowsLevel = byBuilding ? "building" : "cell";
   map.getSource("flows").setData({ type: "FeatureCollection", features });
 }
 
@@ -577,7 +680,10 @@ $("export-png").addEventListener("click", () => {
 });
 
 mapReady = layers().then(basemap);
+map.on("moveend", followView);
+// Crossing street level switches the flow picture between cells and buildings.
+map.on("zoomend", () => { if (view === "flows") paintFlows(); });
 window.addEventListener("resize", () => map.resize());
 // The flows after the first moment is drawn: the store answers the map first.
 load().then(loadFlows);
-setInterval(() => { if (!base) loadFlows(); }, 300000);
+setInterval(() => { if (!base) { loadFlows(); loadBuildingFlows(); } }, 300000);
