@@ -140,6 +140,7 @@ fn tiny_basemap(path: &Path) {
 fn map_pixels(browser: &Browser, points: &[[f64; 2]]) -> Vec<[u8; 4]> {
     let answer = browser.execute(
         r#"const m = window.lintelMap, c = m.getCanvas();
+           m.redraw(); // the drawing buffer is not kept between frames: read it in the task that drew it
            const copy = document.createElement('canvas');
            copy.width = c.width; copy.height = c.height;
            const g = copy.getContext('2d');

@@ -39,8 +39,6 @@ const map = new maplibregl.Map({
   center: [0, 0],
   zoom: 1,
   attributionControl: { compact: false },
-  // The PNG export reads the canvas back.
-  canvasContextAttributes: { preserveDrawingBuffer: true },
   dragRotate: false,
   pitchWithRotate: false,
   // Labels appear at once: a slider move redraws without a fade (and screenshots are the same).
@@ -645,7 +643,14 @@ $("slider").addEventListener("input", () => { stopPlaying(); load(); });
 
 // What is on screen as a PNG: the map's canvas (basemap included), under a title band with the
 // place and local time, over the legend.
+// The canvas is read in the task that drew it (map.redraw draws at once): a preserved drawing
+// buffer would cost every frame a copy.
 $("export-png").addEventListener("click", () => {
+  map.redraw();
+  exportPng();
+});
+
+function exportPng() {
   const canvas = map.getCanvas();
   const ratio = canvas.width / canvas.clientWidth;
   const out = document.createElement("canvas");
@@ -677,7 +682,7 @@ $("export-png").addEventListener("click", () => {
   document.body.appendChild(link);
   link.click();
   link.remove();
-});
+}
 
 mapReady = layers().then(basemap);
 map.on("moveend", followView);
