@@ -260,34 +260,39 @@ fn read_latest(sql: &mut dyn Sql, writes: &[&Write]) -> Result<HashMap<String, L
 }
 
 fn read_intervals(sql: &mut dyn Sql, writes: &[&Write]) -> Result<HashMap<(String, i64), IntervalRow>, StoreError> {
-    let keys: Vec<(&str, i64)> = writes
+    let keys: HashSet<(&str, i64)> = writes
         .iter()
         .filter_map(|w| match w {
             Write::Counts { building, counts } => Some((building.as_str(), counts.interval.start.unix_seconds())),
             Write::Occupancy { .. } => None,
         })
-        .collect::<HashSet<_>>()
-        .into_iter()
         .collect();
+    let mut keys: Vec<(&str, i64)> = keys.into_iter().collect();
+    keys.sort_unstable();
     let mut rows = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        // Row values against a VALUES list: one index probe per key in both databases. The
-        // casts give PostgreSQL the types a bare VALUES list lacks.
-        let list = (0..chunk.len())
-            .map(|i| format!("(CAST(${} AS TEXT), CAST(${} AS BIGINT))", 2 * i + 1, 2 * i + 2))
-            .collect::<Vec<_>>()
-            .join(", ");
+        // Buildings and starts as two lists, which both databases answer from the primary key
+        // (and PostgreSQL from the partitions of those starts only); the pairs asked for are
+        // picked out here.
+        let buildings = distinct(chunk.iter().map(|(b, _)| *b));
+        let mut starts: Vec<i64> = chunk.iter().map(|(_, s)| *s).collect::<HashSet<_>>().into_iter().collect();
+        starts.sort_unstable();
         let statement = format!(
             "SELECT building, start_s, end_s, node, seq, entries, exits, occupancy FROM intervals
-             WHERE (building, start_s) IN (VALUES {list})"
+             WHERE building IN ({}) AND start_s IN ({})",
+            placeholders(1, buildings.len()),
+            placeholders(buildings.len() + 1, starts.len())
         );
-        let mut params = Vec::with_capacity(chunk.len() * 2);
-        for (building, start) in chunk {
-            params.extend([(*building).into(), (*start).into()]);
-        }
+        let mut params: Vec<SqlValue> = buildings.iter().map(|b| (*b).into()).collect();
+        params.extend(starts.iter().map(|s| SqlValue::from(*s)));
+        let wanted: HashSet<&(&str, i64)> = chunk.iter().collect();
         for r in sql.query(&statement, &params)? {
+            let key = (r[0].text(), r[1].int());
+            if !wanted.contains(&(key.0.as_str(), key.1)) {
+                continue;
+            }
             rows.insert(
-                (r[0].text(), r[1].int()),
+                key,
                 IntervalRow {
                     end_s: r[2].int(),
                     node: r[3].text(),
