@@ -14,8 +14,12 @@
 //!
 //! Every message, or every batch of messages ([`Recorder::record_batch`]), is one transaction: a
 //! consumer killed half-way leaves nothing half-written.
+//!
+//! On PostgreSQL `intervals` and `hourly` are partitioned by time, and retention drops whole
+//! partitions ([`partitions`]); SQLite keeps plain tables and deletes rows.
 
 pub mod batch;
+pub mod partitions;
 pub mod postgres;
 pub mod sqlite;
 
@@ -113,6 +117,10 @@ pub trait Sql: Send {
     /// Starts a transaction that will write.
     fn begin(&mut self) -> Result<(), StoreError> {
         self.batch("BEGIN")
+    }
+    /// PostgreSQL (whose history tables are partitioned by time: [`partitions`]).
+    fn is_postgres(&self) -> bool {
+        false
     }
 }
 
@@ -293,6 +301,9 @@ impl Recorder {
     pub fn new(mut sql: Box<dyn Sql>) -> Result<Self, StoreError> {
         claim_format(sql.as_mut(), "density", DENSITY_FORMAT)?;
         sql.batch(SCHEMA)?;
+        if sql.is_postgres() {
+            partitions::prepare(sql.as_mut(), lintel_wire::UtcTime::now().unix_seconds())?;
+        }
         Ok(Self { sql })
     }
 
@@ -523,8 +534,12 @@ impl Recorder {
             .collect())
     }
 
-    /// Forgets what is older than the retention allows; the rows removed.
+    /// Forgets what is older than the retention allows; the rows removed. On PostgreSQL the
+    /// history's partitions past the retention are dropped whole ([`partitions::sweep`]).
     pub fn sweep(&mut self, now_s: i64, retention: Retention) -> Result<u64, StoreError> {
+        if self.sql.is_postgres() {
+            return partitions::sweep(self.sql.as_mut(), now_s, retention);
+        }
         let raw = now_s - retention.raw_s;
         let hourly = now_s - retention.hourly_s;
         self.transaction(|sql| {

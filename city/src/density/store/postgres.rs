@@ -173,4 +173,8 @@ impl Sql for PostgresSql {
         }
         done
     }
+
+    fn is_postgres(&self) -> bool {
+        true
+    }
 }
