@@ -17,6 +17,10 @@
 //! | a `seq` below the node's highest | `seq_backwards`, kept in the history; it changes the current occupancy only if its data is newer |
 //! | occupancy ≠ previous + entries − exits on consecutive intervals | `occupancy_reset`, applied: the node's value is the truth (an operator set it, or the node lost its state) |
 //!
+//! A batch ([`Ingest::take_batch`], one store transaction) gives every message the outcome it
+//! would have had alone; a store that refuses one message's data gets the batch again one
+//! message at a time, so that message alone is `store_refused`.
+//!
 //! A node that restarts continues its `seq` and is nothing special. Whether data is newer is
 //! decided by its time, never by arrival order, so consumers may see messages in any order.
 

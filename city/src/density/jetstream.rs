@@ -223,7 +223,7 @@ fn run(runtime: &Runtime, config: JetStreamConfig, mut ingest: Ingest, stop: &At
             // (The timer must be made inside the runtime.)
             let mut batch: Vec<jetstream::Message> = Vec::new();
             let mut pull_again = false;
-            let since = Instant::now();
+            let mut since = Instant::now();
             while batch.len() < config.batch.max(1) {
                 // The first message is waited for; then what is already waiting is gathered.
                 let wait = if batch.is_empty() { Duration::from_millis(200) } else { BATCH_LINGER };
@@ -245,6 +245,9 @@ fn run(runtime: &Runtime, config: JetStreamConfig, mut ingest: Ingest, stop: &At
                         status.received.fetch_add(1, Ordering::SeqCst);
                         if message.info().is_ok_and(|info| info.delivered > 1) {
                             config.metrics.redelivered.inc();
+                        }
+                        if batch.is_empty() {
+                            since = Instant::now();
                         }
                         batch.push(message);
                     }
