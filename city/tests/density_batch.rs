@@ -269,3 +269,126 @@ fn data_postgresql_refuses_in_the_middle_of_a_batch_is_refused_alone() {
     assert!(again.iter().enumerate().all(|(i, o)| i == 2 || *o == Outcome::Dropped(BadInput::Duplicate)), "{again:?}");
     assert_eq!(ingest.store.dump().unwrap(), dump);
 }
+
+/// `lintel_density_messages_applied_total` of a worker (0 if it does not answer).
+fn applied(web: &str) -> u64 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(web) else { return 0 };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let _ = write!(stream, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .lines()
+        .find_map(|l| l.strip_prefix("lintel_density_messages_applied_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `lintel-city` worker (batches of 500, the default) on mosquitto and PostgreSQL.
+struct Worker {
+    child: std::process::Child,
+    web: String,
+}
+
+impl Worker {
+    fn start(dir: &Path, mqtt: u16, store: &str, id: &str) -> Self {
+        use std::io::BufRead;
+        let web = format!("127.0.0.1:{}", lintel_testkit::free_port());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_lintel-city"))
+            .arg("--grid")
+            .arg(workspace("fixtures/lishui-grid.geojson"))
+            .args(["--mqtt", &format!("127.0.0.1:{mqtt}"), "--web", &web, "--store", store])
+            .args(["--consumer-id", id, "--no-cell-topics", "--run-for-s", "300"])
+            .current_dir(dir)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("density: http://"), "{line:?}");
+        Self { child, web }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A backlog waiting in the broker (every building of the grid, 400 intervals, every fifth
+/// message twice), drained in batches by a worker SIGKILLed as soon as its first batches are in
+/// (the rest in flight, unacknowledged, or mid-transaction) and brought back under its id: the
+/// store ends equal to a clean run's of the same messages.
+#[test]
+fn a_worker_killed_while_draining_batches_stores_what_a_clean_run_stores() {
+    let dir = scratch_dir("density-batch-killed");
+    let broker = lintel_testkit::Broker::start_with(
+        &dir,
+        lintel_testkit::free_port(),
+        "allow_anonymous true\nmax_queued_messages 100000\n",
+    );
+    let pg = Postgres::start(&dir, &["killed", "clean"]);
+    // Their sessions, then away: the broker queues the backlog for both.
+    for (id, db) in [("density-killed", "killed"), ("density-clean", "clean")] {
+        let worker = Worker::start(&dir, broker.port, &pg.url(db), id);
+        std::thread::sleep(std::time::Duration::from_secs(1)); // subscribed
+        drop(worker);
+    }
+    let grid = grid();
+    let t = base() - 12 * 3600;
+    let intervals = 400i64;
+    let mut children = Vec::new();
+    for b in &grid.buildings {
+        use std::io::Write;
+        let mut child = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-q", "1", "-l"])
+            .args(["-t", &format!("lintel/v1/{}/building/{}/counts", b.site, b.building)])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("mosquitto_pub is not installed: run scripts/setup");
+        let mut stdin = child.stdin.take().unwrap();
+        for i in 0..intervals {
+            let line = counts(
+                &b.site,
+                &b.building,
+                &format!("edge-{}", b.building),
+                i as u64 + 1,
+                t + 60 * i,
+                ((i % 4) as u64, 0, (i % 17) as u64),
+            )
+            .to_string();
+            for _ in 0..(1 + usize::from(i % 5 == 0)) {
+                writeln!(stdin, "{line}").unwrap();
+            }
+        }
+        drop(stdin);
+        children.push(child);
+    }
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    let total = grid.buildings.len() as u64 * intervals as u64;
+
+    let killed = Worker::start(&dir, broker.port, &pg.url("killed"), "density-killed");
+    assert!(lintel_testkit::wait_until(std::time::Duration::from_secs(60), || applied(&killed.web) > 0));
+    let at_kill = applied(&killed.web);
+    drop(killed); // SIGKILL
+    assert!(at_kill < total, "the worker drained everything before it was killed: the test tested nothing");
+    eprintln!("killed after {at_kill} of {total} messages applied");
+    let _back = Worker::start(&dir, broker.port, &pg.url("killed"), "density-killed");
+    let _clean = Worker::start(&dir, broker.port, &pg.url("clean"), "density-clean");
+
+    let mut killed_store = store::open(&pg.url("killed")).unwrap();
+    let mut clean_store = store::open(&pg.url("clean")).unwrap();
+    let done = lintel_testkit::wait_until(std::time::Duration::from_secs(120), || {
+        killed_store.dump().unwrap().messages.len() as u64 == total
+            && clean_store.dump().unwrap().messages.len() as u64 == total
+    });
+    let (after_kill, clean) = (killed_store.dump().unwrap(), clean_store.dump().unwrap());
+    assert!(done, "{} and {} of {total} messages stored", after_kill.messages.len(), clean.messages.len());
+    assert_eq!(after_kill, clean);
+    assert_eq!(after_kill.intervals.len() as u64, total);
+}
