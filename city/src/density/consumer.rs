@@ -43,6 +43,10 @@ const STALE_RECHECK: Duration = Duration::from_secs(30);
 pub(crate) const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// The longest wait between two tries of a store that fails.
 pub(crate) const STORE_RETRY_MAX: Duration = Duration::from_secs(30);
+/// A batch is written when no message came for this long (what is waiting has been taken)…
+pub(crate) const BATCH_LINGER: Duration = Duration::from_millis(2);
+/// …or when its first message has waited this long, whatever keeps arriving.
+pub(crate) const BATCH_WAIT_MAX: Duration = Duration::from_millis(50);
 
 /// Where and how to subscribe.
 #[derive(Clone, Debug)]
@@ -55,8 +59,12 @@ pub struct ConsumerConfig {
     pub share_group: Option<String>,
     /// How long the broker keeps the session (and queues messages) of a worker that is away.
     pub session_expiry_s: u32,
-    /// Messages the broker may send before earlier ones are acknowledged.
+    /// Messages the broker may send before earlier ones are acknowledged (also the most a
+    /// batch can gather: the broker sends no more until the batch is stored and acknowledged).
     pub receive_maximum: u16,
+    /// The most messages written in one store transaction; 1 writes each message on its own
+    /// (as before batches, kept for comparison).
+    pub batch: usize,
     /// Buildings whose data is older than this are stale (for the cell summaries).
     pub stale_after_s: i64,
     pub retention: Retention,
@@ -78,7 +86,8 @@ impl ConsumerConfig {
             client_id: client_id.into(),
             share_group: None,
             session_expiry_s: 3600,
-            receive_maximum: 32,
+            receive_maximum: 512,
+            batch: 500,
             stale_after_s: 300,
             retention: Retention::default(),
             publish_cells: true,
@@ -177,9 +186,15 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
     let (mut seqs, mut last_settle) = (SeqTracker::default(), Instant::now());
     let mut console = config.console.as_ref().and_then(|c| c.lock().ok().and_then(|mut c| c.take()));
     let (mut listening_since_ms, mut last_console_tick) = (None, Instant::now());
+    // Received, not yet stored: written together, then acknowledged together.
+    let mut batch: Vec<Publish> = Vec::new();
+    let mut batch_since = Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        match connection.recv_timeout(Duration::from_millis(100)) {
-            Err(_) => {} // nothing within the timeout
+        let wait = if batch.is_empty() { Duration::from_millis(100) } else { BATCH_LINGER };
+        let mut write_batch = batch_since.elapsed() >= BATCH_WAIT_MAX;
+        match connection.recv_timeout(wait) {
+            Err(_) => write_batch = true, // nothing within the timeout: what was waiting is in
+
             Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => {
                 status.connected.store(true, Ordering::SeqCst);
                 status.connects.fetch_add(1, Ordering::SeqCst);
@@ -201,41 +216,17 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 if let Some(console) = &mut console {
                     console.take(&topic, payload, publish.retain, now_ms());
                 }
-                // Alerts, node status and acknowledgements are not the density layer's.
-                let data = topic.ends_with("/counts") || topic.ends_with("/occupancy");
-                // The store failing (down, busy, disk full) is the one thing that holds a
-                // message: retry, backing off, until it takes it (or we stop), so the broker
-                // keeps it rather than it being lost. Data the store refuses is not a failure:
-                // `take` counts it and it is acknowledged like any bad input.
-                let mut retry_in = Duration::from_secs(1);
-                if data {
-                    loop {
-                        match ingest.take(&topic, payload, UtcTime::now()) {
-                            Ok(_) => break,
-                            Err(error) => {
-                                tracing::warn!("density store: {error}; retrying in {} s", retry_in.as_secs());
-                                let until = Instant::now() + retry_in;
-                                while Instant::now() < until {
-                                    if stop.load(Ordering::SeqCst) {
-                                        return;
-                                    }
-                                    std::thread::sleep(Duration::from_millis(100));
-                                }
-                                retry_in = (retry_in * 2).min(STORE_RETRY_MAX);
-                            }
-                        }
-                    }
+                if batch.is_empty() {
+                    batch_since = Instant::now();
                 }
-                // Only this thread drives the connection: an acknowledgement the client's queue
-                // cannot take now waits here and goes out after the next turn, never lost (a
-                // lost one would hold the broker's window of unacknowledged messages for good).
-                unacked.push_back(publish);
-                dirty = true;
+                batch.push(publish);
+                write_batch |= batch.len() >= config.batch.max(1);
             }
             Ok(Ok(_)) => {}
             Ok(Err(error)) => {
                 // Their packet ids died with the connection; the broker sends them again.
                 unacked.clear();
+                batch.clear();
                 listening_since_ms = None;
                 if status.connected.swap(false, Ordering::SeqCst) {
                     tracing::warn!("density consumer: connection lost: {error}");
@@ -245,6 +236,16 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
                 std::thread::sleep(backoff);
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
+        }
+        if write_batch && !batch.is_empty() {
+            if !store_batch(&mut ingest, &batch, config.batch, stop) {
+                return;
+            }
+            // Only this thread drives the connection: an acknowledgement the client's queue
+            // cannot take now waits here and goes out after the next turn, never lost (a
+            // lost one would hold the broker's window of unacknowledged messages for good).
+            unacked.extend(batch.drain(..));
+            dirty = true;
         }
         while let Some(publish) = unacked.front() {
             if client.try_ack(publish).is_err() {
@@ -303,6 +304,65 @@ fn run(config: ConsumerConfig, mut ingest: Ingest, stop: &AtomicBool, status: &C
             break;
         }
     }
+}
+
+/// Stores the density layer's messages of `batch` (alerts, node status and acknowledgements are
+/// not its own); `false` if asked to stop before they were stored.
+fn store_batch(ingest: &mut Ingest, batch: &[Publish], batch_max: usize, stop: &AtomicBool) -> bool {
+    let data: Vec<(String, &[u8])> = batch
+        .iter()
+        .map(|p| {
+            (String::from_utf8_lossy(&p.topic).into_owned(), &p.payload[..p.payload.len().min(MAX_MESSAGE_BYTES + 1)])
+        })
+        .filter(|(topic, _)| topic.ends_with("/counts") || topic.ends_with("/occupancy"))
+        .collect();
+    let data: Vec<(&str, &[u8])> = data.iter().map(|(t, p)| (t.as_str(), *p)).collect();
+    take_retrying(ingest, &data, batch_max, |retry_in| {
+        let until = Instant::now() + retry_in;
+        while Instant::now() < until {
+            if stop.load(Ordering::SeqCst) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        true
+    })
+}
+
+/// Takes `data` (`(topic, payload)`), in one transaction per `batch_max` messages, or one
+/// message at a time when `batch_max` is 1. The store failing (down, busy, disk full) is the one
+/// thing that holds messages: retried, backing off from 1 s to [`STORE_RETRY_MAX`], until it takes
+/// them, so the broker keeps them rather than them being lost; `wait(how_long)` waits between
+/// tries and answers `false` to give up (stopping), then this answers `false`. Data the store
+/// refuses is not a failure: the ingest counts it and it is acknowledged like any bad input.
+pub(crate) fn take_retrying(
+    ingest: &mut Ingest,
+    data: &[(&str, &[u8])],
+    batch_max: usize,
+    mut wait: impl FnMut(Duration) -> bool,
+) -> bool {
+    let mut retry_in = Duration::from_secs(1);
+    let mut next = 0;
+    while next < data.len() {
+        let taken = if batch_max <= 1 {
+            let (topic, payload) = data[next];
+            ingest.take(topic, payload, UtcTime::now()).map(|_| 1)
+        } else {
+            let part = &data[next..(next + batch_max).min(data.len())];
+            ingest.take_batch(part, UtcTime::now()).map(|_| part.len())
+        };
+        match taken {
+            Ok(n) => next += n,
+            Err(error) => {
+                tracing::warn!("density store: {error}; retrying in {} s", retry_in.as_secs());
+                if !wait(retry_in) {
+                    return false;
+                }
+                retry_in = (retry_in * 2).min(STORE_RETRY_MAX);
+            }
+        }
+    }
+    true
 }
 
 /// The wall clock, Unix milliseconds.

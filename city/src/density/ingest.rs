@@ -17,6 +17,10 @@
 //! | a `seq` below the node's highest | `seq_backwards`, kept in the history; it changes the current occupancy only if its data is newer |
 //! | occupancy ≠ previous + entries − exits on consecutive intervals | `occupancy_reset`, applied: the node's value is the truth (an operator set it, or the node lost its state) |
 //!
+//! A batch ([`Ingest::take_batch`], one store transaction) gives every message the outcome it
+//! would have had alone; a store that refuses one message's data gets the batch again one
+//! message at a time, so that message alone is `store_refused`.
+//!
 //! A node that restarts continues its `seq` and is nothing special. Whether data is newer is
 //! decided by its time, never by arrival order, so consumers may see messages in any order.
 
@@ -30,7 +34,7 @@ use prometheus_client::registry::Registry;
 use serde_json::Value;
 
 use super::grid::Grid;
-use super::store::{Recorded, Recorder, StoreError};
+use super::store::{Recorded, Recorder, StoreError, Write};
 use lintel_wire::{Counts, Occupancy, TOPIC_ROOT, UtcTime};
 
 /// The largest payload read; a counts message of a building with many entrances is a few KiB.
@@ -211,13 +215,72 @@ impl Ingest {
                 }
             },
         };
-        if let Outcome::Applied { building, notes } = &outcome {
+        self.count_applied(&outcome);
+        Ok(outcome)
+    }
+
+    /// Takes a batch of messages (`(topic, payload)`) in one store transaction; one [`Outcome`]
+    /// per message, in order, the same as [`Ingest::take`] one after the other would give. An
+    /// `Err` is the store failing: none of the batch was taken (nothing is counted either), and
+    /// all of it may be tried again. When the store refuses some message's data, the batch is
+    /// written one message at a time instead, so that message alone is refused.
+    pub fn take_batch(&mut self, batch: &[(&str, &[u8])], now: UtcTime) -> Result<Vec<Outcome>, StoreError> {
+        let checked: Vec<Result<Message, (BadInput, String)>> =
+            batch.iter().map(|(topic, payload)| self.check(topic, payload, now)).collect();
+        let writes: Vec<Write> = checked.iter().filter_map(|c| c.as_ref().ok()).map(Message::write).collect();
+        let recorded: Vec<Result<Recorded, StoreError>> = match self.store.record_batch(&writes) {
+            Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+            Err(error) if error.is_refused() => {
+                tracing::debug!("density store refused a batch ({error}): writing it one message at a time");
+                let mut one_by_one = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    // The per-message path, so each message ends exactly as `take` would end it.
+                    let done = match write {
+                        Write::Counts { building, counts } => self.store.record_counts(building, counts),
+                        Write::Occupancy { building, occupancy } => self.store.record_occupancy(building, occupancy),
+                    };
+                    match done {
+                        Err(error) if !error.is_refused() => {
+                            self.metrics.store_errors.inc();
+                            return Err(error);
+                        }
+                        done => one_by_one.push(done),
+                    }
+                }
+                one_by_one
+            }
+            Err(error) => {
+                self.metrics.store_errors.inc();
+                return Err(error);
+            }
+        };
+        let mut recorded = recorded.into_iter();
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for ((topic, _), checked) in batch.iter().zip(checked) {
+            let outcome = match checked {
+                Err((kind, detail)) => Outcome::Dropped(self.note(kind, topic, &detail)),
+                Ok(message) => match recorded.next() {
+                    Some(Ok(recorded)) => self.outcome(&message, recorded),
+                    Some(Err(error)) => {
+                        self.metrics.store_errors.inc();
+                        Outcome::Dropped(self.note(BadInput::StoreRefused, topic, &error.to_string()))
+                    }
+                    None => unreachable!("one record per write"),
+                },
+            };
+            self.count_applied(&outcome);
+            outcomes.push(outcome);
+        }
+        Ok(outcomes)
+    }
+
+    fn count_applied(&self, outcome: &Outcome) {
+        if let Outcome::Applied { building, notes } = outcome {
             self.metrics.applied.inc();
             for &note in notes {
                 self.note(note, building, note.as_str());
             }
         }
-        Ok(outcome)
     }
 
     fn note(&self, kind: BadInput, source: &str, detail: &str) -> BadInput {
@@ -290,9 +353,16 @@ impl Ingest {
             Message::Counts(c) => self.store.record_counts(&key, c)?,
             Message::Occupancy(o) => self.store.record_occupancy(&key, o)?,
         };
+        Ok(self.outcome(&message, recorded))
+    }
+
+    /// What storing `message` came to.
+    fn outcome(&self, message: &Message, recorded: Recorded) -> Outcome {
+        let (site, building) = message.building();
+        let key = super::grid::building_key(site, building);
         let (seq_backwards, previous, became_latest) = match recorded {
             Recorded::Duplicate => {
-                return Ok(Outcome::Dropped(self.note(BadInput::Duplicate, &key, "duplicate (node, seq)")));
+                return Outcome::Dropped(self.note(BadInput::Duplicate, &key, "duplicate (node, seq)"));
             }
             Recorded::New { seq_backwards, previous, became_latest } => (seq_backwards, previous, became_latest),
         };
@@ -301,14 +371,14 @@ impl Ingest {
             notes.push(BadInput::SeqBackwards);
         }
         // A reset: consecutive intervals whose occupancy does not follow from the counts.
-        if let (Message::Counts(c), Some(prev), true) = (&message, &previous, became_latest)
+        if let (Message::Counts(c), Some(prev), true) = (message, &previous, became_latest)
             && let Some(last) = prev.interval
             && last.end_s == c.interval.start.unix_seconds()
             && (prev.occupancy + c.entries).saturating_sub(c.exits) != c.occupancy
         {
             notes.push(BadInput::OccupancyReset);
         }
-        Ok(Outcome::Applied { building: key, notes })
+        Outcome::Applied { building: key, notes }
     }
 }
 
@@ -355,6 +425,16 @@ fn implausible(message: &Message, capacity: Option<u64>) -> Option<String> {
 }
 
 impl Message {
+    /// The store's write of it.
+    fn write(&self) -> Write {
+        let (site, building) = self.building();
+        let building = super::grid::building_key(site, building);
+        match self {
+            Message::Counts(c) => Write::Counts { building, counts: c.clone() },
+            Message::Occupancy(o) => Write::Occupancy { building, occupancy: o.clone() },
+        }
+    }
+
     /// Every id the message carries, with the field it is in.
     fn ids(&self) -> Vec<(&'static str, &str)> {
         let mut ids = Vec::new();

@@ -7,7 +7,9 @@
 //! keeps the counts and occupancy subjects; every worker pulls from the same durable consumer, so
 //! the cluster hands each message to one worker at a time.
 //!
-//! - A message is acknowledged only after [`Ingest::take`] returned: stored, or counted as bad
+//! - Messages are taken in batches: what is already waiting (up to [`JetStreamConfig::batch`])
+//!   is written in one transaction ([`Ingest::take_batch`]).
+//! - A message is acknowledged only after its batch was taken: stored, or counted as bad
 //!   input (too large, malformed, … the same outcomes and counters as the MQTT path) and
 //!   dropped. Bad input is never redelivered; a poisoned message cannot hold the consumer.
 //! - A store that fails (down, busy) is retried with the MQTT path's backoff (1 s to 30 s); the
@@ -33,7 +35,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use tokio::runtime::Runtime;
 
-use super::consumer::{ConsumerStatus, STORE_RETRY_MAX, SWEEP_EVERY};
+use super::consumer::{BATCH_LINGER, BATCH_WAIT_MAX, ConsumerStatus, SWEEP_EVERY, take_retrying};
 use super::ingest::{Ingest, MAX_MESSAGE_BYTES};
 use super::store::Retention;
 use lintel_wire::UtcTime;
@@ -57,7 +59,8 @@ pub struct JetStreamConfig {
     pub keep: Duration,
     /// How long a worker may hold a message before the cluster gives it to another.
     pub ack_wait: Duration,
-    /// Messages pulled at once per worker (each held unacknowledged until stored).
+    /// Messages pulled at once per worker (each held unacknowledged until stored), and the most
+    /// written in one store transaction; 1 writes each message on its own (as before batches).
     pub batch: usize,
     pub retention: Retention,
     pub metrics: Arc<JetStreamMetrics>,
@@ -72,7 +75,7 @@ impl JetStreamConfig {
             replicas: 3,
             keep: Duration::from_secs(48 * 3600),
             ack_wait: Duration::from_secs(30),
-            batch: 64,
+            batch: 500,
             retention: Retention::default(),
             metrics: Arc::default(),
         }
@@ -218,32 +221,55 @@ fn run(runtime: &Runtime, config: JetStreamConfig, mut ingest: Ingest, stop: &At
                 }
             }
             // (The timer must be made inside the runtime.)
-            let next =
-                runtime.block_on(async { tokio::time::timeout(Duration::from_millis(200), messages.next()).await });
-            let message = match next {
-                Err(_) => continue, // nothing within the timeout: look at `stop`
-                Ok(None) => break,
-                Ok(Some(Err(error))) => {
-                    // A missed heartbeat or a failed pull (a server gone): the client reconnects
-                    // by itself; pull again through a fresh handle.
-                    tracing::warn!("density consumer (NATS): {error}; pulling again");
+            let mut batch: Vec<jetstream::Message> = Vec::new();
+            let mut pull_again = false;
+            let mut since = Instant::now();
+            while batch.len() < config.batch.max(1) {
+                // The first message is waited for; then what is already waiting is gathered.
+                let wait = if batch.is_empty() { Duration::from_millis(200) } else { BATCH_LINGER };
+                let next = runtime.block_on(async { tokio::time::timeout(wait, messages.next()).await });
+                match next {
+                    Err(_) => break, // nothing within the timeout: look at `stop`, or write the batch
+                    Ok(None) => {
+                        pull_again = true;
+                        break;
+                    }
+                    Ok(Some(Err(error))) => {
+                        // A missed heartbeat or a failed pull (a server gone): the client
+                        // reconnects by itself; pull again through a fresh handle.
+                        tracing::warn!("density consumer (NATS): {error}; pulling again");
+                        pull_again = true;
+                        break;
+                    }
+                    Ok(Some(Ok(message))) => {
+                        status.received.fetch_add(1, Ordering::SeqCst);
+                        if message.info().is_ok_and(|info| info.delivered > 1) {
+                            config.metrics.redelivered.inc();
+                        }
+                        if batch.is_empty() {
+                            since = Instant::now();
+                        }
+                        batch.push(message);
+                    }
+                }
+                if since.elapsed() >= BATCH_WAIT_MAX {
                     break;
                 }
-                Ok(Some(Ok(message))) => message,
-            };
-            status.received.fetch_add(1, Ordering::SeqCst);
-            if message.info().is_ok_and(|info| info.delivered > 1) {
-                config.metrics.redelivered.inc();
             }
-            let topic = topic_of(message.subject.as_str());
-            let payload = &message.payload[..message.payload.len().min(MAX_MESSAGE_BYTES + 1)];
-            if !take(runtime, &mut ingest, &message, &topic, payload, stop) {
-                return; // stopping, message not taken: the cluster gives it to another worker
+            if !batch.is_empty() {
+                if !take(runtime, &mut ingest, &batch, config.batch, stop) {
+                    return; // stopping, messages not taken: the cluster gives them to another worker
+                }
+                // Lost on the way (a server dying now)? The cluster redelivers them after
+                // `ack_wait` and the store sees duplicates.
+                for message in &batch {
+                    if let Err(error) = runtime.block_on(message.ack()) {
+                        tracing::debug!("density consumer (NATS): acknowledgement not sent: {error}");
+                    }
+                }
             }
-            // Lost on the way (a server dying now)? The cluster redelivers it after `ack_wait`
-            // and the store sees a duplicate.
-            if let Err(error) = runtime.block_on(message.ack()) {
-                tracing::debug!("density consumer (NATS): acknowledgement not sent: {error}");
+            if pull_again {
+                break;
             }
         }
         status.connected.store(false, Ordering::SeqCst);
@@ -251,30 +277,27 @@ fn run(runtime: &Runtime, config: JetStreamConfig, mut ingest: Ingest, stop: &At
     }
 }
 
-/// Takes one message, retrying while the store fails (keeping the message ours meanwhile);
-/// `false` if asked to stop before it was taken.
+/// Takes a batch, retrying while the store fails (keeping the messages ours meanwhile); `false`
+/// if asked to stop before it was taken. `batch_max` 1: one message at a time.
 fn take(
     runtime: &Runtime,
     ingest: &mut Ingest,
-    message: &jetstream::Message,
-    topic: &str,
-    payload: &[u8],
+    batch: &[jetstream::Message],
+    batch_max: usize,
     stop: &AtomicBool,
 ) -> bool {
-    let mut retry_in = Duration::from_secs(1);
-    loop {
-        match ingest.take(topic, payload, UtcTime::now()) {
-            Ok(_) => return true,
-            Err(error) => {
-                tracing::warn!("density store: {error}; retrying in {} s", retry_in.as_secs());
-                let _ = runtime.block_on(message.ack_with(AckKind::Progress));
-                if !pause(retry_in, stop) {
-                    return false;
-                }
-                retry_in = (retry_in * 2).min(STORE_RETRY_MAX);
-            }
+    let topics: Vec<String> = batch.iter().map(|m| topic_of(m.subject.as_str())).collect();
+    let data: Vec<(&str, &[u8])> = batch
+        .iter()
+        .zip(&topics)
+        .map(|(m, topic)| (topic.as_str(), &m.payload[..m.payload.len().min(MAX_MESSAGE_BYTES + 1)]))
+        .collect();
+    take_retrying(ingest, &data, batch_max, |retry_in| {
+        for message in batch {
+            let _ = runtime.block_on(message.ack_with(AckKind::Progress));
         }
-    }
+        pause(retry_in, stop)
+    })
 }
 
 /// Connects (once; the client then reconnects by itself), makes sure the stream and the durable

@@ -12,10 +12,18 @@
 //! - `hourly (building, hour_s)`: roll-ups, added to when an interval row is first written
 //!   (sums commute, so consumers need no lock between them).
 //!
-//! Every message is one transaction: a consumer killed half-way leaves nothing half-written.
+//! Every message, or every batch of messages ([`Recorder::record_batch`]), is one transaction: a
+//! consumer killed half-way leaves nothing half-written.
+//!
+//! On PostgreSQL `intervals` and `hourly` are partitioned by time, and retention drops whole
+//! partitions ([`partitions`]); SQLite keeps plain tables and deletes rows.
 
+pub mod batch;
+pub mod partitions;
 pub mod postgres;
 pub mod sqlite;
+
+pub use batch::Write;
 
 use lintel_wire::{Counts, Occupancy};
 
@@ -109,6 +117,10 @@ pub trait Sql: Send {
     /// Starts a transaction that will write.
     fn begin(&mut self) -> Result<(), StoreError> {
         self.batch("BEGIN")
+    }
+    /// PostgreSQL (whose history tables are partitioned by time: [`partitions`]).
+    fn is_postgres(&self) -> bool {
+        false
     }
 }
 
@@ -289,6 +301,9 @@ impl Recorder {
     pub fn new(mut sql: Box<dyn Sql>) -> Result<Self, StoreError> {
         claim_format(sql.as_mut(), "density", DENSITY_FORMAT)?;
         sql.batch(SCHEMA)?;
+        if sql.is_postgres() {
+            partitions::prepare(sql.as_mut(), lintel_wire::UtcTime::now().unix_seconds())?;
+        }
         Ok(Self { sql })
     }
 
@@ -422,6 +437,17 @@ impl Recorder {
         })
     }
 
+    /// Records many messages in one transaction ([`batch`]): one [`Recorded`] per write, the
+    /// same as writing them one at a time in this order. All or nothing: on any error nothing is
+    /// written; a [`StoreError::Refused`] means some message's data cannot be stored, and the
+    /// caller should write the batch one message at a time to refuse that one alone.
+    pub fn record_batch(&mut self, writes: &[Write]) -> Result<Vec<Recorded>, StoreError> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.transaction(|sql| batch::record(sql, writes))
+    }
+
     /// Every building's newest state.
     pub fn latest(&mut self) -> Result<Vec<Latest>, StoreError> {
         let rows = self.sql.query(
@@ -508,8 +534,12 @@ impl Recorder {
             .collect())
     }
 
-    /// Forgets what is older than the retention allows; the rows removed.
+    /// Forgets what is older than the retention allows; the rows removed. On PostgreSQL the
+    /// history's partitions past the retention are dropped whole ([`partitions::sweep`]).
     pub fn sweep(&mut self, now_s: i64, retention: Retention) -> Result<u64, StoreError> {
+        if self.sql.is_postgres() {
+            return partitions::sweep(self.sql.as_mut(), now_s, retention);
+        }
         let raw = now_s - retention.raw_s;
         let hourly = now_s - retention.hourly_s;
         self.transaction(|sql| {
@@ -583,33 +613,42 @@ fn latest_of(sql: &mut dyn Sql, building: &str) -> Result<Option<Latest>, StoreE
     Ok(rows.first().map(|r| latest_from_row(r)))
 }
 
+/// The upsert of `latest` rows (`{values}`: the rows, 9 values each): a row's occupancy is
+/// replaced only by data of a later time (or, at the same time, a node and seq that sort after
+/// it), its last interval only by one that ends later; so any order of upserts ends the same.
+const LATEST_UPSERT: &str = "INSERT INTO latest (building, node, seq, at_s, occupancy, start_s, end_s, entries, exits)
+ VALUES {values}
+ ON CONFLICT (building) DO UPDATE SET
+   node = CASE WHEN (excluded.at_s > latest.at_s OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
+     OR (excluded.node = latest.node AND excluded.seq > latest.seq)))) THEN excluded.node ELSE latest.node END,
+   seq = CASE WHEN (excluded.at_s > latest.at_s OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
+     OR (excluded.node = latest.node AND excluded.seq > latest.seq)))) THEN excluded.seq ELSE latest.seq END,
+   at_s = CASE WHEN (excluded.at_s > latest.at_s OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
+     OR (excluded.node = latest.node AND excluded.seq > latest.seq)))) THEN excluded.at_s ELSE latest.at_s END,
+   occupancy = CASE WHEN (excluded.at_s > latest.at_s OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
+     OR (excluded.node = latest.node AND excluded.seq > latest.seq)))) THEN excluded.occupancy ELSE latest.occupancy END,
+   start_s = CASE WHEN (excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))
+     THEN excluded.start_s ELSE latest.start_s END,
+   end_s = CASE WHEN (excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))
+     THEN excluded.end_s ELSE latest.end_s END,
+   entries = CASE WHEN (excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))
+     THEN excluded.entries ELSE latest.entries END,
+   exits = CASE WHEN (excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))
+     THEN excluded.exits ELSE latest.exits END";
+
 /// Makes `new` the building's newest state if its time is later (or, at the same time, its
 /// node and seq sort after the current one's, so every order of arrival ends the same). The last
 /// interval's fields move on their own, to the interval that ends last: an occupancy message
 /// (no interval) at the same time as a counts message must not hide that interval's entries and
 /// exits, whichever of the two arrives first. Whether `new` became the newest state.
 fn set_latest(sql: &mut dyn Sql, new: &Latest, previous: Option<&Latest>) -> Result<bool, StoreError> {
+    static STATEMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| LATEST_UPSERT.replace("{values}", "($1, $2, $3, $4, $5, $6, $7, $8, $9)"));
     let i = new.interval;
     let opt = |v: Option<i64>| v.map(SqlValue::Int).unwrap_or(SqlValue::Null);
-    const NEWER: &str = "(excluded.at_s > latest.at_s OR (excluded.at_s = latest.at_s AND (excluded.node > latest.node
-        OR (excluded.node = latest.node AND excluded.seq > latest.seq))))";
-    const LATER_INTERVAL: &str =
-        "(excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))";
-    let statement = format!(
-        "INSERT INTO latest (building, node, seq, at_s, occupancy, start_s, end_s, entries, exits)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-         ON CONFLICT (building) DO UPDATE SET
-           node = CASE WHEN {NEWER} THEN excluded.node ELSE latest.node END,
-           seq = CASE WHEN {NEWER} THEN excluded.seq ELSE latest.seq END,
-           at_s = CASE WHEN {NEWER} THEN excluded.at_s ELSE latest.at_s END,
-           occupancy = CASE WHEN {NEWER} THEN excluded.occupancy ELSE latest.occupancy END,
-           start_s = CASE WHEN {LATER_INTERVAL} THEN excluded.start_s ELSE latest.start_s END,
-           end_s = CASE WHEN {LATER_INTERVAL} THEN excluded.end_s ELSE latest.end_s END,
-           entries = CASE WHEN {LATER_INTERVAL} THEN excluded.entries ELSE latest.entries END,
-           exits = CASE WHEN {LATER_INTERVAL} THEN excluded.exits ELSE latest.exits END"
-    );
+    let statement = STATEMENT.as_str();
     sql.execute(
-        &statement,
+        statement,
         &[
             new.building.as_str().into(),
             new.node.as_str().into(),

@@ -78,6 +78,11 @@ impl PostgresSql {
             return Ok(statement.clone());
         }
         let statement = self.client().prepare(sql).map_err(error)?;
+        // A batch's multi-row statements differ by their number of rows: prepared each time,
+        // they would push the per-message statements out of the cache.
+        if sql.len() > UNCACHED_OVER {
+            return Ok(statement);
+        }
         // History queries differ by their number of buildings: keep the cache bounded.
         if self.prepared.len() >= 256 {
             self.prepared.clear();
@@ -86,6 +91,9 @@ impl PostgresSql {
         Ok(statement)
     }
 }
+
+/// Statements longer than this (a batch's rows) are not kept prepared.
+const UNCACHED_OVER: usize = 4096;
 
 fn error(e: postgres::Error) -> StoreError {
     // `as_db_error` carries the server's message; the Display of others is already one line.
@@ -164,5 +172,9 @@ impl Sql for PostgresSql {
             _ => {}
         }
         done
+    }
+
+    fn is_postgres(&self) -> bool {
+        true
     }
 }
