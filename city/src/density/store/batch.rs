@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::{LATEST_UPSERT, LastInterval, Latest, Recorded, Sql, SqlValue, StoreError, latest_from_row};
+use super::{LATEST_UPSERT, LastInterval, Latest, Recorded, Sql, SqlValue, StoreError, latest_from_row, latest_row};
 use lintel_wire::{Counts, Occupancy};
 
 /// Rows per statement: 9 values a row stays far under both databases' limit on bound values
@@ -398,24 +398,9 @@ fn write_hours(sql: &mut dyn Sql, hours: &BTreeMap<(String, i64), HourDelta>) ->
 
 fn write_latest(sql: &mut dyn Sql, latest: &BTreeMap<String, Latest>) -> Result<(), StoreError> {
     let rows: Vec<_> = latest.values().collect();
-    let opt = |v: Option<i64>| v.map(SqlValue::Int).unwrap_or(SqlValue::Null);
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let statement = LATEST_UPSERT.replace("{values}", &value_rows(chunk.len(), 9));
-        let mut params = Vec::with_capacity(chunk.len() * 9);
-        for l in chunk {
-            let i = l.interval;
-            params.extend([
-                l.building.as_str().into(),
-                l.node.as_str().into(),
-                l.seq.into(),
-                l.at_s.into(),
-                l.occupancy.into(),
-                opt(i.map(|i| i.start_s)),
-                opt(i.map(|i| i.end_s)),
-                opt(i.map(|i| i.entries as i64)),
-                opt(i.map(|i| i.exits as i64)),
-            ]);
-        }
+        let params: Vec<SqlValue> = chunk.iter().flat_map(|l| latest_row(l)).collect();
         sql.execute(&statement, &params)?;
     }
     Ok(())

@@ -636,6 +636,23 @@ const LATEST_UPSERT: &str = "INSERT INTO latest (building, node, seq, at_s, occu
    exits = CASE WHEN (excluded.end_s IS NOT NULL AND (latest.end_s IS NULL OR excluded.end_s > latest.end_s))
      THEN excluded.exits ELSE latest.exits END";
 
+/// The nine values of a building's state, in the order of [`LATEST_UPSERT`]'s columns.
+fn latest_row(l: &Latest) -> [SqlValue; 9] {
+    let opt = |v: Option<i64>| v.map(SqlValue::Int).unwrap_or(SqlValue::Null);
+    let i = l.interval;
+    [
+        l.building.as_str().into(),
+        l.node.as_str().into(),
+        l.seq.into(),
+        l.at_s.into(),
+        l.occupancy.into(),
+        opt(i.map(|i| i.start_s)),
+        opt(i.map(|i| i.end_s)),
+        opt(i.map(|i| i.entries as i64)),
+        opt(i.map(|i| i.exits as i64)),
+    ]
+}
+
 /// Makes `new` the building's newest state if its time is later (or, at the same time, its
 /// node and seq sort after the current one's, so every order of arrival ends the same). The last
 /// interval's fields move on their own, to the interval that ends last: an occupancy message
@@ -644,23 +661,7 @@ const LATEST_UPSERT: &str = "INSERT INTO latest (building, node, seq, at_s, occu
 fn set_latest(sql: &mut dyn Sql, new: &Latest, previous: Option<&Latest>) -> Result<bool, StoreError> {
     static STATEMENT: std::sync::LazyLock<String> =
         std::sync::LazyLock::new(|| LATEST_UPSERT.replace("{values}", "($1, $2, $3, $4, $5, $6, $7, $8, $9)"));
-    let i = new.interval;
-    let opt = |v: Option<i64>| v.map(SqlValue::Int).unwrap_or(SqlValue::Null);
-    let statement = STATEMENT.as_str();
-    sql.execute(
-        statement,
-        &[
-            new.building.as_str().into(),
-            new.node.as_str().into(),
-            new.seq.into(),
-            new.at_s.into(),
-            new.occupancy.into(),
-            opt(i.map(|i| i.start_s)),
-            opt(i.map(|i| i.end_s)),
-            opt(i.map(|i| i.entries as i64)),
-            opt(i.map(|i| i.exits as i64)),
-        ],
-    )?;
+    sql.execute(STATEMENT.as_str(), &latest_row(new))?;
     Ok(previous.is_none_or(|p| (new.at_s, new.node.as_str(), new.seq) > (p.at_s, p.node.as_str(), p.seq)))
 }
 
