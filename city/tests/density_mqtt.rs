@@ -184,7 +184,10 @@ fn counts_from_nodes_become_the_density_map_history_cell_topics_and_pictures() {
     let then: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(feature(&then, "building:pets/hall")["properties"]["occupancy"], 10);
 
-    // The bad input is in the metrics.
+    // The bad input is in the metrics (the junk came last: wait until its batch is written).
+    let counted =
+        || get(&density.web, "/metrics").1.contains("lintel_density_bad_input_total{kind=\"unknown_building\"} 1\n");
+    wait_until(Duration::from_secs(30), counted);
     let (_, metrics) = get(&density.web, "/metrics");
     assert!(metrics.contains("lintel_density_bad_input_total{kind=\"malformed\"} 1\n"), "{metrics}");
     assert!(metrics.contains("lintel_density_bad_input_total{kind=\"unknown_building\"} 1\n"), "{metrics}");
