@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use lintel_calibration::site::Zone;
 
-use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ZoneEvent};
+use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, RegionConfig, ZoneEvent};
 use crate::count::{Tally, ZoneTally};
 use crate::detection::Detection;
 use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig};
@@ -46,6 +46,8 @@ pub struct ReplayOptions {
     pub geometry: lintel_calibration::site::CameraGeometry,
     /// The detector sees every other frame mirrored ([`AnalysisConfig::alternate_mirror`]).
     pub alternate_mirror: bool,
+    /// The detector looks at the zones' region through a smaller network ([`AnalysisConfig::region`]).
+    pub region: Option<RegionConfig>,
 }
 
 /// What a replay counted.
@@ -56,6 +58,8 @@ pub struct ReplayReport {
     pub skipped: u64,
     /// Frames the detector saw through the camera's low-light curve.
     pub low_light: u64,
+    /// Frames the detector saw only the zones' region of ([`ReplayOptions::region`]).
+    pub regional: u64,
     pub source_size: (u32, u32),
     pub source_fps: Option<f64>,
     pub elapsed: Duration,
@@ -157,6 +161,7 @@ pub fn replay_watched(
         motion_gate: options.motion_gate,
         low_light: options.low_light,
         alternate_mirror: options.alternate_mirror,
+        region: options.region.clone(),
         ..AnalysisConfig::at_fps(reader.fps)
     };
     let mut analysis =
@@ -189,6 +194,7 @@ pub fn replay_watched(
             let to_detect: Vec<&Frame> = pending.iter().zip(&wanted).filter(|(_, w)| **w).map(|(f, _)| f).collect();
             let looks: Vec<_> = admitted.iter().flatten().map(Admitted::look).collect();
             sums.low_light += looks.iter().filter(|l| l.tone.is_some()).count() as u64;
+            sums.regional += looks.iter().filter(|l| l.window.is_some()).count() as u64;
             let detected =
                 if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch_looking(&to_detect, &looks) };
             timings.detect += detecting.elapsed();
@@ -236,6 +242,7 @@ pub fn replay_watched(
         frames: sums.frames,
         skipped: analysis.skipped(),
         low_light: sums.low_light,
+        regional: sums.regional,
         source_size,
         source_fps: source.source_fps(),
         elapsed: started.elapsed(),
@@ -276,6 +283,7 @@ struct Sums {
     detections: u64,
     embedded: u64,
     low_light: u64,
+    regional: u64,
     confirmed: std::collections::HashSet<TrackId>,
 }
 

@@ -56,6 +56,9 @@ DEFAULT_MODELS = (
     "ssdlite-pedestrian-768x576",
     "ssdlite-pedestrian-300-int8",
     "ssdlite-pedestrian-768x576-int8",
+    "ssdlite-pedestrian-384x384-int8",
+    "ssdlite-pedestrian-512x384-int8",
+    "ssdlite-pedestrian-384x576-int8",
 )
 # Tensors of the tf2onnx graph, by the names TensorFlow gave them (stable from run to run).
 IMAGE_AS_FLOAT = "ToFloat:0"  # Cast of image_tensor:0 to float, NHWC

@@ -58,7 +58,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Where Debian's opencv-doc puts the clip (scripts/setup installs it before the models; the
 # fixtures/video/vtest.avi link to it is made after).
 VIDEO = Path("/usr/share/doc/opencv-doc/examples/data/vtest.avi")
-DEFAULT_MODELS = ("ssdlite-pedestrian-300", "ssdlite-pedestrian-768x576")
+DEFAULT_MODELS = ("ssdlite-pedestrian-300", "ssdlite-pedestrian-768x576", "ssdlite-pedestrian-384x384",
+                  "ssdlite-pedestrian-512x384", "ssdlite-pedestrian-384x576")
 NETWORK_PREFIXES = ("FeatureExtractor/", "BoxPredictor_")
 QUANTISED_OPS = ("Conv", "Add", "Clip")
 # The last convolution of each head: its outputs are box offsets and class logits.

@@ -6,10 +6,13 @@ use std::time::Duration;
 use lintel_calibration::CameraSpace;
 use lintel_calibration::site::{CameraGeometry, Zone, ZoneShape};
 
+use super::region::{RegionConfig, RegionPlan};
 use super::{FrameAnalysis, PersonBox, ZoneEvent};
 use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
 use crate::detection::{BBox, Detection, Embedding, Sighting};
-use crate::infer::{Embedder, InferError, Look, LowLight, LowLightConfig, MotionGate, MotionGateConfig, ToneCurve};
+use crate::infer::{
+    Embedder, InferError, Look, LowLight, LowLightConfig, MotionGate, MotionGateConfig, ToneCurve, Window,
+};
 use crate::ingest::Frame;
 use crate::track::{Track, Tracker, TrackerConfig};
 
@@ -40,6 +43,9 @@ pub struct AnalysisConfig {
     /// It makes the counts nearly independent of the street's direction, but the box jitter it
     /// adds cost crossings on the clip at 5 frames/s (README, "Which way the street runs").
     pub alternate_mirror: bool,
+    /// The detector looks at the zones' region through a smaller network where one fits, the whole
+    /// frame every so often ([`RegionConfig`]); `None`: always the whole frame.
+    pub region: Option<RegionConfig>,
 }
 
 impl AnalysisConfig {
@@ -54,6 +60,7 @@ impl AnalysisConfig {
             low_light: LowLightConfig::default(),
             counter: CounterConfig::default(),
             alternate_mirror: false,
+            region: None,
         }
     }
 }
@@ -95,11 +102,14 @@ struct Stream {
     connection: u64,
     /// The stream's picture size, in source pixels.
     size: (u32, u32),
+    /// The frames' size, in analysis pixels.
+    frame_size: (u32, u32),
     /// The lens and floor for this stream's picture size.
     space: CameraSpace,
     tracker: Tracker,
     counter: ZoneCounter,
     gate: Option<MotionGate>,
+    region: Option<RegionPlan>,
     low_light: LowLight,
     /// Each track's foot point in the previous frame, for the anonymous step of each person.
     feet: std::collections::HashMap<crate::track::TrackId, (f32, f32)>,
@@ -132,6 +142,8 @@ pub struct Admitted {
     pub tone: Option<ToneCurve>,
     /// Whether the detector sees this frame mirrored ([`Look::mirrored`]).
     pub mirrored: bool,
+    /// The rectangle the detector sees ([`Look::window`]); `None`: the whole frame.
+    pub window: Option<Window>,
 }
 
 impl Admitted {
@@ -139,7 +151,7 @@ impl Admitted {
     ///
     /// [`Detector::detect_batch_looking`]: crate::infer::Detector::detect_batch_looking
     pub fn look(&self) -> Look<'_> {
-        Look { tone: self.tone.as_ref(), mirrored: self.mirrored }
+        Look { tone: self.tone.as_ref(), mirrored: self.mirrored, window: self.window }
     }
 }
 
@@ -197,10 +209,15 @@ impl CameraAnalysis {
             let (w, h) = stream.size;
             stream.space = camera_space(&self.geometry, (w, h));
             stream.counter = ZoneCounter::new(&self.zones, stream.space.clone(), self.config.counter);
+            let shapes = gate_shapes(&self.zones, &stream.space);
             if let Some(config) = self.config.motion_gate {
-                let shapes = gate_shapes(&self.zones, &stream.space);
                 stream.gate = Some(MotionGate::new(config, &shapes, (w, h), self.letterboxed));
             }
+            stream.region = self
+                .config
+                .region
+                .as_ref()
+                .map(|config| RegionPlan::new(config, &shapes, (w, h), stream.frame_size, self.letterboxed));
         }
     }
 
@@ -218,12 +235,11 @@ impl CameraAnalysis {
             self.start_stream(frame, connection);
         }
         let Some(stream) = self.stream.as_mut() else { return Some(Admitted::default()) };
+        let at = stream_time(frame, self.config.fps);
         if let Some(gate) = stream.gate.as_mut() {
             let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
             // A frame that cannot be mapped is left to the detector, which reports it.
-            let detect = gate
-                .decide(frame, stream_time(frame, self.config.fps), tracking)
-                .map_or(true, |decision| decision.detect());
+            let detect = gate.decide(frame, at, tracking).map_or(true, |decision| decision.detect());
             if !detect {
                 return None;
             }
@@ -231,7 +247,14 @@ impl CameraAnalysis {
         let tone = frame.rgb().ok().and_then(|view| stream.low_light.update(&view).cloned());
         let mirrored = self.config.alternate_mirror && stream.detected % 2 == 1;
         stream.detected += 1;
-        Some(Admitted { tone, mirrored })
+        let window = stream.region.as_mut().and_then(|plan| plan.window_at(at));
+        Some(Admitted { tone, mirrored, window })
+    }
+
+    /// The rectangle the detector looks at between whole-frame looks (`None`: always the whole
+    /// frame, or before the first frame).
+    pub fn region_window(&self) -> Option<Window> {
+        self.stream.as_ref().and_then(|s| s.region.as_ref()).and_then(RegionPlan::window)
     }
 
     /// Whether the detector saw the last admitted frame through the low-light curve.
@@ -331,19 +354,25 @@ impl CameraAnalysis {
         self.carried = self.finish();
         let (w, h) = (frame.source_width, frame.source_height);
         let space = camera_space(&self.geometry, (w, h));
-        let gate = self
+        let shapes = gate_shapes(&self.zones, &space);
+        let gate = self.config.motion_gate.map(|config| MotionGate::new(config, &shapes, (w, h), self.letterboxed));
+        let frame_size = (frame.width(), frame.height());
+        let region = self
             .config
-            .motion_gate
-            .map(|config| MotionGate::new(config, &gate_shapes(&self.zones, &space), (w, h), self.letterboxed));
+            .region
+            .as_ref()
+            .map(|config| RegionPlan::new(config, &shapes, (w, h), frame_size, self.letterboxed));
         let tracker =
             self.config.tracker.clone().at_fps(self.config.fps, self.config.max_lost, self.config.reid_memory);
         self.stream = Some(Stream {
             connection,
             size: (w, h),
+            frame_size,
             tracker: Tracker::new(tracker),
             counter: ZoneCounter::new(&self.zones, space.clone(), self.config.counter),
             space,
             gate,
+            region,
             low_light: LowLight::new(self.config.low_light),
             feet: std::collections::HashMap::new(),
             detected: 0,

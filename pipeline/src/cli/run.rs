@@ -147,6 +147,11 @@ pub struct RunArgs {
     /// never. A site-file camera's `low_light` overrides it.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     low_light: lintel::infer::LowLightMode,
+    /// Where the detector looks on each camera: `auto` at its zones and a margin, through the
+    /// smallest region network that holds them, and at the whole frame every 2 s; `off` at the
+    /// whole frame always (README, "A detector that looks where it counts").
+    #[arg(long, value_name = "MODE", default_value = "auto")]
+    detector_region: super::count::RegionMode,
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -185,6 +190,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.models.clone().unwrap_or_else(super::default_manifest))?;
     let spec = manifest.detector(args.model.as_deref())?;
     let mut detector = Detector::load(Runtime::load()?, spec, &manifest.file_of(spec), args.threads)?;
+    if args.detector_region == super::count::RegionMode::Auto {
+        detector = detector.with_regions(Runtime::load()?, &manifest.regions_of(spec)?, args.threads)?;
+    }
     let mut embedder = match args.reid.as_deref() {
         Some(name) => {
             let spec = manifest.reid(Some(name).filter(|n| !n.is_empty()))?;
@@ -287,6 +295,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         motion_gate: args.motion_gate.0,
         run_for: args.run_for_s.map(Duration::from_secs),
         low_light: args.low_light,
+        region: Some(detector.region_sizes())
+            .filter(|sizes| !sizes.is_empty())
+            .map(lintel::analysis::RegionConfig::with_sizes),
         state_file: Some(state_file),
         metrics: (args.metrics.is_some() || args.web.is_some()).then_some(metrics),
         live: args.web.is_some().then_some(live),

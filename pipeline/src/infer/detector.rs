@@ -30,24 +30,39 @@ pub struct Look<'a> {
     /// not mirror-symmetric: the same people, mirrored, are found in slightly other boxes, which
     /// is why a mirrored camera counted differently ([`crate::analysis::AnalysisConfig::alternate_mirror`]).
     pub mirrored: bool,
+    /// Only this rectangle of the frame, at its own scale, through the region network of its
+    /// size ([`Detector::with_regions`]); `None`: the whole frame. Boxes still come back in the
+    /// frame's source pixels, and those cut by the rectangle's edge come back cut.
+    pub window: Option<Window>,
 }
 
-/// Runs a person-detection model on frames; boxes come back in frame pixels.
-pub struct Detector {
+/// A rectangle of a frame, in the frame's (analysis) pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Window {
+    pub fn size(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+}
+
+/// One network: the whole-frame one, or a region one (the same weights at a smaller input).
+struct Net {
     session: Session,
     spec: ModelSpec,
     path: PathBuf,
     input: InputBuffer,
-    /// Per frame of the last run, its candidates (one entry per batch slot).
-    candidates: Vec<Vec<Candidate>>,
-    min_score: f32,
     /// Whether the model's batch dimension is dynamic (several frames per run).
     batches: bool,
 }
 
-impl Detector {
-    /// Loads `file` and checks that its input matches what `spec` says.
-    pub fn load(runtime: &Runtime, spec: &ModelSpec, file: &Path, threads: usize) -> Result<Self, InferError> {
+impl Net {
+    fn load(runtime: &Runtime, spec: &ModelSpec, file: &Path, threads: usize) -> Result<Self, InferError> {
         if !file.exists() {
             return Err(InferError::ModelMissing { path: file.to_path_buf() });
         }
@@ -61,28 +76,79 @@ impl Detector {
         let session = runtime.session(file, threads).map_err(|e| load_error(first_line(&e.to_string())))?;
         let batches = check_input(&session, spec, file)?;
         check_outputs(&session, spec, file)?;
+        Ok(Self { session, spec: spec.clone(), path: file.to_path_buf(), input: InputBuffer::new(spec), batches })
+    }
+
+    fn input_size(&self) -> (u32, u32) {
+        (self.spec.input_width, self.spec.input_height)
+    }
+}
+
+/// Runs a person-detection model on frames; boxes come back in frame pixels.
+pub struct Detector {
+    whole: Net,
+    /// The same network at smaller inputs, for a rectangle of the frame ([`Look::window`]).
+    regions: Vec<Net>,
+    /// Per frame of the last run, its candidates (one entry per batch slot).
+    candidates: Vec<Vec<Candidate>>,
+    min_score: f32,
+}
+
+impl Detector {
+    /// Loads `file` and checks that its input matches what `spec` says.
+    pub fn load(runtime: &Runtime, spec: &ModelSpec, file: &Path, threads: usize) -> Result<Self, InferError> {
         Ok(Self {
-            session,
-            spec: spec.clone(),
-            path: file.to_path_buf(),
-            input: InputBuffer::new(spec),
+            whole: Net::load(runtime, spec, file, threads)?,
+            regions: Vec::new(),
             candidates: vec![Vec::with_capacity(256)],
             min_score: DEFAULT_MIN_SCORE,
-            batches,
         })
     }
 
+    /// Adds region networks: the same network at smaller inputs (`(spec, file)` each, as the
+    /// whole-frame model's `regions` in models.toml name them), which see a rectangle of the frame
+    /// of exactly their input size ([`Look::window`]) at less cost than the whole frame.
+    pub fn with_regions(
+        mut self,
+        runtime: &Runtime,
+        regions: &[(ModelSpec, PathBuf)],
+        threads: usize,
+    ) -> Result<Self, InferError> {
+        for (spec, file) in regions {
+            let net = Net::load(runtime, spec, file, threads)?;
+            let (w, h) = net.input_size();
+            let (frame_w, frame_h) = self.input_size();
+            if w > frame_w || h > frame_h || spec.format != self.whole.spec.format || spec.letterboxed() {
+                return Err(InferError::ModelMismatch {
+                    path: file.clone(),
+                    message: format!(
+                        "region model {:?} ({w}×{h}) must be the whole-frame model's format, unletterboxed, \
+                         and fit inside its {frame_w}×{frame_h} input",
+                        spec.name
+                    ),
+                });
+            }
+            self.regions.push(net);
+        }
+        Ok(self)
+    }
+
+    /// The input sizes of the region networks, smallest first is not promised.
+    pub fn region_sizes(&self) -> Vec<(u32, u32)> {
+        self.regions.iter().map(Net::input_size).collect()
+    }
+
     pub fn spec(&self) -> &ModelSpec {
-        &self.spec
+        &self.whole.spec
     }
 
     /// The frame size this model wants from ingest.
     pub fn input_size(&self) -> (u32, u32) {
-        (self.spec.input_width, self.spec.input_height)
+        self.whole.input_size()
     }
 
     pub fn scale_mode(&self) -> ScaleMode {
-        if self.spec.letterboxed() { ScaleMode::Letterbox } else { ScaleMode::Stretch }
+        if self.whole.spec.letterboxed() { ScaleMode::Letterbox } else { ScaleMode::Stretch }
     }
 
     pub fn set_min_score(&mut self, min_score: f32) {
@@ -92,7 +158,7 @@ impl Detector {
     /// Whether the model takes several frames in one run ([`detect_batch`](Self::detect_batch)
     /// with more than one frame); models exported with a fixed batch of 1 do not.
     pub fn batches(&self) -> bool {
-        self.batches
+        self.whole.batches
     }
 
     /// Frames per run that pay off for this model: batches save the per-run costs of a small
@@ -100,10 +166,10 @@ impl Detector {
     /// memory of a large one (768×576: 1.5 GB at 8 frames against 0.3 GB, no faster). Up to 4
     /// frames of 300×300 pixels' worth; 1 for models that do not batch.
     pub fn preferred_batch(&self) -> usize {
-        if !self.batches {
+        if !self.whole.batches {
             return 1;
         }
-        let pixels = self.spec.input_width as usize * self.spec.input_height as usize;
+        let pixels = self.whole.spec.input_width as usize * self.whole.spec.input_height as usize;
         (4 * 300 * 300 / pixels.max(1)).clamp(1, 4)
     }
 
@@ -126,7 +192,7 @@ impl Detector {
         frames: &[&Frame],
         tones: &[Option<&ToneCurve>],
     ) -> Result<Vec<Vec<Detection>>, InferError> {
-        let looks: Vec<Look<'_>> = tones.iter().map(|&tone| Look { tone, mirrored: false }).collect();
+        let looks: Vec<Look<'_>> = tones.iter().map(|&tone| Look { tone, mirrored: false, window: None }).collect();
         self.detect_batch_looking(frames, &looks)
     }
 
@@ -138,42 +204,84 @@ impl Detector {
         frames: &[&Frame],
         looks: &[Look<'_>],
     ) -> Result<Vec<Vec<Detection>>, InferError> {
-        let run_error = |message: String| InferError::Run { model: self.path.display().to_string(), message };
-        if frames.len() > 1 && !self.batches {
+        if looks.iter().any(|look| look.window.is_some()) {
+            // Frames through different networks: one run each.
+            return frames
+                .iter()
+                .enumerate()
+                .map(|(i, frame)| {
+                    let look = looks.get(i).copied().unwrap_or_default();
+                    Ok(self.detect_looking(&[frame], &[look])?.pop().unwrap_or_default())
+                })
+                .collect();
+        }
+        self.detect_looking(frames, looks)
+    }
+
+    /// Frames that all go through the same network: the whole-frame one, or (one frame) the
+    /// region network of its look's window.
+    fn detect_looking(&mut self, frames: &[&Frame], looks: &[Look<'_>]) -> Result<Vec<Vec<Detection>>, InferError> {
+        let window = looks.first().and_then(|look| look.window);
+        let whole_size = self.whole.input_size();
+        let letterboxed = self.whole.spec.letterboxed();
+        let letterbox_of =
+            |frame: &Frame| Letterbox::new((frame.source_width, frame.source_height), whole_size, letterboxed);
+        let net = match window {
+            None => &mut self.whole,
+            Some(window) => match self.regions.iter_mut().find(|net| net.input_size() == window.size()) {
+                Some(net) => net,
+                None => {
+                    return Err(InferError::Run {
+                        model: self.whole.path.display().to_string(),
+                        message: format!("no region network of {}×{} is loaded", window.width, window.height),
+                    });
+                }
+            },
+        };
+        let run_error = |message: String| InferError::Run { model: net.path.display().to_string(), message };
+        if frames.len() > 1 && (!net.batches || window.is_some()) {
             return Err(run_error(format!("{} frames in one run, the model takes one at a time", frames.len())));
         }
         if frames.is_empty() {
             return Ok(Vec::new());
         }
-        if self.input.slots(&self.spec) != frames.len() {
-            self.input.set_slots(&self.spec, frames.len());
+        if net.input.slots(&net.spec) != frames.len() {
+            net.input.set_slots(&net.spec, frames.len());
         }
+        let (input_width, input_height) = net.input_size();
         for (slot, frame) in frames.iter().enumerate() {
-            if (frame.width(), frame.height()) != self.input_size() {
+            if (frame.width(), frame.height()) != whole_size {
                 return Err(run_error(format!(
                     "frame is {}×{}, the model takes {}×{}",
                     frame.width(),
                     frame.height(),
-                    self.spec.input_width,
-                    self.spec.input_height
+                    whole_size.0,
+                    whole_size.1
                 )));
             }
             let view = frame.rgb().map_err(|e| run_error(e.to_string()))?;
+            let view = match window {
+                None => view,
+                Some(w) => view.crop(w.left as usize, w.top as usize, w.width as usize, w.height as usize).ok_or_else(
+                    || run_error(format!("window {w:?} is not inside the {}×{} frame", frame.width(), frame.height())),
+                )?,
+            };
             let look = looks.get(slot).copied().unwrap_or_default();
-            self.input.fill_slot_toned(slot, &view, look.tone);
+            net.input.fill_slot_toned(slot, &view, look.tone);
             if look.mirrored {
-                self.input.mirror_slot(slot, frame.width() as usize, frame.height() as usize);
+                net.input.mirror_slot(slot, input_width as usize, input_height as usize);
             }
         }
-        self.run(frames.len())?;
-        let input_width = self.spec.input_width as f32;
+        run(net, &mut self.candidates, self.min_score, frames.len())?;
+        let (offset_x, offset_y) = window.map_or((0.0, 0.0), |w| (w.left as f32, w.top as f32));
+        let input_width = input_width as f32;
+        let person_class = net.spec.person_class;
         Ok(frames
             .iter()
             .zip(&self.candidates)
             .enumerate()
             .map(|(slot, (frame, candidates))| {
-                let source = (frame.source_width, frame.source_height);
-                let letterbox = Letterbox::new(source, self.input_size(), self.spec.letterboxed());
+                let letterbox = letterbox_of(frame);
                 let mirrored = looks.get(slot).is_some_and(|l| l.mirrored);
                 candidates
                     .iter()
@@ -184,7 +292,15 @@ impl Detector {
                         } else {
                             *c
                         };
-                        to_detection(&c, &letterbox, self.spec.person_class)
+                        // From the window's pixels to the frame's.
+                        let c = Candidate {
+                            x1: c.x1 + offset_x,
+                            x2: c.x2 + offset_x,
+                            y1: c.y1 + offset_y,
+                            y2: c.y2 + offset_y,
+                            ..c
+                        };
+                        to_detection(&c, &letterbox, person_class)
                     })
                     .collect()
             })
@@ -218,95 +334,93 @@ impl Detector {
             }
         }
     }
+}
 
-    /// Runs the model on the filled input buffer (`batch` frames) and decodes into
-    /// `self.candidates`, one list per frame.
-    fn run(&mut self, batch: usize) -> Result<(), InferError> {
-        let path = &self.path;
-        let run_error = |e: ort::Error| InferError::Run { model: path.display().to_string(), message: e.to_string() };
-        let (w, h) = (self.spec.input_width as usize, self.spec.input_height as usize);
-        let shape = match self.spec.input_layout {
-            InputLayout::Nhwc => [batch, h, w, 3],
-            InputLayout::Nchw => [batch, 3, h, w],
-        };
-        let input = match &self.input {
-            InputBuffer::Bytes(data) => {
-                TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
-            }
-            InputBuffer::Floats { data, .. } => {
-                TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
-            }
-        };
-        let outputs = self.session.run(ort::inputs![self.spec.input_name.as_str() => input]).map_err(run_error)?;
-        let params = decode::DecodeParams {
-            input_size: (self.spec.input_width, self.spec.input_height),
-            person_class: self.spec.person_class,
-            min_score: self.min_score,
-        };
-        self.candidates.resize_with(batch, || Vec::with_capacity(256));
-        let spec = &self.spec;
-        // Each output read once as an array; frame `i` of the batch is its index `i` on axis 0.
-        let output = |name: &str| -> Result<ArrayViewD<'_, f32>, InferError> {
-            let value = outputs.get(name).ok_or_else(|| InferError::Run {
-                model: path.display().to_string(),
-                message: format!("no output named {name:?}"),
-            })?;
-            value.try_extract_array::<f32>().map_err(run_error)
-        };
-        let shape_error = |message: String| InferError::Run { model: path.display().to_string(), message };
-        let first = spec.outputs.first().map(String::as_str).unwrap_or("output0");
-        match spec.format {
-            OutputFormat::SsdTf => {
-                let [boxes, scores, classes, num] = ssd_outputs(spec);
-                let boxes = rows_per_frame(boxes, output(boxes)?, batch, 4).map_err(shape_error)?;
-                let scores = per_frame(scores, output(scores)?, batch).map_err(shape_error)?;
-                let classes = per_frame(classes, output(classes)?, batch).map_err(shape_error)?;
-                let num = per_frame(num, output(num)?, batch).map_err(shape_error)?;
-                for (i, out) in self.candidates.iter_mut().enumerate() {
-                    out.clear();
-                    let scores = scores.row(i);
-                    let valid = num.row(i).first().map_or(scores.len(), |n| *n as usize);
-                    let (boxes, classes) = (boxes.index_axis(Axis(0), i), classes.row(i));
-                    decode::decode_ssd_tf(boxes, scores, classes, valid, &params, out);
-                    // The graph already ran NMS per class; nothing to add.
-                }
-            }
-            OutputFormat::SsdBoxes => {
-                let [boxes_name, scores_name] = ssd_boxes_outputs(spec);
-                // `[B, anchors, 1, 4]` and `[B, anchors, 1]` as the cut graphs write them.
-                let boxes = rows_per_frame(boxes_name, output(boxes_name)?, batch, 4).map_err(shape_error)?;
-                let scores = output(scores_name)?;
-                let anchors = boxes.len_of(Axis(1));
-                let classes = (scores.len() / batch).checked_div(anchors).unwrap_or(0);
-                let scores = rows_per_frame(scores_name, scores, batch, classes).map_err(shape_error)?;
-                for (i, out) in self.candidates.iter_mut().enumerate() {
-                    out.clear();
-                    let (boxes, scores) = (boxes.index_axis(Axis(0), i), scores.index_axis(Axis(0), i));
-                    decode::decode_ssd_boxes(boxes, scores, &params, out);
-                    decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
-                    out.truncate(SSD_MAX_DETECTIONS);
-                    decode::clip_to_input(out, params.input_size);
-                }
-            }
-            OutputFormat::Yolov8 | OutputFormat::Yolov5 | OutputFormat::Yolox => {
-                let data = output(first)?;
-                let columns = data.shape().last().copied().unwrap_or(0);
-                let data = rows_per_frame(first, data, batch, columns).map_err(shape_error)?;
-                for (data, out) in data.outer_iter().zip(self.candidates.iter_mut()) {
-                    out.clear();
-                    match spec.format {
-                        OutputFormat::Yolov8 => decode::decode_yolov8(data, &params, out),
-                        OutputFormat::Yolov5 => decode::decode_yolov5(data, &params, out),
-                        _ => decode::decode_yolox(data, &params, out),
-                    }
-                    decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
-                }
-            }
-            // Refused by `load`.
-            OutputFormat::Embedding => {}
+/// Runs `net` on its filled input buffer (`batch` frames) and decodes into `candidates`, one list
+/// per frame.
+fn run(net: &mut Net, candidates: &mut Vec<Vec<Candidate>>, min_score: f32, batch: usize) -> Result<(), InferError> {
+    let path = &net.path;
+    let run_error = |e: ort::Error| InferError::Run { model: path.display().to_string(), message: e.to_string() };
+    let (w, h) = (net.spec.input_width as usize, net.spec.input_height as usize);
+    let shape = match net.spec.input_layout {
+        InputLayout::Nhwc => [batch, h, w, 3],
+        InputLayout::Nchw => [batch, 3, h, w],
+    };
+    let input = match &net.input {
+        InputBuffer::Bytes(data) => TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn(),
+        InputBuffer::Floats { data, .. } => {
+            TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
         }
-        Ok(())
+    };
+    let outputs = net.session.run(ort::inputs![net.spec.input_name.as_str() => input]).map_err(run_error)?;
+    let params = decode::DecodeParams {
+        input_size: (net.spec.input_width, net.spec.input_height),
+        person_class: net.spec.person_class,
+        min_score,
+    };
+    candidates.resize_with(batch, || Vec::with_capacity(256));
+    let spec = &net.spec;
+    // Each output read once as an array; frame `i` of the batch is its index `i` on axis 0.
+    let output = |name: &str| -> Result<ArrayViewD<'_, f32>, InferError> {
+        let value = outputs.get(name).ok_or_else(|| InferError::Run {
+            model: path.display().to_string(),
+            message: format!("no output named {name:?}"),
+        })?;
+        value.try_extract_array::<f32>().map_err(run_error)
+    };
+    let shape_error = |message: String| InferError::Run { model: path.display().to_string(), message };
+    let first = spec.outputs.first().map(String::as_str).unwrap_or("output0");
+    match spec.format {
+        OutputFormat::SsdTf => {
+            let [boxes, scores, classes, num] = ssd_outputs(spec);
+            let boxes = rows_per_frame(boxes, output(boxes)?, batch, 4).map_err(shape_error)?;
+            let scores = per_frame(scores, output(scores)?, batch).map_err(shape_error)?;
+            let classes = per_frame(classes, output(classes)?, batch).map_err(shape_error)?;
+            let num = per_frame(num, output(num)?, batch).map_err(shape_error)?;
+            for (i, out) in candidates.iter_mut().enumerate() {
+                out.clear();
+                let scores = scores.row(i);
+                let valid = num.row(i).first().map_or(scores.len(), |n| *n as usize);
+                let (boxes, classes) = (boxes.index_axis(Axis(0), i), classes.row(i));
+                decode::decode_ssd_tf(boxes, scores, classes, valid, &params, out);
+                // The graph already ran NMS per class; nothing to add.
+            }
+        }
+        OutputFormat::SsdBoxes => {
+            let [boxes_name, scores_name] = ssd_boxes_outputs(spec);
+            // `[B, anchors, 1, 4]` and `[B, anchors, 1]` as the cut graphs write them.
+            let boxes = rows_per_frame(boxes_name, output(boxes_name)?, batch, 4).map_err(shape_error)?;
+            let scores = output(scores_name)?;
+            let anchors = boxes.len_of(Axis(1));
+            let classes = (scores.len() / batch).checked_div(anchors).unwrap_or(0);
+            let scores = rows_per_frame(scores_name, scores, batch, classes).map_err(shape_error)?;
+            for (i, out) in candidates.iter_mut().enumerate() {
+                out.clear();
+                let (boxes, scores) = (boxes.index_axis(Axis(0), i), scores.index_axis(Axis(0), i));
+                decode::decode_ssd_boxes(boxes, scores, &params, out);
+                decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
+                out.truncate(SSD_MAX_DETECTIONS);
+                decode::clip_to_input(out, params.input_size);
+            }
+        }
+        OutputFormat::Yolov8 | OutputFormat::Yolov5 | OutputFormat::Yolox => {
+            let data = output(first)?;
+            let columns = data.shape().last().copied().unwrap_or(0);
+            let data = rows_per_frame(first, data, batch, columns).map_err(shape_error)?;
+            for (data, out) in data.outer_iter().zip(candidates.iter_mut()) {
+                out.clear();
+                match spec.format {
+                    OutputFormat::Yolov8 => decode::decode_yolov8(data, &params, out),
+                    OutputFormat::Yolov5 => decode::decode_yolov5(data, &params, out),
+                    _ => decode::decode_yolox(data, &params, out),
+                }
+                decode::non_max_suppression(out, spec.nms_iou.unwrap_or(NMS_IOU));
+            }
+        }
+        // Refused by `load`.
+        OutputFormat::Embedding => {}
     }
+    Ok(())
 }
 
 fn to_detection(c: &Candidate, letterbox: &Letterbox, class: u32) -> Detection {

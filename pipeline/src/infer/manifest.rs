@@ -75,6 +75,11 @@ pub struct ModelSpec {
     pub std: [f32; 3],
     /// Length of an appearance model's feature vector.
     pub embedding_dim: Option<usize>,
+    /// Region networks of this detector: the same weights at smaller inputs, by model name. A
+    /// camera whose zones fit one of them is detected on that rectangle only (README, "A detector
+    /// that looks where it counts").
+    #[serde(default)]
+    pub regions: Vec<String>,
     pub sha256: Option<String>,
     pub licence: Option<String>,
     pub source: Option<String>,
@@ -179,6 +184,21 @@ impl Manifest {
         }
     }
 
+    /// The region networks `spec` names, with their files; an unknown name is an error.
+    pub fn regions_of(&self, spec: &ModelSpec) -> Result<Vec<(ModelSpec, PathBuf)>, InferError> {
+        spec.regions
+            .iter()
+            .map(|name| match self.model(name) {
+                Some(region) => Ok((region.clone(), self.file_of(region))),
+                None => Err(self.error(format!(
+                    "model {:?}: its region {name:?} is no model (models: {})",
+                    spec.name,
+                    self.names()
+                ))),
+            })
+            .collect()
+    }
+
     fn error(&self, message: String) -> InferError {
         InferError::Manifest { path: self.path.clone(), line: 0, message }
     }
@@ -220,6 +240,26 @@ input_height = 640
         assert_eq!(spec.format, OutputFormat::Yolov8);
         assert!(spec.letterboxed());
         assert_eq!(manifest.file_of(spec), Path::new("models/m.onnx"));
+    }
+
+    #[test]
+    fn a_detector_names_its_regions() {
+        let model = |name: &str, regions: &str| {
+            format!(
+                "[[model]]\nname = \"{name}\"\nfile = \"{name}.onnx\"\nformat = \"ssd-boxes\"\ninput_name = \"i\"\n\
+                 input_layout = \"nhwc\"\ninput_dtype = \"uint8\"\ninput_width = 8\ninput_height = 8\nregions = [{regions}]\n"
+            )
+        };
+        let text = model("big", r#""small""#) + &model("small", "");
+        let manifest = Manifest::parse(&text, Path::new("models/models.toml")).unwrap();
+        let regions = manifest.regions_of(manifest.model("big").unwrap()).unwrap();
+        assert_eq!(regions.len(), 1);
+        assert_eq!(regions[0].0.name, "small");
+        assert_eq!(regions[0].1, Path::new("models/small.onnx"));
+        let text = model("big", r#""gone""#);
+        let manifest = Manifest::parse(&text, Path::new("models/models.toml")).unwrap();
+        let error = manifest.regions_of(manifest.model("big").unwrap()).unwrap_err().to_string();
+        assert!(error.contains("\"gone\" is no model"), "{error}");
     }
 
     #[test]

@@ -14,11 +14,11 @@ pub use decode::{
     Candidate, DecodeParams, clip_to_input, decode_ssd_boxes, decode_ssd_tf, decode_yolov5, decode_yolov8,
     decode_yolox, non_max_suppression,
 };
-pub use detector::{Detector, Look};
+pub use detector::{Detector, Look, Window};
 pub use embedder::Embedder;
 pub use error::InferError;
 pub use low_light::{LowLight, LowLightConfig, LowLightMode, LumaLevels, ToneCurve};
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
-pub use motion_gate::{GateDecision, MotionGate, MotionGateConfig};
+pub use motion_gate::{GateDecision, MotionGate, MotionGateConfig, watched_area};
 pub use preprocess::{InputBuffer, Letterbox};
 pub use runtime::Runtime;

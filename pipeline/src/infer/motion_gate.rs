@@ -84,6 +84,25 @@ impl MotionGateConfig {
     }
 }
 
+/// The bounding box of `zones` (source pixels of a `width` × `height` frame) grown by `margin` ×
+/// the frame height on every side, inside the frame; the whole frame when there is no zone.
+pub fn watched_area(zones: &[ZoneShape], (width, height): (u32, u32), margin: f32) -> BBox {
+    let (w, h) = (width as f32, height as f32);
+    let points = zones.iter().flat_map(|zone| match zone {
+        ZoneShape::Line(line) => vec![line.a, line.b],
+        ZoneShape::Polygon(polygon) => polygon.points.clone(),
+    });
+    let (mut x1, mut y1, mut x2, mut y2) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+    for p in points {
+        (x1, y1, x2, y2) = (x1.min(p.x), y1.min(p.y), x2.max(p.x), y2.max(p.y));
+    }
+    if x1 > x2 {
+        return BBox::from_corners(0.0, 0.0, w, h);
+    }
+    let m = margin * h;
+    BBox::from_corners((x1 - m).max(0.0), (y1 - m).max(0.0), (x2 + m).min(w), (y2 + m).min(h))
+}
+
 /// Why the gate let a frame through (or not).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GateDecision {
@@ -124,23 +143,8 @@ impl MotionGate {
     /// A gate watching `zones` (in source pixels of a `width` × `height` frame) and a margin
     /// around them; with no zone it watches the whole frame. `letterboxed` says how the source
     /// was scaled to the analysis size (as the detector's model wants).
-    pub fn new(config: MotionGateConfig, zones: &[ZoneShape], (width, height): (u32, u32), letterboxed: bool) -> Self {
-        let (w, h) = (width as f32, height as f32);
-        let whole = BBox::from_corners(0.0, 0.0, w, h);
-        let points = zones.iter().flat_map(|zone| match zone {
-            ZoneShape::Line(line) => vec![line.a, line.b],
-            ZoneShape::Polygon(polygon) => polygon.points.clone(),
-        });
-        let (mut x1, mut y1, mut x2, mut y2) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-        for p in points {
-            (x1, y1, x2, y2) = (x1.min(p.x), y1.min(p.y), x2.max(p.x), y2.max(p.y));
-        }
-        let watched = if x1 > x2 {
-            whole
-        } else {
-            let m = config.margin * h;
-            BBox::from_corners((x1 - m).max(0.0), (y1 - m).max(0.0), (x2 + m).min(w), (y2 + m).min(h))
-        };
+    pub fn new(config: MotionGateConfig, zones: &[ZoneShape], size: (u32, u32), letterboxed: bool) -> Self {
+        let watched = watched_area(zones, size, config.margin);
         Self {
             config,
             watched,

@@ -17,9 +17,12 @@ pub struct Frame {
     pub(crate) info: gstreamer_video::VideoInfo,
 }
 
-/// A mapped, readable view of a frame's packed RGB pixels.
+/// A mapped, readable view of a frame's packed RGB pixels, or of a rectangle of them
+/// ([`RgbView::crop`]).
 pub struct RgbView<'a> {
     frame: gstreamer_video::VideoFrameRef<&'a gstreamer::BufferRef>,
+    /// The rectangle viewed, in the frame's pixels: left, top, width, height.
+    window: (usize, usize, usize, usize),
 }
 
 impl Frame {
@@ -67,16 +70,22 @@ impl Frame {
     /// Maps the buffer for reading.
     pub fn rgb(&self) -> Result<RgbView<'_>, MapError> {
         gstreamer_video::VideoFrameRef::from_buffer_ref_readable(self.buffer.as_ref(), &self.info)
-            .map(|frame| RgbView { frame })
+            .map(|frame| {
+                let window = (0, 0, frame.width() as usize, frame.height() as usize);
+                RgbView { frame, window }
+            })
             .map_err(|_| MapError)
     }
 }
 
-impl RgbView<'_> {
-    /// The pixel rows, `stride` bytes apart (GStreamer pads rows to 4 bytes).
+impl<'a> RgbView<'a> {
+    /// The pixel rows, `stride` bytes apart (GStreamer pads rows to 4 bytes), from the view's
+    /// top-left pixel on.
     pub fn data(&self) -> &[u8] {
         // Plane 0 of a packed RGB frame always exists.
-        self.frame.plane_data(0).unwrap_or(&[])
+        let plane = self.frame.plane_data(0).unwrap_or(&[]);
+        let (left, top, _, _) = self.window;
+        plane.get(top * self.stride() + left * 3..).unwrap_or(&[])
     }
 
     pub fn stride(&self) -> usize {
@@ -84,11 +93,21 @@ impl RgbView<'_> {
     }
 
     pub fn width(&self) -> usize {
-        self.frame.width() as usize
+        self.window.2
     }
 
     pub fn height(&self) -> usize {
-        self.frame.height() as usize
+        self.window.3
+    }
+
+    /// The rectangle `width` × `height` at (`left`, `top`) of this view, without a copy; `None`
+    /// when it does not lie inside.
+    pub fn crop(self, left: usize, top: usize, width: usize, height: usize) -> Option<RgbView<'a>> {
+        let (x, y, w, h) = self.window;
+        if left + width > w || top + height > h {
+            return None;
+        }
+        Some(RgbView { frame: self.frame, window: (x + left, y + top, width, height) })
     }
 }
 
@@ -147,6 +166,19 @@ pub fn luma(rgb: &[u8]) -> u8 {
 #[cfg(test)]
 mod luma_tests {
     use super::*;
+
+    #[test]
+    fn a_crop_is_the_rectangle_its_rows_a_stride_apart() {
+        // 5×4 pixels (rows padded to 16 bytes); pixel (x, y) holds x + 10·y in every channel.
+        let rgb: Vec<u8> = (0..4).flat_map(|y| (0..5).flat_map(move |x| [x + 10 * y; 3])).collect();
+        let frame = Frame::from_rgb(5, 4, rgb, 0).unwrap();
+        let crop = frame.rgb().unwrap().crop(1, 2, 3, 2).unwrap();
+        assert_eq!((crop.width(), crop.height()), (3, 2));
+        assert_eq!(crop.to_grey(), [21, 22, 23, 31, 32, 33]);
+        // A crop of a crop is still in the frame's pixels.
+        assert_eq!(crop.crop(2, 1, 1, 1).unwrap().to_grey(), [33]);
+        assert!(frame.rgb().unwrap().crop(3, 0, 3, 1).is_none());
+    }
 
     #[test]
     fn grey_drops_the_row_padding_and_weighs_green_most() {

@@ -87,6 +87,7 @@ pub(super) fn start_cameras(
             reid_memory: options.reid_memory,
             motion_gate: MotionGateConfig::for_camera(options.motion_gate, camera),
             low_light: LowLightConfig::for_camera(options.low_light, camera),
+            region: options.region.clone(),
             ..AnalysisConfig::at_fps(fps)
         };
         let zones = site.zones_for(&camera.id).cloned().collect();

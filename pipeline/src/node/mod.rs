@@ -80,6 +80,8 @@ pub struct NodeOptions {
     /// When cameras' pictures are stretched for the detector (a camera's `low_light` in the site
     /// file overrides): by default while they are dark or flat.
     pub low_light: crate::infer::LowLightMode,
+    /// Where the detector looks on each camera ([`crate::analysis::AnalysisConfig::region`]).
+    pub region: Option<crate::analysis::RegionConfig>,
     /// Where each camera's newest analysed frame is kept for live readers (pages), if anyone
     /// watches.
     pub live: Option<LiveFrames>,
@@ -123,6 +125,7 @@ impl Default for NodeOptions {
             blinded_after: Duration::from_secs(60),
             motion_gate: None,
             low_light: crate::infer::LowLightMode::Auto,
+            region: None,
             live: None,
             view_watch: crate::analysis::ViewWatchConfig::default(),
             show: None,
