@@ -154,13 +154,20 @@ fn check_models(plan: &Preflight) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
     let detector = manifest.detector(plan.model.as_deref()).map_err(|e| e.to_string()).and_then(|spec| {
         let file = manifest.file_of(spec);
+        // `lintel run` loads the region networks too (`--detector-region auto`, the default).
+        let regions = manifest.regions_of(spec).map_err(|e| e.to_string())?;
         Detector::load(runtime, spec, &file, plan.threads)
-            .map(|_| {
+            .and_then(|detector| detector.with_regions(runtime, &regions, plan.threads))
+            .map(|detector| {
                 format!(
-                    "detector {} loads ({}, ONNX Runtime {})",
+                    "detector {} loads ({}, ONNX Runtime {}){}",
                     spec.name,
                     file.display(),
-                    runtime.library().display()
+                    runtime.library().display(),
+                    match detector.region_sizes().len() {
+                        0 => String::new(),
+                        n => format!(", with its {n} region networks"),
+                    }
                 )
             })
             .map_err(|e| e.to_string())
