@@ -79,7 +79,7 @@ fn a_mirrored_look_is_the_mirrored_frames_answer_and_the_network_has_a_handednes
         let flipped = mirrored(&frame);
         let as_is = detector.detect(&frame).unwrap();
         let through_mirror =
-            detector.detect_batch_looking(&[&frame], &[Look { tone: None, mirrored: true }]).unwrap().remove(0);
+            detector.detect_batch_looking(&[&frame], &[Look { mirrored: true, ..Look::default() }]).unwrap().remove(0);
         let of_flipped = mirror_back(&detector.detect(&flipped).unwrap(), width);
         assert!(as_is.iter().filter(|d| d.score >= 0.5).count() >= 2, "frame {frames}: people: {as_is:?}");
         // The same input tensor, so the same answer, to float rounding.

@@ -157,6 +157,10 @@ pub struct Camera {
     /// brightness: `Some(true)` always, `Some(false)` never, `None` (`"auto"`, the default) while
     /// they are dark or flat (dusk, night, an infrared night mode).
     pub low_light: Option<bool>,
+    /// Whether the detector may look at this camera's zones only, through a smaller network
+    /// (`detector_region`); `None` follows the node's `--detector-region`, `Some(false)` always
+    /// shows it the whole frame.
+    pub detector_region: Option<bool>,
     /// The tamper watch's thresholds for this camera; `None` fields follow the node's defaults.
     pub tamper: TamperSettings,
     /// Where to find the credentials for `url`.

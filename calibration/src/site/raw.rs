@@ -64,6 +64,7 @@ pub(super) struct RawCamera {
     pub(super) motion_gate: Option<bool>,
     pub(super) motion_max_skip_s: Option<Spanned<f64>>,
     pub(super) low_light: Option<Spanned<String>>,
+    pub(super) detector_region: Option<bool>,
     pub(super) tamper_defocus_ratio: Option<Spanned<f64>>,
     pub(super) tamper_defocus_grace_s: Option<Spanned<f64>>,
     pub(super) tamper_moved_below: Option<Spanned<f64>>,

@@ -309,6 +309,7 @@ impl Source<'_> {
             motion_gate: c.motion_gate,
             motion_max_skip_s,
             low_light,
+            detector_region: c.detector_region,
             tamper,
             credentials: Credentials { username_env, password_env, password_file },
             auth,

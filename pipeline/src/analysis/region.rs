@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use lintel_calibration::site::ZoneShape;
+use lintel_calibration::site::{Camera, ZoneShape};
 
 use crate::infer::{Letterbox, Window, watched_area};
 
@@ -30,6 +30,15 @@ impl RegionConfig {
     /// The defaults for a detector whose region networks take `sizes`.
     pub fn with_sizes(sizes: Vec<(u32, u32)>) -> Self {
         Self { margin: DEFAULT_MARGIN, whole_every: DEFAULT_WHOLE_EVERY, sizes }
+    }
+
+    /// The region of `camera`: the node's (`node`, `None` when it looks at whole frames), unless
+    /// the site file's `detector_region = false` says the whole frame always.
+    pub fn for_camera(node: Option<&RegionConfig>, camera: &Camera) -> Option<RegionConfig> {
+        if camera.detector_region == Some(false) {
+            return None;
+        }
+        node.cloned()
     }
 }
 
@@ -151,6 +160,21 @@ mod tests {
         let mut none = RegionPlan::new(&config, &[], (768, 576), (768, 576), false);
         assert_eq!(none.window_at(ms(100)), None);
         assert_eq!(none.window_at(ms(200)), None);
+    }
+
+    #[test]
+    fn a_camera_of_the_site_file_can_keep_the_whole_frame() {
+        let site = lintel_calibration::site::Site::parse(
+            "[site]\nid = \"s\"\nnode = \"n\"\n[[building]]\nid = \"b\"\n[[entrance]]\nid = \"e\"\nbuilding = \"b\"\n\
+             [[camera]]\nid = \"c\"\nentrance = \"e\"\nurl = \"rtsp://h/1\"\ndetector_region = false\n\
+             [[camera]]\nid = \"d\"\nentrance = \"e\"\nurl = \"rtsp://h/2\"\n",
+            "site.toml",
+        )
+        .unwrap();
+        let node = RegionConfig::with_sizes(SIZES.to_vec());
+        assert_eq!(RegionConfig::for_camera(Some(&node), &site.cameras[0]), None);
+        assert_eq!(RegionConfig::for_camera(Some(&node), &site.cameras[1]), Some(node.clone()));
+        assert_eq!(RegionConfig::for_camera(None, &site.cameras[1]), None);
     }
 
     #[test]

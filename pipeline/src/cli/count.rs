@@ -123,6 +123,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     // The camera's motion gate (site file over --motion-gate); ad-hoc lines follow the flag.
     let mut camera_gate = None;
     let mut low_light = LowLightConfig::with_mode(args.low_light);
+    let mut camera_region = None;
     let mut site = None;
     let mut geometry = Default::default();
     if let Some(path) = &args.site {
@@ -145,6 +146,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         camera_id = Some(camera.id.clone());
         camera_gate = Some(MotionGateConfig::for_camera(args.motion_gate.0, camera));
         low_light = LowLightConfig::for_camera(args.low_light, camera);
+        camera_region = camera.detector_region;
         site = Some(loaded);
     } else if args.camera.is_some() {
         bail!("--camera needs --site");
@@ -165,7 +167,8 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     let spec = manifest.detector(args.model.as_deref())?;
     let runtime = Runtime::load()?;
     let mut detector = Detector::load(runtime, spec, &manifest.file_of(spec), args.threads)?;
-    if args.detector_region == RegionMode::Auto {
+    // A site-file camera's `detector_region = false` shows the detector whole frames.
+    if args.detector_region == RegionMode::Auto && camera_region != Some(false) {
         detector = detector.with_regions(runtime, &manifest.regions_of(spec)?, args.threads)?;
     }
     let region_sizes = detector.region_sizes();

@@ -311,6 +311,7 @@ mod tests {
             motion_gate: gate,
             motion_max_skip_s: max_skip,
             low_light: None,
+            detector_region: None,
             tamper: Default::default(),
             credentials: Default::default(),
             auth: Default::default(),

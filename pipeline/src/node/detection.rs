@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use lintel_calibration::site::{Camera, CameraAuth, Site};
 
 use super::{AnalysedFrame, NodeError, NodeEvent, NodeOptions};
-use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, ViewSample};
+use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, RegionConfig, ViewSample};
 use crate::detection::Detection;
 use crate::infer::{Detector, Embedder, LowLightConfig, MotionGateConfig};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
@@ -87,7 +87,7 @@ pub(super) fn start_cameras(
             reid_memory: options.reid_memory,
             motion_gate: MotionGateConfig::for_camera(options.motion_gate, camera),
             low_light: LowLightConfig::for_camera(options.low_light, camera),
-            region: options.region.clone(),
+            region: RegionConfig::for_camera(options.region.as_ref(), camera),
             ..AnalysisConfig::at_fps(fps)
         };
         let zones = site.zones_for(&camera.id).cloned().collect();
