@@ -14,7 +14,7 @@ use lintel_calibration::site::Zone;
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, RegionConfig, ZoneEvent};
 use crate::count::{Tally, ZoneTally};
 use crate::detection::Detection;
-use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig};
+use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig, Window};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{Track, TrackId, TrackState, TrackerConfig};
 
@@ -123,6 +123,8 @@ pub struct SeenFrame<'a> {
     pub analysis: &'a FrameAnalysis,
     /// The frame's stream time.
     pub at: Duration,
+    /// The rectangle the detector saw (`None`: the whole frame, or no detector).
+    pub window: Option<Window>,
 }
 
 /// [`replay`], showing each frame to `watch` once analysed (a test of what a page would see).
@@ -203,8 +205,8 @@ pub fn replay_watched(
                 Err(error) => break Some(ReplayError::Infer(error)),
             };
             let analysing = Instant::now();
-            for (frame, wanted) in pending.iter().zip(wanted) {
-                let detections = if wanted { detected.next() } else { None };
+            for (frame, admitted) in pending.iter().zip(&admitted) {
+                let detections = if admitted.is_some() { detected.next() } else { None };
                 let result = match analysis.analyse(
                     frame,
                     detections.as_deref(),
@@ -214,7 +216,8 @@ pub fn replay_watched(
                     Err(error) => break 'stream Some(ReplayError::Infer(error)),
                 };
                 let at = crate::analysis::stream_time(frame, reader.fps);
-                watch(SeenFrame { frame, detections: detections.as_deref(), analysis: &result, at });
+                let window = admitted.as_ref().and_then(|a| a.window);
+                watch(SeenFrame { frame, detections: detections.as_deref(), analysis: &result, at, window });
                 sums.add(&result, &mut tally);
                 if let Some(out) = tracks_out.as_mut() {
                     out.write(frame.index, analysis.tracks())?;

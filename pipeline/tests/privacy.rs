@@ -9,6 +9,7 @@ mod common;
 
 use std::path::Path;
 
+use lintel::analysis::RegionConfig;
 use lintel::infer::MotionGateConfig;
 use lintel::privacy::{Hidden, Hider, Picture, boxes_in_picture};
 use lintel::replay::{ReplayOptions, replay_watched};
@@ -26,6 +27,8 @@ struct Exposure {
     frames: u64,
     /// Frames the motion gate kept from the detector.
     gated: u64,
+    /// Frames the detector saw only the zones' region of.
+    regional: u64,
     /// People-frames of the ground truth, and those whose head was shown.
     people: u64,
     shown: u64,
@@ -64,13 +67,20 @@ fn head_shown(original: &Picture, served: &Picture, head: [f32; 4]) -> bool {
 
 /// Runs `video` through the pipeline (on `site`'s zones, gated or not) and a page's picture.
 fn exposure(name: &str, video: &Path, site: &str, gated: bool) -> Exposure {
-    let mut detector = common::default_detector(0);
+    exposure_looking(name, video, site, gated, false)
+}
+
+/// [`exposure`], the detector looking at the zones' region where a region network holds it
+/// (`region`), as `lintel run` does by default.
+fn exposure_looking(name: &str, video: &Path, site: &str, gated: bool, region: bool) -> Exposure {
+    let mut detector = if region { common::default_detector_with_regions(0) } else { common::default_detector(0) };
     let site = Site::load(common::workspace(site)).unwrap();
     let camera = &site.cameras[0];
     let zones: Vec<_> = site.zones_for(&camera.id).cloned().collect();
     let options = ReplayOptions {
         motion_gate: gated.then(MotionGateConfig::default),
         geometry: camera.geometry(),
+        region: region.then(|| RegionConfig::with_sizes(detector.region_sizes())),
         ..ReplayOptions::default()
     };
     let truth = ground_truth();
@@ -87,6 +97,7 @@ fn exposure(name: &str, video: &Path, site: &str, gated: bool) -> Exposure {
             let n = seen.frames;
             seen.frames += 1;
             seen.gated += u64::from(frame.detections.is_none());
+            seen.regional += u64::from(frame.window.is_some());
             let original = Picture::of_frame(frame.frame).expect("the frame's pixels");
             let hidden = hider.observe(&original, frame.analysis, frame.detections, frame.at);
             seen.hidden_share += f64::from(hidden.mask.share());
@@ -183,4 +194,14 @@ fn an_infrared_copy_with_noise_hides_every_head_with_and_without_the_motion_gate
     let infrared = degraded_copy("infrared", INFRARED, 0.12, "jpegenc quality=40 ! jpegdec");
     assert_hidden("infrared", &exposure("infrared", &infrared, "fixtures/pets.toml", false));
     assert_hidden("infrared, gated", &exposure("infrared, gated", &infrared, "fixtures/pets-lawn.toml", true));
+}
+
+#[test]
+fn a_detector_looking_at_the_doors_only_still_hides_every_head() {
+    // Three short door lines: the detector sees the 384×576 rectangle around them, the whole frame
+    // every 2 s; the people on the rest of the walkway are hidden all the same.
+    let video = common::video();
+    let seen = exposure_looking("doors, region", &video, "fixtures/pets-doors.toml", true, true);
+    assert!(seen.regional > 500, "the detector saw only the region of {} frames", seen.regional);
+    assert_hidden("doors, region", &seen);
 }

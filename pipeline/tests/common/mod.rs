@@ -204,3 +204,15 @@ pub fn default_detector(threads: usize) -> lintel::infer::Detector {
     assert!(file.exists(), "{} is missing: run scripts/install-models", file.display());
     Detector::load(runtime, spec, &file, threads).unwrap()
 }
+
+/// The default detector with the region networks models.toml gives it (`--detector-region auto`).
+pub fn default_detector_with_regions(threads: usize) -> lintel::infer::Detector {
+    use lintel::infer::{Manifest, Runtime};
+    let manifest = Manifest::load(&workspace("models/models.toml")).unwrap();
+    let regions = manifest.regions_of(manifest.detector(None).unwrap()).unwrap();
+    for (spec, file) in &regions {
+        assert!(file.exists(), "{} ({}) is missing: run scripts/install-models", file.display(), spec.name);
+    }
+    let runtime = Runtime::load().expect("ONNX Runtime: run scripts/setup to install it");
+    default_detector(threads).with_regions(runtime, &regions, threads).unwrap()
+}
