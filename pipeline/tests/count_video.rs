@@ -203,6 +203,20 @@ fn tracks_are_written_as_motchallenge_csv() {
 }
 
 #[test]
+fn an_analysis_rate_above_the_sources_reads_every_frame() {
+    // 20 frames/s asked of a 10 frames/s clip: every frame of the first 3 s, not none.
+    let output = Command::new(env!("CARGO_BIN_EXE_lintel"))
+        .args(["count", "--json", "--fps", "20", "--until-s", "3", "--line", "h=0,300,768,300"])
+        .arg(video())
+        .output()
+        .expect("run lintel");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let run: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(run["frames"], 30, "3 s of a 10 frames/s clip");
+    assert_eq!(run["source_fps"], 10.0);
+}
+
+#[test]
 fn an_analysis_rate_reads_fewer_frames_and_keeps_source_frame_numbers() {
     let tracks = std::env::temp_dir().join(format!("lintel-tracks-2fps-{}.txt", std::process::id()));
     let output = Command::new(env!("CARGO_BIN_EXE_lintel"))

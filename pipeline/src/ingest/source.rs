@@ -166,11 +166,22 @@ impl FrameSource {
         };
         let mut chain: Vec<gst::Element> = Vec::new();
         if let Some(fps) = options.fps {
-            chain
-                .push(gst::ElementFactory::make("videorate").property("drop-only", true).build().map_err(build_error)?);
-            let (num, den) = fps_fraction(fps);
+            // At most `fps`, never more than the source gives: a fixed framerate of `fps` could not
+            // be negotiated from a slower source (`drop-only` makes no frames), and the stream gave
+            // nothing at all. `max-rate` bounds a source of variable rate (framerate 0/1), which
+            // the range lets through as it is.
+            let max_rate = i32::try_from(fps.ceil() as i64).unwrap_or(i32::MAX).max(1);
             chain.push(
-                capsfilter(gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(num, den)).build())
+                gst::ElementFactory::make("videorate")
+                    .property("drop-only", true)
+                    .property("max-rate", max_rate)
+                    .build()
+                    .map_err(build_error)?,
+            );
+            let (num, den) = fps_fraction(fps);
+            let at_most = gst::FractionRange::new(gst::Fraction::new(0, 1), gst::Fraction::new(num, den));
+            chain.push(
+                capsfilter(gst::Caps::builder("video/x-raw").field("framerate", at_most).build())
                     .map_err(build_error)?,
             );
         }
