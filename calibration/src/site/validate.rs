@@ -858,6 +858,19 @@ mod tests {
     }
 
     #[test]
+    fn detector_region_is_true_or_false() {
+        for (value, expected) in [("true", Some(true)), ("false", Some(false))] {
+            let text = minimal_with("url =", &format!("detector_region = {value}\nurl ="));
+            assert_eq!(Site::parse(&text, "m.toml").unwrap().cameras[0].detector_region, expected, "{value}");
+        }
+        assert_eq!(Site::parse(&minimal_with("", ""), "m.toml").unwrap().cameras[0].detector_region, None);
+        // Hostile or mistaken: a string where a boolean goes names the file and the line.
+        let text = minimal_with("url =", "detector_region = \"doors\"\nurl =");
+        let error = Site::parse(&text, "m.toml").unwrap_err().to_string();
+        assert!(error.starts_with(&format!("m.toml:{}:", line_of(&text, "detector_region"))), "{error}");
+    }
+
+    #[test]
     fn auth_is_digest_unless_basic_is_named() {
         assert_eq!(Site::parse(&minimal_with("url =", "url ="), "m.toml").unwrap().cameras[0].auth, CameraAuth::Digest);
         for (value, expected) in [("digest", CameraAuth::Digest), ("basic", CameraAuth::Basic)] {
