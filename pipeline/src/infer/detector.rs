@@ -133,7 +133,7 @@ impl Detector {
         Ok(self)
     }
 
-    /// The input sizes of the region networks, smallest first is not promised.
+    /// The input sizes of the region networks, in models.toml's order.
     pub fn region_sizes(&self) -> Vec<(u32, u32)> {
         self.regions.iter().map(Net::input_size).collect()
     }
