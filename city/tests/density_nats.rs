@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use lintel_city::density::store;
 use lintel_testkit::{NatsCluster, Postgres, free_port, scratch_dir, wait_until, workspace};
@@ -71,6 +71,11 @@ impl Worker {
     /// SIGSTOP: alive to the network's eyes, taking nothing further.
     fn freeze(&self) {
         lintel_testkit::signal(&self.child, "STOP");
+    }
+
+    /// SIGCONT: takes up where it stopped.
+    fn thaw(&self) {
+        lintel_testkit::signal(&self.child, "CONT");
     }
 
     /// SIGKILL: no goodbye, messages it pulled unacknowledged.
@@ -181,16 +186,32 @@ fn two_workers_one_killed_and_a_server_lost_store_what_one_worker_computes() {
         applied(&a.web),
         applied(&b.web)
     );
-    // Worker a freezes with a pull request open: what the cluster hands it now, it holds.
-    a.freeze();
-    publish(&part(20, 30, &all_ports));
+    // Worker a freezes with a pull request open: what the cluster hands it now, it holds. Its
+    // request may be between pulls (or expire, 10 s) as it stops; then b takes the part alone, a
+    // goes on, and it freezes again for the next part.
     let consumer = || cluster.consumer(STREAM, "lintel-density").unwrap_or_default();
-    // (If it froze mid-transaction, b waits on its row locks until PostgreSQL ends that
-    // transaction: `store::postgres`'s session limits, 15 s.)
-    let holding = wait_until(Duration::from_secs(60), || {
-        let c = consumer();
-        c["num_pending"] == 0 && c["num_ack_pending"].as_u64() > Some(0)
-    });
+    let mut holding = false;
+    for from in (20..30).step_by(2) {
+        wait_for_consumer(&cluster, "lintel-density", 2);
+        a.freeze();
+        publish(&part(from, from + 2, &all_ports));
+        // Held past the server's ack wait (5 s), they go to b: look before that. (If a froze
+        // mid-transaction, b also waits on its row locks until PostgreSQL ends that transaction,
+        // `store::postgres`'s session limits, 15 s; a holds that batch then.)
+        // B's own batch is unacknowledged for a moment too: a holds what stays so for 1.5 s.
+        let mut since: Option<Instant> = None;
+        holding = wait_until(Duration::from_secs(4), || {
+            let c = consumer();
+            let unacknowledged = c["num_pending"] == 0 && c["num_ack_pending"].as_u64() > Some(0);
+            since = if unacknowledged { since.or(Some(Instant::now())) } else { None };
+            since.is_some_and(|t| t.elapsed() >= Duration::from_millis(1500))
+        });
+        if holding {
+            publish(&part(from + 2, 30, &all_ports));
+            break;
+        }
+        a.thaw();
+    }
     let held = consumer()["num_ack_pending"].as_u64().unwrap_or(0);
     assert!(holding, "the frozen worker holds nothing: {:?}", consumer());
     // It dies holding them, and a server of the cluster is lost.
