@@ -416,3 +416,35 @@ fn a_broken_camera_does_not_stop_another() {
     broken.stop();
     good.stop();
 }
+
+/// A server started into the clip (`start_at`, `lintel-rtsp-server --start-s`) serves the clip
+/// from there: its first frame is the file's frame at that point (give or take the time to
+/// connect), not one near the start; so servers of one clip can play it out of step.
+#[test]
+fn a_server_started_into_the_clip_serves_it_from_there() {
+    logs();
+    let options = SourceOptions { size: Some((192, 144)), ..Default::default() };
+    let mut file = FrameSource::open(clip().to_str().unwrap(), &options).unwrap();
+    let mut file_frames = Vec::new();
+    while let Some(frame) = file.next_frame().unwrap() {
+        file_frames.push(frame.rgb().unwrap().to_grey());
+    }
+    assert!(file_frames.len() > 600, "{} frames in the clip", file_frames.len());
+
+    let started = Instant::now();
+    let start_at = Duration::from_secs(40);
+    let server = ClipServer::start(ClipServerOptions { start_at, ..ClipServerOptions::new(clip()) }).unwrap();
+    let live = LiveOptions { timeout: Duration::from_secs(30), ..Default::default() };
+    let mut source = FrameSource::open_with(server.url(), &SourceOptions { live: true, ..options }, &live).unwrap();
+    let first = source.next_frame().unwrap().expect("a first frame").rgb().unwrap().to_grey();
+    let waited = started.elapsed().as_secs_f64();
+    let difference = |a: &[u8], b: &[u8]| a.iter().zip(b).map(|(x, y)| u64::from(x.abs_diff(*y))).sum::<u64>();
+    let nearest = (0..file_frames.len()).min_by_key(|&i| difference(&first, &file_frames[i])).unwrap();
+    // 10 frames a second; the client joins at a key frame, within a few seconds of the start.
+    let (from, to) = (400, 400 + ((waited + 2.0) * 10.0).ceil() as usize);
+    assert!(
+        (from..=to).contains(&nearest),
+        "the first frame served from 40 s in is the clip's frame {nearest}, not one in {from}..={to}"
+    );
+    server.stop();
+}

@@ -52,6 +52,19 @@ struct Args {
     /// (two overlapping crops of one clip make two cameras of one entrance).
     #[arg(long, value_name = "LEFT,TOP,RIGHT,BOTTOM", value_parser = parse_crop)]
     crop: Option<[u32; 4]>,
+    /// Start this many seconds into the clip, then loop from its beginning: servers of one clip
+    /// started at different points are cameras whose doors are busy at different times.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0.0, value_parser = parse_seconds)]
+    start_s: f64,
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text.trim().parse().map_err(|e| format!("{e}"))?;
+    if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err("expected seconds from 0 to 86400".into())
+    }
 }
 
 fn parse_crop(text: &str) -> Result<[u32; 4], String> {
@@ -87,6 +100,7 @@ fn main() -> Result<()> {
         key_interval: args.key_interval,
         stamp: args.stamp,
         crop: args.crop,
+        start_at: std::time::Duration::from_secs_f64(args.start_s),
     })
     .context("cannot start the RTSP server")?;
     let mut stdout = std::io::stdout().lock();

@@ -12,6 +12,7 @@
 //! Each camera has its own thread and its own GStreamer pipeline: nothing one camera does (hang,
 //! fail, flap) can block another.
 
+use std::collections::VecDeque;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -148,12 +149,21 @@ pub struct CameraFrame {
     pub frame: Frame,
 }
 
-/// A mailbox that holds only the newest frame: a consumer that is slower than the camera takes
-/// the latest picture and older ones are dropped, so nothing piles up. Cheap to clone.
-#[derive(Clone, Default)]
+/// A mailbox that holds only the newest frames: a consumer that is slower than the camera takes
+/// recent pictures and older ones are dropped, so nothing piles up. With a depth of 1 (`new`) it
+/// keeps the latest picture alone; a deeper one (`with_depth`) rides out a consumer's short
+/// stall, oldest first, without losing a frame. Cheap to clone.
+#[derive(Clone)]
 pub struct LatestFrame {
-    inner: Arc<(Mutex<Option<CameraFrame>>, Condvar)>,
+    inner: Arc<(Mutex<VecDeque<CameraFrame>>, Condvar)>,
+    depth: usize,
     replaced: Arc<AtomicU64>,
+}
+
+impl Default for LatestFrame {
+    fn default() -> Self {
+        Self::with_depth(1)
+    }
 }
 
 impl LatestFrame {
@@ -161,18 +171,32 @@ impl LatestFrame {
         Self::default()
     }
 
-    /// Puts a frame in, replacing (dropping) one not yet taken.
+    /// A mailbox that holds the newest `depth` frames (at least one).
+    pub fn with_depth(depth: usize) -> Self {
+        Self { inner: Arc::default(), depth: depth.max(1), replaced: Arc::default() }
+    }
+
+    /// Puts a frame in; when the mailbox is full, the oldest one not yet taken is dropped.
     pub fn put(&self, frame: CameraFrame) {
         let (slot, arrived) = &*self.inner;
-        if lock(slot).replace(frame).is_some() {
+        let mut frames = lock(slot);
+        frames.push_back(frame);
+        while frames.len() > self.depth {
+            frames.pop_front();
             self.replaced.fetch_add(1, Ordering::Relaxed);
         }
+        drop(frames);
         arrived.notify_all();
     }
 
-    /// The newest frame, if one arrived since the last take.
+    /// The oldest frame held, if one arrived since the last take.
     pub fn take(&self) -> Option<CameraFrame> {
-        lock(&self.inner.0).take()
+        lock(&self.inner.0).pop_front()
+    }
+
+    /// Frames held, not yet taken.
+    pub fn waiting(&self) -> usize {
+        lock(&self.inner.0).len()
     }
 
     /// Waits up to `timeout` for a frame.
@@ -181,7 +205,7 @@ impl LatestFrame {
         let deadline = Instant::now() + timeout;
         let mut guard = lock(slot);
         loop {
-            if let Some(frame) = guard.take() {
+            if let Some(frame) = guard.pop_front() {
                 return Some(frame);
             }
             let left = deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero())?;
@@ -189,7 +213,7 @@ impl LatestFrame {
         }
     }
 
-    /// Frames dropped because a newer one arrived before the consumer took them.
+    /// Frames dropped because newer ones arrived before the consumer took them.
     pub fn replaced(&self) -> u64 {
         self.replaced.load(Ordering::Relaxed)
     }
@@ -468,5 +492,17 @@ mod tests {
         assert!(latest.take().is_none());
         assert_eq!(latest.replaced(), 2);
         assert!(latest.wait(Duration::from_millis(20)).is_none());
+    }
+
+    #[test]
+    fn a_deeper_mailbox_hands_the_newest_frames_oldest_first() {
+        let mailbox = LatestFrame::with_depth(3);
+        for index in 0..5 {
+            let frame = Frame::from_rgb(2, 2, vec![0; 12], index).unwrap();
+            mailbox.put(CameraFrame { camera: Arc::from("c"), connection: 1, received_at: Instant::now(), frame });
+        }
+        let taken: Vec<u64> = std::iter::from_fn(|| mailbox.take()).map(|f| f.frame.index).collect();
+        assert_eq!(taken, [2, 3, 4]);
+        assert_eq!(mailbox.replaced(), 2);
     }
 }

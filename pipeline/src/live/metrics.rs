@@ -47,6 +47,8 @@ pub struct CameraMetrics {
     pub frames_analysed: u64,
     /// Frames analysed without the detector: the motion gate saw nothing move near the zones.
     pub frames_skipped: u64,
+    /// Frames the tracker predicted over without the detector because the node was behind.
+    pub frames_shed: u64,
     /// Crossings of the zones that add into an entrance.
     pub crossings: u64,
     /// Connections after the first that delivered frames.
@@ -135,12 +137,17 @@ impl Snapshot {
         }
 
         type Count = fn(&CameraMetrics) -> u64;
-        let per_camera: [(&str, &str, Count); 5] = [
+        let per_camera: [(&str, &str, Count); 6] = [
             ("lintel_frames_received", "Frames delivered by the camera (before dropping).", |c| c.frames_received),
             ("lintel_frames_analysed", "Frames tracked and counted.", |c| c.frames_analysed),
             ("lintel_frames_skipped", "Frames analysed without the detector (nothing moved near the zones).", |c| {
                 c.frames_skipped
             }),
+            (
+                "lintel_frames_shed",
+                "Frames the tracker predicted over without the detector because the node was behind (at most every other frame of a camera).",
+                |c| c.frames_shed,
+            ),
             ("lintel_crossings", "Entrance crossings counted (entries and exits).", |c| c.crossings),
             ("lintel_camera_reconnects", "Connections after the first that delivered frames.", |c| c.reconnects),
         ];

@@ -84,6 +84,7 @@ struct CameraWatch {
     frames_received: u64,
     frames_analysed: u64,
     frames_skipped: u64,
+    frames_shed: u64,
     crossings: u64,
     /// The highest connection number seen in a frame: connections after the first are reconnects.
     last_connection: u64,
@@ -130,6 +131,7 @@ impl NodeCore {
                 frames_received: 0,
                 frames_analysed: 0,
                 frames_skipped: 0,
+                frames_shed: 0,
                 crossings: 0,
                 last_connection: 0,
                 detector_time: Duration::ZERO,
@@ -250,7 +252,9 @@ impl NodeCore {
         }
         let Some(analysis) = frame.analysis else { return };
         let camera = &mut self.cameras[frame.camera];
-        if !analysis.detected {
+        if frame.shed {
+            camera.frames_shed += 1;
+        } else if !analysis.detected {
             camera.frames_skipped += 1;
         }
         for event in analysis.events.into_iter().filter(|e| e.aggregate) {
@@ -686,6 +690,7 @@ impl NodeCore {
                     frames_received: c.frames_received,
                     frames_analysed: c.frames_analysed,
                     frames_skipped: c.frames_skipped,
+                    frames_shed: c.frames_shed,
                     crossings: c.crossings,
                     reconnects: c.last_connection.saturating_sub(1),
                     detector_seconds: c.detector_time.as_secs_f64(),
@@ -996,6 +1001,7 @@ entry_side = "right"
             luma_spread: Some(40.0),
             view: None,
             detector_time: Duration::ZERO,
+            shed: false,
         })
     }
 

@@ -40,4 +40,6 @@ pub struct AnalysedFrame {
     pub view: Option<ViewSample>,
     /// This frame's share of the detector's run.
     pub detector_time: Duration,
+    /// The motion gate let it through but the node was behind: the tracker predicted over it.
+    pub shed: bool,
 }

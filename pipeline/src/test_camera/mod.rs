@@ -63,6 +63,10 @@ pub struct ClipServerOptions {
     /// Pixels cut off the left, top, right and bottom edges: one clip served as several cameras
     /// that see overlapping parts of the same scene.
     pub crop: Option<[u32; 4]>,
+    /// Start this far into the clip (and loop from its beginning): servers of one clip started
+    /// at different points play it out of step, as cameras over different doors see people at
+    /// different times.
+    pub start_at: Duration,
 }
 
 impl ClipServerOptions {
@@ -79,6 +83,7 @@ impl ClipServerOptions {
             key_interval: None,
             stamp: false,
             crop: None,
+            start_at: Duration::ZERO,
         }
     }
 }
@@ -263,6 +268,7 @@ impl ClipServer {
                 info,
                 appsrcs,
                 frame_time: Duration::from_secs_f64(den as f64 / num as f64),
+                start_at: options.start_at,
                 stamp: options.stamp,
                 stopping: Arc::clone(&stopping),
                 served: Arc::clone(&served),
@@ -438,6 +444,7 @@ struct Feeder {
     info: gst_video::VideoInfo,
     appsrcs: Arc<Mutex<Vec<gst_app::AppSrc>>>,
     frame_time: Duration,
+    start_at: Duration,
     stamp: bool,
     stopping: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
@@ -448,6 +455,7 @@ impl Feeder {
     fn run(self) {
         let mut next_due = Instant::now();
         let mut number = 0u64;
+        let mut to_skip = (self.start_at.as_secs_f64() / self.frame_time.as_secs_f64()).round() as u64;
         while !self.stopping.load(Ordering::SeqCst) {
             let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) else {
                 if self.sink.is_eos() {
@@ -461,6 +469,12 @@ impl Feeder {
                 continue;
             };
             let Some(buffer) = sample.buffer_owned() else { continue };
+            if to_skip > 0 {
+                // Before the start point: decoded and dropped at once, before the clock starts.
+                to_skip -= 1;
+                next_due = Instant::now();
+                continue;
+            }
             let now = Instant::now();
             if next_due > now {
                 std::thread::sleep(next_due - now);
