@@ -323,6 +323,35 @@ impl CameraAnalysis {
         })
     }
 
+    /// A frame [`admit`](Self::admit) let through that goes without the detector all the same (the
+    /// node sheds load): not a look that found nobody, so the tracker is not told anything and
+    /// predicts over it at the next detected frame (its clock counts time), as over a frame of a
+    /// lower analysis rate. The people are where the tracker last put them.
+    pub fn pass_over(&mut self, frame: &Frame) -> FrameAnalysis {
+        if self.stream.is_none() {
+            self.start_stream(frame, 0);
+        }
+        let events = std::mem::take(&mut self.carried);
+        let people = match self.stream.as_ref() {
+            Some(stream) => {
+                // No new position: no step either.
+                stream.tracker.tracks().iter().map(|t| person_box(t, None)).collect()
+            }
+            None => Vec::new(),
+        };
+        FrameAnalysis {
+            index: frame.index,
+            pts: frame.pts,
+            size: (frame.source_width, frame.source_height),
+            detected: false,
+            detections: 0,
+            implausible: 0,
+            embedded: 0,
+            people,
+            events,
+        }
+    }
+
     /// End of the stream (a file's end): crossings seen for too few frames still count, since the
     /// video stopped, not the person.
     pub fn finish(&mut self) -> Vec<ZoneEvent> {

@@ -187,7 +187,10 @@ impl DetectionLoop {
                 let admitted = feed.analysis.admit(&frame.frame, frame.connection);
                 let shed = feed.shedding.sheds(admitted.is_some(), feed.mailbox.waiting());
                 let waiting = Waiting { camera, frame, wall, luma_spread, view, shed };
-                if let Some(admitted) = admitted.filter(|_| !shed) {
+                if shed {
+                    let analysis = feed.analysis.pass_over(&waiting.frame.frame);
+                    out.send(feed, waiting, Ok(analysis), None, Duration::ZERO);
+                } else if let Some(admitted) = admitted {
                     round.push((waiting, admitted));
                 } else {
                     let analysis = feed.analysis.analyse(&waiting.frame.frame, None, None);
