@@ -46,9 +46,10 @@ const MAILBOX_DEPTH: usize = 4;
 
 /// Load shedding, per camera: a frame the motion gate lets through goes without the detector when
 /// the node is behind on this camera (frames wait in its mailbox) and the detector saw its last
-/// frame. The tracker predicts over it, as over a frame the gate skipped, so a busy camera is
-/// detected at half its rate rather than losing frames: counting at 5 frames/s is as good as at
-/// 10 on the clip (README, "analysis rate"), and a frame dropped teaches the tracker nothing.
+/// frame. The frame is passed over ([`CameraAnalysis::pass_over`]: the tracker is told nothing
+/// and predicts over it at the next detected frame), so a busy camera is detected at half its
+/// rate rather than losing frames; the clip detected so throughout still counts every zone within
+/// its tolerance (`pipeline/tests/load_shedding.rs`).
 #[derive(Debug, Default)]
 struct Shedding {
     detected_last: bool,
