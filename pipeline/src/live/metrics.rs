@@ -49,6 +49,9 @@ pub struct CameraMetrics {
     pub frames_skipped: u64,
     /// Frames the tracker predicted over without the detector because the node was behind.
     pub frames_shed: u64,
+    /// Frames dropped before analysis because the node was further behind than a camera's
+    /// mailbox holds.
+    pub frames_dropped: u64,
     /// Crossings of the zones that add into an entrance.
     pub crossings: u64,
     /// Connections after the first that delivered frames.
@@ -137,7 +140,7 @@ impl Snapshot {
         }
 
         type Count = fn(&CameraMetrics) -> u64;
-        let per_camera: [(&str, &str, Count); 6] = [
+        let per_camera: [(&str, &str, Count); 7] = [
             ("lintel_frames_received", "Frames delivered by the camera (before dropping).", |c| c.frames_received),
             ("lintel_frames_analysed", "Frames tracked and counted.", |c| c.frames_analysed),
             ("lintel_frames_skipped", "Frames analysed without the detector (nothing moved near the zones).", |c| {
@@ -147,6 +150,11 @@ impl Snapshot {
                 "lintel_frames_shed",
                 "Frames the tracker predicted over without the detector because the node was behind (at most every other frame of a camera).",
                 |c| c.frames_shed,
+            ),
+            (
+                "lintel_frames_dropped",
+                "Frames dropped unanalysed because the node was further behind on the camera than its mailbox holds (4 frames).",
+                |c| c.frames_dropped,
             ),
             ("lintel_crossings", "Entrance crossings counted (entries and exits).", |c| c.crossings),
             ("lintel_camera_reconnects", "Connections after the first that delivered frames.", |c| c.reconnects),

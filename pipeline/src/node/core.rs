@@ -85,6 +85,7 @@ struct CameraWatch {
     frames_analysed: u64,
     frames_skipped: u64,
     frames_shed: u64,
+    frames_dropped: u64,
     crossings: u64,
     /// The highest connection number seen in a frame: connections after the first are reconnects.
     last_connection: u64,
@@ -132,6 +133,7 @@ impl NodeCore {
                 frames_analysed: 0,
                 frames_skipped: 0,
                 frames_shed: 0,
+                frames_dropped: 0,
                 crossings: 0,
                 last_connection: 0,
                 detector_time: Duration::ZERO,
@@ -242,6 +244,7 @@ impl NodeCore {
         let Some(camera) = self.cameras.get_mut(frame.camera) else { return };
         camera.last_frame = Some(frame.seen);
         camera.frames_analysed += 1;
+        camera.frames_dropped += frame.dropped_before;
         camera.last_connection = camera.last_connection.max(frame.connection);
         camera.detector_time += frame.detector_time;
         if let Some(spread) = frame.luma_spread {
@@ -691,6 +694,7 @@ impl NodeCore {
                     frames_analysed: c.frames_analysed,
                     frames_skipped: c.frames_skipped,
                     frames_shed: c.frames_shed,
+                    frames_dropped: c.frames_dropped,
                     crossings: c.crossings,
                     reconnects: c.last_connection.saturating_sub(1),
                     detector_seconds: c.detector_time.as_secs_f64(),
@@ -1002,6 +1006,7 @@ entry_side = "right"
             view: None,
             detector_time: Duration::ZERO,
             shed: false,
+            dropped_before: 0,
         })
     }
 

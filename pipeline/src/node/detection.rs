@@ -36,6 +36,8 @@ struct CameraFeed {
     started: Instant,
     /// Whether the node sheds this camera's next frame from the detector.
     shedding: Shedding,
+    /// The mailbox's dropped frames already reported.
+    dropped_reported: u64,
 }
 
 /// Frames a camera's mailbox holds for the detection thread: a round slowed by a burst of
@@ -49,16 +51,22 @@ const MAILBOX_DEPTH: usize = 4;
 /// frame. The frame is passed over ([`CameraAnalysis::pass_over`]: the tracker is told nothing
 /// and predicts over it at the next detected frame), so a busy camera is detected at half its
 /// rate rather than losing frames; the clip detected so throughout still counts every zone within
-/// its tolerance (`pipeline/tests/load_shedding.rs`).
+/// its tolerance (`pipeline/tests/load_shedding.rs`). Further behind, with the mailbox half full
+/// ([`SHED_EVERY_FRAME_FROM`]), every frame is passed over until it drains: a frame passed over
+/// costs the tracker a prediction, a frame the full mailbox drops costs it the same and the
+/// counts the time the frame stood for.
 #[derive(Debug, Default)]
 struct Shedding {
     detected_last: bool,
 }
 
+/// Frames waiting behind the one taken from which every frame of the camera is shed.
+const SHED_EVERY_FRAME_FROM: usize = MAILBOX_DEPTH / 2;
+
 impl Shedding {
     /// Whether this frame (`admitted` by the gate; `waiting` frames behind it) is shed.
     fn sheds(&mut self, admitted: bool, waiting: usize) -> bool {
-        let shed = admitted && self.detected_last && waiting > 0;
+        let shed = admitted && waiting > 0 && (self.detected_last || waiting >= SHED_EVERY_FRAME_FROM);
         self.detected_last = admitted && !shed;
         shed
     }
@@ -76,6 +84,8 @@ struct Waiting {
     luma_spread: Option<f64>,
     view: Option<ViewSample>,
     shed: bool,
+    /// Frames of the camera its full mailbox dropped since the last one taken.
+    dropped: u64,
 }
 
 /// Starts every camera of the site, each supervised on its own thread.
@@ -130,6 +140,7 @@ pub(super) fn start_cameras(
             hider: Hider::default(),
             started: Instant::now(),
             shedding: Shedding::default(),
+            dropped_reported: 0,
         });
     }
     Ok((supervisors, DetectionLoop { feeds, doorbell, heartbeat: crate::service::Heartbeat::new() }))
@@ -171,32 +182,7 @@ impl DetectionLoop {
             }
             let mut took_any = false;
             for (camera, feed) in self.feeds.iter_mut().enumerate() {
-                let Some(frame) = feed.mailbox.take() else { continue };
-                took_any = true;
-                // Checked: a box without a real-time clock may read a time near 1970.
-                let wall = SystemTime::now().checked_sub(frame.received_at.elapsed()).unwrap_or(SystemTime::UNIX_EPOCH);
-                let rgb = frame.frame.rgb().ok();
-                let luma_spread = rgb.as_ref().map(|view| view.luma_spread());
-                let view = match &rgb {
-                    Some(rgb) if feed.viewed.is_none_or(|at| at.elapsed() >= VIEW_EVERY) => {
-                        feed.viewed = Some(Instant::now());
-                        Some(ViewSample::measure(rgb))
-                    }
-                    _ => None,
-                };
-                drop(rgb);
-                let admitted = feed.analysis.admit(&frame.frame, frame.connection);
-                let shed = feed.shedding.sheds(admitted.is_some(), feed.mailbox.waiting());
-                let waiting = Waiting { camera, frame, wall, luma_spread, view, shed };
-                if shed {
-                    let analysis = feed.analysis.pass_over(&waiting.frame.frame);
-                    out.send(feed, waiting, Ok(analysis), None, Duration::ZERO);
-                } else if let Some(admitted) = admitted {
-                    round.push((waiting, admitted));
-                } else {
-                    let analysis = feed.analysis.analyse(&waiting.frame.frame, None, None);
-                    out.send(feed, waiting, analysis.map_err(|e| e.to_string()), None, Duration::ZERO);
-                }
+                took_any |= feed.take_turn(camera, &out, &mut round);
             }
             while !round.is_empty() {
                 let rest = round.split_off(batch.clamp(1, round.len()));
@@ -225,6 +211,51 @@ impl DetectionLoop {
                 self.doorbell.wait(Duration::from_millis(100));
             }
         }
+    }
+}
+
+impl CameraFeed {
+    /// Takes this camera's frames for a round: one, or more while the camera is so far behind that
+    /// its frames are passed over (cheap: the tracker predicts), until it is no longer, so a
+    /// backlog drains in one round instead of growing by a frame each slow round until the mailbox
+    /// drops frames. A frame for the detector goes into `round` and ends the turn (the camera's
+    /// frames stay in order); the others are analysed and sent here. Returns whether it took any.
+    fn take_turn(&mut self, camera: usize, out: &Out<'_>, round: &mut Vec<(Waiting, Admitted)>) -> bool {
+        let mut took = false;
+        while let Some(frame) = self.mailbox.take() {
+            took = true;
+            let dropped = self.mailbox.replaced().saturating_sub(self.dropped_reported);
+            self.dropped_reported += dropped;
+            // Checked: a box without a real-time clock may read a time near 1970.
+            let wall = SystemTime::now().checked_sub(frame.received_at.elapsed()).unwrap_or(SystemTime::UNIX_EPOCH);
+            let rgb = frame.frame.rgb().ok();
+            let luma_spread = rgb.as_ref().map(|view| view.luma_spread());
+            let view = match &rgb {
+                Some(rgb) if self.viewed.is_none_or(|at| at.elapsed() >= VIEW_EVERY) => {
+                    self.viewed = Some(Instant::now());
+                    Some(ViewSample::measure(rgb))
+                }
+                _ => None,
+            };
+            drop(rgb);
+            let admitted = self.analysis.admit(&frame.frame, frame.connection);
+            let shed = self.shedding.sheds(admitted.is_some(), self.mailbox.waiting());
+            let waiting = Waiting { camera, frame, wall, luma_spread, view, shed, dropped };
+            if shed {
+                let analysis = self.analysis.pass_over(&waiting.frame.frame);
+                out.send(self, waiting, Ok(analysis), None, Duration::ZERO);
+            } else if let Some(admitted) = admitted {
+                round.push((waiting, admitted));
+                break;
+            } else {
+                let analysis = self.analysis.analyse(&waiting.frame.frame, None, None);
+                out.send(self, waiting, analysis.map_err(|e| e.to_string()), None, Duration::ZERO);
+            }
+            if self.mailbox.waiting() < SHED_EVERY_FRAME_FROM {
+                break;
+            }
+        }
+        took
     }
 }
 
@@ -281,6 +312,7 @@ impl Out<'_> {
             view: waiting.view,
             detector_time,
             shed: waiting.shed,
+            dropped_before: waiting.dropped,
         }));
     }
 }
@@ -341,13 +373,61 @@ mod tests {
     #[test]
     fn a_camera_behind_is_detected_every_other_frame_and_every_frame_once_caught_up() {
         let mut shedding = Shedding::default();
-        let behind: Vec<bool> = (0..6).map(|_| shedding.sheds(true, 3)).collect();
+        let behind: Vec<bool> = (0..6).map(|_| shedding.sheds(true, 1)).collect();
         assert_eq!(behind, [false, true, false, true, false, true]);
         // Caught up: every frame to the detector.
         assert!((0..4).all(|_| !shedding.sheds(true, 0)));
-        // A frame the gate skipped is not detected: the next one is, however far behind.
-        assert!(!shedding.sheds(false, 3));
-        assert!(!shedding.sheds(true, 3));
-        assert!(shedding.sheds(true, 3));
+        // A frame the gate skipped is not detected: the next one is, one frame behind.
+        assert!(!shedding.sheds(false, 1));
+        assert!(!shedding.sheds(true, 1));
+        assert!(shedding.sheds(true, 1));
+    }
+
+    #[test]
+    fn a_camera_far_behind_has_its_backlog_passed_over_in_one_turn_and_its_next_frame_detected() {
+        let mailbox = LatestFrame::with_depth(MAILBOX_DEPTH);
+        for index in 0..MAILBOX_DEPTH as u64 {
+            let frame = Frame::from_rgb(64, 48, vec![90; 64 * 48 * 3], index).unwrap();
+            mailbox.put(CameraFrame { camera: "door".into(), connection: 1, received_at: Instant::now(), frame });
+        }
+        let mut feed = CameraFeed {
+            id: "door".into(),
+            mailbox,
+            // No motion gate: every frame is one for the detector unless it is shed.
+            analysis: CameraAnalysis::new(Vec::new(), AnalysisConfig::at_fps(10.0), false),
+            viewed: None,
+            hider: Hider::default(),
+            started: Instant::now(),
+            shedding: Shedding::default(),
+            dropped_reported: 0,
+        };
+        let (events, sent) = std::sync::mpsc::channel();
+        let mut round = Vec::new();
+        assert!(feed.take_turn(0, &Out { events: &events, live: None }, &mut round));
+        let shed: Vec<(u64, bool)> = sent
+            .try_iter()
+            .map(|event| match event {
+                NodeEvent::Frame(frame) => (frame.analysis.unwrap().index, frame.shed),
+                _ => panic!("only frames are sent"),
+            })
+            .collect();
+        // Four waiting: the first two are passed over at once, the third goes to the detector and
+        // ends the turn, the fourth waits for the next round.
+        assert_eq!(shed, [(0, true), (1, true)]);
+        assert_eq!(round.iter().map(|(w, _)| w.frame.frame.index).collect::<Vec<_>>(), [2]);
+        assert_eq!(feed.mailbox.waiting(), 1);
+    }
+
+    #[test]
+    fn a_camera_whose_mailbox_is_half_full_is_passed_over_until_it_drains() {
+        let mut shedding = Shedding::default();
+        assert!(!shedding.sheds(true, 0));
+        let draining: Vec<bool> = [SHED_EVERY_FRAME_FROM + 1, SHED_EVERY_FRAME_FROM, 1, 1, 0]
+            .iter()
+            .map(|&w| shedding.sheds(true, w))
+            .collect();
+        assert_eq!(draining, [true, true, false, true, false]);
+        // The gate's skipped frames are never shed, however far behind.
+        assert!(!shedding.sheds(false, MAILBOX_DEPTH));
     }
 }

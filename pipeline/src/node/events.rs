@@ -42,4 +42,7 @@ pub struct AnalysedFrame {
     pub detector_time: Duration,
     /// The motion gate let it through but the node was behind: the tracker predicted over it.
     pub shed: bool,
+    /// Frames of the camera dropped before this one because the node was further behind than
+    /// its mailbox holds.
+    pub dropped_before: u64,
 }
