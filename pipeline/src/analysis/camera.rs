@@ -119,15 +119,12 @@ struct Stream {
 
 impl Stream {
     /// The tracker's score thresholds for the light of the frames the detector sees now: lower
-    /// while the low-light curve is on. The curve turns on and off slowly (smoothed levels,
-    /// hysteresis), so following its state rather than each frame's is the same but for a
-    /// batch's few frames at a change of light.
+    /// while the low-light curve is on, lower still while the picture is very flat. The curve
+    /// turns on and off slowly (smoothed levels, hysteresis), so following its state rather than
+    /// each frame's is the same but for a batch's few frames at a change of light.
     fn follow_light(&mut self, config: &AnalysisConfig) {
-        let (high, new_track) = if self.low_light.active() {
-            config.low_light.tracker_scores
-        } else {
-            (config.tracker.high_score, config.tracker.new_track_score)
-        };
+        let (high, new_track) =
+            self.low_light.tracker_scores().unwrap_or((config.tracker.high_score, config.tracker.new_track_score));
         let current = self.tracker.config();
         if (current.high_score, current.new_track_score) != (high, new_track) {
             self.tracker.set_score_thresholds(high, new_track);

@@ -1,7 +1,8 @@
 //! Low light: a tone curve and a blur for a camera's dark, flat or noisy pictures (dusk, night, an
 //! infrared night mode, a sensor at high gain), applied while the frame is copied into the
 //! detector's input, so nothing else (motion gate, re-ID crops, tamper watch) sees a changed
-//! picture; and lower score thresholds for the tracker meanwhile ([`LowLightConfig::tracker_scores`]).
+//! picture; and lower score thresholds for the tracker meanwhile ([`LowLightConfig::tracker_scores`],
+//! lower still for a very flat picture: [`LowLightConfig::very_flat_below`]).
 //!
 //! Per camera ([`LowLight`]), each frame sent to the detector is measured (a luma histogram of
 //! every fourth pixel each way); the levels are smoothed over about a second, so a person walking
@@ -51,24 +52,38 @@ pub struct LowLightConfig {
     /// ([`crate::track::TrackerConfig`]): the detector gives the same people lower scores in a
     /// dark or flat picture, and keeps its precision.
     pub tracker_scores: (f32, f32),
+    /// Very flat: the 1st to 99th percentile of luma span fewer levels than this (a dark camera
+    /// with no infrared at night). The curve's gain is capped, so such a picture still reaches
+    /// the detector flat, and its people score lower again: the tracker then takes
+    /// [`very_flat_tracker_scores`](Self::very_flat_tracker_scores).
+    pub very_flat_below: f32,
+    pub very_flat_tracker_scores: (f32, f32),
 }
 
 impl Default for LowLightConfig {
     /// Measured on the PETS clip and its degraded copies (`benches/degraded`, mean luma / span of
     /// the 1st–99th percentile, every 50th frame): the clip as it is 119 / 232–251, re-encoded
     /// at 384×288 or 352×240 about the same, zoomed on a door 149 / 185–229, with heavy noise
-    /// 121 / 177–188; dusk 30 / 84–88, night 28 / 41–47, an infrared night mode 80 / 83–92.
+    /// 121 / 177–188; dusk 30 / 84–88, night 28 / 41–47, an infrared night mode 80 / 83–92. As
+    /// Lintel's ingest decodes them (GStreamer, which clips the copies' levels below black), every
+    /// 50th frame: dusk 18 / 79–82, night 13 / 38–40, colour night 16 / 46, a darker night
+    /// darkened in RGB 10 / 22–26.
     fn default() -> Self {
         // The scores (benches/degraded, line error of night, dusk, night with noise, infrared):
         // 21%, 14%, 21%, 67% with the daylight 0.5 / 0.6; 13.5%, 9.7%, 10.3%, 11.0% at 0.35 /
         // 0.45; 11.0%, 9.0%, 9.0%, 9.7% at 0.3 / 0.4. On the clip as it is (never stretched)
-        // 0.35 / 0.45 would cost: 5 line errors of 155 to 9.
+        // 0.35 / 0.45 would cost: 5 line errors of 155 to 9. Very flat (below 30 levels, off
+        // again above 34.5 with the hysteresis): the darker night 34 line errors at 0.3 / 0.4, 18
+        // at 0.25 / 0.35, 19 at 0.2 / 0.3; the same lower scores on every dark picture cost dusk
+        // (13 → 21 at 0.2 / 0.3) and colour night (19 → 25), whose spans are 79 and 46.
         Self {
             mode: LowLightMode::Auto,
             dark_below: 70.0,
             flat_below: 140.0,
             noisy_above: 6.0,
             tracker_scores: (0.3, 0.4),
+            very_flat_below: 30.0,
+            very_flat_tracker_scores: (0.25, 0.35),
         }
     }
 }
@@ -260,12 +275,13 @@ pub struct LowLight {
     config: LowLightConfig,
     levels: Option<LumaLevels>,
     active: bool,
+    very_flat: bool,
     curve: Option<ToneCurve>,
 }
 
 impl LowLight {
     pub fn new(config: LowLightConfig) -> Self {
-        Self { config, levels: None, active: false, curve: None }
+        Self { config, levels: None, active: false, very_flat: false, curve: None }
     }
 
     /// Measures a frame that goes to the detector and returns the curve to apply to it, `None`
@@ -292,8 +308,20 @@ impl LowLight {
                     || levels.noise > self.config.noisy_above / margin
             }
         };
+        let margin = if self.very_flat { HYSTERESIS } else { 1.0 };
+        self.very_flat = self.active && levels.span() < self.config.very_flat_below * margin;
         self.curve = self.active.then(|| ToneCurve::stretch(levels.low, levels.high));
         self.curve.as_ref()
+    }
+
+    /// The tracker's `high_score` and `new_track_score` for the last frame's light: `None` for a
+    /// picture passed on untouched (the tracker's own), lower for a very flat one.
+    pub fn tracker_scores(&self) -> Option<(f32, f32)> {
+        match (self.active, self.very_flat) {
+            (false, _) => None,
+            (true, false) => Some(self.config.tracker_scores),
+            (true, true) => Some(self.config.very_flat_tracker_scores),
+        }
     }
 
     /// Whether the last frame was stretched.
@@ -397,6 +425,38 @@ mod tests {
         assert!(off.update(&dark.rgb().unwrap()).is_none());
         let mut on = LowLight::new(LowLightConfig::with_mode(LowLightMode::On));
         assert!(on.update(&good.rgb().unwrap()).is_some());
+    }
+
+    #[test]
+    fn a_very_flat_picture_gets_lower_tracker_scores_and_a_night_picture_does_not() {
+        let config = LowLightConfig::default();
+        let good = ramp(256, 16, 0, 255);
+        let night = ramp(256, 16, 0, 40);
+        let darker = ramp(256, 16, 0, 24);
+        let mut camera = LowLight::new(config);
+        camera.update(&good.rgb().unwrap());
+        assert_eq!(camera.tracker_scores(), None);
+        let mut camera = LowLight::new(config);
+        camera.update(&night.rgb().unwrap());
+        assert_eq!(camera.tracker_scores(), Some(config.tracker_scores));
+        let mut camera = LowLight::new(config);
+        camera.update(&darker.rgb().unwrap());
+        assert_eq!(camera.tracker_scores(), Some(config.very_flat_tracker_scores));
+        // Off only once the picture is clearly better (the hysteresis): 32 levels keep it, 40 do not.
+        let (slightly, clearly) = (ramp(256, 16, 0, 32), ramp(256, 16, 0, 40));
+        assert!((0..50).all(|_| {
+            camera.update(&slightly.rgb().unwrap());
+            camera.tracker_scores() == Some(config.very_flat_tracker_scores)
+        }));
+        let back_at = (1..=50).find(|_| {
+            camera.update(&clearly.rgb().unwrap());
+            camera.tracker_scores() == Some(config.tracker_scores)
+        });
+        assert!(back_at.is_some(), "the picture got better and the scores stayed down");
+        // Forced on, a good picture is stretched but not very flat.
+        let mut on = LowLight::new(LowLightConfig::with_mode(LowLightMode::On));
+        on.update(&good.rgb().unwrap());
+        assert_eq!(on.tracker_scores(), Some(config.tracker_scores));
     }
 
     #[test]
