@@ -40,7 +40,7 @@ use lintel_calibration::site::Site;
 use lintel_wire::CommandKey;
 
 pub use self::acks::{AckReader, AckSink, MAX_ACK_BYTES, ack_filter};
-pub use self::core::NodeCore;
+pub use self::core::{BLINDED_SPREAD, NodeCore};
 pub use self::detection::credentials_of;
 pub use self::events::{AnalysedFrame, NodeEvent};
 pub use self::identity::{derived_node_id, node_id_from};
