@@ -6,6 +6,9 @@
 //! the picture (`LowLight::update`) and the fill through its tone curve, against the plain fill of
 //! the same frame in the same group.
 //!
+//! The `frame_768x576` group prices what every frame costs before any of that: wrapping and
+//! mapping it, and the tamper watch's luma spread, against the plain fill.
+//!
 //! Run: `cargo bench -p lintel-benches --bench preprocess` (add `-- --quick` for a shorter run).
 
 mod common;
@@ -98,6 +101,15 @@ fn preprocess(c: &mut Criterion) {
     });
     group.bench_function("Frame::rgb (map)", |b| {
         b.iter(|| frame.rgb().expect("map").data().len());
+    });
+    // What the node's tamper watch measures of every frame (`camera_blinded`): 4×4-pixel block
+    // means over the central half, every other row of blocks; against the plain fill above.
+    group.bench_function("RgbView::luma_spread", |b| {
+        b.iter(|| frame.rgb().expect("map").luma_spread());
+    });
+    group.bench_function("u8 nhwc: map + fill (baseline)", |b| {
+        let mut input = InputBuffer::new(&spec("nhwc", "uint8"));
+        b.iter(|| input.fill(&frame.rgb().expect("map")));
     });
     group.finish();
 }
