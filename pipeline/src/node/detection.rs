@@ -70,8 +70,9 @@ impl Shedding {
     }
 }
 
-/// How often a camera's picture is reduced for the tamper watch: tampering is slow, and the
-/// reduction reads the whole frame.
+/// How often a camera's picture is reduced for the tamper watch and its luma spread measured
+/// (`camera_blinded`): tampering is slow, and both read much of the frame (the spread 53 µs of a
+/// 768×576 one, `benches/benches/preprocess.rs`).
 const VIEW_EVERY: Duration = Duration::from_secs(1);
 
 /// A frame waiting for the detector, with what was learnt of it on the way.
@@ -223,13 +224,12 @@ impl CameraFeed {
         // Checked: a box without a real-time clock may read a time near 1970.
         let wall = SystemTime::now().checked_sub(frame.received_at.elapsed()).unwrap_or(SystemTime::UNIX_EPOCH);
         let rgb = frame.frame.rgb().ok();
-        let luma_spread = rgb.as_ref().map(|view| view.luma_spread());
-        let view = match &rgb {
+        let (luma_spread, view) = match &rgb {
             Some(rgb) if self.viewed.is_none_or(|at| at.elapsed() >= VIEW_EVERY) => {
                 self.viewed = Some(Instant::now());
-                Some(ViewSample::measure(rgb))
+                (Some(rgb.luma_spread()), Some(ViewSample::measure(rgb)))
             }
-            _ => None,
+            _ => (None, None),
         };
         drop(rgb);
         let admitted = self.analysis.admit(&frame.frame, frame.connection);

@@ -34,7 +34,8 @@ pub struct AnalysedFrame {
     pub seen: Instant,
     /// The analysis; `None` when the detector or the embedder failed on the frame (logged there).
     pub analysis: Option<FrameAnalysis>,
-    /// The picture's luma standard deviation in its centre (0..255): near 0 for a covered lens.
+    /// The picture's luma spread in its centre (0..255): near 0 for a covered lens. About once a
+    /// second, with `view`.
     pub luma_spread: Option<f64>,
     /// The picture reduced for the tamper watch (defocused, moved), about once a second.
     pub view: Option<ViewSample>,
