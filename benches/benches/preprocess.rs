@@ -102,8 +102,8 @@ fn preprocess(c: &mut Criterion) {
     group.bench_function("Frame::rgb (map)", |b| {
         b.iter(|| frame.rgb().expect("map").data().len());
     });
-    // What the node's tamper watch measures of every frame (`camera_blinded`): 4×4-pixel block
-    // means over the central half, every other row of blocks; against the plain fill above.
+    // What the node's tamper watch measures of a camera's frame once a second (`camera_blinded`):
+    // 4×4-pixel block means over the central half, every other row of blocks; against the plain fill.
     group.bench_function("RgbView::luma_spread", |b| {
         b.iter(|| frame.rgb().expect("map").luma_spread());
     });

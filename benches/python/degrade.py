@@ -93,8 +93,8 @@ COPIES = [
     # The darker night's levels, but legal: the night copies above are darkened in Y'CbCr, which
     # pushes much of their luma below black (16), where a decoder that follows the stream's range
     # (GStreamer, so Lintel) clips it and OpenCV does not. This one is darkened in RGB, as a
-    # sensor's signal is, before the encoder: both decoders see the same 0-29 levels.
-    Copy("night-dark-rgb", "darker night darkened in RGB (legal levels, 0-29), JPEG quality 10",
+    # sensor's signal is, before the encoder: both decoders see the same levels (about 1-22).
+    Copy("night-dark-rgb", "darker night darkened in RGB (legal levels, about 1-22), JPEG quality 10",
          f"videoconvert ! video/x-raw,format=RGB ! videobalance contrast=0.11 saturation=0.3 ! videoconvert ! {jpeg(10)}"),
     Copy("night-colour", "a colour camera at night with no infrared: dark, colour kept, JPEG quality 10",
          f"videobalance brightness=-0.05 contrast=0.25 saturation=0.9 ! {jpeg(10)}"),

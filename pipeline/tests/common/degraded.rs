@@ -47,7 +47,7 @@ pub fn degraded_copy(name: &str, chain: &str, noise: f32, after: &str) -> PathBu
 /// The night copy of `benches/degraded`: much darker, very flat, JPEG quality 15.
 pub const NIGHT: &str = "videobalance brightness=-0.03 contrast=0.2 saturation=0.3 ! jpegenc quality=15 ! jpegdec";
 /// The darker night of `benches/degraded` made as a camera would (`night-dark-rgb`): darkened in
-/// RGB, so its levels (0–29) stay legal for any decoder, then JPEG quality 10.
+/// RGB, so its levels (about 1–22 decoded) stay legal for any decoder, then JPEG quality 10.
 pub const DARKER_NIGHT: &str =
     "video/x-raw,format=RGB ! videobalance contrast=0.11 saturation=0.3 ! videoconvert ! jpegenc quality=10 ! jpegdec";
 /// A camera's infrared night mode: grey, flat (with noise at 0.12, then JPEG quality 40).
