@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use lintel_calibration::site::Zone;
 
-use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, RegionConfig, ZoneEvent};
+use crate::analysis::{
+    Admitted, AnalysisConfig, Appearance, CameraAnalysis, DetectorMirror, FrameAnalysis, RegionConfig, ZoneEvent,
+};
 use crate::count::{Tally, ZoneTally};
 use crate::detection::Detection;
 use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig, Window};
@@ -44,8 +46,8 @@ pub struct ReplayOptions {
     pub low_light: LowLightConfig,
     /// The camera's lens and floor (the site file's), if any.
     pub geometry: lintel_calibration::site::CameraGeometry,
-    /// The detector sees every other frame mirrored ([`AnalysisConfig::alternate_mirror`]).
-    pub alternate_mirror: bool,
+    /// How frames are turned for the detector ([`AnalysisConfig::mirror`]).
+    pub mirror: DetectorMirror,
     /// The detector looks at the zones' region through a smaller network ([`AnalysisConfig::region`]).
     pub region: Option<RegionConfig>,
 }
@@ -162,7 +164,7 @@ pub fn replay_watched(
         reid_memory: options.reid_memory.unwrap_or(DEFAULT_REID_MEMORY),
         motion_gate: options.motion_gate,
         low_light: options.low_light,
-        alternate_mirror: options.alternate_mirror,
+        mirror: options.mirror,
         region: options.region.clone(),
         ..AnalysisConfig::at_fps(reader.fps)
     };

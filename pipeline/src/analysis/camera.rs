@@ -11,7 +11,7 @@ use super::{FrameAnalysis, PersonBox, ZoneEvent};
 use crate::count::{CounterConfig, CrossingEvent, ZoneCounter};
 use crate::detection::{BBox, Detection, Embedding, Sighting};
 use crate::infer::{
-    Embedder, InferError, Look, LowLight, LowLightConfig, MotionGate, MotionGateConfig, ToneCurve, Window,
+    Embedder, InferError, Look, LowLight, LowLightConfig, MotionGate, MotionGateConfig, Orientation, ToneCurve, Window,
 };
 use crate::ingest::Frame;
 use crate::track::{Track, Tracker, TrackerConfig};
@@ -38,14 +38,25 @@ pub struct AnalysisConfig {
     /// When the camera's pictures are stretched for the detector (dark or flat ones by default).
     pub low_light: LowLightConfig,
     pub counter: CounterConfig,
-    /// The detector sees the camera's frames mirrored every other time ([`Look::mirrored`]), so
-    /// its handedness evens out along each person's track; `false` (the default): as they are.
-    /// It makes the counts nearly independent of the street's direction, but the box jitter it
-    /// adds cost crossings on the clip at 5 frames/s (README, "Which way the street runs").
-    pub alternate_mirror: bool,
+    /// How the detector's handedness is met ([`DetectorMirror`]).
+    pub mirror: DetectorMirror,
     /// The detector looks at the zones' region through a smaller network where one fits, the whole
     /// frame every so often ([`RegionConfig`]); `None`: always the whole frame.
     pub region: Option<RegionConfig>,
+}
+
+/// How a camera's frames are turned for the detector, whose network is not mirror-symmetric
+/// ([`Orientation`]; README, "Which way the street runs").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DetectorMirror {
+    /// As they are.
+    #[default]
+    Off,
+    /// Every other frame mirrored: the handedness evens out along each person's track, at no
+    /// cost, but the box jitter it adds cost crossings on the clip at 5 frames/s.
+    Alternate,
+    /// Every frame both ways, the boxes fused: no handedness, at twice the detector's cost.
+    Both,
 }
 
 impl AnalysisConfig {
@@ -59,7 +70,7 @@ impl AnalysisConfig {
             motion_gate: None,
             low_light: LowLightConfig::default(),
             counter: CounterConfig::default(),
-            alternate_mirror: false,
+            mirror: DetectorMirror::Off,
             region: None,
         }
     }
@@ -137,8 +148,8 @@ impl Stream {
 pub struct Admitted {
     /// The camera's low-light curve for this frame; `None`: as it is.
     pub tone: Option<ToneCurve>,
-    /// Whether the detector sees this frame mirrored ([`Look::mirrored`]).
-    pub mirrored: bool,
+    /// Which way round the detector sees this frame.
+    pub orientation: Orientation,
     /// The rectangle the detector sees ([`Look::window`]); `None`: the whole frame.
     pub window: Option<Window>,
 }
@@ -148,7 +159,7 @@ impl Admitted {
     ///
     /// [`Detector::detect_batch_looking`]: crate::infer::Detector::detect_batch_looking
     pub fn look(&self) -> Look<'_> {
-        Look { tone: self.tone.as_ref(), mirrored: self.mirrored, window: self.window }
+        Look { tone: self.tone.as_ref(), orientation: self.orientation, window: self.window }
     }
 }
 
@@ -242,10 +253,15 @@ impl CameraAnalysis {
             }
         }
         let tone = frame.rgb().ok().and_then(|view| stream.low_light.update(&view).cloned());
-        let mirrored = self.config.alternate_mirror && stream.detected % 2 == 1;
+        let orientation = match self.config.mirror {
+            DetectorMirror::Off => Orientation::AsIs,
+            DetectorMirror::Alternate if stream.detected % 2 == 1 => Orientation::Mirrored,
+            DetectorMirror::Alternate => Orientation::AsIs,
+            DetectorMirror::Both => Orientation::BothWays,
+        };
         stream.detected += 1;
         let window = stream.region.as_mut().and_then(|plan| plan.window_at(at));
-        Some(Admitted { tone, mirrored, window })
+        Some(Admitted { tone, orientation, window })
     }
 
     /// The rectangle the detector looks at between whole-frame looks (`None`: always the whole

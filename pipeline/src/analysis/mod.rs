@@ -19,7 +19,9 @@ mod region;
 mod view;
 
 pub(crate) use camera::stream_time;
-pub use camera::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY};
+pub use camera::{
+    Admitted, AnalysisConfig, Appearance, CameraAnalysis, DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY, DetectorMirror,
+};
 pub use frame_analysis::{FrameAnalysis, PersonBox, ZoneEvent};
 pub use region::{DEFAULT_MARGIN, DEFAULT_WHOLE_EVERY, RegionConfig, window_for};
 pub use view::{ViewChange, ViewSample, ViewWatch, ViewWatchConfig};

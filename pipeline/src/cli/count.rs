@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use super::gate_flag::{self, GateFlag};
 use anyhow::{Context, bail};
 use clap::Args;
-use lintel::analysis::RegionConfig;
+use lintel::analysis::{DetectorMirror, RegionConfig};
 use lintel::infer::{Detector, Embedder, LowLightConfig, LowLightMode, Manifest, MotionGateConfig, Runtime};
 use lintel::replay::{ReplayOptions, ReplayReport, replay};
 use lintel_calibration::geometry::{CountingLine, Point, Side};
@@ -76,9 +76,11 @@ pub struct CountArgs {
     /// A site-file camera's `low_light` overrides it.
     #[arg(long, value_name = "MODE", default_value = "auto")]
     low_light: LowLightMode,
-    /// How the detector sees the frames: `off` as they are; `alternate` mirrors every other one,
-    /// so the counts nearly do not depend on which way the street runs (the network is not
-    /// mirror-symmetric), at some cost in box jitter (README, "Which way the street runs").
+    /// How the detector sees the frames (its network is not mirror-symmetric): `off` as they are;
+    /// `alternate` mirrors every other one, so the counts nearly do not depend on which way the
+    /// street runs, at some cost in box jitter; `both` sees every frame as it is and mirrored and
+    /// fuses the boxes, so a camera and its mirror image count alike, at twice the detector's
+    /// cost (README, "Which way the street runs").
     #[arg(long, value_name = "MODE", default_value = "off")]
     detector_mirror: MirrorMode,
     /// Where the detector looks: `auto` at the zones and a margin of about a person's height,
@@ -100,6 +102,7 @@ pub enum RegionMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum MirrorMode {
     Alternate,
+    Both,
     Off,
 }
 
@@ -193,7 +196,11 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         low_light,
         geometry,
-        alternate_mirror: args.detector_mirror == MirrorMode::Alternate,
+        mirror: match args.detector_mirror {
+            MirrorMode::Off => DetectorMirror::Off,
+            MirrorMode::Alternate => DetectorMirror::Alternate,
+            MirrorMode::Both => DetectorMirror::Both,
+        },
         region: (!region_sizes.is_empty()).then(|| RegionConfig::with_sizes(region_sizes)),
         ..Default::default()
     };

@@ -179,6 +179,50 @@ pub fn non_max_suppression(candidates: &mut Vec<Candidate>, iou: f32) {
     candidates.truncate(kept);
 }
 
+/// Fuses the boxes of two views of one frame (the frame and its mirror image, boxes mirrored
+/// back), as weighted box fusion does for two models. From the surest box of either view down,
+/// a box and the box of the other view it overlaps most, over `iou`, are one person, placed at
+/// their score-weighted mean with the mean of their scores; a box one view alone found keeps half
+/// its score (the other view scored it 0), so what only one handedness of the network sees weighs
+/// less. The views play the same part: swapped, they give the same boxes. `out` is sorted by score.
+pub fn fuse_views(a: &[Candidate], b: &[Candidate], iou: f32, out: &mut Vec<Candidate>) {
+    out.clear();
+    let views = [a, b];
+    let mut paired = [vec![false; a.len()], vec![false; b.len()]];
+    let mut order: Vec<(usize, usize)> = (0..a.len()).map(|i| (0, i)).chain((0..b.len()).map(|j| (1, j))).collect();
+    order.sort_by(|&(v, i), &(w, j)| views[w][j].score.total_cmp(&views[v][i].score));
+    for (view, i) in order {
+        if paired[view][i] {
+            continue;
+        }
+        paired[view][i] = true;
+        let (x, other) = (&views[view][i], 1 - view);
+        let best = views[other]
+            .iter()
+            .enumerate()
+            .filter(|&(j, _)| !paired[other][j])
+            .map(|(j, y)| (j, x.iou(y)))
+            .filter(|&(_, overlap)| overlap > iou)
+            .max_by(|p, q| p.1.total_cmp(&q.1));
+        let Some((j, _)) = best else {
+            out.push(Candidate { score: x.score / 2.0, ..*x });
+            continue;
+        };
+        paired[other][j] = true;
+        let y = &views[other][j];
+        let total = (x.score + y.score).max(f32::EPSILON);
+        let mean = |p: f32, q: f32| (p * x.score + q * y.score) / total;
+        out.push(Candidate {
+            x1: mean(x.x1, y.x1),
+            y1: mean(x.y1, y.y1),
+            x2: mean(x.x2, y.x2),
+            y2: mean(x.y2, y.y2),
+            score: (x.score + y.score) / 2.0,
+        });
+    }
+    out.sort_by(|p, q| q.score.total_cmp(&p.score));
+}
+
 #[cfg(test)]
 mod tests {
     use ndarray::{aview1, aview2};
@@ -196,6 +240,27 @@ mod tests {
         assert_eq!(c.len(), 2);
         assert_eq!(c[0].score, 0.9);
         assert_eq!(c[1].score, 0.3);
+    }
+
+    #[test]
+    fn two_views_fuse_into_weighted_boxes_and_a_box_of_one_view_weighs_half() {
+        let box_at = |x: f32, score: f32| Candidate { x1: x, y1: 0.0, x2: x + 10.0, y2: 20.0, score };
+        let plain = [box_at(0.0, 0.6), box_at(100.0, 0.4)];
+        let mirrored = [box_at(2.0, 0.2), box_at(50.0, 0.9)];
+        let mut out = Vec::new();
+        fuse_views(&plain, &mirrored, 0.55, &mut out);
+        assert_eq!(out.len(), 3);
+        // Found by one view each: half their scores.
+        assert_eq!(out[0], box_at(50.0, 0.45));
+        assert_eq!(out[2], box_at(100.0, 0.2));
+        // The person both views found: between the two boxes, nearer the surer one.
+        let both = out[1];
+        assert!((both.x1 - 0.5).abs() < 1e-5 && (both.x2 - 10.5).abs() < 1e-5, "{both:?}");
+        assert!((both.score - 0.4).abs() < 1e-6 && both.y1 == 0.0 && both.y2 == 20.0, "{both:?}");
+        // Symmetric: the views the other way round give the same boxes.
+        let mut swapped = Vec::new();
+        fuse_views(&mirrored, &plain, 0.55, &mut swapped);
+        assert_eq!(swapped, out);
     }
 
     #[test]

@@ -26,15 +26,30 @@ const SSD_MAX_DETECTIONS: usize = 100;
 pub struct Look<'a> {
     /// The camera's low-light curve; `None`: the picture as it is.
     pub tone: Option<&'a ToneCurve>,
-    /// Mirrored left to right (boxes still come back in the frame's orientation). The network is
-    /// not mirror-symmetric: the same people, mirrored, are found in slightly other boxes, which
-    /// is why a mirrored camera counted differently ([`crate::analysis::AnalysisConfig::alternate_mirror`]).
-    pub mirrored: bool,
+    /// Which way round ([`Orientation`]).
+    pub orientation: Orientation,
     /// Only this rectangle of the frame, at its own scale, through the region network of its
     /// size ([`Detector::with_regions`]); `None`: the whole frame. Boxes still come back in the
     /// frame's source pixels, and those cut by the rectangle's edge come back cut.
     pub window: Option<Window>,
 }
+
+/// Which way round the detector sees a frame. The network is not mirror-symmetric: the same
+/// people, mirrored, are found in slightly other boxes and scores, which is why a mirrored camera
+/// counted differently ([`crate::analysis::DetectorMirror`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Orientation {
+    #[default]
+    AsIs,
+    /// Mirrored left to right (boxes still come back in the frame's orientation).
+    Mirrored,
+    /// As it is and mirrored, in two runs of the network, the two views' boxes fused
+    /// ([`decode::fuse_views`]): a detector without a handedness, at twice the cost.
+    BothWays,
+}
+
+/// Boxes of the two views of [`Orientation::BothWays`] that overlap more than this are one person.
+const FUSE_IOU: f32 = 0.55;
 
 /// A rectangle of a frame, in the frame's (analysis) pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +106,10 @@ pub struct Detector {
     regions: Vec<Net>,
     /// Per frame of the last run, its candidates (one entry per batch slot).
     candidates: Vec<Vec<Candidate>>,
+    /// The same for the mirrored view of frames seen both ways.
+    mirrored_candidates: Vec<Vec<Candidate>>,
+    /// Where two views' boxes are fused.
+    fused: Vec<Candidate>,
     min_score: f32,
 }
 
@@ -101,6 +120,8 @@ impl Detector {
             whole: Net::load(runtime, spec, file, threads)?,
             regions: Vec::new(),
             candidates: vec![Vec::with_capacity(256)],
+            mirrored_candidates: Vec::new(),
+            fused: Vec::with_capacity(256),
             min_score: DEFAULT_MIN_SCORE,
         })
     }
@@ -192,7 +213,7 @@ impl Detector {
         frames: &[&Frame],
         tones: &[Option<&ToneCurve>],
     ) -> Result<Vec<Vec<Detection>>, InferError> {
-        let looks: Vec<Look<'_>> = tones.iter().map(|&tone| Look { tone, mirrored: false, window: None }).collect();
+        let looks: Vec<Look<'_>> = tones.iter().map(|&tone| Look { tone, ..Look::default() }).collect();
         self.detect_batch_looking(frames, &looks)
     }
 
@@ -268,11 +289,30 @@ impl Detector {
             };
             let look = looks.get(slot).copied().unwrap_or_default();
             net.input.fill_slot_toned(slot, &view, look.tone);
-            if look.mirrored {
+            if look.orientation == Orientation::Mirrored {
                 net.input.mirror_slot(slot, input_width as usize, input_height as usize);
             }
         }
         run(net, &mut self.candidates, self.min_score, frames.len())?;
+        let both_ways = |slot: usize| looks.get(slot).is_some_and(|l| l.orientation == Orientation::BothWays);
+        if (0..frames.len()).any(both_ways) {
+            // The second view runs the whole batch again (mirroring every slot in place is cheaper
+            // than refilling); only the slots seen both ways read its answer.
+            for slot in 0..frames.len() {
+                net.input.mirror_slot(slot, input_width as usize, input_height as usize);
+            }
+            run(net, &mut self.mirrored_candidates, self.min_score, frames.len())?;
+            let nms_iou = net.spec.nms_iou.unwrap_or(NMS_IOU);
+            for slot in (0..frames.len()).filter(|&slot| both_ways(slot)) {
+                let mirrored = &mut self.mirrored_candidates[slot];
+                for c in mirrored.iter_mut() {
+                    (c.x1, c.x2) = (input_width as f32 - c.x2, input_width as f32 - c.x1);
+                }
+                decode::fuse_views(&self.candidates[slot], mirrored, FUSE_IOU, &mut self.fused);
+                decode::non_max_suppression(&mut self.fused, nms_iou);
+                std::mem::swap(&mut self.candidates[slot], &mut self.fused);
+            }
+        }
         let (offset_x, offset_y) = window.map_or((0.0, 0.0), |w| (w.left as f32, w.top as f32));
         let input_width = input_width as f32;
         let person_class = net.spec.person_class;
@@ -282,7 +322,7 @@ impl Detector {
             .enumerate()
             .map(|(slot, (frame, candidates))| {
                 let letterbox = letterbox_of(frame);
-                let mirrored = looks.get(slot).is_some_and(|l| l.mirrored);
+                let mirrored = looks.get(slot).is_some_and(|l| l.orientation == Orientation::Mirrored);
                 candidates
                     .iter()
                     .map(|c| {

@@ -14,7 +14,7 @@ pub use decode::{
     Candidate, DecodeParams, clip_to_input, decode_ssd_boxes, decode_ssd_tf, decode_yolov5, decode_yolov8,
     decode_yolox, non_max_suppression,
 };
-pub use detector::{Detector, Look, Window};
+pub use detector::{Detector, Look, Orientation, Window};
 pub use embedder::Embedder;
 pub use error::InferError;
 pub use low_light::{LowLight, LowLightConfig, LowLightMode, LumaLevels, ToneCurve};
