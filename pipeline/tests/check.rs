@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use common::degraded::{BELOW_BLACK, NIGHT, degraded_copy};
 use common::{Broker, RtspCamera, free_port, pets_site, scratch_dir};
 
 fn lintel() -> Command {
@@ -50,6 +51,33 @@ fn everything_in_order_passes_with_frame_size_and_rate() {
     assert!(camera_line.starts_with("ok") && camera_line.contains("768×576 at"), "{camera_line}");
     assert!(text.contains("accepted the connection"), "{text}");
     assert!(failing_lines(&text).is_empty());
+}
+
+#[test]
+fn a_camera_whose_picture_decodes_black_is_a_warning_that_says_why_and_a_night_picture_is_not() {
+    let dir = scratch_dir("check-black");
+    let broker = Broker::start(&dir);
+    let below_black = degraded_copy("check-below-black", BELOW_BLACK, 0.0, "");
+    let night = degraded_copy("check-night", NIGHT, 0.0, "");
+    for (copy, black) in [(below_black, true), (night, false)] {
+        let camera = RtspCamera::serving(&copy, "/door");
+        let site = pets_site(&dir, &camera.url);
+        let output = check(&site, &dir, &format!("127.0.0.1:{}", broker.port), &[]);
+        let text = stdout(&output);
+        println!("{text}");
+        // A warning, not a failure: the node runs and raises camera_blinded.
+        assert!(output.status.success(), "{text}");
+        let line = text.lines().find(|l| l.contains(" camera ")).unwrap();
+        if black {
+            assert!(line.starts_with("warn") && line.contains("768×576 at"), "{line}");
+            let share: f64 =
+                line.split("% of the picture is black").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(share >= 80.0, "{line}");
+            assert!(line.contains("below black") && line.contains("video range"), "{line}");
+        } else {
+            assert!(line.starts_with("ok") && !line.contains("black"), "a night picture that counts: {line}");
+        }
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use clap::Args;
 use lintel::infer::{Detector, Embedder, Manifest, Runtime};
-use lintel::ingest::{FrameSource, LiveOptions, Pulled, SourceOptions, redact_uri};
+use lintel::ingest::{Frame, FrameSource, LiveOptions, Pulled, SourceOptions, redact_uri};
 use lintel::publish::BrokerConfig;
 use lintel_calibration::site::{Camera, Site};
 
@@ -188,11 +188,29 @@ fn check_models(plan: &Preflight) -> Vec<Outcome> {
 
 /// Opens the camera as the node would (its login included), takes its first frame and, for a live
 /// camera, counts frames for two seconds.
+/// Most of a picture black: a warning, not a failure (the node runs, and raises `camera_blinded`).
+const BLACK_PICTURE: f64 = 0.5;
+
 fn check_camera(camera: &Camera, timeout: Duration) -> Outcome {
-    Outcome::new("camera", camera.id.clone(), probe_camera(camera, timeout))
+    match probe_camera(camera, timeout) {
+        Ok((detail, black)) if black >= BLACK_PICTURE => Outcome {
+            check: "camera",
+            subject: camera.id.clone(),
+            status: Status::Warn,
+            detail: format!(
+                "{detail}: {:.0}% of the picture is black: the lens is covered, or the camera sends its picture \
+                 below black (luma under 16 in a stream that says 16-235, which decoding turns black); nobody \
+                 can be counted on it until its exposure or video range is set right",
+                black * 100.0
+            ),
+        },
+        result => Outcome::new("camera", camera.id.clone(), result.map(|(detail, _)| detail)),
+    }
 }
 
-fn probe_camera(camera: &Camera, timeout: Duration) -> Result<String, String> {
+/// The camera's line, and how much of its picture is black ([`lintel::ingest::RgbView::black_share`],
+/// the mean over the frames looked at).
+fn probe_camera(camera: &Camera, timeout: Duration) -> Result<(String, f64), String> {
     let url = redact_uri(&camera.url);
     let credentials = lintel::node::credentials_of(camera)?;
     let live = LiveOptions { credentials, timeout, ..LiveOptions::default() };
@@ -210,25 +228,31 @@ fn probe_camera(camera: &Camera, timeout: Duration) -> Result<String, String> {
         }
     };
     let waited = started.elapsed();
+    let black_share = |frame: &Frame| frame.rgb().map_or(0.0, |view| view.black_share());
+    let mut black = vec![black_share(&first)];
     // The rate the camera really delivers, over two seconds.
     let window = Duration::from_secs(2);
     let counting = Instant::now();
     let mut frames = 0u32;
     while counting.elapsed() < window {
         match source.poll_frame(Duration::from_millis(100)).map_err(|e| e.to_string())? {
-            Pulled::Frame(_) => frames += 1,
+            Pulled::Frame(frame) => {
+                frames += 1;
+                black.push(black_share(&frame));
+            }
             Pulled::Ended => break,
             Pulled::Waiting => {}
         }
     }
     let measured = f64::from(frames) / counting.elapsed().as_secs_f64();
     let declared = source.source_fps().map(|fps| format!(", the stream says {fps:.1}")).unwrap_or_default();
-    Ok(format!(
+    let detail = format!(
         "{url}: {}×{} at {measured:.1} frames/s{declared} (first frame after {:.1} s)",
         first.source_width,
         first.source_height,
         waited.as_secs_f64()
-    ))
+    );
+    Ok((detail, black.iter().sum::<f64>() / black.len() as f64))
 }
 
 /// Connects with the login and TLS the node would use; publishes nothing.

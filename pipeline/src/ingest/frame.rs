@@ -159,6 +159,25 @@ impl RgbView<'_> {
         let mean = sum / n;
         (sum_sq / n - mean * mean).max(0.0).sqrt()
     }
+
+    /// The share (0..1) of the centre half of the picture that is black (luma 2 or less; one
+    /// pixel in 16 is read). A covered lens gives most of a picture, and so does a camera that
+    /// sends its picture below black: luma under 16 in a stream that says it uses 16–235, which
+    /// decoding turns to black (README, "Which way the street runs"); a night picture that
+    /// Lintel can count on is not black.
+    pub fn black_share(&self) -> f64 {
+        let (width, height, stride, data) = (self.width(), self.height(), self.stride(), self.data());
+        let (mut black, mut n) = (0u32, 0u32);
+        for y in (height / 4..height - height / 4).step_by(4) {
+            for x in (width / 4..width - width / 4).step_by(4) {
+                let Some(p) = data.get(y * stride + x * 3..y * stride + x * 3 + 3) else { continue };
+                let luma = 77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]);
+                black += u32::from(luma <= 2 * 256);
+                n += 1;
+            }
+        }
+        if n == 0 { 0.0 } else { f64::from(black) / f64::from(n) }
+    }
 }
 
 /// The frame's buffer could not be mapped for reading.
@@ -244,5 +263,20 @@ mod luma_tests {
         let dark = noisy(w, h, |x| if x / 16 % 2 == 0 { 6 } else { 14 }, 3);
         let spread = dark.rgb().unwrap().luma_spread();
         assert!(spread > 3.5, "dark scene: {spread}");
+    }
+
+    #[test]
+    fn a_picture_clipped_to_black_is_black_and_a_dark_scene_is_not() {
+        let (w, h) = (256u32, 192u32);
+        // Below black, decoded: most levels clipped to 0, a few people's levels above.
+        let clipped = noisy(w, h, |x| if x % 64 < 8 { 12 } else { 0 }, 0);
+        let share = clipped.rgb().unwrap().black_share();
+        assert!((share - 0.875).abs() < 0.01, "clipped: {share}");
+        // A dark night scene that can be counted: levels 6 and 14 with noise, none black.
+        let dark = noisy(w, h, |x| if x / 16 % 2 == 0 { 6 } else { 14 }, 3);
+        assert_eq!(dark.rgb().unwrap().black_share(), 0.0);
+        // Black bars of a letterbox lie outside the centre that is measured.
+        let letterboxed = noisy(w, h, |x| if x < w / 4 || x >= w - w / 4 { 0 } else { 90 }, 0);
+        assert_eq!(letterboxed.rgb().unwrap().black_share(), 0.0);
     }
 }

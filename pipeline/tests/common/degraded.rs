@@ -46,6 +46,10 @@ pub fn degraded_copy(name: &str, chain: &str, noise: f32, after: &str) -> PathBu
 
 /// The night copy of `benches/degraded`: much darker, very flat, JPEG quality 15.
 pub const NIGHT: &str = "videobalance brightness=-0.03 contrast=0.2 saturation=0.3 ! jpegenc quality=15 ! jpegdec";
+/// The darker night of `benches/degraded` darkened in Y'CbCr (`night-dark`): 90% of its luma is
+/// below black (16) in a stream that says it uses 16–235, so it decodes to a black picture.
+pub const BELOW_BLACK: &str =
+    "videobalance brightness=-0.06 contrast=0.12 saturation=0.3 ! jpegenc quality=10 ! jpegdec";
 /// The darker night of `benches/degraded` made as a camera would (`night-dark-rgb`): darkened in
 /// RGB, so its levels (about 1–22 decoded) stay legal for any decoder, then JPEG quality 10.
 pub const DARKER_NIGHT: &str =
