@@ -15,6 +15,8 @@ by scripts/eval/pets_truth.py, the rule of pipeline/tests/count_video.rs.
   degrade.py count [--only NAMES] --variant LABEL='lintel count args' [--variant ...] [--rounds N]
                                            run `lintel count` on each copy per variant, interleaved,
                                            and print the table (line error; door polygon separately)
+  degrade.py count --encodings N ...       N encodings of each copy (keyframe interval 30, 31, ...):
+                                           the mean error and its range, as one encoding is one sample
 
 Needs numpy (and opencv-python-headless for `frames`): benches/degraded runs it in .cache/venv-bench.
 """
@@ -66,6 +68,10 @@ class Copy:
     # Snow blended over the picture at this opacity (sensor noise); 0: none.
     noise: float = 0.0
     extra: dict = field(default_factory=dict)
+    # Another encoding of the same frames (0: the copy itself): the keyframe interval is 30 + this,
+    # as another camera of the same kind might be set. One encoding is one sample: two of the same
+    # frames have counted 7 crossings apart.
+    encoding: int = 0
 
 
 def jpeg(quality: int) -> str:
@@ -143,13 +149,17 @@ def site_of(copy: Copy) -> Path:
 
 
 def video_of(copy: Copy) -> Path:
-    return OUT / f"{copy.name}.mp4"
+    return OUT / (f"{copy.name}.mp4" if not copy.encoding else f"{copy.name}-e{copy.encoding}.mp4")
+
+
+def encodings_of(copy: Copy, n: int) -> list[Copy]:
+    return [replace(copy, encoding=k) for k in range(n)]
 
 
 def gst_pipeline(copy: Copy, out: Path) -> str:
     w, h = copy.size
     enc = (f"videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset=veryfast bitrate={copy.kbps} "
-           f"key-int-max=30 ! mp4mux ! filesink location={out}")
+           f"key-int-max={30 + copy.encoding} ! mp4mux ! filesink location={out}")
     # A mirror comes first, so the crop and the zones of a mirrored copy are taken from the
     # mirrored picture (map_box and write_site apply it first too).
     flip = "videoflip video-direction=horiz ! " if copy.mirror else ""
@@ -164,11 +174,11 @@ def gst_pipeline(copy: Copy, out: Path) -> str:
             "mix.sink_1")
 
 
-def make(copies: list[Copy]) -> None:
+def make(copies: list[Copy], encodings: int = 1) -> None:
     if not VIDEO.exists():
         fail(f"{VIDEO} is missing: run scripts/setup")
     OUT.mkdir(parents=True, exist_ok=True)
-    for copy in copies:
+    for copy in (e for c in copies for e in encodings_of(c, encodings)):
         # The ground truth and zones are cheap: always written afresh from the code below.
         write_truth(copy)
         write_site(copy)
@@ -182,7 +192,7 @@ def make(copies: list[Copy]) -> None:
         if done.returncode != 0:
             fail(f"{copy.name}: gst-launch-1.0 failed:\n{pipeline}\n{done.stderr or done.stdout}")
         part.rename(out)
-        print(f"{copy.name}: {out.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(f"{copy.name}{f' encoding {copy.encoding}' if copy.encoding else ''}: {out.relative_to(ROOT)} in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
 # --- The ground truth through the same transform ---
@@ -296,10 +306,12 @@ def frames(copies: list[Copy], indices=(150, 400)) -> None:
 
 # --- Counting ---
 
-def count(copies: list[Copy], variants: list[tuple[str, str]], rounds: int, lintel: str, keep: Path | None) -> None:
-    results: dict[tuple[str, str], list[dict]] = {}
+def count(copies: list[Copy], variants: list[tuple[str, str]], rounds: int, lintel: str, keep: Path | None,
+          encodings: int = 1) -> None:
+    # (copy, variant, encoding) -> one result per round
+    results: dict[tuple[str, str, int], list[dict]] = {}
     for r in range(rounds):
-        for copy in copies:
+        for copy in (e for c in copies for e in encodings_of(c, encodings)):
             # Alternate the order of the variants, so neither always meets a warm cache.
             order = variants if r % 2 == 0 else variants[::-1]
             for label, args in order:
@@ -309,12 +321,14 @@ def count(copies: list[Copy], variants: list[tuple[str, str]], rounds: int, lint
                 if done.returncode != 0:
                     fail(f"{' '.join(command)} failed:\n{done.stderr}")
                 result = json.loads(done.stdout)
-                results.setdefault((copy.name, label), []).append(result)
+                results.setdefault((copy.name, label, copy.encoding), []).append(result)
+                encoding = f"-e{copy.encoding}" if copy.encoding else ""
                 if keep:
                     keep.mkdir(parents=True, exist_ok=True)
-                    (keep / f"{copy.name}-{label}-{r + 1}.json").write_text(done.stdout)
-                print(f"{copy.name} {label} round {r + 1}: {result['analysed_fps']:.1f} frames/s", file=sys.stderr)
-    print_table(copies, variants, results)
+                    (keep / f"{copy.name}{encoding}-{label}-{r + 1}.json").write_text(done.stdout)
+                print(f"{copy.name}{encoding} {label} round {r + 1}: {result['analysed_fps']:.1f} frames/s",
+                      file=sys.stderr)
+    print_table(copies, variants, results, encodings)
 
 
 def errors(result: dict, truth: dict, kinds: dict) -> tuple[int, int, int, int]:
@@ -332,10 +346,11 @@ def errors(result: dict, truth: dict, kinds: dict) -> tuple[int, int, int, int]:
     return line_err, line_n, door_err, door_n
 
 
-def print_table(copies, variants, results) -> None:
+def print_table(copies, variants, results, encodings: int = 1) -> None:
     labels = [label for label, _ in variants]
     print("\nline error = |entries - truth| + |exits - truth| summed over the lines, of the crossings in the "
-          "mapped ground truth; door = the polygon; frames/s = the median over rounds")
+          "mapped ground truth; door = the polygon; frames/s = the median over rounds"
+          + (f"; with {encodings} encodings of each copy, the mean (lowest-highest) over them" if encodings > 1 else ""))
     print("| copy | what | " + " | ".join(f"{label}: lines | door | frames/s" for label in labels) + " |")
     print("| --- | --- | " + " | ".join("---: | ---: | ---:" for _ in labels) + " |")
     summary = {label: [] for label in labels}
@@ -343,23 +358,32 @@ def print_table(copies, variants, results) -> None:
         truth, kinds = truth_counts(copy)
         cells = []
         for label in labels:
-            runs = results[(copy.name, label)]
-            le, ln, de, dn = errors(runs[0], truth, kinds)
-            fps = statistics.median(r["analysed_fps"] for r in runs)
-            stable = all(r["zones"] == runs[0]["zones"] for r in runs)
-            cells.append(f"{le}/{ln} ({100 * le / max(ln, 1):.1f}%){'' if stable else ' *'} | {de}/{dn} | {fps:.1f}")
+            per_encoding = [results[(copy.name, label, k)] for k in range(encodings)]
+            counted = [errors(runs[0], truth, kinds) for runs in per_encoding]
+            ln, dn = counted[0][1], counted[0][3]
+            fps = statistics.median(r["analysed_fps"] for runs in per_encoding for r in runs)
+            stable = all(r["zones"] == runs[0]["zones"] for runs in per_encoding for r in runs)
+            mark = "" if stable else " *"
+            if encodings == 1:
+                le, de = counted[0][0], counted[0][2]
+                cells.append(f"{le}/{ln} ({100 * le / max(ln, 1):.1f}%){mark} | {de}/{dn} | {fps:.1f}")
+            else:
+                lines, doors = [c[0] for c in counted], [c[2] for c in counted]
+                le, de = statistics.mean(lines), statistics.mean(doors)
+                cells.append(f"{le:.1f} ({min(lines)}-{max(lines)})/{ln} ({100 * le / max(ln, 1):.1f}%){mark} | "
+                             f"{de:.1f} ({min(doors)}-{max(doors)})/{dn} | {fps:.1f}")
             summary[label].append(100 * le / max(ln, 1))
         print(f"| {copy.name} | {copy.what} | " + " | ".join(cells) + " |")
     for label in labels:
-        models = sorted({r["model"] for (_, l), runs in results.items() if l == label for r in runs})
-        stretched = sum(runs[0].get("low_light", 0) for (_, l), runs in results.items() if l == label)
+        models = sorted({r["model"] for (_, l, _), runs in results.items() if l == label for r in runs})
+        stretched = sum(runs[0].get("low_light", 0) for (_, l, k), runs in results.items() if l == label and k == 0)
         print(f"{label}: model {', '.join(models)}; frames seen through the low-light curve: {stretched}")
     # What a variant changes against the first one, crossing by crossing (e.g. a gate that must
     # not lose anyone).
     for label in labels[1:]:
         moved = []
         for copy in copies:
-            first, other = results[(copy.name, labels[0])][0], results[(copy.name, label)][0]
+            first, other = results[(copy.name, labels[0], 0)][0], results[(copy.name, label, 0)][0]
             by_zone = {z["name"]: z for z in first["zones"]}
             d = sum(abs(z["entries"] - by_zone[z["name"]]["entries"]) + abs(z["exits"] - by_zone[z["name"]]["exits"])
                     for z in other["zones"] if z["name"] in by_zone)
@@ -380,6 +404,8 @@ def main() -> None:
     parser.add_argument("--site", type=Path, help="the zones to draw on each copy (default fixtures/pets.toml)")
     parser.add_argument("--mirrored", action="store_true", help="each copy mirrored as well")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--encodings", type=int, default=1,
+                        help="encodings of each copy (keyframe interval 30, 31, ...): the error's spread")
     parser.add_argument("--lintel", default=str(ROOT / "target/release/lintel"))
     parser.add_argument("--keep", type=Path, help="keep every run's JSON here")
     args = parser.parse_args()
@@ -410,14 +436,16 @@ def main() -> None:
             truth, _ = truth_counts(copy)
             print(copy.name, json.dumps(truth))
     else:
-        make(copies)
+        if args.encodings < 1:
+            fail(f"--encodings {args.encodings}: at least 1")
+        make(copies, args.encodings)
         variants = []
         for v in args.variant or ["default="]:
             label, _, rest = v.partition("=")
             if not re.fullmatch(r"[\w.-]+", label):
                 fail(f"--variant {v!r}: expected LABEL=ARGS")
             variants.append((label, rest))
-        count(copies, variants, args.rounds, args.lintel, args.keep)
+        count(copies, variants, args.rounds, args.lintel, args.keep, args.encodings)
 
 
 if __name__ == "__main__":
