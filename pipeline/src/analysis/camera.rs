@@ -59,6 +59,19 @@ pub enum DetectorMirror {
     Both,
 }
 
+impl std::str::FromStr for DetectorMirror {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "alternate" => Ok(Self::Alternate),
+            "both" => Ok(Self::Both),
+            other => Err(format!("{other:?}: expected off, alternate or both")),
+        }
+    }
+}
+
 impl AnalysisConfig {
     /// The defaults at an analysis rate of `fps` frames a second.
     pub fn at_fps(fps: f64) -> Self {

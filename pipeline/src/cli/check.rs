@@ -186,11 +186,11 @@ fn check_models(plan: &Preflight) -> Vec<Outcome> {
     outcomes
 }
 
-/// Opens the camera as the node would (its login included), takes its first frame and, for a live
-/// camera, counts frames for two seconds.
 /// Most of a picture black: a warning, not a failure (the node runs, and raises `camera_blinded`).
 const BLACK_PICTURE: f64 = 0.5;
 
+/// Opens the camera as the node would (its login included), takes its first frame and, for a live
+/// camera, counts frames for two seconds; warns when its picture is mostly black.
 fn check_camera(camera: &Camera, timeout: Duration) -> Outcome {
     match probe_camera(camera, timeout) {
         Ok((detail, black)) if black >= BLACK_PICTURE => Outcome {

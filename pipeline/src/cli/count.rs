@@ -82,7 +82,7 @@ pub struct CountArgs {
     /// fuses the boxes, so a camera and its mirror image count alike, at twice the detector's
     /// cost (README, "Which way the street runs").
     #[arg(long, value_name = "MODE", default_value = "off")]
-    detector_mirror: MirrorMode,
+    detector_mirror: DetectorMirror,
     /// Where the detector looks: `auto` at the zones and a margin of about a person's height,
     /// through the model's smaller region network that holds them, and at the whole frame every
     /// 2 s (the whole frame when no region network is smaller); `off` at the whole frame always
@@ -95,14 +95,6 @@ pub struct CountArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RegionMode {
     Auto,
-    Off,
-}
-
-/// `--detector-mirror`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum MirrorMode {
-    Alternate,
-    Both,
     Off,
 }
 
@@ -196,11 +188,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch.unwrap_or_else(|| detector.preferred_batch()),
         low_light,
         geometry,
-        mirror: match args.detector_mirror {
-            MirrorMode::Off => DetectorMirror::Off,
-            MirrorMode::Alternate => DetectorMirror::Alternate,
-            MirrorMode::Both => DetectorMirror::Both,
-        },
+        mirror: args.detector_mirror,
         region: (!region_sizes.is_empty()).then(|| RegionConfig::with_sizes(region_sizes)),
         ..Default::default()
     };
