@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::degraded::{BELOW_BLACK, NIGHT, degraded_copy};
+use common::degraded::{BELOW_BLACK, DARKER_NIGHT, degraded_copy};
 use common::{Broker, RtspCamera, free_port, pets_site, scratch_dir};
 
 fn lintel() -> Command {
@@ -54,28 +54,40 @@ fn everything_in_order_passes_with_frame_size_and_rate() {
 }
 
 #[test]
-fn a_camera_whose_picture_decodes_black_is_a_warning_that_says_why_and_a_night_picture_is_not() {
+fn a_camera_below_black_or_black_is_a_warning_that_says_which_and_a_dark_night_is_not() {
     let dir = scratch_dir("check-black");
     let broker = Broker::start(&dir);
+    // Darkened in Y'CbCr: most of its luma under 16 in a stream that says 16-235.
     let below_black = degraded_copy("check-below-black", BELOW_BLACK, 0.0, "");
-    let night = degraded_copy("check-night", NIGHT, 0.0, "");
-    for (copy, black) in [(below_black, true), (night, false)] {
+    // A covered lens: a uniform picture at black, in legal levels.
+    let covered =
+        degraded_copy("check-covered", "video/x-raw,format=RGB ! videobalance contrast=0.01 ! videoconvert", 0.0, "");
+    // Darker still in RGB, but in legal levels: a night that counts.
+    let dark_night = degraded_copy("check-dark-night", DARKER_NIGHT, 0.0, "");
+    for (copy, expected) in [(below_black, "below black"), (covered, "black"), (dark_night, "")] {
         let camera = RtspCamera::serving(&copy, "/door");
         let site = pets_site(&dir, &camera.url);
         let output = check(&site, &dir, &format!("127.0.0.1:{}", broker.port), &[]);
         let text = stdout(&output);
         println!("{text}");
-        // A warning, not a failure: the node runs and raises camera_blinded.
+        // A warning, not a failure: the node runs.
         assert!(output.status.success(), "{text}");
         let line = text.lines().find(|l| l.contains(" camera ")).unwrap();
-        if black {
-            assert!(line.starts_with("warn") && line.contains("768×576 at"), "{line}");
-            let share: f64 =
-                line.split("% of the picture is black").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
-            assert!(share >= 80.0, "{line}");
-            assert!(line.contains("below black") && line.contains("video range"), "{line}");
-        } else {
-            assert!(line.starts_with("ok") && !line.contains("black"), "a night picture that counts: {line}");
+        let share_before = |words: &str| -> f64 {
+            line.split(words).next().unwrap().rsplit(['(', ' ']).next().unwrap().parse().unwrap()
+        };
+        match expected {
+            "below black" => {
+                assert!(line.starts_with("warn") && line.contains("768×576 at"), "{line}");
+                assert!(share_before("% of its luma under 16") >= 40.0, "{line}");
+                assert!(line.contains("full range") && line.contains("video range"), "{line}");
+            }
+            "black" => {
+                assert!(line.starts_with("warn"), "{line}");
+                assert!(share_before("% of the picture is black") >= 50.0, "{line}");
+                assert!(line.contains("covered") && !line.contains("below black"), "{line}");
+            }
+            _ => assert!(line.starts_with("ok") && !line.contains("black"), "a night picture that counts: {line}"),
         }
     }
 }

@@ -190,27 +190,38 @@ fn check_models(plan: &Preflight) -> Vec<Outcome> {
 const BLACK_PICTURE: f64 = 0.5;
 
 /// Opens the camera as the node would (its login included), takes its first frame and, for a live
-/// camera, counts frames for two seconds; warns when its picture is mostly black.
+/// camera, counts frames for two seconds; warns when its picture is mostly black, or below black.
 fn check_camera(camera: &Camera, timeout: Duration) -> Outcome {
+    let warn = |detail: String| Outcome { check: "camera", subject: camera.id.clone(), status: Status::Warn, detail };
     match probe_camera(camera, timeout) {
-        Ok((detail, black)) if black >= BLACK_PICTURE => Outcome {
-            check: "camera",
-            subject: camera.id.clone(),
-            status: Status::Warn,
-            detail: format!(
-                "{detail}: {:.0}% of the picture is black: the lens is covered, or the camera sends its picture \
-                 below black (luma under 16 in a stream that says 16-235, which decoding turns black); nobody \
-                 can be counted on it until its exposure or video range is set right",
-                black * 100.0
-            ),
-        },
-        result => Outcome::new("camera", camera.id.clone(), result.map(|(detail, _)| detail)),
+        Ok(Probe { detail, below_black: Some(share), .. }) => warn(format!(
+            "{detail}: the camera sends its picture below black ({:.0}% of its luma under 16 in a stream that \
+             says 16-235): Lintel reads it as full range (0-255) and counts on it, but other viewers may show \
+             its dark part black; set the camera's video range right",
+            share * 100.0
+        )),
+        Ok(Probe { detail, black, .. }) if black >= BLACK_PICTURE => warn(format!(
+            "{detail}: {:.0}% of the picture is black: the lens is covered or the scene is unlit; nobody can \
+             be counted on it",
+            black * 100.0
+        )),
+        result => Outcome::new("camera", camera.id.clone(), result.map(|probe| probe.detail)),
     }
 }
 
-/// The camera's line, and how much of its picture is black ([`lintel::ingest::RgbView::black_share`],
-/// the mean over the frames looked at).
-fn probe_camera(camera: &Camera, timeout: Duration) -> Result<(String, f64), String> {
+/// What [`probe_camera`] saw.
+struct Probe {
+    /// The camera's line: size, frame rate, time to the first frame.
+    detail: String,
+    /// How much of its picture is black ([`lintel::ingest::RgbView::black_share`], the mean over
+    /// the frames looked at).
+    black: f64,
+    /// [`FrameSource::below_black`]: the stream is read as full range.
+    below_black: Option<f64>,
+}
+
+/// Reads the camera for a first frame and two seconds more.
+fn probe_camera(camera: &Camera, timeout: Duration) -> Result<Probe, String> {
     let url = redact_uri(&camera.url);
     let credentials = lintel::node::credentials_of(camera)?;
     let live = LiveOptions { credentials, timeout, ..LiveOptions::default() };
@@ -252,7 +263,7 @@ fn probe_camera(camera: &Camera, timeout: Duration) -> Result<(String, f64), Str
         first.source_height,
         waited.as_secs_f64()
     );
-    Ok((detail, black.iter().sum::<f64>() / black.len() as f64))
+    Ok(Probe { detail, black: black.iter().sum::<f64>() / black.len() as f64, below_black: source.below_black() })
 }
 
 /// Connects with the login and TLS the node would use; publishes nothing.

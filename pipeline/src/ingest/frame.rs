@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use gstreamer_video::prelude::*;
 
-/// One decoded, scaled RGB frame, still in its GStreamer buffer (no copy on the way to the detector).
+/// One decoded, scaled RGB frame in a GStreamer buffer (no copy on the way to the detector).
 pub struct Frame {
     /// 0-based index of the frame in the source (from its timestamp when the source has a frame rate).
     pub index: u64,

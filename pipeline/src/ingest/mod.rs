@@ -9,6 +9,7 @@ mod frame;
 mod live;
 mod source;
 mod supervisor;
+mod to_rgb;
 mod uri;
 
 pub use frame::{Frame, FrameError, MapError, RgbView, luma};

@@ -1,4 +1,5 @@
-//! A GStreamer pipeline from a file or camera URI to RGB frames at the analysis size.
+//! A GStreamer pipeline from a file or camera URI to RGB frames at the analysis size (decoded and
+//! scaled by GStreamer, converted to RGB in Rust).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -11,6 +12,7 @@ use gstreamer_video as gst_video;
 use super::auth_guard::AuthGuard;
 use super::frame::Frame;
 use super::live::{self, Credentials, LiveFailure, LiveOptions};
+use super::to_rgb::{RangeCheck, i420_to_rgb};
 use super::uri::{redact_uri, split_userinfo, to_uri};
 
 /// The longest the login guard waits to connect to a camera.
@@ -114,6 +116,8 @@ pub struct FrameSource {
     /// Between rtspsrc and a camera whose login must not go out in Basic; dropped after the
     /// pipeline stops.
     auth_guard: Option<AuthGuard>,
+    /// Whether the stream is in the range it declares (`to_rgb.rs`).
+    range_check: RangeCheck,
 }
 
 impl FrameSource {
@@ -198,9 +202,11 @@ impl FrameSource {
             }
             chain.push(capsfilter(caps.build()).map_err(build_error)?);
         }
+        // To I420 only where the decoder gives another layout: Rust converts to RGB, 8× faster
+        // than videoconvert (`to_rgb.rs`).
         chain.push(gst::ElementFactory::make("videoconvert").build().map_err(build_error)?);
         let sink = gst_app::AppSink::builder()
-            .caps(&gst::Caps::builder("video/x-raw").field("format", "RGB").build())
+            .caps(&gst::Caps::builder("video/x-raw").field("format", "I420").build())
             // A file read as live plays at its own pace; a camera is paced by the network already,
             // and waiting on the clock would only add the pipeline's latency to every frame.
             .sync(options.live && !rtsp)
@@ -247,6 +253,7 @@ impl FrameSource {
             watchdog: is_live.then_some(live.timeout),
             last_progress: Instant::now(),
             auth_guard,
+            range_check: RangeCheck::default(),
         };
         source
             .pipeline
@@ -258,6 +265,12 @@ impl FrameSource {
     /// The source URI with any credentials removed.
     pub fn uri(&self) -> &str {
         &self.uri
+    }
+
+    /// `Some(share)` when the stream declares video range (16–235) but put this share of a
+    /// frame's luma below 16, and is read as full range since (`to_rgb.rs`, [`RangeCheck`]).
+    pub fn below_black(&self) -> Option<f64> {
+        self.range_check.full_range_from()
     }
 
     /// Total duration, when the container knows it.
@@ -344,6 +357,8 @@ impl FrameSource {
             (Some(pts), Some(fps)) => (pts.as_secs_f64() * fps).round() as u64,
             _ => self.frames,
         };
+        let (buffer, info) =
+            i420_to_rgb(&buffer, &info, &mut self.range_check, &self.uri).map_err(|message| self.error(&message))?;
         self.frames += 1;
         self.last_pts = pts;
         Ok(Frame { index, pts, source_width, source_height, buffer, info })

@@ -46,8 +46,9 @@ pub fn degraded_copy(name: &str, chain: &str, noise: f32, after: &str) -> PathBu
 
 /// The night copy of `benches/degraded`: much darker, very flat, JPEG quality 15.
 pub const NIGHT: &str = "videobalance brightness=-0.03 contrast=0.2 saturation=0.3 ! jpegenc quality=15 ! jpegdec";
-/// The darker night of `benches/degraded` darkened in Y'CbCr (`night-dark`): 90% of its luma is
-/// below black (16) in a stream that says it uses 16–235, so it decodes to a black picture.
+/// The darker night of `benches/degraded` darkened in Y'CbCr (`night-dark`): most of its luma is
+/// below black (16) in a stream that says it uses 16–235, which decoding in that range turns
+/// black; ingest reads such a stream as full range (`ingest/to_rgb.rs`).
 pub const BELOW_BLACK: &str =
     "videobalance brightness=-0.06 contrast=0.12 saturation=0.3 ! jpegenc quality=10 ! jpegdec";
 /// The darker night of `benches/degraded` made as a camera would (`night-dark-rgb`): darkened in
