@@ -12,7 +12,7 @@ use gstreamer_video as gst_video;
 use super::auth_guard::AuthGuard;
 use super::frame::Frame;
 use super::live::{self, Credentials, LiveFailure, LiveOptions};
-use super::to_rgb::{RangeCheck, i420_to_rgb};
+use super::to_rgb::ToRgb;
 use super::uri::{redact_uri, split_userinfo, to_uri};
 
 /// The longest the login guard waits to connect to a camera.
@@ -116,8 +116,8 @@ pub struct FrameSource {
     /// Between rtspsrc and a camera whose login must not go out in Basic; dropped after the
     /// pipeline stops.
     auth_guard: Option<AuthGuard>,
-    /// Whether the stream is in the range it declares (`to_rgb.rs`).
-    range_check: RangeCheck,
+    /// The decoder's I420 to RGB, and what it learned of the stream's range (`to_rgb.rs`).
+    to_rgb: ToRgb,
 }
 
 impl FrameSource {
@@ -253,7 +253,7 @@ impl FrameSource {
             watchdog: is_live.then_some(live.timeout),
             last_progress: Instant::now(),
             auth_guard,
-            range_check: RangeCheck::default(),
+            to_rgb: ToRgb::default(),
         };
         source
             .pipeline
@@ -270,7 +270,7 @@ impl FrameSource {
     /// `Some(share)` when the stream declares video range (16–235) but put this share of a
     /// frame's luma below 16, and is read as full range since (`to_rgb.rs`, [`RangeCheck`]).
     pub fn below_black(&self) -> Option<f64> {
-        self.range_check.full_range_from()
+        self.to_rgb.range_check.full_range_from()
     }
 
     /// Total duration, when the container knows it.
@@ -357,8 +357,7 @@ impl FrameSource {
             (Some(pts), Some(fps)) => (pts.as_secs_f64() * fps).round() as u64,
             _ => self.frames,
         };
-        let (buffer, info) =
-            i420_to_rgb(&buffer, &info, &mut self.range_check, &self.uri).map_err(|message| self.error(&message))?;
+        let (buffer, info) = self.to_rgb.convert(&buffer, &info, &self.uri).map_err(|message| self.error(&message))?;
         self.frames += 1;
         self.last_pts = pts;
         Ok(Frame { index, pts, source_width, source_height, buffer, info })

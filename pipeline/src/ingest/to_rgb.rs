@@ -72,55 +72,94 @@ impl RangeCheck {
     }
 }
 
-/// Converts an I420 `buffer` described by `info` to a packed RGB buffer of the same size (rows
-/// padded to 4 bytes, as GStreamer lays out RGB), with the same timestamps, in the range the
-/// stream declares or the one `range_check` found. The error says why.
-pub(crate) fn i420_to_rgb(
-    buffer: &gst::BufferRef,
-    info: &gst_video::VideoInfo,
-    range_check: &mut RangeCheck,
-    uri: &str,
-) -> Result<(gst::Buffer, gst_video::VideoInfo), String> {
-    if info.format() != VideoFormat::I420 {
-        return Err(format!("frames in {:?}, not I420", info.format()));
-    }
-    let (width, height) = (info.width() as usize, info.height() as usize);
-    let rgb_info = gst_video::VideoInfo::builder(VideoFormat::Rgb, width as u32, height as u32)
-        .build()
-        .map_err(|e| format!("no RGB layout for {width}×{height}: {e}"))?;
-    let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
-        .map_err(|_| "could not map a decoded frame for reading".to_string())?;
-    let strides: Vec<usize> = frame.plane_stride().iter().map(|&s| s.max(0) as usize).collect();
-    let plane = |i: u32| frame.plane_data(i).map_err(|e| format!("plane {i}: {e}"));
-    let planes = Planes { y: plane(0)?, u: plane(1)?, v: plane(2)?, strides: [strides[0], strides[1], strides[2]] };
-    if !planes.fit(width, height) {
-        return Err(format!("a {width}×{height} I420 frame with planes too small for it"));
-    }
-    let colorimetry = info.colorimetry();
-    let mut full_range = colorimetry.range() == VideoColorRange::Range0_255;
-    if !full_range {
-        if range_check.observe(planes.y, planes.strides[0], width, height) {
-            let share = range_check.full_range_from().unwrap_or_default();
-            tracing::warn!(
-                "{uri}: {:.0}% of the picture is below black (luma under 16 in a stream that says 16-235): \
-                 read as full range (0-255) from now on, so its dark part is seen; the camera's video range \
-                 setting is wrong, and other viewers may show that part black",
-                share * 100.0
-            );
+/// One stream's conversion: what it learned of the stream's range, and the RGB buffers it
+/// fills (a pool, as `videoconvert` had: a fresh 1.3 MB buffer a frame cost 0.17 ms in page
+/// faults).
+#[derive(Default)]
+pub(crate) struct ToRgb {
+    pub(crate) range_check: RangeCheck,
+    /// The pool and the buffer size it was made for.
+    pool: Option<(usize, gst::BufferPool)>,
+}
+
+impl ToRgb {
+    /// Converts an I420 `buffer` described by `info` to a packed RGB buffer of the same size
+    /// (rows padded to 4 bytes, as GStreamer lays out RGB), with the same timestamps, in the range
+    /// the stream declares or the one [`RangeCheck`] found. `uri` (redacted) names the stream in
+    /// the log. The error says why.
+    pub(crate) fn convert(
+        &mut self,
+        buffer: &gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        uri: &str,
+    ) -> Result<(gst::Buffer, gst_video::VideoInfo), String> {
+        if info.format() != VideoFormat::I420 {
+            return Err(format!("frames in {:?}, not I420", info.format()));
         }
-        full_range = range_check.full_range_from().is_some();
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        let rgb_info = gst_video::VideoInfo::builder(VideoFormat::Rgb, width as u32, height as u32)
+            .build()
+            .map_err(|e| format!("no RGB layout for {width}×{height}: {e}"))?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+            .map_err(|_| "could not map a decoded frame for reading".to_string())?;
+        let strides: Vec<usize> = frame.plane_stride().iter().map(|&s| s.max(0) as usize).collect();
+        let plane = |i: u32| frame.plane_data(i).map_err(|e| format!("plane {i}: {e}"));
+        let planes = Planes { y: plane(0)?, u: plane(1)?, v: plane(2)?, strides: [strides[0], strides[1], strides[2]] };
+        if !planes.fit(width, height) {
+            return Err(format!("a {width}×{height} I420 frame with planes too small for it"));
+        }
+        let colorimetry = info.colorimetry();
+        let mut full_range = colorimetry.range() == VideoColorRange::Range0_255;
+        if !full_range {
+            if self.range_check.observe(planes.y, planes.strides[0], width, height) {
+                let share = self.range_check.full_range_from().unwrap_or_default();
+                tracing::warn!(
+                    "{uri}: {:.0}% of the picture is below black (luma under 16 in a stream that says 16-235): \
+                     read as full range (0-255) from now on, so its dark part is seen; the camera's video range \
+                     setting is wrong, and other viewers may show that part black",
+                    share * 100.0
+                );
+            }
+            full_range = self.range_check.full_range_from().is_some();
+        }
+        let matrix = Matrix::new(colorimetry.matrix(), full_range);
+        let stride = rgb_info.stride()[0] as usize;
+        let mut out = self.buffer(stride * height)?;
+        {
+            let out = out.get_mut().ok_or("a pooled buffer shared elsewhere")?;
+            out.set_pts(buffer.pts());
+            out.set_dts(buffer.dts());
+            out.set_duration(buffer.duration());
+            let mut map = out.map_writable().map_err(|_| "could not map an RGB buffer for writing".to_string())?;
+            convert(&planes, width, height, &matrix, map.as_mut_slice(), stride);
+        }
+        Ok((out, rgb_info))
     }
-    let matrix = Matrix::new(colorimetry.matrix(), full_range);
-    let stride = rgb_info.stride()[0] as usize;
-    let mut rgb = vec![0u8; stride * height];
-    convert(&planes, width, height, &matrix, &mut rgb, stride);
-    let mut out = gst::Buffer::from_mut_slice(rgb);
-    if let Some(out) = out.get_mut() {
-        out.set_pts(buffer.pts());
-        out.set_dts(buffer.dts());
-        out.set_duration(buffer.duration());
+
+    /// A buffer of `size` bytes from the pool (made anew when the size changed).
+    fn buffer(&mut self, size: usize) -> Result<gst::Buffer, String> {
+        if self.pool.as_ref().is_none_or(|(made_for, _)| *made_for != size) {
+            if let Some((_, old)) = self.pool.take() {
+                let _ = old.set_active(false);
+            }
+            let pool = gst::BufferPool::new();
+            let mut config = pool.config();
+            config.set_params(None, u32::try_from(size).map_err(|_| format!("a frame of {size} bytes"))?, 0, 0);
+            pool.set_config(config).map_err(|e| format!("RGB buffer pool: {e}"))?;
+            pool.set_active(true).map_err(|e| format!("RGB buffer pool: {e}"))?;
+            self.pool = Some((size, pool));
+        }
+        let (_, pool) = self.pool.as_ref().ok_or("no RGB buffer pool")?;
+        pool.acquire_buffer(None).map_err(|e| format!("RGB buffer pool: {e:?}"))
     }
-    Ok((out, rgb_info))
+}
+
+impl Drop for ToRgb {
+    fn drop(&mut self) {
+        if let Some((_, pool)) = self.pool.take() {
+            let _ = pool.set_active(false);
+        }
+    }
 }
 
 /// The three planes of an I420 frame and their row strides.
