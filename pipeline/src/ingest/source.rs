@@ -268,7 +268,7 @@ impl FrameSource {
     }
 
     /// `Some(share)` when the stream declares video range (16–235) but put this share of a
-    /// frame's luma below 16, and is read as full range since (`to_rgb.rs`, [`RangeCheck`]).
+    /// frame's luma below 16, and is read as full range since (`to_rgb.rs`, `RangeCheck`).
     pub fn below_black(&self) -> Option<f64> {
         self.to_rgb.range_check.full_range_from()
     }
