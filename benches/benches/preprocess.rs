@@ -51,9 +51,12 @@ fn preprocess(c: &mut Criterion) {
     group.bench_function("memcpy (baseline)", |b| {
         b.iter(|| copy.copy_from_slice(black_box(&rgb)));
     });
-    for (name, layout, dtype) in
-        [("u8 nhwc (SSD)", "nhwc", "uint8"), ("f32 nchw (YOLO)", "nchw", "float32"), ("f32 nhwc", "nhwc", "float32")]
-    {
+    for (name, layout, dtype) in [
+        ("u8 nhwc (SSD)", "nhwc", "uint8"),
+        ("u8 2x2 blocks (SSD INT8)", "space-to-depth", "uint8"),
+        ("f32 nchw (YOLO)", "nchw", "float32"),
+        ("f32 nhwc", "nhwc", "float32"),
+    ] {
         let mut input = InputBuffer::new(&spec(layout, dtype));
         group.bench_function(format!("{name}: map + fill"), |b| {
             b.iter(|| input.fill(&frame.rgb().expect("map")));

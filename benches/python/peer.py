@@ -85,12 +85,19 @@ class Model:
         self.outputs = spec["outputs"]  # boxes, scores, classes, num_detections
         self.size = (spec["input_width"], spec["input_height"])
         self.person = spec.get("person_class", 1)
+        self.blocks = spec["input_layout"] == "space-to-depth"
 
     def prepare(self, bgr: np.ndarray) -> np.ndarray:
         height, width = bgr.shape[:2]
         if (width, height) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_LINEAR)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[np.newaxis]
+        rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[np.newaxis]
+        if not self.blocks:
+            return rgb
+        # 2x2 blocks of pixels as 12 channels, as Lintel feeds the graph.
+        (width, height) = self.size
+        blocks = rgb.reshape(1, height // 2, 2, width // 2, 2, 3).transpose(0, 1, 3, 2, 4, 5)
+        return np.ascontiguousarray(blocks.reshape(1, height // 2, width // 2, 12))
 
     def run(self, tensor: np.ndarray):
         return self.session.run(self.outputs, {self.input_name: tensor})

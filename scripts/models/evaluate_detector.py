@@ -81,7 +81,12 @@ class Detector:
     def detect(self, rgb: np.ndarray) -> list[tuple[np.ndarray, float, int]]:
         height, width = rgb.shape[:2]
         image = rgb if (width, height) == self.size else cv2.resize(rgb, self.size, interpolation=cv2.INTER_LINEAR)
-        feed = {self.spec["input_name"]: image[np.newaxis]}
+        image = image[np.newaxis]
+        if self.spec["input_layout"] == "space-to-depth":  # 2x2 blocks of pixels as 12 channels
+            w, h = self.size
+            image = image.reshape(1, h // 2, 2, w // 2, 2, 3).transpose(0, 1, 3, 2, 4, 5)
+            image = np.ascontiguousarray(image.reshape(1, h // 2, w // 2, 12))
+        feed = {self.spec["input_name"]: image}
         started = time.perf_counter()
         if self.spec["format"] == "ssd-boxes":
             anchor_boxes, anchor_scores = self.session.run(self.outputs, feed)

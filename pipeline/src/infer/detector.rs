@@ -11,7 +11,7 @@ use crate::ingest::{Frame, ScaleMode};
 
 use super::decode::{self, Candidate};
 use super::low_light::ToneCurve;
-use super::manifest::{InputDtype, InputLayout, ModelSpec, OutputFormat};
+use super::manifest::{InputDtype, ModelSpec, OutputFormat};
 use super::preprocess::{InputBuffer, Letterbox};
 use super::{InferError, Runtime};
 
@@ -382,12 +382,11 @@ fn run(net: &mut Net, candidates: &mut Vec<Vec<Candidate>>, min_score: f32, batc
     let path = &net.path;
     let run_error = |e: ort::Error| InferError::Run { model: path.display().to_string(), message: e.to_string() };
     let (w, h) = (net.spec.input_width as usize, net.spec.input_height as usize);
-    let shape = match net.spec.input_layout {
-        InputLayout::Nhwc => [batch, h, w, 3],
-        InputLayout::Nchw => [batch, 3, h, w],
-    };
+    let shape = net.spec.input_layout.shape(batch, w, h);
     let input = match &net.input {
-        InputBuffer::Bytes(data) => TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn(),
+        InputBuffer::Bytes { data, .. } => {
+            TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
+        }
         InputBuffer::Floats { data, .. } => {
             TensorRef::from_array_view((shape, data.as_slice())).map_err(run_error)?.into_dyn()
         }
@@ -516,11 +515,8 @@ pub(super) fn first_line(text: &str) -> String {
 /// The model's single image input must have the name, element type and shape the manifest gives;
 /// returns whether its batch dimension is dynamic.
 fn check_input(session: &Session, spec: &ModelSpec, file: &Path) -> Result<bool, InferError> {
-    let (w, h) = (spec.input_width as i64, spec.input_height as i64);
-    let expected_shape = match spec.input_layout {
-        InputLayout::Nhwc => [1, h, w, 3],
-        InputLayout::Nchw => [1, 3, h, w],
-    };
+    let expected_shape =
+        spec.input_layout.shape(1, spec.input_width as usize, spec.input_height as usize).map(|d| d as i64);
     let expected_type = match spec.input_dtype {
         InputDtype::Uint8 => TensorElementType::Uint8,
         InputDtype::Float32 => TensorElementType::Float32,

@@ -126,10 +126,7 @@ impl Embedder {
         let path = &self.path;
         let run_error = |e: ort::Error| InferError::Run { model: path.display().to_string(), message: e.to_string() };
         let (w, h) = (self.spec.input_width as usize, self.spec.input_height as usize);
-        let shape = match self.spec.input_layout {
-            InputLayout::Nchw => [batch, 3, h, w],
-            InputLayout::Nhwc => [batch, h, w, 3],
-        };
+        let shape = self.spec.input_layout.shape(batch, w, h);
         let input = TensorRef::from_array_view((shape, self.input.as_slice())).map_err(run_error)?;
         let outputs = self.session.run(ort::inputs![self.spec.input_name.as_str() => input]).map_err(run_error)?;
         let value = outputs.get(&self.output_name).ok_or_else(|| InferError::Run {
@@ -195,7 +192,6 @@ fn resample(
     taps(rect[0], rect[2], w, view.width(), columns);
     let mut rows = Vec::with_capacity(h);
     taps(rect[1], rect[3], h, view.height(), &mut rows);
-    let plane = w * h;
     for (oy, row) in rows.iter().enumerate() {
         let (top, bottom) = (&data[row.first * stride..], &data[row.second * stride..]);
         for (ox, col) in columns.iter().enumerate() {
@@ -204,11 +200,7 @@ fn resample(
                 let upper = top[a] as f32 + (top[b] as f32 - top[a] as f32) * col.weight;
                 let lower = bottom[a] as f32 + (bottom[b] as f32 - bottom[a] as f32) * col.weight;
                 let value = (upper + (lower - upper) * row.weight) * scale[c] + offset[c];
-                let index = match layout {
-                    InputLayout::Nchw => c * plane + oy * w + ox,
-                    InputLayout::Nhwc => (oy * w + ox) * 3 + c,
-                };
-                out[index] = value;
+                out[layout.offset(ox, oy, c, w, h)] = value;
             }
         }
     }
@@ -221,10 +213,7 @@ fn check_input(session: &Session, spec: &ModelSpec) -> Result<usize, String> {
         return Err(format!("no input named {:?} as models.toml says (inputs: {found})", spec.input_name));
     };
     let (w, h) = (spec.input_width as i64, spec.input_height as i64);
-    let expected = match spec.input_layout {
-        InputLayout::Nchw => [3, h, w],
-        InputLayout::Nhwc => [h, w, 3],
-    };
+    let [_, expected @ ..] = spec.input_layout.shape(1, w as usize, h as usize).map(|d| d as i64);
     let ValueType::Tensor { ty, shape, .. } = input.dtype() else {
         return Err(format!("input {:?} is not a tensor", spec.input_name));
     };
