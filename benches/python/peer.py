@@ -47,6 +47,9 @@ import onnxruntime as ort
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts/eval"))
 from pets_truth import ground_truth_counts, load_zones  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "scripts/models"))
+from space_to_depth import in_blocks  # noqa: E402
 # Same as pipeline/src/infer/detector.rs DEFAULT_MIN_SCORE.
 MIN_SCORE = 0.1
 
@@ -92,12 +95,7 @@ class Model:
         if (width, height) != self.size:
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_LINEAR)
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[np.newaxis]
-        if not self.blocks:
-            return rgb
-        # 2x2 blocks of pixels as 12 channels, as Lintel feeds the graph.
-        (width, height) = self.size
-        blocks = rgb.reshape(1, height // 2, 2, width // 2, 2, 3).transpose(0, 1, 3, 2, 4, 5)
-        return np.ascontiguousarray(blocks.reshape(1, height // 2, width // 2, 12))
+        return in_blocks(rgb) if self.blocks else rgb
 
     def run(self, tensor: np.ndarray):
         return self.session.run(self.outputs, {self.input_name: tensor})

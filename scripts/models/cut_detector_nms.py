@@ -55,6 +55,7 @@ import onnx
 import onnxruntime as ort
 from onnx import helper, numpy_helper
 from quantize_detector import calibration_frames
+from space_to_depth import in_blocks
 from ssd_nms import iou, nms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -313,12 +314,6 @@ def check(full: Path, raw: Path, spec: dict, frames: list[np.ndarray], iou: floa
                  f"full graph (first scores {got_scores[:4]} vs {want_scores[:4]})")
         compared += len(want_scores)
     return compared
-
-
-def in_blocks(frame: np.ndarray) -> np.ndarray:
-    """[N, H, W, 3] -> [N, H/2, W/2, 12], each 2x2 block's pixels row by row (SpaceToDepth, block 2)."""
-    n, h, w, _ = frame.shape
-    return np.ascontiguousarray(frame.reshape(n, h // 2, 2, w // 2, 2, 3).transpose(0, 1, 3, 2, 4, 5).reshape(n, h // 2, w // 2, 12))
 
 
 def same_outputs(fused: Path, blocked: Path, spec: dict, frames: list[np.ndarray]) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
+from space_to_depth import in_blocks
 from ssd_nms import iou, nms
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,10 +83,8 @@ class Detector:
         height, width = rgb.shape[:2]
         image = rgb if (width, height) == self.size else cv2.resize(rgb, self.size, interpolation=cv2.INTER_LINEAR)
         image = image[np.newaxis]
-        if self.spec["input_layout"] == "space-to-depth":  # 2x2 blocks of pixels as 12 channels
-            w, h = self.size
-            image = image.reshape(1, h // 2, 2, w // 2, 2, 3).transpose(0, 1, 3, 2, 4, 5)
-            image = np.ascontiguousarray(image.reshape(1, h // 2, w // 2, 12))
+        if self.spec["input_layout"] == "space-to-depth":
+            image = in_blocks(image)
         feed = {self.spec["input_name"]: image}
         started = time.perf_counter()
         if self.spec["format"] == "ssd-boxes":
