@@ -40,9 +40,11 @@ impl Letterbox {
 }
 
 /// The input tensor's storage, allocated once per detector and refilled for every frame.
+/// `packed` holds a frame through the low-light curve on its way into a layout the curve does not
+/// write itself, kept so that a dark camera does not allocate a frame's worth every frame.
 pub enum InputBuffer {
-    Bytes { data: Vec<u8>, layout: InputLayout },
-    Floats { data: Vec<f32>, lut: Box<[[f32; 256]; 3]>, layout: InputLayout },
+    Bytes { data: Vec<u8>, layout: InputLayout, packed: Vec<u8> },
+    Floats { data: Vec<f32>, lut: Box<[[f32; 256]; 3]>, layout: InputLayout, packed: Vec<u8> },
 }
 
 impl InputBuffer {
@@ -50,7 +52,7 @@ impl InputBuffer {
     pub fn new(spec: &ModelSpec) -> Self {
         let len = spec.input_width as usize * spec.input_height as usize * 3;
         match spec.input_dtype {
-            InputDtype::Uint8 => Self::Bytes { data: vec![0; len], layout: spec.input_layout },
+            InputDtype::Uint8 => Self::Bytes { data: vec![0; len], layout: spec.input_layout, packed: Vec::new() },
             InputDtype::Float32 => {
                 // A table per channel turns normalisation into one lookup per byte.
                 let mut lut = Box::new([[0.0; 256]; 3]);
@@ -59,7 +61,7 @@ impl InputBuffer {
                         *slot = (v as f32 / 255.0 - spec.mean[c]) / spec.std[c];
                     }
                 }
-                Self::Floats { data: vec![0.0; len], lut, layout: spec.input_layout }
+                Self::Floats { data: vec![0.0; len], lut, layout: spec.input_layout, packed: Vec::new() }
             }
         }
     }
@@ -109,13 +111,16 @@ impl InputBuffer {
                 self.fill_rows(slot, width, height, (0..height).map(|y| &data[y * stride..y * stride + width * 3]));
             }
             // The curve and its blur write a packed uint8 input directly.
-            (Some(tone), Self::Bytes { data: out, layout: InputLayout::Nhwc }) => {
+            (Some(tone), Self::Bytes { data: out, layout: InputLayout::Nhwc, .. }) => {
                 tone.render(frame, &mut out[slot * per_frame..(slot + 1) * per_frame])
             }
-            (Some(tone), _) => {
-                let mut packed = vec![0; per_frame];
+            (Some(tone), Self::Bytes { packed, .. } | Self::Floats { packed, .. }) => {
+                let mut packed = std::mem::take(packed);
+                packed.resize(per_frame, 0);
                 tone.render(frame, &mut packed);
                 self.fill_rows(slot, width, height, packed.chunks_exact(width * 3));
+                let (Self::Bytes { packed: kept, .. } | Self::Floats { packed: kept, .. }) = self;
+                *kept = packed;
             }
         }
     }
@@ -126,7 +131,7 @@ impl InputBuffer {
         let per_frame = width * height * 3;
         let range = slot * per_frame..(slot + 1) * per_frame;
         match self {
-            Self::Bytes { data, layout } => mirror_layout(&mut data[range], *layout, width),
+            Self::Bytes { data, layout, .. } => mirror_layout(&mut data[range], *layout, width),
             Self::Floats { data, layout, .. } => mirror_layout(&mut data[range], *layout, width),
         }
     }
@@ -137,14 +142,14 @@ impl InputBuffer {
         let range = slot * per_frame..(slot + 1) * per_frame;
         match self {
             // uint8 NHWC RGB is exactly GStreamer's packed RGB without the row padding.
-            Self::Bytes { data: out, layout: InputLayout::Nhwc } => {
+            Self::Bytes { data: out, layout: InputLayout::Nhwc, .. } => {
                 let out = &mut out[range];
                 for (row, dst) in rows.zip(out.chunks_exact_mut(width * 3)) {
                     dst.copy_from_slice(row);
                 }
             }
             // Two 6-byte copies a block: 2.3× faster than `fill_blocks` byte by byte (0.12 against 0.27 ms at 768×576).
-            Self::Bytes { data: out, layout: InputLayout::SpaceToDepth } => {
+            Self::Bytes { data: out, layout: InputLayout::SpaceToDepth, .. } => {
                 let mut rows = rows;
                 for dst in out[range].chunks_exact_mut(width * 6) {
                     let (Some(upper), Some(lower)) = (rows.next(), rows.next()) else { break };
@@ -155,11 +160,11 @@ impl InputBuffer {
                     }
                 }
             }
-            Self::Floats { data: out, lut, layout: InputLayout::SpaceToDepth } => {
+            Self::Floats { data: out, lut, layout: InputLayout::SpaceToDepth, .. } => {
                 fill_blocks(rows, width, &mut out[range], |c, v| lut[c][v as usize])
             }
             // A byte input in planes: no model of ours takes one; the values go where the layout says.
-            Self::Bytes { data: out, layout: InputLayout::Nchw } => {
+            Self::Bytes { data: out, layout: InputLayout::Nchw, .. } => {
                 let out = &mut out[range];
                 for (y, row) in rows.enumerate() {
                     for (i, &v) in row.iter().enumerate() {
@@ -167,7 +172,7 @@ impl InputBuffer {
                     }
                 }
             }
-            Self::Floats { data: out, lut, layout: InputLayout::Nhwc } => {
+            Self::Floats { data: out, lut, layout: InputLayout::Nhwc, .. } => {
                 let out = &mut out[range];
                 for (row, dst) in rows.zip(out.chunks_exact_mut(width * 3)) {
                     for (px, d) in row.chunks_exact(3).zip(dst.chunks_exact_mut(3)) {
@@ -177,7 +182,7 @@ impl InputBuffer {
                     }
                 }
             }
-            Self::Floats { data: out, lut, layout: InputLayout::Nchw } => {
+            Self::Floats { data: out, lut, layout: InputLayout::Nchw, .. } => {
                 let out = &mut out[range];
                 let plane = width * height;
                 let (r, rest) = out.split_at_mut(plane);
@@ -287,6 +292,7 @@ mod tests {
         // 4×4 pixels (2×2 blocks), in a frame whose rows GStreamer pads; a curve for the toned fill.
         let rgb: Vec<u8> = (0..48).map(|v| v * 5).collect();
         let frame = Frame::from_rgb(4, 4, rgb.clone(), 0).unwrap();
+        let other = Frame::from_rgb(4, 4, vec![200; 48], 0).unwrap();
         let curve = ToneCurve::stretch(10.0, 100.0);
         let mut rendered = vec![0; 48];
         curve.render(&frame.rgb().unwrap(), &mut rendered);
@@ -295,6 +301,8 @@ mod tests {
             let mut buffer = InputBuffer::new(&spec);
             buffer.set_slots(&spec, 3);
             buffer.fill_slot(1, &frame.rgb().unwrap());
+            // Another frame through the curve first: what it leaves behind must not show.
+            buffer.fill_slot_toned(2, &other.rgb().unwrap(), Some(&curve));
             buffer.fill_slot_toned(2, &frame.rgb().unwrap(), Some(&curve));
             for (slot, source) in [(1, &rgb), (2, &rendered)] {
                 let seen = values(&buffer, slot, 48);
