@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use lintel_calibration::site::Zone;
 
 use crate::analysis::{
-    Admitted, AnalysisConfig, Appearance, CameraAnalysis, DetectorMirror, FrameAnalysis, RegionConfig, ZoneEvent,
+    Admitted, Ahead, AnalysisConfig, Appearance, CameraAnalysis, DetectorMirror, FrameAnalysis, RegionConfig, ZoneEvent,
 };
 use crate::count::{Tally, ZoneTally};
 use crate::detection::Detection;
-use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig, Window};
+use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig, Window, detect_side_by_side};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{Track, TrackId, TrackState, TrackerConfig};
 
@@ -101,20 +101,36 @@ pub enum ReplayError {
     TracksOut { path: PathBuf, error: std::io::Error },
 }
 
+/// The detectors a replay runs: one for frames detected one at a time, and optionally lanes that
+/// detect two frames at once ([`detect_side_by_side`]).
+pub struct Detectors<'a> {
+    /// Detects frames one at a time (with all the cores its session was given).
+    pub whole: &'a mut Detector,
+    /// Sessions of the same model with a share of the cores each; two or more: consecutive
+    /// frames the gate sends to the detector are detected side by side, two at a time.
+    pub lanes: &'a mut [Detector],
+}
+
+impl<'a> From<&'a mut Detector> for Detectors<'a> {
+    fn from(whole: &'a mut Detector) -> Self {
+        Self { whole, lanes: &mut [] }
+    }
+}
+
 /// Runs the pipeline over a video file and counts crossings of the zones that `zones` gives for
 /// the video's frame size (normalised, as in a site file); with an `embedder`, the tracker also
 /// uses appearance, embedding the people it asks about.
 ///
 /// Errors that stop the stream part-way are returned inside the report (`interrupted`), with the
 /// counts made until then: nothing counted is lost.
-pub fn replay(
-    detector: &mut Detector,
+pub fn replay<'a>(
+    detectors: impl Into<Detectors<'a>>,
     embedder: Option<&mut Embedder>,
     video: &str,
     zones: impl FnOnce((u32, u32)) -> Vec<Zone>,
     options: &ReplayOptions,
 ) -> Result<ReplayReport, ReplayError> {
-    replay_watched(detector, embedder, video, zones, options, |_| {})
+    replay_watched(detectors, embedder, video, zones, options, |_| {})
 }
 
 /// One frame as the replay saw it, for whoever watches a replay ([`replay_watched`]).
@@ -130,14 +146,15 @@ pub struct SeenFrame<'a> {
 }
 
 /// [`replay`], showing each frame to `watch` once analysed (a test of what a page would see).
-pub fn replay_watched(
-    detector: &mut Detector,
-    mut embedder: Option<&mut Embedder>,
+pub fn replay_watched<'a>(
+    detectors: impl Into<Detectors<'a>>,
+    embedder: Option<&mut Embedder>,
     video: &str,
     zones: impl FnOnce((u32, u32)) -> Vec<Zone>,
     options: &ReplayOptions,
-    mut watch: impl FnMut(SeenFrame<'_>),
+    watch: impl FnMut(SeenFrame<'_>),
 ) -> Result<ReplayReport, ReplayError> {
+    let Detectors { whole: detector, lanes } = detectors.into();
     let started = Instant::now();
     let source_options = SourceOptions {
         size: Some(detector.input_size()),
@@ -146,7 +163,7 @@ pub fn replay_watched(
         live: false,
     };
     let mut source = FrameSource::open(video, &source_options)?;
-    let mut tracks_out = options.tracks_out.as_deref().map(TracksOut::create).transpose()?;
+    let tracks_out = options.tracks_out.as_deref().map(TracksOut::create).transpose()?;
     let mut timings = StageTimings::default();
     let mut reader = Reader { source: &mut source, until: options.until, fps: options.fps.unwrap_or(10.0) };
     let first = reader.next(&mut timings);
@@ -157,7 +174,6 @@ pub fn replay_watched(
     };
     reader.fps = options.fps.or(reader.source.source_fps()).unwrap_or(10.0);
     let zones = zones(source_size);
-    let mut tally = Tally::new(zones.len());
     let config = AnalysisConfig {
         tracker: options.tracker.clone().unwrap_or_default(),
         max_lost: options.max_lost.unwrap_or(DEFAULT_MAX_LOST),
@@ -168,74 +184,32 @@ pub fn replay_watched(
         region: options.region.clone(),
         ..AnalysisConfig::at_fps(reader.fps)
     };
-    let mut analysis =
-        CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry);
-    let progress = options.progress.then(|| progress_bar(reader.source, reader.fps));
-    let mut sums = Sums::default();
-
-    // Frames are detected `batch` at a time (one run of the model), then analysed one by one.
-    // The motion gate decides frame by frame from the tracker's state, so it takes one at a time.
-    let batch = if options.motion_gate.is_some() || !detector.batches() { 1 } else { options.batch.max(1) };
-    let mut pending: Vec<Frame> = Vec::with_capacity(batch);
-    let mut next = first;
-    let interrupted = 'stream: loop {
-        pending.clear();
-        let ended = loop {
-            match next {
-                Ok(Some(frame)) => pending.push(frame),
-                Ok(None) => break Some(None),
-                Err(error) => break Some(Some(error)),
-            }
-            if pending.len() == batch {
-                break None;
-            }
-            next = reader.next(&mut timings);
-        };
-        if !pending.is_empty() {
-            let detecting = Instant::now();
-            let admitted: Vec<Option<Admitted>> = pending.iter().map(|frame| analysis.admit(frame, 1)).collect();
-            let wanted: Vec<bool> = admitted.iter().map(Option::is_some).collect();
-            let to_detect: Vec<&Frame> = pending.iter().zip(&wanted).filter(|(_, w)| **w).map(|(f, _)| f).collect();
-            let looks: Vec<_> = admitted.iter().flatten().map(Admitted::look).collect();
-            sums.low_light += looks.iter().filter(|l| l.tone.is_some()).count() as u64;
-            sums.regional += looks.iter().filter(|l| l.window.is_some()).count() as u64;
-            let detected =
-                if to_detect.is_empty() { Ok(Vec::new()) } else { detector.detect_batch_looking(&to_detect, &looks) };
-            timings.detect += detecting.elapsed();
-            let mut detected = match detected {
-                Ok(detected) => detected.into_iter(),
-                Err(error) => break Some(ReplayError::Infer(error)),
-            };
-            let analysing = Instant::now();
-            for (frame, admitted) in pending.iter().zip(&admitted) {
-                let detections = if admitted.is_some() { detected.next() } else { None };
-                let result = match analysis.analyse(
-                    frame,
-                    detections.as_deref(),
-                    embedder.as_deref_mut().map(|e| e as &mut dyn Appearance),
-                ) {
-                    Ok(result) => result,
-                    Err(error) => break 'stream Some(ReplayError::Infer(error)),
-                };
-                let at = crate::analysis::stream_time(frame, reader.fps);
-                let window = admitted.as_ref().and_then(|a| a.window);
-                watch(SeenFrame { frame, detections: detections.as_deref(), analysis: &result, at, window });
-                sums.add(&result, &mut tally);
-                if let Some(out) = tracks_out.as_mut() {
-                    out.write(frame.index, analysis.tracks())?;
-                }
-                sums.confirmed.extend(confirmed_seen(analysis.tracks()));
-                if let Some(bar) = &progress {
-                    bar.set_position(frame.index + 1);
-                }
-            }
-            timings.track_and_count += analysing.elapsed();
-        }
-        match ended {
-            Some(end) => break end,
-            None => next = reader.next(&mut timings),
-        }
+    let tally = Tally::new(zones.len());
+    let analysis =
+        CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry.clone());
+    let mut run = Run {
+        tally,
+        analysis,
+        embedder,
+        watch,
+        sums: Sums::default(),
+        tracks_out,
+        progress: options.progress.then(|| progress_bar(reader.source, reader.fps)),
+        fps: reader.fps,
+        timings: StageTimings::default(),
     };
+    // The motion gate decides frame by frame from the tracker's state, so it takes one at a time,
+    // or two side by side when the second goes to the detector whatever the tracker says.
+    let batch = if options.motion_gate.is_some() || !detector.batches() { 1 } else { options.batch.max(1) };
+    let interrupted = if batch == 1 && lanes.len() >= 2 {
+        run.in_pairs(detector, lanes, &mut reader, first)
+    } else {
+        run.in_batches(detector, batch, &mut reader, first)
+    };
+    let Run { mut tally, mut analysis, sums, tracks_out, progress, timings: run_timings, .. } = run;
+    timings.ingest += run_timings.ingest;
+    timings.detect += run_timings.detect;
+    timings.track_and_count += run_timings.track_and_count;
     tally_events(&analysis.finish(), &mut tally);
     if let Some(out) = tracks_out {
         out.flush()?;
@@ -258,6 +232,188 @@ pub fn replay_watched(
         timings,
         interrupted,
     })
+}
+
+/// A replay under way: the camera's analysis and what the frames analysed add up to.
+struct Run<'e, W> {
+    analysis: CameraAnalysis,
+    embedder: Option<&'e mut Embedder>,
+    watch: W,
+    tally: Tally,
+    sums: Sums,
+    tracks_out: Option<TracksOut>,
+    progress: Option<indicatif::ProgressBar>,
+    fps: f64,
+    timings: StageTimings,
+}
+
+impl<W: FnMut(SeenFrame<'_>)> Run<'_, W> {
+    /// Frames detected `batch` at a time (one run of the model), then analysed one by one.
+    /// Returns the error that stopped the stream, if one did.
+    fn in_batches(
+        &mut self,
+        detector: &mut Detector,
+        batch: usize,
+        reader: &mut Reader<'_>,
+        first: Result<Option<Frame>, ReplayError>,
+    ) -> Option<ReplayError> {
+        let mut pending: Vec<Frame> = Vec::with_capacity(batch);
+        let mut next = first;
+        loop {
+            pending.clear();
+            let ended = loop {
+                match next {
+                    Ok(Some(frame)) => pending.push(frame),
+                    Ok(None) => break Some(None),
+                    Err(error) => break Some(Some(error)),
+                }
+                if pending.len() == batch {
+                    break None;
+                }
+                next = reader.next(&mut self.timings);
+            };
+            if !pending.is_empty() {
+                let detecting = Instant::now();
+                let admitted: Vec<Option<Admitted>> =
+                    pending.iter().map(|frame| self.analysis.admit(frame, 1)).collect();
+                let to_detect: Vec<&Frame> =
+                    pending.iter().zip(&admitted).filter(|(_, a)| a.is_some()).map(|(f, _)| f).collect();
+                let looks: Vec<_> = admitted.iter().flatten().map(Admitted::look).collect();
+                let detected = if to_detect.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    detector.detect_batch_looking(&to_detect, &looks)
+                };
+                self.timings.detect += detecting.elapsed();
+                let mut detected = match detected {
+                    Ok(detected) => detected.into_iter(),
+                    Err(error) => return Some(ReplayError::Infer(error)),
+                };
+                for (frame, admitted) in pending.iter().zip(&admitted) {
+                    let detections = if admitted.is_some() { detected.next() } else { None };
+                    if let Err(error) = self.analysed(frame, admitted.as_ref(), detections.as_deref()) {
+                        return Some(error);
+                    }
+                }
+            }
+            match ended {
+                Some(end) => return end,
+                None => next = reader.next(&mut self.timings),
+            }
+        }
+    }
+
+    /// Frames one at a time on `detector`, except that when a frame goes to the detector and so
+    /// does the next, whatever the tracker makes of the first ([`CameraAnalysis::admit_ahead`]),
+    /// the two are detected side by side on two `lanes`. Frames are analysed in order, with what
+    /// frame-by-frame detection gives them.
+    fn in_pairs(
+        &mut self,
+        detector: &mut Detector,
+        lanes: &mut [Detector],
+        reader: &mut Reader<'_>,
+        first: Result<Option<Frame>, ReplayError>,
+    ) -> Option<ReplayError> {
+        // A frame read ahead and admitted once the frame before it was analysed.
+        let mut settled: Option<(Frame, Option<Admitted>)> = None;
+        let mut next = first;
+        loop {
+            let (frame, admitted) = match settled.take() {
+                Some(settled) => settled,
+                None => match next {
+                    Ok(Some(frame)) => {
+                        let admitted = self.analysis.admit(&frame, 1);
+                        (frame, admitted)
+                    }
+                    Ok(None) => return None,
+                    Err(error) => return Some(error),
+                },
+            };
+            let Some(admitted) = admitted else {
+                if let Err(error) = self.analysed(&frame, None, None) {
+                    return Some(error);
+                }
+                next = reader.next(&mut self.timings);
+                continue;
+            };
+            next = reader.next(&mut self.timings);
+            let ahead = match &next {
+                Ok(Some(second)) => Some(self.analysis.admit_ahead(second, 1)),
+                _ => None,
+            };
+            let detecting = Instant::now();
+            if let (Some(Ahead::Detect(second_admitted) | Ahead::Likely(second_admitted)), Ok(Some(second))) =
+                (&ahead, &next)
+            {
+                let detected =
+                    detect_side_by_side(lanes, &[&frame, second], &[admitted.look(), second_admitted.look()]);
+                self.timings.detect += detecting.elapsed();
+                let mut detected = detected.into_iter().map(|d| d.map_err(ReplayError::Infer));
+                let first = detected.next().unwrap_or(Ok(Vec::new()));
+                if let Err(error) = first.and_then(|d| self.analysed(&frame, Some(&admitted), Some(&d))) {
+                    return Some(error);
+                }
+                // A frame seen on a likely track near that turned out not to be: skipped after all.
+                let confirmed = matches!(ahead, Some(Ahead::Detect(_))) || self.analysis.confirm(second);
+                let second_detected = detected.next().unwrap_or(Ok(Vec::new()));
+                let analysed = if confirmed {
+                    second_detected.and_then(|d| self.analysed(second, Some(second_admitted), Some(&d)))
+                } else {
+                    self.analysed(second, None, None)
+                };
+                if let Err(error) = analysed {
+                    return Some(error);
+                }
+                next = reader.next(&mut self.timings);
+                continue;
+            }
+            let detected = detector.detect_batch_looking(&[&frame], &[admitted.look()]);
+            self.timings.detect += detecting.elapsed();
+            let analysed = detected
+                .map_err(ReplayError::Infer)
+                .and_then(|mut d| self.analysed(&frame, Some(&admitted), Some(&d.pop().unwrap_or_default())));
+            if let Err(error) = analysed {
+                return Some(error);
+            }
+            // The frame read ahead waited for the tracker: admitted now.
+            if let (Some(Ahead::Undecided), Ok(Some(second))) = (ahead, &next) {
+                let admitted = self.analysis.settle(second);
+                if let Ok(Some(second)) = std::mem::replace(&mut next, Ok(None)) {
+                    settled = Some((second, admitted));
+                }
+            }
+        }
+    }
+
+    /// Tracks and counts `frame` with `detections` (`None`: the gate kept it from the detector),
+    /// and shows it to the watcher.
+    fn analysed(
+        &mut self,
+        frame: &Frame,
+        admitted: Option<&Admitted>,
+        detections: Option<&[Detection]>,
+    ) -> Result<(), ReplayError> {
+        let analysing = Instant::now();
+        let appearance = self.embedder.as_deref_mut().map(|e| e as &mut dyn Appearance);
+        let result = self.analysis.analyse(frame, detections, appearance)?;
+        if let Some(look) = admitted.map(Admitted::look) {
+            self.sums.low_light += u64::from(look.tone.is_some());
+            self.sums.regional += u64::from(look.window.is_some());
+        }
+        let at = crate::analysis::stream_time(frame, self.fps);
+        let window = admitted.and_then(|a| a.window);
+        (self.watch)(SeenFrame { frame, detections, analysis: &result, at, window });
+        self.sums.add(&result, &mut self.tally);
+        if let Some(out) = self.tracks_out.as_mut() {
+            out.write(frame.index, self.analysis.tracks())?;
+        }
+        self.sums.confirmed.extend(confirmed_seen(self.analysis.tracks()));
+        if let Some(bar) = &self.progress {
+            bar.set_position(frame.index + 1);
+        }
+        self.timings.track_and_count += analysing.elapsed();
+        Ok(())
+    }
 }
 
 /// The frames of the video, until its end or `until`, timed.

@@ -139,6 +139,11 @@ struct Stream {
     feet: std::collections::HashMap<crate::track::TrackId, (f32, f32)>,
     /// Frames sent to the detector so far: every other one is seen mirrored.
     detected: u64,
+    /// The low-light tracker thresholds the frame being analysed was admitted in, when the next
+    /// frame was admitted before it was analysed ([`CameraAnalysis::admit_ahead`]).
+    light_before: Option<Option<(f32, f32)>>,
+    /// How to take back the admission of a frame admitted `Ahead::Likely`.
+    undo: Option<Undo>,
 }
 
 impl Stream {
@@ -147,8 +152,8 @@ impl Stream {
     /// turns on and off slowly (smoothed levels, hysteresis), so following its state rather than
     /// each frame's is the same but for a batch's few frames at a change of light.
     fn follow_light(&mut self, config: &AnalysisConfig) {
-        let (high, new_track) =
-            self.low_light.tracker_scores().unwrap_or((config.tracker.high_score, config.tracker.new_track_score));
+        let scores = self.light_before.take().unwrap_or_else(|| self.low_light.tracker_scores());
+        let (high, new_track) = scores.unwrap_or((config.tracker.high_score, config.tracker.new_track_score));
         let current = self.tracker.config();
         if (current.high_score, current.new_track_score) != (high, new_track) {
             self.tracker.set_score_thresholds(high, new_track);
@@ -174,6 +179,25 @@ impl Admitted {
     pub fn look(&self) -> Look<'_> {
         Look { tone: self.tone.as_ref(), orientation: self.orientation, window: self.window }
     }
+}
+
+/// What [`CameraAnalysis::admit_ahead`] decided.
+#[derive(Debug)]
+pub enum Ahead {
+    /// The frame goes to the detector, seen so.
+    Detect(Admitted),
+    /// It goes to the detector if a track is still near once the frame before is analysed, as
+    /// one is now: detect it, analyse the frame before, then [`CameraAnalysis::confirm`] it.
+    Likely(Admitted),
+    /// It depends on the tracker: analyse the frame before, then [`CameraAnalysis::settle`].
+    Undecided,
+}
+
+/// What admitting a frame `Ahead::Likely` changed, to take it back.
+struct Undo {
+    low_light: LowLight,
+    region: Option<RegionPlan>,
+    detected: u64,
 }
 
 /// Working memory kept between frames, so a steady scene allocates little.
@@ -252,19 +276,90 @@ impl CameraAnalysis {
     /// low-light curve, measured on the frames the detector sees); either way, hand the frame to
     /// [`analyse`](Self::analyse) next.
     pub fn admit(&mut self, frame: &Frame, connection: u64) -> Option<Admitted> {
-        if self.stream.as_ref().is_none_or(|s| s.connection != connection) {
-            self.start_stream(frame, connection);
+        match self.admit_gated(frame, connection, false) {
+            // (Likely is only an answer ahead of the tracker.)
+            Ahead::Detect(admitted) | Ahead::Likely(admitted) => Some(admitted),
+            Ahead::Undecided => self.settle(frame),
         }
-        let Some(stream) = self.stream.as_mut() else { return Some(Admitted::default()) };
+    }
+
+    /// [`admit`](Self::admit) for the frame after one still with the detector (admitted, not yet
+    /// analysed), so that both are detected at once: `Ahead::Detect` when the gate sends it to the
+    /// detector whatever the tracker will say of the frame before; `Ahead::Undecided` when that
+    /// depends on the tracker: analyse the frame before, then [`settle`](Self::settle) this one.
+    /// Either way the frames are admitted and analysed as [`admit`](Self::admit) frame by frame
+    /// would: the same frames detected, seen the same way, tracked with the same thresholds.
+    pub fn admit_ahead(&mut self, frame: &Frame, connection: u64) -> Ahead {
+        self.admit_gated(frame, connection, true)
+    }
+
+    /// Admits the frame [`admit_ahead`](Self::admit_ahead) left undecided, now that the frames
+    /// before it are analysed.
+    pub fn settle(&mut self, frame: &Frame) -> Option<Admitted> {
+        let stream = self.stream.as_mut()?;
         let at = stream_time(frame, self.config.fps);
         if let Some(gate) = stream.gate.as_mut() {
             let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
-            // A frame that cannot be mapped is left to the detector, which reports it.
-            let detect = gate.decide(frame, at, tracking).map_or(true, |decision| decision.detect());
-            if !detect {
+            if !gate.settle(at, tracking).detect() {
                 return None;
             }
         }
+        Some(self.admitted(frame, false))
+    }
+
+    fn admit_gated(&mut self, frame: &Frame, connection: u64, ahead: bool) -> Ahead {
+        if self.stream.as_ref().is_none_or(|s| s.connection != connection) {
+            self.start_stream(frame, connection);
+        }
+        let Some(stream) = self.stream.as_mut() else { return Ahead::Detect(Admitted::default()) };
+        let at = stream_time(frame, self.config.fps);
+        if let Some(gate) = stream.gate.as_mut() {
+            // A frame that cannot be mapped is left to the detector, which reports it.
+            if let Ok(None) = gate.decide_ahead(frame, at) {
+                // A track near now is most likely still near after the frame before: the frame
+                // is seen as if it were, and taken back if it is not.
+                if !ahead || !stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox)) {
+                    return Ahead::Undecided;
+                }
+                stream.undo = Some(Undo {
+                    low_light: stream.low_light.clone(),
+                    region: stream.region.clone(),
+                    detected: stream.detected,
+                });
+                return Ahead::Likely(self.admitted(frame, ahead));
+            }
+        }
+        Ahead::Detect(self.admitted(frame, ahead))
+    }
+
+    /// Whether the frame [`admit_ahead`](Self::admit_ahead) found `Ahead::Likely` goes to the
+    /// detector after all, now that the frames before it are analysed: `false` takes its
+    /// admission back (analyse it without detections, as a frame the gate skipped).
+    pub fn confirm(&mut self, frame: &Frame) -> bool {
+        let Some(stream) = self.stream.as_mut() else { return false };
+        let undo = stream.undo.take();
+        let at = stream_time(frame, self.config.fps);
+        let Some(gate) = stream.gate.as_mut() else { return true };
+        let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+        if gate.settle(at, tracking).detect() {
+            return true;
+        }
+        if let Some(undo) = undo {
+            stream.low_light = undo.low_light;
+            stream.region = undo.region;
+            stream.detected = undo.detected;
+        }
+        false
+    }
+
+    /// How the detector sees a frame the gate let through. `ahead`: the frame before is still to
+    /// be analysed, with the tracker's thresholds of the light it was admitted in.
+    fn admitted(&mut self, frame: &Frame, ahead: bool) -> Admitted {
+        let Some(stream) = self.stream.as_mut() else { return Admitted::default() };
+        if ahead {
+            stream.light_before = Some(stream.low_light.tracker_scores());
+        }
+        let at = stream_time(frame, self.config.fps);
         let tone = frame.rgb().ok().and_then(|view| stream.low_light.update(&view).cloned());
         let orientation = match self.config.mirror {
             DetectorMirror::Off => Orientation::AsIs,
@@ -274,7 +369,7 @@ impl CameraAnalysis {
         };
         stream.detected += 1;
         let window = stream.region.as_mut().and_then(|plan| plan.window_at(at));
-        Some(Admitted { tone, orientation, window })
+        Admitted { tone, orientation, window }
     }
 
     /// The rectangle the detector looks at between whole-frame looks (`None`: always the whole
@@ -431,6 +526,8 @@ impl CameraAnalysis {
             low_light: LowLight::new(self.config.low_light),
             feet: std::collections::HashMap::new(),
             detected: 0,
+            light_before: None,
+            undo: None,
         });
     }
 }

@@ -20,7 +20,7 @@ mod view;
 
 pub(crate) use camera::stream_time;
 pub use camera::{
-    Admitted, AnalysisConfig, Appearance, CameraAnalysis, DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY, DetectorMirror,
+    Admitted, Ahead, AnalysisConfig, Appearance, CameraAnalysis, DEFAULT_MAX_LOST, DEFAULT_REID_MEMORY, DetectorMirror,
 };
 pub use frame_analysis::{FrameAnalysis, PersonBox, ZoneEvent};
 pub use region::{DEFAULT_MARGIN, DEFAULT_WHOLE_EVERY, RegionConfig, window_for};

@@ -154,6 +154,11 @@ impl Detector {
         Ok(self)
     }
 
+    /// Whether region networks are loaded ([`with_regions`](Self::with_regions)).
+    pub fn has_regions(&self) -> bool {
+        !self.regions.is_empty()
+    }
+
     /// The input sizes of the region networks, in models.toml's order.
     pub fn region_sizes(&self) -> Vec<(u32, u32)> {
         self.regions.iter().map(Net::input_size).collect()

@@ -4,6 +4,7 @@ mod decode;
 mod detector;
 mod embedder;
 mod error;
+mod lanes;
 mod low_light;
 mod manifest;
 mod motion_gate;
@@ -17,6 +18,7 @@ pub use decode::{
 pub use detector::{Detector, Look, Orientation, Window};
 pub use embedder::Embedder;
 pub use error::InferError;
+pub use lanes::detect_side_by_side;
 pub use low_light::{LowLight, LowLightConfig, LowLightMode, LumaLevels, ToneCurve};
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
 pub use motion_gate::{GateDecision, MotionGate, MotionGateConfig, watched_area};

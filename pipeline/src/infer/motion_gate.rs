@@ -177,7 +177,37 @@ impl MotionGate {
     /// `tracking` says whether any track is in or near the watched area (see [`watches`](Self::watches)).
     pub fn decide(&mut self, frame: &Frame, at: Duration, tracking: bool) -> Result<GateDecision, MapError> {
         self.measure(frame)?;
-        let decision = match self.last_detected {
+        Ok(self.settle(at, tracking))
+    }
+
+    /// Decides on `frame` before the tracker has seen the frames before it (they are still with
+    /// the detector): `Some` when the frame goes to the detector whatever the tracker will say (a
+    /// start, motion, `max_skip`), decided as [`decide`](Self::decide) would; `None` when that
+    /// depends on whether a track is near, and nothing is decided: call [`settle`](Self::settle)
+    /// once the tracker knows.
+    pub fn decide_ahead(&mut self, frame: &Frame, at: Duration) -> Result<Option<GateDecision>, MapError> {
+        self.measure(frame)?;
+        // A frame the gate sends to the detector without a track near changes the gate's state
+        // as it would with one: only the label differs.
+        let untracked = self.verdict(at, false);
+        Ok(untracked.detect().then(|| self.settle(at, false)))
+    }
+
+    /// Decides on the frame [`decide_ahead`](Self::decide_ahead) measured and left undecided.
+    pub fn settle(&mut self, at: Duration, tracking: bool) -> GateDecision {
+        let decision = self.verdict(at, tracking);
+        if decision.detect() {
+            self.last_detected = Some(at);
+            std::mem::swap(&mut self.reference, &mut self.current);
+        } else {
+            self.skipped += 1;
+        }
+        decision
+    }
+
+    /// What the gate decides on the frame measured last, shown at `at`, changing nothing.
+    fn verdict(&self, at: Duration, tracking: bool) -> GateDecision {
+        match self.last_detected {
             None => GateDecision::Start,
             Some(last) if at < last => GateDecision::Start,
             Some(_) if tracking => GateDecision::Tracking,
@@ -185,14 +215,7 @@ impl MotionGate {
             Some(_) if self.changed_cells() >= self.config.min_changed_cells => GateDecision::Motion,
             Some(last) if at - last >= self.config.max_skip => GateDecision::MaxSkip,
             Some(_) => GateDecision::Skip,
-        };
-        if decision.detect() {
-            self.last_detected = Some(at);
-            std::mem::swap(&mut self.reference, &mut self.current);
-        } else {
-            self.skipped += 1;
         }
-        Ok(decision)
     }
 
     /// Changed cells with a changed neighbour: a person changes a patch of cells, while sensor
@@ -379,5 +402,30 @@ mod tests {
         g.decide(&still, ms(5000), false).unwrap();
         assert_eq!(g.decide(&still, ms(5100), true).unwrap(), GateDecision::Tracking);
         assert_eq!(g.decide(&still, ms(100), false).unwrap(), GateDecision::Start);
+    }
+
+    #[test]
+    fn deciding_ahead_of_the_tracker_decides_as_the_gate_would_once_it_knows() {
+        let still = frame(None, 0, 128);
+        let moved = frame(Some((10, 50)), 20, 128);
+        let mut ahead = gate();
+        let mut plain = gate();
+        assert_eq!(ahead.decide_ahead(&still, ms(0)).unwrap(), Some(GateDecision::Start));
+        plain.decide(&still, ms(0), false).unwrap();
+        // Motion needs no tracker: decided ahead, with the state decide leaves.
+        assert_eq!(ahead.decide_ahead(&moved, ms(100)).unwrap(), Some(GateDecision::Motion));
+        assert!(plain.decide(&moved, ms(100), true).unwrap().detect());
+        // A still frame depends on the tracker: nothing decided until it is settled.
+        assert_eq!(ahead.decide_ahead(&moved, ms(200)).unwrap(), None);
+        assert_eq!(ahead.skipped(), 0);
+        assert_eq!(ahead.settle(ms(200), true), GateDecision::Tracking);
+        assert_eq!(plain.decide(&moved, ms(200), true).unwrap(), GateDecision::Tracking);
+        assert_eq!(ahead.decide_ahead(&moved, ms(300)).unwrap(), None);
+        assert_eq!(ahead.settle(ms(300), false), GateDecision::Skip);
+        assert_eq!(plain.decide(&moved, ms(300), false).unwrap(), GateDecision::Skip);
+        // max_skip is the gate's own clock: decided ahead.
+        assert_eq!(ahead.decide_ahead(&moved, ms(2200)).unwrap(), Some(GateDecision::MaxSkip));
+        assert_eq!(plain.decide(&moved, ms(2200), false).unwrap(), GateDecision::MaxSkip);
+        assert_eq!(ahead.skipped(), plain.skipped());
     }
 }
