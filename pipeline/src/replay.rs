@@ -73,6 +73,10 @@ pub struct ReplayReport {
     pub embeddings: u64,
     /// Detections of the frames analysed (what embedding every box would have cost).
     pub detections: u64,
+    /// Frames detected side by side with another ([`Detectors::lanes`]).
+    pub side_by_side: u64,
+    /// Of those, frames seen on a track likely to be near that was not, and so skipped after all.
+    pub taken_back: u64,
     /// Where the time went, stage by stage.
     pub timings: StageTimings,
     /// The stream failed part-way: the counts above are what was made before it did.
@@ -229,6 +233,8 @@ pub fn replay_watched<'a>(
         tracks: sums.confirmed.len() as u64,
         embeddings: sums.embedded,
         detections: sums.detections,
+        side_by_side: sums.side_by_side,
+        taken_back: sums.taken_back,
         timings,
         interrupted,
     })
@@ -355,6 +361,8 @@ impl<W: FnMut(SeenFrame<'_>)> Run<'_, W> {
                 }
                 // A frame seen on a likely track near that turned out not to be: skipped after all.
                 let confirmed = matches!(ahead, Some(Ahead::Detect(_))) || self.analysis.confirm(second);
+                self.sums.side_by_side += 2;
+                self.sums.taken_back += u64::from(!confirmed);
                 let second_detected = detected.next().unwrap_or(Ok(Vec::new()));
                 let analysed = if confirmed {
                     second_detected.and_then(|d| self.analysed(second, Some(second_admitted), Some(&d)))
@@ -445,6 +453,8 @@ struct Sums {
     embedded: u64,
     low_light: u64,
     regional: u64,
+    side_by_side: u64,
+    taken_back: u64,
     confirmed: std::collections::HashSet<TrackId>,
 }
 
