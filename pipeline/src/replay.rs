@@ -16,7 +16,9 @@ use crate::analysis::{
 };
 use crate::count::{Tally, ZoneTally};
 use crate::detection::Detection;
-use crate::infer::{Detector, Embedder, InferError, LowLightConfig, MotionGateConfig, Window, detect_side_by_side};
+use crate::infer::{
+    Detector, Detectors, Embedder, InferError, LowLightConfig, MotionGateConfig, Window, detect_side_by_side,
+};
 use crate::ingest::{Frame, FrameSource, IngestError, SourceOptions};
 use crate::track::{Track, TrackId, TrackState, TrackerConfig};
 
@@ -103,22 +105,6 @@ pub enum ReplayError {
     Infer(#[from] InferError),
     #[error("{path}: cannot write tracks: {error}")]
     TracksOut { path: PathBuf, error: std::io::Error },
-}
-
-/// The detectors a replay runs: one for frames detected one at a time, and optionally lanes that
-/// detect two frames at once ([`detect_side_by_side`]).
-pub struct Detectors<'a> {
-    /// Detects frames one at a time (with all the cores its session was given).
-    pub whole: &'a mut Detector,
-    /// Sessions of the same model with a share of the cores each; two or more: consecutive
-    /// frames the gate sends to the detector are detected side by side, two at a time.
-    pub lanes: &'a mut [Detector],
-}
-
-impl<'a> From<&'a mut Detector> for Detectors<'a> {
-    fn from(whole: &'a mut Detector) -> Self {
-        Self { whole, lanes: &mut [] }
-    }
 }
 
 /// Runs the pipeline over a video file and counts crossings of the zones that `zones` gives for

@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 
 use lintel::analysis::{DetectorMirror, RegionConfig};
-use lintel::infer::{Detector, MotionGateConfig};
-use lintel::replay::{Detectors, ReplayOptions, ReplayReport, replay_watched};
+use lintel::infer::{Detector, Detectors, MotionGateConfig};
+use lintel::replay::{ReplayOptions, ReplayReport, replay_watched};
 use lintel_calibration::site::Site;
 
 use common::degraded::{NIGHT, degraded_copy};

@@ -10,8 +10,8 @@ use super::gate_flag::{self, GateFlag};
 use anyhow::{Context, bail};
 use clap::Args;
 use lintel::analysis::{DetectorMirror, RegionConfig};
-use lintel::infer::{Detector, Embedder, LowLightConfig, LowLightMode, Manifest, MotionGateConfig, Runtime};
-use lintel::replay::{Detectors, ReplayOptions, ReplayReport, replay};
+use lintel::infer::{Detector, Detectors, Embedder, LowLightConfig, LowLightMode, Manifest, MotionGateConfig, Runtime};
+use lintel::replay::{ReplayOptions, ReplayReport, replay};
 use lintel_calibration::geometry::{CountingLine, Point, Side};
 use lintel_calibration::site::{Site, Zone, ZoneShape};
 use serde::Serialize;
@@ -86,7 +86,7 @@ pub struct CountArgs {
     /// Consecutive frames the detector sees side by side, each on its own copy of the model with
     /// its share of the threads (`1`: one frame at a time). Frames are still tracked one by one,
     /// in order, with what frame-by-frame detection gives them. Default: 2 on a box of 2 cores or
-    /// more (1.07× the frame rate on 2 cores, for a session's memory more; README "Benchmarks").
+    /// more (1.108× the frame rate on 2 cores, for 117 MB more; README "Two frames side by side").
     #[arg(long, value_name = "N")]
     lanes: Option<usize>,
     /// Where the detector looks: `auto` at the zones and a margin of about a person's height,
@@ -172,20 +172,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     if args.detector_region == RegionMode::Auto && camera_region != Some(false) {
         detector = detector.with_regions(runtime, &manifest.regions_of(spec)?, args.threads)?;
     }
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let lanes = args.lanes.unwrap_or(if cores >= 2 { 2 } else { 1 });
-    let mut lane_detectors = Vec::new();
-    if lanes >= 2 {
-        // Each lane its share of the threads the detector alone would have.
-        let threads = (if args.threads == 0 { cores } else { args.threads } / lanes).max(1);
-        for _ in 0..lanes {
-            let mut lane = Detector::load(runtime, spec, &manifest.file_of(spec), threads)?;
-            if detector.has_regions() {
-                lane = lane.with_regions(runtime, &manifest.regions_of(spec)?, threads)?;
-            }
-            lane_detectors.push(lane);
-        }
-    }
+    let mut lanes = super::detector_lanes(runtime, &manifest, spec, detector.has_regions(), args.lanes, args.threads)?;
     let region_sizes = detector.region_sizes();
     let mut embedder = match args.reid.as_deref() {
         Some(name) => {
@@ -214,7 +201,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     };
     let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();
     let with_lines = |size| site_zones.into_iter().chain(lines.iter().map(|line| line.normalised(size))).collect();
-    let detectors = Detectors { whole: &mut detector, lanes: &mut lane_detectors };
+    let detectors = Detectors { whole: &mut detector, lanes: &mut lanes };
     let report = replay(detectors, embedder.as_mut(), &video, with_lines, &options)?;
     let size = report.source_size;
     zones.extend(lines.iter().map(|line| CountedZone { zone: line.normalised(size), entrance: None, building: None }));

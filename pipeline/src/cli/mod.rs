@@ -76,6 +76,31 @@ fn default_manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/models.toml")
 }
 
+/// The detector's lanes for `--lanes` (`None`: 2 on a box of 2 cores or more, else none), each
+/// a session of the model `spec` (with its region networks, `regions`) with its share of the
+/// `threads` the detector alone runs on (0: one per core, as ONNX Runtime's default).
+fn detector_lanes(
+    runtime: &lintel::infer::Runtime,
+    manifest: &lintel::infer::Manifest,
+    spec: &lintel::infer::ModelSpec,
+    regions: bool,
+    lanes: Option<usize>,
+    threads: usize,
+) -> anyhow::Result<Vec<lintel::infer::Detector>> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let lanes = lanes.unwrap_or(if cores >= 2 { 2 } else { 1 });
+    if lanes < 2 {
+        return Ok(Vec::new());
+    }
+    let threads = (if threads == 0 { cores } else { threads } / lanes).max(1);
+    (0..lanes)
+        .map(|_| {
+            let lane = lintel::infer::Detector::load(runtime, spec, &manifest.file_of(spec), threads)?;
+            Ok(if regions { lane.with_regions(runtime, &manifest.regions_of(spec)?, threads)? } else { lane })
+        })
+        .collect()
+}
+
 /// `lintel.1` and one page per visible subcommand (`lintel-run.1`, …), rendered from the options.
 fn manpages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     use anyhow::Context;

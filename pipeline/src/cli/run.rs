@@ -11,7 +11,7 @@ use super::gate_flag::{self, GateFlag};
 use anyhow::Context;
 use clap::Args;
 use lintel::count::IntervalConfig;
-use lintel::infer::{Detector, Embedder, Manifest, Runtime};
+use lintel::infer::{Detector, Detectors, Embedder, Manifest, Runtime};
 use lintel::live::AuditAction;
 use lintel::node::{NodeOptions, run_node};
 use lintel::publish::{BrokerConfig, MqttVersion, NodeState, NodeStatus, Publisher, TlsFiles, UtcTime};
@@ -137,6 +137,11 @@ pub struct RunArgs {
     /// ONNX Runtime threads (default: ONNX Runtime's choice).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Frames of different cameras the detector sees side by side, each on its own copy of the
+    /// model with its share of the threads (`1`: one frame at a time). Default: 2 on a box of 2
+    /// cores or more (README "Many cameras on one box").
+    #[arg(long, value_name = "N")]
+    lanes: Option<usize>,
     /// Track with appearance too (re-ID model of the manifest; name one with --reid=MODEL):
     /// people hidden for a moment keep their identity, and an entrance watched by two cameras
     /// matches its crossings by appearance as well as by time.
@@ -193,6 +198,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.detector_region == super::count::RegionMode::Auto {
         detector = detector.with_regions(Runtime::load()?, &manifest.regions_of(spec)?, args.threads)?;
     }
+    let regions = detector.has_regions();
+    let mut lanes = super::detector_lanes(Runtime::load()?, &manifest, spec, regions, args.lanes, args.threads)?;
     let mut embedder = match args.reid.as_deref() {
         Some(name) => {
             let spec = manifest.reid(Some(name).filter(|n| !n.is_empty()))?;
@@ -330,7 +337,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..NodeOptions::default()
     };
     tracing::info!(site = %site.id, cameras = site.cameras.len(), "running");
-    let summary = run_node(&site, &mut detector, embedder.as_mut(), &publisher, &options, &stop)?;
+    let detectors = Detectors { whole: &mut detector, lanes: &mut lanes };
+    let summary = run_node(&site, detectors, embedder.as_mut(), &publisher, &options, &stop)?;
     // Give the broker a moment to take what is spooled; what it does not take stays on disk
     // and goes out at the next start.
     publisher.flush(Duration::from_secs(5));

@@ -1,11 +1,11 @@
 //! Frames detected side by side: each frame on its own [`Detector`] (its own ONNX Runtime
 //! session, with its share of the cores), all at once, each on its own thread.
 //!
-//! On 2 cores, two sessions of one thread each running two frames at once detect 1.055× the
-//! frames a second of one session of two threads running them one after the other: a session's
-//! threads meet at the end of every layer, and wait there for each other (and for whatever else
-//! the box runs, such as the decoder). It costs a frame's latency and a session's memory per lane,
-//! so it is for replays, where frames wait anyway (`lintel count`, README "Benchmarks").
+//! A session's threads meet at the end of every layer and wait there for each other (and for
+//! whatever else the box runs, such as the decoder); sessions of one thread each, each with its
+//! own frame, never do. On 2 cores two such lanes detect 1.055× the frames a second of one session
+//! of two threads (the graph alone), 1.108× in `lintel count` (README, "Two frames side by
+//! side"). A lane costs a session's memory, and a frame the latency of a one-thread run.
 
 use std::thread;
 
@@ -13,6 +13,22 @@ use crate::detection::Detection;
 use crate::ingest::Frame;
 
 use super::{Detector, InferError, Look};
+
+/// The detectors a replay or a node runs: one for frames detected one at a time, and optionally
+/// lanes that detect frames side by side ([`detect_side_by_side`]).
+pub struct Detectors<'a> {
+    /// Detects frames one at a time (with all the cores its session was given).
+    pub whole: &'a mut Detector,
+    /// Sessions of the same model with a share of the cores each; two or more: consecutive
+    /// frames the gate sends to the detector are detected side by side, two at a time.
+    pub lanes: &'a mut [Detector],
+}
+
+impl<'a> From<&'a mut Detector> for Detectors<'a> {
+    fn from(whole: &'a mut Detector) -> Self {
+        Self { whole, lanes: &mut [] }
+    }
+}
 
 /// Detects `frames[i]` seen as `looks[i]` on `lanes[i]`, all at once; one result per frame, in
 /// order. Frame 0 is detected on the calling thread. There must be a lane for every frame.

@@ -18,7 +18,7 @@ pub use decode::{
 pub use detector::{Detector, Look, Orientation, Window};
 pub use embedder::Embedder;
 pub use error::InferError;
-pub use lanes::detect_side_by_side;
+pub use lanes::{Detectors, detect_side_by_side};
 pub use low_light::{LowLight, LowLightConfig, LowLightMode, LumaLevels, ToneCurve};
 pub use manifest::{InputDtype, InputLayout, Manifest, ModelSpec, OutputFormat};
 pub use motion_gate::{GateDecision, MotionGate, MotionGateConfig, watched_area};

@@ -10,7 +10,7 @@ use lintel_calibration::site::{Camera, CameraAuth, Site};
 use super::{AnalysedFrame, NodeError, NodeEvent, NodeOptions};
 use crate::analysis::{Admitted, AnalysisConfig, Appearance, CameraAnalysis, FrameAnalysis, RegionConfig, ViewSample};
 use crate::detection::Detection;
-use crate::infer::{Detector, Embedder, LowLightConfig, MotionGateConfig};
+use crate::infer::{Detector, Detectors, Embedder, LowLightConfig, MotionGateConfig, detect_side_by_side};
 use crate::ingest::{CameraConfig, CameraFrame, CameraSupervisor, Credentials, Frame, LatestFrame, LiveOptions};
 use crate::live::{LiveFrame, LiveFrames, LivePicture, Picture, ZoneReloads};
 use crate::privacy::Hider;
@@ -176,20 +176,24 @@ pub(super) fn start_cameras(
 
 impl DetectionLoop {
     /// Analyses frames while `running()`. Each round takes the newest frame of every camera that
-    /// has one; those the motion gate lets through go to the detector together, in batches of the
-    /// model's preferred size, and a batch that fails is detected again frame by frame, so one
-    /// camera's bad frame costs only that frame.
+    /// has one; those the motion gate lets through go to the detector together: side by side on
+    /// the detector's lanes where it has two or more (frames of different cameras), else in
+    /// batches of the model's preferred size, and a batch that fails is detected again frame by
+    /// frame, so one camera's bad frame costs only that frame.
     pub(super) fn run(
         &mut self,
-        detector: &mut Detector,
+        detectors: Detectors<'_>,
         mut embedder: Option<&mut Embedder>,
         events: &Sender<NodeEvent>,
         live: Option<&LiveFrames>,
         reloads: Option<&ZoneReloads>,
         running: impl Fn() -> bool,
     ) {
+        let Detectors { whole: detector, lanes } = detectors;
         let out = Out { events, live };
         let batch = detector.preferred_batch();
+        // Frames of different cameras depend on nothing of each other: one per lane.
+        let side_by_side = batch == 1 && lanes.len() >= 2;
         let mut round: Vec<(Waiting, Admitted)> = Vec::new();
         let wedge_at = wedge_on_purpose();
         while running() {
@@ -213,12 +217,17 @@ impl DetectionLoop {
                 took_any |= feed.take_turn(camera, &out, &mut round);
             }
             while !round.is_empty() {
-                let rest = round.split_off(batch.clamp(1, round.len()));
+                let size = if side_by_side { lanes.len() } else { batch };
+                let rest = round.split_off(size.clamp(1, round.len()));
                 let chunk = std::mem::replace(&mut round, rest);
                 let frames: Vec<&Frame> = chunk.iter().map(|(w, _)| &w.frame.frame).collect();
                 let looks: Vec<_> = chunk.iter().map(|(_, a)| a.look()).collect();
                 let started = Instant::now();
-                let detected = detector.detect_each_looking(&frames, &looks);
+                let detected = if side_by_side && frames.len() >= 2 {
+                    detect_side_by_side(lanes, &frames, &looks)
+                } else {
+                    detector.detect_each_looking(&frames, &looks)
+                };
                 let share = started.elapsed() / chunk.len() as u32;
                 for ((waiting, _), detections) in chunk.into_iter().zip(detected) {
                     let feed = &mut self.feeds[waiting.camera];

@@ -47,7 +47,7 @@ pub use self::identity::{derived_node_id, node_id_from};
 pub use self::output::{NodeOutput, PublishingOutput, Refused, ShowMessage};
 pub use self::state_file::SavedState;
 use crate::count::{DedupConfig, IntervalConfig};
-use crate::infer::{Detector, Embedder, MotionGateConfig};
+use crate::infer::{Detectors, Embedder, MotionGateConfig};
 use crate::live::{AuditTrail, LiveFrames, NodeMetrics, ZoneReloads};
 use crate::publish::{OccupancySet, Publisher};
 use crate::service::{Progress, ServiceNotifier};
@@ -172,9 +172,9 @@ pub struct NodeSummary {
 const TICK: Duration = Duration::from_millis(250);
 
 /// Runs the node until `stop` is set (or `options.run_for` has passed).
-pub fn run_node(
+pub fn run_node<'d>(
     site: &Site,
-    detector: &mut Detector,
+    detectors: impl Into<Detectors<'d>>,
     embedder: Option<&mut Embedder>,
     publisher: &Publisher,
     options: &NodeOptions,
@@ -189,6 +189,7 @@ pub fn run_node(
         Some(path) => state_file::load(path)?,
         None => None,
     };
+    let Detectors { whole: detector, lanes } = detectors.into();
     let (cameras, mut detection) = detection::start_cameras(site, detector, options)?;
     let (events, inbox) = mpsc::channel();
     let core = NodeCore::new(site, options, restored, Instant::now(), SystemTime::now());
@@ -210,7 +211,8 @@ pub fn run_node(
             .map_err(NodeError::Thread)?;
         let started = Instant::now();
         let running = || !stop.load(Ordering::Relaxed) && options.run_for.is_none_or(|limit| started.elapsed() < limit);
-        detection.run(detector, embedder, &events, options.live.as_ref(), options.zone_reloads.as_ref(), running);
+        let detectors = Detectors { whole: detector, lanes };
+        detection.run(detectors, embedder, &events, options.live.as_ref(), options.zone_reloads.as_ref(), running);
         // The node thread may have ended already (it never does before Shutdown, short of a
         // panic, which the join below reports).
         let _ = events.send(NodeEvent::Shutdown);
