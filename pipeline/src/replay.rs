@@ -175,8 +175,7 @@ pub fn replay_watched<'a>(
         ..AnalysisConfig::at_fps(reader.fps)
     };
     let tally = Tally::new(zones.len());
-    let analysis =
-        CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry.clone());
+    let analysis = CameraAnalysis::new(zones, config, detector.spec().letterboxed()).with_geometry(options.geometry);
     let mut run = Run {
         tally,
         analysis,
