@@ -108,3 +108,22 @@ fn a_full_range_camera_is_converted_in_its_range() {
     assert!(min <= 3 && max >= 250, "levels {min}..{max}");
     assert_eq!(source.below_black(), None, "a full-range stream is read as it says");
 }
+
+#[test]
+fn a_small_picture_is_scaled_up_with_lanczos() {
+    // A 384×288 camera for the 768×576 network: Lanczos, which counted better than bilinear.
+    let small =
+        common::degraded::degraded_copy("scaled-up-384", "videoscale ! video/x-raw,width=384,height=288", 0.0, "");
+    let reference = |method: &str| {
+        let description = format!(
+            "filesrc location={} ! decodebin ! videoscale method={method} ! video/x-raw,width=768,height=576 ! \
+             videoconvert ! video/x-raw,format=RGB ! appsink name=sink sync=false",
+            small.display()
+        );
+        videoconvert_frames(&description, 5)
+    };
+    let options = SourceOptions { size: Some((768, 576)), ..SourceOptions::default() };
+    assert_eq!(compare(small.to_str().unwrap(), &options, &reference("lanczos")), (0, 0));
+    let (differ, _) = compare(small.to_str().unwrap(), &options, &reference("bilinear"));
+    assert!(differ > 100_000, "bilinear and Lanczos should differ: {differ} bytes");
+}
