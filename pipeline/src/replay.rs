@@ -54,6 +54,15 @@ pub struct ReplayOptions {
     pub region: Option<RegionConfig>,
 }
 
+impl ReplayOptions {
+    /// Frames per run of `detector`: `batch`, but one at a time with the motion gate, which
+    /// decides frame by frame from the tracker's state (two side by side on lanes where the
+    /// second goes to the detector whatever the tracker says), and for a model that does not batch.
+    pub fn batch_for(&self, detector: &Detector) -> usize {
+        if self.motion_gate.is_some() || !detector.batches() { 1 } else { self.batch.max(1) }
+    }
+}
+
 /// What a replay counted.
 #[derive(Debug)]
 pub struct ReplayReport {
@@ -187,9 +196,7 @@ pub fn replay_watched<'a>(
         fps: reader.fps,
         timings: StageTimings::default(),
     };
-    // The motion gate decides frame by frame from the tracker's state, so it takes one at a time,
-    // or two side by side when the second goes to the detector whatever the tracker says.
-    let batch = if options.motion_gate.is_some() || !detector.batches() { 1 } else { options.batch.max(1) };
+    let batch = options.batch_for(detector);
     let interrupted = if batch == 1 && lanes.len() >= 2 {
         run.in_pairs(detector, lanes, &mut reader, first)
     } else {

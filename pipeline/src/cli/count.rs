@@ -172,7 +172,6 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
     if args.detector_region == RegionMode::Auto && camera_region != Some(false) {
         detector = detector.with_regions(runtime, &manifest.regions_of(spec)?, args.threads)?;
     }
-    let mut lanes = super::detector_lanes(runtime, &manifest, spec, detector.has_regions(), args.lanes, args.threads)?;
     let region_sizes = detector.region_sizes();
     let mut embedder = match args.reid.as_deref() {
         Some(name) => {
@@ -199,6 +198,9 @@ pub fn run(args: CountArgs) -> anyhow::Result<ExitCode> {
         region: (!region_sizes.is_empty()).then(|| RegionConfig::with_sizes(region_sizes)),
         ..Default::default()
     };
+    // Lanes serve frames detected one at a time; batches of frames go through one session.
+    let lanes = if options.batch_for(&detector) == 1 { args.lanes } else { Some(1) };
+    let mut lanes = super::detector_lanes(runtime, &manifest, spec, detector.has_regions(), lanes, args.threads)?;
     let site_zones: Vec<Zone> = zones.iter().map(|z| z.zone.clone()).collect();
     let with_lines = |size| site_zones.into_iter().chain(lines.iter().map(|line| line.normalised(size))).collect();
     let detectors = Detectors { whole: &mut detector, lanes: &mut lanes };

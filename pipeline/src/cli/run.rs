@@ -198,8 +198,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.detector_region == super::count::RegionMode::Auto {
         detector = detector.with_regions(Runtime::load()?, &manifest.regions_of(spec)?, args.threads)?;
     }
+    // Lanes serve frames detected one at a time; a model that batches runs a round's frames at once.
+    let lanes = if detector.preferred_batch() == 1 { args.lanes } else { Some(1) };
     let regions = detector.has_regions();
-    let mut lanes = super::detector_lanes(Runtime::load()?, &manifest, spec, regions, args.lanes, args.threads)?;
+    let mut lanes = super::detector_lanes(Runtime::load()?, &manifest, spec, regions, lanes, args.threads)?;
     let mut embedder = match args.reid.as_deref() {
         Some(name) => {
             let spec = manifest.reid(Some(name).filter(|n| !n.is_empty()))?;
