@@ -285,10 +285,12 @@ impl CameraAnalysis {
 
     /// [`admit`](Self::admit) for the frame after one still with the detector (admitted, not yet
     /// analysed), so that both are detected at once: `Ahead::Detect` when the gate sends it to the
-    /// detector whatever the tracker will say of the frame before; `Ahead::Undecided` when that
-    /// depends on the tracker: analyse the frame before, then [`settle`](Self::settle) this one.
-    /// Either way the frames are admitted and analysed as [`admit`](Self::admit) frame by frame
-    /// would: the same frames detected, seen the same way, tracked with the same thresholds.
+    /// detector whatever the tracker will say of the frame before; `Ahead::Likely` when it would
+    /// not but for a track near now: detect it, then [`confirm`](Self::confirm) it once the frame
+    /// before is analysed; `Ahead::Undecided` otherwise: analyse the frame before, then
+    /// [`settle`](Self::settle) this one. Every way the frames are admitted and analysed as
+    /// [`admit`](Self::admit) frame by frame would: the same frames detected, seen the same way,
+    /// tracked with the same thresholds.
     pub fn admit_ahead(&mut self, frame: &Frame, connection: u64) -> Ahead {
         self.admit_gated(frame, connection, true)
     }
@@ -299,7 +301,7 @@ impl CameraAnalysis {
         let stream = self.stream.as_mut()?;
         let at = stream_time(frame, self.config.fps);
         if let Some(gate) = stream.gate.as_mut() {
-            let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+            let tracking = tracked_near(&stream.tracker, gate);
             if !gate.settle(at, tracking).detect() {
                 return None;
             }
@@ -318,7 +320,7 @@ impl CameraAnalysis {
             if let Ok(None) = gate.decide_ahead(frame, at) {
                 // A track near now is most likely still near after the frame before: the frame
                 // is seen as if it were, and taken back if it is not.
-                if !ahead || !stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox)) {
+                if !ahead || !tracked_near(&stream.tracker, gate) {
                     return Ahead::Undecided;
                 }
                 stream.undo = Some(Undo {
@@ -340,7 +342,7 @@ impl CameraAnalysis {
         let undo = stream.undo.take();
         let at = stream_time(frame, self.config.fps);
         let Some(gate) = stream.gate.as_mut() else { return true };
-        let tracking = stream.tracker.tracks().iter().any(|t| gate.watches(&t.bbox));
+        let tracking = tracked_near(&stream.tracker, gate);
         if gate.settle(at, tracking).detect() {
             return true;
         }
@@ -565,6 +567,11 @@ fn camera_space(geometry: &CameraGeometry, size: (u32, u32)) -> CameraSpace {
         tracing::warn!("the camera's floor is left out for {}×{} pictures: {error}", size.0, size.1);
     }
     space
+}
+
+/// Whether a track of `tracker` is in or near the area `gate` watches.
+fn tracked_near(tracker: &Tracker, gate: &MotionGate) -> bool {
+    tracker.tracks().iter().any(|t| gate.watches(&t.bbox))
 }
 
 /// The zones where the motion gate watches, on the camera's picture.
